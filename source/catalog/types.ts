@@ -1,0 +1,94 @@
+/** The data model of backups on disk. The catalog produces it; verify, plan and evidence read it. */
+
+export type Layout = 'story-portal' | 'metachat' | 'flat';
+
+export type ComponentKind = 'postgres' | 'redis' | 'prometheus';
+
+export type ComponentFormat =
+  /** plain SQL from pg_dump */
+  | 'pg-plain'
+  /** plain SQL, gzip-compressed (pg_dump | gzip) */
+  | 'pg-plain-gz'
+  /** pg_dump -Fc */
+  | 'pg-custom'
+  /** pg_dump -Fd (a directory) */
+  | 'pg-directory'
+  /** Redis RDB snapshot */
+  | 'redis-rdb'
+  /** tar.gz of a Prometheus data dir (live dir or TSDB snapshot) */
+  | 'prometheus-tar-gz';
+
+export type ChecksumStatus =
+  /** an expected checksum exists and the file matched it */
+  | 'verified'
+  /** an expected checksum exists and the file did NOT match */
+  | 'mismatch'
+  /** an expected checksum exists but has not been compared yet (list does not hash) */
+  | 'present'
+  /** no expected checksum recorded for this file */
+  | 'absent';
+
+export interface BackupComponent {
+  kind: ComponentKind;
+  format: ComponentFormat;
+  /** Absolute path of the file (or directory for pg-directory). */
+  path: string;
+  /** Bytes on disk (sum of files for a directory). */
+  size: number;
+  /** Expected sha256 (hex) when a sidecar, SHA256SUMS or metadata records one. */
+  expectedSha256?: string;
+  checksumSource?: 'sidecar' | 'SHA256SUMS' | 'metadata';
+  checksum: ChecksumStatus;
+  /** Database name when the layout records one (metachat: from the file name). */
+  database?: string;
+  /** Time this component records (metachat files each carry their own). ISO-8601 UTC. */
+  time?: string;
+}
+
+export interface BackupSet {
+  /** Stable id the operator types: story-portal: the directory name; metachat: YYYYMMDD_HHMMSS of the dump. */
+  id: string;
+  layout: Layout;
+  /** The backup root it was found under. */
+  root: string;
+  /** The set's directory (story-portal) or the root (metachat). */
+  location: string;
+  /** When the backup was taken, as the backup records it (never file mtime). ISO-8601 UTC. */
+  time: string;
+  /** Where `time` came from. */
+  timeSource: 'metadata' | 'name';
+  components: BackupComponent[];
+  /** Parsed metadata.txt (story-portal): keys to a value or an indented list. Data only, never run. */
+  metadata: Record<string, string | string[]>;
+  /** Problems noticed while cataloging (unreadable file, 0-byte file, unparseable metadata). */
+  warnings: string[];
+  /** Sum of component sizes. */
+  totalSize: number;
+}
+
+export interface VerifyProblem {
+  component?: ComponentKind;
+  path?: string;
+  /** A short machine-readable code, e.g. 'checksum-mismatch', 'gzip-truncated', 'tar-unsafe-path'. */
+  code: string;
+  message: string;
+}
+
+export interface ComponentVerification {
+  kind: ComponentKind;
+  path: string;
+  checks: Array<{ name: string; ok: boolean; detail?: string; durationMs: number }>;
+  sha256?: string;
+  ok: boolean;
+}
+
+export interface VerifyReport {
+  setId: string;
+  ok: boolean;
+  /** 'quick': checksums and structure headers; 'deep': whole streams, pg_restore --list, redis-check-rdb, every tar entry. */
+  depth: 'quick' | 'deep';
+  components: ComponentVerification[];
+  problems: VerifyProblem[];
+  startedAt: string;
+  durationMs: number;
+}

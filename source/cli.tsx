@@ -1,0 +1,201 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, exitCodeDocs } from './exit-codes.js';
+import { formatError, RestoreAssistantError, UsageError } from './errors.js';
+import { toolVersion } from './version.js';
+
+/**
+ * Argument parsing and routing. This is the single place that sets the exit code: commands
+ * return an exit code or throw a RestoreAssistantError.
+ */
+
+type Handler = () => Promise<number>;
+
+const exitCodesHelp = `\nExit codes:\n${exitCodeDocs.map(([c, d]) => `  ${String(c).padEnd(4)} ${d}`).join('\n')}\n`;
+
+const envHelp = `
+Environment:
+  RESTORE_ASSISTANT_RECIPES   colon-separated directories searched for recipes (before ./recipes)
+  RESTORE_ASSISTANT_EVIDENCE_DIR  evidence directory when a recipe names none
+  XDG_STATE_HOME              default evidence lives in $XDG_STATE_HOME/restore-assistant/runs
+  NO_COLOR                    disable colour
+`;
+
+export function buildProgram(setHandler: (h: Handler) => void): Command {
+  const program = new Command();
+  program
+    .name('restore-assistant')
+    .description('Guided, verified restores of PostgreSQL, Redis and Prometheus from backups, with evidence of RTO and RPO.')
+    .version(toolVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showSuggestionAfterError(true)
+    .addHelpText('after', `${exitCodesHelp}${envHelp}`)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+
+  program
+    .command('guide', { isDefault: true })
+    .description('walk through a restore or drill step by step (interactive; the default on a terminal)')
+    .option('--recipe <recipe>', 'start with this recipe (name or path)')
+    .action(async (opts: { recipe?: string }) => {
+      setHandler(async () => (await import('./commands/guide.js')).guideCommand(opts));
+    });
+
+  program
+    .command('list')
+    .description('list backup sets, newest first')
+    .option('--recipe <recipe>', 'recipe name or path')
+    .option('--root <dir>', 'a backup root directory (layout detected)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { recipe?: string; root?: string; json?: boolean }) => {
+      setHandler(async () => (await import('./commands/list.js')).listCommand(opts));
+    });
+
+  program
+    .command('verify')
+    .description('prove a backup set is restorable without touching any system')
+    .argument('<set>', 'set id, "latest", or a path to a set directory or dump file')
+    .option('--recipe <recipe>', 'recipe name or path')
+    .option('--root <dir>', 'a backup root directory')
+    .option('--quick', 'checksums and headers only (skip whole-stream checks)')
+    .option('--json', 'print JSON')
+    .action(async (set: string, opts: { recipe?: string; root?: string; quick?: boolean; json?: boolean }) => {
+      setHandler(async () => (await import('./commands/verify.js')).verifyCommand(set, opts));
+    });
+
+  const restoreOptions = (cmd: Command): Command =>
+    cmd
+      .requiredOption('--recipe <recipe>', 'recipe name or path')
+      .option('--backup <id>', 'backup set id or "latest"', 'latest')
+      .option('--only <components>', 'comma-separated subset: postgres,redis,prometheus')
+      .addOption(new Option('--missing-roles <choice>', 'roles the dump needs but the server lacks').choices(['create', 'skip-ownership', 'fail']))
+      .option('--jobs <n>', 'pg_restore --jobs (default: CPU cores)', (v) => parsePositiveInt(v, '--jobs'))
+      .option('--no-parallel', 'restore components one after another');
+
+  restoreOptions(program.command('plan'))
+    .description('print the restore plan (the dry run): every step, its exact commands, what it destroys and how it is undone')
+    .option('--offline', 'do not probe targets (read-only) for facts; use the recipe only')
+    .option('--json', 'print JSON')
+    .action(async (opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/plan.js')).planCommand(opts));
+    });
+
+  restoreOptions(program.command('restore'))
+    .description('restore a backup set in place over the recipe\'s real targets')
+    .option('-y, --yes', 'do not ask for confirmation (required without a TTY)')
+    .option('--rollback-on-unhealthy', 'roll back when health checks fail (default: keep the restored state)')
+    .option('--drop-safety-copies', 'remove safety copies after a healthy restore')
+    .option('--force-unverified <reason>', 'restore a set that failed quick verification; the reason is recorded')
+    .option('--json', 'print the final summary as JSON on stdout')
+    .action(async (opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/restore.js')).restoreCommand(opts));
+    });
+
+  program
+    .command('drill')
+    .description('restore a set into throwaway scratch services and prove it (never touches real targets)')
+    .requiredOption('--recipe <recipe>', 'recipe name or path')
+    .option('--backup <id>', 'backup set id or "latest"', 'latest')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--keep', 'leave the scratch services running and print how to connect')
+    .option('--json', 'print the final summary as JSON on stdout')
+    .action(async (opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/drill.js')).drillCommand(opts));
+    });
+
+  program
+    .command('demo')
+    .description('build a sandbox "production", back it up, break it, and walk through restoring it')
+    .option('-y, --yes', 'run the whole incident flow without prompts')
+    .option('--keep', 'leave the sandbox running afterwards')
+    .action(async (opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/demo.js')).demoCommand(opts));
+    });
+
+  program
+    .command('history')
+    .description('past runs (restores, drills) newest first, with RTO/RPO and drill freshness')
+    .option('--recipe <recipe>', 'recipe name or path')
+    .option('--json', 'print JSON')
+    .option('--markdown', 'print a Markdown table for the runbook')
+    .action(async (opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/history.js')).historyCommand(opts));
+    });
+
+  program
+    .command('report')
+    .description('re-render the report of a run')
+    .argument('<run>', 'run directory or run id')
+    .option('--recipe <recipe>', 'recipe name or path (to find run ids)')
+    .addOption(new Option('--format <format>', 'output format').choices(['md', 'json']).default('md'))
+    .action(async (run: string, opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/report.js')).reportCommand(run, opts));
+    });
+
+  const evidence = program.command('evidence').description('check recorded evidence');
+  evidence
+    .command('verify')
+    .description('check a run\'s hash chain and seal (exit 0 only for an intact sealed run)')
+    .argument('<run-dir>', 'run directory')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/evidence.js')).evidenceVerifyCommand(dir, opts));
+    });
+
+  const recipes = program
+    .command('recipes')
+    .description('list recipes (from $RESTORE_ASSISTANT_RECIPES and ./recipes)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      setHandler(async () => (await import('./commands/recipes.js')).recipesListCommand(opts));
+    });
+  recipes
+    .command('check')
+    .description('validate a recipe file; problems are printed with line numbers')
+    .argument('<file>', 'recipe file')
+    .option('--json', 'print JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      setHandler(async () => (await import('./commands/recipes.js')).recipesCheckCommand(file, opts));
+    });
+  recipes
+    .command('schema')
+    .description('print the recipe JSON Schema (for editors)')
+    .action(async () => {
+      setHandler(async () => (await import('./commands/recipes.js')).recipesSchemaCommand());
+    });
+
+  return program;
+}
+
+function parsePositiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} takes a whole number of 1 or more (got "${value}").`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let handler: Handler | undefined;
+  const program = buildProgram((h) => {
+    handler = h;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+      // commander already printed the problem; add the usage hint.
+      process.stderr.write('Run `restore-assistant --help` for usage. Nothing was touched.\n');
+      return ExitCode.usage;
+    }
+    process.stderr.write(`${formatError(error)}\n`);
+    return error instanceof RestoreAssistantError ? error.exitCode : ExitCode.usage;
+  }
+  if (!handler) return ExitCode.ok;
+  try {
+    return await handler();
+  } catch (error) {
+    process.stderr.write(`${formatError(error)}\n`);
+    if (process.env['RESTORE_ASSISTANT_DEBUG'] && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
+    return error instanceof RestoreAssistantError ? error.exitCode : ExitCode.internal;
+  }
+}
+

@@ -1,0 +1,113 @@
+import type { ComponentKind } from '../catalog/types.js';
+import type { Plan, SafetyCopy } from '../plan/types.js';
+
+/**
+ * The one event stream. The engine (and verify, drills) emit these; evidence, the Ink view and
+ * the plain renderer consume them. Every string in an event has passed redaction.
+ * `ts` is ISO-8601 UTC; `t` is milliseconds since the run started (monotonic).
+ */
+
+export type RunKind = 'restore' | 'drill' | 'verify';
+
+export type Outcome =
+  /** restored and every health check passed */
+  | 'restored'
+  /** restored, some health checks failed; restored state kept */
+  | 'unhealthy'
+  /** failed (or unhealthy with rollback asked) and rolled back completely */
+  | 'rolled-back'
+  /** failed and rollback did not complete */
+  | 'rollback-incomplete'
+  /** interrupted by a signal and rolled back */
+  | 'interrupted'
+  /** refused before touching anything (preflight, lock, rejected set) */
+  | 'refused'
+  /** verify runs */
+  | 'verified'
+  | 'rejected';
+
+export type EngineEventBody =
+  | {
+      type: 'run-started';
+      runId: string;
+      kind: RunKind;
+      operator: string;
+      host: string;
+      toolVersion: string;
+      recipe: { name: string; file: string; digest: string };
+      backup: { id: string; time: string; location: string };
+      plan?: Plan;
+      /** When the operator confirmed (RTO starts here). */
+      confirmedAt?: string;
+    }
+  | { type: 'step-started'; stepId: string; title: string }
+  | { type: 'step-finished'; stepId: string; title: string; durationMs: number; detail?: string }
+  | { type: 'step-skipped'; stepId: string; title: string; reason: string }
+  | { type: 'step-failed'; stepId: string; title: string; durationMs: number; error: string }
+  | { type: 'command-started'; stepId: string; commandId: string; argv: string[]; runsIn?: string }
+  | { type: 'command-output'; stepId: string; commandId: string; stream: 'stdout' | 'stderr'; line: string }
+  | {
+      type: 'command-finished';
+      stepId: string;
+      commandId: string;
+      argv: string[];
+      exitCode: number | null;
+      signal: string | null;
+      durationMs: number;
+      timedOut: boolean;
+      stdoutTail: string[];
+      stderrTail: string[];
+    }
+  | { type: 'progress'; stepId: string; unit: 'bytes' | 'items'; done: number; total?: number; etaMs?: number }
+  | { type: 'log'; stepId?: string; level: 'info' | 'warn' | 'error'; message: string }
+  | { type: 'verification'; setId: string; ok: boolean; depth: 'quick' | 'deep'; problems: string[]; checksums: Array<{ path: string; sha256?: string; status: string }> }
+  | { type: 'safety-copy'; stepId: string; copy: SafetyCopy }
+  | { type: 'health-check'; name: string; ok: boolean; attempts: number; durationMs: number; detail: string }
+  | { type: 'data-check'; component: ComponentKind; name: string; ok: boolean; expected?: string; actual?: string }
+  | { type: 'rollback-started'; reason: string }
+  | { type: 'rollback-step'; stepId: string; title: string; ok: boolean; error?: string }
+  | { type: 'rollback-finished'; complete: boolean; manualSteps: string[] }
+  | {
+      type: 'run-finished';
+      outcome: Outcome;
+      exitCode: number;
+      /** Confirm to healthy, in ms (restores and drills that reached health checks). */
+      rtoMs?: number;
+      /** Backup age at restore time, in ms. */
+      rpoMs?: number;
+      safetyCopies: SafetyCopy[];
+      /** Exactly what state each target is in, one line each. */
+      state: string[];
+      nextSteps: string[];
+    };
+
+export type EngineEvent = EngineEventBody & { ts: string; t: number };
+
+export type EventListener = (event: EngineEvent) => void;
+
+/** Fan-out of events with timestamps; listeners never throw into the engine. */
+export class EventBus {
+  private readonly listeners = new Set<EventListener>();
+  private readonly started = performance.now();
+  readonly history: EngineEvent[] = [];
+
+  constructor(private readonly keepHistory = true) {}
+
+  on(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(body: EngineEventBody): EngineEvent {
+    const event = { ...body, ts: new Date().toISOString(), t: Math.round(performance.now() - this.started) } as EngineEvent;
+    if (this.keepHistory) this.history.push(event);
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        // A broken view must not break a restore.
+      }
+    }
+    return event;
+  }
+}

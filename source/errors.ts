@@ -1,0 +1,59 @@
+import { ExitCode, type ExitCodeValue } from './exit-codes.js';
+
+export interface ErrorDetails {
+  /** What was left untouched (or the exact state things are in). */
+  untouched?: string;
+  /** What the operator should do next. */
+  next?: string;
+  /** Lines with more detail (one problem per line). */
+  problems?: string[];
+  cause?: unknown;
+}
+
+/**
+ * An error meant for the operator: what happened, what was left untouched, what to do next,
+ * and the exit code it maps to. Anything else that reaches the CLI is a bug and is reported as one.
+ */
+export class RestoreAssistantError extends Error {
+  readonly exitCode: ExitCodeValue;
+  readonly untouched: string | undefined;
+  readonly next: string | undefined;
+  readonly problems: string[];
+
+  constructor(message: string, exitCode: ExitCodeValue, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'RestoreAssistantError';
+    this.exitCode = exitCode;
+    this.untouched = details.untouched;
+    this.next = details.next;
+    this.problems = details.problems ?? [];
+  }
+}
+
+export class UsageError extends RestoreAssistantError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(message, ExitCode.usage, { untouched: 'Nothing was touched.', ...details });
+    this.name = 'UsageError';
+  }
+}
+
+/** A recipe that does not parse or validate. problems carry `file:line:col message` lines. */
+export class RecipeError extends RestoreAssistantError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(message, ExitCode.usage, { untouched: 'Nothing was touched.', ...details });
+    this.name = 'RecipeError';
+  }
+}
+
+/** Format an error for a terminal: message, problems, untouched, next. No stack traces. */
+export function formatError(error: unknown): string {
+  if (error instanceof RestoreAssistantError) {
+    const lines = [`Error: ${error.message}`];
+    for (const p of error.problems) lines.push(`  - ${p}`);
+    if (error.untouched) lines.push(error.untouched);
+    if (error.next) lines.push(`Next: ${error.next}`);
+    return lines.join('\n');
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return `Internal error: ${message}\nThis is a bug in restore-assistant. Re-run with RESTORE_ASSISTANT_DEBUG=1 for a stack trace and report it.`;
+}

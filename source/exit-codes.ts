@@ -1,0 +1,47 @@
+/**
+ * Every exit code restore-assistant uses. The CLI entry point is the only place that calls
+ * process.exit; everything else throws a RestoreAssistantError carrying one of these.
+ */
+export const ExitCode = {
+  /** Success: restored and healthy, set verified, command succeeded. */
+  ok: 0,
+  /** Restore failed and was rolled back; the targets are as they were before. */
+  failedRolledBack: 1,
+  /** Usage error, bad flag, or invalid recipe. Nothing was touched. */
+  usage: 2,
+  /** The backup set was rejected by verification. Nothing was touched. */
+  backupRejected: 3,
+  /** Restored, but health checks failed; the restored state was kept. */
+  unhealthy: 4,
+  /** Restore failed and the rollback did not complete: manual action is needed. */
+  rollbackIncomplete: 5,
+  /** Evidence of a run is intact but the run never sealed (it was interrupted). */
+  evidenceUnsealed: 6,
+  /** Evidence failed verification (edited, reordered, truncated). */
+  evidenceTampered: 7,
+  /** Another restore holds the lock on a target. Nothing was touched. */
+  locked: 8,
+  /** Preflight found a problem (tool missing, target unreachable, no disk). Nothing was touched. */
+  preflightFailed: 9,
+  /** A bug in restore-assistant (an unexpected error). */
+  internal: 70,
+  /** Interrupted (SIGINT/SIGTERM) and rolled back. */
+  interrupted: 130,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const exitCodeDocs: ReadonlyArray<readonly [ExitCodeValue, string]> = [
+  [ExitCode.ok, 'success: restored and healthy / set verified / command done'],
+  [ExitCode.failedRolledBack, 'restore failed and was rolled back (targets as before)'],
+  [ExitCode.usage, 'usage error or invalid recipe (nothing touched)'],
+  [ExitCode.backupRejected, 'backup set rejected by verification (nothing touched)'],
+  [ExitCode.unhealthy, 'restored, but health checks failed (restored state kept)'],
+  [ExitCode.rollbackIncomplete, 'restore failed and rollback is incomplete (manual action needed)'],
+  [ExitCode.evidenceUnsealed, 'evidence intact but the run was interrupted (no seal)'],
+  [ExitCode.evidenceTampered, 'evidence failed verification (edited, reordered or truncated)'],
+  [ExitCode.locked, 'another restore holds the lock on a target (nothing touched)'],
+  [ExitCode.preflightFailed, 'preflight failed: tools, reachability, disk (nothing touched)'],
+  [ExitCode.internal, 'internal error (a bug): please report it with RESTORE_ASSISTANT_DEBUG=1 output'],
+  [ExitCode.interrupted, 'interrupted by SIGINT/SIGTERM and rolled back'],
+];

@@ -1,0 +1,183 @@
+import { z } from 'zod';
+
+/** An argv array: program and arguments. Never a shell string. */
+const argv = z
+  .array(z.string())
+  .min(1, 'must name a program: an argv array such as ["systemctl", "stop", "api"]')
+  .describe('A command as an argv array (no shell). Example: ["systemctl", "stop", "api"]');
+
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name, e.g. PGPASSWORD_APP')
+  .describe('Name of an environment variable that holds the secret at run time. Never the secret itself.');
+
+/** Where a component's commands run: on this host, or inside a container. */
+export const execContextSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('host') }).strict(),
+    z
+      .object({
+        kind: z.literal('docker'),
+        container: z.string().min(1).describe('Container name or id (docker exec / docker cp target)'),
+        helperImage: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Image used to move files inside a stopped container\'s volumes (docker run --rm --volumes-from). Default: busybox:stable'),
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal('compose'),
+        service: z.string().min(1),
+        file: z.string().optional().describe('docker compose -f FILE'),
+        project: z.string().optional().describe('docker compose -p PROJECT'),
+        container: z.string().min(1).describe('Container name of the service (for docker cp, which compose lacks for stopped services)'),
+        helperImage: z.string().min(1).optional(),
+      })
+      .strict(),
+  ])
+  .describe('Where this component\'s commands run: on this host, or inside a container');
+
+export const serviceControlSchema = z
+  .object({
+    stop: argv.describe('Stops it; must not return before it is stopped (or give status)'),
+    start: argv,
+    status: argv.optional().describe('Exit 0 while running, non-zero when stopped'),
+    timeoutSeconds: z.number().positive().default(60),
+  })
+  .strict();
+
+export const postgresSchema = z
+  .object({
+    exec: execContextSchema.default({ kind: 'host' }),
+    host: z.string().default('127.0.0.1').describe('Host name, IP, or a socket directory (starts with /)'),
+    port: z.number().int().min(1).max(65535).default(5432),
+    user: z.string().min(1).default('postgres').describe('A role allowed to drop and create the database'),
+    passwordEnv: envName.optional(),
+    database: z.string().min(1).describe('The database that is restored (dropped and recreated)'),
+    maintenanceDatabase: z.string().min(1).default('postgres').describe('Database to connect to while the target is dropped'),
+    owner: z.string().min(1).optional().describe('Owner of the recreated database (default: user)'),
+    encoding: z.string().default('UTF8'),
+    locale: z.string().optional().describe('LC_COLLATE/LC_CTYPE of the recreated database; default: the server\'s'),
+    template: z.string().default('template0'),
+    safetyCopy: z
+      .enum(['rename', 'dump', 'none'])
+      .default('rename')
+      .describe('rename: move the current database aside as <db>__pre_restore_<timestamp>; dump: pg_dump it first; none: keep nothing (recorded)'),
+    jobs: z.number().int().positive().optional().describe('pg_restore --jobs for custom/directory dumps (default: CPU cores)'),
+    missingRoles: z
+      .enum(['ask', 'create', 'skip-ownership'])
+      .default('ask')
+      .describe('When the dump references roles the server lacks: create them, or restore without ownership and grants'),
+    bin: z.string().optional().describe('Directory of the PostgreSQL client binaries (psql, pg_restore); default: PATH'),
+  })
+  .strict();
+
+export const redisSchema = z
+  .object({
+    exec: execContextSchema.default({ kind: 'host' }),
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(1).max(65535).default(6379),
+    passwordEnv: envName.optional(),
+    dataDir: z.string().optional().describe('Redis "dir"; default: learned from the running server (CONFIG GET dir)'),
+    dbfilename: z.string().optional().describe('Default: learned from the server (CONFIG GET dbfilename)'),
+    appendonly: z.boolean().optional().describe('Default: learned from the server (CONFIG GET appendonly)'),
+    appenddirname: z.string().optional().describe('Redis 7 AOF directory name; default: learned, else appendonlydir'),
+    service: serviceControlSchema.describe('How to stop and start this Redis'),
+  })
+  .strict();
+
+export const prometheusSchema = z
+  .object({
+    exec: execContextSchema.default({ kind: 'host' }),
+    url: z.string().url().describe('Base URL, e.g. http://127.0.0.1:9090'),
+    dataDir: z.string().min(1).describe('--storage.tsdb.path of the server (inside the container for docker)'),
+    service: serviceControlSchema,
+    owner: z.string().optional().describe('user[:group] to chown the restored data dir to'),
+  })
+  .strict();
+
+export const appServiceSchema = z
+  .object({
+    name: z.string().min(1),
+    stop: argv,
+    start: argv,
+    status: argv.optional().describe('Exit 0 while running'),
+    timeoutSeconds: z.number().positive().default(60),
+  })
+  .strict();
+
+const checkBase = {
+  name: z.string().min(1),
+  timeoutSeconds: z.number().positive().default(10),
+  retries: z.number().int().min(0).default(5),
+  intervalSeconds: z.number().nonnegative().default(2),
+  when: z.array(z.enum(['restore', 'drill'])).default(['restore', 'drill']),
+};
+
+export const checkSchema = z.union([
+  z.object({ ...checkBase, http: z.object({ url: z.string().url(), status: z.number().int().default(200), bodyContains: z.string().optional() }).strict() }).strict(),
+  z.object({ ...checkBase, tcp: z.object({ host: z.string(), port: z.number().int().min(1).max(65535) }).strict() }).strict(),
+  z
+    .object({
+      ...checkBase,
+      sql: z
+        .object({
+          query: z.string().min(1),
+          expect: z.string().optional().describe('Exact text of the first column of the first row'),
+          minRows: z.number().int().optional().describe('Query returns a number (first column) at least this big'),
+          database: z.string().optional(),
+        })
+        .strict(),
+    })
+    .strict(),
+  z.object({ ...checkBase, redis: z.object({ command: argv, expect: z.string().optional(), min: z.number().optional(), db: z.number().int().min(0).default(0) }).strict() }).strict(),
+  z.object({ ...checkBase, promql: z.object({ query: z.string().min(1), minSeries: z.number().int().default(1) }).strict() }).strict(),
+  z.object({ ...checkBase, command: z.object({ argv, expectExitCode: z.number().int().default(0) }).strict() }).strict(),
+]);
+
+export const recipeSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, dot, dash, underscore'),
+    description: z.string().optional(),
+    backups: z
+      .object({
+        root: z.string().min(1).describe('Directory holding the backup sets'),
+        layout: z.enum(['auto', 'story-portal', 'metachat', 'flat']).default('auto'),
+        database: z.string().optional().describe('metachat layout: the <db> part of <db>_<YYYYMMDD_HHMMSS>.dump'),
+        pairWindowMinutes: z.number().positive().default(30).describe('metachat: Redis and PostgreSQL files this close in time form one set'),
+      })
+      .strict(),
+    components: z
+      .object({
+        postgres: postgresSchema.optional(),
+        redis: redisSchema.optional(),
+        prometheus: prometheusSchema.optional(),
+      })
+      .strict(),
+    services: z.array(appServiceSchema).default([]).describe('Application services, stopped in this order and started in reverse'),
+    checks: z.array(checkSchema).default([]).describe('Health checks after a restore, and data checks for drills'),
+    objectives: z
+      .object({
+        rtoMinutes: z.number().positive().optional(),
+        rpoMinutes: z.number().positive().optional(),
+      })
+      .strict()
+      .default({}),
+    drill: z.object({ intervalDays: z.number().positive().default(90) }).strict().default({ intervalDays: 90 }),
+    evidence: z.object({ dir: z.string().optional().describe('Default: $XDG_STATE_HOME/restore-assistant/runs') }).strict().default({}),
+    confirmWord: z.string().optional().describe('Word the operator types to confirm (default: the database name, else the recipe name)'),
+    parallel: z.boolean().default(true).describe('Restore Redis and Prometheus while PostgreSQL restores'),
+  })
+  .strict();
+
+export type Recipe = z.infer<typeof recipeSchema>;
+export type RecipeInput = z.input<typeof recipeSchema>;
+export type ExecContext = z.infer<typeof execContextSchema>;
+export type PostgresTarget = z.infer<typeof postgresSchema>;
+export type RedisTarget = z.infer<typeof redisSchema>;
+export type PrometheusTarget = z.infer<typeof prometheusSchema>;
+export type AppService = z.infer<typeof appServiceSchema>;
+export type ServiceControl = z.infer<typeof serviceControlSchema>;
+export type Check = z.infer<typeof checkSchema>;
