@@ -177,6 +177,15 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram((h) => {
     handler = h;
   });
+  const first = argv[0];
+  if (first !== undefined && !first.startsWith('-')) {
+    const known = program.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+    if (!known.includes(first)) {
+      process.stderr.write(`error: unknown command '${first}' (commands: ${known.filter((k) => k !== 'help').join(', ')})\n`);
+      process.stderr.write('Run `restore-assistant --help` for usage. Nothing was touched.\n');
+      return ExitCode.usage;
+    }
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
