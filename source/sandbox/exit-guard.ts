@@ -1,0 +1,90 @@
+import { rmSync } from 'node:fs';
+import { isPidAlive, signalGroup, signalPid, sleepSync } from './process-utils.js';
+
+/**
+ * Process 'exit' safety net: whatever a sandbox started and did not dispose of is killed
+ * synchronously when this Node process exits (a failing test, an uncaught error, process.exit()).
+ * A SIGKILL of this process cannot be caught: that is what `SandboxGroup.stopAll()` in afterAll is for.
+ *
+ * Set RESTORE_ASSISTANT_SANDBOX_KEEP=1 to keep temp dirs (for post-mortem); processes are still killed.
+ */
+
+export interface ExitGuardEntry {
+  /** What it is, for the stderr note. */
+  label: string;
+  /** Returns the pids to kill right now (read lazily: a service may have been restarted). */
+  pids: () => number[];
+  /** Signal first sent (default SIGKILL to the process group). */
+  signal?: NodeJS.Signals;
+  /** Send `signal` to the pid only (e.g. postmaster: SIGQUIT makes it kill its own children). */
+  pidOnly?: boolean;
+  /** Directories to remove after the processes are gone. */
+  dirs: string[];
+}
+
+const entries = new Set<ExitGuardEntry>();
+let installed = false;
+
+export function keepSandboxFiles(): boolean {
+  const value = process.env['RESTORE_ASSISTANT_SANDBOX_KEEP'];
+  return value !== undefined && value !== '' && value !== '0' && value !== 'false';
+}
+
+function runExitGuard(): void {
+  const all = [...entries];
+  entries.clear();
+  const pending: number[] = [];
+  for (const entry of all) {
+    let pids: number[] = [];
+    try {
+      pids = entry.pids().filter(isPidAlive);
+    } catch {
+      pids = [];
+    }
+    for (const pid of pids) {
+      try {
+        if (entry.pidOnly) signalPid(pid, entry.signal ?? 'SIGKILL');
+        else signalGroup(pid, entry.signal ?? 'SIGKILL');
+        pending.push(pid);
+      } catch {
+        // best effort
+      }
+    }
+  }
+  // Give them up to ~3 s to disappear, then SIGKILL whatever is left.
+  const deadline = Date.now() + 3000;
+  while (pending.some(isPidAlive) && Date.now() < deadline) sleepSync(20);
+  for (const pid of pending.filter(isPidAlive)) {
+    try {
+      signalGroup(pid, 'SIGKILL');
+    } catch {
+      // best effort
+    }
+  }
+  const keep = keepSandboxFiles();
+  for (const entry of all) {
+    for (const dir of entry.dirs) {
+      if (keep) {
+        process.stderr.write(`sandbox: kept ${entry.label} files in ${dir}\n`);
+        continue;
+      }
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
+      } catch {
+        // best effort
+      }
+    }
+  }
+}
+
+/** Registers an entry; returns the function that unregisters it (call it once disposed of). */
+export function guardOnExit(entry: ExitGuardEntry): () => void {
+  if (!installed) {
+    installed = true;
+    process.on('exit', runExitGuard);
+  }
+  entries.add(entry);
+  return () => {
+    entries.delete(entry);
+  };
+}
