@@ -77,11 +77,27 @@ function runExitGuard(): void {
   }
 }
 
+const FATAL_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+/**
+ * Test runners end workers with SIGTERM (vitest's forks pool does), which skips 'exit' handlers.
+ * So the guard also runs on these signals; if it is the only listener it then re-raises the signal
+ * so the default behaviour (terminate) is unchanged, otherwise the other listeners decide.
+ */
+function onFatalSignal(signal: NodeJS.Signals): void {
+  runExitGuard();
+  if (process.listenerCount(signal) === 1) {
+    process.removeListener(signal, onFatalSignal);
+    process.kill(process.pid, signal);
+  }
+}
+
 /** Registers an entry; returns the function that unregisters it (call it once disposed of). */
 export function guardOnExit(entry: ExitGuardEntry): () => void {
   if (!installed) {
     installed = true;
     process.on('exit', runExitGuard);
+    for (const signal of FATAL_SIGNALS) process.on(signal, onFatalSignal);
   }
   entries.add(entry);
   return () => {

@@ -26,6 +26,7 @@ export interface SandboxGroupOptions {
  */
 export class SandboxGroup {
   readonly #members: Disposable[] = [];
+  readonly #starting = new Set<Promise<unknown>>();
   readonly #dirs: { path: string; unguard: () => void }[] = [];
   readonly #baseDir: string | undefined;
 
@@ -43,16 +44,30 @@ export class SandboxGroup {
     return member;
   }
 
-  async postgres(options: StartPostgresOptions = {}): Promise<PostgresSandbox> {
-    return this.adopt(await startPostgres({ baseDir: this.#baseDir, ...options }));
+  /**
+   * Adopts as soon as the start resolves, and lets stopAll() wait for starts still in flight (a
+   * sibling start failing in Promise.all must not leave this one running after afterAll).
+   */
+  async #track<T extends Disposable>(starting: Promise<T>): Promise<T> {
+    const adopted = starting.then((member) => this.adopt(member));
+    this.#starting.add(adopted);
+    try {
+      return await adopted;
+    } finally {
+      this.#starting.delete(adopted);
+    }
   }
 
-  async redis(options: StartRedisOptions = {}): Promise<RedisSandbox> {
-    return this.adopt(await startRedis({ baseDir: this.#baseDir, ...options }));
+  postgres(options: StartPostgresOptions = {}): Promise<PostgresSandbox> {
+    return this.#track(startPostgres({ baseDir: this.#baseDir, ...options }));
   }
 
-  async prometheus(options: StartPrometheusOptions = {}): Promise<PrometheusSandbox> {
-    return this.adopt(await startPrometheus({ baseDir: this.#baseDir, ...options }));
+  redis(options: StartRedisOptions = {}): Promise<RedisSandbox> {
+    return this.#track(startRedis({ baseDir: this.#baseDir, ...options }));
+  }
+
+  prometheus(options: StartPrometheusOptions = {}): Promise<PrometheusSandbox> {
+    return this.#track(startPrometheus({ baseDir: this.#baseDir, ...options }));
   }
 
   /** A fresh temp dir (e.g. a backup root), removed by stopAll() and by the exit guard. */
@@ -75,6 +90,7 @@ export class SandboxGroup {
    */
   async stopAll(): Promise<void> {
     const errors: unknown[] = [];
+    await Promise.allSettled([...this.#starting]);
     while (this.#members.length > 0) {
       const member = this.#members.pop();
       try {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, realpathSync } from 'node:fs';
-import { appendFile, chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { guardOnExit, keepSandboxFiles } from './exit-guard.js';
 import { freePort } from './ports.js';
@@ -164,11 +164,23 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     const user = lookupOsUser('postgres');
     await chmod(rootDir, 0o700);
     for (const path of [rootDir, socketDir, pwFile]) await chown(path, user.uid, user.gid);
+    // The baseDir given for sandboxes gets o+x (traverse only, no listing) if it lacks it, e.g. a
+    // 0700 mkdtemp dir; directories above it are left alone and reported.
+    const base = resolve(baseDir);
+    const baseStat = await stat(base);
+    if (baseStat.uid !== user.uid && (baseStat.mode & 0o001) === 0) await chmod(base, (baseStat.mode & 0o7777) | 0o001);
     try {
       await execa('runuser', ['-u', 'postgres', '--', 'test', '-w', rootDir, '-a', '-x', rootDir]);
     } catch (error) {
+      const blocked: string[] = [];
+      for (let dir = dirname(base); ; dir = dirname(dir)) {
+        const info = await stat(dir);
+        if (info.uid !== user.uid && (info.mode & 0o001) === 0) blocked.push(`${dir} (mode ${(info.mode & 0o777).toString(8)})`);
+        if (dir === dirname(dir)) break;
+      }
       await fail(
-        `OS user postgres cannot reach ${rootDir} (a parent directory of ${baseDir} is not traversable by it); use a baseDir under /tmp`,
+        `OS user postgres (uid ${user.uid}) cannot reach ${rootDir}: initdb/postgres run as postgres because they refuse root. ` +
+          `Not traversable by others: ${blocked.join(', ') || 'unknown'}; use a baseDir under /tmp or chmod o+x those`,
         error,
       );
     }

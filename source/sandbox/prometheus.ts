@@ -13,6 +13,11 @@ export interface StartPrometheusOptions {
   scrapeIntervalSeconds?: number;
   /** host:port targets scraped as job "extra" (e.g. exporters). */
   extraScrapeTargets?: string[];
+  /**
+   * Pass --storage.tsdb.use-lockfile so the data dir has a `lock` file (default true). Prometheus 2.42
+   * creates none by default; the backups this project restores contain one (stale after restore).
+   */
+  lockfile?: boolean;
   /** Extra command-line flags. */
   extraFlags?: string[];
 }
@@ -114,6 +119,7 @@ export async function startPrometheus(options: StartPrometheusOptions = {}): Pro
     `--web.listen-address=${host}:${port}`,
     '--web.enable-admin-api',
     '--web.enable-lifecycle',
+    ...((options.lockfile ?? true) ? ['--storage.tsdb.use-lockfile'] : []),
     ...(options.extraFlags ?? []),
   ];
   const spec: ServiceSpec = {
