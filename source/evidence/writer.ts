@@ -1,0 +1,328 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { EngineEvent, EngineEventBody, EventBus, RunKind } from '../engine/events.js';
+import { RestoreAssistantError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { redactDeep, type Redactor } from '../exec/redact.js';
+import {
+  EVENTS_FILE,
+  EVIDENCE_FORMAT,
+  formatRunStamp,
+  HISTORY_FILE,
+  HISTORY_FORMAT,
+  REPORT_JSON,
+  REPORT_MD,
+  serializeLine,
+  sha256Hex,
+  ZERO_HASH,
+  type EvidenceHeader,
+  type EvidenceNote,
+  type HistoryEntry,
+  type LineBody,
+} from './format.js';
+import { buildReport, renderMarkdown } from './report.js';
+
+export interface AttachEvidenceOptions {
+  evidenceDir: string;
+  runId: string;
+  kind: RunKind;
+  recipe: { name: string; file: string; digest: string };
+  redact: Redactor;
+  operator?: string;
+  host?: string;
+  toolVersion?: string;
+  /** The tool's own command line (recorded redacted). */
+  commandLine?: string[];
+  /** The recipe's targets (the plan in run-started carries them too; this covers runs without a plan). */
+  objectives?: { rtoMinutes?: number; rpoMinutes?: number };
+  drillIntervalDays?: number;
+  /** command-output lines kept per command (default 200); the rest is counted, and command-finished carries the tails. */
+  outputLinesPerCommand?: number;
+  /** Minimum spacing of recorded progress events per step, in ms of event time (default 1000). */
+  progressIntervalMs?: number;
+}
+
+export interface EvidenceHandle {
+  /** The run directory. */
+  dir: string;
+  runId: string;
+  /** True once the seal line is written. */
+  readonly sealed: boolean;
+  /** Problems writing evidence (disk full, permissions). Empty when all is well. */
+  readonly errors: readonly string[];
+  /** Stop listening; records a note when the run never finished (the evidence stays unsealed). */
+  close(): Promise<void>;
+}
+
+/** A new run id: `20261123T051200Z-restore-metachat-a1b2`. */
+export function newRunId(kind: RunKind, recipeName: string, now: Date = new Date()): string {
+  const name = recipeName.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/\.{2,}/g, '.').replace(/^[-.]+/, '') || 'recipe';
+  return `${formatRunStamp(now)}-${kind}-${name}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Who is running this: $SUDO_USER under sudo, else the login name. */
+export function currentOperator(env: NodeJS.ProcessEnv = process.env): { operator: string; sudoUser?: string } {
+  const sudoUser = env['SUDO_USER'] || undefined;
+  let login: string | undefined;
+  try {
+    login = os.userInfo().username;
+  } catch {
+    login = env['USER'] || env['LOGNAME'];
+  }
+  return { operator: sudoUser ?? login ?? 'unknown', ...(sudoUser ? { sudoUser } : {}) };
+}
+
+const DIR_MODE = 0o750;
+const FILE_MODE = 0o640;
+
+/** Events whose loss would matter most: fsync right after writing them. */
+const bulkTypes = new Set<EngineEventBody['type']>(['command-output', 'progress']);
+
+/**
+ * Record a run: creates <evidenceDir>/<runId>/ and writes every event of `bus` (those already
+ * emitted, then each new one) to events.jsonl as a hash chain, redacted, flushed line by line.
+ * On `run-finished` it writes the seal line, report.json, report.md and the history entry.
+ * Throws (before anything is touched) when the directory cannot be created.
+ */
+export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): EvidenceHandle {
+  const redact = opts.redact;
+  const root = path.resolve(opts.evidenceDir);
+  const dir = path.join(root, opts.runId);
+  const eventsFile = path.join(dir, EVENTS_FILE);
+  let fd: number;
+  try {
+    mkdirSync(root, { recursive: true, mode: DIR_MODE });
+    mkdirSync(dir, { mode: DIR_MODE });
+    fd = openSync(eventsFile, 'ax', FILE_MODE);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new RestoreAssistantError(`Cannot create the evidence directory ${dir} (${code}).`, ExitCode.preflightFailed, {
+      untouched: 'Nothing was touched.',
+      next:
+        code === 'EEXIST'
+          ? 'A run with this id exists already; run again (a new id is made each time).'
+          : 'Make the directory writable, or point evidence elsewhere: the recipe\'s evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.',
+      cause: error,
+    });
+  }
+
+  const outputCap = opts.outputLinesPerCommand ?? 200;
+  const progressInterval = opts.progressIntervalMs ?? 1000;
+  const errors: string[] = [];
+  let seq = 0;
+  let prev = ZERO_HASH;
+  let size = 0;
+  /** sha256 of every byte written so far (the seal's finalHash). */
+  const fileHash = createHash('sha256');
+  let lastT = 0;
+  let sealed = false;
+  let broken = false;
+  let closed = false;
+  let pendingSync = false;
+  const outputCounts = new Map<string, { stepId: string; seen: number }>();
+  const progressLast = new Map<string, { t: number; omitted: number }>();
+
+  const fail = (what: string, error: unknown): void => {
+    const code = (error as NodeJS.ErrnoException).code;
+    errors.push(`${what}: ${code ?? (error instanceof Error ? error.message : String(error))}`);
+  };
+
+  /** Write one line and flush it; on a write error, cut the file back to the last whole line and stop. */
+  const writeLine = (ts: string, t: number, body: LineBody, sync: boolean): string | undefined => {
+    if (broken) return undefined;
+    const line = serializeLine(seq + 1, ts, t, prev, body);
+    const bytes = Buffer.from(`${line}\n`, 'utf8');
+    try {
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      if (sync) {
+        fsyncSync(fd);
+        pendingSync = false;
+      } else {
+        pendingSync = true;
+      }
+    } catch (error) {
+      fail(`writing ${eventsFile}`, error);
+      broken = true;
+      try {
+        ftruncateSync(fd, size);
+        fsyncSync(fd);
+      } catch {
+        // nothing more can be done; verify will name the torn line
+      }
+      return undefined;
+    }
+    seq += 1;
+    size += bytes.length;
+    fileHash.update(bytes);
+    prev = sha256Hex(line);
+    return line;
+  };
+
+  const { operator: defaultOperator, sudoUser } = currentOperator();
+  const header: EvidenceHeader = redactDeep(
+    {
+      format: EVIDENCE_FORMAT,
+      runId: opts.runId,
+      kind: opts.kind,
+      recipe: opts.recipe,
+      operator: opts.operator ?? defaultOperator,
+      ...(sudoUser && opts.operator === undefined ? { sudoUser } : {}),
+      host: opts.host ?? os.hostname(),
+      toolVersion: opts.toolVersion ?? '0.0.0',
+      pid: process.pid,
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      ...(opts.commandLine ? { commandLine: opts.commandLine } : {}),
+      ...(opts.objectives ? { objectives: opts.objectives } : {}),
+      ...(opts.drillIntervalDays !== undefined ? { drillIntervalDays: opts.drillIntervalDays } : {}),
+    } satisfies EvidenceHeader,
+    redact,
+  );
+  writeLine(new Date().toISOString(), 0, { header }, true);
+  if (broken) {
+    closeSync(fd);
+    throw new RestoreAssistantError(`Cannot write evidence to ${eventsFile}.`, ExitCode.preflightFailed, {
+      untouched: 'Nothing was touched.',
+      problems: errors,
+      next: 'Free space or fix permissions on the evidence directory, or point evidence elsewhere ($RESTORE_ASSISTANT_EVIDENCE_DIR).',
+    });
+  }
+
+  const note = (n: EvidenceNote, sync: boolean): void => {
+    writeLine(new Date().toISOString(), lastT, { note: n }, sync);
+  };
+
+  const seal = (finished: Extract<EngineEvent, { type: 'run-finished' }>): void => {
+    if (broken) return;
+    const lines = seq;
+    const finalHash = fileHash.copy().digest('hex');
+    const sealLine = writeLine(
+      new Date().toISOString(),
+      finished.t,
+      { seal: { lines, finalHash, outcome: finished.outcome, exitCode: finished.exitCode } },
+      true,
+    );
+    if (sealLine === undefined) return;
+    sealed = true;
+    try {
+      closeSync(fd);
+    } catch (error) {
+      fail(`closing ${eventsFile}`, error);
+    }
+    closed = true;
+    writeReportsAndHistory(sha256Hex(sealLine), { lines, finalHash });
+  };
+
+  const writeReportsAndHistory = (sealHash: string, sealInfo: { lines: number; finalHash: string }): void => {
+    let report;
+    try {
+      report = buildReport(readFileSync(eventsFile), { status: 'sealed', lines: sealInfo.lines + 1 }, dir);
+      writeAtomic(path.join(dir, REPORT_JSON), `${JSON.stringify(redactDeep(report, redact), null, 2)}\n`);
+      writeAtomic(path.join(dir, REPORT_MD), redact(renderMarkdown(report)));
+    } catch (error) {
+      fail('writing the report', error);
+    }
+    try {
+      const entry: HistoryEntry = {
+        format: HISTORY_FORMAT,
+        runId: opts.runId,
+        kind: opts.kind,
+        recipe: opts.recipe,
+        backup: report?.backup ? { id: report.backup.id, time: report.backup.time } : null,
+        outcome: report?.outcome ?? 'refused',
+        exitCode: report?.exitCode ?? ExitCode.internal,
+        startedAt: report?.startedAt ?? new Date().toISOString(),
+        confirmedAt: report?.confirmedAt ?? null,
+        finishedAt: report?.finishedAt ?? new Date().toISOString(),
+        rtoMs: report?.rto.measuredMs ?? null,
+        rpoMs: report?.rpo.measuredMs ?? null,
+        objectives: { rtoMinutes: report?.rto.targetMinutes ?? null, rpoMinutes: report?.rpo.targetMinutes ?? null },
+        operator: header.operator,
+        host: header.host,
+        ...(opts.drillIntervalDays !== undefined ? { drillIntervalDays: opts.drillIntervalDays } : {}),
+        seal: { lines: sealInfo.lines, finalHash: sealInfo.finalHash, hash: sealHash },
+      };
+      // One write with O_APPEND: concurrent runs never interleave inside a line.
+      const historyFile = path.join(root, HISTORY_FILE);
+      const hfd = openSync(historyFile, 'a', FILE_MODE);
+      try {
+        appendFileSync(hfd, `${JSON.stringify(redactDeep(entry, redact))}\n`);
+        fsyncSync(hfd);
+      } finally {
+        closeSync(hfd);
+      }
+    } catch (error) {
+      fail('appending to the history index', error);
+    }
+  };
+
+  const onEvent = (event: EngineEvent): void => {
+    if (sealed || broken) return;
+    const { ts, t, ...body } = event;
+    lastT = t;
+    if (body.type === 'command-output') {
+      const c = outputCounts.get(body.commandId) ?? { stepId: body.stepId, seen: 0 };
+      c.seen += 1;
+      outputCounts.set(body.commandId, c);
+      if (c.seen > outputCap) return;
+    } else if (body.type === 'progress') {
+      const last = progressLast.get(body.stepId);
+      const final = body.total !== undefined && body.done >= body.total;
+      if (last && t - last.t < progressInterval && !final) {
+        last.omitted += 1;
+        return;
+      }
+      progressLast.set(body.stepId, { t, omitted: 0 });
+      if (last && last.omitted > 0 && final) note({ type: 'progress-thinned', stepId: body.stepId, omitted: last.omitted }, false);
+    } else if (body.type === 'command-finished') {
+      const c = outputCounts.get(body.commandId);
+      if (c && c.seen > outputCap) note({ type: 'output-capped', stepId: c.stepId, commandId: body.commandId, kept: outputCap, omitted: c.seen - outputCap }, false);
+      outputCounts.delete(body.commandId);
+    }
+    const clean = redactDeep(body as EngineEventBody, redact);
+    writeLine(ts, t, { event: clean }, !bulkTypes.has(body.type));
+    if (body.type === 'run-finished') seal(event as Extract<EngineEvent, { type: 'run-finished' }>);
+  };
+
+  for (const past of bus.history) onEvent(past);
+  const off = bus.on(onEvent);
+
+  return {
+    dir,
+    runId: opts.runId,
+    get sealed() {
+      return sealed;
+    },
+    get errors() {
+      return errors;
+    },
+    async close() {
+      off();
+      if (closed) return;
+      closed = true;
+      if (!sealed && !broken) note({ type: 'closed-unsealed', reason: 'the run ended without a run-finished event' }, true);
+      try {
+        if (pendingSync) fsyncSync(fd);
+        closeSync(fd);
+      } catch (error) {
+        fail(`closing ${eventsFile}`, error);
+      }
+    },
+  };
+}
+
+/** Write a whole file via a temp file and rename, so a reader never sees half a report. */
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode: FILE_MODE });
+  const fd = openSync(tmp, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
