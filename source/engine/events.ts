@@ -79,6 +79,12 @@ export type EngineEventBody =
       /** Exactly what state each target is in, one line each. */
       state: string[];
       nextSteps: string[];
+      /** Why the run failed or was refused (redacted), when it did. */
+      error?: string;
+      /** Names of the health checks that failed. */
+      failedChecks?: string[];
+      /** Commands left to run by hand when the rollback did not complete, in order. */
+      manualSteps?: string[];
     };
 
 export type EngineEvent = EngineEventBody & { ts: string; t: number };

@@ -1,0 +1,487 @@
+import { createReadStream } from 'node:fs';
+import { copyFile, lstat, rename, rm, stat } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { run, type CommandEvent, type RunResult } from '../exec/run.js';
+import type { Redactor } from '../exec/redact.js';
+import type { PlannedAction, PlannedCommand } from '../plan/types.js';
+import type { Check } from '../recipe/schema.js';
+import type { EngineEventBody } from './events.js';
+import { safeExtractTarGz } from './extract.js';
+import { isPgRestoreItemLine, StripOwnershipAndAcl, throttle } from './streams.js';
+
+/**
+ * Executors for every planned action (docs/architecture.md, "Planned actions"). Each either
+ * resolves with a one-line detail or throws an ActionError saying exactly what went wrong.
+ * Every process runs through exec/run.ts; its events reach the bus tagged with the step id.
+ */
+
+/** What a health check reports (source/checks/index.ts `runCheck`). */
+export interface CheckResult {
+  ok: boolean;
+  attempts: number;
+  detail: string;
+  durationMs: number;
+}
+
+/** What the engine hands a check: where secrets come from, redaction, abort, and a sink for its command events. */
+export interface CheckRunContext {
+  env: NodeJS.ProcessEnv;
+  redact: Redactor;
+  signal: AbortSignal;
+  onEvent?: (event: CommandEvent) => void;
+  [extra: string]: unknown;
+}
+
+export type CheckRunner = (check: Check, ctx: CheckRunContext) => Promise<CheckResult>;
+
+export interface ActionContext {
+  stepId: string;
+  emit: (body: EngineEventBody) => void;
+  redact: Redactor;
+  /** The operator's environment: `envFrom` values are looked up here. */
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  runCheck: CheckRunner;
+  /** Extra fields passed through to every check (e.g. the recipe's connection details). */
+  checkContext?: Record<string, unknown>;
+  /** The latest output line of the running command (for a live tail). */
+  onOutput?: (line: string) => void;
+  /** Minimum time between progress events (default 250 ms: at most ~4 per second). */
+  progressIntervalMs?: number;
+}
+
+/** An action failed; the message is operator-facing and already redacted. */
+export class ActionError extends Error {
+  constructor(
+    message: string,
+    readonly result?: RunResult,
+  ) {
+    super(message);
+    this.name = 'ActionError';
+  }
+}
+
+/** A health check (`check` action) did not pass. */
+export class CheckFailedError extends ActionError {
+  constructor(
+    readonly checkName: string,
+    readonly check: CheckResult,
+  ) {
+    super(`health check "${checkName}" failed after ${check.attempts} attempt${check.attempts === 1 ? '' : 's'}: ${check.detail}`);
+    this.name = 'CheckFailedError';
+  }
+}
+
+/** The run was interrupted while this action ran. */
+export class InterruptedError extends Error {
+  constructor(what: string) {
+    super(`interrupted while ${what}`);
+    this.name = 'InterruptedError';
+  }
+}
+
+function quote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A command line a person can paste (POSIX sh), for manual steps. Redacted. */
+export function commandLine(cmd: PlannedCommand, redact: Redactor): string {
+  const env = Object.entries(cmd.envFrom ?? {}).map(([child, from]) => `${child}="$${from}" `);
+  const argv = cmd.argv.map((a) => quote(redact(a))).join(' ');
+  let line = `${env.join('')}${argv}`;
+  if (cmd.input) {
+    const file = quote(cmd.input.file);
+    const filter = cmd.input.filter === 'strip-ownership-and-acl' ? ` | grep -Ev '^(ALTER .* OWNER TO .*|GRANT .*|REVOKE .*);$'` : '';
+    line = cmd.input.gunzip || filter ? `${cmd.input.gunzip ? `gunzip -c ${file}` : `cat ${file}`}${filter} | ${line}` : `${line} < ${file}`;
+  }
+  return line;
+}
+
+/** What an action does, as the command a person would run by hand (or a `#` comment for waits). */
+export function describeAction(action: PlannedAction, redact: Redactor): string {
+  switch (action.type) {
+    case 'exec':
+      return commandLine(action, redact);
+    case 'wait-tcp':
+      return `# wait until ${action.host}:${action.port} ${action.until === 'down' ? 'refuses' : 'accepts'} connections (${action.purpose})`;
+    case 'wait-http':
+      return `# wait until ${redact(action.url)} ${action.until === 'down' ? 'no longer answers' : `answers ${action.expectStatus ?? '2xx'}`} (${action.purpose})`;
+    case 'wait-command':
+      return `# wait until \`${commandLine(action.command, redact)}\` exits ${action.untilExit === 'zero' ? '0' : 'non-zero'} (${action.purpose})`;
+    case 'extract-tar':
+      return `mkdir -- ${quote(action.dest)} && tar -xzf ${quote(action.archive)} -C ${quote(action.dest)}`;
+    case 'move':
+      return `mv -T -- ${quote(action.from)} ${quote(action.to)}`;
+    case 'copy-file':
+      return `cp -- ${quote(action.from)} ${quote(action.to)}`;
+    case 'check':
+      return `# check "${action.check.name}" (${action.purpose})`;
+    case 'note':
+      return `# ${action.purpose}`;
+  }
+}
+
+function secretEnv(cmd: PlannedCommand, ctx: ActionContext): { env: Record<string, string>; redact: Redactor } {
+  const env: Record<string, string> = {};
+  for (const [child, from] of Object.entries(cmd.envFrom ?? {})) {
+    const value = ctx.env[from];
+    if (value === undefined || value === '') {
+      throw new ActionError(`the environment variable ${from} is not set; ${path.basename(cmd.argv[0] ?? 'the command')} needs it as ${child}`);
+    }
+    env[child] = value;
+  }
+  return { env, redact: ctx.redact.with(Object.values(env)) };
+}
+
+function forward(ctx: ActionContext, runsIn: string | undefined, extra?: (event: CommandEvent) => void): (event: CommandEvent) => void {
+  return (event) => {
+    extra?.(event);
+    switch (event.type) {
+      case 'command-started':
+        ctx.emit({ type: 'command-started', stepId: ctx.stepId, commandId: event.commandId, argv: event.argv, ...(runsIn ? { runsIn } : {}) });
+        break;
+      case 'command-output':
+        ctx.onOutput?.(event.line);
+        ctx.emit({ type: 'command-output', stepId: ctx.stepId, commandId: event.commandId, stream: event.stream, line: event.line });
+        break;
+      case 'command-finished':
+        ctx.emit({ ...event, stepId: ctx.stepId });
+        break;
+    }
+  };
+}
+
+function failure(result: RunResult, redact: Redactor): string {
+  const cmd = result.argv.map((a) => redact(a)).join(' ');
+  const how = result.timedOut
+    ? 'timed out'
+    : result.signal
+      ? `was killed by ${result.signal}`
+      : result.exitCode === null
+        ? 'could not be started'
+        : `exited with code ${result.exitCode}`;
+  const tail = result.stderrTail.length > 0 ? result.stderrTail : result.stdoutTail;
+  return `\`${cmd}\` ${how}${tail.length > 0 ? `: ${tail.slice(-3).join(' | ')}` : ''}`;
+}
+
+async function execAction(action: Extract<PlannedAction, { type: 'exec' }>, ctx: ActionContext): Promise<string> {
+  const { env, redact } = secretEnv(action, ctx);
+  const interval = ctx.progressIntervalMs ?? 250;
+  let input: Readable | undefined;
+  let piped: Promise<void> | undefined;
+  let source: Readable | undefined;
+  let decompressError: Error | undefined;
+  let inputFailed: Error | undefined;
+  let filter: StripOwnershipAndAcl | undefined;
+  let bytesProgress: { flush(): void } | undefined;
+
+  if (action.input) {
+    const file = action.input.file;
+    let size: number;
+    try {
+      size = (await stat(file)).size;
+    } catch (error) {
+      throw new ActionError(`cannot read ${file}: ${(error as Error).message}`);
+    }
+    const read = createReadStream(file, { highWaterMark: 1024 * 1024 });
+    source = read;
+    const stages: Transform[] = [];
+    if (action.input.gunzip) {
+      const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+      gunzip.on('error', (e) => {
+        decompressError ??= e;
+      });
+      stages.push(gunzip);
+    }
+    if (action.input.filter === 'strip-ownership-and-acl') {
+      filter = new StripOwnershipAndAcl();
+      stages.push(filter);
+    }
+    if (action.progress === 'input-bytes') {
+      let done = 0;
+      const started = performance.now();
+      const p = throttle(interval, () => {
+        const elapsed = performance.now() - started;
+        const etaMs = done > 0 && done < size ? Math.round((elapsed / done) * (size - done)) : done >= size ? 0 : undefined;
+        ctx.emit({ type: 'progress', stepId: ctx.stepId, unit: 'bytes', done, total: size, ...(etaMs === undefined ? {} : { etaMs }) });
+      });
+      read.on('data', (chunk: Buffer | string) => {
+        done += chunk.length;
+        p.tick();
+      });
+      bytesProgress = p;
+    }
+    const sink = new PassThrough({ highWaterMark: 1024 * 1024 });
+    input = sink;
+    piped = pipeline([read, ...stages, sink]).catch((error: unknown) => {
+      inputFailed ??= error as Error;
+    });
+  }
+
+  let items = 0;
+  const itemProgress =
+    action.progress === 'pg-restore-items'
+      ? throttle(interval, () =>
+          ctx.emit({ type: 'progress', stepId: ctx.stepId, unit: 'items', done: items, ...(action.progressTotal ? { total: action.progressTotal } : {}) }),
+        )
+      : undefined;
+
+  const result = await run(action.argv, {
+    env,
+    ...(input ? { input } : {}),
+    signal: ctx.signal,
+    redact,
+    ...(action.timeoutSeconds ? { timeoutMs: action.timeoutSeconds * 1000 } : {}),
+    ...(action.okExitCodes ? { okExitCodes: action.okExitCodes } : {}),
+    onEvent: forward(ctx, action.runsIn, (event) => {
+      if (itemProgress && event.type === 'command-output' && event.stream === 'stderr' && isPgRestoreItemLine(event.line)) {
+        items++;
+        itemProgress.tick();
+      }
+    }),
+  });
+  let inputCut = false;
+  if (piped) {
+    // The process may have stopped reading (it exited, or was killed): make sure the stream ends.
+    const settled = await Promise.race([piped.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
+    if (!settled) {
+      inputCut = true;
+      input?.destroy();
+      source?.destroy();
+    }
+    await piped;
+  }
+  bytesProgress?.flush();
+  itemProgress?.flush();
+
+  if (ctx.signal.aborted) throw new InterruptedError(`running \`${redact(action.argv.join(' '))}\``);
+  if (decompressError) {
+    throw new ActionError(
+      `decompressing ${action.input?.file ?? 'the input'} failed (${decompressError.message}): the dump is damaged or truncated, so the restore is incomplete whatever ${path.basename(action.argv[0] ?? 'the command')} reported (exit code ${result.exitCode ?? 'none'})`,
+      result,
+    );
+  }
+  if (inputFailed && !result.ok) throw new ActionError(`${failure(result, redact)} (input stream: ${inputFailed.message})`, result);
+  if (!result.ok) throw new ActionError(failure(result, redact), result);
+  if (action.input && (inputCut || inputFailed)) {
+    throw new ActionError(
+      `${path.basename(action.argv[0] ?? 'the command')} exited before reading all of ${action.input.file}${inputFailed ? ` (${inputFailed.message})` : ''}: the restore is incomplete`,
+      result,
+    );
+  }
+  const parts: string[] = [];
+  if (filter && filter.dropped > 0) parts.push(`${filter.dropped} ownership/privilege statements skipped`);
+  if (items > 0) parts.push(`${items} items`);
+  return parts.join(', ');
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function tcpOnce(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const finish = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => finish(false));
+    socket.once('connect', () => finish(true));
+    socket.once('error', () => finish(false));
+  });
+}
+
+async function waitTcp(action: Extract<PlannedAction, { type: 'wait-tcp' }>, ctx: ActionContext): Promise<string> {
+  const deadline = performance.now() + action.timeoutSeconds * 1000;
+  const down = action.until === 'down';
+  const where = `${action.host}:${action.port}`;
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    const accepts = await tcpOnce(action.host, action.port, 1000);
+    if (accepts !== down) return `${where} ${down ? 'refusing connections' : 'accepting connections'} after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+    if (ctx.signal.aborted) throw new InterruptedError(`waiting for ${where}`);
+    if (performance.now() > deadline) {
+      throw new ActionError(`${where} ${down ? 'still accepts connections' : 'did not accept connections'} after ${action.timeoutSeconds} s (${action.purpose})`);
+    }
+    await sleep(250, ctx.signal);
+  }
+}
+
+async function waitHttp(action: Extract<PlannedAction, { type: 'wait-http' }>, ctx: ActionContext): Promise<string> {
+  const deadline = performance.now() + action.timeoutSeconds * 1000;
+  const url = ctx.redact(action.url);
+  const down = action.until === 'down';
+  let last = 'no answer';
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    let answered = false;
+    try {
+      const res = await fetch(action.url, { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(2000)]) });
+      await res.body?.cancel();
+      answered = true;
+      const ok = action.expectStatus === undefined ? res.status >= 200 && res.status < 300 : res.status === action.expectStatus;
+      if (ok && !down) return `${url} answered ${res.status} after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+      last = `status ${res.status}`;
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      last = cause?.code ?? (error as Error).message;
+    }
+    if (down && !answered) return `${url} no longer answers (${last}) after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+    if (ctx.signal.aborted) throw new InterruptedError(`waiting for ${url}`);
+    if (performance.now() > deadline) {
+      throw new ActionError(
+        down
+          ? `${url} still answers after ${action.timeoutSeconds} s (${action.purpose})`
+          : `${url} did not answer ${action.expectStatus ?? '2xx'} within ${action.timeoutSeconds} s (last: ${ctx.redact(last)})`,
+      );
+    }
+    await sleep(250, ctx.signal);
+  }
+}
+
+async function waitCommand(action: Extract<PlannedAction, { type: 'wait-command' }>, ctx: ActionContext): Promise<string> {
+  const { env, redact } = secretEnv(action.command, ctx);
+  const deadline = performance.now() + action.timeoutSeconds * 1000;
+  const emit = forward(ctx, action.command.runsIn);
+  let attempts = 0;
+  let last: RunResult | undefined;
+  for (;;) {
+    attempts++;
+    // Record the first attempt and the deciding one, not every poll in between.
+    const buffered: CommandEvent[] = [];
+    const result = await run(action.command.argv, {
+      env,
+      signal: ctx.signal,
+      redact,
+      timeoutMs: (action.command.timeoutSeconds ?? 10) * 1000,
+      okExitCodes: [0],
+      onEvent: attempts === 1 ? emit : (e) => buffered.push(e),
+    });
+    last = result;
+    const done = action.untilExit === 'zero' ? result.exitCode === 0 : result.exitCode !== null && result.exitCode !== 0;
+    const timeUp = performance.now() > deadline;
+    if (attempts > 1 && (done || timeUp || ctx.signal.aborted)) for (const e of buffered) emit(e);
+    if (done) return `${attempts} attempt${attempts === 1 ? '' : 's'}`;
+    if (ctx.signal.aborted) throw new InterruptedError(`waiting for \`${redact(action.command.argv.join(' '))}\``);
+    if (timeUp) {
+      throw new ActionError(
+        `still not done after ${action.timeoutSeconds} s: ${action.purpose} (last: ${failure(last, redact).replace(/ exited with code 0$/, ' exited 0')})`,
+        last,
+      );
+    }
+    await sleep(500, ctx.signal);
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function moveAction(action: Extract<PlannedAction, { type: 'move' }>, ctx: ActionContext): Promise<string> {
+  if (!(await exists(action.from))) {
+    if (action.ifExists) {
+      ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `${action.from} does not exist: nothing to move` });
+      return `${action.from} absent`;
+    }
+    throw new ActionError(`cannot move ${action.from}: it does not exist`);
+  }
+  if (await exists(action.to)) throw new ActionError(`cannot move ${action.from} to ${action.to}: ${action.to} already exists (refusing to overwrite it)`);
+  try {
+    await rename(action.from, action.to);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const hint = e.code === 'EXDEV' ? ' (different file systems: a safety copy must stay on the same file system)' : '';
+    throw new ActionError(`cannot move ${action.from} to ${action.to}: ${e.message}${hint}`);
+  }
+  ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `moved ${action.from} to ${action.to}` });
+  return `moved to ${action.to}`;
+}
+
+async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>, ctx: ActionContext): Promise<string> {
+  if (await exists(action.to)) throw new ActionError(`cannot copy to ${action.to}: it already exists (refusing to overwrite it)`);
+  // Copy beside the target, then rename: the target is either absent or complete.
+  const partial = path.join(path.dirname(action.to), `.${path.basename(action.to)}.partial-${process.pid}`);
+  try {
+    await copyFile(action.from, partial);
+    await rename(partial, action.to);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw new ActionError(`cannot copy ${action.from} to ${action.to}: ${(error as Error).message}`);
+  }
+  const size = (await stat(action.to)).size;
+  ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `copied ${action.from} to ${action.to} (${size} bytes)` });
+  return `copied ${size} bytes`;
+}
+
+async function extractAction(action: Extract<PlannedAction, { type: 'extract-tar' }>, ctx: ActionContext): Promise<string> {
+  try {
+    const { entries } = await safeExtractTarGz(action.archive, action.dest, ctx.signal);
+    ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `extracted ${entries} entries of ${action.archive} into ${action.dest}` });
+    return `${entries} entries extracted`;
+  } catch (error) {
+    if (ctx.signal.aborted) throw new InterruptedError(`extracting ${action.archive}`);
+    throw new ActionError(`extracting ${action.archive} into ${action.dest} failed: ${(error as Error).message}`);
+  }
+}
+
+async function checkAction(action: Extract<PlannedAction, { type: 'check' }>, ctx: ActionContext): Promise<string> {
+  const result = await ctx.runCheck(action.check, {
+    ...ctx.checkContext,
+    env: ctx.env,
+    redact: ctx.redact,
+    signal: ctx.signal,
+    onEvent: forward(ctx, undefined),
+  });
+  const detail = ctx.redact(result.detail);
+  ctx.emit({ type: 'health-check', name: action.check.name, ok: result.ok, attempts: result.attempts, durationMs: result.durationMs, detail });
+  if (ctx.signal.aborted && !result.ok) throw new InterruptedError(`checking "${action.check.name}"`);
+  if (!result.ok) throw new CheckFailedError(action.check.name, { ...result, detail });
+  return detail;
+}
+
+/** Perform one planned action. Resolves with a short detail; throws ActionError / CheckFailedError / InterruptedError. */
+export async function executeAction(action: PlannedAction, ctx: ActionContext): Promise<string> {
+  if (ctx.signal.aborted) throw new InterruptedError(`starting: ${action.type === 'exec' ? action.purpose : action.purpose}`);
+  switch (action.type) {
+    case 'exec':
+      return execAction(action, ctx);
+    case 'wait-tcp':
+      return waitTcp(action, ctx);
+    case 'wait-http':
+      return waitHttp(action, ctx);
+    case 'wait-command':
+      return waitCommand(action, ctx);
+    case 'extract-tar':
+      return extractAction(action, ctx);
+    case 'move':
+      return moveAction(action, ctx);
+    case 'copy-file':
+      return copyAction(action, ctx);
+    case 'check':
+      return checkAction(action, ctx);
+    case 'note':
+      ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: ctx.redact(action.purpose) });
+      return '';
+  }
+}

@@ -1,0 +1,754 @@
+import { lstat, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Listr, ListrLogger, ProcessOutput, type DefaultRenderer, type ListrTask, type ListrTaskWrapper, type SimpleRenderer } from 'listr2';
+import type { ComponentKind } from '../catalog/types.js';
+import { ExitCode } from '../exit-codes.js';
+import type { Redactor } from '../exec/redact.js';
+import { redactDeep } from '../exec/redact.js';
+import { formatDuration } from '../output.js';
+import type { Lane, Plan, PlanStep, SafetyCopy } from '../plan/types.js';
+import { toolVersion } from '../version.js';
+import {
+  ActionError,
+  CheckFailedError,
+  describeAction,
+  executeAction,
+  InterruptedError,
+  type ActionContext,
+  type CheckRunner,
+} from './actions.js';
+import type { EngineEventBody, EventBus, Outcome } from './events.js';
+import { attachLineRenderer } from './line-renderer.js';
+import { acquireLocks, defaultLockDir, LockError, type LockHandle } from './lock.js';
+
+/**
+ * The engine: runs a Plan exactly as planned, as listr2 tasks, and reports everything on the bus.
+ * It never prompts and never exits the process. On a failure or an interrupt it undoes every step
+ * that started (completed ones and the one that failed half-way) in reverse order, and says exactly
+ * what state each target is in — including what is left to do by hand when an undo fails.
+ */
+
+export type RunSummary = Omit<Extract<EngineEventBody, { type: 'run-finished' }>, 'type'>;
+
+export type RendererName = 'default' | 'simple' | 'silent' | 'test';
+
+export interface RunPlanOptions {
+  bus: EventBus;
+  redact: Redactor;
+  /** The operator's environment (secrets named by `envFrom` are read here). Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** First SIGINT/SIGTERM: stop the running command, roll back, outcome 'interrupted' (130). */
+  signal?: AbortSignal;
+  /** Second signal: stop waiting (also for the rollback) and report the exact state. */
+  stopSignal?: AbortSignal;
+  renderer: RendererName;
+  /** Where the plain ('simple') renderer writes; default stderr. */
+  write?: (line: string) => void;
+  color?: boolean;
+  runId: string;
+  kind: 'restore' | 'drill';
+  /** When the operator confirmed: the RTO clock starts here. */
+  confirmedAt?: Date;
+  operator?: string;
+  /** Re-checks just before anything is touched; non-empty problems refuse the run (exit 9). */
+  preflight?: () => Promise<string[]>;
+  lockDir?: string;
+  /** Targets to lock (engine/lock.ts `lockKeysForRecipe`); default: one key per planned target. */
+  lockKeys?: string[];
+  /** Health-check runner (default: source/checks/index.ts `runCheck`). */
+  runCheck?: CheckRunner;
+  /** Extra context every check receives (e.g. `recipe`). */
+  checkContext?: Record<string, unknown>;
+  /** Minimum time between progress events (default 250 ms). */
+  progressIntervalMs?: number;
+  /** Called with each listr2 task's final title and state (tests). */
+  onTaskStates?: (tasks: Array<{ title: string; state: string }>) => void;
+}
+
+type StepStatus = 'pending' | 'running' | 'done' | 'unhealthy' | 'failed' | 'skipped';
+
+interface StepRecord {
+  step: PlanStep;
+  status: StepStatus;
+  started: boolean;
+  startedAt?: number;
+  finishedAt?: number;
+  error?: string;
+  done: Promise<void>;
+  resolve: () => void;
+}
+
+const componentNames: Record<ComponentKind | 'services', string> = {
+  postgres: 'PostgreSQL',
+  redis: 'Redis',
+  prometheus: 'Prometheus',
+  services: 'Application services',
+};
+
+const laneNames: Record<Lane, string> = { main: 'Main', postgres: 'PostgreSQL', redis: 'Redis', prometheus: 'Prometheus' };
+
+/** Problems that make a plan unsafe or unrunnable (empty: fine). */
+export function validatePlan(plan: Plan): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const step of plan.steps) {
+    if (seen.has(step.id)) problems.push(`step id "${step.id}" appears twice`);
+    for (const dep of step.dependsOn) {
+      if (!seen.has(dep)) {
+        problems.push(
+          plan.steps.some((s) => s.id === dep)
+            ? `step "${step.id}" depends on "${dep}", which comes after it`
+            : `step "${step.id}" depends on "${dep}", which is not in the plan`,
+        );
+      }
+    }
+    seen.add(step.id);
+    if (step.destructive && !step.safetyCopy) {
+      problems.push(`step "${step.id}" (${step.title}) destroys ${step.destroys ?? 'data'} but plans no safety copy and no recorded decision to keep none`);
+    }
+  }
+  return problems;
+}
+
+/** Consecutive non-main steps form one group whose lanes run concurrently (when parallel). */
+type Group = { kind: 'step'; step: PlanStep } | { kind: 'lanes'; lanes: Array<[Lane, PlanStep[]]> };
+
+function groupSteps(plan: Plan): Group[] {
+  const groups: Group[] = [];
+  let current: Map<Lane, PlanStep[]> | undefined;
+  const close = (): void => {
+    if (current) groups.push({ kind: 'lanes', lanes: [...current.entries()] });
+    current = undefined;
+  };
+  for (const step of plan.steps) {
+    if (!plan.options.parallel || step.lane === 'main') {
+      close();
+      groups.push({ kind: 'step', step });
+      continue;
+    }
+    current ??= new Map();
+    const list = current.get(step.lane) ?? [];
+    list.push(step);
+    current.set(step.lane, list);
+  }
+  close();
+  // A group with a single lane is just a sequence.
+  return groups.flatMap((g): Group[] => (g.kind === 'lanes' && g.lanes.length === 1 ? (g.lanes[0]?.[1] ?? []).map((step) => ({ kind: 'step', step })) : [g]));
+}
+
+function defaultLockKeys(plan: Plan): string[] {
+  const keys: string[] = [];
+  for (const kind of ['postgres', 'redis', 'prometheus'] as const) {
+    if (plan.steps.some((s) => s.component === kind)) keys.push(`${kind}:${plan.targets[kind] ?? plan.recipe.name}`);
+  }
+  return keys.length > 0 ? keys : [`recipe:${plan.recipe.name}`];
+}
+
+async function defaultCheckRunner(): Promise<CheckRunner> {
+  // The checks module is resolved at run time, so the engine has no load-time dependency on it.
+  const specifier = '../checks/index.js';
+  try {
+    const mod = (await import(specifier)) as { runCheck?: CheckRunner };
+    if (typeof mod.runCheck === 'function') return mod.runCheck;
+  } catch {
+    // fall through
+  }
+  return async (check) => ({ ok: false, attempts: 0, durationMs: 0, detail: `no check runner available for "${check.name}"` });
+}
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+async function pathExists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+type Task = ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRenderer>;
+type StepTask = ListrTask<unknown, typeof DefaultRenderer, typeof SimpleRenderer>;
+
+export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSummary> {
+  const { bus } = opts;
+  const redact = opts.redact;
+  const env = opts.env ?? process.env;
+  const runStartedAt = new Date();
+  const clockStart = opts.confirmedAt ?? runStartedAt;
+  const emit = (body: EngineEventBody): void => {
+    bus.emit(body);
+  };
+  const detach =
+    opts.renderer === 'simple'
+      ? attachLineRenderer(bus, { write: opts.write ?? ((line) => process.stderr.write(`${line}\n`)), color: opts.color ?? false })
+      : () => undefined;
+
+  emit({
+    type: 'run-started',
+    runId: opts.runId,
+    kind: opts.kind,
+    operator: opts.operator ?? safeUser(),
+    host: os.hostname(),
+    toolVersion: toolVersion(),
+    recipe: plan.recipe,
+    backup: { id: plan.backup.id, time: plan.backup.time, location: redact(plan.backup.location) },
+    plan: redactDeep(plan, redact),
+    ...(opts.confirmedAt ? { confirmedAt: opts.confirmedAt.toISOString() } : {}),
+  });
+
+  const rpoMs = Number.isNaN(Date.parse(plan.backup.time)) ? undefined : Math.max(0, clockStart.getTime() - Date.parse(plan.backup.time));
+
+  const finish = (summary: RunSummary): RunSummary => {
+    const clean = redactDeep(summary, redact);
+    emit({ type: 'run-finished', ...clean });
+    return clean;
+  };
+
+  const refuse = (exitCode: number, error: string, nextSteps: string[], problems: string[] = []): RunSummary => {
+    for (const p of problems) emit({ type: 'log', level: 'error', message: redact(p) });
+    return finish({
+      outcome: 'refused',
+      exitCode,
+      ...(rpoMs === undefined ? {} : { rpoMs }),
+      safetyCopies: [],
+      state: targetsOf(plan).map((k) => `${describeTarget(plan, k)}: untouched`),
+      nextSteps,
+      error,
+    });
+  };
+
+  try {
+    const planProblems = validatePlan(plan);
+    if (planProblems.length > 0) {
+      return refuse(ExitCode.preflightFailed, `The plan is unsafe to run: ${planProblems[0] ?? ''}`, ['This is a bug in the plan builder: report it with the plan (`restore-assistant plan --json`). Nothing was touched.'], planProblems);
+    }
+    if (opts.signal?.aborted) {
+      return finish({ outcome: 'interrupted', exitCode: ExitCode.interrupted, safetyCopies: [], state: targetsOf(plan).map((k) => `${describeTarget(plan, k)}: untouched`), nextSteps: ['Run the restore again when ready.'], error: 'interrupted before anything started' });
+    }
+
+    let lock: LockHandle;
+    try {
+      lock = await acquireLocks(opts.lockKeys ?? defaultLockKeys(plan), { dir: opts.lockDir ?? defaultLockDir(env), runId: opts.runId });
+    } catch (error) {
+      if (error instanceof LockError) return refuse(ExitCode.locked, error.message, error.next ? [error.next] : [], error.problems);
+      throw error;
+    }
+    try {
+      if (opts.preflight) {
+        const problems = await opts.preflight();
+        if (problems.length > 0) {
+          return refuse(ExitCode.preflightFailed, `Preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems[0] ?? ''}`, ['Fix the problems listed above and run the restore again.'], problems);
+        }
+      }
+      if (opts.signal?.aborted) {
+        return finish({ outcome: 'interrupted', exitCode: ExitCode.interrupted, safetyCopies: [], state: targetsOf(plan).map((k) => `${describeTarget(plan, k)}: untouched`), nextSteps: ['Run the restore again when ready.'], error: 'interrupted before anything started' });
+      }
+      const runCheck = opts.runCheck ?? (await defaultCheckRunner());
+      return finish(await execute(plan, { ...opts, env, runCheck, clockStart, rpoMs }));
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    detach();
+  }
+}
+
+function safeUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env['USER'] ?? 'unknown';
+  }
+}
+
+function targetsOf(plan: Plan): ComponentKind[] {
+  return (['postgres', 'redis', 'prometheus'] as const).filter((k) => plan.steps.some((s) => s.component === k));
+}
+
+function describeTarget(plan: Plan, kind: ComponentKind): string {
+  return plan.targets[kind] ?? componentNames[kind];
+}
+
+interface ExecuteOptions extends RunPlanOptions {
+  env: NodeJS.ProcessEnv;
+  runCheck: CheckRunner;
+  clockStart: Date;
+  rpoMs: number | undefined;
+}
+
+async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
+  const { bus, redact } = opts;
+  const emit = (body: EngineEventBody): void => {
+    bus.emit(body);
+  };
+  const records = new Map<string, StepRecord>();
+  for (const step of plan.steps) {
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    records.set(step.id, { step, status: 'pending', started: false, done, resolve });
+  }
+  const rec = (id: string): StepRecord => {
+    const r = records.get(id);
+    if (!r) throw new Error(`unknown step ${id}`);
+    return r;
+  };
+
+  // Stops every lane when one step fails; the operator's signal does the same.
+  const stopAll = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stopAll.signal]) : stopAll.signal;
+  let failure: { stepId: string; message: string; phase: string } | undefined;
+  const failedChecks: string[] = [];
+  let healthDoneAt: number | undefined;
+
+  const actionContext = (stepId: string, task: Task | undefined, sig: AbortSignal): ActionContext => ({
+    stepId,
+    emit,
+    redact,
+    env: opts.env,
+    signal: sig,
+    runCheck: opts.runCheck,
+    ...(opts.checkContext ? { checkContext: opts.checkContext } : {}),
+    ...(opts.progressIntervalMs ? { progressIntervalMs: opts.progressIntervalMs } : {}),
+    ...(task ? { onOutput: (line: string) => (task.output = line) } : {}),
+  });
+
+  const runStep = async (step: PlanStep, task: Task): Promise<void> => {
+    const r = rec(step.id);
+    try {
+      for (const dep of step.dependsOn) await rec(dep).done;
+      const skip = (reason: string): void => {
+        r.status = 'skipped';
+        emit({ type: 'step-skipped', stepId: step.id, title: step.title, reason });
+        task.skip(`${step.title} (skipped: ${reason})`);
+      };
+      if (signal.aborted || failure) return skip(opts.signal?.aborted ? 'interrupted' : 'an earlier step failed');
+      const blocked = step.dependsOn.find((d) => rec(d).status !== 'done' && rec(d).status !== 'unhealthy');
+      if (blocked) return skip(`${rec(blocked).step.title} did not finish`);
+      if (step.phase === 'cleanup' && failedChecks.length > 0) return skip('health checks failed: safety copies are kept');
+
+      r.status = 'running';
+      r.started = true;
+      r.startedAt = performance.now();
+      emit({ type: 'step-started', stepId: step.id, title: step.title });
+      const details: string[] = [];
+      const stepChecksFailed: string[] = [];
+      for (const action of step.actions) {
+        try {
+          const detail = await executeAction(action, actionContext(step.id, task, signal));
+          if (detail) details.push(detail);
+        } catch (error) {
+          if (error instanceof CheckFailedError && step.phase === 'health' && !signal.aborted) {
+            stepChecksFailed.push(error.checkName);
+            continue;
+          }
+          const message = redact(error instanceof Error ? error.message : String(error));
+          r.status = 'failed';
+          r.error = message;
+          r.finishedAt = performance.now();
+          const interrupted = error instanceof InterruptedError || (opts.signal?.aborted ?? false);
+          if (!failure && !(interrupted && !opts.signal?.aborted)) failure = { stepId: step.id, message, phase: step.phase };
+          stopAll.abort();
+          emit({ type: 'step-failed', stepId: step.id, title: step.title, durationMs: Math.round(r.finishedAt - r.startedAt), error: message });
+          task.title = `${step.title}: ${opts.signal?.aborted ? 'interrupted' : 'failed'}`;
+          throw error instanceof ActionError || error instanceof InterruptedError ? new Error(message) : error;
+        }
+      }
+      r.finishedAt = performance.now();
+      const durationMs = Math.round(r.finishedAt - r.startedAt);
+      if (step.phase === 'health') healthDoneAt = Date.now();
+      if (stepChecksFailed.length > 0) {
+        r.status = 'unhealthy';
+        failedChecks.push(...stepChecksFailed);
+        const message = `${stepChecksFailed.length} health check${stepChecksFailed.length === 1 ? '' : 's'} failed: ${stepChecksFailed.join(', ')}`;
+        emit({ type: 'step-failed', stepId: step.id, title: step.title, durationMs, error: message });
+        task.title = `${step.title}: ${message}`;
+        throw new Error(message);
+      }
+      r.status = 'done';
+      if (step.safetyCopy) emit({ type: 'safety-copy', stepId: step.id, copy: redactDeep(step.safetyCopy, redact) });
+      emit({ type: 'step-finished', stepId: step.id, title: step.doneTitle, durationMs, ...(details.length ? { detail: redact(details.join('; ')) } : {}) });
+      task.title = `${step.doneTitle} (${formatDuration(durationMs)})`;
+    } finally {
+      r.resolve();
+    }
+  };
+
+  const stepTask = (step: PlanStep): StepTask => ({
+    title: step.title,
+    task: (_ctx, task) => runStep(step, task),
+  });
+
+  const tasks = groupSteps(plan).map((g): StepTask => {
+    if (g.kind === 'step') return stepTask(g.step);
+    const names = g.lanes.map(([lane]) => laneNames[lane]);
+    return {
+      title: `Restore ${names.join(', ')} (in parallel)`,
+      task: (_ctx, task) =>
+        task.newListr(
+          g.lanes.map(([lane, steps]) =>
+            steps.length === 1 && steps[0]
+              ? stepTask(steps[0])
+              : { title: laneNames[lane], task: (_c: unknown, t: Task) => t.newListr(steps.map(stepTask), { concurrent: false, exitOnError: false }) },
+          ),
+          { concurrent: true, exitOnError: false },
+        ),
+    };
+  });
+
+  const listr = makeListr(tasks, opts);
+  try {
+    await listr.run();
+  } catch {
+    // Step failures are recorded on the records; listr2 only displays them.
+  }
+  reportTaskStates(listr, opts);
+
+  const mainDoneAt = Date.now();
+  const interrupted = opts.signal?.aborted ?? false;
+  const started = plan.steps.filter((s) => rec(s.id).started);
+  const completed = (s: PlanStep): boolean => rec(s.id).status === 'done' || rec(s.id).status === 'unhealthy';
+
+  // ----- failure / interrupt: roll back -----
+  if (failure || interrupted) {
+    const reason = interrupted ? 'interrupted by a signal' : `${rec(failure?.stepId ?? '').step.title} failed: ${failure?.message ?? ''}`;
+    const onlyPreflight = started.every((s) => s.phase === 'preflight' || (!s.destructive && !s.undo));
+    const rb = await rollback(plan, started, reason, opts, actionContext);
+    const state = stateLines(plan, { outcome: 'rollback', records, rb });
+    if (!rb.complete) {
+      return {
+        outcome: 'rollback-incomplete',
+        exitCode: ExitCode.rollbackIncomplete,
+        ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
+        safetyCopies: rb.remainingCopies,
+        state,
+        nextSteps: ['The rollback did not complete. Do these by hand, in order:', ...rb.manualSteps.map((m, i) => `${i + 1}. ${m}`)],
+        manualSteps: rb.manualSteps,
+        error: reason,
+      };
+    }
+    if (interrupted) {
+      return {
+        outcome: 'interrupted',
+        exitCode: ExitCode.interrupted,
+        ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
+        safetyCopies: [],
+        state,
+        nextSteps: [started.length > 0 ? 'Everything that was changed has been put back. Run the restore again when ready.' : 'Nothing was changed. Run the restore again when ready.'],
+        error: reason,
+      };
+    }
+    if (failure?.phase === 'preflight' && onlyPreflight) {
+      return {
+        outcome: 'refused',
+        exitCode: ExitCode.preflightFailed,
+        ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
+        safetyCopies: [],
+        state: targetsOf(plan).map((k) => `${describeTarget(plan, k)}: untouched`),
+        nextSteps: [`Fix the cause (${failure.message}) and run the restore again.`],
+        error: reason,
+      };
+    }
+    return {
+      outcome: 'rolled-back',
+      exitCode: ExitCode.failedRolledBack,
+      ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
+      safetyCopies: [],
+      state,
+      nextSteps: [`Fix the cause (${failure?.message ?? reason}) and run the restore again.`, 'The targets hold their pre-restore data again.'],
+      error: reason,
+    };
+  }
+
+  const rtoMs = Math.max(0, (healthDoneAt ?? mainDoneAt) - opts.clockStart.getTime());
+
+  // ----- unhealthy -----
+  if (failedChecks.length > 0) {
+    if (plan.options.rollbackOnUnhealthy) {
+      const reason = `health checks failed: ${failedChecks.join(', ')}`;
+      const rb = await rollback(plan, started, reason, opts, actionContext);
+      const state = stateLines(plan, { outcome: 'rollback', records, rb });
+      if (!rb.complete) {
+        return {
+          outcome: 'rollback-incomplete',
+          exitCode: ExitCode.rollbackIncomplete,
+          ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
+          safetyCopies: rb.remainingCopies,
+          state,
+          nextSteps: ['The rollback did not complete. Do these by hand, in order:', ...rb.manualSteps.map((m, i) => `${i + 1}. ${m}`)],
+          manualSteps: rb.manualSteps,
+          failedChecks,
+          error: reason,
+        };
+      }
+      return {
+        outcome: 'rolled-back',
+        exitCode: ExitCode.failedRolledBack,
+        ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
+        safetyCopies: [],
+        state,
+        nextSteps: ['The restored data failed its health checks and was rolled back (--rollback-on-unhealthy); the targets hold their pre-restore data again.'],
+        failedChecks,
+        error: reason,
+      };
+    }
+    const copies = keptCopies(plan, records);
+    const undo = manualUndo(started.filter(completed), redact);
+    return {
+      outcome: 'unhealthy',
+      exitCode: ExitCode.unhealthy,
+      ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
+      safetyCopies: copies,
+      state: [...stateLines(plan, { outcome: 'restored', records, dropped: [] }), `Health checks failed: ${failedChecks.join(', ')}`],
+      nextSteps: [
+        'The restored state was kept. Look at the failed checks before deciding.',
+        ...(undo.length > 0
+          ? ['To go back to the pre-restore data, run these in order (or restore again with --rollback-on-unhealthy):', ...undo.map((m, i) => `${i + 1}. ${m}`)]
+          : []),
+      ],
+      failedChecks,
+      error: `health checks failed: ${failedChecks.join(', ')}`,
+    };
+  }
+
+  // ----- restored and healthy -----
+  const dropped = plan.options.dropSafetyCopies ? await dropCopies(plan, records, emit) : { dropped: [], problems: [] };
+  const copies = keptCopies(plan, records).filter((c) => !dropped.dropped.some((d) => d.location === c.location));
+  const nextSteps: string[] = [];
+  if (copies.length > 0) nextSteps.push(`Safety copies are kept: ${copies.map((c) => c.location).join(', ')}. Remove them when you are satisfied (or restore with --drop-safety-copies).`);
+  nextSteps.push(...dropped.problems);
+  return {
+    outcome: 'restored',
+    exitCode: ExitCode.ok,
+    rtoMs,
+    ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
+    safetyCopies: copies,
+    state: stateLines(plan, { outcome: 'restored', records, dropped: dropped.dropped }),
+    nextSteps,
+  };
+}
+
+function makeListr(
+  tasks: Array<StepTask>,
+  opts: RunPlanOptions,
+): Listr<unknown, 'default' | 'simple' | 'silent' | 'test', 'simple'> {
+  const common = { concurrent: false, exitOnError: false, registerSignalListeners: false } as const;
+  switch (opts.renderer) {
+    case 'default':
+      return new Listr<unknown, 'default', 'simple'>(tasks, {
+        ...common,
+        renderer: 'default',
+        rendererOptions: {
+          logger: new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) }),
+          collapseSubtasks: false,
+          showErrorMessage: true,
+        },
+        fallbackRenderer: 'simple',
+      }) as Listr<unknown, 'default' | 'simple' | 'silent' | 'test', 'simple'>;
+    case 'test':
+      return new Listr<unknown, 'test', 'simple'>(tasks as never, { ...common, renderer: 'test', rendererOptions: { logger: quietLogger() } }) as Listr<unknown, 'default' | 'simple' | 'silent' | 'test', 'simple'>;
+    case 'simple':
+    case 'silent':
+      // The plain renderer reads the event stream (line-renderer.ts); listr2 draws nothing.
+      return new Listr<unknown, 'silent', 'simple'>(tasks, { ...common, renderer: 'silent' }) as Listr<unknown, 'default' | 'simple' | 'silent' | 'test', 'simple'>;
+  }
+}
+
+/** listr2's test renderer logs to a sink (tests assert on events and task states instead). */
+function quietLogger(): ListrLogger {
+  const sink = new (class extends ProcessOutput {
+    override toStdout(): boolean {
+      return true;
+    }
+    override toStderr(): boolean {
+      return true;
+    }
+  })();
+  return new ListrLogger({ processOutput: sink });
+}
+
+function reportTaskStates(listr: Listr<unknown, 'default' | 'simple' | 'silent' | 'test', 'simple'>, opts: RunPlanOptions): void {
+  if (!opts.onTaskStates) return;
+  const out: Array<{ title: string; state: string }> = [];
+  const walk = (tasks: typeof listr.tasks): void => {
+    for (const t of tasks) {
+      out.push({ title: t.title ?? '', state: t.state });
+      if (t.subtasks) walk(t.subtasks as typeof listr.tasks);
+    }
+  };
+  walk(listr.tasks);
+  opts.onTaskStates(out);
+}
+
+interface RollbackResult {
+  complete: boolean;
+  manualSteps: string[];
+  /** Steps whose undo ran completely. */
+  undone: Set<string>;
+  /** Steps whose undo failed or never ran. */
+  notUndone: Set<string>;
+  /** Safety copies still where they were put (their undo did not run). */
+  remainingCopies: SafetyCopy[];
+}
+
+async function rollback(
+  plan: Plan,
+  started: PlanStep[],
+  reason: string,
+  opts: ExecuteOptions,
+  actionContext: (stepId: string, task: Task | undefined, sig: AbortSignal) => ActionContext,
+): Promise<RollbackResult> {
+  const { bus, redact } = opts;
+  bus.emit({ type: 'rollback-started', reason: redact(reason) });
+  const stop = opts.stopSignal ?? new AbortController().signal;
+  const manualSteps: string[] = [];
+  const undone = new Set<string>();
+  const notUndone = new Set<string>();
+  const remainingCopies: SafetyCopy[] = [];
+  // Reverse plan order: every step is undone before the steps it depends on.
+  const todo = [...started].reverse();
+
+  const undoTask = (step: PlanStep): StepTask => ({
+    title: step.undo?.title ?? `Undo: ${step.title}`,
+    task: async (_ctx, task) => {
+      const undo = step.undo;
+      if (!undo || undo.actions.length === 0) {
+        if (step.destructive && step.safetyCopy?.kind === 'none') {
+          notUndone.add(step.id);
+          const line = `${step.title}: no safety copy was kept (the operator chose none), so ${step.destroys ?? 'the previous data'} cannot be brought back; restore an older backup to recover it.`;
+          manualSteps.push(line);
+          bus.emit({ type: 'rollback-step', stepId: step.id, title: `Undo ${step.title}`, ok: false, error: redact(line) });
+          task.skip(`${step.title}: nothing kept to undo with`);
+          return;
+        }
+        undone.add(step.id);
+        task.skip(`${step.title}: nothing to undo`);
+        return;
+      }
+      if (stop.aborted) {
+        notUndone.add(step.id);
+        for (const a of undo.actions) manualSteps.push(describeAction(a, redact));
+        if (step.safetyCopy && step.safetyCopy.kind !== 'none') remainingCopies.push(step.safetyCopy);
+        bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: 'not run: the operator asked to stop waiting' });
+        task.skip(`${undo.title}: not run (stopped)`);
+        return;
+      }
+      for (let i = 0; i < undo.actions.length; i++) {
+        const action = undo.actions[i];
+        if (!action) continue;
+        try {
+          await executeAction(action, actionContext(step.id, task, stop));
+        } catch (error) {
+          const message = redact(error instanceof Error ? error.message : String(error));
+          notUndone.add(step.id);
+          if (step.safetyCopy && step.safetyCopy.kind !== 'none') remainingCopies.push(step.safetyCopy);
+          manualSteps.push(`${describeAction(action, redact)}    # failed: ${message}`);
+          for (const rest of undo.actions.slice(i + 1)) manualSteps.push(describeAction(rest, redact));
+          bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: message });
+          task.title = `${undo.title}: failed`;
+          throw new Error(message);
+        }
+      }
+      undone.add(step.id);
+      bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: true });
+      task.title = undo.title.replace(/^Undo\b/, 'Undone');
+    },
+  });
+
+  const listr = makeListr(todo.map(undoTask), opts);
+  try {
+    await listr.run();
+  } catch {
+    // recorded above
+  }
+  const complete = manualSteps.length === 0;
+  bus.emit({ type: 'rollback-finished', complete, manualSteps: manualSteps.map((m) => redact(m)) });
+  void plan;
+  return { complete, manualSteps, undone, notUndone, remainingCopies };
+}
+
+function keptCopies(plan: Plan, records: Map<string, StepRecord>): SafetyCopy[] {
+  return plan.steps
+    .filter((s) => s.safetyCopy && s.safetyCopy.kind !== 'none' && records.get(s.id)?.started && records.get(s.id)?.status !== 'failed')
+    .map((s) => s.safetyCopy as SafetyCopy);
+}
+
+/** The undo commands of the completed steps, in reverse order, for the operator to run by hand. */
+function manualUndo(steps: PlanStep[], redact: Redactor): string[] {
+  return [...steps].reverse().flatMap((s) => (s.undo?.actions ?? []).map((a) => describeAction(a, redact)));
+}
+
+/**
+ * After a healthy restore with --drop-safety-copies: the plan's cleanup steps did the work when it
+ * had any; otherwise moved directories on this host are removed here. Others are reported.
+ */
+async function dropCopies(
+  plan: Plan,
+  records: Map<string, StepRecord>,
+  emit: (body: EngineEventBody) => void,
+): Promise<{ dropped: SafetyCopy[]; problems: string[] }> {
+  const cleanupSteps = plan.steps.filter((s) => s.phase === 'cleanup');
+  const copies = keptCopies(plan, records);
+  if (cleanupSteps.length > 0) {
+    const ok = cleanupSteps.every((s) => records.get(s.id)?.status === 'done');
+    return ok ? { dropped: copies, problems: [] } : { dropped: [], problems: ['Removing the safety copies did not complete: see the cleanup step above.'] };
+  }
+  const dropped: SafetyCopy[] = [];
+  const problems: string[] = [];
+  for (const copy of copies) {
+    if (copy.kind === 'move' && path.isAbsolute(copy.location) && (await pathExists(copy.location))) {
+      try {
+        await rm(copy.location, { recursive: true, force: true });
+        dropped.push(copy);
+        emit({ type: 'log', level: 'info', message: `safety copy removed: ${copy.location}` });
+      } catch (error) {
+        problems.push(`Could not remove the safety copy ${copy.location}: ${(error as Error).message}. Remove it by hand: rm -rf -- ${shellQuote(copy.location)}`);
+      }
+    } else {
+      problems.push(`The safety copy ${copy.location} (${copy.description}) was kept: the plan has no step that removes it.`);
+    }
+  }
+  return { dropped, problems };
+}
+
+function stateLines(
+  plan: Plan,
+  s: { outcome: 'restored'; records: Map<string, StepRecord>; dropped: SafetyCopy[] } | { outcome: 'rollback'; records: Map<string, StepRecord>; rb: RollbackResult },
+): string[] {
+  const lines: string[] = [];
+  const kinds: Array<ComponentKind | 'services'> = [...targetsOf(plan), ...(plan.steps.some((st) => st.component === 'services') ? (['services'] as const) : [])];
+  for (const kind of kinds) {
+    const steps = plan.steps.filter((st) => st.component === kind);
+    const started = steps.filter((st) => s.records.get(st.id)?.started);
+    const label = kind === 'services' ? componentNames.services : describeTarget(plan, kind);
+    if (started.length === 0) {
+      lines.push(`${label}: untouched`);
+      continue;
+    }
+    if (s.outcome === 'restored') {
+      if (kind === 'services') {
+        lines.push(`${label}: ${steps.some((st) => st.phase === 'start' && s.records.get(st.id)?.status === 'done') ? 'started again' : 'as before'}`);
+        continue;
+      }
+      const copy = steps.find((st) => st.safetyCopy)?.safetyCopy;
+      let kept = '';
+      if (copy?.kind === 'none') kept = '; no safety copy was kept (chosen by the operator)';
+      else if (copy && s.dropped.some((d) => d.location === copy.location)) kept = `; previous data removed (--drop-safety-copies, was ${copy.location})`;
+      else if (copy) kept = `; previous data kept as ${copy.location}`;
+      lines.push(`${label}: restored from ${plan.backup.id}${kept}`);
+      continue;
+    }
+    const failedUndo = started.filter((st) => s.rb.notUndone.has(st.id));
+    if (failedUndo.length === 0) {
+      lines.push(kind === 'services' ? `${label}: running again as before` : `${label}: back to its pre-restore data (rolled back)`);
+    } else {
+      lines.push(`${label}: NOT back to its pre-restore state: ${failedUndo.map((st) => st.undo?.title ?? st.title).join(', ')} did not complete (see the manual steps)`);
+    }
+  }
+  return lines;
+}
+
+export type { Outcome };
