@@ -80,6 +80,20 @@ export interface ComponentVerification {
   checks: Array<{ name: string; ok: boolean; detail?: string; durationMs: number }>;
   sha256?: string;
   ok: boolean;
+  /** The component's format (as cataloged). */
+  format?: ComponentFormat;
+  /** Bytes on disk. */
+  size?: number;
+  /** Checksum outcome after verification: 'verified' / 'mismatch', or 'absent' when nothing was expected. */
+  checksum?: ChecksumStatus;
+  /**
+   * Facts learned while verifying, for plan/engine/evidence. Known keys: tocEntries (number),
+   * pgDumpVersion, pgServerVersion, dumpFormatVersion, archiveCreatedAt, dbname (custom/directory
+   * dumps); plainDumpHasRestrictLine (boolean: psql older than 15.14/16.10/17.6 rejects `\restrict`);
+   * redisKeys, redisExpires, rdbVersion, redisVersion, redisCtime; prometheusBlocks, hasWal,
+   * hasChunksHead, tarEntries, uncompressedBytes.
+   */
+  facts?: Record<string, unknown>;
 }
 
 export interface VerifyReport {
@@ -89,6 +103,8 @@ export interface VerifyReport {
   depth: 'quick' | 'deep';
   components: ComponentVerification[];
   problems: VerifyProblem[];
+  /** Things worth knowing that do not reject the set (odd metadata, cataloging notes). */
+  warnings?: string[];
   startedAt: string;
   durationMs: number;
 }

@@ -1,6 +1,94 @@
-import { notYet } from './not-yet.js';
+import path from 'node:path';
+import { listBackupSets } from '../catalog/index.js';
+import { sanitizeText } from '../catalog/metadata.js';
+import { formatUtc } from '../catalog/names.js';
+import { needSourceError, resolveBackupSource } from '../catalog/resolve.js';
+import type { BackupSet } from '../catalog/types.js';
+import { ExitCode } from '../exit-codes.js';
+import { createOutput, formatAge, formatBytes, paint } from '../output.js';
 
-export async function listCommand(..._args: unknown[]): Promise<number> {
-  return notYet('listCommand');
+export interface ListCommandOptions {
+  recipe?: string;
+  root?: string;
+  json?: boolean;
 }
 
+function componentsCell(set: BackupSet): string {
+  if (set.components.length === 0) return '(none)';
+  return set.components.map((c) => `${c.kind} ${formatBytes(c.size)}`).join(', ');
+}
+
+function checksumCell(set: BackupSet): string {
+  const files = set.components.filter((c) => c.format !== 'pg-directory');
+  const present = files.filter((c) => c.checksum !== 'absent').length;
+  if (files.length === 0) return '-';
+  if (present === 0) return 'none';
+  return present === files.length ? 'all present' : `${present}/${files.length} present`;
+}
+
+/** A table without borders: columns padded to their widest cell. */
+export function renderTable(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+/** `restore-assistant list`: backup sets newest first (by the time each records), never hashing. */
+export async function listCommand(opts: ListCommandOptions): Promise<number> {
+  const out = createOutput();
+  const source = await resolveBackupSource(opts);
+  if (!source) throw await needSourceError('list');
+  const result = await listBackupSets({
+    root: source.root,
+    layout: source.layout,
+    ...(source.database ? { database: source.database } : {}),
+    ...(source.pairWindowMinutes ? { pairWindowMinutes: source.pairWindowMinutes } : {}),
+  });
+  const now = Date.now();
+  const root = path.resolve(source.root);
+  if (opts.json) {
+    out.json({
+      root,
+      layout: result.layout,
+      ...(source.recipe ? { recipe: source.recipe.recipe.name } : {}),
+      listedAt: new Date(now).toISOString(),
+      sets: result.sets.map((s) => ({ ...s, ageSeconds: Math.max(0, Math.round((now - Date.parse(s.time)) / 1000)) })),
+      warnings: result.warnings,
+    });
+    return ExitCode.ok;
+  }
+  const p = paint(out.color);
+  if (result.sets.length === 0) {
+    out.info(`No backup sets found in ${root} (${result.layout} layout).`);
+    for (const w of result.warnings) out.info(`  ! ${sanitizeText(w, 300)}`);
+    out.info('Nothing was touched. Next: check that backups are being written there (cron, backup logs).');
+    return ExitCode.ok;
+  }
+  const rows = result.sets.map((s) => [
+    sanitizeText(s.id, 80),
+    `${formatUtc(s.time)}${s.timeSource === 'metadata' ? '' : '*'}`,
+    formatAge(Math.max(0, now - Date.parse(s.time))),
+    componentsCell(s),
+    checksumCell(s),
+    s.warnings.length > 0 ? String(s.warnings.length) : '',
+  ]);
+  const lines = renderTable(['ID', 'TIME (UTC)', 'AGE', 'COMPONENTS', 'SHA256', 'WARNINGS'], rows);
+  out.result(p('bold', lines[0] ?? ''));
+  for (const l of lines.slice(1)) out.result(l);
+  const withWarnings = result.sets.filter((s) => s.warnings.length > 0);
+  if (withWarnings.length > 0 || result.warnings.length > 0) {
+    out.result('');
+    out.result(p('yellow', 'Warnings:'));
+    for (const w of result.warnings) out.result(`  ${sanitizeText(w, 300)}`);
+    for (const s of withWarnings) for (const w of s.warnings) out.result(`  ${sanitizeText(s.id, 80)}: ${sanitizeText(w, 300)}`);
+  }
+  out.info(
+    `${result.sets.length} backup set${result.sets.length === 1 ? '' : 's'} in ${root} (${result.layout} layout), newest first by recorded time.` +
+      (result.sets.some((s) => s.timeSource !== 'metadata') ? ' * time from the name (assumed UTC).' : ''),
+  );
+  return ExitCode.ok;
+}

@@ -1,6 +1,140 @@
-import { notYet } from './not-yet.js';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { findBackupSet, listBackupSets, loadBackupSetFromPath } from '../catalog/index.js';
+import { sanitizeText } from '../catalog/metadata.js';
+import { formatUtc } from '../catalog/names.js';
+import { needSourceError, resolveBackupSource } from '../catalog/resolve.js';
+import type { BackupSet, VerifyReport } from '../catalog/types.js';
+import { verifyBackupSet, type VerifyProgress } from '../catalog/verify.js';
+import { UsageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { expandHome } from '../recipe/load.js';
+import { createOutput, formatAge, formatBytes, formatDuration, paint, type Output } from '../output.js';
 
-export async function verifyCommand(..._args: unknown[]): Promise<number> {
-  return notYet('verifyCommand');
+export interface VerifyCommandOptions {
+  recipe?: string;
+  root?: string;
+  quick?: boolean;
+  json?: boolean;
 }
 
+async function isPath(ref: string): Promise<boolean> {
+  if (ref.includes('/') || ref.startsWith('.') || ref.startsWith('~')) return true;
+  try {
+    await stat(ref);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Progress on stderr: one line per component without a TTY, a live percentage with one. */
+function progressPrinter(out: Output): { onProgress: (p: VerifyProgress) => void; done: () => void } {
+  const tty = Boolean(process.stderr.isTTY);
+  let current = '';
+  let lastPct = -1;
+  return {
+    onProgress: (p) => {
+      const name = `${p.component} ${path.basename(p.path)}`;
+      const pct = p.bytesTotal > 0 ? Math.floor((p.bytesDone / p.bytesTotal) * 100) : 100;
+      if (name !== current) {
+        if (tty && current !== '') process.stderr.write('\n');
+        current = name;
+        lastPct = -1;
+        if (!tty) out.info(`Reading ${name} (${formatBytes(p.bytesTotal)})`);
+      }
+      if (tty && pct !== lastPct) {
+        lastPct = pct;
+        process.stderr.write(`\r\u001B[2KReading ${name}  ${pct}% (${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)})`);
+      }
+    },
+    done: () => {
+      if (tty && current !== '') process.stderr.write('\n');
+    },
+  };
+}
+
+export function renderVerifyReport(set: BackupSet, report: VerifyReport, color: boolean, now = Date.now()): string[] {
+  const p = paint(color);
+  const lines: string[] = [];
+  lines.push(
+    `Backup set ${sanitizeText(set.id, 80)} (${set.layout}, ${formatUtc(set.time)} UTC, ${formatAge(Math.max(0, now - Date.parse(set.time)))} old), ${report.depth} verification`,
+  );
+  for (const c of report.components) {
+    const mark = c.ok ? p('green', 'ok  ') : p('red', 'FAIL');
+    const passed = c.checks.filter((ch) => ch.ok).map((ch) => ch.name);
+    const facts: string[] = [];
+    const f = c.facts ?? {};
+    if (typeof f['tocEntries'] === 'number') facts.push(`${f['tocEntries']} TOC entries`);
+    if (typeof f['redisKeys'] === 'number') facts.push(`${f['redisKeys']} keys`);
+    if (typeof f['prometheusBlocks'] === 'number') facts.push(`${f['prometheusBlocks']} blocks${f['hasWal'] ? ' + wal' : ''}`);
+    if (f['plainDumpHasRestrictLine'] === true) facts.push('\\restrict line (needs psql >= 15.14/16.10/17.6)');
+    lines.push(
+      `  ${mark} ${c.kind.padEnd(10)} ${path.basename(c.path).padEnd(24)} ${formatBytes(c.size ?? 0).padStart(9)}  sha256 ${c.checksum ?? 'absent'}${passed.length > 0 ? `; ${passed.join(', ')}` : ''}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`,
+    );
+  }
+  if (report.warnings && report.warnings.length > 0) {
+    lines.push(p('yellow', 'Warnings:'));
+    for (const w of report.warnings) lines.push(`  ${sanitizeText(w, 300)}`);
+  }
+  if (report.ok) {
+    lines.push(p('green', `Backup set verified (${report.components.length} component${report.components.length === 1 ? '' : 's'}, ${report.depth}, ${formatDuration(report.durationMs)}).`));
+  } else {
+    lines.push(p('red', `Backup set rejected: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}.`));
+    for (const pr of report.problems) lines.push(`  - ${sanitizeText(pr.message, 400)} [${pr.code}]`);
+  }
+  return lines;
+}
+
+/** `restore-assistant verify <set>`: prove a set is restorable; exit 0 good, 3 rejected. */
+export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Promise<number> {
+  const out = createOutput();
+  if (!ref || ref.trim() === '') throw new UsageError('verify needs a set: an id, "latest", or a path.');
+  const source = await resolveBackupSource(opts);
+  const refIsPath = await isPath(ref);
+  let set: BackupSet;
+  if (!source) {
+    if (!refIsPath) throw await needSourceError('verify', ` (or give a path to a set directory or dump file instead of "${sanitizeText(ref, 60)}")`);
+    set = await loadBackupSetFromPath(ref);
+  } else {
+    const listed = await listBackupSets({
+      root: source.root,
+      layout: source.layout,
+      ...(source.database ? { database: source.database } : {}),
+      ...(source.pairWindowMinutes ? { pairWindowMinutes: source.pairWindowMinutes } : {}),
+    });
+    try {
+      set = findBackupSet(listed.sets, ref);
+    } catch (error) {
+      if (!refIsPath) throw error;
+      set = await loadBackupSetFromPath(path.resolve(expandHome(ref)));
+    }
+  }
+  const depth = opts.quick ? 'quick' : 'deep';
+  out.info(`Verifying backup set ${sanitizeText(set.id, 80)} (${depth}, ${set.components.length} component${set.components.length === 1 ? '' : 's'}, ${formatBytes(set.totalSize)})…`);
+  const progress = progressPrinter(out);
+  let report: VerifyReport;
+  try {
+    report = await verifyBackupSet(set, {
+      depth,
+      expect: source?.expect ?? [],
+      onProgress: progress.onProgress,
+      ...(source?.pgBin ? { pgBin: source.pgBin } : {}),
+    });
+  } finally {
+    progress.done();
+  }
+  if (opts.json) {
+    out.json(report);
+  } else {
+    for (const line of renderVerifyReport(set, report, out.color)) out.result(line);
+  }
+  if (report.ok) {
+    out.info(report.components.some((c) => c.checksum === 'verified') ? 'Checksums verified. Nothing was touched.' : 'Nothing was touched.');
+    return ExitCode.ok;
+  }
+  out.info(
+    `Backup set ${sanitizeText(set.id, 80)} rejected. Nothing was touched. Next: pick another set (\`restore-assistant list\`), or fix the problems above and verify again.`,
+  );
+  return ExitCode.backupRejected;
+}

@@ -1,0 +1,53 @@
+import { UsageError } from '../errors.js';
+import { discoverRecipes, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
+import type { ComponentKind, Layout } from './types.js';
+
+/** Where a command looks for backups: a recipe's `backups`, or a bare --root. */
+export interface BackupSource {
+  root: string;
+  layout: 'auto' | Layout;
+  database?: string;
+  pairWindowMinutes?: number;
+  /** Components the recipe expects (empty without a recipe). */
+  expect: ComponentKind[];
+  /** recipe postgres.bin: where pg_restore lives. */
+  pgBin?: string;
+  recipe?: LoadedRecipe;
+}
+
+/**
+ * `--recipe R` and/or `--root DIR` → where to look. --root overrides the recipe's backups.root
+ * (keeping its layout and database). Neither: undefined (the caller decides what that means).
+ */
+export async function resolveBackupSource(opts: { recipe?: string; root?: string }): Promise<BackupSource | undefined> {
+  if (opts.recipe) {
+    const loaded = await resolveRecipe(opts.recipe);
+    const r = loaded.recipe;
+    const expect = (['postgres', 'redis', 'prometheus'] as const).filter((k) => r.components[k] !== undefined);
+    return {
+      root: opts.root ?? r.backups.root,
+      layout: r.backups.layout,
+      ...(r.backups.database ? { database: r.backups.database } : {}),
+      pairWindowMinutes: r.backups.pairWindowMinutes,
+      expect,
+      ...(r.components.postgres?.bin ? { pgBin: r.components.postgres.bin } : {}),
+      recipe: loaded,
+    };
+  }
+  if (opts.root) return { root: opts.root, layout: 'auto', expect: [] };
+  return undefined;
+}
+
+/** The friendly error for a command that needs --recipe or --root. */
+export async function needSourceError(command: string, extra = ''): Promise<UsageError> {
+  let known: string[] = [];
+  try {
+    known = (await discoverRecipes()).filter((e) => e.loaded).map((e) => e.name);
+  } catch {
+    // discovery is a hint only
+  }
+  return new UsageError(`\`${command}\` needs to know where the backups are: pass --recipe NAME or --root DIR${extra}.`, {
+    problems: known.length > 0 ? [`recipes found: ${known.join(', ')}`] : [],
+    next: known.length > 0 ? `e.g. restore-assistant ${command} --recipe ${known[0]}` : `e.g. restore-assistant ${command} --root /var/backups/story-portal`,
+  });
+}
