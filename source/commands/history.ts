@@ -63,9 +63,7 @@ function trendLine(t: RtoTrend): string | undefined {
   const dir =
     t.direction === 'n/a'
       ? 'one drill so far'
-      : t.direction === 'steady'
-        ? `steady (${t.changePct ?? 0}% against the previous drills)`
-        : `${t.direction} by ${Math.abs(t.changePct ?? 0)}% than the previous drills`;
+      : `${t.direction}: ${(t.changePct ?? 0) >= 0 ? '+' : ''}${t.changePct ?? 0}% against the average of the previous drills`;
   return `${t.recipe}: drill RTO ${series} (${dir})`;
 }
 
@@ -95,14 +93,18 @@ export async function historyCommand(opts: HistoryCommandOptions): Promise<numbe
   if (view.runs.length === 0) {
     out.info(`No runs recorded in ${dir}${loaded ? ` for ${loaded.recipe.name}` : ''}.`);
   } else if (opts.markdown) {
-    const h = header(withRecipe);
+    // The seal column anchors the evidence: a runbook kept in git records what each run sealed.
+    const h = [...header(withRecipe), 'SEAL'];
     out.result(`| ${h.join(' | ')} |`);
     out.result(`| ${h.map(() => '---').join(' | ')} |`);
-    for (const r of rows(view, withRecipe)) {
+    const all = rows(view, withRecipe);
+    view.runs.forEach((run, i) => {
+      const r = all[i] ?? [];
       const cells = r.map(mdCell);
       cells[cells.length - 1] = `\`${r[r.length - 1] ?? ''}\``;
+      cells.push(run.sealHash ? `\`${run.sealHash.slice(0, 16)}\`` : '-');
       out.result(`| ${cells.join(' | ')} |`);
-    }
+    });
     out.result('');
     out.result(`Evidence: \`${dir}\`; check a run with \`restore-assistant evidence verify <dir>/<run>\`.`);
     for (const t of view.trends) {

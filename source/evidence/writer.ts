@@ -23,6 +23,8 @@ import {
   type LineBody,
 } from './format.js';
 import { buildReport, renderMarkdown } from './report.js';
+import { evidenceDir, type LoadedRecipe } from '../recipe/load.js';
+import { toolVersion } from '../version.js';
 
 export interface AttachEvidenceOptions {
   evidenceDir: string;
@@ -312,6 +314,30 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
       }
     },
   };
+}
+
+/**
+ * attachEvidence with everything taken from a loaded recipe: its evidence directory
+ * (evidence.dir, else $RESTORE_ASSISTANT_EVIDENCE_DIR, else the XDG state dir), its objectives and
+ * drill interval, a new run id (unless given), and this tool's version. What restore, drill and
+ * verify call right after building their EventBus, before the first event.
+ */
+export function attachRecipeEvidence(
+  bus: EventBus,
+  args: { loaded: LoadedRecipe; kind: RunKind; redact: Redactor; runId?: string; commandLine?: string[]; env?: NodeJS.ProcessEnv },
+): EvidenceHandle {
+  const { recipe, file, digest } = args.loaded;
+  return attachEvidence(bus, {
+    evidenceDir: evidenceDir(recipe, args.env),
+    runId: args.runId ?? newRunId(args.kind, recipe.name),
+    kind: args.kind,
+    recipe: { name: recipe.name, file, digest },
+    redact: args.redact,
+    toolVersion: toolVersion(),
+    objectives: recipe.objectives,
+    drillIntervalDays: recipe.drill.intervalDays,
+    ...(args.commandLine ? { commandLine: args.commandLine } : {}),
+  });
 }
 
 /** Write a whole file via a temp file and rename, so a reader never sees half a report. */

@@ -8,7 +8,8 @@ import { EVENTS_FILE, HISTORY_FILE, parseHistory, serializeLine, sha256Hex, spli
 import { readHistory } from '../../source/evidence/history.js';
 import { renderReport } from '../../source/evidence/report.js';
 import { verifyEvidence, verifyEvidenceBytes } from '../../source/evidence/verify.js';
-import { attachEvidence, newRunId } from '../../source/evidence/writer.js';
+import { attachEvidence, attachRecipeEvidence, newRunId } from '../../source/evidence/writer.js';
+import { parseRecipe } from '../../source/recipe/load.js';
 import type { Plan } from '../../source/plan/types.js';
 
 const SECRET_PASSWORD = 'hunter2-Very-Secret';
@@ -425,5 +426,32 @@ describe('run ids', () => {
     const id = newRunId('restore', 'Meta Chat/../x', new Date('2026-11-23T05:12:00.123Z'));
     expect(id).toMatch(/^20261123T051200Z-restore-meta-chat-.-x-[0-9a-f]{4}$/);
     expect(id).not.toContain('/');
+  });
+});
+
+describe('attachRecipeEvidence', () => {
+  it('takes the evidence dir, objectives and drill interval from the recipe', async () => {
+    const dir = path.join(root, 'recipe-ev');
+    const { recipe: r } = parseRecipe(
+      `name: demo\nbackups:\n  root: /backups\ncomponents: {}\nobjectives:\n  rtoMinutes: 15\ndrill:\n  intervalDays: 30\nevidence:\n  dir: ${dir}\n`,
+    );
+    expect(r).toBeDefined();
+    const bus = new EventBus();
+    const handle = attachRecipeEvidence(bus, { loaded: { recipe: r as NonNullable<typeof r>, file: '/r/demo.yaml', digest: 'f'.repeat(64) }, kind: 'verify', redact: createRedactor() });
+    await handle.close();
+    expect(path.dirname(handle.dir)).toBe(dir);
+    expect(handle.runId).toMatch(/^\d{8}T\d{6}Z-verify-demo-[0-9a-f]{4}$/);
+    const first = JSON.parse(splitLines(readFileSync(path.join(handle.dir, EVENTS_FILE))).lines[0]?.toString() ?? '{}') as { header: Record<string, unknown> };
+    expect(first.header).toMatchObject({ objectives: { rtoMinutes: 15 }, drillIntervalDays: 30, recipe: { name: 'demo', digest: 'f'.repeat(64) } });
+    // closed without run-finished: a note, no seal
+    expect(await verifyEvidence(handle.dir)).toMatchObject({ status: 'unsealed', lines: 2 });
+  });
+
+  it('refuses, before anything is touched, when the evidence directory cannot be created', () => {
+    const file = path.join(root, 'a-file');
+    writeFileSync(file, 'x');
+    expect(() => attachEvidence(new EventBus(), { evidenceDir: path.join(file, 'sub'), runId: 'r', kind: 'restore', recipe, redact: createRedactor() })).toThrow(
+      /Cannot create the evidence directory/,
+    );
   });
 });
