@@ -36,8 +36,10 @@ export interface PlannedCommand {
 /** A non-command action the engine performs itself (still fully described here). */
 export type PlannedAction =
   | ({ type: 'exec' } & PlannedCommand)
-  | { type: 'wait-tcp'; host: string; port: number; timeoutSeconds: number; purpose: string }
-  | { type: 'wait-http'; url: string; timeoutSeconds: number; purpose: string; expectStatus?: number }
+  /** `until: 'down'` waits until the port refuses connections ("really stopped"); default 'up'. */
+  | { type: 'wait-tcp'; host: string; port: number; timeoutSeconds: number; purpose: string; until?: 'up' | 'down' }
+  /** `until: 'down'` waits until the URL no longer answers (connection refused / reset); default 'up'. */
+  | { type: 'wait-http'; url: string; timeoutSeconds: number; purpose: string; expectStatus?: number; until?: 'up' | 'down' }
   | { type: 'wait-command'; command: PlannedCommand; timeoutSeconds: number; untilExit: 'zero' | 'non-zero'; purpose: string }
   | { type: 'extract-tar'; archive: string; dest: string; purpose: string }
   | { type: 'move'; from: string; to: string; purpose: string; ifExists?: boolean }
@@ -83,9 +85,66 @@ export interface PlanBackup {
 
 /** Facts learned read-only from the running targets before planning (or taken from the recipe). */
 export interface TargetFacts {
-  postgres?: { serverVersion?: string; serverMajor?: number; clientMajor?: number; missingRoles?: string[]; databaseExists?: boolean };
-  redis?: { dir: string; dbfilename: string; appendonly: boolean; appenddirname: string; version?: string; source: 'server' | 'recipe' };
-  prometheus?: { ready?: boolean };
+  postgres?: {
+    serverVersion?: string;
+    serverMajor?: number;
+    clientMajor?: number;
+    missingRoles?: string[];
+    databaseExists?: boolean;
+    /** server_version_num, e.g. 150012. */
+    serverVersionNum?: number;
+    /** Client versions as `pg_restore --version` / `psql --version` print them ("15.12"). */
+    pgRestoreVersion?: string;
+    psqlVersion?: string;
+    /** Client tools that could not be run (in the component's exec context). */
+    missingTools?: string[];
+    /** Whether the server answered with the recipe's credentials; the error when it did not. */
+    reachable?: boolean;
+    error?: string;
+    /** Roles the dump references (OWNER TO, GRANT ... TO, REVOKE ... FROM, SET ROLE). */
+    referencedRoles?: string[];
+    /** Whether the recipe's owner role exists on the server. */
+    ownerExists?: boolean;
+    /** Size of the current database in bytes (for a dump safety copy). */
+    databaseSize?: number;
+    /** What the dump says about itself. */
+    dump?: DumpFacts;
+  };
+  redis?: {
+    dir: string;
+    dbfilename: string;
+    appendonly: boolean;
+    appenddirname: string;
+    version?: string;
+    source: 'server' | 'recipe';
+    /** Redis 7+ AOF base name (CONFIG GET appendfilename), default appendonly.aof. */
+    appendfilename?: string;
+    /** Major version when known (7 uses a multi-part AOF directory, < 7 a single appendonly.aof). */
+    versionMajor?: number;
+    reachable?: boolean;
+    error?: string;
+    /** Keys in the backup RDB (from verification or redis-check-rdb), for the key-count check. */
+    backupKeys?: number;
+  };
+  prometheus?: { ready?: boolean; error?: string };
+  /** Free bytes where safety copies and restored files go, keyed by the directory that was measured. */
+  disk?: Array<{ component: 'postgres' | 'redis' | 'prometheus'; path: string; freeBytes: number; neededBytes: number; what: string }>;
+  /** When the facts were probed (ISO-8601 UTC); absent with --offline. */
+  probedAt?: string;
+}
+
+/** What a PostgreSQL dump records about itself (header lines, archive TOC). */
+export interface DumpFacts {
+  /** "17.6" from "Dumped by pg_dump version 17.6" (plain) or the archive header (custom). */
+  pgDumpVersion?: string;
+  /** Server version the dump was taken from. */
+  serverVersion?: string;
+  /** Plain dumps from pg_dump 17.6 / 16.10 / 15.14 / 14.19 / 13.22 on start with `\restrict KEY`. */
+  restrict?: boolean;
+  /** Custom/directory archives: number of TOC entries (`pg_restore --list`), for progress. */
+  tocEntries?: number;
+  /** When the client could not read the archive header (e.g. a newer archive version). */
+  unreadable?: string;
 }
 
 export interface PlanOptions {
@@ -100,6 +159,8 @@ export interface PlanOptions {
   jobs: number;
   /** Recorded when the operator chose a set that failed quick checks. */
   overrideRejected?: string;
+  /** Host directory for safety copies that are files (a pg_dump safety copy). Default: beside the evidence dir. */
+  safetyDir?: string;
 }
 
 export interface Plan {

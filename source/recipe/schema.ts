@@ -133,7 +133,18 @@ export const checkSchema = z.union([
     })
     .strict(),
   z.object({ ...checkBase, redis: z.object({ command: argv, expect: z.string().optional(), min: z.number().optional(), db: z.number().int().min(0).default(0) }).strict() }).strict(),
-  z.object({ ...checkBase, promql: z.object({ query: z.string().min(1), minSeries: z.number().int().default(1) }).strict() }).strict(),
+  z
+    .object({
+      ...checkBase,
+      promql: z
+        .object({
+          query: z.string().min(1),
+          minSeries: z.number().int().default(1),
+          time: z.string().optional().describe('Evaluate at this time (RFC 3339 or Unix seconds) instead of now'),
+        })
+        .strict(),
+    })
+    .strict(),
   z.object({ ...checkBase, command: z.object({ argv, expectExitCode: z.number().int().default(0) }).strict() }).strict(),
 ]);
 

@@ -1,0 +1,550 @@
+import { createReadStream } from 'node:fs';
+import { statfs, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { BackupSet, VerifyReport } from '../catalog/types.js';
+import { wrapArgv } from '../exec/context.js';
+import { createRedactor, type Redactor } from '../exec/redact.js';
+import { run, type RunResult } from '../exec/run.js';
+import type { LoadedRecipe } from '../recipe/load.js';
+import type { PostgresTarget, PrometheusTarget, RedisTarget } from '../recipe/schema.js';
+import * as pg from '../targets/postgres.js';
+import { redisCliArgv } from '../targets/redis.js';
+import { parseRestoreList, scanPlainDump, scanSqlStream } from './dump-scan.js';
+import type { DumpFacts, Plan, PlanOptions, TargetFacts } from './types.js';
+
+/**
+ * Read-only probing of the targets before planning: versions, whether the database exists, the
+ * roles the dump needs that the server lacks, the Redis file layout, Prometheus readiness, free
+ * disk. Nothing here changes any system. Every command goes through exec/run.ts with its
+ * output redacted; passwords reach children only through their environment.
+ */
+
+export interface ProbeOptions {
+  redact?: Redactor;
+  signal?: AbortSignal;
+  /** Where the recipe's passwordEnv names are looked up (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Per-command timeout (default 20 s). */
+  timeoutMs?: number;
+}
+
+export interface PreflightProblem {
+  code:
+    | 'tool-missing'
+    | 'client-too-old'
+    | 'psql-restrict'
+    | 'missing-roles'
+    | 'owner-missing'
+    | 'unreachable'
+    | 'auth-failed'
+    | 'disk-space'
+    | 'server-older-than-dump'
+    | 'redis-layout-unknown'
+    | 'facts-changed'
+    | 'not-ready';
+  component?: 'postgres' | 'redis' | 'prometheus';
+  severity: 'error' | 'warning';
+  message: string;
+  next?: string;
+}
+
+type Env = NodeJS.ProcessEnv;
+
+function secretEnv(name: string | undefined, childName: string, env: Env): Record<string, string> {
+  if (!name) return {};
+  const value = env[name];
+  return value === undefined ? {} : { [childName]: value };
+}
+
+function redactorFor(opts: ProbeOptions, env: Env, recipe: LoadedRecipe): Redactor {
+  const c = recipe.recipe.components;
+  const secrets = [c.postgres?.passwordEnv, c.redis?.passwordEnv].map((n) => (n ? env[n] : undefined));
+  return (opts.redact ?? createRedactor()).with(secrets);
+}
+
+function firstError(r: RunResult): string {
+  const line = [...r.stderrTail, ...r.stdoutTail].find((l) => l.trim() !== '') ?? '';
+  if (r.exitCode === null && !r.timedOut) return line || 'could not be started';
+  if (r.timedOut) return 'timed out';
+  return line || `exited with code ${r.exitCode}`;
+}
+
+/** "psql (PostgreSQL) 15.12 (Debian ...)" -> "15.12"; "pg_restore (PostgreSQL) 17.6" -> "17.6". */
+export function parseClientVersion(text: string): string | undefined {
+  return /\(PostgreSQL\)\s+(\d+(?:\.\d+)?)/.exec(text)?.[1];
+}
+
+export function majorOf(version: string | undefined): number | undefined {
+  if (!version) return undefined;
+  const m = /^(\d+)(?:\.(\d+))?/.exec(version);
+  if (!m) return undefined;
+  const major = Number(m[1]);
+  // Before 10 the major was two parts (9.6); nothing that old is supported, but keep it sortable.
+  return major < 10 && m[2] !== undefined ? major + Number(m[2]) / 10 : major;
+}
+
+/** Minor version as a number ("15.14" -> 14). */
+function minorOf(version: string | undefined): number {
+  const m = /^\d+\.(\d+)/.exec(version ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
+/** The first psql release of each major that understands `\restrict` (CVE-2025-8714 fix). */
+export const RESTRICT_MIN_MINOR: Readonly<Record<number, number>> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+
+/** Whether a psql of this version accepts a plain dump starting with `\restrict`. */
+export function psqlAcceptsRestrict(psqlVersion: string): boolean {
+  const major = majorOf(psqlVersion);
+  if (major === undefined) return false;
+  if (major >= 18) return true;
+  const min = RESTRICT_MIN_MINOR[major];
+  return min !== undefined && minorOf(psqlVersion) >= min;
+}
+
+/* ------------------------------------------------------------------ PostgreSQL */
+
+async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyReport | undefined, env: Env, redact: Redactor, opts: ProbeOptions): Promise<NonNullable<TargetFacts['postgres']>> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const childEnv = secretEnv(t.passwordEnv, 'PGPASSWORD', env);
+  const base = { redact, timeoutMs, env: childEnv, ...(opts.signal ? { signal: opts.signal } : {}) };
+  const facts: NonNullable<TargetFacts['postgres']> = {};
+  const missingTools: string[] = [];
+
+  for (const tool of ['psql', 'pg_restore'] as const) {
+    const r = await run(pg.clientVersionArgv(t, tool), base);
+    const v = r.ok ? parseClientVersion(r.stdout) : undefined;
+    if (!v) missingTools.push(tool);
+    else if (tool === 'psql') facts.psqlVersion = v;
+    else facts.pgRestoreVersion = v;
+  }
+  if (missingTools.length > 0) facts.missingTools = missingTools;
+  const clientMajor = majorOf(facts.pgRestoreVersion ?? facts.psqlVersion);
+  if (clientMajor !== undefined) facts.clientMajor = clientMajor;
+
+  // Server: one read-only query returning one JSON line.
+  const lit = pg.quoteLiteral;
+  const owner = t.owner ?? t.user;
+  const sql =
+    `SELECT json_build_object(` +
+    `'num', current_setting('server_version_num'), 'ver', current_setting('server_version'), ` +
+    `'exists', EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${lit(t.database)}), ` +
+    `'owner', EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${lit(owner)}), ` +
+    `'size', (SELECT pg_catalog.pg_database_size(oid) FROM pg_catalog.pg_database WHERE datname = ${lit(t.database)} AND pg_catalog.has_database_privilege(oid, 'CONNECT')), ` +
+    `'roles', (SELECT json_agg(rolname) FROM pg_catalog.pg_roles))`;
+  const q = pg.psqlCommand(t, { purpose: 'probe', sql: [sql], tuplesOnly: true });
+  let serverRoles: Set<string> | undefined;
+  if (missingTools.includes('psql')) {
+    facts.reachable = false;
+    facts.error = 'psql is not available, so the server could not be asked';
+  } else {
+    const r = await run(q.argv, base);
+    if (r.ok) {
+      try {
+        const j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { num: string; ver: string; exists: boolean; owner: boolean; size: number | null; roles: string[] | null };
+        facts.reachable = true;
+        facts.serverVersionNum = Number(j.num);
+        facts.serverVersion = j.ver.split(' ')[0] ?? j.ver;
+        facts.serverMajor = Math.floor(Number(j.num) / 10000);
+        facts.databaseExists = j.exists;
+        facts.ownerExists = j.owner;
+        if (typeof j.size === 'number') facts.databaseSize = j.size;
+        serverRoles = new Set(j.roles ?? []);
+      } catch {
+        facts.reachable = false;
+        facts.error = `unexpected answer from the server: ${redact(r.stdout.slice(0, 200))}`;
+      }
+    } else {
+      facts.reachable = false;
+      facts.error = firstError(r);
+    }
+  }
+
+  // The dump: version header and the roles it references.
+  const comp = set.components.find((c) => c.kind === 'postgres');
+  if (comp) {
+    const vf = verify?.components.find((c) => c.kind === 'postgres')?.facts ?? {};
+    const dump: DumpFacts = {};
+    let referenced: string[] | undefined;
+    try {
+      if (comp.format === 'pg-plain' || comp.format === 'pg-plain-gz') {
+        const scan = await scanPlainDump(comp.path, comp.format === 'pg-plain-gz');
+        dump.restrict = scan.restrict;
+        if (scan.pgDumpVersion) dump.pgDumpVersion = scan.pgDumpVersion;
+        if (scan.serverVersion) dump.serverVersion = scan.serverVersion;
+        referenced = scan.roles;
+      } else if (!missingTools.includes('pg_restore')) {
+        // In a container the archive is fed on stdin (custom format reads from a pipe); a
+        // directory archive needs a path, so only the host can read it.
+        const inCtx = t.exec.kind !== 'host';
+        if (inCtx && comp.format === 'pg-directory') {
+          dump.unreadable = 'a directory archive cannot be read through docker exec before it is copied in; roles not checked';
+        } else {
+          const pgRestore = t.bin ? path.posix.join(t.bin, 'pg_restore') : 'pg_restore';
+          const listArgv = wrapArgv(t.exec, [pgRestore, '--list', ...(inCtx ? [] : [comp.path])], { interactive: inCtx });
+          const list = await run(listArgv, { ...base, ...(inCtx ? { input: createReadStream(comp.path) } : {}), timeoutMs: Math.max(timeoutMs, 120_000) });
+          if (!list.ok) {
+            dump.unreadable = firstError(list);
+          } else {
+            const parsed = parseRestoreList(list.stdout);
+            dump.tocEntries = parsed.tocEntries;
+            if (parsed.pgDumpVersion) dump.pgDumpVersion = parsed.pgDumpVersion;
+            if (parsed.serverVersion) dump.serverVersion = parsed.serverVersion;
+            const schemaArgv = wrapArgv(t.exec, [pgRestore, '--schema-only', '-f', '-', ...(inCtx ? [] : [comp.path])], { interactive: inCtx });
+            const sqlScan = await scanCommandOutput(schemaArgv, inCtx ? comp.path : undefined, base);
+            referenced = sqlScan.roles;
+          }
+        }
+      }
+    } catch (error) {
+      dump.unreadable = error instanceof Error ? error.message : String(error);
+    }
+    if (dump.tocEntries === undefined && typeof vf['tocEntries'] === 'number') dump.tocEntries = vf['tocEntries'];
+    if (dump.pgDumpVersion === undefined && typeof vf['pgDumpVersion'] === 'string') dump.pgDumpVersion = vf['pgDumpVersion'];
+    facts.dump = dump;
+    if (referenced) facts.referencedRoles = referenced;
+    if (serverRoles) {
+      const needed = new Set([...(referenced ?? []), owner]);
+      facts.missingRoles = [...needed].filter((r) => !serverRoles.has(r)).sort();
+    }
+  }
+  return facts;
+}
+
+/** Run a command and scan its stdout as SQL, streaming (pg_restore -f - can be large). */
+async function scanCommandOutput(argv: string[], inputFile: string | undefined, base: Parameters<typeof run>[1]): Promise<{ roles: string[] }> {
+  const out = new PassThrough();
+  const scanning = scanSqlStream(out);
+  const r = await run(argv, { ...base, stdoutTo: out, ...(inputFile ? { input: createReadStream(inputFile) } : {}), timeoutMs: 600_000 });
+  if (!out.writableEnded) out.end();
+  const scan = await scanning;
+  if (!r.ok) throw new Error(`could not read the archive's schema: ${firstError(r)}`);
+  return { roles: scan.roles };
+}
+
+/* ------------------------------------------------------------------ Redis */
+
+function parseConfigReply(text: string): Record<string, string> {
+  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < lines.length; i += 2) out[lines[i]!] = lines[i + 1]!;
+  return out;
+}
+
+function isErrorReply(text: string): boolean {
+  return /^(ERR|NOAUTH|WRONGPASS|NOPERM|LOADING|MISCONF|Could not connect|Error:)/m.test(text.trim());
+}
+
+async function probeRedis(t: RedisTarget, set: BackupSet, verify: VerifyReport | undefined, env: Env, redact: Redactor, opts: ProbeOptions): Promise<NonNullable<TargetFacts['redis']>> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const base = { redact, timeoutMs, env: secretEnv(t.passwordEnv, 'REDISCLI_AUTH', env), ...(opts.signal ? { signal: opts.signal } : {}) };
+  const fromRecipe: NonNullable<TargetFacts['redis']> = {
+    dir: t.dataDir ?? '',
+    dbfilename: t.dbfilename ?? 'dump.rdb',
+    appendonly: t.appendonly ?? false,
+    appenddirname: t.appenddirname ?? 'appendonlydir',
+    appendfilename: 'appendonly.aof',
+    source: 'recipe',
+  };
+  const vf = verify?.components.find((c) => c.kind === 'redis')?.facts ?? {};
+  if (typeof vf['redisKeys'] === 'number') fromRecipe.backupKeys = vf['redisKeys'];
+  else {
+    const rdb = set.components.find((c) => c.kind === 'redis');
+    if (rdb) {
+      const keys = await rdbKeyCount(rdb.path, { redact, timeoutMs: 60_000, ...(opts.signal ? { signal: opts.signal } : {}) });
+      if (keys !== undefined) fromRecipe.backupKeys = keys;
+    }
+  }
+
+  const info = await run(redisCliArgv(t, ['INFO', 'server']), base);
+  if (!info.ok || isErrorReply(info.stdout)) {
+    const error = info.ok ? info.stdout.trim().split('\n')[0] ?? 'error reply' : firstError(info);
+    return { ...fromRecipe, reachable: false, error: redact(error) };
+  }
+  const version = /^redis_version:(\S+)/m.exec(info.stdout)?.[1];
+  const learned: Record<string, string> = {};
+  let configError: string | undefined;
+  for (const param of ['dir', 'dbfilename', 'appendonly', 'appenddirname', 'appendfilename']) {
+    const r = await run(redisCliArgv(t, ['CONFIG', 'GET', param]), base);
+    if (!r.ok || isErrorReply(r.stdout)) {
+      configError = r.ok ? r.stdout.trim().split('\n')[0] : firstError(r);
+      break;
+    }
+    Object.assign(learned, parseConfigReply(r.stdout.trim()));
+  }
+  const versionMajor = majorOf(version);
+  const common = { reachable: true, ...(version ? { version } : {}), ...(versionMajor !== undefined ? { versionMajor } : {}) };
+  if (configError !== undefined || learned['dir'] === undefined) {
+    // CONFIG is often renamed or disabled: fall back to the recipe's values.
+    return { ...fromRecipe, ...common, error: redact(`CONFIG GET failed (${configError ?? 'no dir'}); using the recipe's values`) };
+  }
+  return {
+    ...fromRecipe,
+    ...common,
+    dir: learned['dir'],
+    dbfilename: learned['dbfilename'] ?? fromRecipe.dbfilename,
+    appendonly: learned['appendonly'] === 'yes',
+    appenddirname: learned['appenddirname'] ?? fromRecipe.appenddirname,
+    appendfilename: learned['appendfilename'] ?? 'appendonly.aof',
+    source: 'server',
+  };
+}
+
+/** Keys in an RDB according to redis-check-rdb (when it is installed on this host). */
+export async function rdbKeyCount(file: string, opts: { redact: Redactor; timeoutMs: number; signal?: AbortSignal }): Promise<number | undefined> {
+  const r = await run(['redis-check-rdb', file], opts);
+  if (!r.ok) return undefined;
+  const m = /(\d+) keys read/.exec(r.stdout);
+  return m ? Number(m[1]) : undefined;
+}
+
+/* ------------------------------------------------------------------ Prometheus */
+
+async function probePrometheus(t: PrometheusTarget, opts: ProbeOptions): Promise<NonNullable<TargetFacts['prometheus']>> {
+  const url = `${t.url.replace(/\/+$/, '')}/-/ready`;
+  const timeout = AbortSignal.timeout(Math.min(opts.timeoutMs ?? 5000, 5000));
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  try {
+    const res = await fetch(url, { signal });
+    await res.body?.cancel();
+    return res.ok ? { ready: true } : { ready: false, error: `${url} answered HTTP ${res.status}` };
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code;
+    return { ready: false, error: `${url}: ${cause ?? (error instanceof Error ? error.message : String(error))}` };
+  }
+}
+
+/* ------------------------------------------------------------------ disk */
+
+/** Free bytes on the file system holding `p` (or its nearest existing ancestor). */
+export async function freeBytes(p: string): Promise<{ path: string; free: number } | undefined> {
+  let cur = path.resolve(p);
+  for (;;) {
+    try {
+      await stat(cur);
+      const s = await statfs(cur);
+      return { path: cur, free: Number(s.bavail) * Number(s.bsize) };
+    } catch {
+      const parent = path.dirname(cur);
+      if (parent === cur) return undefined;
+      cur = parent;
+    }
+  }
+}
+
+async function diskFacts(recipe: LoadedRecipe, set: BackupSet, facts: TargetFacts, verify: VerifyReport | undefined, safetyDir: string | undefined): Promise<NonNullable<TargetFacts['disk']>> {
+  const out: NonNullable<TargetFacts['disk']> = [];
+  const c = recipe.recipe.components;
+  const size = (kind: 'postgres' | 'redis' | 'prometheus'): number => set.components.find((x) => x.kind === kind)?.size ?? 0;
+  if (c.redis && c.redis.exec.kind === 'host' && facts.redis?.dir && set.components.some((x) => x.kind === 'redis')) {
+    const f = await freeBytes(facts.redis.dir);
+    const needed = size('redis') * (facts.redis.appendonly ? 2 : 1);
+    if (f) out.push({ component: 'redis', path: f.path, freeBytes: f.free, neededBytes: needed, what: facts.redis.appendonly ? 'the restored RDB and its AOF base copy' : 'the restored RDB' });
+  }
+  if (c.prometheus && c.prometheus.exec.kind === 'host' && set.components.some((x) => x.kind === 'prometheus')) {
+    const f = await freeBytes(path.dirname(c.prometheus.dataDir));
+    const vf = verify?.components.find((x) => x.kind === 'prometheus')?.facts ?? {};
+    const unpacked = typeof vf['uncompressedBytes'] === 'number' ? vf['uncompressedBytes'] : Math.ceil(size('prometheus') * 1.5);
+    if (f) out.push({ component: 'prometheus', path: f.path, freeBytes: f.free, neededBytes: unpacked, what: typeof vf['uncompressedBytes'] === 'number' ? 'the extracted TSDB' : 'the extracted TSDB (estimated 1.5x the tarball)' });
+  }
+  if (c.postgres?.safetyCopy === 'dump' && facts.postgres?.databaseSize !== undefined) {
+    const dir = safetyDir ?? path.join(recipe.recipe.evidence.dir ?? path.dirname(recipe.file), 'safety');
+    const f = await freeBytes(dir);
+    if (f) out.push({ component: 'postgres', path: f.path, freeBytes: f.free, neededBytes: Math.ceil(facts.postgres.databaseSize / 2), what: 'the pg_dump safety copy (estimated half the database size)' });
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------------ public API */
+
+/** Facts from the recipe alone (`plan --offline`). */
+export function recipeFacts(recipe: LoadedRecipe): TargetFacts {
+  const r = recipe.recipe.components.redis;
+  return r
+    ? {
+        redis: {
+          dir: r.dataDir ?? '',
+          dbfilename: r.dbfilename ?? 'dump.rdb',
+          appendonly: r.appendonly ?? false,
+          appenddirname: r.appenddirname ?? 'appendonlydir',
+          appendfilename: 'appendonly.aof',
+          source: 'recipe',
+        },
+      }
+    : {};
+}
+
+/** Probe every component the recipe and the set share. Read-only. */
+export async function probeFacts(recipe: LoadedRecipe, set: BackupSet, verify: VerifyReport | undefined, opts: ProbeOptions & { now?: () => Date; safetyDir?: string } = {}): Promise<TargetFacts> {
+  const env = opts.env ?? process.env;
+  const redact = redactorFor(opts, env, recipe);
+  const c = recipe.recipe.components;
+  const has = (k: 'postgres' | 'redis' | 'prometheus'): boolean => set.components.some((x) => x.kind === k);
+  const [postgres, redis, prometheus] = await Promise.all([
+    c.postgres && has('postgres') ? probePostgres(c.postgres, set, verify, env, redact, opts) : undefined,
+    c.redis && has('redis') ? probeRedis(c.redis, set, verify, env, redact, opts) : undefined,
+    c.prometheus && has('prometheus') ? probePrometheus(c.prometheus, opts) : undefined,
+  ]);
+  const facts: TargetFacts = {
+    ...(postgres ? { postgres } : {}),
+    ...(redis ? { redis } : {}),
+    ...(prometheus ? { prometheus } : {}),
+    probedAt: (opts.now?.() ?? new Date()).toISOString(),
+  };
+  const disk = await diskFacts(recipe, set, facts, verify, opts.safetyDir);
+  if (disk.length > 0) facts.disk = disk;
+  return facts;
+}
+
+/** Blocking problems (severity error) and warnings, from the facts. Pure. */
+export function preflightProblems(
+  recipe: LoadedRecipe,
+  set: BackupSet,
+  facts: TargetFacts,
+  options: Pick<PlanOptions, 'missingRoles'> & { only?: PlanOptions['only'] } = { missingRoles: 'fail' },
+): PreflightProblem[] {
+  const problems: PreflightProblem[] = [];
+  const c = recipe.recipe.components;
+  const wants = (k: 'postgres' | 'redis' | 'prometheus'): boolean => set.components.some((x) => x.kind === k) && (!options.only || options.only.includes(k)) && c[k] !== undefined;
+
+  if (wants('postgres') && c.postgres && facts.postgres) {
+    const t = c.postgres;
+    const f = facts.postgres;
+    const comp = set.components.find((x) => x.kind === 'postgres')!;
+    const plain = comp.format === 'pg-plain' || comp.format === 'pg-plain-gz';
+    const tool = plain ? 'psql' : 'pg_restore';
+    const where = t.exec.kind === 'host' ? 'on this host' : `in ${t.exec.container}`;
+    for (const m of f.missingTools ?? []) {
+      if (m === tool || m === 'psql') {
+        problems.push({ code: 'tool-missing', component: 'postgres', severity: 'error', message: `${m} is not available ${where}.`, next: `Install the PostgreSQL client ${where}${t.bin ? ` (recipe bin: ${t.bin})` : ''}, or set components.postgres.bin.` });
+      }
+    }
+    if (f.reachable === false) {
+      problems.push({
+        code: /password|authentication/i.test(f.error ?? '') ? 'auth-failed' : 'unreachable',
+        component: 'postgres',
+        severity: 'error',
+        message: `PostgreSQL at ${t.host}:${t.port} (user ${t.user}) could not be queried: ${f.error ?? 'no answer'}.`,
+        next: t.passwordEnv ? `Check that ${t.passwordEnv} holds the password of ${t.user} and that the server runs.` : `Check that the server runs and accepts ${t.user}; set passwordEnv in the recipe if it needs a password.`,
+      });
+    }
+    const dump = f.dump;
+    const dumpMajor = majorOf(dump?.pgDumpVersion);
+    if (!plain) {
+      if (dump?.unreadable && /unsupported version|newer|not a valid archive|did not find magic/i.test(dump.unreadable)) {
+        problems.push({ code: 'client-too-old', component: 'postgres', severity: 'error', message: `pg_restore ${f.pgRestoreVersion ?? ''} cannot read the archive: ${dump.unreadable}`, next: 'Use a pg_restore at least as new as the pg_dump that wrote the archive (components.postgres.bin).' });
+      } else if (dumpMajor !== undefined && f.pgRestoreVersion && dumpMajor > (majorOf(f.pgRestoreVersion) ?? 0)) {
+        problems.push({ code: 'client-too-old', component: 'postgres', severity: 'error', message: `The archive was written by pg_dump ${dump?.pgDumpVersion}; pg_restore ${f.pgRestoreVersion} cannot read dumps from a newer major.`, next: `Install the PostgreSQL ${dumpMajor} client and point components.postgres.bin at it.` });
+      }
+    } else if (dump?.restrict && f.psqlVersion && !psqlAcceptsRestrict(f.psqlVersion)) {
+      problems.push({
+        code: 'psql-restrict',
+        component: 'postgres',
+        severity: 'error',
+        message: `The dump begins with \\restrict (pg_dump ${dump.pgDumpVersion ?? '17.6/16.10/15.14/14.19/13.22 or later'}), which psql ${f.psqlVersion} rejects.`,
+        next: 'Use psql 17.6, 16.10, 15.14, 14.19, 13.22 or later (components.postgres.bin).',
+      });
+    }
+    if (dumpMajor !== undefined && f.serverMajor !== undefined && dumpMajor > f.serverMajor) {
+      problems.push({ code: 'server-older-than-dump', component: 'postgres', severity: 'warning', message: `The dump comes from pg_dump ${dump?.pgDumpVersion}; the server is ${f.serverVersion}. Statements newer servers accept may fail.` });
+    }
+    const missing = f.missingRoles ?? [];
+    const owner = t.owner ?? t.user;
+    if (missing.length > 0 && options.missingRoles === 'fail') {
+      problems.push({
+        code: 'missing-roles',
+        component: 'postgres',
+        severity: 'error',
+        message: `The dump references roles the server lacks: ${missing.join(', ')}.`,
+        next: 'Re-run with --missing-roles create (creates them NOLOGIN) or --missing-roles skip-ownership (restores without ownership and grants).',
+      });
+    } else if (options.missingRoles === 'skip-ownership' && missing.includes(owner)) {
+      problems.push({ code: 'owner-missing', component: 'postgres', severity: 'error', message: `The database owner ${owner} (recipe owner) does not exist on the server.`, next: `Create role ${owner}, choose --missing-roles create, or set components.postgres.owner to an existing role.` });
+    }
+  }
+
+  if (wants('redis') && c.redis && facts.redis) {
+    const t = c.redis;
+    const f = facts.redis;
+    if (f.reachable === false) {
+      const auth = /NOAUTH|WRONGPASS|AUTH/i.test(f.error ?? '');
+      const noLayout = !t.dataDir;
+      problems.push({
+        code: auth ? 'auth-failed' : noLayout ? 'redis-layout-unknown' : 'unreachable',
+        component: 'redis',
+        severity: auth || noLayout ? 'error' : 'warning',
+        message: auth
+          ? `Redis at ${t.host}:${t.port} refused the credentials: ${f.error}.`
+          : `Redis at ${t.host}:${t.port} did not answer (${f.error ?? 'no answer'}); ${noLayout ? 'its data directory is unknown' : `using the recipe's dir ${t.dataDir}`}.`,
+        next: auth ? `Check that ${t.passwordEnv ?? 'the recipe passwordEnv'} holds the Redis password.` : noLayout ? 'Set components.redis.dataDir (and dbfilename, appendonly) in the recipe.' : 'A stopped Redis is fine; the recipe values are used.',
+      });
+    }
+  }
+
+  if (wants('prometheus') && c.prometheus && facts.prometheus?.ready === false) {
+    problems.push({ code: 'not-ready', component: 'prometheus', severity: 'warning', message: `Prometheus is not ready: ${facts.prometheus.error ?? 'no answer'} (a stopped Prometheus is fine).` });
+  }
+
+  for (const d of facts.disk ?? []) {
+    if (d.freeBytes < d.neededBytes) {
+      problems.push({
+        code: 'disk-space',
+        component: d.component,
+        severity: 'error',
+        message: `Not enough free disk at ${d.path} for ${d.what}: ${d.freeBytes} bytes free, ${d.neededBytes} needed.`,
+        next: `Free space on the file system holding ${d.path}, then re-run.`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** A BackupSet good enough for probing, rebuilt from what a plan records. */
+export function setFromPlan(plan: Plan): BackupSet {
+  return {
+    id: plan.backup.id,
+    layout: plan.backup.layout,
+    root: plan.backup.location,
+    location: plan.backup.location,
+    time: plan.backup.time,
+    timeSource: 'metadata',
+    components: plan.backup.components.map((c) => ({ kind: c.kind, format: c.format, path: c.path, size: c.size, checksum: 'absent' as const })),
+    metadata: {},
+    warnings: [],
+    totalSize: plan.backup.components.reduce((a, c) => a + c.size, 0),
+  };
+}
+
+/**
+ * The engine's preflight: probe again (read-only) right before the first step, and return the
+ * problems, including facts that changed since the plan was built (re-plan then).
+ */
+export async function runPreflight(plan: Plan, recipe: LoadedRecipe, opts: ProbeOptions & { verify?: VerifyReport } = {}): Promise<PreflightProblem[]> {
+  const set = setFromPlan(plan);
+  const facts = await probeFacts(recipe, set, opts.verify, { ...opts, ...(plan.options.safetyDir ? { safetyDir: plan.options.safetyDir } : {}) });
+  const problems = preflightProblems(recipe, set, facts, { missingRoles: plan.options.missingRoles, ...(plan.options.only ? { only: plan.options.only } : {}) });
+  const before = plan.facts;
+  const changed: string[] = [];
+  if (before.redis && facts.redis && before.redis.source === 'server' && facts.redis.source === 'server') {
+    for (const k of ['dir', 'dbfilename', 'appendonly', 'appenddirname', 'appendfilename'] as const) {
+      if (before.redis[k] !== facts.redis[k]) changed.push(`Redis ${k} was ${String(before.redis[k])}, now ${String(facts.redis[k])}`);
+    }
+  }
+  if (before.postgres?.missingRoles && facts.postgres?.missingRoles) {
+    const a = before.postgres.missingRoles.join(',');
+    const b = facts.postgres.missingRoles.join(',');
+    if (a !== b) changed.push(`roles missing on the server were [${a}], now [${b}]`);
+  }
+  for (const comp of plan.backup.components) {
+    try {
+      const s = await stat(comp.path);
+      if (s.isFile() && s.size !== comp.size) changed.push(`${comp.path} was ${comp.size} bytes, now ${s.size}`);
+    } catch {
+      changed.push(`${comp.path} is gone`);
+    }
+  }
+  if (changed.length > 0) {
+    problems.push({ code: 'facts-changed', severity: 'error', message: `The targets changed since the plan was built: ${changed.join('; ')}.`, next: 'Build the plan again (restore-assistant plan) and re-confirm.' });
+  }
+  return problems;
+}

@@ -1,0 +1,76 @@
+import { formatBytes, paint } from '../output.js';
+import type { Plan, PlannedAction } from './types.js';
+
+/** Quote one argument for display in a POSIX shell (the plan never runs a shell string). */
+export function shellQuote(arg: string): string {
+  if (arg === '') return "''";
+  if (/^[A-Za-z0-9_\-+=.,/:@%^]+$/.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function shellJoin(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(' ');
+}
+
+/** One line describing an action, with its exact command when it has one. */
+export function describeAction(a: PlannedAction): string {
+  switch (a.type) {
+    case 'exec': {
+      const input = a.input ? ` < ${shellQuote(a.input.file)}${a.input.gunzip ? ' (gunzip in-process)' : ''}${a.input.filter ? ` (filter: ${a.input.filter})` : ''}` : '';
+      const env = a.envFrom ? ` [env: ${Object.entries(a.envFrom).map(([k, v]) => `${k} from $${v}`).join(', ')}]` : '';
+      return `${a.purpose}\n      $ ${shellJoin(a.argv)}${input}${env}  (${a.runsIn})`;
+    }
+    case 'wait-command':
+      return `${a.purpose} (until exit ${a.untilExit}, up to ${a.timeoutSeconds}s)\n      $ ${shellJoin(a.command.argv)}  (${a.command.runsIn})`;
+    case 'wait-tcp':
+      return `${a.purpose} (tcp ${a.host}:${a.port} ${a.until === 'down' ? 'refusing' : 'accepting'}, up to ${a.timeoutSeconds}s)`;
+    case 'wait-http':
+      return `${a.purpose} (${a.url} ${a.until === 'down' ? 'not answering' : 'answering'}, up to ${a.timeoutSeconds}s)`;
+    case 'extract-tar':
+      return `${a.purpose} (checked, extracted into a temp dir, renamed to ${a.dest})`;
+    case 'move':
+      return `${a.purpose}: ${a.from} -> ${a.to}${a.ifExists ? ' (if it exists)' : ''}`;
+    case 'copy-file':
+      return `${a.purpose}: ${a.from} -> ${a.to}`;
+    case 'check':
+      return `${a.purpose}`;
+    case 'note':
+      return a.purpose;
+  }
+}
+
+/** The plan as the operator reads it: numbered steps, DESTRUCTIVE markers, safety copies, undo, exact argv. */
+export function renderPlanText(plan: Plan, color = false): string {
+  const p = paint(color);
+  const lines: string[] = [];
+  lines.push(p('bold', `Restore plan: recipe ${plan.recipe.name}, backup ${plan.backup.id} (${plan.mode})`));
+  lines.push(`Backup taken ${plan.backup.time} (${plan.backup.layout}, ${plan.backup.location})`);
+  for (const c of plan.backup.components) lines.push(`  ${c.kind.padEnd(10)} ${c.format.padEnd(18)} ${formatBytes(c.size).padStart(9)}  ${c.path}`);
+  lines.push('Targets:');
+  for (const [kind, text] of Object.entries(plan.targets)) lines.push(`  ${kind.padEnd(10)} ${text}`);
+  lines.push(
+    `Options: ${plan.options.parallel ? 'parallel lanes' : 'one step at a time'}, pg_restore --jobs ${plan.options.jobs}, missing roles: ${plan.options.missingRoles}` +
+      `${plan.options.only ? `, only ${plan.options.only.join(',')}` : ''}; stamp ${plan.stamp}`,
+  );
+  if (plan.facts.probedAt) lines.push(`Facts probed ${plan.facts.probedAt} (read-only).`);
+  else lines.push('Facts: not probed (--offline); taken from the recipe.');
+  for (const w of plan.warnings) lines.push(p('yellow', `Warning: ${w}`));
+  lines.push('');
+  plan.steps.forEach((step, i) => {
+    const marker = step.destructive ? p('red', ' DESTRUCTIVE') : '';
+    const deps = step.dependsOn.length > 0 ? p('dim', `  [after ${step.dependsOn.join(', ')}; lane ${step.lane}]`) : p('dim', `  [lane ${step.lane}]`);
+    lines.push(`${String(i + 1).padStart(2)}. ${p('bold', step.title)}${marker}${deps}`);
+    if (step.destroys) lines.push(`    Destroys: ${step.destroys}`);
+    if (step.safetyCopy) lines.push(`    Safety copy: ${step.safetyCopy.kind === 'none' ? 'NONE (recorded decision)' : `${step.safetyCopy.kind} -> ${step.safetyCopy.location}`}`);
+    for (const a of step.actions) lines.push(`    - ${describeAction(a)}`);
+    if (step.undo) {
+      lines.push(`    Undo: ${step.undo.title}`);
+      for (const a of step.undo.actions) lines.push(`      - ${describeAction(a).replace(/\n {6}/g, '\n        ')}`);
+    }
+  });
+  const copies = plan.steps.flatMap((s) => (s.safetyCopy ? [s.safetyCopy] : []));
+  lines.push('');
+  lines.push(`Safety copies: ${copies.length === 0 ? 'none' : copies.map((c) => (c.kind === 'none' ? `${c.component}: none` : `${c.component}: ${c.location}`)).join('; ')}`);
+  lines.push('Nothing was touched: this is the plan only. `restore-assistant restore` runs exactly these steps.');
+  return lines.join('\n');
+}

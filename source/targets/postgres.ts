@@ -1,0 +1,352 @@
+import path from 'node:path';
+import { contextLabel, copyIntoArgv, wrapArgv } from '../exec/context.js';
+import type { PlannedAction, PlannedCommand } from '../plan/types.js';
+import type { PostgresTarget } from '../recipe/schema.js';
+
+/**
+ * What each PostgreSQL step runs, as argv in the component's exec context. Secrets only through
+ * the environment (PGPASSWORD from the recipe's passwordEnv), never argv. Every psql runs with
+ * -X (no psqlrc), ON_ERROR_STOP and --no-password (never waits for a prompt at 3 a.m.).
+ * SQL that names the database takes the name as a quoted literal and builds identifiers
+ * server-side with format('%I'), so hostile names are data, never SQL.
+ */
+
+/** PostgreSQL's NAMEDATALEN - 1: identifiers longer than this are truncated by the server. */
+export const MAX_IDENTIFIER_BYTES = 63;
+
+/** "name" with embedded quotes doubled (PostgreSQL quote_ident, always quoted). */
+export function quoteIdent(name: string): string {
+  if (name.includes('\0')) throw new Error('identifier contains a NUL byte');
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** 'text' with quotes doubled; E'' with doubled backslashes when it holds a backslash (quote_literal). */
+export function quoteLiteral(text: string): string {
+  if (text.includes('\0')) throw new Error('literal contains a NUL byte');
+  const doubled = text.replace(/'/g, "''");
+  return text.includes('\\') ? `E'${doubled.replace(/\\/g, '\\\\')}'` : `'${doubled}'`;
+}
+
+/** $tag$body$tag$ with a tag that does not occur in body. */
+export function dollarQuote(body: string): string {
+  let tag = 'ra';
+  for (let i = 1; body.includes(`$${tag}$`); i++) tag = `ra${i}`;
+  return `$${tag}$${body}$${tag}$`;
+}
+
+/** Truncate to at most `max` UTF-8 bytes without splitting a character. */
+export function truncateBytes(text: string, max: number): string {
+  let out = '';
+  let bytes = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > max) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
+/** `<db>__pre_restore_<stamp>`, the database name shortened so the whole fits 63 bytes. */
+export function safetyDatabaseName(database: string, stamp: string): string {
+  const suffix = `__pre_restore_${stamp}`;
+  return truncateBytes(database, MAX_IDENTIFIER_BYTES - Buffer.byteLength(suffix, 'utf8')) + suffix;
+}
+
+/** A DO block that runs body (PL/pgSQL statements). */
+export function doBlock(body: string): string {
+  return `DO ${dollarQuote(` BEGIN ${body} END `)}`;
+}
+
+function dbExists(db: string): string {
+  return `EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(db)})`;
+}
+
+function bin(target: PostgresTarget, tool: string): string {
+  // Paths inside a container are POSIX; on the host too (Linux).
+  return target.bin ? path.posix.join(target.bin, tool) : tool;
+}
+
+function connection(target: PostgresTarget, database: string): string[] {
+  return ['-h', target.host, '-p', String(target.port), '-U', target.user, '-d', database];
+}
+
+function envFrom(target: PostgresTarget): Pick<PlannedCommand, 'envFrom'> {
+  return target.passwordEnv ? { envFrom: { PGPASSWORD: target.passwordEnv } } : {};
+}
+
+function envNames(target: PostgresTarget): string[] {
+  return target.passwordEnv ? ['PGPASSWORD'] : [];
+}
+
+/** psql with the safe flags, connected to `database`. */
+export function psqlBase(target: PostgresTarget, database: string): string[] {
+  return [bin(target, 'psql'), '-X', '-v', 'ON_ERROR_STOP=1', '--no-psqlrc', '--no-password', ...connection(target, database)];
+}
+
+/** A planned psql command running each SQL statement with its own -c (separate transactions). */
+export function psqlCommand(
+  target: PostgresTarget,
+  opts: { database?: string; sql: string[]; purpose: string; tuplesOnly?: boolean; timeoutSeconds?: number },
+): PlannedCommand {
+  const argv = [
+    ...psqlBase(target, opts.database ?? target.maintenanceDatabase),
+    ...(opts.tuplesOnly ? ['-At'] : []),
+    ...opts.sql.flatMap((s) => ['-c', s]),
+  ];
+  return {
+    argv: wrapArgv(target.exec, argv, { env: envNames(target) }),
+    purpose: opts.purpose,
+    runsIn: contextLabel(target.exec),
+    ...envFrom(target),
+    ...(opts.timeoutSeconds ? { timeoutSeconds: opts.timeoutSeconds } : {}),
+  };
+}
+
+function exec(cmd: PlannedCommand): PlannedAction {
+  return { type: 'exec', ...cmd };
+}
+
+/** Refuse new connections, then end the other sessions on the database, then wait until they are gone. */
+export function terminateActions(target: PostgresTarget): PlannedAction[] {
+  const db = target.database;
+  return [
+    exec(
+      psqlCommand(target, {
+        purpose: `Refuse new connections to ${db} and end its other sessions`,
+        sql: [
+          doBlock(`IF ${dbExists(db)} THEN EXECUTE format('ALTER DATABASE %I ALLOW_CONNECTIONS false', ${quoteLiteral(db)}); END IF;`),
+          `SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity WHERE datname = ${quoteLiteral(db)} AND pid <> pg_catalog.pg_backend_pid()`,
+        ],
+        timeoutSeconds: 60,
+      }),
+    ),
+    {
+      type: 'wait-command',
+      purpose: `Wait until no session is connected to ${db}`,
+      untilExit: 'zero',
+      timeoutSeconds: 60,
+      command: psqlCommand(target, {
+        purpose: `Fail while sessions are connected to ${db}`,
+        sql: [
+          doBlock(
+            `IF EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE datname = ${quoteLiteral(db)} AND pid <> pg_catalog.pg_backend_pid()) THEN RAISE EXCEPTION 'sessions still connected'; END IF;`,
+          ),
+        ],
+        timeoutSeconds: 30,
+      }),
+    },
+  ];
+}
+
+/** Undo of terminate: allow connections again (to whatever database now has the name). */
+export function allowConnectionsActions(target: PostgresTarget, database = target.database): PlannedAction[] {
+  return [
+    exec(
+      psqlCommand(target, {
+        purpose: `Allow connections to ${database} again`,
+        sql: [doBlock(`IF ${dbExists(database)} THEN EXECUTE format('ALTER DATABASE %I ALLOW_CONNECTIONS true', ${quoteLiteral(database)}); END IF;`)],
+        timeoutSeconds: 60,
+      }),
+    ),
+  ];
+}
+
+/** Rename the database aside (when it exists); refuses when the aside name is taken. */
+export function renameAsideActions(target: PostgresTarget, aside: string): PlannedAction[] {
+  const db = target.database;
+  return [
+    exec(
+      psqlCommand(target, {
+        purpose: `Rename ${db} to ${aside} (the safety copy)`,
+        sql: [
+          doBlock(
+            `IF ${dbExists(db)} THEN IF ${dbExists(aside)} THEN RAISE EXCEPTION 'database % already exists; not overwriting it', ${quoteLiteral(aside)}; END IF; ` +
+              `EXECUTE format('ALTER DATABASE %I RENAME TO %I', ${quoteLiteral(db)}, ${quoteLiteral(aside)}); END IF;`,
+          ),
+        ],
+        timeoutSeconds: 120,
+      }),
+    ),
+  ];
+}
+
+/** Undo of the rename: put the safety copy back under its name (refuses when that name is taken). */
+export function renameBackActions(target: PostgresTarget, aside: string): PlannedAction[] {
+  const db = target.database;
+  return [
+    exec(
+      psqlCommand(target, {
+        purpose: `Rename ${aside} back to ${db}`,
+        sql: [
+          doBlock(
+            `IF ${dbExists(aside)} THEN IF ${dbExists(db)} THEN RAISE EXCEPTION 'database % exists; drop it by hand before renaming % back', ${quoteLiteral(db)}, ${quoteLiteral(aside)}; END IF; ` +
+              `EXECUTE format('ALTER DATABASE %I RENAME TO %I', ${quoteLiteral(aside)}, ${quoteLiteral(db)}); END IF;`,
+          ),
+        ],
+        timeoutSeconds: 120,
+      }),
+    ),
+  ];
+}
+
+/** End sessions and drop the database (IF EXISTS). */
+export function dropDatabaseActions(target: PostgresTarget, purpose: string): PlannedAction[] {
+  const db = target.database;
+  return [
+    exec(
+      psqlCommand(target, {
+        purpose,
+        sql: [
+          `SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity WHERE datname = ${quoteLiteral(db)} AND pid <> pg_catalog.pg_backend_pid()`,
+          `DROP DATABASE IF EXISTS ${quoteIdent(db)}`,
+        ],
+        timeoutSeconds: 300,
+      }),
+    ),
+  ];
+}
+
+/** CREATE DATABASE with owner, encoding, locale and template from the recipe. */
+export function createDatabaseSql(target: PostgresTarget): string {
+  const owner = target.owner ?? target.user;
+  const parts = [`CREATE DATABASE ${quoteIdent(target.database)}`, `OWNER ${quoteIdent(owner)}`, `ENCODING ${quoteLiteral(target.encoding)}`, `TEMPLATE ${quoteIdent(target.template)}`];
+  if (target.locale) parts.push(`LC_COLLATE ${quoteLiteral(target.locale)}`, `LC_CTYPE ${quoteLiteral(target.locale)}`);
+  return parts.join(' ');
+}
+
+export function createDatabaseActions(target: PostgresTarget): PlannedAction[] {
+  return [exec(psqlCommand(target, { purpose: `Create database ${target.database}`, sql: [createDatabaseSql(target)], timeoutSeconds: 300 }))];
+}
+
+/** CREATE ROLE ... NOLOGIN for each role the dump needs (skipped when it exists by then). */
+export function createRolesActions(target: PostgresTarget, roles: readonly string[]): PlannedAction[] {
+  if (roles.length === 0) return [];
+  return [
+    exec(
+      psqlCommand(target, {
+        purpose: `Create missing roles (NOLOGIN): ${roles.join(', ')}`,
+        sql: roles.map((r) =>
+          doBlock(`IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${quoteLiteral(r)}) THEN EXECUTE format('CREATE ROLE %I NOLOGIN', ${quoteLiteral(r)}); END IF;`),
+        ),
+        timeoutSeconds: 60,
+      }),
+    ),
+  ];
+}
+
+export function dropRolesActions(target: PostgresTarget, roles: readonly string[]): PlannedAction[] {
+  if (roles.length === 0) return [];
+  return [
+    exec(
+      psqlCommand(target, {
+        purpose: `Drop the roles this restore created: ${roles.join(', ')}`,
+        sql: roles.map((r) => `DROP ROLE IF EXISTS ${quoteIdent(r)}`),
+        timeoutSeconds: 60,
+      }),
+    ),
+  ];
+}
+
+/** Stream a plain (.sql / .sql.gz) dump from the host into psql (through Node's gunzip; no temp file). */
+export function plainRestoreAction(target: PostgresTarget, file: string, opts: { gunzip: boolean; skipOwnership: boolean }): PlannedAction {
+  const argv = psqlBase(target, target.database);
+  return {
+    type: 'exec',
+    argv: wrapArgv(target.exec, argv, { interactive: true, env: envNames(target) }),
+    purpose: `Restore ${path.basename(file)} into ${target.database} with psql (ON_ERROR_STOP)${opts.skipOwnership ? ', without ownership and grants' : ''}`,
+    runsIn: contextLabel(target.exec),
+    ...envFrom(target),
+    input: { file, ...(opts.gunzip ? { gunzip: true } : {}), ...(opts.skipOwnership ? { filter: 'strip-ownership-and-acl' as const } : {}) },
+    progress: 'input-bytes',
+  };
+}
+
+/**
+ * pg_restore of a custom/directory archive. In a container, the archive is first copied in with
+ * `docker cp` (pg_restore --jobs needs a seekable file; stdin would force one job) and removed
+ * afterwards; the container is running at this point (PostgreSQL is never stopped).
+ */
+export function archiveRestoreActions(
+  target: PostgresTarget,
+  file: string,
+  opts: { jobs: number; skipOwnership: boolean; tocEntries?: number; ctxTempPath: string },
+): { actions: PlannedAction[]; cleanup: PlannedAction[] } {
+  const inCtx = copyIntoArgv(target.exec, file, opts.ctxTempPath);
+  const source = inCtx ? opts.ctxTempPath : file;
+  const argv = [
+    bin(target, 'pg_restore'),
+    '--jobs',
+    String(opts.jobs),
+    '--exit-on-error',
+    '--no-password',
+    '--verbose',
+    ...connection(target, target.database),
+    ...(opts.skipOwnership ? ['--no-owner', '--no-acl'] : []),
+    source,
+  ];
+  const cleanup: PlannedAction[] = inCtx
+    ? [
+        {
+          type: 'exec',
+          argv: wrapArgv(target.exec, ['rm', '-rf', '--', opts.ctxTempPath]),
+          purpose: `Remove the copy of the archive from the container`,
+          runsIn: contextLabel(target.exec),
+        },
+      ]
+    : [];
+  const actions: PlannedAction[] = [];
+  if (inCtx) actions.push({ type: 'exec', argv: inCtx, purpose: `Copy ${path.basename(file)} into the container (pg_restore --jobs needs a file)`, runsIn: 'host' });
+  actions.push({
+    type: 'exec',
+    argv: wrapArgv(target.exec, argv, { env: envNames(target) }),
+    purpose: `Restore ${path.basename(file)} into ${target.database} with pg_restore --jobs ${opts.jobs}${opts.skipOwnership ? ' --no-owner --no-acl' : ''}`,
+    runsIn: contextLabel(target.exec),
+    ...envFrom(target),
+    progress: 'pg-restore-items',
+    ...(opts.tocEntries !== undefined ? { progressTotal: opts.tocEntries } : {}),
+  });
+  actions.push(...cleanup);
+  return { actions, cleanup };
+}
+
+/** pg_dump -Fc of the current database to a host file (via the container and docker cp when needed). */
+export function dumpSafetyCopyActions(target: PostgresTarget, hostFile: string, ctxTempPath: string): PlannedAction[] {
+  const inContainer = target.exec.kind !== 'host';
+  const out = inContainer ? ctxTempPath : hostFile;
+  const argv = [bin(target, 'pg_dump'), '--format=custom', '--no-password', ...connection(target, target.database), '--file', out];
+  const actions: PlannedAction[] = [
+    { type: 'exec', argv: ['mkdir', '-p', '--', path.dirname(hostFile)], purpose: 'Create the safety-copy directory', runsIn: 'host' },
+    {
+      type: 'exec',
+      argv: wrapArgv(target.exec, argv, { env: envNames(target) }),
+      purpose: `Dump ${target.database} to ${out} (the safety copy)`,
+      runsIn: contextLabel(target.exec),
+      ...envFrom(target),
+    },
+  ];
+  if (inContainer && target.exec.kind !== 'host') {
+    actions.push(
+      { type: 'exec', argv: ['docker', 'cp', `${target.exec.container}:${ctxTempPath}`, hostFile], purpose: 'Copy the safety dump out of the container', runsIn: 'host' },
+      { type: 'exec', argv: wrapArgv(target.exec, ['rm', '-f', '--', ctxTempPath]), purpose: 'Remove the safety dump from the container', runsIn: contextLabel(target.exec) },
+    );
+  }
+  return actions;
+}
+
+export function analyzeActions(target: PostgresTarget): PlannedAction[] {
+  return [exec(psqlCommand(target, { database: target.database, purpose: `Update planner statistics of ${target.database} (ANALYZE)`, sql: ['ANALYZE'] }))];
+}
+
+/** Read-only probe commands. */
+export function serverVersionCommand(target: PostgresTarget): PlannedCommand {
+  return psqlCommand(target, { purpose: 'Read the server version', sql: ['SHOW server_version_num', 'SHOW server_version'], tuplesOnly: true, timeoutSeconds: 15 });
+}
+
+export function clientVersionArgv(target: PostgresTarget, tool: 'psql' | 'pg_restore' | 'pg_dump'): string[] {
+  return wrapArgv(target.exec, [bin(target, tool), '--version']);
+}
+
+export function postgresEnvNames(target: PostgresTarget): string[] {
+  return envNames(target);
+}

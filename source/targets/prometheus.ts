@@ -1,0 +1,131 @@
+import path from 'node:path';
+import {
+  MOVE_CONTENTS_ASIDE_SCRIPT,
+  MOVE_CONTENTS_BACK_SCRIPT,
+  PROMETHEUS_FINISH_SCRIPT,
+  extractIntoArgv,
+  helperLabel,
+  shScript,
+  volumeHelperArgv,
+} from '../exec/context.js';
+import type { PlannedAction } from '../plan/types.js';
+import type { Check, PrometheusTarget } from '../recipe/schema.js';
+
+/**
+ * What each Prometheus step runs.
+ *
+ * Host: the data dir is renamed aside to `<dataDir>.pre_restore_<stamp>` and the tarball is
+ * extracted by the engine (`extract-tar`: listed and checked first, extracted into a fresh temp
+ * dir, renamed into place).
+ *
+ * Container: the data dir is normally a volume mount point, which cannot be renamed. A helper
+ * container (`docker run --rm --volumes-from`, the Prometheus container is stopped) moves its
+ * entries into `<dataDir>/.pre_restore_<stamp>` (same file system: a rename, no copy; Prometheus
+ * ignores directories that are not block ULIDs), the decompressed tar stream goes in with
+ * `docker cp - container:<dataDir>` (nothing staged on disk), and the helper removes the stale
+ * `lock` / `queries.active` and chowns. The set's quick verification rejects unsafe tar paths
+ * before any of this runs.
+ */
+
+export function baseUrl(target: PrometheusTarget): string {
+  return target.url.replace(/\/+$/, '');
+}
+
+export function readyUrl(target: PrometheusTarget): string {
+  return `${baseUrl(target)}/-/ready`;
+}
+
+export function hostAsidePath(target: PrometheusTarget, stamp: string): string {
+  return `${target.dataDir.replace(/\/+$/, '')}.pre_restore_${stamp}`;
+}
+
+export function containerAsideName(stamp: string): string {
+  return `.pre_restore_${stamp}`;
+}
+
+/** Where the safety copy is kept, in words for the plan. */
+export function safetyLocation(target: PrometheusTarget, stamp: string): string {
+  return target.exec.kind === 'host' ? hostAsidePath(target, stamp) : `${path.posix.join(target.dataDir, containerAsideName(stamp))} (inside the volume of ${target.exec.container})`;
+}
+
+export function moveAsideActions(target: PrometheusTarget, stamp: string): PlannedAction[] {
+  if (target.exec.kind === 'host') {
+    return [{ type: 'move', from: target.dataDir, to: hostAsidePath(target, stamp), purpose: `Move the data dir aside to ${hostAsidePath(target, stamp)}`, ifExists: true }];
+  }
+  return [
+    {
+      type: 'exec',
+      argv: volumeHelperArgv(target.exec, shScript(MOVE_CONTENTS_ASIDE_SCRIPT, [target.dataDir, containerAsideName(stamp)])),
+      purpose: `Move the contents of ${target.dataDir} into ${containerAsideName(stamp)} (a rename inside the volume)`,
+      runsIn: helperLabel(target.exec),
+    },
+  ];
+}
+
+/** Undo of the move aside and the extraction: the restored data is kept as `.failed_restore_<stamp>`, the old data comes back. */
+export function moveBackActions(target: PrometheusTarget, stamp: string): PlannedAction[] {
+  if (target.exec.kind === 'host') {
+    const failed = `${target.dataDir.replace(/\/+$/, '')}.failed_restore_${stamp}`;
+    return [
+      { type: 'move', from: target.dataDir, to: failed, purpose: `Move the restored data dir away to ${failed}`, ifExists: true },
+      { type: 'move', from: hostAsidePath(target, stamp), to: target.dataDir, purpose: 'Put the previous data dir back', ifExists: true },
+    ];
+  }
+  return [
+    {
+      type: 'exec',
+      argv: volumeHelperArgv(target.exec, shScript(MOVE_CONTENTS_BACK_SCRIPT, [target.dataDir, containerAsideName(stamp), `.failed_restore_${stamp}`])),
+      purpose: `Move the restored data into .failed_restore_${stamp} and the previous data back`,
+      runsIn: helperLabel(target.exec),
+    },
+  ];
+}
+
+export function extractActions(target: PrometheusTarget, archive: string): PlannedAction[] {
+  const owner = target.owner ?? '';
+  if (target.exec.kind === 'host') {
+    const actions: PlannedAction[] = [
+      { type: 'extract-tar', archive, dest: target.dataDir, purpose: `Extract ${path.basename(archive)} into a fresh ${target.dataDir}` },
+      {
+        type: 'exec',
+        argv: ['rm', '-f', '--', path.posix.join(target.dataDir, 'lock'), path.posix.join(target.dataDir, 'queries.active')],
+        purpose: 'Remove the stale lock and queries.active the live-dir backup carried',
+        runsIn: 'host',
+      },
+    ];
+    if (owner) actions.push({ type: 'exec', argv: ['chown', '-R', '--', owner, target.dataDir], purpose: `Give the data dir to ${owner}`, runsIn: 'host' });
+    return actions;
+  }
+  const cp = extractIntoArgv(target.exec, target.dataDir) ?? [];
+  return [
+    {
+      type: 'exec',
+      argv: cp,
+      purpose: `Stream ${path.basename(archive)} (decompressed) into ${target.dataDir} with docker cp`,
+      runsIn: 'host',
+      input: { file: archive, gunzip: true },
+      progress: 'input-bytes',
+    },
+    {
+      type: 'exec',
+      argv: volumeHelperArgv(target.exec, shScript(PROMETHEUS_FINISH_SCRIPT, [target.dataDir, owner])),
+      purpose: `Remove the stale lock and queries.active${owner ? ` and give the data to ${owner}` : ''}`,
+      runsIn: helperLabel(target.exec),
+    },
+  ];
+}
+
+/**
+ * Series exist around the backup's time: every series with a sample in the hour before the
+ * backup, evaluated at the backup time. An empty result means nothing came back.
+ */
+export function seriesCheck(backupTime: string): Check {
+  return {
+    name: 'prometheus series restored',
+    promql: { query: 'count(last_over_time({__name__=~".+"}[1h]))', minSeries: 1, time: backupTime },
+    timeoutSeconds: 30,
+    retries: 5,
+    intervalSeconds: 2,
+    when: ['restore', 'drill'],
+  };
+}

@@ -1,0 +1,163 @@
+import path from 'node:path';
+import {
+  MKDIR_SCRIPT,
+  MOVE_IF_EXISTS_SCRIPT,
+  REMOVE_PLACED_SCRIPT,
+  WRITE_AOF_MANIFEST_SCRIPT,
+  contextLabel,
+  copyIntoArgv,
+  helperLabel,
+  shScript,
+  volumeHelperArgv,
+  wrapArgv,
+} from '../exec/context.js';
+import type { PlannedAction, PlannedCommand } from '../plan/types.js';
+import type { Check, RedisTarget } from '../recipe/schema.js';
+
+/**
+ * What each Redis step runs. redis-cli gets the password through REDISCLI_AUTH (from the recipe's
+ * passwordEnv), never `-a`. Files of a stopped Redis: host actions (move, copy-file) on the host;
+ * `docker cp` and a helper container over the stopped container's volumes otherwise.
+ */
+
+/** Where the restored files go, as learned from the server (or the recipe). */
+export interface RedisLayout {
+  dir: string;
+  dbfilename: string;
+  appendonly: boolean;
+  appenddirname: string;
+  appendfilename: string;
+  /** 7 and later: multi-part AOF in a directory with a manifest. */
+  multiPartAof: boolean;
+}
+
+function envFrom(target: RedisTarget): Pick<PlannedCommand, 'envFrom'> {
+  return target.passwordEnv ? { envFrom: { REDISCLI_AUTH: target.passwordEnv } } : {};
+}
+
+function envNames(target: RedisTarget): string[] {
+  return target.passwordEnv ? ['REDISCLI_AUTH'] : [];
+}
+
+export function redisCliArgv(target: RedisTarget, args: readonly string[], db?: number): string[] {
+  return wrapArgv(target.exec, ['redis-cli', '-h', target.host, '-p', String(target.port), ...(db ? ['-n', String(db)] : []), ...args], { env: envNames(target) });
+}
+
+export function redisCliCommand(target: RedisTarget, args: readonly string[], purpose: string, db?: number): PlannedCommand {
+  return { argv: redisCliArgv(target, args, db), purpose, runsIn: contextLabel(target.exec), ...envFrom(target), timeoutSeconds: 15 };
+}
+
+/**
+ * Exits 0 only when Redis answers PING with PONG: while it loads the dataset it answers
+ * "LOADING ..." (and redis-cli exits 0 even on error replies, so the reply text is compared).
+ */
+export function pongCommand(target: RedisTarget): PlannedCommand {
+  const argv = shScript('[ "$(redis-cli "$@" PING 2>/dev/null)" = PONG ]', ['-h', target.host, '-p', String(target.port)]);
+  return {
+    argv: wrapArgv(target.exec, argv, { env: envNames(target) }),
+    purpose: 'Answers PONG (not LOADING)',
+    runsIn: contextLabel(target.exec),
+    ...envFrom(target),
+    timeoutSeconds: 10,
+  };
+}
+
+function hostExec(argv: string[], purpose: string): PlannedAction {
+  return { type: 'exec', argv, purpose, runsIn: 'host' };
+}
+
+function j(...parts: string[]): string {
+  return path.posix.join(...parts);
+}
+
+/** Paths of the live files this restore replaces, and where each goes aside. */
+export function redisFiles(layout: RedisLayout, stamp: string): Array<{ path: string; aside: string; what: string }> {
+  const files = [{ path: j(layout.dir, layout.dbfilename), aside: j(layout.dir, `${layout.dbfilename}.pre_restore_${stamp}`), what: 'RDB file' }];
+  if (layout.multiPartAof) {
+    files.push({ path: j(layout.dir, layout.appenddirname), aside: j(layout.dir, `${layout.appenddirname}.pre_restore_${stamp}`), what: 'AOF directory' });
+  } else {
+    files.push({ path: j(layout.dir, layout.appendfilename), aside: j(layout.dir, `${layout.appendfilename}.pre_restore_${stamp}`), what: 'AOF file' });
+  }
+  return files;
+}
+
+function moveAction(target: RedisTarget, from: string, to: string, purpose: string): PlannedAction {
+  if (target.exec.kind === 'host') return { type: 'move', from, to, purpose, ifExists: true };
+  return { type: 'exec', argv: volumeHelperArgv(target.exec, shScript(MOVE_IF_EXISTS_SCRIPT, [from, to])), purpose, runsIn: helperLabel(target.exec) };
+}
+
+/** Move the current RDB and AOF aside (when they exist). */
+export function safetyMoveActions(target: RedisTarget, layout: RedisLayout, stamp: string): PlannedAction[] {
+  return redisFiles(layout, stamp).map((f) => moveAction(target, f.path, f.aside, `Move the current ${f.what} aside to ${f.aside}`));
+}
+
+/** Undo: put the moved files back (after the restored ones were removed). */
+export function safetyMoveBackActions(target: RedisTarget, layout: RedisLayout, stamp: string): PlannedAction[] {
+  return redisFiles(layout, stamp).map((f) => moveAction(target, f.aside, f.path, `Put the previous ${f.what} back`));
+}
+
+/** Files this restore creates (for the undo). */
+export function placedPaths(layout: RedisLayout): string[] {
+  const paths = [j(layout.dir, layout.dbfilename)];
+  if (layout.appendonly) paths.push(layout.multiPartAof ? j(layout.dir, layout.appenddirname) : j(layout.dir, layout.appendfilename));
+  return paths;
+}
+
+/**
+ * Put the backup's RDB in place. With appendonly on, Redis loads the AOF and ignores the RDB, so
+ * the RDB is also installed as what the AOF loader reads: Redis 7+: `<appenddirname>/<appendfilename>.1.base.rdb`
+ * with a manifest naming it as the base; Redis < 7: the RDB as `appendonly.aof` (an RDB-preamble AOF).
+ */
+export function placeActions(target: RedisTarget, layout: RedisLayout, rdb: string): PlannedAction[] {
+  const rdbPath = j(layout.dir, layout.dbfilename);
+  const actions: PlannedAction[] = [];
+  const copy = (to: string, purpose: string): PlannedAction => {
+    const argv = copyIntoArgv(target.exec, rdb, to);
+    return argv ? { type: 'exec', argv, purpose, runsIn: 'host' } : { type: 'copy-file', from: rdb, to, purpose };
+  };
+  const helper = (argv: string[], purpose: string): PlannedAction =>
+    target.exec.kind === 'host' ? hostExec(argv, purpose) : { type: 'exec', argv: volumeHelperArgv(target.exec, argv), purpose, runsIn: helperLabel(target.exec) };
+
+  actions.push(copy(rdbPath, `Copy the backup RDB to ${rdbPath}`));
+  if (layout.appendonly) {
+    if (layout.multiPartAof) {
+      const aofDir = j(layout.dir, layout.appenddirname);
+      const base = `${layout.appendfilename}.1.base.rdb`;
+      actions.push(
+        helper(shScript(MKDIR_SCRIPT, [aofDir]), `Create the AOF directory ${aofDir}`),
+        copy(j(aofDir, base), `Install the backup RDB as the AOF base ${base} (appendonly is on: Redis loads the AOF, not ${layout.dbfilename})`),
+        helper(shScript(WRITE_AOF_MANIFEST_SCRIPT, [j(aofDir, `${layout.appendfilename}.manifest`), base]), `Write the AOF manifest naming ${base} as the base`),
+      );
+    } else {
+      const aof = j(layout.dir, layout.appendfilename);
+      actions.push(copy(aof, `Install the backup RDB as ${layout.appendfilename} (appendonly is on; an RDB-preamble AOF loads)`));
+    }
+  }
+  if (target.exec.kind === 'host') {
+    // Redis must own what it will rewrite; the data dir's owner is the reference (no-op when equal).
+    actions.push(hostExec(['chown', '-R', `--reference=${layout.dir}`, '--', ...placedPaths(layout)], `Give the restored files the owner of ${layout.dir}`));
+  }
+  return actions;
+}
+
+/** Undo of place: remove exactly the files the restore created. */
+export function removePlacedActions(target: RedisTarget, layout: RedisLayout): PlannedAction[] {
+  const argv = shScript(REMOVE_PLACED_SCRIPT, placedPaths(layout));
+  return [
+    target.exec.kind === 'host'
+      ? hostExec(argv, 'Remove the restored files')
+      : { type: 'exec', argv: volumeHelperArgv(target.exec, argv), purpose: 'Remove the restored files', runsIn: helperLabel(target.exec) },
+  ];
+}
+
+/** A key-count check: INFO keyspace summed over every database must be at least 1 when the backup had keys. */
+export function keyCountCheck(backupKeys: number | undefined): Check {
+  return {
+    name: 'redis keys restored',
+    redis: { command: ['INFO', 'keyspace'], min: backupKeys === 0 ? 0 : 1, db: 0 },
+    timeoutSeconds: 15,
+    retries: 2,
+    intervalSeconds: 1,
+    when: ['restore', 'drill'],
+  };
+}
