@@ -287,7 +287,8 @@ async function buildDirSet(dir: string, root: string, layout: Layout, nameTime: 
       if (mentioned && !components.some((c) => c.kind === kind)) warnings.push(`metadata.txt lists ${KIND_LABEL[kind]}, but the set holds no ${KIND_LABEL[kind]} backup`);
     }
     const pgItem = listed.find((item) => /postgres/i.test(item));
-    const db = pgItem ? /\(([^)]{1,63})\)/.exec(pgItem)?.[1] : undefined;
+    // "PostgreSQL (agentic_platform)" or "PostgreSQL (agentic_platform database)"
+    const db = pgItem ? /\(\s*([\w.$-]{1,63})/.exec(pgItem)?.[1] : undefined;
     if (db) for (const c of components) if (c.kind === 'postgres') c.database = db;
   }
   const dbValue = metadataValue(metadata, 'Database', 'PostgreSQL Database');

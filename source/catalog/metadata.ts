@@ -115,6 +115,14 @@ export function parseMetadata(text: string, fileLabel = 'metadata.txt'): ParsedM
       checkShell(value, listKey, lineNo);
       continue;
     }
+    // "Backup Size:" followed by an unindented "12M" (du output): the value of the empty key.
+    const pending = listKey !== undefined ? metadata[listKey] : undefined;
+    if (listKey !== undefined && Array.isArray(pending) && pending.length === 0) {
+      metadata[listKey] = line.trim();
+      checkShell(line.trim(), listKey, lineNo);
+      listKey = undefined;
+      continue;
+    }
     // Free text (a title, a separator): kept out of the parsed keys, flagged only when it looks like code.
     listKey = undefined;
     if (SHELL_SYNTAX.test(line)) warn(`${fileLabel} line ${lineNo} contains shell syntax; it is treated as text and never run`);
