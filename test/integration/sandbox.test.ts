@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,7 +19,9 @@ import {
   SandboxGroup,
   seedPostgres,
   seedRedis,
+  readServiceSpec,
   serviceCtlArgv,
+  serviceStatus,
   writeServiceSpec,
   type PostgresSandbox,
   type PrometheusSandbox,
@@ -43,6 +45,9 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
   let prom: PrometheusSandbox;
   /** A past instant with Prometheus samples around it. */
   let promT: number;
+  /** Made by the story-portal test, restored by the round-trip test. */
+  let storyPortalSet: Awaited<ReturnType<typeof backupStoryPortal>> | undefined;
+  let metachatDump: string | undefined;
 
   beforeAll(async () => {
     baseDir = mkdtempSync(join(tmpdir(), 'ra-sandbox-test-'));
@@ -164,6 +169,7 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     const root = await group.tempDir('ra-story-portal-');
     const world = { pg, db: DB, redis, prom };
     const set = await backupStoryPortal(world, root, { time: new Date('2026-01-18T01:45:13Z') });
+    storyPortalSet = set;
     expect(set.id).toBe('2026-01-18_01-45-13');
     expect(set.dir).toBe(join(root, '2026-01-18_01-45-13'));
     expect(readdirSync(set.dir).sort()).toEqual(['metadata.txt', 'postgres.sql.gz', 'prometheus-data.tar.gz', 'redis.rdb']);
@@ -203,6 +209,7 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     const backup = await backupMetachat({ pg, db: DB, redis }, root, { time: new Date('2026-01-18T02:00:00Z') });
     expect(backup.dump).toBe(join(root, 'postgres', `${DB}_20260118_020000.dump`));
     expect(backup.rdb).toBe(join(root, 'redis', 'dump_20260118_020000.rdb'));
+    metachatDump = backup.dump;
     expect(await readFile(backup.sha256File, 'utf8')).toBe(`${backup.sha256}  ${DB}_20260118_020000.dump\n`);
     await execa('sha256sum', ['-c', `${DB}_20260118_020000.dump.sha256`], { cwd: join(root, 'postgres') });
     const list = (await execa(pg.bin('pg_restore'), ['--list', backup.dump])).stdout;
@@ -227,6 +234,57 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     expect(existsSync(join(root, 'x.sql.gz'))).toBe(false);
   });
 
+  it('the backups restore into fresh servers with identical fingerprints (fingerprints are restore-invariant)', async () => {
+    const set = storyPortalSet;
+    if (!set?.files.redis || !set.files.prometheus || !metachatDump) throw new Error('needs the backup tests above');
+    const [redis2, prom2] = await Promise.all([group.redis(), group.prometheus()]);
+
+    // PostgreSQL: plain dump through psql, custom dump through pg_restore, each into a fresh database.
+    const expected = await fingerprintPostgres(pg, DB);
+    await pg.psql('CREATE DATABASE restored_plain; CREATE DATABASE restored_custom;');
+    await execa('gzip', ['-dc', set.files.postgres]).pipe(
+      pg.bin('psql'),
+      ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-d', 'restored_plain'],
+      { env: pg.env() },
+    );
+    expect({ ...(await fingerprintPostgres(pg, 'restored_plain')), database: DB }).toEqual(expected);
+    await execa(pg.bin('pg_restore'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-d', 'restored_custom', '--exit-on-error', metachatDump], {
+      env: pg.env(),
+    });
+    expect({ ...(await fingerprintPostgres(pg, 'restored_custom')), database: DB }).toEqual(expected);
+
+    // Redis: stop, drop the RDB in, start.
+    await redis2.stop();
+    await copyFile(set.files.redis, redis2.rdbPath);
+    await redis2.start();
+    expect(await fingerprintRedis(redis2)).toEqual(await fingerprintRedis(redis));
+
+    // Prometheus: stop, replace the data dir with the tarball's content, start; the past is back.
+    await prom2.stop();
+    await rm(prom2.dataDir, { recursive: true, force: true });
+    await mkdir(prom2.dataDir);
+    await execa('tar', ['-xzf', set.files.prometheus, '-C', prom2.dataDir]);
+    await prom2.start();
+    const original = await fingerprintPrometheus(prom, promT);
+    expect(await fingerprintPrometheus(prom2, promT)).toEqual(original);
+
+    await Promise.all([redis2.dispose(), prom2.dispose()]);
+  });
+
+  it('Redis with appendonly uses the Redis 7 multi-part AOF dir, which wins over dump.rdb at startup', async () => {
+    const aof = await group.redis({ appendonly: true, password: 'aof pass "quoted"' });
+    expect(aof.aofDir).toBe(join(aof.dir, 'appendonlydir'));
+    await aof.command(['SET', 'only-in-aof', '1']);
+    expect(readdirSync(aof.aofDir).sort()).toEqual(['appendonly.aof.1.base.rdb', 'appendonly.aof.1.incr.aof', 'appendonly.aof.manifest']);
+    await aof.stop();
+    // Dropping a seeded RDB in is not enough: with appendonly yes Redis loads the AOF and ignores dump.rdb.
+    await copyFile(redis.rdbPath, aof.rdbPath);
+    await aof.start();
+    expect(await aof.cli(['EXISTS', 'only-in-aof'])).toBe('1');
+    expect(await aof.cli(['EXISTS', 'app:config'])).toBe('0');
+    await aof.dispose();
+  });
+
   it('service-ctl stops and starts Redis like systemctl, with LSB status codes; data survives', async () => {
     const before = await fingerprintRedis(redis);
     const pidBefore = await redis.pid();
@@ -244,10 +302,9 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
 
     const start = await serviceCtl('start', redis.spec);
     expect(start.exitCode, start.stderr).toBe(0);
-    expect((await serviceCtl('status', redis.spec)).exitCode).toBe(0);
     const already = await serviceCtl('start', redis.spec);
     expect(already.exitCode).toBe(0);
-    expect(already.stdout).toMatch(/already running/);
+    expect(already.stdout).toMatch(/already running \(pid \d+\)/);
     await redis.start(); // waits for PONG (not LOADING)
     expect(await fingerprintRedis(redis)).toEqual(before);
   });
@@ -279,7 +336,7 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     expect(result.stderr).toMatch(/exited during startup \(exit code 3\)/);
     expect(result.stderr).toMatch(/boom: cannot bind/);
     expect(existsSync(join(dir, 'broken.pid'))).toBe(false);
-    expect((await serviceCtl('status', spec)).exitCode).toBe(3);
+    expect(await serviceStatus(await readServiceSpec(spec))).toEqual({ running: false });
 
     const bad = join(dir, 'bad.json');
     await writeFile(bad, JSON.stringify({ name: 'x', argv: [] }));
@@ -297,18 +354,32 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     expect(argv.slice(4)).toEqual(['status', '/x/spec.json']);
   });
 
-  it.each(['exit', 'sigterm'])('the safety net kills what a process left behind on %s and removes its dirs', async (mode) => {
+  it('the safety net kills what a process left behind (on exit and on SIGTERM) and removes its dirs', async () => {
     const fixture = join(dirname(fileURLToPath(import.meta.url)), '..', 'support', 'sandbox-exit-child.ts');
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    const child = await execa(process.execPath, ['--import', tsx, fixture, baseDir, mode], { reject: false });
-    if (mode === 'sigterm') expect(child.signal).toBe('SIGTERM');
-    else expect(child.exitCode, child.stderr).toBe(0);
-    const info = JSON.parse(child.stdout.trim().split('\n').pop() ?? '{}') as { redisPid: number; redisDir: string; promPid: number; promDir: string };
-    expect(info.redisPid).toBeGreaterThan(0);
-    expect(pidAlive(info.redisPid)).toBe(false);
-    expect(pidAlive(info.promPid)).toBe(false);
-    expect(existsSync(info.redisDir)).toBe(false);
-    expect(existsSync(info.promDir)).toBe(false);
+    const run = async (mode: 'exit' | 'sigterm') => {
+      const child = await execa(process.execPath, ['--import', tsx, fixture, baseDir, mode], { reject: false });
+      if (mode === 'sigterm') expect(child.signal, child.stderr).toBe('SIGTERM');
+      else expect(child.exitCode, child.stderr).toBe(0);
+      return JSON.parse(child.stdout.trim().split('\n').pop() ?? '{}') as { pids: number[]; dirs: string[] };
+    };
+    for (const info of await Promise.all([run('exit'), run('sigterm')])) {
+      expect(info.pids).toHaveLength(3);
+      for (const pid of info.pids) expect(pidAlive(pid)).toBe(false);
+      for (const dir of info.dirs) expect(existsSync(dir)).toBe(false);
+    }
+  });
+
+  it('PostgreSQL stop() and start() cycle the server and keep the data', async () => {
+    const before = pg.pid();
+    await pg.stop();
+    expect(pg.isRunning()).toBe(false);
+    expect(pidAlive(before ?? 0)).toBe(false);
+    await expect(pg.psql('SELECT 1')).rejects.toThrow(new RegExp(`psql on 127\\.0\\.0\\.1:${pg.port}`));
+    await pg.stop(); // idempotent
+    await pg.start();
+    expect(pg.isRunning()).toBe(true);
+    expect(await pg.psql('SELECT count(*) FROM app.users', DB)).toBe('200');
   });
 
   it('stopAll leaves no process and no temp dir behind (and is idempotent)', async () => {

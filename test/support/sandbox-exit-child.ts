@@ -1,14 +1,15 @@
-// Fixture for the sandbox exit-guard test: starts Redis and Prometheus, prints where they live, then
+// Fixture for the sandbox exit-guard test: starts PostgreSQL, Redis and Prometheus, prints where they live, then
 // ends WITHOUT disposing of them: `exit` = process.exit(0), `sigterm` = killed by SIGTERM (what
 // vitest does to its fork workers). The safety net must kill them and remove their dirs either way.
-import { startPrometheus, startRedis } from '../../source/sandbox/index.js';
+import { startPostgres, startPrometheus, startRedis } from '../../source/sandbox/index.js';
 
 const [baseDir, mode = 'exit'] = process.argv.slice(2);
-const redis = await startRedis({ baseDir });
-const prom = await startPrometheus({ baseDir });
-process.stdout.write(
-  `${JSON.stringify({ redisPid: await redis.pid(), redisDir: redis.rootDir, promPid: await prom.pid(), promDir: prom.rootDir })}\n`,
-);
+const [pg, redis, prom] = await Promise.all([startPostgres({ baseDir }), startRedis({ baseDir }), startPrometheus({ baseDir })]);
+const report = {
+  pids: [pg.pid(), await redis.pid(), await prom.pid()],
+  dirs: [pg.rootDir, redis.rootDir, prom.rootDir],
+};
+process.stdout.write(`${JSON.stringify(report)}\n`);
 if (mode === 'sigterm') {
   process.kill(process.pid, 'SIGTERM');
   setTimeout(() => process.exit(99), 10_000); // not reached: SIGTERM must still terminate the process
