@@ -57,6 +57,10 @@ export interface RunReport {
   outcome: Outcome;
   finished: boolean;
   exitCode: number | null;
+  /** Why the run failed or was refused, as the engine put it. */
+  error: string | null;
+  /** Names of the health checks that failed. */
+  failedChecks: string[];
   startedAt: string;
   confirmedAt: string | null;
   finishedAt: string | null;
@@ -225,6 +229,8 @@ export function buildReport(bytes: Buffer, integrity: ReportIntegrity, dir: stri
     outcome: finished?.e.outcome ?? 'interrupted',
     finished: Boolean(finished),
     exitCode: finished?.e.exitCode ?? null,
+    error: finished?.e.error ?? null,
+    failedChecks: finished?.e.failedChecks ?? healthEvents.filter((h) => !h.e.ok).map((h) => h.e.name),
     startedAt,
     confirmedAt,
     finishedAt: finished?.ts ?? null,
@@ -264,7 +270,7 @@ export function buildReport(bytes: Buffer, integrity: ReportIntegrity, dir: stri
           reason: rollbackStarted.e.reason,
           steps: all('rollback-step').map(({ e }) => ({ stepId: e.stepId, title: e.title, ok: e.ok, ...(e.error ? { error: e.error } : {}) })),
           complete: rollbackFinished?.e.complete ?? null,
-          manualSteps: rollbackFinished?.e.manualSteps ?? [],
+          manualSteps: rollbackFinished?.e.manualSteps ?? finished?.e.manualSteps ?? [],
         }
       : null,
     state: finished?.e.state ?? unfinishedState,
@@ -320,11 +326,16 @@ export function renderMarkdown(r: RunReport): string {
   push('| | |', '| --- | --- |');
   push(`| Run | ${code(r.runId)} |`);
   push(`| Outcome | **${r.finished ? r.outcome : 'interrupted'}**${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''} |`);
+  if (r.error) push(`| Error | ${cell(r.error)} |`);
+  if (r.failedChecks.length > 0) push(`| Failed checks | ${cell(r.failedChecks.join(', '))} |`);
   push(`| Recipe | ${cell(r.recipe.name)} (${code(r.recipe.file)}, sha256 ${code(r.recipe.digest.slice(0, 16))}) |`);
   if (r.backup) push(`| Backup | ${code(r.backup.id)} taken ${r.backup.time} (${code(r.backup.location)}) |`);
   push(`| Operator | ${cell(r.operator)} on ${cell(r.host)} |`);
   push(`| Tool | restore-assistant ${cell(r.toolVersion)} |`);
-  if (r.commandLine) push(`| Command | ${code(argvText(['restore-assistant', ...r.commandLine]))} |`);
+  if (r.commandLine) {
+    const argv = r.commandLine[0] === 'restore-assistant' ? r.commandLine : ['restore-assistant', ...r.commandLine];
+    push(`| Command | ${code(argvText(argv))} |`);
+  }
   push(`| Started | ${r.startedAt} |`);
   if (r.confirmedAt) push(`| Confirmed | ${r.confirmedAt} |`);
   push(`| Finished | ${r.finishedAt ?? 'never recorded'} |`);
@@ -419,7 +430,7 @@ export function renderMarkdown(r: RunReport): string {
   for (const s of r.state) push(`- ${cell(s)}`);
   if (r.nextSteps.length > 0) {
     push('', '## Next steps', '');
-    for (const s of r.nextSteps) push(`1. ${cell(s)}`);
+    for (const s of r.nextSteps) push(`- ${cell(s)}`);
   }
   if (r.signOff) {
     push(

@@ -153,6 +153,7 @@ async function syntheticRun(spec: RunSpec = {}): Promise<{ dir: string; runId: s
       outcome,
       exitCode: outcome === 'restored' ? 0 : 1,
       ...(outcome === 'restored' ? { rtoMs: 5 * 60_000 } : {}),
+      ...(outcome === 'restored' ? {} : { error: 'Restore PostgreSQL database metachat failed: pg_restore exited 1' }),
       rpoMs: 3 * 3_600_000,
       safetyCopies: [{ component: 'postgres', kind: 'rename', location: 'metachat__pre_restore_abcd', description: 'the database before the restore' }],
       state: [outcome === 'restored' ? 'PostgreSQL metachat: restored from 20261122_020000' : 'PostgreSQL metachat: as before the run'],
@@ -223,7 +224,12 @@ describe('a complete run', () => {
     expect(await verifyEvidence(dir)).toMatchObject({ status: 'sealed', outcome: 'rolled-back' });
     expect(historyEntryFor(evidenceDir, runId)).toMatchObject({ outcome: 'rolled-back', exitCode: 1, rtoMs: null });
     const report = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8')) as Record<string, unknown>;
-    expect(report).toMatchObject({ steps: [{ status: 'failed', error: 'pg_restore exited 1' }], rollback: { complete: true }, rto: { measuredMs: null, met: null } });
+    expect(report).toMatchObject({
+      steps: [{ status: 'failed', error: 'pg_restore exited 1' }],
+      rollback: { complete: true },
+      rto: { measuredMs: null, met: null },
+      error: 'Restore PostgreSQL database metachat failed: pg_restore exited 1',
+    });
     expect(readFileSync(path.join(dir, 'report.md'), 'utf8')).toContain('## Rollback');
   });
 
