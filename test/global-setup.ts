@@ -1,0 +1,37 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+
+/**
+ * Builds the CLI once per test run into .test-build/ (git-ignored), so tests that run the real
+ * binary test the current sources without each file compiling its own copy. Tests get the path
+ * with `inject('cliBin')` (see test/support/cli.ts).
+ */
+export default function setup(project: TestProject): () => void {
+  const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+  // One dir per run: several runs (developers, CI) may share the checkout.
+  const out = path.join(repo, '.test-build', String(process.pid));
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  copyFileSync(path.join(repo, 'package.json'), path.join(out, 'package.json'));
+  symlinkSync(path.join(repo, 'node_modules'), path.join(out, 'node_modules'), 'dir');
+  try {
+    execFileSync(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', path.join(out, 'dist')], {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (error) {
+    // tsc emits even with type errors (the typecheck step reports them); only a missing output is fatal.
+    if (!existsSync(path.join(out, 'dist', 'bin.js'))) throw error;
+  }
+  project.provide('cliBin', path.join(out, 'dist', 'bin.js'));
+  return () => rmSync(out, { recursive: true, force: true });
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    cliBin: string;
+  }
+}
