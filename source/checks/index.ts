@@ -94,7 +94,10 @@ async function sqlAttempt(c: Extract<Check, { sql: unknown }>, recipe: Recipe, e
   const cmd = psqlCommand(t, { database: c.sql.database ?? t.database, sql: [c.sql.query], purpose: c.name, tuplesOnly: true });
   const childEnv = t.passwordEnv && env[t.passwordEnv] !== undefined ? { PGPASSWORD: env[t.passwordEnv] } : {};
   const r = await run(cmd.argv, { env: childEnv, redact, signal, timeoutMs });
-  if (!r.ok) return { ok: false, detail: r.timedOut ? 'query timed out' : firstLine([...r.stderrTail].reverse().find((l) => l.trim()) ?? '') || `psql exited ${r.exitCode}` };
+  if (!r.ok) {
+    const err = r.stderrTail.find((l) => /\b(ERROR|FATAL)\b|^psql:/.test(l)) ?? r.stderrTail.find((l) => l.trim() !== '');
+    return { ok: false, detail: r.timedOut ? 'query timed out' : (err?.trim() ?? '') || `psql exited ${r.exitCode}` };
+  }
   const value = firstLine(r.stdout).split('|')[0] ?? '';
   if (c.sql.expect !== undefined) return value === c.sql.expect ? { ok: true, detail: `returned ${value}` } : { ok: false, detail: `returned "${value}" (expected "${c.sql.expect}")` };
   if (c.sql.minRows !== undefined) {
