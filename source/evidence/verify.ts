@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Outcome } from '../engine/events.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { EVENTS_FILE, expectedSelfHash, HISTORY_FILE, parseHistory, sha256Hex, splitLines, ZERO_HASH, type HistoryEntry } from './format.js';
+import { EVENTS_FILE, expectedSelfHash, HISTORY_FILE, parseHistory, RUN_ID_PATTERN, sha256Hex, splitLines, ZERO_HASH, type HistoryEntry } from './format.js';
 
 export type EvidenceStatus = 'sealed' | 'unsealed' | 'tampered';
 
@@ -158,6 +158,12 @@ export async function verifyEvidence(runDir: string, opts: { historyFile?: strin
     bytes = await readFile(path.join(dir, EVENTS_FILE));
   } catch (error) {
     const entry = await findHistoryEntry(historyFile, [path.basename(dir)]);
+    if (!entry && !RUN_ID_PATTERN.test(path.basename(dir))) {
+      throw new RestoreAssistantError(`${dir} is not a run directory (it holds no ${EVENTS_FILE}).`, ExitCode.usage, {
+        untouched: 'Nothing was touched.',
+        next: 'Pass one run\'s directory, <evidence dir>/<run id>; `restore-assistant history` lists them.',
+      });
+    }
     return {
       status: 'tampered',
       lines: 0,

@@ -360,6 +360,8 @@ describe('tampering is caught, naming the first bad line', () => {
     const run = await syntheticRun();
     rmSync(path.join(run.dir, EVENTS_FILE));
     expect(await verifyEvidence(run.dir)).toMatchObject({ status: 'tampered', firstBadLine: 1 });
+    // ... but a directory that is no run at all (the evidence root itself) is a usage error
+    await expect(verifyEvidence(run.evidenceDir)).rejects.toThrow(/is not a run directory/);
   });
 });
 
