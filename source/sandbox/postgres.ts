@@ -234,12 +234,19 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   };
 
   let running = false;
+  let created = false;
   const start = async (): Promise<void> => {
     if (running && lastPid !== undefined && isPidAlive(lastPid)) return;
     try {
       await pgCtl(['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s']);
     } catch (error) {
-      await fail(`pg_ctl start failed`, error);
+      // First start: clean everything up. A restart (e.g. after a restore into dataDir): keep the files to inspect.
+      if (!created) await fail('pg_ctl start failed', error);
+      const detail = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
+      throw new Error(
+        `PostgreSQL sandbox (${binDir}, port ${port}, dir ${rootDir}): pg_ctl start failed: ${detail}\n${formatLogTail(logFile, await tailFile(logFile, 40))}`,
+        { cause: error },
+      );
     }
     lastPid = await readPostmasterPid(dataDir);
     running = true;
@@ -265,6 +272,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   } catch (error) {
     await fail('server started but a password (scram) login over TCP failed', error);
   }
+  created = true;
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

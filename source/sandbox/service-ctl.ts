@@ -14,6 +14,7 @@ import {
   processStartedAtMs,
   signalGroup,
   signalPid,
+  sleep,
   tailFile,
   tcpAccepts,
   waitUntil,
@@ -23,8 +24,8 @@ import {
  * A tiny daemon controller, so recipes can stop/start sandbox services the way they would call
  * systemctl:  node service-ctl.js start|stop|status <spec.json>
  *
- * Exit codes: start/stop 0 = ok (also "already running" / "not running"), 1 = failed, 2 = usage;
- * status 0 = running, 3 = not running (LSB).
+ * Exit codes: start/stop 0 = ok (also "already running" / "not running"), 1 = failed, 2 = usage or
+ * unreadable/invalid spec; status 0 = running, 3 = not running, 4 = unknown (spec unreadable) (LSB).
  */
 
 const signalSchema = z.string().regex(/^SIG[A-Z0-9]+$/, 'a signal name like SIGTERM');
@@ -151,8 +152,10 @@ export async function startService(spec: ServiceSpec): Promise<StartResult> {
   mkdirSync(dirname(spec.logFile), { recursive: true });
 
   let ids: { uid?: number; gid?: number } = {};
+  let userEnv: Record<string, string> = {};
   if (spec.runAsUser !== undefined) {
     const user = lookupOsUser(spec.runAsUser);
+    userEnv = { HOME: user.home, USER: user.name, LOGNAME: user.name };
     if (isRoot()) ids = { uid: user.uid, gid: user.gid };
     else if (process.getuid?.() !== user.uid) {
       throw new Error(`service-ctl: ${spec.name}: runAsUser ${spec.runAsUser} needs root (running as uid ${process.getuid?.()})`);
@@ -165,7 +168,7 @@ export async function startService(spec: ServiceSpec): Promise<StartResult> {
   try {
     child = spawn(file, args, {
       cwd: spec.cwd,
-      env: { ...process.env, ...spec.env },
+      env: { ...process.env, ...userEnv, ...spec.env },
       detached: true,
       stdio: ['ignore', logFd, logFd],
       ...ids,
@@ -190,6 +193,8 @@ export async function startService(spec: ServiceSpec): Promise<StartResult> {
 
   const timeoutMs = spec.readyTimeoutMs ?? 30_000;
   let died = false;
+  // Without a readiness probe, "ready" means still alive after a short grace period.
+  if (spec.ready?.tcp === undefined && spec.ready?.http === undefined) await sleep(Math.min(300, timeoutMs));
   const ready = await waitUntil(
     async () => {
       if (!isPidAlive(pid)) {

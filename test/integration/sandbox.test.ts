@@ -22,6 +22,8 @@ import {
   readServiceSpec,
   serviceCtlArgv,
   serviceStatus,
+  startService,
+  stopService,
   writeServiceSpec,
   type PostgresSandbox,
   type PrometheusSandbox,
@@ -343,6 +345,29 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     const invalid = await serviceCtl('start', bad);
     expect(invalid.exitCode).toBe(2);
     expect(invalid.stderr).toMatch(/invalid spec/);
+  });
+
+  it('service-ctl runAsUser drops privileges when root; a spec without a probe is ready when it stays up', async () => {
+    const dir = await group.tempDir('ra-svc-user-');
+    const spec = {
+      name: 'sleeper',
+      argv: [process.execPath, '-e', 'process.stdout.write(`uid=${process.getuid()} home=${process.env.HOME}\\n`); setInterval(() => {}, 1000)'],
+      runAsUser: process.getuid?.() === 0 ? 'postgres' : undefined,
+      pidFile: join(dir, 'sleeper.pid'),
+      logFile: join(dir, 'sleeper.log'),
+      stopSignal: 'SIGTERM',
+    };
+    const started = await startService(spec);
+    expect(started.alreadyRunning).toBe(false);
+    expect(await serviceStatus(spec)).toEqual({ running: true, pid: started.pid });
+    if (process.getuid?.() === 0) {
+      expect(processUid(started.pid)).not.toBe(0);
+    }
+    // node may still be booting after the grace period: wait for its line before stopping it.
+    for (let i = 0; i < 200 && !(await readFile(spec.logFile, 'utf8')).includes('uid='); i += 1) await new Promise((r) => setTimeout(r, 25));
+    if (process.getuid?.() === 0) expect(await readFile(spec.logFile, 'utf8')).toMatch(/uid=(?!0\b)\d+ home=\//);
+    expect(await stopService(spec)).toEqual({ wasRunning: true, pid: started.pid, escalated: false });
+    expect(pidAlive(started.pid)).toBe(false);
   });
 
   it('serviceCtlArgv runs the .ts source through tsx (from any cwd) and the module does not run the CLI on import', () => {
