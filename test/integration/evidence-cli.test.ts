@@ -1,5 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -9,54 +9,17 @@ import { createRedactor } from '../../source/exec/redact.js';
 import { EVENTS_FILE, splitLines } from '../../source/evidence/format.js';
 import { readHistory } from '../../source/evidence/history.js';
 import { verifyEvidence } from '../../source/evidence/verify.js';
+import { runCli } from '../support/cli.js';
 import { attachEvidence, newRunId } from '../../source/evidence/writer.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const recipe = { name: 'evidence-cli', file: '/recipes/evidence-cli.yaml', digest: 'c'.repeat(64) };
 
 let tmp: string;
-let bin: string;
 let evidenceDir: string;
 
-/**
- * Build the CLI into a private directory (other engineers build dist/ at the same time):
- * <tmp>/build/dist with package.json and node_modules beside it, as in the repository.
- */
-function buildCli(): Promise<string> {
-  const out = path.join(tmp, 'build');
-  mkdirSync(out, { recursive: true });
-  copyFileSync(path.join(repo, 'package.json'), path.join(out, 'package.json'));
-  symlinkSync(path.join(repo, 'node_modules'), path.join(out, 'node_modules'), 'dir');
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', path.join(out, 'dist')],
-      { cwd: repo },
-      () => {
-        // tsc still emits when files that are not ours have type errors; what matters is the output.
-        const entry = path.join(out, 'dist', 'bin.js');
-        if (existsSync(entry) && existsSync(path.join(out, 'dist', 'commands', 'evidence.js'))) resolve(entry);
-        else reject(new Error('the build produced no dist/bin.js'));
-      },
-    );
-  });
-}
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const base: Record<string, string> = {};
-  for (const k of ['PATH', 'HOME', 'LANG']) if (process.env[k]) base[k] = process.env[k] as string;
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...base, NO_COLOR: '1', XDG_STATE_HOME: path.join(tmp, 'xdg'), ...env }, cwd: tmp }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+function cli(args: string[], env: Record<string, string> = {}): ReturnType<typeof runCli> {
+  return runCli(args, { env: { XDG_STATE_HOME: path.join(tmp, 'xdg'), ...env }, cwd: tmp });
 }
 
 async function sealedRun(kind: 'restore' | 'drill', outcome: 'restored' | 'rolled-back' = 'restored'): Promise<string> {
@@ -126,11 +89,10 @@ setInterval(burst, 1);
   return dir;
 }
 
-beforeAll(async () => {
+beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'ra-evidence-cli-'));
   evidenceDir = path.join(tmp, 'evidence');
-  bin = await buildCli();
-}, 240_000);
+});
 
 afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
