@@ -30,6 +30,7 @@ const patterns: RegExp[] = [
   new RegExp(String.raw`^\s*GRANT\b.*?\bTO ${IDENT_LIST}`, 'gi'),
   new RegExp(String.raw`^\s*REVOKE\b.*?\bFROM ${IDENT_LIST}`, 'gi'),
   new RegExp(String.raw`\bFOR ROLE ${IDENT_LIST}`, 'gi'),
+  new RegExp(String.raw`^\s*ALTER DEFAULT PRIVILEGES\b.*?\b(?:TO|FROM) ${IDENT_LIST}`, 'gi'),
   new RegExp(String.raw`\bAUTHORIZATION ${IDENT}`, 'gi'),
   new RegExp(String.raw`^\s*SET ROLE ${IDENT}`, 'gi'),
   new RegExp(String.raw`^\s*CREATE POLICY\b.*?\bTO ${IDENT_LIST}`, 'gi'),
