@@ -51,7 +51,7 @@ class ComponentRun {
   }
 
   problem(code: string, message: string): void {
-    this.problems.push({ component: this.component.kind, path: this.component.path, code, message: `${KIND_LABEL[this.component.kind]} ${path.basename(this.component.path)}: ${message}` });
+    this.problems.push({ component: this.component.kind, path: this.component.path, code, message: `${KIND_LABEL[this.component.kind]} ${sanitizeText(path.basename(this.component.path), 120)}: ${message}` });
   }
 }
 
@@ -423,7 +423,11 @@ async function verifyPgArchive(cr: ComponentRun, opts: VerifyOptions): Promise<v
   const listed = await run_(pgRestore, ['--list', c.path], signalOpt, 5 * 60_000);
   cr.check('pg_restore --list', listed.ok, started, listed.ok ? undefined : toolTail(listed.stderrTail));
   if (!listed.ok) {
-    cr.problem('pg-restore-list-failed', `pg_restore --list failed: ${toolTail(listed.stderrTail) || `exit ${String(listed.exitCode)}`}`);
+    const tail = toolTail(listed.stderrTail);
+    const newer = /unsupported version/i.test(tail)
+      ? ` (the dump was made by a newer pg_dump than ${pgRestore}; install a newer PostgreSQL client, or set postgres.bin in the recipe)`
+      : '';
+    cr.problem('pg-restore-list-failed', `pg_restore --list failed: ${tail || `exit ${String(listed.exitCode)}`}${newer}`);
     return;
   }
   Object.assign(cr.facts, parseRestoreList(listed.stdout));

@@ -70,7 +70,7 @@ export function renderVerifyReport(set: BackupSet, report: VerifyReport, color: 
     if (typeof f['prometheusBlocks'] === 'number') facts.push(`${f['prometheusBlocks']} blocks${f['hasWal'] ? ' + wal' : ''}`);
     if (f['plainDumpHasRestrictLine'] === true) facts.push('\\restrict line (needs psql >= 15.14/16.10/17.6)');
     lines.push(
-      `  ${mark} ${c.kind.padEnd(10)} ${path.basename(c.path).padEnd(24)} ${formatBytes(c.size ?? 0).padStart(9)}  sha256 ${c.checksum ?? 'absent'}${passed.length > 0 ? `; ${passed.join(', ')}` : ''}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`,
+      `  ${mark} ${c.kind.padEnd(10)} ${sanitizeText(path.basename(c.path), 60).padEnd(24)} ${formatBytes(c.size ?? 0).padStart(9)}  sha256 ${c.checksum ?? 'absent'}${passed.length > 0 ? `; ${passed.join(', ')}` : ''}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`,
     );
   }
   if (report.warnings && report.warnings.length > 0) {

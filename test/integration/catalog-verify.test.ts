@@ -225,7 +225,8 @@ describe('story-portal backups', () => {
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
     const byKind = Object.fromEntries(report.components.map((c) => [c.kind, c]));
-    expect(byKind['postgres']?.facts).toMatchObject({ plainDumpHasRestrictLine: expect.any(Boolean), pgDumpVersion: expect.stringMatching(/^\d+/) });
+    const head = gunzipSync(await readFile(path.join(spRoot, '2026-01-18_01-45-13', 'postgres.sql.gz'))).subarray(0, 4096).toString('utf8');
+    expect(byKind['postgres']?.facts).toMatchObject({ plainDumpHasRestrictLine: /^\\restrict \S+$/m.test(head), pgDumpVersion: expect.stringMatching(/^\d+/) });
     expect(byKind['postgres']?.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(byKind['redis']?.facts?.['redisKeys']).toBe(redisKeyTotal);
     const prom = byKind['prometheus']?.facts ?? {};
@@ -295,6 +296,17 @@ describe('metachat backups', () => {
     expect(pg?.facts?.['tocEntries']).toBeGreaterThan(5);
     expect(pg?.facts?.['dbname']).toBe(DB);
     expect(report.components.find((c) => c.kind === 'redis')?.facts?.['redisKeys']).toBe(redisKeyTotal);
+  });
+
+  it('reports read progress up to the full size, and stops when aborted', async () => {
+    const { sets } = await listBackupSets({ root: mcRoot });
+    const set = findBackupSet(sets, '20260118_014513');
+    const seen = new Map<string, { done: number; total: number }>();
+    await verifyBackupSet(set, { depth: 'deep', onProgress: (p) => seen.set(p.path, { done: p.bytesDone, total: p.bytesTotal }) });
+    for (const c of set.components) expect(seen.get(c.path)).toEqual({ done: c.size, total: c.size });
+    const controller = new AbortController();
+    controller.abort();
+    await expect(verifyBackupSet(set, { depth: 'deep', signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('a truncated custom dump passes --list but fails the deep read-through', async () => {
