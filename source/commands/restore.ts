@@ -105,7 +105,7 @@ export function formatSummary(summary: RunSummary, plan: Plan, evidence: string 
 }
 
 /** SIGINT/SIGTERM: the first aborts the run (it rolls back); a second stops waiting. listr2's own handler is off. */
-function installSignalHandlers(out: Output): { signal: AbortSignal; stopSignal: AbortSignal; dispose(): void } {
+export function installSignalHandlers(out: Output): { signal: AbortSignal; stopSignal: AbortSignal; dispose(): void } {
   const abort = new AbortController();
   const stop = new AbortController();
   const handler = (sig: NodeJS.Signals): void => {

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ComponentKind } from '../catalog/types.js';
+import { RestoreAssistantError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import type { LoadedRecipe } from '../recipe/load.js';
+import { SandboxGroup } from '../sandbox/group.js';
+import { serviceCtlArgv } from '../sandbox/service-ctl.js';
+import type { DrillSandbox } from './isolate.js';
+
+/** The scratch services a drill restores into, and how to reach and remove them. */
+export interface DrillScratch {
+  sandbox: DrillSandbox;
+  /** Environment for the drill's child processes: the operator's plus the scratch passwords. */
+  env: NodeJS.ProcessEnv;
+  /** Secret values to redact (the scratch passwords). */
+  secrets: string[];
+  /** Lines telling the operator how to connect (for --keep). */
+  connectionInfo(): string[];
+  teardown(): Promise<void>;
+}
+
+export const DRILL_PG_PASSWORD_ENV = 'RESTORE_ASSISTANT_DRILL_PGPASSWORD';
+
+/**
+ * Start throwaway PostgreSQL / Redis / Prometheus for the components the recipe and the set both
+ * have, on free loopback ports in one temp dir. Redis matches the recipe's AOF setting, so a drill
+ * exercises the same restore path production would.
+ */
+export async function startDrillScratch(real: LoadedRecipe, kinds: ComponentKind[], env: NodeJS.ProcessEnv = process.env): Promise<DrillScratch> {
+  const base = await mkdtemp(path.join(os.tmpdir(), 'restore-assistant-drill-'));
+  const group = new SandboxGroup({ baseDir: base });
+  const password = randomBytes(12).toString('hex');
+  try {
+    const [pg, redis, prom] = await Promise.all([
+      kinds.includes('postgres') ? group.postgres({ password }) : undefined,
+      kinds.includes('redis') ? group.redis({ appendonly: real.recipe.components.redis?.appendonly ?? false, save: '' }) : undefined,
+      kinds.includes('prometheus') ? group.prometheus({}) : undefined,
+    ]);
+    const sandbox: DrillSandbox = {
+      rootDirs: [base, ...[pg?.rootDir, redis?.rootDir, prom?.rootDir].filter((d): d is string => Boolean(d))],
+      ...(pg ? { postgres: { host: pg.host, port: pg.port, user: pg.user, passwordEnv: DRILL_PG_PASSWORD_ENV, socketDir: pg.socketDir } } : {}),
+      ...(redis
+        ? {
+            redis: {
+              host: redis.host,
+              port: redis.port,
+              dir: redis.dir,
+              dbfilename: redis.dbfilename,
+              appendonly: redis.appendonly,
+              appenddirname: redis.appenddirname,
+              service: { stop: serviceCtlArgv('stop', redis.spec), start: serviceCtlArgv('start', redis.spec), status: serviceCtlArgv('status', redis.spec) },
+            },
+          }
+        : {}),
+      ...(prom ? { prometheus: { url: prom.url, dataDir: prom.dataDir, service: { stop: serviceCtlArgv('stop', prom.spec), start: serviceCtlArgv('start', prom.spec) } } } : {}),
+    };
+    let tornDown = false;
+    return {
+      sandbox,
+      env: { ...env, [DRILL_PG_PASSWORD_ENV]: password },
+      secrets: [password],
+      connectionInfo: () => [
+        ...(pg ? [`PostgreSQL: PGPASSWORD=<see ${path.join(base, 'drill-connection.txt')}> psql -h ${pg.host} -p ${pg.port} -U ${pg.user} ${real.recipe.components.postgres?.database ?? ''}`] : []),
+        ...(redis ? [`Redis:      redis-cli -h ${redis.host} -p ${redis.port}`] : []),
+        ...(prom ? [`Prometheus: ${prom.url}`] : []),
+        `Files:      ${base}`,
+        `Stop:       kill the processes listed in ${base} (pidfiles), or re-run without --keep next time`,
+      ],
+      teardown: async () => {
+        if (tornDown) return;
+        tornDown = true;
+        await group.stopAll();
+        const { rm } = await import('node:fs/promises');
+        await rm(base, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await group.stopAll().catch(() => undefined);
+    const { rm } = await import('node:fs/promises');
+    await rm(base, { recursive: true, force: true }).catch(() => undefined);
+    throw new RestoreAssistantError(`Could not start the drill's scratch services: ${error instanceof Error ? error.message : String(error)}`, ExitCode.preflightFailed, {
+      untouched: 'Nothing was restored; the real targets were not contacted.',
+      next: 'Check that PostgreSQL, redis-server and prometheus are installed (bash scripts/setup.sh installs them).',
+    });
+  }
+}
