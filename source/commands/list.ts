@@ -84,7 +84,7 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
     out.result('');
     out.result(p('yellow', 'Warnings:'));
     for (const w of result.warnings) out.result(`  ${sanitizeText(w, 300)}`);
-    for (const s of withWarnings) for (const w of s.warnings) out.result(`  ${sanitizeText(s.id, 80)}: ${sanitizeText(w, 300)}`);
+    for (const s of withWarnings) for (const w of s.warnings) out.result(`  ${w.startsWith(`${s.id}/`) ? '' : `${sanitizeText(s.id, 80)}: `}${sanitizeText(w, 300)}`);
   }
   out.info(
     `${result.sets.length} backup set${result.sets.length === 1 ? '' : 's'} in ${root} (${result.layout} layout), newest first by recorded time.` +

@@ -67,8 +67,8 @@ export function renderVerifyReport(set: BackupSet, report: VerifyReport, color: 
     const f = c.facts ?? {};
     if (typeof f['tocEntries'] === 'number') facts.push(`${f['tocEntries']} TOC entries`);
     if (typeof f['redisKeys'] === 'number') facts.push(`${f['redisKeys']} keys`);
-    if (typeof f['prometheusBlocks'] === 'number') facts.push(`${f['prometheusBlocks']} blocks${f['hasWal'] ? ' + wal' : ''}`);
-    if (f['plainDumpHasRestrictLine'] === true) facts.push('\\restrict line (needs psql >= 15.14/16.10/17.6)');
+    if (typeof f['prometheusBlocks'] === 'number') facts.push(`${f['prometheusBlocks']} block${f['prometheusBlocks'] === 1 ? '' : 's'}${f['hasWal'] ? ' + wal' : ''}`);
+    if (f['plainDumpHasRestrictLine'] === true) facts.push('starts with \\restrict: psql older than 15.14/16.10/17.6 rejects it');
     lines.push(
       `  ${mark} ${c.kind.padEnd(10)} ${sanitizeText(path.basename(c.path), 60).padEnd(24)} ${formatBytes(c.size ?? 0).padStart(9)}  sha256 ${c.checksum ?? 'absent'}${passed.length > 0 ? `; ${passed.join(', ')}` : ''}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`,
     );

@@ -400,7 +400,7 @@ describe('the built CLI', () => {
   it('hostile metadata: list shows warnings, verify passes, nothing is run', async () => {
     const l = await cli(['list', '--root', spBad]);
     expect(l.code).toBe(0);
-    expect(l.stdout).toMatch(/2026-01-10_00-00-05: .*shell syntax/);
+    expect(l.stdout).toMatch(/^  2026-01-10_00-00-05\/metadata.txt line \d+: .*shell syntax/m);
     expect(l.stdout).not.toContain('\u0000');
     expect(l.stdout.length).toBeLessThan(200_000);
     const v = await cli(['verify', '2026-01-10_00-00-05', '--root', spBad]);
