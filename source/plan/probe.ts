@@ -112,10 +112,17 @@ async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyRe
   const missingTools: string[] = [];
 
   for (const tool of ['psql', 'pg_restore'] as const) {
-    const r = await run(pg.clientVersionArgv(t, tool), base);
+    const argv = pg.clientVersionArgv(t, tool);
+    const r = await run(argv, base);
     const v = r.ok ? parseClientVersion(r.stdout) : undefined;
-    if (!v) missingTools.push(tool);
-    else if (tool === 'psql') facts.psqlVersion = v;
+    // The wrapper itself (docker) could not start: name it, not the tool inside the container.
+    if (!v && r.exitCode === null && !r.timedOut && argv[0] !== tool && !argv[0]?.endsWith(`/${tool}`)) {
+      if (!missingTools.includes(argv[0]!)) missingTools.push(argv[0]!);
+    }
+    if (!v) {
+      missingTools.push(tool);
+      (facts.toolErrors ??= {})[tool] = redact(firstError(r));
+    } else if (tool === 'psql') facts.psqlVersion = v;
     else facts.pgRestoreVersion = v;
   }
   if (missingTools.length > 0) facts.missingTools = missingTools;
@@ -414,12 +421,17 @@ export function preflightProblems(
     const plain = comp.format === 'pg-plain' || comp.format === 'pg-plain-gz';
     const tool = plain ? 'psql' : 'pg_restore';
     const where = t.exec.kind === 'host' ? 'on this host' : `in ${t.exec.container}`;
-    for (const m of f.missingTools ?? []) {
+    const wrapperMissing = (f.missingTools ?? []).find((m) => m !== 'psql' && m !== 'pg_restore');
+    if (wrapperMissing) {
+      problems.push({ code: 'tool-missing', component: 'postgres', severity: 'error', message: `${wrapperMissing} is not available on this host (needed to reach ${where}).`, next: `Install ${wrapperMissing}, or run restore-assistant where ${where.replace(/^in /, '')} can be reached.` });
+    }
+    for (const m of wrapperMissing ? [] : (f.missingTools ?? [])) {
       if (m === tool || m === 'psql') {
-        problems.push({ code: 'tool-missing', component: 'postgres', severity: 'error', message: `${m} is not available ${where}.`, next: `Install the PostgreSQL client ${where}${t.bin ? ` (recipe bin: ${t.bin})` : ''}, or set components.postgres.bin.` });
+        const why = f.toolErrors?.[m];
+        problems.push({ code: 'tool-missing', component: 'postgres', severity: 'error', message: `${m} is not available ${where}${why ? ` (${why})` : ''}.`, next: `Install the PostgreSQL client ${where}${t.bin ? ` (recipe bin: ${t.bin})` : ''}, or set components.postgres.bin.` });
       }
     }
-    if (f.reachable === false) {
+    if (f.reachable === false && !(f.missingTools ?? []).some((m) => m !== 'pg_restore')) {
       problems.push({
         code: /password|authentication/i.test(f.error ?? '') ? 'auth-failed' : 'unreachable',
         component: 'postgres',

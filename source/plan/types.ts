@@ -98,6 +98,8 @@ export interface TargetFacts {
     psqlVersion?: string;
     /** Client tools that could not be run (in the component's exec context). */
     missingTools?: string[];
+    /** Why each missing tool could not be run (first error line, redacted). */
+    toolErrors?: Record<string, string>;
     /** Whether the server answered with the recipe's credentials; the error when it did not. */
     reachable?: boolean;
     error?: string;
