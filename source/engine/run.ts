@@ -341,7 +341,8 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
       for (const action of step.actions) {
         try {
           const detail = await executeAction(action, actionContext(step.id, task, signal));
-          if (detail) details.push(detail);
+          // Waits only say how long they took; the step's duration says that already.
+          if (detail && !action.type.startsWith('wait-')) details.push(detail);
         } catch (error) {
           if (error instanceof CheckFailedError && step.phase === 'health' && !signal.aborted) {
             stepChecksFailed.push(error.checkName);
