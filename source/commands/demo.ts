@@ -1,6 +1,78 @@
-import { notYet } from './not-yet.js';
+import os from 'node:os';
+import path from 'node:path';
+import { buildDemoWorld, type DemoWorld } from '../demo/world.js';
+import { UsageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { createOutput, paint } from '../output.js';
 
-export async function demoCommand(..._args: unknown[]): Promise<number> {
-  return notYet('demoCommand');
+/**
+ * `restore-assistant demo`: the whole incident flow on a sandbox, for a first try. Builds a
+ * "production" (real PostgreSQL, Redis, Prometheus and a shop API on loopback ports), backs it up
+ * in the story-portal layout, breaks it, writes a recipe for it, and opens the guided restore on
+ * it (`--yes`: the same restore without prompts). Everything is stopped and removed on exit,
+ * unless --keep. The run's evidence stays in the demo evidence dir.
+ */
+
+export interface DemoCommandOptions {
+  yes?: boolean;
+  keep?: boolean;
 }
 
+export function demoEvidenceDir(env: NodeJS.ProcessEnv = process.env): string {
+  const state = env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state');
+  return path.join(state, 'restore-assistant', 'demo', 'runs');
+}
+
+export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
+  const out = createOutput();
+  const c = paint(out.color);
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  if (!opts.yes && !interactive) {
+    throw new UsageError('The demo opens the guided interface, which needs a terminal.', {
+      next: 'Run it in a terminal, or pass --yes to run the same restore without prompts.',
+    });
+  }
+  let world: DemoWorld | undefined;
+  const onSignal = (): void => {
+    // The restore handles its own interrupts; before and after it, a signal ends the demo and
+    // the finally block below removes the sandbox.
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    world = await buildDemoWorld({ evidenceDir: demoEvidenceDir(), log: (l) => out.info(l) });
+    for (const [k, v] of Object.entries(world.env)) process.env[k] = v;
+    out.info('');
+    out.info(c('bold', 'Incident! Production just broke:'));
+    for (const line of await world.breakProduction()) out.info(`  ${c('red', '✖')} ${line}`);
+    out.info('');
+    out.info(`Backups are in ${world.backupRoot} (two sets, newest first). The recipe for this sandbox is ${world.recipeFile}.`);
+    out.info(opts.yes ? 'Restoring the latest backup without prompts (--yes)...' : 'Opening the guided restore: pick the recipe "demo", the latest backup, review the plan, type "shop" to confirm.');
+    out.info('');
+
+    let code: number;
+    if (opts.yes) {
+      const { restoreCommand } = await import('./restore.js');
+      code = await restoreCommand({ recipe: world.recipeFile, backup: 'latest', yes: true });
+    } else {
+      const { guideCommand } = await import('./guide.js');
+      code = await guideCommand({ recipe: world.recipeFile });
+    }
+
+    out.info('');
+    out.info(c('bold', 'Production compared with the backup:'));
+    const comparison = await world.compare();
+    for (const row of comparison) out.result(`  ${row.ok ? c('green', '✔') : c('red', '✖')} ${row.line}`);
+    out.result(`Evidence of this run: ${demoEvidenceDir()} (restore-assistant history --json reads it with RESTORE_ASSISTANT_EVIDENCE_DIR set there)`);
+    if (opts.keep) {
+      out.info(`Sandbox left running (--keep): ${world.base}. Recipe: ${world.recipeFile}. Database password variable: ${Object.keys(world.env).join(', ')}.`);
+    }
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    if (world && !opts.keep) {
+      out.info('Stopping the sandbox and removing its files...');
+      await world.teardown();
+      out.info('Sandbox removed.');
+    }
+  }
+}

@@ -116,13 +116,17 @@ export function extractActions(target: PrometheusTarget, archive: string): Plann
 }
 
 /**
- * Series exist around the backup's time: every series with a sample in the hour before the
- * backup, evaluated at the backup time. An empty result means nothing came back.
+ * Series exist around the backup's time: every series with a sample within an hour either side
+ * of it (evaluated an hour after it, looking back two). The recorded time is when the backup job
+ * *started*; the data dir is tarred minutes later, so samples after it are legitimately in the
+ * backup, and a Prometheus started shortly before the backup has none before it. An empty result
+ * means nothing came back.
  */
 export function seriesCheck(backupTime: string): Check {
+  const evalAt = new Date(Date.parse(backupTime) + 3_600_000).toISOString();
   return {
     name: 'prometheus series restored',
-    promql: { query: 'count(last_over_time({__name__=~".+"}[1h]))', minSeries: 1, time: backupTime },
+    promql: { query: 'count(last_over_time({__name__=~".+"}[2h]))', minSeries: 1, time: evalAt },
     timeoutSeconds: 30,
     retries: 5,
     intervalSeconds: 2,
