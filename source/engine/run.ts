@@ -318,6 +318,9 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
     ...(task ? { onOutput: (line: string) => (task.output = line) } : {}),
   });
 
+  /** Called when a step settles (the parallel group retitles itself once all its steps have). */
+  const onSettled = new Map<string, () => void>();
+
   const runStep = async (step: PlanStep, task: Task): Promise<void> => {
     const r = rec(step.id);
     try {
@@ -377,6 +380,7 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
       task.title = `${step.doneTitle} (${formatDuration(durationMs)})`;
     } finally {
       r.resolve();
+      onSettled.get(step.id)?.();
     }
   };
 
@@ -388,17 +392,28 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
   const tasks = groupSteps(plan).map((g): StepTask => {
     if (g.kind === 'step') return stepTask(g.step);
     const names = g.lanes.map(([lane]) => laneNames[lane]);
+    const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1) ?? ''}` : (names[0] ?? '');
+    const groupSteps = g.lanes.flatMap(([, steps]) => steps);
+    const settle = (): void => {
+      if (!groupTask || !groupSteps.every((s) => !['pending', 'running'].includes(rec(s.id).status))) return;
+      const ok = groupSteps.every((s) => rec(s.id).status === 'done');
+      groupTask.title = ok ? `${list} restored` : `${list}: stopped (${opts.signal?.aborted ? 'interrupted' : 'a step failed'})`;
+    };
+    let groupTask: Task | undefined;
+    for (const s of groupSteps) onSettled.set(s.id, settle);
     return {
-      title: `Restore ${names.join(', ')} (in parallel)`,
-      task: (_ctx, task) =>
-        task.newListr(
+      title: `Restore ${list} (in parallel)`,
+      task: (_ctx, task) => {
+        groupTask = task;
+        return task.newListr(
           g.lanes.map(([lane, steps]) =>
             steps.length === 1 && steps[0]
               ? stepTask(steps[0])
               : { title: laneNames[lane], task: (_c: unknown, t: Task) => t.newListr(steps.map(stepTask), { concurrent: false, exitOnError: false }) },
           ),
           { concurrent: true, exitOnError: false },
-        ),
+        );
+      },
     };
   });
 
@@ -702,17 +717,24 @@ async function dropCopies(
   const dropped: SafetyCopy[] = [];
   const problems: string[] = [];
   for (const copy of copies) {
-    if (copy.kind === 'move' && path.isAbsolute(copy.location) && (await pathExists(copy.location))) {
-      try {
-        await rm(copy.location, { recursive: true, force: true });
-        dropped.push(copy);
-        emit({ type: 'log', level: 'info', message: `safety copy removed: ${copy.location}` });
-      } catch (error) {
-        problems.push(`Could not remove the safety copy ${copy.location}: ${(error as Error).message}. Remove it by hand: rm -rf -- ${shellQuote(copy.location)}`);
-      }
-    } else {
+    // Files and directories on this host (moved data dirs, a safety dump); a location may list several.
+    const paths = copy.kind === 'move' || copy.kind === 'dump' ? copy.location.split(', ').filter((p) => path.isAbsolute(p)) : [];
+    if (paths.length === 0) {
       problems.push(`The safety copy ${copy.location} (${copy.description}) was kept: the plan has no step that removes it.`);
+      continue;
     }
+    const failed: string[] = [];
+    for (const p of paths) {
+      if (!(await pathExists(p))) continue;
+      try {
+        await rm(p, { recursive: true, force: true });
+        emit({ type: 'log', level: 'info', message: `safety copy removed: ${p}` });
+      } catch (error) {
+        failed.push(p);
+        problems.push(`Could not remove the safety copy ${p}: ${(error as Error).message}. Remove it by hand: rm -rf -- ${shellQuote(p)}`);
+      }
+    }
+    if (failed.length === 0) dropped.push(copy);
   }
   return { dropped, problems };
 }

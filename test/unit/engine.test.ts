@@ -101,7 +101,7 @@ describe('runPlan: order and lanes', () => {
     expect(order.indexOf('<redis')).toBeLessThan(order.indexOf('>start'));
     expect(started.at(-1)).toBe('start');
     // listr2 task titles end as the done titles
-    const completed = states.filter((s) => s.state === 'COMPLETED').map((s) => s.title);
+    const completed = states.filter((s) => s.state === "COMPLETED").map((s) => s.title);
     expect(completed.some((t) => t.startsWith('pg-restore done ('))).toBe(true);
     expect(completed.some((t) => t.startsWith('start done ('))).toBe(true);
   });
@@ -252,6 +252,35 @@ describe('runPlan: failure and rollback', () => {
     expect(fin && fin.type === 'command-finished' ? fin.signal : undefined).toBe('SIGTERM');
     expect(idsOf(bus.history, 'rollback-step')).toEqual(['move-a']);
     expect(idsOf(bus.history, 'step-skipped')).toEqual(['after']);
+  });
+
+  it('a second signal during the rollback stops waiting and reports what is left to do by hand (exit 5)', async () => {
+    const a = path.join(dir, 'a');
+    await writeFile(a, 'A');
+    const interrupt = new AbortController();
+    const stop = new AbortController();
+    const p = plan([
+      step('move-a', [move(a, `${a}.old`)], {
+        destructive: true,
+        component: 'postgres',
+        safetyCopy: { component: 'postgres', kind: 'move', location: `${a}.old`, description: 'a' },
+        undo: { title: 'Undo move-a', actions: [node(`console.log('undo waiting'); setTimeout(()=>{}, 60000)`), move(`${a}.old`, a)] },
+      }),
+      step('long', [node(`console.log('started'); setTimeout(()=>{}, 60000)`)], { component: 'postgres' }),
+    ]);
+    const bus = new EventBus();
+    let rollingBack = false;
+    bus.on((e) => {
+      if (e.type === 'command-output' && e.stepId === 'long') interrupt.abort();
+      if (e.type === 'rollback-started') rollingBack = true;
+      if (rollingBack && e.type === 'command-output' && e.line === 'undo waiting') stop.abort();
+    });
+    const summary = await runPlan(p, { bus, redact: createRedactor(), renderer: 'test', runId: 'r', kind: 'restore', lockDir, signal: interrupt.signal, stopSignal: stop.signal });
+    expect(summary).toMatchObject({ outcome: 'rollback-incomplete', exitCode: 5 });
+    expect(summary.manualSteps?.[0]).toMatch(/# failed: interrupted/);
+    expect(summary.manualSteps?.[1]).toBe(`mv -T -- ${a}.old ${a}`);
+    expect(existsSync(`${a}.old`)).toBe(true);
+    expect(summary.safetyCopies.map((c) => c.location)).toEqual([`${a}.old`]);
   });
 
   it('refuses a destructive step without a safety copy before touching anything', async () => {
