@@ -1,0 +1,247 @@
+import { useApp, useInput } from 'ink';
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
+import { EventBus } from '../engine/events.js';
+import { RestoreAssistantError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { useNow } from './hooks/use-now.js';
+import { emptyRunView, foldRunEvent, type RunView } from './run-view.js';
+import { BackupScreen } from './screens/BackupScreen.js';
+import { ConfirmScreen } from './screens/ConfirmScreen.js';
+import { HistoryScreen } from './screens/HistoryScreen.js';
+import { CancelledScreen, ErrorScreen, HelpScreen } from './screens/MessageScreens.js';
+import { PlanScreen } from './screens/PlanScreen.js';
+import { RecipeScreen } from './screens/RecipeScreen.js';
+import { RolesScreen } from './screens/RolesScreen.js';
+import { confirmedLine, RunScreen, RunStatic } from './screens/RunScreen.js';
+import { AbandonedScreen, SummaryScreen } from './screens/SummaryScreen.js';
+import { VerifyScreen } from './screens/VerifyScreen.js';
+import type { GuideDeps, VerifyProgress } from './types.js';
+import { estimateFromHistory, exitCodeOf, isTerminal, planRequestOf, wizardReducer, type GuideError, type Job, type WizardEvent, type WizardState } from './wizard.js';
+
+export interface GuideOutcome {
+  exitCode: number;
+  /** The state the guide ended in (cancelled, summary, abandoned, error). */
+  state: WizardState;
+}
+
+export interface AppProps {
+  deps: GuideDeps;
+  initial: WizardState;
+  onDone: (outcome: GuideOutcome) => void;
+  /** SIGINT/SIGTERM delivered to the process (not through the keyboard) arrive here. */
+  subscribeInterrupts?: (onInterrupt: () => void) => () => void;
+}
+
+export function toGuideError(error: unknown): GuideError {
+  if (error instanceof RestoreAssistantError) {
+    const e: GuideError = { message: error.message, exitCode: error.exitCode };
+    if (error.problems.length > 0) e.problems = error.problems;
+    if (error.untouched) e.untouched = error.untouched;
+    if (error.next) e.next = error.next;
+    return e;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { message: `Internal error: ${message}`, exitCode: ExitCode.internal, next: 'This is a bug in restore-assistant; please report it with RESTORE_ASSISTANT_DEBUG=1 output.' };
+}
+
+function jobOf(state: WizardState): { job: Job; state: WizardState } | undefined {
+  const s = state.screen === 'help' ? state.previous : state;
+  if ('job' in s && s.job) return { job: s.job, state: s };
+  return undefined;
+}
+
+/**
+ * The guided interface: one reducer (wizard.ts) decides what is on screen; this component runs the
+ * side effect each state asks for through the injected deps and feeds the results back.
+ */
+export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): React.JSX.Element {
+  const [state, rawDispatch] = useReducer(wizardReducer, initial);
+  const [verifyProgress, setVerifyProgress] = useState<VerifyProgress | undefined>(undefined);
+  const [runView, setRunView] = useState<RunView>(emptyRunView);
+  const runViewRef = useRef<RunView>(runView);
+  const runAbort = useRef<AbortController | undefined>(undefined);
+  const decide = useRef<((choice: 'keep' | 'rollback') => void) | undefined>(undefined);
+  const done = useRef(false);
+  const { exit } = useApp();
+  const now = useNow(deps.clock, state.screen === 'run' || state.screen === 'verify');
+
+  const dispatch = useCallback(
+    (event: WizardEvent) => {
+      if (event.type === 'confirm-submit') {
+        rawDispatch({ ...event, at: deps.clock().toISOString() });
+        return;
+      }
+      if (event.type === 'interrupt') {
+        rawDispatch({ ...event, view: runViewRef.current });
+        return;
+      }
+      if (event.type === 'unhealthy-decision') {
+        const resolve = decide.current;
+        decide.current = undefined;
+        resolve?.(event.choice);
+      }
+      rawDispatch(event);
+    },
+    [deps],
+  );
+
+  // Ctrl-C is ours (render with exitOnCtrlC: false): before the run it cancels, during it aborts.
+  useInput((input, key) => {
+    if (key.ctrl && input === 'c') dispatch({ type: 'interrupt' });
+  });
+  useEffect(() => subscribeInterrupts?.(() => dispatch({ type: 'interrupt' })), [subscribeInterrupts, dispatch]);
+
+  const current = jobOf(state);
+  const job = current?.job;
+  const jobState = current?.state;
+  // Each job runs once: the effect is keyed on the job object, and results name their job.
+  const jobStateRef = useRef(jobState);
+  jobStateRef.current = jobState;
+
+  useEffect(() => {
+    const s = jobStateRef.current;
+    if (!job || !s) return undefined;
+    const ac = new AbortController();
+    const fail = (error: unknown): void => {
+      if (!ac.signal.aborted || job.kind === 'run') rawDispatch({ type: 'job-failed', job, error: toGuideError(error) });
+    };
+    const start = async (): Promise<void> => {
+      switch (job.kind) {
+        case 'recipes': {
+          const pinned = s.screen === 'recipe' && s.pinned ? [s.pinned] : [];
+          rawDispatch({ type: 'recipes-loaded', job, recipes: await deps.listRecipes(pinned) });
+          return;
+        }
+        case 'history': {
+          if (s.screen !== 'history' || !s.choice.loaded) return;
+          rawDispatch({ type: 'history-loaded', job, entries: await deps.history(s.choice.loaded) });
+          return;
+        }
+        case 'sets': {
+          if (s.screen !== 'backup') return;
+          const { sets, warnings } = await deps.listSets(s.chosen.recipe);
+          rawDispatch({ type: 'sets-loaded', job, sets, warnings });
+          return;
+        }
+        case 'verify': {
+          if (s.screen !== 'verify') return;
+          setVerifyProgress(undefined);
+          const report = await deps.verify(s.chosen.recipe, s.set, { depth: 'deep', onProgress: (p) => setVerifyProgress(p), signal: ac.signal });
+          if (!ac.signal.aborted) rawDispatch({ type: 'verify-done', job, report });
+          return;
+        }
+        case 'probe': {
+          if (s.screen !== 'verify') return;
+          const facts = await deps.probe(s.chosen.recipe, s.set, s.report, { signal: ac.signal, mode: s.chosen.mode });
+          if (!ac.signal.aborted) rawDispatch({ type: 'probe-done', job, facts });
+          return;
+        }
+        case 'plan': {
+          if (s.screen !== 'verify' || !s.facts) return;
+          const plan = deps.buildPlan({ recipe: s.chosen.recipe, set: s.set, facts: s.facts, mode: s.chosen.mode, ...planRequestOf(s) });
+          let estimate;
+          try {
+            estimate = estimateFromHistory(await deps.history(s.chosen.recipe), s.chosen.mode);
+          } catch {
+            estimate = undefined; // no history is no estimate, never a failure
+          }
+          rawDispatch(estimate ? { type: 'plan-built', job, plan, estimate } : { type: 'plan-built', job, plan });
+          return;
+        }
+        case 'run': {
+          if (s.screen !== 'run') return;
+          const bus = new EventBus();
+          runViewRef.current = emptyRunView();
+          setRunView(runViewRef.current);
+          bus.on((event) => {
+            runViewRef.current = foldRunEvent(runViewRef.current, event);
+            setRunView(runViewRef.current);
+          });
+          const runAc = new AbortController();
+          runAbort.current = runAc;
+          const result = await deps.runPlan(s.plan, {
+            bus,
+            signal: runAc.signal,
+            confirmedAt: s.confirmedAt,
+            decideUnhealthy: (failed) =>
+              new Promise((resolve) => {
+                decide.current = resolve;
+                rawDispatch({ type: 'unhealthy-question', job, failed });
+              }),
+          });
+          rawDispatch({ type: 'run-done', job, result, view: runViewRef.current });
+          return;
+        }
+      }
+    };
+    start().catch(fail);
+    return () => {
+      if (job.kind !== 'run') ac.abort();
+    };
+  }, [job, deps]);
+
+  // First Ctrl-C during the run: abort the engine (it rolls back and reports).
+  const interrupts = state.screen === 'run' ? state.interrupts : 0;
+  useEffect(() => {
+    if (interrupts > 0) runAbort.current?.abort();
+  }, [interrupts]);
+
+  // One place decides the end and the exit code.
+  useEffect(() => {
+    if (done.current || !isTerminal(state)) return;
+    done.current = true;
+    onDone({ exitCode: exitCodeOf(state) ?? ExitCode.internal, state });
+    exit();
+  }, [state, onDone, exit]);
+
+  const active = !isTerminal(state);
+  const confirmed = state.screen === 'run' || state.screen === 'summary' || state.screen === 'abandoned' ? confirmedLine(state) : undefined;
+  let screen: React.JSX.Element;
+  switch (state.screen) {
+    case 'recipe':
+      screen = <RecipeScreen state={state} dispatch={dispatch} now={now} active={active} />;
+      break;
+    case 'history':
+      screen = <HistoryScreen state={state} dispatch={dispatch} now={now} active={active} />;
+      break;
+    case 'backup':
+      screen = <BackupScreen state={state} dispatch={dispatch} now={now} active={active} />;
+      break;
+    case 'verify':
+      screen = <VerifyScreen state={state} dispatch={dispatch} now={now} active={active} {...(verifyProgress ? { progress: verifyProgress } : {})} />;
+      break;
+    case 'roles':
+      screen = <RolesScreen state={state} dispatch={dispatch} now={now} active={active} />;
+      break;
+    case 'plan':
+      screen = <PlanScreen state={state} dispatch={dispatch} now={now} active={active} />;
+      break;
+    case 'confirm':
+      screen = <ConfirmScreen state={state} dispatch={dispatch} now={now} active={active} />;
+      break;
+    case 'run':
+      screen = <RunScreen state={state} dispatch={dispatch} now={now} active={active} view={runView} />;
+      break;
+    case 'summary':
+      screen = <SummaryScreen state={state} />;
+      break;
+    case 'abandoned':
+      screen = <AbandonedScreen state={state} />;
+      break;
+    case 'cancelled':
+      screen = <CancelledScreen state={state} />;
+      break;
+    case 'error':
+      screen = <ErrorScreen state={state} dispatch={dispatch} active={active} />;
+      break;
+    case 'help':
+      screen = <HelpScreen dispatch={dispatch} active={active} />;
+      break;
+  }
+  return (
+    <>
+      {confirmed !== undefined ? <RunStatic confirmed={confirmed} view={runView} /> : null}
+      {screen}
+    </>
+  );
+}

@@ -1,0 +1,192 @@
+import { TextInput } from '@inkjs/ui';
+import { Box, Text, useInput } from 'ink';
+import type { BackupSet, ComponentKind } from '../../catalog/types.js';
+import { Frame } from '../components/Frame.js';
+import { ageOf, cell, checksumLabel, componentSize, formatAge, formatMinutes, formatUtc, kindLabel } from '../format.js';
+import { useTerminalSize } from '../hooks/use-terminal-size.js';
+import { actionFor, footerItems, isPrintable } from '../keys.js';
+import { useTheme } from '../theme.js';
+import { visibleSets, type BackupState } from '../wizard.js';
+import type { ScreenProps } from './RecipeScreen.js';
+
+const kinds: ComponentKind[] = ['postgres', 'redis', 'prometheus'];
+
+/** Rows of the terminal the rest of the screen takes (breadcrumb, title, header, details, footer). */
+const CHROME_ROWS = 14;
+
+/** The first row shown so that the cursor stays visible in a window of `size` rows. */
+export function windowStart(cursor: number, count: number, size: number): number {
+  if (count <= size) return 0;
+  const start = Math.max(0, cursor - Math.floor(size / 2));
+  return Math.min(start, count - size);
+}
+
+function setFlag(state: BackupState, set: BackupSet): string {
+  if (state.rejected[set.id]) return '✖';
+  if (set.warnings.length > 0) return '!';
+  return ' ';
+}
+
+/** Screen 2: the catalog newest first; type to filter; rejected sets need an override with a reason. */
+export function BackupScreen({ state, dispatch, now, active }: ScreenProps<BackupState>): React.JSX.Element {
+  const theme = useTheme();
+  const { columns, rows } = useTerminalSize();
+  const recipe = state.chosen.recipe.recipe;
+  const shownKinds = kinds.filter((k) => recipe.components[k] !== undefined);
+  const sets = visibleSets(state);
+  const current = sets[state.cursor];
+  const showId = columns >= 100;
+
+  useInput(
+    (input, key) => {
+      if (state.override) {
+        if (key.escape) dispatch({ type: 'back' });
+        return; // the reason prompt owns the keys
+      }
+      if (key.backspace || key.delete) {
+        if (state.filter !== '') dispatch({ type: 'filter-backspace' });
+        return;
+      }
+      if (state.filtering) {
+        const nav = actionFor(input, key, ['select', 'back']);
+        if (key.upArrow) dispatch({ type: 'move', delta: -1 });
+        else if (key.downArrow) dispatch({ type: 'move', delta: 1 });
+        else if (nav === 'select') dispatch({ type: 'choose-set' });
+        else if (nav === 'back') dispatch({ type: 'back' });
+        else if (isPrintable(input, key)) dispatch({ type: 'filter-input', text: input });
+        return;
+      }
+      const action = actionFor(input, key, ['up', 'down', 'pageUp', 'pageDown', 'select', 'back', 'help', 'quit', 'filter']);
+      if (action === 'up') dispatch({ type: 'move', delta: -1 });
+      else if (action === 'down') dispatch({ type: 'move', delta: 1 });
+      else if (action === 'pageUp') dispatch({ type: 'move', delta: -10 });
+      else if (action === 'pageDown') dispatch({ type: 'move', delta: 10 });
+      else if (action === 'select') dispatch({ type: 'choose-set' });
+      else if (action === 'back') dispatch({ type: 'back' });
+      else if (action === 'help') dispatch({ type: 'help' });
+      else if (action === 'quit') dispatch({ type: 'quit' });
+      else if (action === 'filter') dispatch({ type: 'filter-start' });
+      else if (/^[0-9]+$/.test(input)) dispatch({ type: 'filter-input', text: input });
+    },
+    { isActive: active },
+  );
+
+  const modeWord = state.chosen.mode === 'drill' ? 'drill' : 'restore';
+  const title = `Which backup of ${recipe.name} do you want to ${modeWord}?`;
+
+  if (state.error) {
+    return (
+      <Frame step="Backup" title={title} footer={footerItems(['back', 'quit'])}>
+        <Text color={theme.danger}>{state.error.message}</Text>
+        {(state.error.problems ?? []).map((p) => (
+          <Text key={p}>  - {p}</Text>
+        ))}
+        {state.error.next ? <Text>Next: {state.error.next}</Text> : null}
+      </Frame>
+    );
+  }
+  if (!state.sets) {
+    return (
+      <Frame step="Backup" title={title} footer={footerItems(['back', 'quit'])}>
+        <Text>Backup sets under {recipe.backups.root} loading…</Text>
+      </Frame>
+    );
+  }
+
+  if (state.override) {
+    const reasons = state.rejected[state.override.setId] ?? [];
+    return (
+      <Frame step="Backup" title={`Set ${state.override.setId} failed its checks`} footer={[{ key: 'Enter', description: 'use it anyway' }, { key: 'Esc', description: 'choose another set' }]}>
+        {reasons.map((r) => (
+          <Text key={r} color={theme.danger}>
+            {theme.symbols.fail} {r}
+          </Text>
+        ))}
+        <Box marginTop={1} flexDirection="column">
+          <Text>Restoring it anyway can leave the targets broken. To go on, type why (it is recorded with the run):</Text>
+          <Box>
+            <Text>Reason: </Text>
+            <TextInput placeholder="e.g. newest set, the corrupt table is not needed" onSubmit={(reason) => dispatch({ type: 'override-submit', reason })} />
+          </Box>
+        </Box>
+        {state.notice ? <Text color={theme.warn}>{state.notice}</Text> : null}
+      </Frame>
+    );
+  }
+
+  const listRows = Math.max(3, rows - CHROME_ROWS - (state.warnings.length > 0 ? 1 : 0));
+  const start = windowStart(state.cursor, sets.length, listRows);
+  const shown = sets.slice(start, start + listRows);
+  const header =
+    `  ${cell('Time (UTC)', 17)} ${cell('Age', 8)} ` +
+    shownKinds.map((k) => cell(kindLabel[k], 10, 'right')).join(' ') +
+    ` ${cell('Checksums', 9)}` +
+    (showId ? ` ${cell('Set id', 24)}` : '');
+
+  const rpoTarget = recipe.objectives.rpoMinutes;
+  const age = current ? ageOf(current.time, now) : undefined;
+  const overTarget = age !== undefined && rpoTarget !== undefined && age > rpoTarget * 60_000;
+
+  return (
+    <Frame
+      step="Backup"
+      title={title}
+      footer={footerItems(['up', 'down', 'select', 'filter', 'back', 'help', 'quit'], { filter: 'filter (or type digits)', select: 'verify this set' })}
+    >
+      <Text bold>{header}</Text>
+      {sets.length === 0 ? <Text>{state.sets.length === 0 ? `No backup sets found under ${recipe.backups.root}.` : `No set matches "${state.filter}".`}</Text> : null}
+      {shown.map((set, i) => {
+        const index = start + i;
+        const isCursor = index === state.cursor;
+        const rejected = Boolean(state.rejected[set.id]);
+        const line =
+          `${isCursor ? theme.symbols.pointer : ' '}${setFlag(state, set)}${cell(formatUtc(set.time), 17)} ${cell(formatAge(ageOf(set.time, now)), 8)} ` +
+          shownKinds.map((k) => cell(componentSize(set, k), 10, 'right')).join(' ') +
+          ` ${cell(rejected ? 'REJECTED' : checksumLabel(set), 9)}` +
+          (showId ? ` ${cell(set.id, 24)}` : '');
+        return (
+          <Text key={set.id} bold={isCursor} inverse={isCursor && !theme.color} color={rejected ? theme.danger : isCursor ? theme.accent : undefined} wrap="truncate-end">
+            {line}
+          </Text>
+        );
+      })}
+      {sets.length > shown.length ? (
+        <Text color={theme.muted}>
+          {'  '}
+          {start + 1}–{start + shown.length} of {sets.length} sets
+        </Text>
+      ) : null}
+      <Box marginTop={1} flexDirection="column">
+        {state.filtering || state.filter !== '' ? <Text>Filter: {state.filter}{state.filtering ? '▏' : ''}</Text> : null}
+        {current ? (
+          <>
+            <Text wrap="truncate-end">
+              Set {current.id} · {current.location}
+            </Text>
+            <Text color={overTarget ? theme.warn : undefined}>
+              RPO if restored now: {formatAge(age ?? 0)} of changes lost
+              {rpoTarget !== undefined ? ` (target ${formatMinutes(rpoTarget)}${overTarget ? ': OVER TARGET' : ''})` : ''}
+            </Text>
+            {(state.rejected[current.id] ?? []).slice(0, 2).map((r) => (
+              <Text key={r} color={theme.danger} wrap="truncate-end">
+                {theme.symbols.fail} Rejected: {r}
+              </Text>
+            ))}
+            {current.warnings.slice(0, 2).map((w) => (
+              <Text key={w} color={theme.warn} wrap="truncate-end">
+                {theme.symbols.warn} {w}
+              </Text>
+            ))}
+          </>
+        ) : null}
+        {state.warnings.length > 0 ? (
+          <Text color={theme.warn} wrap="truncate-end">
+            {theme.symbols.warn} Catalog: {state.warnings[0]}
+            {state.warnings.length > 1 ? ` (+${state.warnings.length - 1} more)` : ''}
+          </Text>
+        ) : null}
+        {state.notice ? <Text color={theme.warn}>{state.notice}</Text> : null}
+      </Box>
+    </Frame>
+  );
+}

@@ -1,0 +1,68 @@
+import { TextInput } from '@inkjs/ui';
+import { Box, Text, useInput } from 'ink';
+import { Frame } from '../components/Frame.js';
+import { ageOf, formatAge, formatUtc } from '../format.js';
+import { useTheme } from '../theme.js';
+import type { ConfirmState } from '../wizard.js';
+import type { ScreenProps } from './RecipeScreen.js';
+
+/** Screen 5: the dangerous moment. The operator types the confirm word; Esc cancels. */
+export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<ConfirmState>): React.JSX.Element {
+  const theme = useTheme();
+  const plan = state.plan;
+  const inPlace = plan.mode === 'restore';
+  useInput(
+    (_input, key) => {
+      if (key.escape) dispatch({ type: 'back' });
+    },
+    { isActive: active },
+  );
+  const destructive = plan.steps.filter((s) => s.destructive);
+  return (
+    <Frame step="Confirm" footer={[{ key: 'Enter', description: 'confirm' }, { key: 'Esc', description: 'cancel (nothing is touched)' }]}>
+      {inPlace ? (
+        <Text bold color={theme.danger}>
+          IN-PLACE restore over the real targets of {plan.recipe.name}
+        </Text>
+      ) : (
+        <Text bold color={theme.ok}>
+          DRILL into throwaway services: the real targets of {plan.recipe.name} are not touched
+        </Text>
+      )}
+      <Box flexDirection="column" marginTop={1}>
+        {Object.entries(plan.targets).map(([kind, label]) => (
+          <Text key={kind} wrap="truncate-end">
+            {'  '}
+            {label}
+          </Text>
+        ))}
+        <Text wrap="truncate-end">
+          {'  '}from set {plan.backup.id}, taken {formatUtc(plan.backup.time)} ({formatAge(ageOf(plan.backup.time, now))} old)
+        </Text>
+      </Box>
+      <Box flexDirection="column" marginTop={1}>
+        {destructive.slice(0, 5).map((s) => (
+          <Text key={s.id} wrap="truncate-end">
+            {theme.symbols.warn} {s.destroys ?? s.title}
+            {s.safetyCopy ? (s.safetyCopy.kind === 'none' ? ' (NO safety copy)' : ` (kept: ${s.safetyCopy.location})`) : ''}
+          </Text>
+        ))}
+        {destructive.length > 5 ? <Text>… {destructive.length - 5} more destructive steps (see the plan)</Text> : null}
+      </Box>
+      <Box marginTop={1} flexDirection="column">
+        <Text>
+          Type <Text bold>{state.word}</Text> to {inPlace ? 'restore' : 'start the drill'}, or Esc to cancel:
+        </Text>
+        <Box>
+          <Text>{'> '}</Text>
+          <TextInput key={state.attempts} isDisabled={!active} onSubmit={(text) => dispatch({ type: 'confirm-submit', text, at: '' })} />
+        </Box>
+        {state.mismatch !== undefined ? (
+          <Text color={theme.warn}>
+            &quot;{state.mismatch}&quot; is not &quot;{state.word}&quot;. Nothing was touched; type it again or Esc to cancel.
+          </Text>
+        ) : null}
+      </Box>
+    </Frame>
+  );
+}

@@ -1,0 +1,146 @@
+import { Box, Text, useInput } from 'ink';
+import type { PlannedAction, PlanStep } from '../../plan/types.js';
+import { Frame } from '../components/Frame.js';
+import { ageOf, cell, formatAge, formatDuration, formatUtc } from '../format.js';
+import { useTerminalSize } from '../hooks/use-terminal-size.js';
+import { actionFor, footerItems } from '../keys.js';
+import { useTheme } from '../theme.js';
+import type { PlanState } from '../wizard.js';
+import { windowStart } from './BackupScreen.js';
+import type { ScreenProps } from './RecipeScreen.js';
+
+/** Quote an argv for display the way a POSIX shell would need it (display only: nothing runs through a shell). */
+export function quoteArgv(argv: readonly string[]): string {
+  return argv.map((a) => (a === '' ? "''" : /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+export function describeAction(action: PlannedAction): string {
+  switch (action.type) {
+    case 'exec': {
+      const stdin = action.input ? ` < ${action.input.file}${action.input.gunzip ? ' (gunzipped)' : ''}` : '';
+      const env = action.envFrom ? ` [env ${Object.entries(action.envFrom).map(([k, v]) => `${k}←$${v}`).join(' ')}]` : '';
+      return `$ ${quoteArgv(action.argv)}${stdin}${env}  (${action.runsIn})`;
+    }
+    case 'wait-tcp':
+      return `wait for ${action.host}:${action.port} to accept (up to ${action.timeoutSeconds}s)`;
+    case 'wait-http':
+      return `wait for ${action.url} to answer (up to ${action.timeoutSeconds}s)`;
+    case 'wait-command':
+      return `repeat until it exits ${action.untilExit}: $ ${quoteArgv(action.command.argv)} (up to ${action.timeoutSeconds}s)`;
+    case 'extract-tar':
+      return `extract ${action.archive} into ${action.dest} (safe extraction, then rename)`;
+    case 'move':
+      return `move ${action.from} → ${action.to}${action.ifExists ? ' (if it exists)' : ''}`;
+    case 'copy-file':
+      return `copy ${action.from} → ${action.to}`;
+    case 'check':
+      return `health check: ${action.check.name}`;
+    case 'note':
+      return action.purpose;
+  }
+}
+
+function stepMark(step: PlanStep): string {
+  if (step.destructive) return step.safetyCopy && step.safetyCopy.kind !== 'none' ? 'destroys, copy kept' : 'DESTROYS, no copy';
+  return '';
+}
+
+/** Screen 4: every step, what it destroys and the safety copy it keeps; the exact commands with `c`. */
+export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanState>): React.JSX.Element {
+  const theme = useTheme();
+  const { columns, rows } = useTerminalSize();
+  const plan = state.plan;
+  const inPlace = plan.mode === 'restore';
+
+  useInput(
+    (input, key) => {
+      const action = actionFor(input, key, ['up', 'down', 'select', 'commands', 'back', 'help', 'quit']);
+      if (action === 'up') dispatch({ type: 'move', delta: -1 });
+      else if (action === 'down') dispatch({ type: 'move', delta: 1 });
+      else if (action === 'select') dispatch({ type: 'proceed' });
+      else if (action === 'commands') dispatch({ type: 'toggle-commands' });
+      else if (action === 'back') dispatch({ type: 'back' });
+      else if (action === 'help') dispatch({ type: 'help' });
+      else if (action === 'quit') dispatch({ type: 'quit' });
+    },
+    { isActive: active },
+  );
+
+  const step = plan.steps[state.cursor];
+  const detailRows = state.showCommands ? Math.min(8, (step?.actions.length ?? 0) + 3) : 3;
+  const listRows = Math.max(3, rows - 12 - detailRows - Math.min(2, plan.warnings.length));
+  const start = windowStart(state.cursor, plan.steps.length, listRows);
+  const shown = plan.steps.slice(start, start + listRows);
+  const titleWidth = Math.max(20, Math.min(columns - 26, 56));
+  const destructiveCount = plan.steps.filter((s) => s.destructive).length;
+  const age = formatAge(ageOf(plan.backup.time, now));
+
+  return (
+    <Frame
+      step="Plan"
+      title={`${inPlace ? 'IN-PLACE restore' : 'Drill'} of ${plan.recipe.name} from ${plan.backup.id} (${age} old)`}
+      footer={footerItems(['up', 'down', 'commands', 'select', 'back', 'help', 'quit'], { commands: state.showCommands ? 'hide commands' : 'show commands', select: 'go to confirm' })}
+    >
+      <Text wrap="truncate-end">
+        Backup taken {formatUtc(plan.backup.time)} · {plan.steps.length} steps, {destructiveCount} destructive ·{' '}
+        {state.estimate ? `about ${formatDuration(state.estimate.ms)} (median of ${state.estimate.runs} earlier ${state.estimate.runs === 1 ? 'run' : 'runs'})` : 'no earlier runs to estimate from'}
+      </Text>
+      {plan.options.overrideRejected !== undefined ? (
+        <Text color={theme.warn} wrap="truncate-end">
+          {theme.symbols.warn} Set failed its checks; used anyway because: {plan.options.overrideRejected}
+        </Text>
+      ) : null}
+      <Box marginTop={1} flexDirection="column">
+        {shown.map((s, i) => {
+          const index = start + i;
+          const isCursor = index === state.cursor;
+          const mark = stepMark(s);
+          return (
+            <Text key={s.id} bold={isCursor} color={isCursor ? theme.accent : undefined} wrap="truncate-end">
+              {isCursor ? theme.symbols.pointer : ' '}
+              {cell(String(index + 1), 3, 'right')}. {cell(s.title, titleWidth)}{' '}
+              <Text color={s.destructive ? theme.danger : undefined}>{mark}</Text>
+            </Text>
+          );
+        })}
+        {plan.steps.length > shown.length ? (
+          <Text color={theme.muted}>
+            {'      '}steps {start + 1}–{start + shown.length} of {plan.steps.length}
+          </Text>
+        ) : null}
+      </Box>
+      {step ? (
+        <Box marginTop={1} flexDirection="column">
+          {step.destructive ? (
+            <Text color={theme.danger} wrap="wrap">
+              Destroys: {step.destroys ?? 'current state of the target'}
+            </Text>
+          ) : (
+            <Text>Destroys: nothing</Text>
+          )}
+          {step.safetyCopy ? (
+            <Text wrap="wrap">
+              Safety copy: {step.safetyCopy.kind === 'none' ? 'NONE (recorded decision)' : `${step.safetyCopy.description} → ${step.safetyCopy.location}`}
+            </Text>
+          ) : null}
+          {step.undo ? <Text wrap="truncate-end">Undo: {step.undo.title}</Text> : null}
+          {state.showCommands
+            ? step.actions.slice(0, 6).map((a, i) => (
+                <Box key={i} marginLeft={2}>
+                  <Text color={theme.muted} wrap="wrap">
+                    {describeAction(a)}
+                  </Text>
+                </Box>
+              ))
+            : null}
+          {state.showCommands && step.actions.length > 6 ? <Text>  … {step.actions.length - 6} more (restore-assistant plan shows all)</Text> : null}
+        </Box>
+      ) : null}
+      {plan.warnings.slice(0, 2).map((w) => (
+        <Text key={w} color={theme.warn} wrap="truncate-end">
+          {theme.symbols.warn} {w}
+        </Text>
+      ))}
+    </Frame>
+  );
+}

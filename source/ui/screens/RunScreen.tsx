@@ -1,0 +1,161 @@
+import { Box, Static, Text, useInput } from 'ink';
+import type { Plan } from '../../plan/types.js';
+import { Frame } from '../components/Frame.js';
+import { ProgressLine } from '../components/ProgressLine.js';
+import { formatDuration, formatUtc } from '../format.js';
+import { useTerminalSize } from '../hooks/use-terminal-size.js';
+import { actionFor } from '../keys.js';
+import { finishedSteps, runningSteps, type RunView, type StepView } from '../run-view.js';
+import { useTheme, type Theme } from '../theme.js';
+import type { RunState } from '../wizard.js';
+import type { ScreenProps } from './RecipeScreen.js';
+
+type StaticItem = { key: string; kind: 'confirmed'; text: string } | { key: string; kind: 'step'; step: StepView };
+
+/**
+ * What stays above the live area once written: the confirmation line and each finished step, in
+ * the order they finished. Mounted by the App from the run through the summary, so steps that
+ * finish in the same moment as the run are still printed.
+ */
+export function RunStatic({ confirmed, view }: { confirmed: string; view: RunView }): React.JSX.Element {
+  const theme = useTheme();
+  const items: StaticItem[] = [{ key: 'confirmed', kind: 'confirmed', text: confirmed }, ...finishedSteps(view).map((step) => ({ key: `step-${step.id}`, kind: 'step' as const, step }))];
+  return (
+    <Static items={items}>
+      {(item) =>
+        item.kind === 'confirmed' ? (
+          <Text key={item.key} bold>
+            {theme.symbols.ok} {item.text}
+          </Text>
+        ) : (
+          <FinishedStep key={item.key} step={item.step} theme={theme} />
+        )
+      }
+    </Static>
+  );
+}
+
+function FinishedStep({ step, theme }: { step: StepView; theme: Theme }): React.JSX.Element {
+  if (step.status === 'done') {
+    return (
+      <Text wrap="truncate-end">
+        <Text color={theme.ok}>{theme.symbols.ok}</Text> {step.title}
+        <Text color={theme.muted}>
+          {step.durationMs !== undefined ? `  ${formatDuration(step.durationMs)}` : ''}
+          {step.detail ? `  ${step.detail}` : ''}
+        </Text>
+      </Text>
+    );
+  }
+  if (step.status === 'skipped') {
+    return (
+      <Text wrap="truncate-end" color={theme.muted}>
+        {theme.symbols.skipped} {step.title} skipped: {step.reason}
+      </Text>
+    );
+  }
+  return (
+    <Text wrap="wrap" color={theme.danger}>
+      {theme.symbols.fail} {step.title} failed: {step.error}
+    </Text>
+  );
+}
+
+export function confirmedLine(state: { plan: Plan; confirmedAt: string }): string {
+  const what = state.plan.mode === 'restore' ? 'IN-PLACE restore' : 'drill';
+  return `Confirmed at ${formatUtc(state.confirmedAt)}: ${what} of ${state.plan.recipe.name} from set ${state.plan.backup.id}`;
+}
+
+/** Screen 6: the engine's steps as they run. Finished steps stay above (Static); the running ones show elapsed time, progress and output. */
+export function RunScreen({ state, dispatch, now, active, view }: ScreenProps<RunState> & { view: RunView }): React.JSX.Element {
+  const theme = useTheme();
+  const { columns } = useTerminalSize();
+  useInput(
+    (input, key) => {
+      if (!state.question) return;
+      const action = actionFor(input, key, ['keep', 'rollback']);
+      if (action === 'keep') dispatch({ type: 'unhealthy-decision', choice: 'keep' });
+      else if (action === 'rollback') dispatch({ type: 'unhealthy-decision', choice: 'rollback' });
+    },
+    { isActive: active },
+  );
+
+  const running = runningSteps(view);
+  const rollback = view.rollback;
+
+  return (
+    <>
+      <Frame
+        step="Run"
+        footer={
+          state.question
+            ? [
+                { key: 'k', description: 'keep the restored state' },
+                { key: 'r', description: 'roll back' },
+              ]
+            : state.interrupts > 0
+              ? [{ key: 'Ctrl-C', description: 'stop waiting and report the state' }]
+              : [{ key: 'Ctrl-C', description: 'abort and roll back' }]
+        }
+      >
+        {running.length === 0 && !rollback ? <Text color={theme.muted}>{view.steps.length === 0 ? 'Engine starting…' : 'Next step starting…'}</Text> : null}
+        {running.map((step) => {
+          const elapsed = step.startedAt ? Math.max(0, now.getTime() - new Date(step.startedAt).getTime()) : undefined;
+          const progress = view.progress[step.id];
+          const tail = view.tails[step.id] ?? [];
+          return (
+            <Box key={step.id} flexDirection="column">
+              <Text wrap="truncate-end">
+                <Text color={theme.accent}>{theme.symbols.running}</Text> {step.title}
+                {elapsed !== undefined ? <Text color={theme.muted}>  {formatDuration(elapsed)}</Text> : null}
+              </Text>
+              {progress ? (
+                <Box marginLeft={2}>
+                  <ProgressLine progress={progress} width={columns} />
+                </Box>
+              ) : null}
+              {tail.map((line, i) => (
+                <Text key={i} color={theme.muted} wrap="truncate-end">
+                  {'  │ '}
+                  {line}
+                </Text>
+              ))}
+            </Box>
+          );
+        })}
+        {view.notes.slice(-2).map((n, i) => (
+          <Text key={i} color={n.level === 'error' ? theme.danger : theme.warn} wrap="truncate-end">
+            {theme.symbols.warn} {n.message}
+          </Text>
+        ))}
+        {state.interrupts > 0 && !rollback?.complete ? (
+          <Text bold color={theme.warn} wrap="wrap">
+            Interrupt received: stopping and rolling back. Press Ctrl-C again to stop waiting (the exact state is then reported).
+          </Text>
+        ) : null}
+        {rollback ? (
+          <Box flexDirection="column" marginTop={1}>
+            <Text bold color={theme.warn} wrap="truncate-end">
+              Rolling back: {rollback.reason}
+            </Text>
+            {rollback.steps.map((s) => (
+              <Text key={s.stepId} color={s.ok ? undefined : theme.danger} wrap="truncate-end">
+                {s.ok ? theme.symbols.ok : theme.symbols.fail} {s.title}
+                {s.ok ? ' undone' : ` undo failed: ${s.error ?? ''}`}
+              </Text>
+            ))}
+            {rollback.complete !== undefined ? <Text bold>{rollback.complete ? 'Rollback complete.' : 'Rollback INCOMPLETE.'}</Text> : null}
+          </Box>
+        ) : null}
+        {state.question ? (
+          <Box flexDirection="column" marginTop={1}>
+            <Text bold color={theme.danger}>
+              Health checks failed: {state.question.failed.join(', ')}
+            </Text>
+            <Text>Keep the restored state (k) or roll back to the state before the restore (r)?</Text>
+          </Box>
+        ) : null}
+      </Frame>
+    </>
+  );
+}

@@ -1,0 +1,101 @@
+import type { BackupSet, ComponentKind, VerifyReport } from '../catalog/types.js';
+import type { EngineEventBody, EventBus, Outcome, RunKind } from '../engine/events.js';
+import type { Plan, PlanOptions, TargetFacts } from '../plan/types.js';
+import type { LoadedRecipe } from '../recipe/load.js';
+
+/**
+ * Everything the guided interface needs from the outside world, behind one interface, so that every
+ * screen renders real progress in the product and fake progress in tests. Screens never spawn a
+ * process; only the implementation of this interface (source/ui/deps.ts) touches systems.
+ */
+
+export type GuideMode = 'restore' | 'drill';
+
+/** The body of the engine's `run-finished` event: what a run ended as. */
+export type RunSummary = Extract<EngineEventBody, { type: 'run-finished' }>;
+
+/** One past run of a recipe, as the history screen and the recipe screen show it. */
+export interface GuideHistoryEntry {
+  runId: string;
+  kind: RunKind;
+  /** ISO-8601 UTC. */
+  startedAt: string;
+  /** The recorded outcome; 'interrupted' also for runs killed mid-way (no seal). */
+  outcome: Outcome | 'killed';
+  backupId?: string;
+  rtoMs?: number;
+  rpoMs?: number;
+  /** Wall time of the whole run (run-started to run-finished). */
+  durationMs?: number;
+  dir?: string;
+}
+
+/** A recipe as the first screen lists it (invalid recipes are listed with their error). */
+export interface RecipeChoice {
+  name: string;
+  file: string;
+  loaded?: LoadedRecipe;
+  /** Why the recipe cannot be used (first problem lines). */
+  error?: string;
+  /** The newest restore or drill of this recipe, when history has one. */
+  lastRun?: GuideHistoryEntry;
+}
+
+export interface VerifyProgress {
+  component?: ComponentKind;
+  /** What is being checked: "sha256", "gzip stream", "pg_restore --list". */
+  check?: string;
+  done?: number;
+  total?: number;
+}
+
+export interface PlanRequest {
+  recipe: LoadedRecipe;
+  set: BackupSet;
+  facts: TargetFacts;
+  mode: GuideMode;
+  missingRoles: PlanOptions['missingRoles'];
+  overrideRejected?: string;
+}
+
+export interface RunResult {
+  summary: RunSummary;
+  /** The run's evidence directory (events.jsonl, report.md), when evidence was written. */
+  evidenceDir?: string;
+  runId?: string;
+}
+
+export interface GuideDeps {
+  /**
+   * Recipes found in the search directories (invalid ones included, with their error), plus `extra`
+   * (a recipe given by path), each with its last restore or drill when history has one.
+   */
+  listRecipes(extra: LoadedRecipe[]): Promise<RecipeChoice[]>;
+  /** The recipe's backup sets, newest first, and catalog warnings. */
+  listSets(recipe: LoadedRecipe): Promise<{ sets: BackupSet[]; warnings: string[] }>;
+  verify(
+    recipe: LoadedRecipe,
+    set: BackupSet,
+    options: { depth: 'quick' | 'deep'; onProgress: (p: VerifyProgress) => void; signal: AbortSignal },
+  ): Promise<VerifyReport>;
+  /** Read-only facts about the targets (server versions, missing roles, Redis dir). */
+  probe(recipe: LoadedRecipe, set: BackupSet, verify: VerifyReport | undefined, options: { signal: AbortSignal; mode: GuideMode }): Promise<TargetFacts>;
+  /** Pure: the plan the engine will run. */
+  buildPlan(request: PlanRequest): Plan;
+  /**
+   * Run a confirmed plan. The engine emits its events on `bus`; `signal` aborts it (rollback follows).
+   * `decideUnhealthy` is asked when health checks fail: keep the restored state or roll back.
+   */
+  runPlan(
+    plan: Plan,
+    options: {
+      bus: EventBus;
+      signal: AbortSignal;
+      confirmedAt: string;
+      decideUnhealthy: (failed: string[]) => Promise<'keep' | 'rollback'>;
+    },
+  ): Promise<RunResult>;
+  /** Past runs of a recipe, newest first (empty when there is no history yet). */
+  history(recipe: LoadedRecipe): Promise<GuideHistoryEntry[]>;
+  clock(): Date;
+}

@@ -1,0 +1,571 @@
+import type { BackupSet, VerifyReport } from '../catalog/types.js';
+import { ExitCode } from '../exit-codes.js';
+import type { Plan, PlanOptions, TargetFacts } from '../plan/types.js';
+import type { LoadedRecipe } from '../recipe/load.js';
+import type { Recipe } from '../recipe/schema.js';
+import type { RunView } from './run-view.js';
+import type { GuideHistoryEntry, GuideMode, RecipeChoice, RunResult } from './types.js';
+
+/**
+ * The guided flow as a pure state machine: recipe → backup → verify → plan review → confirm → run →
+ * summary, plus history, help, cancelled and error. No Ink, no I/O: the App runs the side effect a
+ * state asks for (its `job`) and feeds the result back as an event. A result whose job is not the
+ * current state's job is stale (the operator went back) and is ignored.
+ *
+ * Guarantees (tested in test/unit/ui-wizard.test.ts):
+ * - `run` is only reachable from `confirm` with a typed word equal to the confirm word.
+ * - A set that failed quick checks is only planned with an override reason, which ends up in
+ *   PlanOptions.overrideRejected (the plan request carries it).
+ * - Esc goes back one screen (confirm: Esc cancels); every state before `run` cancels with nothing touched.
+ */
+
+/** A side effect a state is waiting for. Identity matters: results name the job they answer. */
+export interface Job {
+  readonly kind: 'recipes' | 'history' | 'sets' | 'verify' | 'probe' | 'plan' | 'run';
+}
+
+export interface GuideError {
+  message: string;
+  problems?: string[];
+  untouched?: string;
+  next?: string;
+  exitCode: number;
+}
+
+export interface Chosen {
+  recipe: LoadedRecipe;
+  mode: GuideMode;
+}
+
+export interface RecipeState {
+  screen: 'recipe';
+  job?: Job;
+  recipes?: RecipeChoice[];
+  /** A recipe given on the command line (may live outside the search directories). */
+  pinned?: LoadedRecipe;
+  /** The recipe whose actions (restore / drill / history) are open. */
+  selected?: string;
+  error?: GuideError;
+  notice?: string;
+}
+
+export interface HistoryState {
+  screen: 'history';
+  choice: RecipeChoice;
+  job?: Job;
+  entries?: GuideHistoryEntry[];
+  error?: string;
+  back: RecipeState;
+}
+
+export interface BackupState {
+  screen: 'backup';
+  chosen: Chosen;
+  job?: Job;
+  sets?: BackupSet[];
+  warnings: string[];
+  error?: GuideError;
+  /** Set id → why it was rejected (quick checks in this session, or what the catalog saw). */
+  rejected: Record<string, string[]>;
+  filter: string;
+  filtering: boolean;
+  /** Index into the filtered list. */
+  cursor: number;
+  /** An override prompt for a rejected set is open. */
+  override?: { setId: string };
+  notice?: string;
+  back: RecipeState;
+}
+
+export interface VerifyState {
+  screen: 'verify';
+  chosen: Chosen;
+  set: BackupSet;
+  job?: Job;
+  phase: 'verifying' | 'rejected' | 'probing' | 'planning';
+  report?: VerifyReport;
+  facts?: TargetFacts;
+  missingRoles?: PlanOptions['missingRoles'];
+  overrideRejected?: string;
+  back: BackupState;
+}
+
+export interface RolesState {
+  screen: 'roles';
+  chosen: Chosen;
+  set: BackupSet;
+  report?: VerifyReport;
+  facts: TargetFacts;
+  missing: string[];
+  overrideRejected?: string;
+  back: BackupState;
+}
+
+export interface PlanState {
+  screen: 'plan';
+  chosen: Chosen;
+  set: BackupSet;
+  report?: VerifyReport;
+  plan: Plan;
+  estimate?: DurationEstimate;
+  cursor: number;
+  showCommands: boolean;
+  back: BackupState;
+}
+
+export interface ConfirmState {
+  screen: 'confirm';
+  chosen: Chosen;
+  set: BackupSet;
+  plan: Plan;
+  word: string;
+  attempts: number;
+  /** What was typed last time when it did not match. */
+  mismatch?: string;
+  back: PlanState;
+}
+
+export interface RunState {
+  screen: 'run';
+  chosen: Chosen;
+  set: BackupSet;
+  plan: Plan;
+  confirmedAt: string;
+  job: Job;
+  /** Ctrl-C presses so far: 1 = abort requested (rollback runs). */
+  interrupts: number;
+  /** Health checks failed and the engine asks: keep the restored state or roll back. */
+  question?: { failed: string[] };
+}
+
+export interface SummaryState {
+  screen: 'summary';
+  chosen: Chosen;
+  set: BackupSet;
+  plan: Plan;
+  confirmedAt: string;
+  result: RunResult;
+  view?: RunView;
+}
+
+/** The operator stopped waiting for a rollback (second Ctrl-C): the exact known state is reported. */
+export interface AbandonedState {
+  screen: 'abandoned';
+  chosen: Chosen;
+  plan: Plan;
+  confirmedAt: string;
+  view?: RunView;
+}
+
+export interface CancelledState {
+  screen: 'cancelled';
+  from: ScreenName;
+  exitCode: number;
+  message: string;
+}
+
+export interface ErrorState {
+  screen: 'error';
+  error: GuideError;
+  /** Whether anything may have been touched (a run that crashed). */
+  touched: boolean;
+  back?: WizardState;
+}
+
+export interface HelpState {
+  screen: 'help';
+  previous: WizardState;
+}
+
+export type WizardState =
+  | RecipeState
+  | HistoryState
+  | BackupState
+  | VerifyState
+  | RolesState
+  | PlanState
+  | ConfirmState
+  | RunState
+  | SummaryState
+  | AbandonedState
+  | CancelledState
+  | ErrorState
+  | HelpState;
+
+export type ScreenName = WizardState['screen'];
+
+export interface DurationEstimate {
+  ms: number;
+  runs: number;
+}
+
+export type WizardEvent =
+  | { type: 'recipes-loaded'; job: Job; recipes: RecipeChoice[] }
+  | { type: 'job-failed'; job: Job; error: GuideError }
+  | { type: 'select-recipe'; name: string }
+  | { type: 'recipe-action'; action: GuideMode | 'history' }
+  | { type: 'history-loaded'; job: Job; entries: GuideHistoryEntry[] }
+  | { type: 'sets-loaded'; job: Job; sets: BackupSet[]; warnings: string[] }
+  | { type: 'move'; delta: number }
+  | { type: 'filter-start' }
+  | { type: 'filter-input'; text: string }
+  | { type: 'filter-backspace' }
+  | { type: 'filter-done' }
+  | { type: 'choose-set' }
+  | { type: 'override-submit'; reason: string }
+  | { type: 'verify-done'; job: Job; report: VerifyReport }
+  | { type: 'probe-done'; job: Job; facts: TargetFacts }
+  | { type: 'roles-chosen'; choice: PlanOptions['missingRoles'] }
+  | { type: 'plan-built'; job: Job; plan: Plan; estimate?: DurationEstimate }
+  | { type: 'toggle-commands' }
+  | { type: 'proceed' }
+  | { type: 'confirm-submit'; text: string; at: string }
+  | { type: 'unhealthy-question'; job: Job; failed: string[] }
+  | { type: 'unhealthy-decision'; choice: 'keep' | 'rollback' }
+  | { type: 'run-done'; job: Job; result: RunResult; view?: RunView }
+  | { type: 'interrupt'; view?: RunView }
+  | { type: 'back' }
+  | { type: 'help' }
+  | { type: 'quit' };
+
+const job = (kind: Job['kind']): Job => ({ kind });
+
+/** The word the operator types to confirm: recipe.confirmWord ?? the database name ?? the recipe name. */
+export function confirmWordFor(recipe: Recipe): string {
+  return recipe.confirmWord ?? recipe.components.postgres?.database ?? recipe.name;
+}
+
+/** Why the catalog alone already rules a set out (before any verification). */
+export function catalogRejections(set: BackupSet): string[] {
+  const reasons: string[] = [];
+  for (const c of set.components) {
+    if (c.checksum === 'mismatch') reasons.push(`${c.kind}: checksum does not match the recorded sha256`);
+    if (c.size === 0) reasons.push(`${c.kind}: the file is empty (0 bytes)`);
+  }
+  return reasons;
+}
+
+/** Sets whose id, time or component paths contain the filter text (case-insensitive). */
+export function filterSets(sets: readonly BackupSet[], filter: string): BackupSet[] {
+  const f = filter.trim().toLowerCase();
+  if (f === '') return [...sets];
+  return sets.filter((s) => s.id.toLowerCase().includes(f) || s.time.toLowerCase().replace('t', ' ').includes(f) || s.time.toLowerCase().includes(f));
+}
+
+/** Median duration (RTO when recorded) of earlier successful runs of this kind. */
+export function estimateFromHistory(entries: readonly GuideHistoryEntry[], mode: GuideMode): DurationEstimate | undefined {
+  const ms = entries
+    .filter((e) => e.kind === mode && (e.outcome === 'restored' || e.outcome === 'unhealthy'))
+    .map((e) => e.rtoMs ?? e.durationMs)
+    .filter((v): v is number => typeof v === 'number' && v > 0)
+    .sort((a, b) => a - b);
+  if (ms.length === 0) return undefined;
+  const mid = Math.floor(ms.length / 2);
+  const median = ms.length % 2 === 1 ? ms[mid]! : Math.round((ms[mid - 1]! + ms[mid]!) / 2);
+  return { ms: median, runs: ms.length };
+}
+
+export function initialState(options: { pinned?: LoadedRecipe } = {}): WizardState {
+  const state: RecipeState = { screen: 'recipe', job: job('recipes') };
+  if (options.pinned) {
+    state.pinned = options.pinned;
+    state.selected = options.pinned.recipe.name;
+  }
+  return state;
+}
+
+function backupStateFor(chosen: Chosen, back: RecipeState): BackupState {
+  return { screen: 'backup', chosen, job: job('sets'), warnings: [], rejected: {}, filter: '', filtering: false, cursor: 0, back };
+}
+
+/** The recipe's missing-roles policy as a plan option ('ask' is answered on the roles screen). */
+function rolesPolicy(recipe: Recipe): PlanOptions['missingRoles'] {
+  const p = recipe.components.postgres?.missingRoles;
+  return p === 'create' || p === 'skip-ownership' ? p : 'fail';
+}
+
+function cancelled(from: ScreenName, exitCode: number = ExitCode.ok): CancelledState {
+  return { screen: 'cancelled', from, exitCode, message: 'Cancelled, nothing was touched.' };
+}
+
+/** The sets the backup screen shows (filtered). */
+export function visibleSets(state: BackupState): BackupSet[] {
+  return filterSets(state.sets ?? [], state.filter);
+}
+
+function clampCursor(state: BackupState): BackupState {
+  const n = visibleSets(state).length;
+  const cursor = n === 0 ? 0 : Math.min(Math.max(0, state.cursor), n - 1);
+  return cursor === state.cursor ? state : { ...state, cursor };
+}
+
+/** Can the operator press `?` / `q` here (not while typing, not during the run)? */
+export function acceptsCommandKeys(state: WizardState): boolean {
+  switch (state.screen) {
+    case 'backup':
+      return !state.filtering && !state.override;
+    case 'confirm':
+    case 'run':
+    case 'help':
+    case 'summary':
+    case 'abandoned':
+    case 'cancelled':
+      return false;
+    default:
+      return true;
+  }
+}
+
+export function wizardReducer(state: WizardState, event: WizardEvent): WizardState {
+  // Help sits on top of a state: job results still reach the state underneath.
+  if (state.screen === 'help') {
+    if (event.type === 'back' || event.type === 'help' || event.type === 'proceed') return state.previous;
+    if (event.type === 'quit') return wizardReducer(state.previous, event);
+    if ('job' in event) return { ...state, previous: wizardReducer(state.previous, event) };
+    if (event.type === 'interrupt') return wizardReducer(state.previous, event);
+    return state;
+  }
+
+  // Results of side effects: only the current job's result counts.
+  if ('job' in event && (!('job' in state) || state.job !== event.job)) return state;
+
+  if (event.type === 'interrupt') {
+    if (state.screen === 'run') {
+      if (state.interrupts === 0) return { ...state, interrupts: 1, question: undefined };
+      const abandoned: AbandonedState = { screen: 'abandoned', chosen: state.chosen, plan: state.plan, confirmedAt: state.confirmedAt };
+      if (event.view) abandoned.view = event.view;
+      return abandoned;
+    }
+    if (isTerminal(state)) return state;
+    return cancelled(state.screen, ExitCode.interrupted);
+  }
+
+  if (event.type === 'help') {
+    if (!acceptsCommandKeys(state)) return state;
+    return { screen: 'help', previous: state };
+  }
+
+  if (event.type === 'quit') {
+    if (state.screen === 'error') return { ...state, back: undefined };
+    if (!acceptsCommandKeys(state) && state.screen !== 'summary') return state;
+    if (state.screen === 'summary') return state;
+    return cancelled(state.screen);
+  }
+
+  switch (state.screen) {
+    case 'recipe':
+      return reduceRecipe(state, event);
+    case 'history':
+      if (event.type === 'history-loaded') return { ...state, job: undefined, entries: event.entries };
+      if (event.type === 'job-failed') return { ...state, job: undefined, error: event.error.message };
+      if (event.type === 'back') return state.back;
+      return state;
+    case 'backup':
+      return reduceBackup(state, event);
+    case 'verify':
+      return reduceVerify(state, event);
+    case 'roles':
+      if (event.type === 'roles-chosen') {
+        if (event.choice === 'fail') return cancelled('roles');
+        const next: VerifyState = { screen: 'verify', chosen: state.chosen, set: state.set, phase: 'planning', job: job('plan'), facts: state.facts, missingRoles: event.choice, back: state.back };
+        if (state.report) next.report = state.report;
+        if (state.overrideRejected !== undefined) next.overrideRejected = state.overrideRejected;
+        return next;
+      }
+      if (event.type === 'back') return state.back;
+      return state;
+    case 'plan':
+      return reducePlan(state, event);
+    case 'confirm':
+      if (event.type === 'back') return cancelled('confirm');
+      if (event.type === 'confirm-submit') {
+        if (event.text.trim() === state.word) {
+          return { screen: 'run', chosen: state.chosen, set: state.set, plan: state.plan, confirmedAt: event.at, job: job('run'), interrupts: 0 };
+        }
+        return { ...state, attempts: state.attempts + 1, mismatch: event.text };
+      }
+      return state;
+    case 'run':
+      if (event.type === 'unhealthy-question') return { ...state, question: { failed: event.failed } };
+      if (event.type === 'unhealthy-decision') return state.question ? { ...state, question: undefined } : state;
+      if (event.type === 'run-done') {
+        const summary: SummaryState = { screen: 'summary', chosen: state.chosen, set: state.set, plan: state.plan, confirmedAt: state.confirmedAt, result: event.result };
+        if (event.view) summary.view = event.view;
+        return summary;
+      }
+      if (event.type === 'job-failed') return { screen: 'error', error: event.error, touched: true };
+      return state;
+    case 'error':
+      if (event.type === 'back' && state.back) return state.back;
+      return state;
+    default:
+      return state;
+  }
+}
+
+function reduceRecipe(state: RecipeState, event: WizardEvent): WizardState {
+  switch (event.type) {
+    case 'recipes-loaded': {
+      const recipes = [...event.recipes];
+      if (state.pinned && !recipes.some((r) => r.file === state.pinned?.file)) {
+        recipes.unshift({ name: state.pinned.recipe.name, file: state.pinned.file, loaded: state.pinned });
+      }
+      return { ...state, job: undefined, recipes };
+    }
+    case 'job-failed':
+      return { ...state, job: undefined, error: event.error };
+    case 'select-recipe': {
+      const choice = state.recipes?.find((r) => r.name === event.name);
+      if (!choice) return state;
+      if (!choice.loaded) return { ...state, notice: `Recipe ${choice.name} cannot be used: ${choice.error ?? 'it did not load'}` };
+      return { ...state, selected: choice.name, notice: undefined };
+    }
+    case 'recipe-action': {
+      const choice = state.recipes?.find((r) => r.name === state.selected);
+      if (!choice?.loaded) return state;
+      if (event.action === 'history') return { screen: 'history', choice, job: job('history'), back: state };
+      return backupStateFor({ recipe: choice.loaded, mode: event.action }, state);
+    }
+    case 'back':
+      if (state.selected !== undefined) return { ...state, selected: undefined };
+      return cancelled('recipe');
+    default:
+      return state;
+  }
+}
+
+function reduceBackup(state: BackupState, event: WizardEvent): WizardState {
+  switch (event.type) {
+    case 'sets-loaded': {
+      const rejected = { ...state.rejected };
+      for (const set of event.sets) {
+        const reasons = catalogRejections(set);
+        if (reasons.length > 0) rejected[set.id] = reasons;
+      }
+      return { ...state, job: undefined, sets: event.sets, warnings: event.warnings, rejected, cursor: 0 };
+    }
+    case 'job-failed':
+      return { ...state, job: undefined, error: event.error };
+    case 'move':
+      if (state.override) return state;
+      return clampCursor({ ...state, cursor: state.cursor + event.delta });
+    case 'filter-start':
+      return state.override ? state : { ...state, filtering: true };
+    case 'filter-input':
+      if (state.override) return state;
+      return clampCursor({ ...state, filtering: true, filter: state.filter + event.text.replace(/[\r\n]/g, ''), cursor: 0 });
+    case 'filter-backspace':
+      return clampCursor({ ...state, filter: state.filter.slice(0, -1), cursor: 0 });
+    case 'filter-done':
+      return { ...state, filtering: false };
+    case 'choose-set': {
+      if (state.override) return state;
+      const set = visibleSets(state)[state.cursor];
+      if (!set) return state;
+      if (state.rejected[set.id]) return { ...state, filtering: false, override: { setId: set.id }, notice: undefined };
+      return { screen: 'verify', chosen: state.chosen, set, phase: 'verifying', job: job('verify'), back: { ...state, filtering: false, notice: undefined } };
+    }
+    case 'override-submit': {
+      if (!state.override) return state;
+      const reason = event.reason.trim();
+      if (reason === '') return { ...state, notice: 'A reason is required to use a rejected set; it is recorded with the run.' };
+      const set = state.sets?.find((s) => s.id === state.override?.setId);
+      if (!set) return { ...state, override: undefined };
+      const back: BackupState = { ...state, override: undefined, notice: undefined };
+      return { screen: 'verify', chosen: state.chosen, set, phase: 'probing', job: job('probe'), overrideRejected: reason, back };
+    }
+    case 'back':
+      if (state.override) return { ...state, override: undefined, notice: undefined };
+      if (state.filtering || state.filter !== '') return clampCursor({ ...state, filtering: false, filter: '' });
+      return state.back;
+    default:
+      return state;
+  }
+}
+
+function reduceVerify(state: VerifyState, event: WizardEvent): WizardState {
+  switch (event.type) {
+    case 'verify-done':
+      if (!event.report.ok) return { ...state, job: undefined, phase: 'rejected', report: event.report };
+      return { ...state, report: event.report, phase: 'probing', job: job('probe') };
+    case 'probe-done': {
+      const missing = event.facts.postgres?.missingRoles ?? [];
+      if (missing.length > 0 && state.chosen.recipe.recipe.components.postgres?.missingRoles === 'ask') {
+        const roles: RolesState = { screen: 'roles', chosen: state.chosen, set: state.set, facts: event.facts, missing, back: state.back };
+        if (state.report) roles.report = state.report;
+        if (state.overrideRejected !== undefined) roles.overrideRejected = state.overrideRejected;
+        return roles;
+      }
+      return { ...state, facts: event.facts, phase: 'planning', job: job('plan'), missingRoles: rolesPolicy(state.chosen.recipe.recipe) };
+    }
+    case 'plan-built': {
+      const plan: PlanState = { screen: 'plan', chosen: state.chosen, set: state.set, plan: event.plan, cursor: 0, showCommands: false, back: state.back };
+      if (state.report) plan.report = state.report;
+      if (event.estimate) plan.estimate = event.estimate;
+      return plan;
+    }
+    case 'job-failed':
+      return { screen: 'error', error: event.error, touched: false, back: state.back };
+    case 'back': {
+      if (state.phase === 'rejected') {
+        const reasons = (state.report?.problems ?? []).map((p) => p.message);
+        return { ...state.back, rejected: { ...state.back.rejected, [state.set.id]: reasons.length > 0 ? reasons : ['failed verification'] } };
+      }
+      return state.back;
+    }
+    case 'proceed':
+      // Enter on a rejected set's report also returns to the list (marked).
+      if (state.phase === 'rejected') return reduceVerify(state, { type: 'back' });
+      return state;
+    default:
+      return state;
+  }
+}
+
+function reducePlan(state: PlanState, event: WizardEvent): WizardState {
+  switch (event.type) {
+    case 'move': {
+      const n = state.plan.steps.length;
+      const cursor = Math.min(Math.max(0, state.cursor + event.delta), Math.max(0, n - 1));
+      return { ...state, cursor };
+    }
+    case 'toggle-commands':
+      return { ...state, showCommands: !state.showCommands };
+    case 'proceed':
+      return { screen: 'confirm', chosen: state.chosen, set: state.set, plan: state.plan, word: confirmWordFor(state.chosen.recipe.recipe), attempts: 0, back: state };
+    case 'back':
+      return state.back;
+    default:
+      return state;
+  }
+}
+
+/** States the guide ends in. */
+export function isTerminal(state: WizardState): boolean {
+  return state.screen === 'cancelled' || state.screen === 'summary' || state.screen === 'abandoned' || (state.screen === 'error' && state.back === undefined);
+}
+
+/** The exit code of a terminal state (the one place the guide decides it). */
+export function exitCodeOf(state: WizardState): number | undefined {
+  switch (state.screen) {
+    case 'cancelled':
+      return state.exitCode;
+    case 'summary':
+      return state.result.summary.exitCode;
+    case 'abandoned':
+      return ExitCode.rollbackIncomplete;
+    case 'error':
+      return state.back === undefined ? state.error.exitCode : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The plan request a verify state in its planning phase asks for. */
+export function planRequestOf(state: VerifyState): { missingRoles: PlanOptions['missingRoles']; overrideRejected?: string } {
+  const req: { missingRoles: PlanOptions['missingRoles']; overrideRejected?: string } = {
+    missingRoles: state.missingRoles ?? rolesPolicy(state.chosen.recipe.recipe),
+  };
+  if (state.overrideRejected !== undefined) req.overrideRejected = state.overrideRejected;
+  return req;
+}

@@ -1,0 +1,368 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import chalk from 'chalk';
+import { cleanup } from 'ink-testing-library';
+import { themeFor } from '../../source/ui/theme.js';
+import { ExitCode } from '../../source/exit-codes.js';
+import { initialState } from '../../source/ui/wizard.js';
+import { fakeDeps, NOW, recipeFixture, setFixture, SETS, summaryFixture } from './ui-fixtures.js';
+import { keys, renderGuide, type Rendered } from './ui-render.js';
+
+/** The frame with line wrapping undone (for sentences that wrap at the terminal width). */
+const flat = (frame: string): string => frame.replace(/\s+/g, ' ');
+
+afterEach(() => {
+  cleanup();
+});
+
+const history = [
+  { runId: 'r2', kind: 'drill' as const, startedAt: '2026-01-15T05:00:00.000Z', outcome: 'restored' as const, backupId: '2026-01-15_01-45-00', rtoMs: 240_000, rpoMs: 3 * 3600_000 },
+  { runId: 'r1', kind: 'restore' as const, startedAt: '2026-01-10T05:00:00.000Z', outcome: 'restored' as const, backupId: '2026-01-10_01-45-00', rtoMs: 300_000 },
+  { runId: 'r0', kind: 'restore' as const, startedAt: '2026-01-05T05:00:00.000Z', outcome: 'restored' as const, rtoMs: 200_000 },
+];
+
+/** Walk from the recipe screen to the plan review of the newest set. */
+async function toPlan(g: Rendered): Promise<void> {
+  await g.waitFor('What do you want to do with story-portal?');
+  await g.press(keys.enter, 'Which backup of story-portal do you want to restore?');
+  await g.waitFor('2026-01-18 01:45Z');
+  await g.press(keys.enter, 'IN-PLACE restore of story-portal from 2026-01-18_01-45-13');
+}
+
+async function toRun(g: Rendered): Promise<void> {
+  await toPlan(g);
+  await g.press(keys.enter, 'Type agentic_platform to restore');
+  await g.type('agentic_platform', 'Engine starting');
+}
+
+describe('guided interface screens', () => {
+  it('recipe screen: name, components, backup location, last restore or drill and when', async () => {
+    const control = fakeDeps({ history });
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    const f = await g.waitFor('What do you want to do with story-portal?');
+    expect(f).toContain('story-portal: agentic platform');
+    expect(f).toContain('Components  PostgreSQL agentic_platform · Redis · Prometheus');
+    expect(f).toContain('PostgreSQL agentic_platform on 127.0.0.1:5432 (host)');
+    expect(f).toContain('Backups     /backups/story-portal (story-portal layout)');
+    expect(f).toContain('Last run    drill 3d 0h ago: restored, healthy, RTO 4m 00s');
+    expect(f).toContain('Objectives  RTO 30m · RPO 4h 0m');
+    expect(f).toContain('Restore in place: over the real targets (incident)');
+    expect(f).toContain('Drill: into throwaway services (real targets untouched)');
+    expect(f).toContain('Esc other recipe');
+    // Esc closes the actions and shows the list of recipes.
+    const list = await g.press(keys.escape, 'Which deployment?');
+    expect(list).toContain('› story-portal');
+  });
+
+  it('recipe list marks invalid recipes and shows their problem', async () => {
+    const recipe = recipeFixture();
+    const control = fakeDeps({
+      recipes: [
+        { name: 'broken', file: '/recipes/broken.yaml', error: 'broken.yaml:3:5: backups.root: required field is missing' },
+        { name: 'story-portal', file: recipe.file, loaded: recipe },
+      ],
+    });
+    const g = renderGuide(control.deps);
+    const f = await g.waitFor('Which deployment?');
+    expect(f).toContain('broken (invalid)');
+    expect(f).toContain('backups.root: required field is missing');
+    const notice = await g.press(keys.enter, 'cannot be used');
+    expect(notice).toContain('Recipe broken cannot be used');
+    await g.press(keys.down, '› story-portal');
+    await g.press(keys.enter, 'What do you want to do with story-portal?');
+  });
+
+  it('history screen lists past runs newest first with RTO and RPO', async () => {
+    const control = fakeDeps({ history });
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await g.waitFor('What do you want to do with story-portal?');
+    await g.press(keys.down, '› Drill');
+    await g.press(keys.down, '› History');
+    const f = await g.press(keys.enter, 'Restores and drills of story-portal, newest first');
+    await g.waitFor('2026-01-15 05:00Z');
+    const rows = g.frame().split('\n');
+    const drill = rows.findIndex((l) => l.includes('2026-01-15 05:00Z'));
+    const restore = rows.findIndex((l) => l.includes('2026-01-10 05:00Z'));
+    expect(drill).toBeGreaterThan(-1);
+    expect(restore).toBeGreaterThan(drill);
+    expect(rows[drill]).toMatch(/drill\s+2026-01-15_01-45-00\s+restored, healthy\s+4m 00s\s+3h 0m/);
+    expect(f).toContain('Restores and drills');
+    await g.press(keys.escape, 'What do you want to do with story-portal?');
+  });
+
+  it('backup screen: newest first with time, age, sizes, checksums and the RPO the choice implies; type to filter', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await g.waitFor('What do you want to do with story-portal?');
+    await g.press(keys.enter, 'Which backup of story-portal do you want to restore?');
+    const f = await g.waitFor('2026-01-18 01:45Z');
+    const lines = f.split('\n');
+    const header = lines.find((l) => l.includes('Time (UTC)'))!;
+    expect(header).toMatch(/Time \(UTC\)\s+Age\s+PostgreSQL\s+Redis\s+Prometheus\s+Checksums/);
+    const first = lines.findIndex((l) => l.includes('2026-01-18 01:45Z'));
+    const second = lines.findIndex((l) => l.includes('2026-01-17 01:45Z'));
+    expect(second).toBe(first + 1);
+    expect(lines[first]).toMatch(/^› 2026-01-18 01:45Z\s+3h 14m\s+3\.0 MiB\s+40 KiB\s+2\.0 MiB\s+2\/3 rec\./);
+    expect(f).toContain('RPO if restored now: 3h 14m of changes lost (target 4h 0m)');
+    expect(f).toContain('Set 2026-01-18_01-45-13 · /backups/story-portal/2026-01-18_01-45-13');
+
+    await g.press(keys.down, 'RPO if restored now: 27h 14m of changes lost (target 4h 0m: OVER TARGET)');
+    // Digits start the filter; only matching sets stay.
+    const filtered = await g.press('16', 'Filter: 16');
+    expect(filtered).toContain('2026-01-16 01:44Z');
+    expect(filtered).not.toContain('2026-01-18 01:45Z');
+    const cleared = await g.press(keys.escape, (fr) => !fr.includes('Filter:'));
+    expect(cleared).toContain('2026-01-18 01:45Z');
+    await g.press('/', 'Filter: ▏');
+    await g.press('17', 'Filter: 17');
+    await g.press(keys.backspace, 'Filter: 1▏');
+    expect(control.calls).toEqual(['listRecipes(story-portal)', 'listSets(story-portal)']);
+  });
+
+  it('verify: a rejected set explains why, returns to the list marked, and needs a recorded reason to be used', async () => {
+    const control = fakeDeps({ badSets: ['2026-01-18_01-45-13'] });
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await g.waitFor('What do you want to do with story-portal?');
+    await g.press(keys.enter, '2026-01-18 01:45Z');
+    const rejected = await g.press(keys.enter, 'was rejected: nothing was touched');
+    expect(rejected).toContain('✖ PostgreSQL: postgres.sql.gz ends before the end of the gzip stream [gzip-truncated]');
+    const list = await g.press(keys.enter, 'REJECTED');
+    expect(list).toMatch(/›✖2026-01-18 01:45Z.*REJECTED/);
+    expect(list).toContain('✖ Rejected: postgres.sql.gz ends before the end of the gzip stream');
+    // Choosing it again asks for a reason instead of verifying again.
+    const prompt = await g.press(keys.enter, 'failed its checks');
+    expect(prompt).toContain('To go on, type why (it is recorded with the run)');
+    await g.type('newest set, the table at fault is not needed', 'IN-PLACE restore of story-portal');
+    const plan = await g.waitFor('used anyway because');
+    expect(plan).toContain('Set failed its checks; used anyway because: newest set, the table at fault is not needed');
+    expect(control.planRequests[0]?.overrideRejected).toBe('newest set, the table at fault is not needed');
+    expect(control.calls.filter((c) => c.startsWith('verify('))).toEqual(['verify(2026-01-18_01-45-13,deep)']);
+  });
+
+  it('plan review: each step with what it destroys and the safety copy; exact commands on demand; estimate from history', async () => {
+    const control = fakeDeps({ history });
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await toPlan(g);
+    const f = await g.waitFor('Check tools, versions and disk');
+    expect(f).toContain('5 steps, 2 destructive');
+    expect(f).toContain('about 4m 10s (median of 2 earlier runs)');
+    expect(f).toMatch(/3\. Restore PostgreSQL database agentic_platform\s+destroys, copy kept/);
+    await g.press(keys.down, /›\s+2\. Stop service api/);
+    const step = await g.press('j', /›\s+3\. Restore PostgreSQL/);
+    expect(step).toContain('Destroys: the current database agentic_platform');
+    expect(step).toContain('Safety copy: the current database, renamed → agentic_platform__pre_restore_20260118T050000Z');
+    expect(step).toContain('Undo: Rename agentic_platform__pre_restore back');
+    expect(step).not.toContain('$ psql');
+    const cmds = await g.press('c', '$ psql');
+    expect(cmds).toContain(`$ psql -h 127.0.0.1 -c 'ALTER DATABASE "agentic_platform" RENAME TO x'  (host)`);
+    expect(flat(cmds)).toContain('$ psql -h 127.0.0.1 -d agentic_platform < /backups/story-portal/2026-01-18_01-45-13/postgres.sql.gz (gunzipped) (host)');
+    await g.press('c', (fr) => !fr.includes('$ psql'));
+    // Esc goes back to the list with the set still under the cursor.
+    const back = await g.press(keys.escape, 'Which backup of story-portal');
+    expect(back).toMatch(/› 2026-01-18 01:45Z/);
+  });
+
+  it('confirm: says IN-PLACE plainly; a wrong word touches nothing; Esc cancels and the last line stays "Cancelled"', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await toPlan(g);
+    const f = await g.press(keys.enter, 'Type agentic_platform to restore, or Esc to cancel:');
+    expect(f).toContain('IN-PLACE restore over the real targets of story-portal');
+    expect(f).toContain('PostgreSQL agentic_platform on 127.0.0.1:5432 (host)');
+    expect(f).toContain('! the current database agentic_platform (kept: agentic_platform__pre_restore_20260118T050000Z)');
+    const wrong = await g.type('agentic', '"agentic" is not "agentic_platform". Nothing was touched');
+    expect(wrong).toContain('Type agentic_platform to restore');
+    const cancelled = await g.press(keys.escape, 'Cancelled');
+    expect(cancelled.trim().split('\n').at(-1)).toBe('Cancelled');
+    expect(cancelled).toContain('Cancelled, nothing was touched.');
+    const outcome = await g.outcome;
+    expect(outcome.exitCode).toBe(ExitCode.ok);
+    expect(control.calls.some((c) => c.startsWith('runPlan'))).toBe(false);
+  });
+
+  it('confirm for a drill says the real targets are not touched', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await g.waitFor('What do you want to do with story-portal?');
+    await g.press(keys.down, '› Drill');
+    await g.press(keys.enter, 'Which backup of story-portal do you want to drill?');
+    await g.waitFor('2026-01-18 01:45Z');
+    await g.press(keys.enter, 'Drill of story-portal');
+    const f = await g.press(keys.enter, 'to start the drill');
+    expect(f).toContain('DRILL into throwaway services: the real targets of story-portal are not touched');
+    expect(control.calls).toContain('buildPlan(2026-01-18_01-45-13,drill)');
+  });
+
+  it('run: finished steps stay above, the running step shows progress and output; summary shows RTO, RPO, health, copies, evidence', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await toRun(g);
+    expect(g.frame()).toContain('Confirmed at 2026-01-18 05:00Z: IN-PLACE restore of story-portal from set 2026-01-18_01-45-13');
+    control.emit({ type: 'step-started', stepId: 'preflight', title: 'Check tools, versions and disk' });
+    control.emit({ type: 'step-finished', stepId: 'preflight', title: 'Tools, versions and disk checked', durationMs: 1200 });
+    control.emit({ type: 'step-started', stepId: 'pg-restore', title: 'Restore PostgreSQL database agentic_platform' });
+    control.emit({ type: 'progress', stepId: 'pg-restore', unit: 'bytes', done: 1024 * 1024, total: 4 * 1024 * 1024, etaMs: 65_000 });
+    control.emit({ type: 'command-output', stepId: 'pg-restore', commandId: 'c1', stream: 'stderr', line: 'CREATE TABLE' });
+    control.emit({ type: 'command-output', stepId: 'pg-restore', commandId: 'c1', stream: 'stderr', line: 'COPY 1200' });
+    const f = await g.waitFor('COPY 1200');
+    expect(f).toContain('✔ Tools, versions and disk checked  1.2 s');
+    expect(f).toContain('▸ Restore PostgreSQL database agentic_platform');
+    expect(f).toContain('1.0 MiB of 4.0 MiB  25%  ETA 1m 05s');
+    expect(f).toContain('│ CREATE TABLE');
+    expect(f).toContain('Ctrl-C abort and roll back');
+    control.emit({ type: 'safety-copy', stepId: 'pg-restore', copy: { component: 'postgres', kind: 'rename', location: 'agentic_platform__pre_restore_20260118T050000Z', description: 'the current database, renamed' } });
+    control.emit({ type: 'step-finished', stepId: 'pg-restore', title: 'PostgreSQL database agentic_platform restored', durationMs: 64_000 });
+    control.emit({ type: 'health-check', name: 'api http', ok: true, attempts: 2, durationMs: 900, detail: '200' });
+    control.finishRun({ summary: summaryFixture(), evidenceDir: '/state/restore-assistant/runs/20260118T050000Z-story-portal' });
+    const s = await g.waitFor('Evidence: /state/restore-assistant/runs/20260118T050000Z-story-portal');
+    expect(s).toContain('✔ Restore of story-portal from 2026-01-18_01-45-13: restored, healthy (exit 0)');
+    expect(s).toContain('RTO  4m 12s from confirm to healthy (target 30m: met)');
+    expect(s).toContain('RPO  3h 14m of changes lost (backup age at restore) (target 4h 0m: met)');
+    expect(s).toContain('✔ Health check api http: passed (2 attempts)');
+    expect(flat(s)).toContain('Safety copy of postgres: agentic_platform__pre_restore_20260118T050000Z (the current database, renamed)');
+    expect(s).toContain('✔ PostgreSQL database agentic_platform restored  1m 04s');
+    expect(s).toContain('- Drop the safety copy agentic_platform__pre_restore_20260118T050000Z');
+    // Finished steps were printed once, above the live area, in the order they finished.
+    const all = s.split('\n');
+    expect(all.findIndex((l) => l.includes('Tools, versions and disk checked'))).toBeLessThan(all.findIndex((l) => l.includes('agentic_platform restored')));
+    expect((await g.outcome).exitCode).toBe(0);
+  });
+
+  it('Ctrl-C during the run aborts the engine and shows the rollback; the engine\'s answer decides the exit code', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await toRun(g);
+    control.emit({ type: 'step-started', stepId: 'pg-restore', title: 'Restore PostgreSQL database agentic_platform' });
+    await g.waitFor('▸ Restore PostgreSQL');
+    expect(control.runSignal()?.aborted).toBe(false);
+    const f = await g.press(keys.ctrlC, 'Interrupt received: stopping and rolling back');
+    expect(f).toContain('Ctrl-C stop waiting and report the state');
+    expect(control.runSignal()?.aborted).toBe(true);
+    control.emit({ type: 'step-failed', stepId: 'pg-restore', title: 'Restore PostgreSQL database agentic_platform', durationMs: 10, error: 'aborted' });
+    control.emit({ type: 'rollback-started', reason: 'interrupted by the operator' });
+    control.emit({ type: 'rollback-step', stepId: 'pg-restore', title: 'Rename agentic_platform__pre_restore back', ok: true });
+    control.emit({ type: 'rollback-finished', complete: true, manualSteps: [] });
+    const rb = await g.waitFor('Rollback complete.');
+    expect(rb).toContain('Rolling back: interrupted by the operator');
+    expect(rb).toContain('✔ Rename agentic_platform__pre_restore back undone');
+    control.finishRun({ summary: summaryFixture({ outcome: 'interrupted', exitCode: 130, rtoMs: undefined, state: ['PostgreSQL agentic_platform: as before the restore'] }) });
+    const s = await g.waitFor('interrupted, rolled back (exit 130)');
+    expect(s).toContain('PostgreSQL agentic_platform: as before the restore');
+    expect((await g.outcome).exitCode).toBe(ExitCode.interrupted);
+  });
+
+  it('a second Ctrl-C stops waiting and reports the exact state as far as the engine told it', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await toRun(g);
+    control.emit({ type: 'step-started', stepId: 'preflight', title: 'Check tools, versions and disk' });
+    control.emit({ type: 'step-finished', stepId: 'preflight', title: 'Check tools, versions and disk', durationMs: 5 });
+    control.emit({ type: 'step-started', stepId: 'stop-api', title: 'Stop service api' });
+    control.emit({ type: 'step-finished', stepId: 'stop-api', title: 'Stop service api', durationMs: 5 });
+    control.emit({ type: 'step-started', stepId: 'pg-restore', title: 'Restore PostgreSQL database agentic_platform' });
+    await g.waitFor('▸ Restore PostgreSQL');
+    await g.press(keys.ctrlC, 'Interrupt received');
+    control.emit({ type: 'rollback-started', reason: 'interrupted' });
+    control.emit({ type: 'rollback-step', stepId: 'pg-restore', title: 'Rename back', ok: true });
+    await g.waitFor('Rename back undone');
+    const f = await g.press(keys.ctrlC, 'Stopped waiting for the rollback');
+    expect(f).toContain('Check tools, versions and disk: done');
+    expect(f).toContain('Stop service api: done');
+    expect(flat(f)).toContain('Restore PostgreSQL database agentic_platform: was running when interrupted (may be half done), undone');
+    expect(f).toContain('Restore Redis dump.rdb: not started');
+    expect((await g.outcome).exitCode).toBe(ExitCode.rollbackIncomplete);
+  });
+
+  it('failed health checks ask whether to keep the restored state or roll back', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await toRun(g);
+    const answer = control.askUnhealthy(['api http']);
+    const q = await g.waitFor('Health checks failed: api http');
+    expect(q).toContain('Keep the restored state (k) or roll back to the state before the restore (r)?');
+    await g.press('r', (fr) => !fr.includes('Health checks failed'));
+    expect(await answer).toBe('rollback');
+  });
+
+  it('lays out for 80 columns and re-renders on resize; no line is wider than the terminal', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await g.waitFor('What do you want to do with story-portal?');
+    await g.press(keys.enter, '2026-01-18 01:45Z');
+    await g.waitFor('Set id'); // 100 columns (ink-testing-library default): the id column fits
+    g.resize(80, 24);
+    const narrow = await g.waitFor((f) => !f.includes('Set id'));
+    for (const line of narrow.split('\n')) expect(line.length).toBeLessThanOrEqual(80);
+    expect(narrow.split('\n').length).toBeLessThanOrEqual(24);
+    await g.press(keys.enter, 'IN-PLACE restore of story-portal');
+    for (const line of g.frame().split('\n')) expect(line.length).toBeLessThanOrEqual(80);
+    await g.press('j', /›\s+2\./);
+    await g.press('j', /›\s+3\./);
+    await g.press('c', '$ psql');
+    for (const line of g.frame().split('\n')) expect(line.length).toBeLessThanOrEqual(80);
+    await g.press(keys.enter, 'Type agentic_platform');
+    for (const line of g.frame().split('\n')) expect(line.length).toBeLessThanOrEqual(80);
+  });
+
+  it('respects NO_COLOR: no colour codes with it, colour without it (even on a colour terminal)', async () => {
+    expect(themeFor({ NO_COLOR: '1' })).toMatchObject({ color: false, accent: undefined, ok: undefined, warn: undefined, danger: undefined, muted: undefined });
+    expect(themeFor({})).toMatchObject({ color: true, danger: 'red' });
+    const level = chalk.level;
+    chalk.level = 3; // pretend a colour terminal: only the theme decides
+    try {
+       
+      const colour = /\u001B\[(3\d|9\d|38);?[\d;]*m/;
+      const plain = renderGuide(fakeDeps().deps, { initial: initialState({ pinned: recipeFixture() }), env: { NO_COLOR: '1' } });
+      await plain.waitFor('What do you want to do');
+      expect(plain.instance.lastFrame()).not.toMatch(colour);
+      plain.instance.unmount();
+      const coloured = renderGuide(fakeDeps().deps, { initial: initialState({ pinned: recipeFixture() }), env: {} });
+      await coloured.waitFor('What do you want to do');
+      expect(coloured.instance.lastFrame()).toMatch(colour);
+    } finally {
+      chalk.level = level;
+    }
+  });
+
+  it('? shows the keys and returns; q quits before anything ran', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await toPlan(g);
+    const help = await g.press('?', 'Keys');
+    expect(help).toContain('quit before anything runs (nothing is touched)');
+    expect(help).toContain('restore-assistant restore --recipe R --backup ID --yes');
+    await g.press(keys.escape, 'IN-PLACE restore of story-portal');
+    const q = await g.press('q', 'Cancelled');
+    expect(q).toContain('Cancelled, nothing was touched.');
+    expect((await g.outcome).exitCode).toBe(0);
+  });
+
+  it('a signal delivered to the process cancels before the run (exit 130)', async () => {
+    let fire: (() => void) | undefined;
+    const g = renderGuide(fakeDeps().deps, {
+      initial: initialState({ pinned: recipeFixture() }),
+      subscribeInterrupts: (fn) => {
+        fire = fn;
+        return () => {
+          fire = undefined;
+        };
+      },
+    });
+    await g.waitFor('What do you want to do');
+    fire?.();
+    await g.waitFor('Cancelled, nothing was touched.');
+    expect((await g.outcome).exitCode).toBe(ExitCode.interrupted);
+  });
+
+  it('shows catalog warnings and empty lists plainly', async () => {
+    const control = fakeDeps({ sets: [setFixture('2026-01-18_01-45-13', '2026-01-18T01:45:13.000Z', { warnings: ['metadata.txt: line 3 not understood'] })] });
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await g.waitFor('What do you want to do');
+    const f = await g.press(keys.enter, '2026-01-18 01:45Z');
+    expect(f).toContain('! metadata.txt: line 3 not understood');
+    expect(f).toMatch(/›!2026-01-18 01:45Z/);
+    const none = await g.press('9', 'No set matches "9".');
+    expect(none).toContain('Filter: 9');
+    void NOW;
+    void SETS;
+  });
+});
