@@ -147,6 +147,7 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
 
   if (t.safetyCopy === 'rename') {
     const aside = pg.safetyDatabaseName(db, stamp);
+    if (f?.databaseExists === false) warnings.push(`Database ${db} did not exist when probed: the rename keeps nothing (it is skipped when the database is absent).`);
     if (!aside.startsWith(db)) warnings.push(`Database name ${db} is shortened in the safety copy name ${aside} (PostgreSQL names are at most 63 bytes).`);
     steps.push({
       id: 'postgres:safety-copy',
@@ -164,18 +165,23 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
   } else if (t.safetyCopy === 'dump') {
     const safetyDir = options.safetyDir ?? path.join(input.recipe.recipe.evidence.dir ?? path.dirname(input.recipe.file), 'safety');
     const file = path.join(safetyDir, `${fileSafe(db)}__pre_restore_${stamp}.dump`);
-    steps.push({
+    const absent = f?.databaseExists === false;
+    // pg_dump runs before the terminate step refuses connections (it must connect); the
+    // application services are already stopped.
+    steps.unshift({
       id: 'postgres:safety-copy',
-      title: `Dump database ${db} to ${file}`,
-      doneTitle: `Database ${db} dumped to ${file}`,
+      title: absent ? `Note that database ${db} does not exist` : `Dump database ${db} to ${file}`,
+      doneTitle: absent ? `Nothing to keep of ${db}` : `Database ${db} dumped to ${file}`,
       phase: 'postgres',
       lane: 'postgres',
       component: 'postgres',
       destructive: false,
-      safetyCopy: { component: 'postgres', kind: 'dump', location: file, description: `pg_dump -Fc of ${db} as it was` },
-      actions: pg.dumpSafetyCopyActions(t, file, `/tmp/restore-assistant-safety-${stamp}.dump`),
+      safetyCopy: absent
+        ? { component: 'postgres', kind: 'none', location: '', description: `nothing to keep: database ${db} did not exist when probed` }
+        : { component: 'postgres', kind: 'dump', location: file, description: `pg_dump -Fc of ${db} as it was` },
+      actions: absent ? [{ type: 'note', purpose: `Database ${db} did not exist when probed: there is nothing to dump.` }] : pg.dumpSafetyCopyActions(t, file, `/tmp/restore-assistant-safety-${stamp}.dump`),
     });
-    const restoreBack = pg.archiveRestoreActions(t, file, { jobs: 1, skipOwnership: false, ctxTempPath: `/tmp/restore-assistant-safety-${stamp}.dump` });
+    const restoreBack = absent ? [] : pg.archiveRestoreActions(t, file, { jobs: 1, skipOwnership: false, ctxTempPath: `/tmp/restore-assistant-safety-${stamp}.dump` }).actions;
     steps.push({
       id: 'postgres:drop',
       title: `Drop database ${db}`,
@@ -183,12 +189,12 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
       phase: 'postgres',
       lane: 'postgres',
       component: 'postgres',
-      destructive: true,
-      destroys: `database ${db} (a pg_dump of it is kept at ${file})`,
+      destructive: !absent,
+      ...(absent ? {} : { destroys: `database ${db} (a pg_dump of it is kept at ${file})` }),
       actions: pg.dropDatabaseActions(t, `Drop database ${db}`),
       undo: {
-        title: `Recreate ${db} from the safety dump`,
-        actions: [...pg.dropDatabaseActions(t, `Drop whatever is named ${db} now`), ...pg.createDatabaseActions(t), ...restoreBack.actions],
+        title: absent ? `Drop whatever is named ${db} now` : `Recreate ${db} from the safety dump`,
+        actions: [...pg.dropDatabaseActions(t, `Drop whatever is named ${db} now`), ...(absent ? [] : [...pg.createDatabaseActions(t), ...restoreBack])],
       },
     });
   } else {
@@ -411,7 +417,7 @@ function prometheusSteps(t: PrometheusTarget, input: BuildPlanInput, stamp: stri
       lane: 'prometheus',
       component: 'prometheus',
       destructive: false,
-      actions: [{ type: 'check', check: prom.seriesCheck(input.set.time), purpose: `Series with samples in the hour before the backup (${input.set.time})` }],
+      actions: [{ type: 'check', check: prom.seriesCheck(input.set.time), purpose: `Series with samples within an hour either side of the backup (${input.set.time})` }],
     },
   ];
 }

@@ -196,7 +196,8 @@ describe('buildPlan: story-portal (docker)', () => {
     const start = step(plan, 'prometheus:start').actions;
     expect(start).toContainEqual(expect.objectContaining({ type: 'wait-http', url: 'http://127.0.0.1:9090/-/ready' }));
     const verify = step(plan, 'prometheus:verify-series').actions[0];
-    expect(verify?.type === 'check' && 'promql' in verify.check ? verify.check.promql.time : undefined).toBe('2026-01-18T01:45:13Z');
+    // Evaluated an hour after the recorded time, looking back two: an hour either side of it.
+    expect(verify?.type === 'check' && 'promql' in verify.check ? [verify.check.promql.time, verify.check.promql.query] : undefined).toEqual(['2026-01-18T02:45:13.000Z', 'count(last_over_time({__name__=~".+"}[2h]))']);
     expect(step(plan, 'prometheus:safety-copy').undo?.actions).toHaveLength(1);
   });
 
@@ -336,6 +337,16 @@ describe('buildPlan: metachat (host)', () => {
     expect(execs(copy.actions)[1]?.argv).toEqual(expect.arrayContaining(['pg_dump', '--format=custom', '--file', '/srv/safety/metachat__pre_restore_20260118T030405Z.dump']));
     const undo = execs(step(plan, 'postgres:drop').undo?.actions ?? []).map((a) => a.argv[0]);
     expect(undo).toEqual(['psql', 'psql', 'pg_restore']);
+    // pg_dump must connect: it runs before the terminate step refuses connections.
+    const ids = plan.steps.map((s) => s.id);
+    expect(ids.indexOf('postgres:safety-copy')).toBeLessThan(ids.indexOf('postgres:terminate'));
+    expect(step(plan, 'postgres:safety-copy').dependsOn).toEqual(['quiesce:metachat-worker']);
+    expect(step(plan, 'postgres:terminate').dependsOn).toEqual(['postgres:safety-copy']);
+    // A database that does not exist has nothing to dump: recorded, not attempted.
+    const absent = buildPlan(input(r, metachatSet(), metachatFacts({}, { databaseExists: false }), { safetyDir: '/srv/safety' }));
+    expect(step(absent, 'postgres:safety-copy').safetyCopy).toEqual(expect.objectContaining({ kind: 'none' }));
+    expect(execs(step(absent, 'postgres:safety-copy').actions)).toEqual([]);
+    expect(execs(step(absent, 'postgres:drop').undo?.actions ?? []).map((a) => a.argv[0])).toEqual(['psql']);
   });
 
   it('--only restores just those components; services are still quiesced', async () => {
