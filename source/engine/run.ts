@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Listr, ListrLogger, ProcessOutput, type DefaultRenderer, type ListrTask, type ListrTaskWrapper, type SimpleRenderer } from 'listr2';
 import type { ComponentKind } from '../catalog/types.js';
+import { runCheck, type CheckContext } from '../checks/index.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Redactor } from '../exec/redact.js';
 import { redactDeep } from '../exec/redact.js';
@@ -147,17 +148,12 @@ function defaultLockKeys(plan: Plan): string[] {
   return keys.length > 0 ? keys : [`recipe:${plan.recipe.name}`];
 }
 
-async function defaultCheckRunner(): Promise<CheckRunner> {
-  // The checks module is resolved at run time, so the engine has no load-time dependency on it.
-  const specifier = '../checks/index.js';
-  try {
-    const mod = (await import(specifier)) as { runCheck?: CheckRunner };
-    if (typeof mod.runCheck === 'function') return mod.runCheck;
-  } catch {
-    // fall through
-  }
-  return async (check) => ({ ok: false, attempts: 0, durationMs: 0, detail: `no check runner available for "${check.name}"` });
-}
+/** The recipe-aware check runner (source/checks/index.ts); `checkContext.recipe` carries the recipe. */
+const defaultCheckRunner: CheckRunner = async (check, ctx) => {
+  const recipe = ctx['recipe'] as CheckContext['recipe'] | undefined;
+  if (!recipe) return { ok: false, attempts: 0, durationMs: 0, detail: `no recipe to run "${check.name}" against (checkContext.recipe is missing)` };
+  return runCheck(check, { recipe, env: ctx.env, redact: ctx.redact, signal: ctx.signal });
+};
 
 function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -249,8 +245,7 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
       if (opts.signal?.aborted) {
         return finish({ outcome: 'interrupted', exitCode: ExitCode.interrupted, safetyCopies: [], state: targetsOf(plan).map((k) => `${describeTarget(plan, k)}: untouched`), nextSteps: ['Run the restore again when ready.'], error: 'interrupted before anything started' });
       }
-      const runCheck = opts.runCheck ?? (await defaultCheckRunner());
-      return finish(await execute(plan, { ...opts, env, runCheck, clockStart, rpoMs }));
+      return finish(await execute(plan, { ...opts, env, runCheck: opts.runCheck ?? defaultCheckRunner, clockStart, rpoMs }));
     } finally {
       await lock.release();
     }
