@@ -148,7 +148,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     const tail = formatLogTail(logFile, await tailFile(logFile, 40));
     const detail = error instanceof Error ? error.message : String(error);
     const pid = await readPostmasterPid(dataDir);
-    if (pid !== undefined) {
+    if (pid !== undefined && isPidAlive(pid)) {
       signalPid(pid, 'SIGQUIT');
       await waitUntil(() => !isPidAlive(pid), { timeoutMs: 5000 });
     }

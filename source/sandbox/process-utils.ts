@@ -73,6 +73,16 @@ export function signalPid(pid: number, signal: NodeJS.Signals | number): boolean
   }
 }
 
+/** Signals only the process group `pgid` (never a lone pid); false if no such group. */
+export function signalGroupOnly(pgid: number, signal: NodeJS.Signals | number): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Signals the process group led by pid (detached children lead their own group); falls back to the pid. */
 export function signalGroup(pid: number, signal: NodeJS.Signals | number): boolean {
   try {

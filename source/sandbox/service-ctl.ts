@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, openSync, closeSync, realpathSync, writeSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -13,6 +14,7 @@ import {
   lookupOsUser,
   processStartedAtMs,
   signalGroup,
+  signalGroupOnly,
   signalPid,
   sleep,
   tailFile,
@@ -125,6 +127,19 @@ async function isReady(spec: ServiceSpec): Promise<boolean> {
   return true;
 }
 
+function probeAddress(spec: ServiceSpec): { host: string; port: number } | undefined {
+  if (spec.ready?.tcp) return spec.ready.tcp;
+  if (spec.ready?.http) {
+    try {
+      const url = new URL(spec.ready.http.url);
+      return { host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 function describeReady(spec: ServiceSpec): string {
   const parts: string[] = [];
   if (spec.ready?.tcp) parts.push(`tcp ${spec.ready.tcp.host}:${spec.ready.tcp.port}`);
@@ -160,6 +175,15 @@ export async function startService(spec: ServiceSpec): Promise<StartResult> {
     else if (process.getuid?.() !== user.uid) {
       throw new Error(`service-ctl: ${spec.name}: runAsUser ${spec.runAsUser} needs root (running as uid ${process.getuid?.()})`);
     }
+  }
+
+  // A probe that already answers would make a failed start look ready (e.g. a port collision).
+  const probe = probeAddress(spec);
+  if (probe && (await tcpAccepts(probe.host, probe.port))) {
+    throw new Error(
+      `service-ctl: ${spec.name}: ${probe.host}:${probe.port} already accepts connections but ${spec.pidFile} names no running process: ` +
+        'another process holds the port (stale instance or port collision); not starting',
+    );
   }
 
   const logFd = openSync(spec.logFile, 'a');
@@ -207,6 +231,7 @@ export async function startService(spec: ServiceSpec): Promise<StartResult> {
   );
   if (ready && !died) return { pid, alreadyRunning: false };
 
+  if (died && exitInfo === undefined) await Promise.race([once(child, 'exit'), sleep(500)]);
   if (!died) {
     signalGroup(pid, 'SIGKILL');
     await waitUntil(() => !isPidAlive(pid), { timeoutMs: 5000 });
@@ -248,12 +273,9 @@ export async function stopService(spec: ServiceSpec): Promise<StopResult> {
       throw new Error(`service-ctl: ${spec.name} (pid ${pid}) still alive after ${signal} and SIGKILL\n${formatLogTail(spec.logFile, await tailFile(spec.logFile))}`);
     }
   }
-  // Anything left in its process group (e.g. a forked saver) goes too.
-  try {
-    signalGroup(pid, 'SIGKILL');
-  } catch {
-    // nothing left
-  }
+  // Anything left in its process group (e.g. a forked saver) goes too. Group only: the pid itself
+  // is gone and may already belong to someone else.
+  signalGroupOnly(pid, 'SIGKILL');
   await rm(spec.pidFile, { force: true });
   return { wasRunning: true, pid, escalated };
 }

@@ -1,6 +1,8 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -346,6 +348,24 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     expect(result.stderr).toMatch(/boom: cannot bind/);
     expect(existsSync(join(dir, 'broken.pid'))).toBe(false);
     expect(await serviceStatus(await readServiceSpec(spec))).toEqual({ running: false });
+
+    // Someone else already answers on the probe port: refuse instead of reporting a false "ready".
+    const squatter = createServer().listen(0, '127.0.0.1');
+    await once(squatter, 'listening');
+    const squatted = (squatter.address() as AddressInfo).port;
+    try {
+      await expect(
+        startService({
+          name: 'collides',
+          argv: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+          pidFile: join(dir, 'collides.pid'),
+          logFile: join(dir, 'collides.log'),
+          ready: { tcp: { host: '127.0.0.1', port: squatted } },
+        }),
+      ).rejects.toThrow(new RegExp(`127\\.0\\.0\\.1:${squatted} already accepts connections`));
+    } finally {
+      squatter.close();
+    }
 
     const bad = join(dir, 'bad.json');
     await writeFile(bad, JSON.stringify({ name: 'x', argv: [] }));
