@@ -91,7 +91,8 @@ export interface ComponentVerification {
    * pgDumpVersion, pgServerVersion, dumpFormatVersion, archiveCreatedAt, dbname (custom/directory
    * dumps); plainDumpHasRestrictLine (boolean: psql older than 15.14/16.10/17.6 rejects `\restrict`);
    * redisKeys, redisExpires, rdbVersion, redisVersion, redisCtime; prometheusBlocks, hasWal,
-   * hasChunksHead, tarEntries, uncompressedBytes.
+   * hasChunksHead, tarEntries, uncompressedBytes; pgRestore (the binary used), tocHeaderEntries,
+   * archiveFormat, compression; notChecked (string[]: what a quick verification left out).
    */
   facts?: Record<string, unknown>;
 }

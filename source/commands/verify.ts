@@ -73,6 +73,12 @@ export function renderVerifyReport(set: BackupSet, report: VerifyReport, color: 
       `  ${mark} ${c.kind.padEnd(10)} ${sanitizeText(path.basename(c.path), 60).padEnd(24)} ${formatBytes(c.size ?? 0).padStart(9)}  sha256 ${c.checksum ?? 'absent'}${passed.length > 0 ? `; ${passed.join(', ')}` : ''}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`,
     );
   }
+  if (report.depth === 'quick') {
+    const skipped = report.components
+      .map((c) => ({ kind: c.kind, what: Array.isArray(c.facts?.['notChecked']) ? (c.facts['notChecked'] as string[]) : [] }))
+      .filter((x) => x.what.length > 0);
+    if (skipped.length > 0) lines.push(p('dim', `Not checked (quick): ${skipped.map((x) => `${x.kind}: ${x.what.join(', ')}`).join('; ')}. Run without --quick to check them.`));
+  }
   if (report.warnings && report.warnings.length > 0) {
     lines.push(p('yellow', 'Warnings:'));
     for (const w of report.warnings) lines.push(`  ${sanitizeText(w, 300)}`);
