@@ -226,7 +226,8 @@ async function execAction(action: Extract<PlannedAction, { type: 'exec' }>, ctx:
   const itemProgress =
     action.progress === 'pg-restore-items'
       ? throttle(interval, () =>
-          ctx.emit({ type: 'progress', stepId: ctx.stepId, unit: 'items', done: items, ...(action.progressTotal ? { total: action.progressTotal } : {}) }),
+          // pg_restore's lines are a proxy for TOC entries: never report more than the total.
+          ctx.emit({ type: 'progress', stepId: ctx.stepId, unit: 'items', done: action.progressTotal ? Math.min(items, action.progressTotal) : items, ...(action.progressTotal ? { total: action.progressTotal } : {}) }),
         )
       : undefined;
 

@@ -124,6 +124,13 @@ describe('exec action', () => {
     await expect(executeAction({ ...sinkTo(path.join(dir, 'o')), input: { file: gz, gunzip: true } } as PlannedAction, ctx())).rejects.toThrow(/decompressing/);
   });
 
+  it('fails when the process exits 0 without reading all of its input', async () => {
+    const file = path.join(dir, 'dump.sql');
+    await writeFile(file, 'x'.repeat(8 * 1024 * 1024));
+    const action: PlannedAction = { type: 'exec', argv: [process.execPath, '-e', 'process.exit(0)'], input: { file }, purpose: 'x', runsIn: 'host' };
+    await expect(executeAction(action, ctx())).rejects.toThrow(/exited before reading all of .*dump\.sql/);
+  });
+
   it('fails with the exit code and stderr tail of a failing process', async () => {
     const action: PlannedAction = { type: 'exec', argv: [process.execPath, '-e', 'console.error("ERROR: relation exists"); process.exit(3)'], purpose: 'x', runsIn: 'host' };
     await expect(executeAction(action, ctx())).rejects.toThrow(/exited with code 3: ERROR: relation exists/);

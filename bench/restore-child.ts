@@ -1,0 +1,29 @@
+import { EventBus } from '../source/engine/events.js';
+import { runPlan } from '../source/engine/run.js';
+import { createRedactor } from '../source/exec/redact.js';
+import type { Plan } from '../source/plan/types.js';
+
+/**
+ * One engine restore in its own process, for bench/restore.ts: reads a Plan (JSON) from argv,
+ * runs it with the silent renderer, and prints {ms, maxRssKiB, outcome, events} as JSON on stdout.
+ * Its own process, so the peak RSS is the engine's alone.
+ */
+async function main(): Promise<void> {
+  const [planFile, lockDir] = process.argv.slice(2);
+  if (!planFile || !lockDir) throw new Error('usage: restore-child <plan.json> <lock-dir>');
+  const { readFile } = await import('node:fs/promises');
+  const plan = JSON.parse(await readFile(planFile, 'utf8')) as Plan;
+  const bus = new EventBus();
+  const started = performance.now();
+  const summary = await runPlan(plan, { bus, redact: createRedactor(), renderer: 'silent', runId: 'bench', kind: 'restore', lockDir, env: process.env });
+  const ms = performance.now() - started;
+  const step = bus.history.find((e) => e.type === 'step-finished' && e.stepId === 'restore');
+  process.stdout.write(
+    `${JSON.stringify({ ms, stepMs: step && step.type === 'step-finished' ? step.durationMs : undefined, maxRssKiB: process.resourceUsage().maxRSS, outcome: summary.outcome, error: summary.error, events: bus.history.length })}\n`,
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
