@@ -1,6 +1,61 @@
-import { notYet } from './not-yet.js';
+import { UsageError } from '../errors.js';
+import { resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 
-export async function guideCommand(..._args: unknown[]): Promise<number> {
-  return notYet('guideCommand');
+/**
+ * `restore-assistant guide` (the default on a terminal): the guided flow. Refuses without a
+ * terminal (never prompts into a pipe) and names the non-interactive flags instead. Returns the
+ * exit code the guide ended with: the engine's (0/1/4/5/130) after a run, 0 when the operator
+ * cancelled before anything ran, 130 for Ctrl-C before the run.
+ */
+
+export interface GuideCommandOptions {
+  recipe?: string;
 }
 
+export interface GuideIo {
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export async function guideCommand(opts: GuideCommandOptions = {}, io: GuideIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  if (!io.stdin.isTTY || !io.stdout.isTTY) {
+    throw new UsageError('The guided restore needs a terminal (stdin and stdout must be a TTY); it never prompts into a pipe.', {
+      next: `Without a terminal, restore non-interactively: restore-assistant restore --recipe ${opts.recipe ?? 'R'} --backup ID --yes (check it first with \`restore-assistant plan --recipe ${opts.recipe ?? 'R'} --backup ID\`; \`restore-assistant list --recipe ${opts.recipe ?? 'R'}\` shows the set ids). A drill: restore-assistant drill --recipe ${opts.recipe ?? 'R'} --yes.`,
+    });
+  }
+  let pinned: LoadedRecipe | undefined;
+  if (opts.recipe) pinned = await resolveRecipe(opts.recipe);
+
+  // Loaded only on a terminal: Ink and React are not needed by the non-interactive commands.
+  const [{ runGuide }, { createGuideDeps }] = await Promise.all([import('../ui/run-guide.js'), import('../ui/deps.js')]);
+  const deps = createGuideDeps({ env: io.env, commandLine: ['restore-assistant', 'guide', ...(opts.recipe ? ['--recipe', opts.recipe] : [])] });
+
+  // SIGINT/SIGTERM from outside (kill, a closing terminal) count as Ctrl-C: during a run they
+  // abort it and the engine rolls back, instead of killing the process half-way.
+  const listeners = new Set<() => void>();
+  const onSignal = (): void => {
+    for (const l of listeners) l();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const outcome = await runGuide(deps, {
+      ...(pinned ? { pinned } : {}),
+      stdin: io.stdin,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      env: io.env,
+      subscribeInterrupts: (fn) => {
+        listeners.add(fn);
+        return () => listeners.delete(fn);
+      },
+    });
+    return outcome.exitCode;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await deps.dispose().catch(() => undefined);
+  }
+}

@@ -60,7 +60,7 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
   const [runView, setRunView] = useState<RunView>(emptyRunView);
   const runViewRef = useRef<RunView>(runView);
   const runAbort = useRef<AbortController | undefined>(undefined);
-  const decide = useRef<((choice: 'keep' | 'rollback') => void) | undefined>(undefined);
+  const runStop = useRef<AbortController | undefined>(undefined);
   const done = useRef(false);
   const { exit } = useApp();
   const now = useNow(deps.clock, state.screen === 'run' || state.screen === 'verify');
@@ -74,11 +74,6 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
       if (event.type === 'interrupt') {
         rawDispatch({ ...event, view: runViewRef.current });
         return;
-      }
-      if (event.type === 'unhealthy-decision') {
-        const resolve = decide.current;
-        decide.current = undefined;
-        resolve?.(event.choice);
       }
       rawDispatch(event);
     },
@@ -138,7 +133,7 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
         }
         case 'plan': {
           if (s.screen !== 'verify' || !s.facts) return;
-          const plan = deps.buildPlan({ recipe: s.chosen.recipe, set: s.set, facts: s.facts, mode: s.chosen.mode, ...planRequestOf(s) });
+          const plan = deps.buildPlan({ recipe: s.chosen.recipe, set: s.set, facts: s.facts, mode: s.chosen.mode, ...planRequestOf(s), ...(s.report ? { verify: s.report } : {}) });
           let estimate;
           try {
             estimate = estimateFromHistory(await deps.history(s.chosen.recipe), s.chosen.mode);
@@ -158,17 +153,10 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
             setRunView(runViewRef.current);
           });
           const runAc = new AbortController();
+          const stopAc = new AbortController();
           runAbort.current = runAc;
-          const result = await deps.runPlan(s.plan, {
-            bus,
-            signal: runAc.signal,
-            confirmedAt: s.confirmedAt,
-            decideUnhealthy: (failed) =>
-              new Promise((resolve) => {
-                decide.current = resolve;
-                rawDispatch({ type: 'unhealthy-question', job, failed });
-              }),
-          });
+          runStop.current = stopAc;
+          const result = await deps.runPlan(s.plan, { bus, signal: runAc.signal, stopSignal: stopAc.signal, confirmedAt: s.confirmedAt });
           rawDispatch({ type: 'run-done', job, result, view: runViewRef.current });
           return;
         }
@@ -180,10 +168,11 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
     };
   }, [job, deps]);
 
-  // First Ctrl-C during the run: abort the engine (it rolls back and reports).
+  // Ctrl-C during the run: the first aborts the engine (it rolls back); the second tells it to stop waiting and report.
   const interrupts = state.screen === 'run' ? state.interrupts : 0;
   useEffect(() => {
-    if (interrupts > 0) runAbort.current?.abort();
+    if (interrupts > 0) runAbort.current?.abort(new Error('interrupted by the operator (Ctrl-C)'));
+    if (interrupts > 1) runStop.current?.abort(new Error('the operator stopped waiting (Ctrl-C twice)'));
   }, [interrupts]);
 
   // One place decides the end and the exit code.

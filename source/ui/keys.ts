@@ -15,8 +15,7 @@ export type KeyAction =
   | 'interrupt'
   | 'filter'
   | 'commands'
-  | 'keep'
-  | 'rollback'
+  | 'unhealthy'
   | 'pageUp'
   | 'pageDown';
 
@@ -40,8 +39,7 @@ export const keyBindings: Record<KeyAction, KeyBinding> = {
   interrupt: { label: 'Ctrl-C', description: 'abort', matches: (input, key) => key.ctrl && input === 'c' },
   filter: { label: '/', description: 'filter', matches: (input) => input === '/' },
   commands: { label: 'c', description: 'show commands', matches: (input, key) => input === 'c' && !key.ctrl },
-  keep: { label: 'k', description: 'keep restored state', matches: (input, key) => input === 'k' && !key.ctrl },
-  rollback: { label: 'r', description: 'roll back', matches: (input, key) => input === 'r' && !key.ctrl },
+  unhealthy: { label: 'u', description: 'if unhealthy: keep / roll back', matches: (input, key) => input === 'u' && !key.ctrl },
 };
 
 /** The first of `offered` that this keypress means, if any. */

@@ -122,7 +122,7 @@ export function foldRunEvent(view: RunView, event: EngineEvent): RunView {
       return { ...view, rollback: { ...rb, complete: event.complete, manualSteps: event.manualSteps } };
     }
     case 'run-finished': {
-      const { ts: _ts, t: _t, ...summary } = event;
+      const { ts: _ts, t: _t, type: _type, ...summary } = event;
       return { ...view, finished: summary };
     }
     default:

@@ -11,8 +11,8 @@ import type { LoadedRecipe } from '../recipe/load.js';
 
 export type GuideMode = 'restore' | 'drill';
 
-/** The body of the engine's `run-finished` event: what a run ended as. */
-export type RunSummary = Extract<EngineEventBody, { type: 'run-finished' }>;
+/** What a run ended as: the body of the engine's `run-finished` event (engine/run.ts RunSummary). */
+export type RunSummary = Omit<Extract<EngineEventBody, { type: 'run-finished' }>, 'type'>;
 
 /** One past run of a recipe, as the history screen and the recipe screen show it. */
 export interface GuideHistoryEntry {
@@ -56,6 +56,8 @@ export interface PlanRequest {
   mode: GuideMode;
   missingRoles: PlanOptions['missingRoles'];
   overrideRejected?: string;
+  /** The verification the set passed (recorded in the plan and evidence). */
+  verify?: VerifyReport;
 }
 
 export interface RunResult {
@@ -83,18 +85,10 @@ export interface GuideDeps {
   /** Pure: the plan the engine will run. */
   buildPlan(request: PlanRequest): Plan;
   /**
-   * Run a confirmed plan. The engine emits its events on `bus`; `signal` aborts it (rollback follows).
-   * `decideUnhealthy` is asked when health checks fail: keep the restored state or roll back.
+   * Run a confirmed plan. The engine emits its events on `bus`; `signal` aborts it (the engine
+   * rolls back); `stopSignal` makes it stop waiting, also for the rollback, and report the exact state.
    */
-  runPlan(
-    plan: Plan,
-    options: {
-      bus: EventBus;
-      signal: AbortSignal;
-      confirmedAt: string;
-      decideUnhealthy: (failed: string[]) => Promise<'keep' | 'rollback'>;
-    },
-  ): Promise<RunResult>;
+  runPlan(plan: Plan, options: { bus: EventBus; signal: AbortSignal; stopSignal: AbortSignal; confirmedAt: string }): Promise<RunResult>;
   /** Past runs of a recipe, newest first (empty when there is no history yet). */
   history(recipe: LoadedRecipe): Promise<GuideHistoryEntry[]>;
   clock(): Date;

@@ -132,10 +132,8 @@ export interface RunState {
   plan: Plan;
   confirmedAt: string;
   job: Job;
-  /** Ctrl-C presses so far: 1 = abort requested (rollback runs). */
+  /** Ctrl-C presses so far: 1 = abort requested (the engine rolls back); 2 = stop waiting (the engine reports the state). */
   interrupts: number;
-  /** Health checks failed and the engine asks: keep the restored state or roll back. */
-  question?: { failed: string[] };
 }
 
 export interface SummaryState {
@@ -220,8 +218,7 @@ export type WizardEvent =
   | { type: 'toggle-commands' }
   | { type: 'proceed' }
   | { type: 'confirm-submit'; text: string; at: string }
-  | { type: 'unhealthy-question'; job: Job; failed: string[] }
-  | { type: 'unhealthy-decision'; choice: 'keep' | 'rollback' }
+  | { type: 'toggle-unhealthy' }
   | { type: 'run-done'; job: Job; result: RunResult; view?: RunView }
   | { type: 'interrupt'; view?: RunView }
   | { type: 'back' }
@@ -331,7 +328,8 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
 
   if (event.type === 'interrupt') {
     if (state.screen === 'run') {
-      if (state.interrupts === 0) return { ...state, interrupts: 1, question: undefined };
+      // 1st: abort (rollback); 2nd: the engine stops waiting and reports; 3rd: we stop waiting for the engine.
+      if (state.interrupts < 2) return { ...state, interrupts: state.interrupts + 1 };
       const abandoned: AbandonedState = { screen: 'abandoned', chosen: state.chosen, plan: state.plan, confirmedAt: state.confirmedAt };
       if (event.view) abandoned.view = event.view;
       return abandoned;
@@ -386,8 +384,6 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
       }
       return state;
     case 'run':
-      if (event.type === 'unhealthy-question') return { ...state, question: { failed: event.failed } };
-      if (event.type === 'unhealthy-decision') return state.question ? { ...state, question: undefined } : state;
       if (event.type === 'run-done') {
         const summary: SummaryState = { screen: 'summary', chosen: state.chosen, set: state.set, plan: state.plan, confirmedAt: state.confirmedAt, result: event.result };
         if (event.view) summary.view = event.view;
@@ -531,6 +527,9 @@ function reducePlan(state: PlanState, event: WizardEvent): WizardState {
     }
     case 'toggle-commands':
       return { ...state, showCommands: !state.showCommands };
+    case 'toggle-unhealthy':
+      // Decided before anything runs: the engine reads it when health checks fail.
+      return { ...state, plan: { ...state.plan, options: { ...state.plan.options, rollbackOnUnhealthy: !state.plan.options.rollbackOnUnhealthy } } };
     case 'proceed':
       return { screen: 'confirm', chosen: state.chosen, set: state.set, plan: state.plan, word: confirmWordFor(state.chosen.recipe.recipe), attempts: 0, back: state };
     case 'back':

@@ -111,7 +111,6 @@ export function planFixture(req: Pick<PlanRequest, 'set' | 'recipe' | 'mode'> & 
 
 export function summaryFixture(overrides: Partial<RunResult['summary']> = {}): RunResult['summary'] {
   return {
-    type: 'run-finished',
     outcome: 'restored',
     exitCode: 0,
     rtoMs: 252_000,
@@ -127,22 +126,25 @@ export interface FakeDepsControl {
   deps: GuideDeps;
   calls: string[];
   planRequests: PlanRequest[];
+  /** Plans handed to runPlan. */
+  runPlans: Plan[];
   /** Emit an engine event into the running plan's bus. */
   emit(body: EngineEventBody): void;
   /** Finish the running plan. */
   finishRun(result: RunResult): void;
   runSignal(): AbortSignal | undefined;
-  askUnhealthy(failed: string[]): Promise<'keep' | 'rollback'>;
+  stopSignal(): AbortSignal | undefined;
 }
 
 /** Fake deps for pure UI tests: records calls, never touches a system. Runs finish when the test says so. */
 export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]; badSets?: string[]; history?: GuideHistoryEntry[]; missingRoles?: string[] } = {}): FakeDepsControl {
   const calls: string[] = [];
   const planRequests: PlanRequest[] = [];
+  const runPlans: Plan[] = [];
   let bus: EventBus | undefined;
   let finish: ((r: RunResult) => void) | undefined;
   let signal: AbortSignal | undefined;
-  let decide: ((failed: string[]) => Promise<'keep' | 'rollback'>) | undefined;
+  let stop: AbortSignal | undefined;
   const recipe = recipeFixture();
   const deps: GuideDeps = {
     listRecipes: async (extra) => {
@@ -169,9 +171,10 @@ export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]
     },
     runPlan: (plan, o) => {
       calls.push(`runPlan(${plan.backup.id})`);
+      runPlans.push(plan);
       bus = o.bus;
       signal = o.signal;
-      decide = o.decideUnhealthy;
+      stop = o.stopSignal;
       return new Promise((resolve) => {
         finish = resolve;
       });
@@ -186,6 +189,7 @@ export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]
     deps,
     calls,
     planRequests,
+    runPlans,
     emit: (body) => {
       if (!bus) throw new Error('no run in progress');
       bus.emit(body);
@@ -195,9 +199,6 @@ export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]
       finish(result);
     },
     runSignal: () => signal,
-    askUnhealthy: (failed) => {
-      if (!decide) throw new Error('no run in progress');
-      return decide(failed);
-    },
+    stopSignal: () => stop,
   };
 }

@@ -237,6 +237,7 @@ describe('guided interface screens', () => {
     const f = await g.press(keys.ctrlC, 'Interrupt received: stopping and rolling back');
     expect(f).toContain('Ctrl-C stop waiting and report the state');
     expect(control.runSignal()?.aborted).toBe(true);
+    expect(control.stopSignal()?.aborted).toBe(false);
     control.emit({ type: 'step-failed', stepId: 'pg-restore', title: 'Restore PostgreSQL database agentic_platform', durationMs: 10, error: 'aborted' });
     control.emit({ type: 'rollback-started', reason: 'interrupted by the operator' });
     control.emit({ type: 'rollback-step', stepId: 'pg-restore', title: 'Rename agentic_platform__pre_restore back', ok: true });
@@ -264,6 +265,9 @@ describe('guided interface screens', () => {
     control.emit({ type: 'rollback-started', reason: 'interrupted' });
     control.emit({ type: 'rollback-step', stepId: 'pg-restore', title: 'Rename back', ok: true });
     await g.waitFor('Rename back undone');
+    const second = await g.press(keys.ctrlC, 'No longer waiting');
+    expect(control.stopSignal()?.aborted).toBe(true);
+    expect(second).toContain('Ctrl-C leave now');
     const f = await g.press(keys.ctrlC, 'Stopped waiting for the rollback');
     expect(f).toContain('Check tools, versions and disk: done');
     expect(f).toContain('Stop service api: done');
@@ -272,15 +276,16 @@ describe('guided interface screens', () => {
     expect((await g.outcome).exitCode).toBe(ExitCode.rollbackIncomplete);
   });
 
-  it('failed health checks ask whether to keep the restored state or roll back', async () => {
+  it('what happens on failed health checks is decided on the plan screen and reaches the engine in the plan', async () => {
     const control = fakeDeps();
     const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
-    await toRun(g);
-    const answer = control.askUnhealthy(['api http']);
-    const q = await g.waitFor('Health checks failed: api http');
-    expect(q).toContain('Keep the restored state (k) or roll back to the state before the restore (r)?');
-    await g.press('r', (fr) => !fr.includes('Health checks failed'));
-    expect(await answer).toBe('rollback');
+    await toPlan(g);
+    expect(g.frame()).toContain('If health checks fail: keep the restored state');
+    await g.press('u', 'If health checks fail: ROLL BACK to the state before the restore');
+    const c = await g.press(keys.enter, 'Type agentic_platform');
+    expect(c).toContain('If health checks fail: roll back (changed on the plan screen)');
+    await g.type('agentic_platform', 'Engine starting');
+    expect(control.runPlans[0]?.options.rollbackOnUnhealthy).toBe(true);
   });
 
   it('lays out for 80 columns and re-renders on resize; no line is wider than the terminal', async () => {

@@ -264,6 +264,8 @@ describe('guided flow state machine', () => {
     // The engine's answer after an abort is the summary (rolled back, exit 130).
     const finished = wizardReducer(s, { type: 'run-done', job: jobOf(s), result: { summary: summaryFixture({ outcome: 'interrupted', exitCode: 130 }) } });
     expect(exitCodeOf(finished)).toBe(130);
+    s = wizardReducer(s, { type: 'interrupt' });
+    expect(s).toMatchObject({ screen: 'run', interrupts: 2 });
     const abandoned = wizardReducer(s, { type: 'interrupt' });
     expect(abandoned.screen).toBe('abandoned');
     expect(exitCodeOf(abandoned)).toBe(ExitCode.rollbackIncomplete);
@@ -309,6 +311,18 @@ describe('guided flow state machine', () => {
     const e = (kind: 'restore' | 'drill', outcome: 'restored' | 'rolled-back', rtoMs: number) => ({ runId: `${kind}${rtoMs}`, kind, startedAt: NOW.toISOString(), outcome, rtoMs });
     expect(estimateFromHistory([], 'restore')).toBeUndefined();
     expect(estimateFromHistory([e('restore', 'restored', 100), e('restore', 'restored', 300), e('restore', 'rolled-back', 5), e('drill', 'restored', 1)], 'restore')).toEqual({ ms: 200, runs: 2 });
+  });
+
+  it('the plan screen decides what happens on failed health checks (default: keep)', () => {
+    const plan = toPlan();
+    if (plan.screen !== 'plan') throw new Error('unreachable');
+    expect(plan.plan.options.rollbackOnUnhealthy).toBe(false);
+    const toggled = wizardReducer(plan, { type: 'toggle-unhealthy' });
+    if (toggled.screen !== 'plan') throw new Error('unreachable');
+    expect(toggled.plan.options.rollbackOnUnhealthy).toBe(true);
+    const run = reduceAll(toggled, [{ type: 'proceed' }, { type: 'confirm-submit', text: 'agentic_platform', at: NOW.toISOString() }]);
+    if (run.screen !== 'run') throw new Error('unreachable');
+    expect(run.plan.options.rollbackOnUnhealthy).toBe(true);
   });
 
   it('a drill chosen on the recipe screen plans a drill', () => {

@@ -48,6 +48,7 @@ export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<Conf
           </Text>
         ))}
         {destructive.length > 5 ? <Text>… {destructive.length - 5} more destructive steps (see the plan)</Text> : null}
+        <Text>If health checks fail: {plan.options.rollbackOnUnhealthy ? 'roll back' : 'keep the restored state'} (changed on the plan screen)</Text>
       </Box>
       <Box marginTop={1} flexDirection="column">
         <Text>

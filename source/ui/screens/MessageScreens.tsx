@@ -57,6 +57,7 @@ export function HelpScreen({ dispatch, active }: { dispatch: (e: WizardEvent) =>
     [keyBindings.back.label, 'back one screen (on the confirm screen: cancel)'],
     [keyBindings.filter.label, 'backup list: filter by time or id (digits also start the filter)'],
     [keyBindings.commands.label, 'plan: show the exact commands of the selected step'],
+    [keyBindings.unhealthy.label, 'plan: if health checks fail, keep the restored state or roll back'],
     [keyBindings.help.label, 'this help'],
     [keyBindings.quit.label, 'quit before anything runs (nothing is touched)'],
     [keyBindings.interrupt.label, 'during the run: abort and roll back; twice: stop waiting'],

@@ -54,11 +54,12 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
 
   useInput(
     (input, key) => {
-      const action = actionFor(input, key, ['up', 'down', 'select', 'commands', 'back', 'help', 'quit']);
+      const action = actionFor(input, key, ['up', 'down', 'select', 'commands', 'unhealthy', 'back', 'help', 'quit']);
       if (action === 'up') dispatch({ type: 'move', delta: -1 });
       else if (action === 'down') dispatch({ type: 'move', delta: 1 });
       else if (action === 'select') dispatch({ type: 'proceed' });
       else if (action === 'commands') dispatch({ type: 'toggle-commands' });
+      else if (action === 'unhealthy') dispatch({ type: 'toggle-unhealthy' });
       else if (action === 'back') dispatch({ type: 'back' });
       else if (action === 'help') dispatch({ type: 'help' });
       else if (action === 'quit') dispatch({ type: 'quit' });
@@ -67,7 +68,7 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
   );
 
   const step = plan.steps[state.cursor];
-  const detailRows = state.showCommands ? Math.min(8, (step?.actions.length ?? 0) + 3) : 3;
+  const detailRows = state.showCommands ? Math.min(9, (step?.actions.length ?? 0) + 4) : 4;
   const listRows = Math.max(3, rows - 12 - detailRows - Math.min(2, plan.warnings.length));
   const start = windowStart(state.cursor, plan.steps.length, listRows);
   const shown = plan.steps.slice(start, start + listRows);
@@ -79,11 +80,14 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
     <Frame
       step="Plan"
       title={`${inPlace ? 'IN-PLACE restore' : 'Drill'} of ${plan.recipe.name} from ${plan.backup.id} (${age} old)`}
-      footer={footerItems(['up', 'down', 'commands', 'select', 'back', 'help', 'quit'], { commands: state.showCommands ? 'hide commands' : 'show commands', select: 'go to confirm' })}
+      footer={footerItems(['up', 'down', 'commands', 'unhealthy', 'select', 'back', 'help', 'quit'], { commands: state.showCommands ? 'hide commands' : 'commands', unhealthy: 'if unhealthy', select: 'confirm' })}
     >
       <Text wrap="truncate-end">
         Backup taken {formatUtc(plan.backup.time)} · {plan.steps.length} steps, {destructiveCount} destructive ·{' '}
         {state.estimate ? `about ${formatDuration(state.estimate.ms)} (median of ${state.estimate.runs} earlier ${state.estimate.runs === 1 ? 'run' : 'runs'})` : 'no earlier runs to estimate from'}
+      </Text>
+      <Text wrap="truncate-end">
+        If health checks fail: {plan.options.rollbackOnUnhealthy ? 'ROLL BACK to the state before the restore' : 'keep the restored state (undo steps are printed)'}
       </Text>
       {plan.options.overrideRejected !== undefined ? (
         <Text color={theme.warn} wrap="truncate-end">

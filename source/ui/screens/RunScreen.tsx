@@ -1,10 +1,9 @@
-import { Box, Static, Text, useInput } from 'ink';
+import { Box, Static, Text } from 'ink';
 import type { Plan } from '../../plan/types.js';
 import { Frame } from '../components/Frame.js';
 import { ProgressLine } from '../components/ProgressLine.js';
 import { formatDuration, formatUtc } from '../format.js';
 import { useTerminalSize } from '../hooks/use-terminal-size.js';
-import { actionFor } from '../keys.js';
 import { finishedSteps, runningSteps, type RunView, type StepView } from '../run-view.js';
 import { useTheme, type Theme } from '../theme.js';
 import type { RunState } from '../wizard.js';
@@ -67,18 +66,9 @@ export function confirmedLine(state: { plan: Plan; confirmedAt: string }): strin
 }
 
 /** Screen 6: the engine's steps as they run. Finished steps stay above (Static); the running ones show elapsed time, progress and output. */
-export function RunScreen({ state, dispatch, now, active, view }: ScreenProps<RunState> & { view: RunView }): React.JSX.Element {
+export function RunScreen({ state, now, view }: ScreenProps<RunState> & { view: RunView }): React.JSX.Element {
   const theme = useTheme();
   const { columns } = useTerminalSize();
-  useInput(
-    (input, key) => {
-      if (!state.question) return;
-      const action = actionFor(input, key, ['keep', 'rollback']);
-      if (action === 'keep') dispatch({ type: 'unhealthy-decision', choice: 'keep' });
-      else if (action === 'rollback') dispatch({ type: 'unhealthy-decision', choice: 'rollback' });
-    },
-    { isActive: active },
-  );
 
   const running = runningSteps(view);
   const rollback = view.rollback;
@@ -88,14 +78,11 @@ export function RunScreen({ state, dispatch, now, active, view }: ScreenProps<Ru
       <Frame
         step="Run"
         footer={
-          state.question
-            ? [
-                { key: 'k', description: 'keep the restored state' },
-                { key: 'r', description: 'roll back' },
-              ]
-            : state.interrupts > 0
+          state.interrupts === 0
+            ? [{ key: 'Ctrl-C', description: 'abort and roll back' }]
+            : state.interrupts === 1
               ? [{ key: 'Ctrl-C', description: 'stop waiting and report the state' }]
-              : [{ key: 'Ctrl-C', description: 'abort and roll back' }]
+              : [{ key: 'Ctrl-C', description: 'leave now (state from the last events)' }]
         }
       >
         {running.length === 0 && !rollback ? <Text color={theme.muted}>{view.steps.length === 0 ? 'Engine starting…' : 'Next step starting…'}</Text> : null}
@@ -128,9 +115,14 @@ export function RunScreen({ state, dispatch, now, active, view }: ScreenProps<Ru
             {theme.symbols.warn} {n.message}
           </Text>
         ))}
-        {state.interrupts > 0 && !rollback?.complete ? (
+        {state.interrupts === 1 && rollback?.complete === undefined ? (
           <Text bold color={theme.warn} wrap="wrap">
             Interrupt received: stopping and rolling back. Press Ctrl-C again to stop waiting (the exact state is then reported).
+          </Text>
+        ) : null}
+        {state.interrupts === 2 ? (
+          <Text bold color={theme.warn} wrap="wrap">
+            No longer waiting: the engine is reporting the exact state. Ctrl-C once more leaves at once with what is known.
           </Text>
         ) : null}
         {rollback ? (
@@ -145,14 +137,6 @@ export function RunScreen({ state, dispatch, now, active, view }: ScreenProps<Ru
               </Text>
             ))}
             {rollback.complete !== undefined ? <Text bold>{rollback.complete ? 'Rollback complete.' : 'Rollback INCOMPLETE.'}</Text> : null}
-          </Box>
-        ) : null}
-        {state.question ? (
-          <Box flexDirection="column" marginTop={1}>
-            <Text bold color={theme.danger}>
-              Health checks failed: {state.question.failed.join(', ')}
-            </Text>
-            <Text>Keep the restored state (k) or roll back to the state before the restore (r)?</Text>
           </Box>
         ) : null}
       </Frame>
