@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sanitizeText } from './metadata.js';
 
@@ -47,6 +47,7 @@ function normalizeName(name: string): string {
 
 /** Read a small text file (checksum list, metadata) with a byte cap. */
 export async function readSmallText(file: string, maxBytes = MAX_SUMS_BYTES): Promise<{ text: string; truncated: boolean; size: number }> {
+  await assertRegularFile(file);
   const fh = await open(file, 'r');
   try {
     const { size } = await fh.stat();
@@ -62,6 +63,12 @@ export async function readSmallText(file: string, maxBytes = MAX_SUMS_BYTES): Pr
   } finally {
     await fh.close();
   }
+}
+
+/** Opening a FIFO blocks until a writer appears: refuse anything that is not a regular file before opening it. */
+export async function assertRegularFile(file: string): Promise<void> {
+  const s = await stat(file);
+  if (!s.isFile()) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREG' });
 }
 
 /**

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { RestoreAssistantError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { expandHome } from '../recipe/load.js';
-import { lookupSum, parseSha256Sums, readSmallText } from './checksums.js';
+import { assertRegularFile, lookupSum, parseSha256Sums, readSmallText } from './checksums.js';
 import { METADATA_MAX_BYTES, metadataValue, parseMetadata, sanitizeText } from './metadata.js';
 import { METACHAT_DUMP, METACHAT_RDB, parseCompactStamp, parseDashedStamp, parseRecordedTime, stampInName, STORY_PORTAL_DIR } from './names.js';
 import type { BackupComponent, BackupSet, ComponentFormat, ComponentKind, Layout } from './types.js';
@@ -85,6 +85,7 @@ function rootError(root: string, error: unknown): RestoreAssistantError {
 }
 
 async function sniff(file: string, n = 8): Promise<Buffer> {
+  await assertRegularFile(file);
   const fh = await open(file, 'r');
   try {
     const buf = Buffer.alloc(n);
@@ -668,6 +669,9 @@ export async function loadBackupSetFromPath(ref: string): Promise<BackupSet> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new UsageError(`${abs} cannot be read (${code === 'ENOENT' ? 'does not exist' : code}).`, { next: 'Check the path, or run `restore-assistant list` to see the set ids.' });
+  }
+  if (!s.isFile() && !s.isDirectory()) {
+    throw new UsageError(`${abs} is neither a file nor a directory (a device, FIFO or socket); it is not read.`, { next: 'Pass the path of a backup file or set directory.' });
   }
   const name = path.basename(abs);
   const parentName = path.basename(path.dirname(abs));

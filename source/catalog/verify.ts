@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { Parser } from 'tar';
 import { run } from '../exec/run.js';
-import { READ_CHUNK } from './checksums.js';
+import { assertRegularFile, READ_CHUNK } from './checksums.js';
 import { sanitizeText } from './metadata.js';
 import { checkTarEntry, PrometheusShape } from './tar-safety.js';
 import { findPgTool, findRedisCheckRdb } from './tools.js';
@@ -210,6 +210,7 @@ class EdgeScanner extends Writable {
 }
 
 async function readEdges(file: string, size: number): Promise<{ head: Buffer; tail: Buffer }> {
+  await assertRegularFile(file);
   const fh = await open(file, 'r');
   try {
     const headLen = Math.min(size, EDGE_BYTES);
@@ -602,14 +603,19 @@ async function verifyComponent(component: BackupComponent, opts: VerifyOptions):
   const started = performance.now();
   let size = component.size;
   let statError: NodeJS.ErrnoException | undefined;
+  let special = false;
   try {
     const s = await stat(component.path);
+    special = !s.isFile() && !s.isDirectory();
     if (!s.isDirectory()) size = s.size;
   } catch (error) {
     statError = error as NodeJS.ErrnoException;
   }
   const r = new ComponentRun({ ...component, size });
-  if (statError) {
+  if (special) {
+    r.check('regular file', false, started);
+    r.problem('not-a-file', 'is a device, FIFO or socket, not a backup file (not read)');
+  } else if (statError) {
     r.check('exists', false, started, statError.code);
     if (statError.code === 'ENOENT') r.problem('missing-file', 'no longer exists');
     else r.problem('unreadable', `cannot be read (${statError.code ?? 'error'})`);

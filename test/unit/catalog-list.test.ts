@@ -173,6 +173,21 @@ describe('flat layout and paths', () => {
     expect(findBackupSet(sets, '2026-01-10').id).toBe('2026-01-10_01-45-13');
   });
 
+  it('never opens a FIFO: skipped in a set, refused by path', async () => {
+    await storySet('2026-01-18_01-45-13');
+    await rm(path.join(root, '2026-01-18_01-45-13', 'redis.rdb'));
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [path.join(root, '2026-01-18_01-45-13', 'redis.rdb')]);
+    execFileSync('mkfifo', [path.join(root, '2026-01-18_01-45-13', 'pipe_20260118_014513.dump')]);
+    execFileSync('mkfifo', [path.join(root, '2026-01-18_01-45-13', 'postgres.sql.gz.sha256')]);
+    await rm(path.join(root, '2026-01-18_01-45-13', 'metadata.txt'));
+    execFileSync('mkfifo', [path.join(root, '2026-01-18_01-45-13', 'metadata.txt')]);
+    const { sets } = await listBackupSets({ root });
+    expect(sets[0]?.components.map((c) => c.kind).sort()).toEqual(['postgres', 'prometheus']);
+    expect(sets[0]?.warnings.join('\n')).toMatch(/postgres\.sql\.gz\.sha256 cannot be read \(ENOTREG\)/);
+    await expect(loadBackupSetFromPath(path.join(root, '2026-01-18_01-45-13', 'pipe_20260118_014513.dump'))).rejects.toThrow(/neither a file nor a directory/);
+  });
+
   it('refuses a lone file that records no time', async () => {
     const f = await file('backup.sql', '-- PostgreSQL database dump');
     await expect(loadBackupSetFromPath(f)).rejects.toThrow(/records no backup time/);
