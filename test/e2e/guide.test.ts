@@ -1,0 +1,308 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
+import { spawn, type IPty } from 'node-pty';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  backupStoryPortal,
+  fingerprintPostgres,
+  fingerprintPrometheus,
+  fingerprintRedis,
+  freePort,
+  SandboxGroup,
+  seedPostgres,
+  seedRedis,
+  type PostgresFingerprint,
+  type PostgresSandbox,
+  type PrometheusFingerprint,
+  type PrometheusSandbox,
+  type RedisFingerprint,
+  type RedisSandbox,
+  type StoryPortalBackup,
+} from '../../source/sandbox/index.js';
+import { cliBin } from '../support/cli.js';
+
+/**
+ * The guided interface end to end: the real built binary in a pseudo-terminal, driven by real
+ * keystrokes, restoring a real story-portal backup into real throwaway PostgreSQL, Redis and
+ * Prometheus. What the screen showed is read from the terminal stream (ANSI stripped); what
+ * happened to the data is read from the servers.
+ */
+
+const DB = 'storydb';
+const KEYS = { enter: '\r', escape: '\u001B', down: '\u001B[B', ctrlC: '\u0003' } as const;
+
+/** A program in a pseudo-terminal, with the text it has shown so far (ANSI stripped). */
+class Terminal {
+  private raw = '';
+  private mark = 0;
+  readonly exited: Promise<number>;
+  private constructor(private readonly pty: IPty) {
+    pty.onData((d) => {
+      this.raw += d;
+    });
+    this.exited = new Promise((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)));
+  }
+
+  static start(args: string[], env: NodeJS.ProcessEnv, cwd: string): Terminal {
+    const childEnv: Record<string, string> = {};
+    for (const [k, v] of Object.entries(env)) if (v !== undefined && k !== 'CI' && k !== 'CONTINUOUS_INTEGRATION') childEnv[k] = v;
+    return new Terminal(spawn(process.execPath, [cliBin(), ...args], { name: 'xterm-256color', cols: 100, rows: 30, cwd, env: childEnv }));
+  }
+
+  /** Everything shown, ANSI stripped. */
+  text(): string {
+    return stripVTControlCharacters(this.raw);
+  }
+
+  /** Text shown since the last `waitFor` matched (so an old frame cannot satisfy a new wait). */
+  private fresh(): string {
+    return stripVTControlCharacters(this.raw.slice(this.mark));
+  }
+
+  async waitFor(want: string | RegExp, timeoutMs = 60_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const f = this.fresh();
+      const hit = typeof want === 'string' ? f.includes(want) : want.test(f);
+      if (hit) {
+        this.mark = this.raw.length;
+        // Let the frame settle (Ink renders at most every ~33 ms) before the next keystroke.
+        await new Promise((r) => setTimeout(r, 150));
+        return f;
+      }
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${String(want)}; the terminal showed:\n${this.text().slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  write(data: string): void {
+    this.pty.write(data);
+  }
+
+  /** Type text and Enter as separate writes, as a terminal delivers typing. */
+  async type(text: string): Promise<void> {
+    this.write(text);
+    await this.waitFor(text);
+    this.write(KEYS.enter);
+  }
+
+  kill(): void {
+    try {
+      this.pty.kill();
+    } catch {
+      // already gone
+    }
+  }
+}
+
+describe('guide: the real binary in a pseudo-terminal, real keystrokes, real services', () => {
+  let base: string;
+  let group: SandboxGroup;
+  let pg: PostgresSandbox;
+  let redis: RedisSandbox;
+  let prom: PrometheusSandbox;
+  let set: StoryPortalBackup;
+  let promT: number;
+  let backupPg: PostgresFingerprint;
+  let backupRedis: RedisFingerprint;
+  let backupProm: PrometheusFingerprint;
+  let env: NodeJS.ProcessEnv;
+  let serviceCtlArgv: (action: 'start' | 'stop' | 'status', spec: string) => string[];
+  const terminals: Terminal[] = [];
+
+  const ctl = (action: 'start' | 'stop' | 'status', spec: string): string[] => serviceCtlArgv(action, spec);
+
+  async function writeRecipe(name: string, extraChecks: unknown[] = []): Promise<string> {
+    const file = join(base, `${name}.yaml`);
+    const recipe = {
+      name,
+      description: 'e2e story-portal',
+      backups: { root: join(base, 'backups'), layout: 'story-portal' },
+      components: {
+        postgres: { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: 'E2E_PG_PASSWORD', database: DB, owner: 'app_owner', bin: pg.binDir, missingRoles: 'create' },
+        redis: { host: redis.host, port: redis.port, service: { stop: ctl('stop', redis.spec), start: ctl('start', redis.spec), status: ctl('status', redis.spec), timeoutSeconds: 30 } },
+        prometheus: { url: prom.url, dataDir: prom.dataDir, service: { stop: ctl('stop', prom.spec), start: ctl('start', prom.spec), status: ctl('status', prom.spec), timeoutSeconds: 60 } },
+      },
+      checks: [{ name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 }, ...extraChecks],
+      objectives: { rtoMinutes: 30, rpoMinutes: 1440 },
+      evidence: { dir: join(base, 'evidence') },
+    };
+    await writeFile(file, JSON.stringify(recipe, null, 2)); // JSON is YAML
+    return file;
+  }
+
+  function guide(recipe: string): Terminal {
+    const t = Terminal.start(['guide', '--recipe', recipe], env, base);
+    terminals.push(t);
+    return t;
+  }
+
+  async function asideDatabases(): Promise<string[]> {
+    const out = await pg.psql(`SELECT coalesce(string_agg(datname, ' '), '') FROM pg_database WHERE datname LIKE '${DB}\\_\\_pre\\_restore\\_%'`);
+    return out.split(' ').filter(Boolean);
+  }
+
+  async function runDirs(): Promise<string[]> {
+    try {
+      return (await readdir(join(base, 'evidence'))).filter((n) => /^\d{8}T/.test(n));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Recipe → backup → verify → plan: the keystrokes and what each screen must show. */
+  async function walkToConfirm(t: Terminal, recipeName: string): Promise<void> {
+    const recipeScreen = await t.waitFor(`What do you want to do with ${recipeName}?`);
+    expect(recipeScreen).toContain(`Backups     ${join(base, 'backups')} (story-portal layout)`);
+    expect(recipeScreen).toContain(`PostgreSQL ${DB} on ${pg.host}:${pg.port} (host)`);
+    t.write(KEYS.enter); // Restore in place
+    const backupScreen = await t.waitFor(`Set ${set.id}`);
+    expect(backupScreen).toContain(`Which backup of ${recipeName} do you want to restore?`);
+    expect(backupScreen).toMatch(/Time \(UTC\)\s+Age\s+PostgreSQL\s+Redis\s+Prometheus\s+Checksums/);
+    expect(backupScreen).toMatch(/RPO if restored now: \d+m of changes lost \(target 24h 0m\)/);
+    t.write(KEYS.enter); // verify this set
+    const plan = await t.waitFor(`IN-PLACE restore of ${recipeName} from ${set.id}`);
+    expect(plan).toMatch(/Restore PostgreSQL database storydb/);
+    expect(plan).toContain('If health checks fail: keep the restored state');
+    // The exact commands of a step, on demand: move to the database restore step and press c.
+    for (let i = 0; i < 12; i++) {
+      t.write('j');
+      const f = await t.waitFor(/›\s+\d+\. /);
+      if (/›\s+\d+\. Restore PostgreSQL database storydb/.test(f)) break;
+    }
+    t.write('c');
+    const cmds = await t.waitFor('$ ');
+    expect(cmds).toMatch(/\$ \S*psql .*storydb/s);
+    t.write(KEYS.enter); // to confirm
+    const confirm = await t.waitFor(`Type ${DB} to restore, or Esc to cancel:`);
+    expect(confirm).toContain(`IN-PLACE restore over the real targets of ${recipeName}`);
+  }
+
+  beforeAll(async () => {
+    base = mkdtempSync(join(tmpdir(), 'ra-guide-e2e-'));
+    ({ serviceCtlArgv } = (await import(join(dirname(cliBin()), 'sandbox', 'service-ctl.js'))) as { serviceCtlArgv: typeof serviceCtlArgv });
+    group = new SandboxGroup();
+    [pg, redis, prom] = await Promise.all([group.postgres(), group.redis(), group.prometheus()]);
+    await Promise.all([seedPostgres(pg, DB, { rows: 60 }), seedRedis(redis)]);
+    await prom.waitForSamples(4);
+    promT = Math.floor(Date.now() / 1000) - 1;
+    set = await backupStoryPortal({ pg, db: DB, redis, prom }, join(base, 'backups'), { time: new Date() });
+    [backupPg, backupRedis, backupProm] = await Promise.all([fingerprintPostgres(pg, DB), fingerprintRedis(redis), fingerprintPrometheus(prom, promT)]);
+    env = {
+      ...process.env,
+      E2E_PG_PASSWORD: pg.password,
+      XDG_RUNTIME_DIR: join(base, 'run'),
+      XDG_STATE_HOME: join(base, 'state'),
+      RESTORE_ASSISTANT_RECIPES: join(base, 'no-recipes-here'),
+      NO_COLOR: '1',
+      TERM: 'xterm-256color',
+    };
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const t of terminals) t.kill();
+    await group?.stopAll();
+    if (base) rmSync(base, { recursive: true, force: true });
+  });
+
+  it('walks every screen with real keys through a full restore, and the data comes back', async () => {
+    // The incident: a table dropped, rows changed, Redis flushed.
+    await pg.psql('DROP TABLE app.comments; UPDATE app.users SET karma = -1', DB);
+    await redis.command(['FLUSHALL']);
+    expect(await fingerprintPostgres(pg, DB)).not.toEqual(backupPg);
+
+    const recipe = await writeRecipe('e2e-story');
+    const t = guide(recipe);
+    await walkToConfirm(t, 'e2e-story');
+    await t.type(DB);
+    const run = await t.waitFor('Confirmed at');
+    expect(run).toContain(`IN-PLACE restore of e2e-story from set ${set.id}`);
+    const summary = await t.waitFor(/Evidence: \S+/, 180_000);
+    expect(summary).toContain(`Restore of e2e-story from ${set.id}: restored, healthy (exit 0)`);
+    expect(summary).toMatch(/RTO {2}\S+ (s|ms|\dm \d\ds) from confirm to healthy \(target 30m: met\)/);
+    expect(summary).toMatch(/RPO {2}\d+m of changes lost/);
+    expect(summary).toContain('Health check users restored: passed');
+    expect(summary).toMatch(new RegExp(`Safety copy of postgres: ${DB}__pre_restore_`));
+    // Finished steps were printed above the summary, with their past-participle titles.
+    expect(t.text()).toMatch(/✔ .*restored/);
+    expect(await t.exited).toBe(0);
+
+    expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);
+    expect(await fingerprintRedis(redis)).toEqual(backupRedis);
+    expect(await fingerprintPrometheus(prom, promT)).toEqual(backupProm);
+    expect(await redis.isRunning()).toBe(true);
+    expect(await prom.isRunning()).toBe(true);
+    expect(await runDirs()).toHaveLength(1);
+    for (const name of await asideDatabases()) await pg.psql(`DROP DATABASE "${name}"`);
+  }, 300_000);
+
+  it('cancelling at the confirm screen touches nothing', async () => {
+    await pg.psql('CREATE TABLE IF NOT EXISTS public.cancel_marker (tag text); INSERT INTO public.cancel_marker VALUES (\'before-cancel\')', DB);
+    await redis.command(['SET', 'cancel:marker', 'before-cancel']);
+    const [pgBefore, redisBefore, redisPid, promPid, runsBefore] = await Promise.all([fingerprintPostgres(pg, DB), fingerprintRedis(redis), redis.pid(), prom.pid(), runDirs()]);
+
+    const recipe = await writeRecipe('e2e-cancel');
+    const t = guide(recipe);
+    await walkToConfirm(t, 'e2e-cancel');
+    await t.type('stroydb'); // a typo is not a confirmation
+    const wrong = await t.waitFor('"stroydb" is not "storydb". Nothing was touched');
+    expect(wrong).toContain('Type storydb to restore');
+    t.write(KEYS.escape);
+    const cancelled = await t.waitFor('Cancelled');
+    expect(cancelled).toContain('Cancelled, nothing was touched.');
+    expect(await t.exited).toBe(0);
+
+    expect(await fingerprintPostgres(pg, DB)).toEqual(pgBefore);
+    expect(await fingerprintRedis(redis)).toEqual(redisBefore);
+    // Not even restarted: the same server processes are running.
+    expect(await redis.pid()).toBe(redisPid);
+    expect(await prom.pid()).toBe(promPid);
+    expect(await asideDatabases()).toEqual([]);
+    expect(await runDirs()).toEqual(runsBefore);
+  }, 300_000);
+
+  it('Ctrl-C during the run rolls back and says so on screen', async () => {
+    // The pre-restore state to come back to.
+    await pg.psql('CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES (\'before-abort\')', DB);
+    await redis.command(['SET', 'pre:restore:marker', 'before-abort']);
+    const [pgBefore, redisBefore] = await Promise.all([fingerprintPostgres(pg, DB), fingerprintRedis(redis)]);
+
+    // A health check that keeps the run busy after every destructive step, until interrupted.
+    const closedPort = await freePort();
+    const recipe = await writeRecipe('e2e-abort', [{ name: 'never answers', tcp: { host: '127.0.0.1', port: closedPort }, timeoutSeconds: 1, retries: 600, intervalSeconds: 1 }]);
+    const t = guide(recipe);
+    await walkToConfirm(t, 'e2e-abort');
+    await t.type(DB);
+    await t.waitFor('▸ Run health checks', 180_000);
+    // By now the database, Redis and Prometheus were replaced by the backup's.
+    expect(await pg.psql('SELECT to_regclass(\'public.pre_restore_marker\') IS NULL', DB)).toBe('t');
+    t.write(KEYS.ctrlC);
+    const aborting = await t.waitFor('Interrupt received: stopping and rolling back');
+    expect(aborting).toContain('Ctrl-C stop waiting and report the state');
+    const rolled = await t.waitFor('interrupted, rolled back (exit 130)', 180_000);
+    expect(t.text()).toContain('Rolling back: interrupted by a signal');
+    expect(t.text()).toMatch(/✔ .* undone/);
+    expect(rolled).toMatch(/Evidence: \S+/);
+    expect(await t.exited).toBe(130);
+
+    // Everything is as it was before the restore started.
+    expect(await fingerprintPostgres(pg, DB)).toEqual(pgBefore);
+    expect(await fingerprintRedis(redis)).toEqual(redisBefore);
+    expect(await asideDatabases()).toEqual([]);
+    expect(await redis.isRunning()).toBe(true);
+    expect(await prom.isRunning()).toBe(true);
+  }, 300_000);
+
+  it('refuses without a terminal and names the restore flags instead', async () => {
+    const { runCli } = await import('../support/cli.js');
+    const r = await runCli(['guide', '--recipe', await writeRecipe('e2e-notty')], { env: { XDG_STATE_HOME: join(base, 'state') } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('The guided restore needs a terminal');
+    expect(r.stderr).toContain('restore-assistant restore --recipe');
+    expect(r.stderr).toContain('--backup ID --yes');
+    expect(r.stdout).toBe('');
+  });
+});
