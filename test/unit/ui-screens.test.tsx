@@ -169,6 +169,7 @@ describe('guided interface screens', () => {
     expect(f).toContain('IN-PLACE restore over the real targets of story-portal');
     expect(f).toContain('PostgreSQL agentic_platform on 127.0.0.1:5432 (host)');
     expect(f).toContain('! the current database agentic_platform (kept: agentic_platform__pre_restore_20260118T050000Z)');
+    expect(f).toContain('! the current Redis dataset (kept: /var/lib/redis/dump.rdb.pre_restore)');
     const wrong = await g.type('agentic', '"agentic" is not "agentic_platform". Nothing was touched');
     expect(wrong).toContain('Type agentic_platform to restore');
     const cancelled = await g.press(keys.escape, 'Cancelled');

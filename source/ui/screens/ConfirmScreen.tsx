@@ -1,10 +1,20 @@
 import { TextInput } from '@inkjs/ui';
 import { Box, Text, useInput } from 'ink';
+import type { PlanStep } from '../../plan/types.js';
 import { Frame } from '../components/Frame.js';
 import { ageOf, formatAge, formatUtc } from '../format.js';
 import { useTheme } from '../theme.js';
 import type { ConfirmState } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
+
+/** One line per destructive step: what goes, and where the safety copy is kept. */
+export function destructiveLine(step: PlanStep): string {
+  // "nothing: … renamed aside" says nothing is lost; the step's title says what happens.
+  const text = step.destroys === undefined || /^nothing\b/i.test(step.destroys) ? step.title : step.destroys;
+  if (!step.safetyCopy) return text;
+  if (step.safetyCopy.kind === 'none') return `${text} (NO safety copy)`;
+  return text.includes(step.safetyCopy.location) ? text : `${text} (kept: ${step.safetyCopy.location})`;
+}
 
 /** Screen 5: the dangerous moment. The operator types the confirm word; Esc cancels. */
 export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<ConfirmState>): React.JSX.Element {
@@ -43,8 +53,7 @@ export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<Conf
       <Box flexDirection="column" marginTop={1}>
         {destructive.slice(0, 5).map((s) => (
           <Text key={s.id} wrap="truncate-end">
-            {theme.symbols.warn} {s.destroys ?? s.title}
-            {s.safetyCopy ? (s.safetyCopy.kind === 'none' ? ' (NO safety copy)' : ` (kept: ${s.safetyCopy.location})`) : ''}
+            {theme.symbols.warn} {destructiveLine(s)}
           </Text>
         ))}
         {destructive.length > 5 ? <Text>… {destructive.length - 5} more destructive steps (see the plan)</Text> : null}

@@ -50,7 +50,7 @@ export function SummaryScreen({ state }: { state: SummaryState }): React.JSX.Ele
             {line}
           </Text>
         ))}
-        {summary.safetyCopies.map((c) => (
+        {summary.safetyCopies.filter((c) => !summary.state.some((line) => line.includes(c.location))).map((c) => (
           <Text key={`${c.component}-${c.location}`} wrap="wrap">
             Safety copy of {c.component}: {c.location} ({c.description})
           </Text>
