@@ -372,3 +372,14 @@ describe('guided interface screens', () => {
     void SETS;
   });
 });
+
+describe('confirm screen wording', () => {
+  it('a step that only moves data aside is named by its title, not by "nothing: …"', async () => {
+    const { destructiveLine } = await import('../../source/ui/screens/ConfirmScreen.js');
+    const base = { id: 's', doneTitle: 'd', phase: 'postgres' as const, lane: 'main' as const, destructive: true, actions: [], dependsOn: [] };
+    expect(destructiveLine({ ...base, title: 'Rename database shop aside to shop__pre_restore_x', destroys: 'nothing: database shop is renamed to shop__pre_restore_x', safetyCopy: { component: 'postgres', kind: 'rename', location: 'shop__pre_restore_x', description: 'renamed' } })).toBe(
+      'Rename database shop aside to shop__pre_restore_x',
+    );
+    expect(destructiveLine({ ...base, title: 'Drop database shop', destroys: 'database shop and everything in it', safetyCopy: { component: 'postgres', kind: 'none', location: '', description: 'none' } })).toBe('database shop and everything in it (NO safety copy)');
+  });
+});
