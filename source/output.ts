@@ -58,6 +58,7 @@ export function formatDuration(ms: number): string {
 
 /** "3h 12m", "2d 4h": an age for humans. */
 export function formatAge(ms: number): string {
+  if (ms < 60_000) return `${Math.max(0, Math.round(ms / 1000))}s`;
   const m = Math.floor(ms / 60000);
   if (m < 60) return `${m}m`;
   const h = Math.floor(m / 60);
