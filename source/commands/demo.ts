@@ -2,7 +2,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildDemoWorld, type DemoWorld } from '../demo/world.js';
 import { UsageError } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
 import { createOutput, paint } from '../output.js';
 
 /**

@@ -2,8 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { stripVTControlCharacters } from 'node:util';
-import { spawn, type IPty } from 'node-pty';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   backupStoryPortal,
@@ -23,6 +21,7 @@ import {
   type StoryPortalBackup,
 } from '../../source/sandbox/index.js';
 import { cliBin } from '../support/cli.js';
+import { KEYS, Terminal } from '../support/terminal.js';
 
 /**
  * The guided interface end to end: the real built binary in a pseudo-terminal, driven by real
@@ -32,72 +31,6 @@ import { cliBin } from '../support/cli.js';
  */
 
 const DB = 'storydb';
-const KEYS = { enter: '\r', escape: '\u001B', down: '\u001B[B', ctrlC: '\u0003' } as const;
-
-/** A program in a pseudo-terminal, with the text it has shown so far (ANSI stripped). */
-class Terminal {
-  private raw = '';
-  private mark = 0;
-  readonly exited: Promise<number>;
-  private constructor(private readonly pty: IPty) {
-    pty.onData((d) => {
-      this.raw += d;
-    });
-    this.exited = new Promise((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)));
-  }
-
-  static start(args: string[], env: NodeJS.ProcessEnv, cwd: string): Terminal {
-    const childEnv: Record<string, string> = {};
-    for (const [k, v] of Object.entries(env)) if (v !== undefined && k !== 'CI' && k !== 'CONTINUOUS_INTEGRATION') childEnv[k] = v;
-    return new Terminal(spawn(process.execPath, [cliBin(), ...args], { name: 'xterm-256color', cols: 100, rows: 30, cwd, env: childEnv }));
-  }
-
-  /** Everything shown, ANSI stripped. */
-  text(): string {
-    return stripVTControlCharacters(this.raw);
-  }
-
-  /** Text shown since the last `waitFor` matched (so an old frame cannot satisfy a new wait). */
-  private fresh(): string {
-    return stripVTControlCharacters(this.raw.slice(this.mark));
-  }
-
-  async waitFor(want: string | RegExp, timeoutMs = 60_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const f = this.fresh();
-      const hit = typeof want === 'string' ? f.includes(want) : want.test(f);
-      if (hit) {
-        this.mark = this.raw.length;
-        // Let the frame settle (Ink renders at most every ~33 ms) before the next keystroke.
-        await new Promise((r) => setTimeout(r, 150));
-        return f;
-      }
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${String(want)}; the terminal showed:\n${this.text().slice(-4000)}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-
-  write(data: string): void {
-    this.pty.write(data);
-  }
-
-  /** Type text and Enter as separate writes, as a terminal delivers typing. */
-  async type(text: string): Promise<void> {
-    this.write(text);
-    await this.waitFor(text);
-    this.write(KEYS.enter);
-  }
-
-  kill(): void {
-    try {
-      this.pty.kill();
-    } catch {
-      // already gone
-    }
-  }
-}
-
 describe('guide: the real binary in a pseudo-terminal, real keystrokes, real services', () => {
   let base: string;
   let group: SandboxGroup;
@@ -162,7 +95,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const backupScreen = await t.waitFor(`Set ${set.id}`);
     expect(backupScreen).toContain(`Which backup of ${recipeName} do you want to restore?`);
     expect(backupScreen).toMatch(/Time \(UTC\)\s+Age\s+PostgreSQL\s+Redis\s+Prometheus\s+Checksums/);
-    expect(backupScreen).toMatch(/RPO if restored now: \d+m of changes lost \(target 24h 0m\)/);
+    expect(backupScreen).toMatch(/RPO if restored now: \d+[sm] of changes lost \(target 24h 0m\)/);
     t.write(KEYS.enter); // verify this set
     const plan = await t.waitFor(`IN-PLACE restore of ${recipeName} from ${set.id}`);
     expect(plan).toMatch(/Restore PostgreSQL database storydb/);
@@ -223,9 +156,9 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const summary = await t.waitFor(/Evidence: \S+/, 180_000);
     expect(summary).toContain(`Restore of e2e-story from ${set.id}: restored, healthy (exit 0)`);
     expect(summary).toMatch(/RTO {2}\S+ (s|ms|\dm \d\ds) from confirm to healthy \(target 30m: met\)/);
-    expect(summary).toMatch(/RPO {2}\d+m of changes lost/);
+    expect(summary).toMatch(/RPO {2}\d+[sm] of changes lost/);
     expect(summary).toContain('Health check users restored: passed');
-    expect(summary).toMatch(new RegExp(`Safety copy of postgres: ${DB}__pre_restore_`));
+    expect(summary).toMatch(new RegExp(`previous data kept\\s+as ${DB}__pre_restore_`));
     // Finished steps were printed above the summary, with their past-participle titles.
     expect(t.text()).toMatch(/✔ .*restored/);
     expect(await t.exited).toBe(0);
