@@ -199,12 +199,15 @@ export async function seedPostgres(pg: PostgresSandbox, db: string, options: See
   await pg.psql(`
 DO $do$
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${quoteLiteral(owner)}) THEN
+  -- Roles are cluster-wide: a concurrent seed of another database may create them first.
+  BEGIN
     CREATE ROLE ${quoteIdent(owner)} LOGIN PASSWORD ${quoteLiteral(`${owner}-password`)};
-  END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${quoteLiteral(reader)}) THEN
+  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+  END;
+  BEGIN
     CREATE ROLE ${quoteIdent(reader)} NOLOGIN;
-  END IF;
+  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+  END;
 END
 $do$;
 CREATE DATABASE ${quoteIdent(db)} OWNER ${quoteIdent(owner)};

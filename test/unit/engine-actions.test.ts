@@ -250,12 +250,13 @@ describe('wait actions', () => {
   });
 
   it('wait-command polls until the command exits zero', async () => {
+    // Fails on its first run (leaving a flag), succeeds on the next: two attempts whatever the load.
     const flag = path.join(dir, 'flag');
-    setTimeout(() => void writeFile(flag, 'x'), 300);
+    const script = `const fs = require('fs'); const f = ${JSON.stringify(flag)}; if (fs.existsSync(f)) process.exit(0); fs.writeFileSync(f, 'x'); process.exit(1);`;
     const detail = await executeAction(
       {
         type: 'wait-command',
-        command: { argv: [process.execPath, '-e', `process.exit(require('fs').existsSync(${JSON.stringify(flag)}) ? 0 : 1)`], purpose: 'p', runsIn: 'host' },
+        command: { argv: [process.execPath, '-e', script], purpose: 'p', runsIn: 'host' },
         timeoutSeconds: 20,
         untilExit: 'zero',
         purpose: 'flag appears',
