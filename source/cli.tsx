@@ -84,7 +84,8 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     .option('-y, --yes', 'do not ask for confirmation (required without a TTY)')
     .option('--rollback-on-unhealthy', 'roll back when health checks fail (default: keep the restored state)')
     .option('--drop-safety-copies', 'remove safety copies after a healthy restore')
-    .option('--force-unverified <reason>', 'restore a set that failed quick verification; the reason is recorded')
+    .option('--quick-verify', 'verify only checksums and headers first, not every byte (huge dumps; damage then shows mid-restore and is rolled back)')
+    .option('--force-unverified <reason>', 'restore a set that failed verification; the reason is recorded')
     .option('--json', 'print the final summary as JSON on stdout')
     .action(async (opts: Record<string, unknown>) => {
       setHandler(async () => (await import('./commands/restore.js')).restoreCommand(opts));

@@ -8,7 +8,7 @@ import { RestoreAssistantError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createRedactor, type Redactor } from '../exec/redact.js';
 import { attachRecipeEvidence, currentOperator, newRunId, type EvidenceHandle } from '../evidence/writer.js';
-import { createOutput, formatAge, formatDuration, paint, type Output } from '../output.js';
+import { createOutput, formatAge, formatBytes, formatDuration, paint, type Output } from '../output.js';
 import { buildPlan } from '../plan/build.js';
 import { resolvePlanOptions } from '../plan/options.js';
 import { preflightProblems, probeFacts, runPreflight } from '../plan/probe.js';
@@ -18,7 +18,7 @@ import { evidenceDir, resolveRecipe, type LoadedRecipe } from '../recipe/load.js
 import { defaultSafetyDir, pickBackupSet } from './plan.js';
 
 /**
- * `restore-assistant restore`: resolve the recipe and the set, verify it (quick), probe the
+ * `restore-assistant restore`: resolve the recipe and the set, verify it (deep by default), probe the
  * targets (read-only), build the plan, confirm (typed word on a TTY, or --yes), then run it with
  * the engine and print the summary. Progress goes to stderr; the summary to stdout (--json: JSON).
  */
@@ -34,6 +34,7 @@ export interface RestoreCommandOptions {
   rollbackOnUnhealthy?: boolean;
   dropSafetyCopies?: boolean;
   forceUnverified?: string;
+  quickVerify?: boolean;
   json?: boolean;
 }
 
@@ -55,7 +56,7 @@ async function askConfirmation(word: string, out: Output): Promise<boolean> {
 }
 
 function verifyRejected(report: VerifyReport, setId: string): RestoreAssistantError {
-  return new RestoreAssistantError(`Backup set ${setId} failed quick verification: it is not restored.`, ExitCode.backupRejected, {
+  return new RestoreAssistantError(`Backup set ${setId} failed ${report.depth} verification: it is not restored.`, ExitCode.backupRejected, {
     problems: report.problems.map((p) => `${p.component ? `${p.component}: ` : ''}${p.message}`),
     untouched: 'Nothing was touched.',
     next: `Pick another set (restore-assistant list), run \`restore-assistant verify ${setId}\` for details, or restore it anyway with --force-unverified "<reason>" (the reason is recorded).`,
@@ -74,6 +75,7 @@ const outcomeWords: Record<string, string> = {
   unhealthy: 'restored, but health checks failed (restored state kept)',
   'rolled-back': 'failed and rolled back',
   'rollback-incomplete': 'failed, and the rollback is INCOMPLETE: manual action needed',
+  failed: 'drill failed: the backup did not restore cleanly (scratch services discarded)',
   interrupted: 'interrupted and rolled back',
   refused: 'refused (nothing was touched)',
 };
@@ -159,11 +161,24 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
 
   const set = await pickBackupSet(loaded, opts.backup ?? 'latest');
   const expect = (['postgres', 'redis', 'prometheus'] as ComponentKind[]).filter((k) => c[k] !== undefined && (!options.only || options.only.includes(k)));
-  out.info(`Backup set ${set.id} (taken ${set.time}) selected; verifying it (quick)...`);
-  const report = await verifyBackupSet(set, { depth: 'quick', expect, ...(c.postgres?.bin ? { pgBin: c.postgres.bin } : {}) });
+  // Deep by default: every byte is read before anything is touched (a truncated .sql.gz or a
+  // damaged custom dump passes the quick header checks and would only fail mid-restore).
+  const depth = opts.quickVerify ? 'quick' : 'deep';
+  out.info(`Backup set ${set.id} (taken ${set.time}) selected; verifying it (${depth === 'deep' ? 'deep: every byte' : 'quick: checksums and headers'})...`);
+  let lastProgress = Date.now();
+  const report = await verifyBackupSet(set, {
+    depth,
+    expect,
+    ...(c.postgres?.bin ? { pgBin: c.postgres.bin } : {}),
+    onProgress: (p) => {
+      if (Date.now() - lastProgress < 5000 || p.bytesTotal === 0) return;
+      lastProgress = Date.now();
+      out.info(`  verifying ${p.component}: ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}% of ${formatBytes(p.bytesTotal)}`);
+    },
+  });
   if (!report.ok) {
     if (!opts.forceUnverified) throw verifyRejected(report, set.id);
-    out.info(redact(`Warning: set ${set.id} failed quick verification; restoring anyway because: ${opts.forceUnverified}`));
+    out.info(redact(`Warning: set ${set.id} failed ${depth} verification; restoring anyway because: ${opts.forceUnverified}`));
   }
 
   out.info('Probing the targets (read-only)...');
@@ -201,11 +216,11 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
       type: 'verification',
       setId: set.id,
       ok: report.ok,
-      depth: 'quick',
+      depth,
       problems: report.problems.map((p) => redact(p.message)),
       checksums: report.components.map((x) => ({ path: x.path, ...(x.sha256 ? { sha256: x.sha256 } : {}), status: x.ok ? 'ok' : 'failed' })),
     });
-    if (!report.ok && opts.forceUnverified) bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed quick verification; operator's reason: ${opts.forceUnverified}`) });
+    if (!report.ok && opts.forceUnverified) bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed ${depth} verification; operator's reason: ${opts.forceUnverified}`) });
 
     summary = await runPlan(plan, {
       bus,

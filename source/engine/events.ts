@@ -18,6 +18,8 @@ export type Outcome =
   | 'rolled-back'
   /** failed and rollback did not complete */
   | 'rollback-incomplete'
+  /** a drill that failed: scratch targets are discarded, nothing to roll back */
+  | 'failed'
   /** interrupted by a signal and rolled back */
   | 'interrupted'
   /** refused before touching anything (preflight, lock, rejected set) */

@@ -429,6 +429,21 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
   if (failure || interrupted) {
     const reason = interrupted ? 'interrupted by a signal' : `${rec(failure?.stepId ?? '').step.title} failed: ${failure?.message ?? ''}`;
     const onlyPreflight = started.every((s) => s.phase === 'preflight' || (!s.destructive && !s.undo));
+    if (plan.mode === 'drill' && !(failure?.phase === 'preflight' && onlyPreflight)) {
+      // A drill's targets are scratch services that are thrown away: rolling them back would only
+      // add noise (and a "no safety copy" database cannot be rolled back anyway). Say what failed.
+      return {
+        outcome: interrupted ? 'interrupted' : 'failed',
+        exitCode: interrupted ? ExitCode.interrupted : ExitCode.failedRolledBack,
+        ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
+        safetyCopies: [],
+        state: targetsOf(plan).map((k) => `${describeTarget(plan, k)}: scratch target, discarded (a drill never touches the real targets)`),
+        nextSteps: interrupted
+          ? ['The drill was interrupted; run it again when ready.']
+          : [`The backup did NOT restore cleanly: ${failure?.message ?? reason}.`, 'Investigate before you need this backup in an incident: `restore-assistant report` shows every command and its output.'],
+        error: reason,
+      };
+    }
     const rb = await rollback(plan, started, reason, opts, actionContext);
     const state = stateLines(plan, { outcome: 'rollback', records, rb });
     if (!rb.complete) {
@@ -531,15 +546,23 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
   const dropped = plan.options.dropSafetyCopies ? await dropCopies(plan, records, emit) : { dropped: [], problems: [] };
   const copies = keptCopies(plan, records).filter((c) => !dropped.dropped.some((d) => d.location === c.location));
   const nextSteps: string[] = [];
-  if (copies.length > 0) nextSteps.push(`Safety copies are kept: ${copies.map((c) => c.location).join(', ')}. Remove them when you are satisfied (or restore with --drop-safety-copies).`);
+  if (plan.mode === 'drill') {
+    nextSteps.push('The backup restored and passed its checks. Record the sign-off in the run\'s report.md (run by / reviewed by).');
+  } else if (copies.length > 0) {
+    nextSteps.push(`Safety copies are kept: ${copies.map((c) => c.location).join(', ')}. Remove them when you are satisfied (or restore with --drop-safety-copies).`);
+  }
   nextSteps.push(...dropped.problems);
   return {
     outcome: 'restored',
     exitCode: ExitCode.ok,
     rtoMs,
     ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
-    safetyCopies: copies,
-    state: stateLines(plan, { outcome: 'restored', records, dropped: dropped.dropped }),
+    // A drill's "copies" live in scratch services that are about to be discarded.
+    safetyCopies: plan.mode === 'drill' ? [] : copies,
+    state:
+      plan.mode === 'drill'
+        ? targetsOf(plan).map((k) => `${describeTarget(plan, k)}: scratch target, restored from ${plan.backup.id} and checked`)
+        : stateLines(plan, { outcome: 'restored', records, dropped: dropped.dropped }),
     nextSteps,
   };
 }

@@ -77,6 +77,7 @@ export const outcomeLabel: Record<Outcome | 'killed', string> = {
   unhealthy: 'restored, UNHEALTHY',
   'rolled-back': 'failed, rolled back',
   'rollback-incomplete': 'failed, ROLLBACK INCOMPLETE',
+  failed: 'drill FAILED (scratch discarded)',
   interrupted: 'interrupted, rolled back',
   refused: 'refused (nothing touched)',
   verified: 'verified',

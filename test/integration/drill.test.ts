@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -155,6 +155,28 @@ describe('drill: restores into scratch services and never touches the real targe
     expect(history.stdout).toContain('drill');
     expect(readFileSync(path.join(evidenceDir, runs[0] ?? '', 'events.jsonl'), 'utf8')).not.toContain(pg.password);
   }, 240_000);
+
+  it('records a drill of a damaged set as failed (exit 3), restoring nothing', async () => {
+    const root = path.join(base, 'backups');
+    const [good] = readdirSync(root).sort();
+    const damaged = '2099-01-01_00-00-00';
+    cpSync(path.join(root, good ?? ''), path.join(root, damaged), { recursive: true });
+    const gz = path.join(root, damaged, 'postgres.sql.gz');
+    const bytes = readFileSync(gz);
+    writeFileSync(gz, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const runsBefore = readdirSync(evidenceDir).filter((n) => n.includes('-drill-'));
+
+    const result = await runCli(['drill', '--recipe', recipeFile, '--backup', damaged, '--yes'], { env: { PROD_PGPASSWORD: pg.password, XDG_STATE_HOME: path.join(base, 'xdg') } });
+    expect(result.code).toBe(3);
+    expect(result.stdout).toContain(`Drill FAILED: backup set ${damaged} is not restorable.`);
+    expect(result.stdout + result.stderr).not.toContain('Starting scratch services');
+    const run = readdirSync(evidenceDir).filter((n) => n.includes('-drill-') && !runsBefore.includes(n));
+    expect(run).toHaveLength(1);
+    expect((await runCli(['evidence', 'verify', path.join(evidenceDir, run[0] ?? '')])).code).toBe(0);
+    const history = await runCli(['history', '--recipe', recipeFile, '--json']);
+    expect(history.stdout).toContain(damaged);
+    rmSync(path.join(root, damaged), { recursive: true, force: true });
+  }, 120_000);
 
   it('refuses a plan that addresses anything but the sandbox', async () => {
     const loaded = await loadRecipeFile(recipeFile);

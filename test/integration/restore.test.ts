@@ -274,6 +274,12 @@ describe('restore: real services, real backups, the real CLI', () => {
     await markPreRestoreState('truncated-test');
     const id = await variantSet(60, (gz) => gz.subarray(0, Math.floor(gz.length * 0.6)));
     const recipe = await storyRecipe('it-story');
+    // By default every byte is verified first: the truncated dump is rejected before anything is touched.
+    const rejected = await restore(['--recipe', recipe, '--backup', id, '--yes']);
+    expect(rejected.exitCode, show(rejected)).toBe(3);
+    expect(rejected.stderr).toMatch(/failed deep verification/);
+    await expectPreRestoreState('truncated-test');
+    // Forced past verification, it fails midway and is rolled back.
     const r = await restore(['--recipe', recipe, '--backup', id, '--yes', '--force-unverified', 'integration test: truncated on purpose']);
     expect(r.exitCode, show(r)).toBe(1);
     expect(r.stdout).toMatch(/Result: failed and rolled back/);

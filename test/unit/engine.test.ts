@@ -283,6 +283,23 @@ describe('runPlan: failure and rollback', () => {
     expect(summary.safetyCopies.map((c) => c.location)).toEqual([`${a}.old`]);
   });
 
+  it('a failed drill reports the failure without rolling back its scratch targets (exit 1, outcome failed)', async () => {
+    const undone = path.join(dir, 'undone');
+    const p = {
+      ...plan([
+        step('a', [node('0')], { undo: { title: 'undo a', actions: [node(`require('fs').writeFileSync(${JSON.stringify(undone)}, 'x')`)] } }),
+        step('b', [node('process.exit(3)')]),
+      ]),
+      mode: 'drill' as const,
+    };
+    const { summary, events } = await go(p, { kind: 'drill' });
+    expect(summary.outcome).toBe('failed');
+    expect(summary.exitCode).toBe(1);
+    expect(types(events, 'rollback-started')).toEqual([]);
+    expect(existsSync(undone)).toBe(false);
+    expect(summary.nextSteps.join(' ')).toContain('did NOT restore cleanly');
+  });
+
   it('refuses a destructive step without a safety copy before touching anything', async () => {
     const marker = path.join(dir, 'touched');
     const p = plan([step('ok', [node(`require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`)]), step('drop', [node('')], { destructive: true, destroys: 'the database' })]);
