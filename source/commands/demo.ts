@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildDemoWorld, type DemoWorld } from '../demo/world.js';
 import { UsageError } from '../errors.js';
+import { releaseFromExitGuard } from '../sandbox/exit-guard.js';
 import { createOutput, paint } from '../output.js';
 
 /**
@@ -63,6 +64,7 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     for (const row of comparison) out.result(`  ${row.ok ? c('green', '✔') : c('red', '✖')} ${row.line}`);
     out.result(`Evidence of this run: ${demoEvidenceDir()} (restore-assistant history --json reads it with RESTORE_ASSISTANT_EVIDENCE_DIR set there)`);
     if (opts.keep) {
+      releaseFromExitGuard();
       out.info(`Sandbox left running (--keep): ${world.base}. Recipe: ${world.recipeFile}. Database password variable: ${Object.keys(world.env).join(', ')}.`);
     }
     return code;

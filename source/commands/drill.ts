@@ -5,6 +5,7 @@ import { verifyBackupSet } from '../catalog/index.js';
 import type { ComponentKind, VerifyReport } from '../catalog/types.js';
 import { assertDrillIsolation, drillRecipe } from '../drill/isolate.js';
 import { startDrillScratch, type DrillScratch } from '../drill/sandbox.js';
+import { releaseFromExitGuard } from '../sandbox/exit-guard.js';
 import { EventBus } from '../engine/events.js';
 import { lockKeysForRecipe, defaultLockDir } from '../engine/lock.js';
 import { runPlan, type RunSummary } from '../engine/run.js';
@@ -170,6 +171,7 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
         const info = path.join(scratch.sandbox.rootDirs[0] ?? '.', 'drill-connection.txt');
         await writeFile(info, `PGPASSWORD=${scratch.env['RESTORE_ASSISTANT_DRILL_PGPASSWORD'] ?? ''}\n`, { mode: 0o600 });
         await chmod(info, 0o600);
+        releaseFromExitGuard();
         out.info('Scratch services left running (--keep):');
         for (const line of scratch.connectionInfo()) out.info(`  ${line}`);
       } else {

@@ -88,7 +88,8 @@ export function redisLayout(target: RedisTarget, facts: TargetFacts): { layout: 
   const dbfilename = f?.dbfilename ?? target.dbfilename ?? 'dump.rdb';
   const appendonly = f?.appendonly ?? target.appendonly ?? false;
   if (!dir) {
-    throw new UsageError('The Redis data directory is unknown: the server was not asked (--offline or unreachable) and the recipe sets no components.redis.dataDir.', {
+    const why = f?.error ? `the server could not be asked (${f.error})` : 'the server was not asked (--offline or unreachable)';
+    throw new UsageError(`The Redis data directory is unknown: ${why} and the recipe sets no components.redis.dataDir.`, {
       next: 'Set components.redis.dataDir (CONFIG GET dir on the server tells it), or plan without --offline.',
     });
   }

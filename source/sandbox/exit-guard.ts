@@ -25,6 +25,14 @@ export interface ExitGuardEntry {
 const entries = new Set<ExitGuardEntry>();
 let installed = false;
 
+/**
+ * Let everything started so far outlive this process (`drill --keep`, `demo --keep`): the exit
+ * safety net forgets it, so its processes keep running and its files stay.
+ */
+export function releaseFromExitGuard(): void {
+  entries.clear();
+}
+
 export function keepSandboxFiles(): boolean {
   const value = process.env['RESTORE_ASSISTANT_SANDBOX_KEEP'];
   return value !== undefined && value !== '' && value !== '0' && value !== 'false';

@@ -71,4 +71,4 @@ export {
   type World,
 } from './backups.js';
 export { SandboxGroup, type Disposable, type SandboxGroupOptions } from './group.js';
-export { keepSandboxFiles } from './exit-guard.js';
+export { keepSandboxFiles, releaseFromExitGuard } from './exit-guard.js';
