@@ -4,6 +4,7 @@
  */
 const benches: Record<string, () => Promise<void>> = {
   checksum: async () => (await import('./checksum.js')).runChecksumBench(),
+  restore: async () => (await import('./restore.js')).runRestoreBench(),
 };
 
 async function main(): Promise<void> {
