@@ -65,7 +65,19 @@ export interface RunPlanOptions {
   progressIntervalMs?: number;
   /** Called with each listr2 task's final title and state (tests). */
   onTaskStates?: (tasks: Array<{ title: string; state: string }>) => void;
+  /**
+   * Asked when health checks fail in a restore whose plan does not already say to roll back: keep
+   * the restored state (exit 4) or roll back (exit 1). The engine itself never prompts; the guided
+   * interface answers with the operator's keypress. `state` is what each target holds now. While
+   * the question is open, `signal` still interrupts (rollback, exit 130); a rejected promise keeps
+   * the restored state. The answer is recorded as an event; the RTO ends with the health checks,
+   * before the question. Not asked for drills.
+   */
+  onUnhealthy?: (failed: { checks: string[]; state: string[] }) => Promise<UnhealthyDecision>;
 }
+
+/** What to do with a restore whose health checks failed. */
+export type UnhealthyDecision = 'keep' | 'rollback';
 
 type StepStatus = 'pending' | 'running' | 'done' | 'unhealthy' | 'failed' | 'skipped';
 
@@ -495,8 +507,17 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
 
   // ----- unhealthy -----
   if (failedChecks.length > 0) {
-    if (plan.options.rollbackOnUnhealthy) {
-      const reason = `health checks failed: ${failedChecks.join(', ')}`;
+    const restoredState = stateLines(plan, { outcome: 'restored', records, dropped: [] });
+    // Decided in the plan, else asked (the RTO above already ended with the health checks).
+    const decision = plan.options.rollbackOnUnhealthy ? 'planned' : await askUnhealthy(plan, opts, failedChecks, restoredState);
+    if (decision !== 'keep') {
+      const checks = `health checks failed: ${failedChecks.join(', ')}`;
+      const reason =
+        decision === 'interrupted'
+          ? `interrupted by a signal while the operator was asked about failed health checks (${failedChecks.join(', ')})`
+          : decision === 'rollback'
+            ? `${checks}; the operator chose to roll back`
+            : checks;
       const rb = await rollback(plan, started, reason, opts, actionContext);
       const state = stateLines(plan, { outcome: 'rollback', records, rb });
       if (!rb.complete) {
@@ -512,13 +533,29 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
           error: reason,
         };
       }
+      if (decision === 'interrupted') {
+        return {
+          outcome: 'interrupted',
+          exitCode: ExitCode.interrupted,
+          ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
+          safetyCopies: [],
+          state,
+          nextSteps: ['The restored data failed its health checks; the interrupt rolled it back, so the targets hold their pre-restore data again.'],
+          failedChecks,
+          error: reason,
+        };
+      }
       return {
         outcome: 'rolled-back',
         exitCode: ExitCode.failedRolledBack,
         ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
         safetyCopies: [],
         state,
-        nextSteps: ['The restored data failed its health checks and was rolled back (--rollback-on-unhealthy); the targets hold their pre-restore data again.'],
+        nextSteps: [
+          decision === 'rollback'
+            ? 'The restored data failed its health checks and the operator chose to roll back; the targets hold their pre-restore data again.'
+            : 'The restored data failed its health checks and was rolled back (--rollback-on-unhealthy); the targets hold their pre-restore data again.',
+        ],
         failedChecks,
         error: reason,
       };
@@ -528,11 +565,13 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
     return {
       outcome: 'unhealthy',
       exitCode: ExitCode.unhealthy,
+      // Confirm to the end of the (failed) health checks, as the evidence report measures it.
+      rtoMs,
       ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
       safetyCopies: copies,
-      state: [...stateLines(plan, { outcome: 'restored', records, dropped: [] }), `Health checks failed: ${failedChecks.join(', ')}`],
+      state: [...restoredState, `Health checks failed: ${failedChecks.join(', ')}`],
       nextSteps: [
-        'The restored state was kept. Look at the failed checks before deciding.',
+        opts.onUnhealthy && plan.mode !== 'drill' ? 'The operator chose to keep the restored state. Look at the failed checks.' : 'The restored state was kept. Look at the failed checks before deciding.',
         ...(undo.length > 0
           ? ['To go back to the pre-restore data, run these in order (or restore again with --rollback-on-unhealthy):', ...undo.map((m, i) => `${i + 1}. ${m}`)]
           : []),
@@ -565,6 +604,59 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
         : stateLines(plan, { outcome: 'restored', records, dropped: dropped.dropped }),
     nextSteps,
   };
+}
+
+/**
+ * Asks the injected hook whether to keep the restored state or roll back, and records the answer.
+ * No hook (or a drill): keep, as before. An interrupt while the question is open wins.
+ */
+async function askUnhealthy(plan: Plan, opts: ExecuteOptions, checks: string[], state: string[]): Promise<UnhealthyDecision | 'interrupted'> {
+  const ask = opts.onUnhealthy;
+  if (!ask || plan.mode === 'drill') return 'keep';
+  const { bus, redact } = opts;
+  const log = (level: 'info' | 'warn', message: string): void => {
+    bus.emit({ type: 'log', level, message: redact(message) });
+  };
+  const signal = opts.signal;
+  if (signal?.aborted) {
+    log('warn', 'interrupted before the operator was asked about failed health checks: rolling back');
+    return 'interrupted';
+  }
+  log('info', `health checks failed (${checks.join(', ')}): asking the operator whether to keep the restored state or roll back`);
+  let onAbort: (() => void) | undefined;
+  const interrupted = new Promise<'interrupted'>((resolve) => {
+    onAbort = () => resolve('interrupted');
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  let answer: UnhealthyDecision | 'interrupted' | 'failed';
+  let failure = '';
+  try {
+    answer = await Promise.race([
+      Promise.resolve()
+        .then(() => ask({ checks: [...checks], state: [...state] }))
+        .then((a): UnhealthyDecision | 'failed' => {
+          if (a === 'keep' || a === 'rollback') return a;
+          failure = `unexpected answer ${JSON.stringify(a)}`;
+          return 'failed';
+        }),
+      interrupted,
+    ]);
+  } catch (error) {
+    failure = error instanceof Error ? error.message : String(error);
+    answer = 'failed';
+  } finally {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+  if (answer === 'interrupted' || signal?.aborted) {
+    log('warn', 'interrupted while the operator was asked about failed health checks: rolling back');
+    return 'interrupted';
+  }
+  if (answer === 'failed') {
+    log('warn', `the question about failed health checks got no answer (${failure}): the restored state is kept`);
+    return 'keep';
+  }
+  log('info', answer === 'rollback' ? 'operator chose to roll back after failed health checks' : 'operator chose to keep the restored state after failed health checks');
+  return answer;
 }
 
 function makeListr(

@@ -387,6 +387,128 @@ describe('runPlan: health checks', () => {
     expect(await readFile(a, 'utf8')).toBe('old');
   });
 
+  describe('asking the operator (onUnhealthy)', () => {
+    /** A restore that swaps file `a` for new content, then runs the failing checks. */
+    async function swapThenCheck(): Promise<{ a: string; p: Plan }> {
+      const a = path.join(dir, 'a');
+      await writeFile(a, 'old');
+      const p = plan([
+        step('swap', [move(a, `${a}.old`), node(`require('fs').writeFileSync(${JSON.stringify(a)}, 'new')`)], {
+          component: 'redis',
+          destructive: true,
+          safetyCopy: { component: 'redis', kind: 'move', location: `${a}.old`, description: 'old a' },
+          undo: { title: 'Undo swap', actions: [{ type: 'exec', argv: ['rm', '-f', '--', a], purpose: 'rm', runsIn: 'host' }, move(`${a}.old`, a)] },
+        }),
+        healthStep,
+      ]);
+      return { a, p };
+    }
+    const logs = (events: EngineEvent[]): string[] => events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+    const WAIT_MS = 1500;
+
+    it('"rollback" brings the pre-restore state back (exit 1) and records who decided', async () => {
+      const { a, p } = await swapThenCheck();
+      const asked: Array<{ checks: string[]; state: string[] }> = [];
+      const { summary, events } = await go(p, {
+        runCheck: failing,
+        onUnhealthy: async (failed) => {
+          asked.push(failed);
+          // The restored data is in place while the operator decides.
+          expect(await readFile(a, 'utf8')).toBe('new');
+          return 'rollback';
+        },
+      });
+      expect(asked).toEqual([{ checks: ['api'], state: [`Redis: restored from b1; previous data kept as ${a}.old`] }]);
+      expect(summary).toMatchObject({ outcome: 'rolled-back', exitCode: 1, failedChecks: ['api'] });
+      expect(summary.error).toBe('health checks failed: api; the operator chose to roll back');
+      expect(summary.nextSteps.join(' ')).toContain('the operator chose to roll back');
+      expect(await readFile(a, 'utf8')).toBe('old');
+      expect(existsSync(`${a}.old`)).toBe(false);
+      // The decision is an event, after the failed check and before the rollback.
+      const decided = events.findIndex((e) => e.type === 'log' && e.message === 'operator chose to roll back after failed health checks');
+      expect(decided).toBeGreaterThan(events.findIndex((e) => e.type === 'health-check' && !e.ok));
+      expect(decided).toBeLessThan(events.findIndex((e) => e.type === 'rollback-started'));
+      expect(logs(events)).toContain('health checks failed (api): asking the operator whether to keep the restored state or roll back');
+      expect(idsOf(events, 'rollback-step')).toEqual(['swap']);
+    });
+
+    it('"keep" keeps the restored state (exit 4); the RTO ends with the health checks, not the answer', async () => {
+      const { a, p } = await swapThenCheck();
+      const confirmedAt = new Date();
+      let askedAt = 0;
+      const { summary, events } = await go(p, {
+        runCheck: failing,
+        confirmedAt,
+        onUnhealthy: async () => {
+          askedAt = Date.now();
+          await new Promise((r) => setTimeout(r, WAIT_MS));
+          return 'keep';
+        },
+      });
+      expect(summary).toMatchObject({ outcome: 'unhealthy', exitCode: 4, failedChecks: ['api'] });
+      expect(await readFile(a, 'utf8')).toBe('new');
+      expect(existsSync(`${a}.old`)).toBe(true);
+      expect(types(events, 'rollback-started')).toEqual([]);
+      expect(logs(events)).toContain('operator chose to keep the restored state after failed health checks');
+      expect(summary.nextSteps[0]).toBe('The operator chose to keep the restored state. Look at the failed checks.');
+      // RTO stopped before the question was asked; the run itself lasted through the wait.
+      expect(summary.rtoMs).toBeDefined();
+      expect(summary.rtoMs ?? Infinity).toBeLessThanOrEqual(askedAt - confirmedAt.getTime());
+      const finished = events.at(-1);
+      expect(finished?.type).toBe('run-finished');
+      expect(Date.parse(finished?.ts ?? '') - confirmedAt.getTime()).toBeGreaterThanOrEqual((summary.rtoMs ?? 0) + WAIT_MS - 5);
+    });
+
+    it('is not asked when the checks pass, when the plan already says to roll back, or for a drill', async () => {
+      let asked = 0;
+      const onUnhealthy = async (): Promise<'keep'> => {
+        asked++;
+        return 'keep';
+      };
+      const healthy = await go(plan([step('one', [node('')]), healthStep]), { runCheck: async () => ({ ok: true, attempts: 1, durationMs: 1, detail: 'fine' }), onUnhealthy });
+      expect(healthy.summary.outcome).toBe('restored');
+      const planned = await swapThenCheck();
+      const rolled = await go({ ...planned.p, options: { ...planned.p.options, rollbackOnUnhealthy: true } }, { runCheck: failing, onUnhealthy });
+      expect(rolled.summary).toMatchObject({ outcome: 'rolled-back', exitCode: 1 });
+      expect(rolled.summary.nextSteps.join(' ')).toContain('--rollback-on-unhealthy');
+      expect(logs(rolled.events).some((m) => m.includes('operator'))).toBe(false);
+      const drill = await go({ ...plan([step('one', [node('')]), healthStep]), mode: 'drill' as const }, { kind: 'drill', runCheck: failing, onUnhealthy });
+      expect(drill.summary.failedChecks).toEqual(['api']);
+      expect(asked).toBe(0);
+    });
+
+    it('an interrupt while the question is open rolls back (exit 130)', async () => {
+      const { a, p } = await swapThenCheck();
+      const interrupt = new AbortController();
+      const { summary, events } = await go(p, {
+        runCheck: failing,
+        signal: interrupt.signal,
+        // Never answered: the operator presses Ctrl-C instead.
+        onUnhealthy: () => {
+          setTimeout(() => interrupt.abort(), 20);
+          return new Promise(() => undefined);
+        },
+      });
+      expect(summary).toMatchObject({ outcome: 'interrupted', exitCode: 130, failedChecks: ['api'] });
+      expect(await readFile(a, 'utf8')).toBe('old');
+      expect(logs(events)).toContain('interrupted while the operator was asked about failed health checks: rolling back');
+      expect(types(events, 'rollback-finished')[0]).toMatchObject({ complete: true });
+    });
+
+    it('a hook that fails keeps the restored state and says so', async () => {
+      const { a, p } = await swapThenCheck();
+      const { summary, events } = await go(p, {
+        runCheck: failing,
+        onUnhealthy: async () => {
+          throw new Error('the terminal went away');
+        },
+      });
+      expect(summary).toMatchObject({ outcome: 'unhealthy', exitCode: 4 });
+      expect(await readFile(a, 'utf8')).toBe('new');
+      expect(logs(events)).toContain('the question about failed health checks got no answer (the terminal went away): the restored state is kept');
+    });
+  });
+
   it('drops moved safety copies after a healthy restore when asked', async () => {
     const a = path.join(dir, 'a');
     await mkdir(a);
