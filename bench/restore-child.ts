@@ -15,11 +15,15 @@ async function main(): Promise<void> {
   const plan = JSON.parse(await readFile(planFile, 'utf8')) as Plan;
   const bus = new EventBus();
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
   const summary = await runPlan(plan, { bus, redact: createRedactor(), renderer: 'silent', runId: 'bench', kind: 'restore', lockDir, env: process.env });
   const ms = performance.now() - started;
+  const cpu = process.cpuUsage(cpu0);
+  // The tool's own cost: CPU time of this Node process (not of psql/pg_restore, its children).
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const step = bus.history.find((e) => e.type === 'step-finished' && e.stepId === 'restore');
   process.stdout.write(
-    `${JSON.stringify({ ms, stepMs: step && step.type === 'step-finished' ? step.durationMs : undefined, maxRssKiB: process.resourceUsage().maxRSS, outcome: summary.outcome, error: summary.error, events: bus.history.length })}\n`,
+    `${JSON.stringify({ ms, cpuMs, stepMs: step && step.type === 'step-finished' ? step.durationMs : undefined, maxRssKiB: process.resourceUsage().maxRSS, outcome: summary.outcome, error: summary.error, events: bus.history.length })}\n`,
   );
 }
 

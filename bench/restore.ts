@@ -25,6 +25,8 @@ const repo = path.join(here, '..');
 interface Timing {
   ms: number;
   maxRssKiB?: number;
+  /** CPU time of the engine process itself (engine runs only). */
+  cpuMs?: number;
 }
 
 function median(values: number[]): number {
@@ -89,10 +91,10 @@ async function throughEngine(pg: PostgresSandbox, action: PlannedAction, db: str
     maxBuffer: 16 * 1024 * 1024,
   });
   const wall = performance.now() - t;
-  const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { ms: number; maxRssKiB: number; outcome: string; error?: string };
+  const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { ms: number; cpuMs: number; maxRssKiB: number; outcome: string; error?: string };
   if (r.outcome !== 'restored') throw new Error(`engine restore failed: ${r.error ?? r.outcome}`);
   void wall;
-  return { ms: r.ms, maxRssKiB: r.maxRssKiB };
+  return { ms: r.ms, maxRssKiB: r.maxRssKiB, cpuMs: r.cpuMs };
 }
 
 function plainAction(pg: PostgresSandbox, file: string, db: string): PlannedAction {
@@ -161,7 +163,7 @@ async function writeSection(section: string): Promise<void> {
 
 export async function runRestoreBench(): Promise<void> {
   const rows = Number(process.env['RESTORE_BENCH_ROWS'] ?? 2_500_000);
-  const runs = Number(process.env['RESTORE_BENCH_RUNS'] ?? 3);
+  const runs = Number(process.env['RESTORE_BENCH_RUNS'] ?? 5);
   const jobs = Math.max(1, Math.min(2, os.availableParallelism()));
   const group = new SandboxGroup();
   const loadBefore = os.loadavg()[0] ?? 0;
@@ -182,7 +184,7 @@ export async function runRestoreBench(): Promise<void> {
     const uncompressed = Number((await exec('sh', ['-c', `gunzip -c '${plainGz}' | wc -c`])).stdout.trim());
     process.stderr.write(`plain ${formatBytes(sizeGz)} (${formatBytes(uncompressed)} SQL), custom ${formatBytes(sizeCustom)}, ${items} TOC entries\n`);
 
-    const results = { handPlain: [] as number[], enginePlain: [] as number[], handCustom: [] as number[], engineCustom: [] as number[] };
+    const results = { handPlain: [] as number[], enginePlain: [] as number[], handCustom: [] as number[], engineCustom: [] as number[], cpuPlain: [] as number[], cpuCustom: [] as number[] };
     const rss = { plainBig: [] as number[], customBig: [] as number[], plainSmall: 0, customSmall: 0 };
     // Warm the page cache and the server once each way, then alternate.
     await byHandPlain(pg, plainGz, 'target');
@@ -196,9 +198,11 @@ export async function runRestoreBench(): Promise<void> {
         } else {
           const p = await throughEngine(pg, plainAction(pg, plainGz, 'target'), 'target', work);
           results.enginePlain.push(p.ms);
+          results.cpuPlain.push(p.cpuMs ?? 0);
           rss.plainBig.push(p.maxRssKiB ?? 0);
           const c = await throughEngine(pg, customAction(pg, custom, 'target', jobs, items), 'target', work);
           results.engineCustom.push(c.ms);
+          results.cpuCustom.push(c.cpuMs ?? 0);
           rss.customBig.push(c.maxRssKiB ?? 0);
         }
         process.stderr.write(`run ${i + 1}/${runs}: ${who} done\n`);
@@ -234,7 +238,14 @@ timed around \`runPlan\` (lock, events, the step). Runs alternate; median of ${r
 | plain .sql.gz → psql | ${s(hp)} | ${s(ep)} | ${pct(ep, hp)} |
 | custom → pg_restore -j ${jobs} | ${s(hc)} | ${s(ec)} | ${pct(ec, hc)} |
 
-Target: within 3% of by hand: ${within ? 'met' : 'NOT met'}. Load average (1 min) ${loadBefore.toFixed(1)} at the start, ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end:
+The engine process's own CPU time (Node: reading the dump, gunzip for the plain path, events,
+progress; not psql/pg_restore), median, as a share of the by-hand wall time: plain
+${s(median(results.cpuPlain))} (${((median(results.cpuPlain) / hp) * 100).toFixed(1)}%, of which gunzip is the bulk: by hand the separate \`gunzip\` process does it),
+custom ${s(median(results.cpuCustom))} (${((median(results.cpuCustom) / hc) * 100).toFixed(1)}%). Fastest runs (least disturbed by other load): plain
+${s(Math.min(...results.handPlain))} by hand vs ${s(Math.min(...results.enginePlain))} engine (${pct(Math.min(...results.enginePlain), Math.min(...results.handPlain))}); custom ${s(Math.min(...results.handCustom))} vs
+${s(Math.min(...results.engineCustom))} (${pct(Math.min(...results.engineCustom), Math.min(...results.handCustom))}).
+
+Target: within 3% of by hand (medians): ${within ? 'met' : 'NOT met'}. Load average (1 min) ${loadBefore.toFixed(1)} at the start, ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end:
 on a shared machine the by-hand runs themselves vary by more than the target, so read the overhead
 together with the individual runs below.
 Runs (ms): plain by hand ${results.handPlain.map(Math.round).join(', ')}; engine ${results.enginePlain.map(Math.round).join(', ')};

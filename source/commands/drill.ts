@@ -6,7 +6,7 @@ import type { ComponentKind, VerifyReport } from '../catalog/types.js';
 import { assertDrillIsolation, drillRecipe } from '../drill/isolate.js';
 import { startDrillScratch, type DrillScratch } from '../drill/sandbox.js';
 import { releaseFromExitGuard } from '../sandbox/exit-guard.js';
-import { EventBus } from '../engine/events.js';
+import { EventBus, verificationEvent } from '../engine/events.js';
 import { lockKeysForRecipe, defaultLockDir } from '../engine/lock.js';
 import { runPlan, type RunSummary } from '../engine/run.js';
 import { RestoreAssistantError, UsageError } from '../errors.js';
@@ -85,14 +85,7 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
     const expect = (['postgres', 'redis', 'prometheus'] as ComponentKind[]).filter((k) => real.components[k] !== undefined);
     out.info(`Verifying backup set ${set.id} (deep: every byte, every archive entry)...`);
     const report: VerifyReport = await verifyBackupSet(set, { depth: 'deep', expect, signal: signals.signal, ...(real.components.postgres?.bin ? { pgBin: real.components.postgres.bin } : {}) });
-    bus.emit({
-      type: 'verification',
-      setId: set.id,
-      ok: report.ok,
-      depth: 'deep',
-      problems: report.problems.map((p) => baseRedact(`${p.component ? `${p.component}: ` : ''}${p.message}`)),
-      checksums: report.components.map((x) => ({ path: x.path, ...(x.sha256 ? { sha256: x.sha256 } : {}), status: x.ok ? 'ok' : 'failed' })),
-    });
+    bus.emit(verificationEvent(report, baseRedact));
     if (!report.ok) {
       const rpoMs = confirmedAt.getTime() - Date.parse(set.time);
       bus.emit({

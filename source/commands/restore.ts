@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { verifyBackupSet } from '../catalog/index.js';
 import type { ComponentKind, VerifyReport } from '../catalog/types.js';
 import { lockKeysForRecipe, defaultLockDir } from '../engine/lock.js';
-import { EventBus } from '../engine/events.js';
+import { EventBus, verificationEvent } from '../engine/events.js';
 import { runPlan, type RunSummary } from '../engine/run.js';
 import { RestoreAssistantError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -212,14 +212,7 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
   try {
     // ---- EVIDENCE: the one place a restore attaches its evidence log to the event bus. ----
     evidence = attachRecipeEvidence(bus, { loaded, kind: 'restore', redact, runId, commandLine: ['restore-assistant', ...process.argv.slice(2)], env });
-    bus.emit({
-      type: 'verification',
-      setId: set.id,
-      ok: report.ok,
-      depth,
-      problems: report.problems.map((p) => redact(p.message)),
-      checksums: report.components.map((x) => ({ path: x.path, ...(x.sha256 ? { sha256: x.sha256 } : {}), status: x.ok ? 'ok' : 'failed' })),
-    });
+    bus.emit(verificationEvent(report, redact));
     if (!report.ok && opts.forceUnverified) bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed ${depth} verification; operator's reason: ${opts.forceUnverified}`) });
 
     summary = await runPlan(plan, {

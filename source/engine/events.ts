@@ -1,4 +1,5 @@
-import type { ComponentKind } from '../catalog/types.js';
+import type { ComponentKind, VerifyReport } from '../catalog/types.js';
+import type { Redactor } from '../exec/redact.js';
 import type { Plan, SafetyCopy } from '../plan/types.js';
 
 /**
@@ -118,4 +119,16 @@ export class EventBus {
     }
     return event;
   }
+}
+
+/** The `verification` event for a verify report: what evidence records about the set's integrity. */
+export function verificationEvent(report: VerifyReport, redact: Redactor): Extract<EngineEventBody, { type: 'verification' }> {
+  return {
+    type: 'verification',
+    setId: report.setId,
+    ok: report.ok,
+    depth: report.depth,
+    problems: report.problems.map((p) => redact(`${p.component ? `${p.component}: ` : ''}${p.message}`)),
+    checksums: report.components.map((x) => ({ path: x.path, ...(x.sha256 ? { sha256: x.sha256 } : {}), status: x.ok ? 'ok' : 'failed' })),
+  };
 }

@@ -240,6 +240,11 @@ describe('restore: real services, real backups, the real CLI', () => {
     const ev = await run(['evidence', 'verify', summary.evidence]);
     expect(ev.exitCode, String(ev.stdout) + String(ev.stderr)).toBe(0);
     expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);
+    // The real database password was in the environment of both runs: no evidence file, no output holds it.
+    const files = (await readdir(join(base, 'evidence'), { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
+    expect(files.length).toBeGreaterThan(4);
+    for (const f of files) expect((await readFile(join(f.parentPath, f.name), 'utf8')).includes(pg.password), join(f.parentPath, f.name)).toBe(false);
+    for (const out of [r.stdout, r.stderr, j.stdout, j.stderr]) expect(out.includes(pg.password)).toBe(false);
     // clean up the aside databases of this test
     for (const name of (await pg.psql(`SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '${DB}__pre_restore_%'`)).split(' ').filter(Boolean)) {
       await pg.psql(`DROP DATABASE "${name}"`);
