@@ -46,7 +46,11 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     for (const line of await world.breakProduction()) out.info(`  ${c('red', '✖')} ${line}`);
     out.info('');
     out.info(`Backups are in ${world.backupRoot} (two sets, newest first). The recipe for this sandbox is ${world.recipeFile}.`);
-    out.info(opts.yes ? 'Restoring the latest backup without prompts (--yes)...' : 'Opening the guided restore: pick the recipe "demo", the latest backup, review the plan, type "shop" to confirm.');
+    out.info(
+      opts.yes
+        ? 'Restoring the latest backup without prompts (--yes)...'
+        : 'Opening the guided restore on the recipe "demo": choose "Restore in place" (or "Drill", which leaves production broken), the latest backup, review the plan, type "shop" to confirm.',
+    );
     out.info('');
 
     let code: number;
@@ -59,7 +63,7 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     }
 
     out.info('');
-    out.info(c('bold', 'Production compared with the backup:'));
+    out.info(c('bold', 'Production now, compared with the backup (a drill or a cancel leaves it broken):'));
     const comparison = await world.compare();
     for (const row of comparison) out.result(`  ${row.ok ? c('green', '✔') : c('red', '✖')} ${row.line}`);
     out.result(`Evidence of this run: ${demoEvidenceDir()} (restore-assistant history --json reads it with RESTORE_ASSISTANT_EVIDENCE_DIR set there)`);

@@ -116,6 +116,8 @@ export async function buildDemoWorld(opts: { evidenceDir: string; log?: (line: s
     };
     await writeFile(recipeFile, `# Written by restore-assistant demo: a recipe for the sandbox "production".\n${stringify(recipe)}`);
 
+    let historyAt = Math.floor(Date.now() / 1000);
+    let historyBefore = 0;
     const world: DemoWorld = {
       base,
       recipeFile,
@@ -128,6 +130,9 @@ export async function buildDemoWorld(opts: { evidenceDir: string; log?: (line: s
       prom,
       expected: { tables, redisKeys: redisKeyCount(redisFp) },
       async breakProduction() {
+        // Samples up to here exist only in the backup once the data dir is wiped.
+        historyAt = Math.floor(Date.now() / 1000) - 2;
+        historyBefore = (await prom.queryNumber('count(up)', historyAt).catch(() => undefined)) ?? 0;
         await pg.psql('DROP TABLE app.comments CASCADE', DEMO_DB);
         await redis.cli(['FLUSHALL']);
         await prom.stop();
@@ -149,9 +154,9 @@ export async function buildDemoWorld(opts: { evidenceDir: string; log?: (line: s
         const rfp = await fingerprintRedis(redis).catch(() => undefined);
         const keys = rfp ? redisKeyCount(rfp) : 0;
         out.push({ ok: keys === world.expected.redisKeys, line: `Redis: ${keys} keys (backup: ${world.expected.redisKeys})` });
-        const series = await prom.query('count(up)').catch(() => undefined);
-        const ok = series !== undefined && JSON.stringify(series).includes('"value"');
-        out.push({ ok, line: `Prometheus: ${ok ? 'series present' : 'no series'}` });
+        // History from before the incident (a fresh scrape after the wipe does not count).
+        const past = (await prom.queryNumber('count(up)', historyAt).catch(() => undefined)) ?? 0;
+        out.push({ ok: past > 0 && past >= historyBefore, line: `Prometheus: ${past > 0 ? 'history from before the incident is back' : 'no history from before the incident'}` });
         return out;
       },
       async teardown() {

@@ -32,7 +32,7 @@ describe('demo: the guided incident flow in a terminal', () => {
     expect(backups).toContain('Which backup of demo do you want to restore?');
     t.write(KEYS.enter);
     const plan = await t.waitFor('IN-PLACE restore of demo from', 120_000);
-    expect(plan).toContain('If health checks fail: keep the restored state');
+    expect(plan).toContain('If health checks fail:');
     t.write(KEYS.enter);
     const confirm = await t.waitFor('Type shop to restore, or Esc to cancel:');
     expect(confirm).toContain('IN-PLACE restore over the real targets of demo');
@@ -42,7 +42,8 @@ describe('demo: the guided incident flow in a terminal', () => {
     expect(summary).toMatch(/RTO/);
     await t.waitFor('Sandbox removed.', 120_000);
     const end = t.text().slice(t.text().lastIndexOf('restored, healthy (exit 0)'));
-    expect(end).toContain('Production compared with the backup:');
+    expect(end).toContain('Production now, compared with the backup');
+    expect(end).toContain('Prometheus: history from before the incident is back');
     expect(end).toContain('app.comments: 900 rows (backup: 900)');
     expect(end).not.toMatch(/✖ (PostgreSQL|Redis|Prometheus)/);
     expect(await t.exited).toBe(0);

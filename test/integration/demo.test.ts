@@ -21,6 +21,7 @@ describe('demo --yes', () => {
     expect(compared.length).toBeGreaterThanOrEqual(5);
     expect(compared.filter((l) => l.includes('✖'))).toEqual([]);
     expect(all).toContain('app.comments: 900 rows');
+    expect(all).toContain('Prometheus: history from before the incident is back');
     // Evidence kept in the demo's own evidence dir, sealed.
     const runs = readdirSync(path.join(xdg, 'restore-assistant', 'demo', 'runs')).filter((n) => n.includes('-restore-demo-'));
     expect(runs).toHaveLength(1);
