@@ -15,7 +15,7 @@ import { RolesScreen } from './screens/RolesScreen.js';
 import { confirmedLine, RunScreen, RunStatic } from './screens/RunScreen.js';
 import { AbandonedScreen, SummaryScreen } from './screens/SummaryScreen.js';
 import { VerifyScreen } from './screens/VerifyScreen.js';
-import type { GuideDeps, VerifyProgress } from './types.js';
+import type { GuideDeps, UnhealthyDecision, UnhealthyQuestion, VerifyProgress } from './types.js';
 import { estimateFromHistory, exitCodeOf, isTerminal, planRequestOf, wizardReducer, type GuideError, type Job, type WizardEvent, type WizardState } from './wizard.js';
 
 export interface GuideOutcome {
@@ -61,6 +61,8 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
   const runViewRef = useRef<RunView>(runView);
   const runAbort = useRef<AbortController | undefined>(undefined);
   const runStop = useRef<AbortController | undefined>(undefined);
+  /** The engine's open question after failed health checks, answered from the wizard state. */
+  const pendingAnswer = useRef<((decision: UnhealthyDecision) => void) | undefined>(undefined);
   const done = useRef(false);
   const { exit } = useApp();
   const now = useNow(deps.clock, state.screen === 'run' || state.screen === 'verify');
@@ -156,7 +158,17 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
           const stopAc = new AbortController();
           runAbort.current = runAc;
           runStop.current = stopAc;
-          const result = await deps.runPlan(s.plan, { bus, signal: runAc.signal, stopSignal: stopAc.signal, confirmedAt: s.confirmedAt });
+          // Asked only when the plan screen left it to "ask"; otherwise the plan already decides.
+          const onUnhealthy =
+            s.onUnhealthy === 'ask'
+              ? (question: UnhealthyQuestion): Promise<UnhealthyDecision> =>
+                  new Promise<UnhealthyDecision>((resolve) => {
+                    pendingAnswer.current = resolve;
+                    rawDispatch({ type: 'unhealthy-asked', job, question });
+                  })
+              : undefined;
+          const result = await deps.runPlan(s.plan, { bus, signal: runAc.signal, stopSignal: stopAc.signal, confirmedAt: s.confirmedAt, ...(onUnhealthy ? { onUnhealthy } : {}) });
+          pendingAnswer.current = undefined;
           rawDispatch({ type: 'run-done', job, result, view: runViewRef.current });
           return;
         }
@@ -174,6 +186,14 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
     if (interrupts > 0) runAbort.current?.abort(new Error('interrupted by the operator (Ctrl-C)'));
     if (interrupts > 1) runStop.current?.abort(new Error('the operator stopped waiting (Ctrl-C twice)'));
   }, [interrupts]);
+
+  // The operator answered the engine's question (once: the resolver is dropped after use).
+  const answer = state.screen === 'run' ? state.answer : undefined;
+  useEffect(() => {
+    if (!answer) return;
+    pendingAnswer.current?.(answer);
+    pendingAnswer.current = undefined;
+  }, [answer]);
 
   // One place decides the end and the exit code.
   useEffect(() => {

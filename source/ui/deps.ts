@@ -236,6 +236,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
           lockDir: defaultLockDir(env, evidenceDir(ctx.loaded.recipe, env)),
           lockKeys: lockKeysForRecipe(ctx.target.recipe, Object.keys(plan.targets) as ComponentKind[]),
           checkContext: { recipe: ctx.target.recipe, loaded: ctx.target, mode: kind },
+          ...(o.onUnhealthy ? { onUnhealthy: o.onUnhealthy } : {}),
         });
         return { summary, evidenceDir: evidence.dir, runId };
       } finally {

@@ -16,6 +16,8 @@ export type KeyAction =
   | 'filter'
   | 'commands'
   | 'unhealthy'
+  | 'keep'
+  | 'rollback'
   | 'pageUp'
   | 'pageDown';
 
@@ -39,7 +41,9 @@ export const keyBindings: Record<KeyAction, KeyBinding> = {
   interrupt: { label: 'Ctrl-C', description: 'abort', matches: (input, key) => key.ctrl && input === 'c' },
   filter: { label: '/', description: 'filter', matches: (input) => input === '/' },
   commands: { label: 'c', description: 'show commands', matches: (input, key) => input === 'c' && !key.ctrl },
-  unhealthy: { label: 'u', description: 'if unhealthy: keep / roll back', matches: (input, key) => input === 'u' && !key.ctrl },
+  unhealthy: { label: 'u', description: 'if unhealthy: ask / roll back / keep', matches: (input, key) => input === 'u' && !key.ctrl },
+  keep: { label: 'k', description: 'keep the restored state', matches: (input, key) => input === 'k' && !key.ctrl },
+  rollback: { label: 'r', description: 'roll back', matches: (input, key) => input === 'r' && !key.ctrl },
 };
 
 /** The first of `offered` that this keypress means, if any. */

@@ -67,6 +67,15 @@ export interface RunResult {
   runId?: string;
 }
 
+/** Health checks failed: which ones, and what each target holds now (the engine's state lines). */
+export interface UnhealthyQuestion {
+  checks: string[];
+  state: string[];
+}
+
+/** The operator's answer to an UnhealthyQuestion (engine/run.ts UnhealthyDecision). */
+export type UnhealthyDecision = 'keep' | 'rollback';
+
 export interface GuideDeps {
   /**
    * Recipes found in the search directories (invalid ones included, with their error), plus `extra`
@@ -87,8 +96,13 @@ export interface GuideDeps {
   /**
    * Run a confirmed plan. The engine emits its events on `bus`; `signal` aborts it (the engine
    * rolls back); `stopSignal` makes it stop waiting, also for the rollback, and report the exact state.
+   * `onUnhealthy`, when given, is the engine's question after failed health checks (keep or roll
+   * back); without it the plan's `rollbackOnUnhealthy` decides.
    */
-  runPlan(plan: Plan, options: { bus: EventBus; signal: AbortSignal; stopSignal: AbortSignal; confirmedAt: string }): Promise<RunResult>;
+  runPlan(
+    plan: Plan,
+    options: { bus: EventBus; signal: AbortSignal; stopSignal: AbortSignal; confirmedAt: string; onUnhealthy?: (failed: UnhealthyQuestion) => Promise<UnhealthyDecision> },
+  ): Promise<RunResult>;
   /** Past runs of a recipe, newest first (empty when there is no history yet). */
   history(recipe: LoadedRecipe): Promise<GuideHistoryEntry[]>;
   clock(): Date;

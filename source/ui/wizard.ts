@@ -4,7 +4,7 @@ import type { Plan, PlanOptions, TargetFacts } from '../plan/types.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { RunView } from './run-view.js';
-import type { GuideHistoryEntry, GuideMode, RecipeChoice, RunResult } from './types.js';
+import type { GuideHistoryEntry, GuideMode, RecipeChoice, RunResult, UnhealthyDecision, UnhealthyQuestion } from './types.js';
 
 /**
  * The guided flow as a pure state machine: recipe → backup → verify → plan review → confirm → run →
@@ -17,7 +17,16 @@ import type { GuideHistoryEntry, GuideMode, RecipeChoice, RunResult } from './ty
  * - A set that failed quick checks is only planned with an override reason, which ends up in
  *   PlanOptions.overrideRejected (the plan request carries it).
  * - Esc goes back one screen (confirm: Esc cancels); every state before `run` cancels with nothing touched.
+ * - Failed health checks during the run are answered here (keep or roll back) only when the plan
+ *   screen left the decision to "ask"; the answer is taken once, and an interrupt closes the question.
  */
+
+/**
+ * What happens when health checks fail: ask then (default), or decided on the plan screen. Only
+ * 'rollback' is in the plan itself (`options.rollbackOnUnhealthy`): 'ask' and 'keep' both leave
+ * the engine keeping the restored state unless the operator's answer says otherwise.
+ */
+export type UnhealthyPolicy = 'ask' | 'rollback' | 'keep';
 
 /** A side effect a state is waiting for. Identity matters: results name the job they answer. */
 export interface Job {
@@ -110,6 +119,7 @@ export interface PlanState {
   estimate?: DurationEstimate;
   cursor: number;
   showCommands: boolean;
+  onUnhealthy: UnhealthyPolicy;
   back: BackupState;
 }
 
@@ -118,6 +128,7 @@ export interface ConfirmState {
   chosen: Chosen;
   set: BackupSet;
   plan: Plan;
+  onUnhealthy: UnhealthyPolicy;
   word: string;
   attempts: number;
   /** What was typed last time when it did not match. */
@@ -134,6 +145,11 @@ export interface RunState {
   job: Job;
   /** Ctrl-C presses so far: 1 = abort requested (the engine rolls back); 2 = stop waiting (the engine reports the state). */
   interrupts: number;
+  onUnhealthy: UnhealthyPolicy;
+  /** The engine asks: health checks failed; keep the restored state or roll back? */
+  question?: UnhealthyQuestion;
+  /** The operator's answer (the App hands it to the engine once). */
+  answer?: UnhealthyDecision;
 }
 
 export interface SummaryState {
@@ -219,6 +235,8 @@ export type WizardEvent =
   | { type: 'proceed' }
   | { type: 'confirm-submit'; text: string; at: string }
   | { type: 'toggle-unhealthy' }
+  | { type: 'unhealthy-asked'; job: Job; question: UnhealthyQuestion }
+  | { type: 'unhealthy-answer'; decision: UnhealthyDecision }
   | { type: 'run-done'; job: Job; result: RunResult; view?: RunView }
   | { type: 'interrupt'; view?: RunView }
   | { type: 'back' }
@@ -329,7 +347,11 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
   if (event.type === 'interrupt') {
     if (state.screen === 'run') {
       // 1st: abort (rollback); 2nd: the engine stops waiting and reports; 3rd: we stop waiting for the engine.
-      if (state.interrupts < 2) return { ...state, interrupts: state.interrupts + 1 };
+      if (state.interrupts < 2) {
+        // An open question is closed: the interrupt rolls back (the engine stops waiting for the answer).
+        const { question: _question, ...rest } = state;
+        return state.question && !state.answer ? { ...rest, interrupts: state.interrupts + 1 } : { ...state, interrupts: state.interrupts + 1 };
+      }
       const abandoned: AbandonedState = { screen: 'abandoned', chosen: state.chosen, plan: state.plan, confirmedAt: state.confirmedAt };
       if (event.view) abandoned.view = event.view;
       return abandoned;
@@ -378,7 +400,7 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
       if (event.type === 'back') return cancelled('confirm');
       if (event.type === 'confirm-submit') {
         if (event.text.trim() === state.word) {
-          return { screen: 'run', chosen: state.chosen, set: state.set, plan: state.plan, confirmedAt: event.at, job: job('run'), interrupts: 0 };
+          return { screen: 'run', chosen: state.chosen, set: state.set, plan: state.plan, confirmedAt: event.at, job: job('run'), interrupts: 0, onUnhealthy: state.onUnhealthy };
         }
         return { ...state, attempts: state.attempts + 1, mismatch: event.text };
       }
@@ -390,6 +412,15 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
         return summary;
       }
       if (event.type === 'job-failed') return { screen: 'error', error: event.error, touched: true };
+      if (event.type === 'unhealthy-asked') {
+        // Only asked when the plan screen left it to "ask", once, and not after an interrupt.
+        if (state.onUnhealthy !== 'ask' || state.interrupts > 0 || state.question || state.answer) return state;
+        return { ...state, question: event.question };
+      }
+      if (event.type === 'unhealthy-answer') {
+        if (!state.question || state.answer || state.interrupts > 0) return state;
+        return { ...state, answer: event.decision };
+      }
       return state;
     case 'error':
       if (event.type === 'back' && state.back) return state.back;
@@ -495,7 +526,17 @@ function reduceVerify(state: VerifyState, event: WizardEvent): WizardState {
       return { ...state, facts: event.facts, phase: 'planning', job: job('plan'), missingRoles: rolesPolicy(state.chosen.recipe.recipe) };
     }
     case 'plan-built': {
-      const plan: PlanState = { screen: 'plan', chosen: state.chosen, set: state.set, plan: event.plan, cursor: 0, showCommands: false, back: state.back };
+      const plan: PlanState = {
+        screen: 'plan',
+        chosen: state.chosen,
+        set: state.set,
+        plan: event.plan,
+        cursor: 0,
+        showCommands: false,
+        // A drill never rolls back (scratch targets) and is never asked.
+        onUnhealthy: event.plan.mode === 'drill' ? 'keep' : event.plan.options.rollbackOnUnhealthy ? 'rollback' : 'ask',
+        back: state.back,
+      };
       if (state.report) plan.report = state.report;
       if (event.estimate) plan.estimate = event.estimate;
       return plan;
@@ -518,6 +559,8 @@ function reduceVerify(state: VerifyState, event: WizardEvent): WizardState {
   }
 }
 
+const nextUnhealthyPolicy: Record<UnhealthyPolicy, UnhealthyPolicy> = { ask: 'rollback', rollback: 'keep', keep: 'ask' };
+
 function reducePlan(state: PlanState, event: WizardEvent): WizardState {
   switch (event.type) {
     case 'move': {
@@ -527,11 +570,14 @@ function reducePlan(state: PlanState, event: WizardEvent): WizardState {
     }
     case 'toggle-commands':
       return { ...state, showCommands: !state.showCommands };
-    case 'toggle-unhealthy':
-      // Decided before anything runs: the engine reads it when health checks fail.
-      return { ...state, plan: { ...state.plan, options: { ...state.plan.options, rollbackOnUnhealthy: !state.plan.options.rollbackOnUnhealthy } } };
+    case 'toggle-unhealthy': {
+      if (state.plan.mode === 'drill') return state;
+      // ask → roll back → keep → ask. Rolling back is recorded in the plan the engine runs.
+      const onUnhealthy = nextUnhealthyPolicy[state.onUnhealthy];
+      return { ...state, onUnhealthy, plan: { ...state.plan, options: { ...state.plan.options, rollbackOnUnhealthy: onUnhealthy === 'rollback' } } };
+    }
     case 'proceed':
-      return { screen: 'confirm', chosen: state.chosen, set: state.set, plan: state.plan, word: confirmWordFor(state.chosen.recipe.recipe), attempts: 0, back: state };
+      return { screen: 'confirm', chosen: state.chosen, set: state.set, plan: state.plan, onUnhealthy: state.onUnhealthy, word: confirmWordFor(state.chosen.recipe.recipe), attempts: 0, back: state };
     case 'back':
       return state.back;
     default:

@@ -4,7 +4,7 @@ import { type EngineEventBody } from '../../source/engine/events.js';
 import type { Plan, PlanStep } from '../../source/plan/types.js';
 import type { LoadedRecipe } from '../../source/recipe/load.js';
 import { recipeSchema, type RecipeInput } from '../../source/recipe/schema.js';
-import type { GuideDeps, GuideHistoryEntry, PlanRequest, RecipeChoice, RunResult } from '../../source/ui/types.js';
+import type { GuideDeps, GuideHistoryEntry, PlanRequest, RecipeChoice, RunResult, UnhealthyDecision, UnhealthyQuestion } from '../../source/ui/types.js';
 
 /** Fixtures and fake deps for the guided-interface tests (pure logic and screens only). */
 
@@ -134,6 +134,8 @@ export interface FakeDepsControl {
   finishRun(result: RunResult): void;
   runSignal(): AbortSignal | undefined;
   stopSignal(): AbortSignal | undefined;
+  /** The question hook the guide handed to runPlan (undefined when the plan already decides). */
+  onUnhealthy(): ((failed: UnhealthyQuestion) => Promise<UnhealthyDecision>) | undefined;
 }
 
 /** Fake deps for pure UI tests: records calls, never touches a system. Runs finish when the test says so. */
@@ -145,6 +147,7 @@ export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]
   let finish: ((r: RunResult) => void) | undefined;
   let signal: AbortSignal | undefined;
   let stop: AbortSignal | undefined;
+  let onUnhealthy: ((failed: UnhealthyQuestion) => Promise<UnhealthyDecision>) | undefined;
   const recipe = recipeFixture();
   const deps: GuideDeps = {
     listRecipes: async (extra) => {
@@ -175,6 +178,7 @@ export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]
       bus = o.bus;
       signal = o.signal;
       stop = o.stopSignal;
+      onUnhealthy = o.onUnhealthy;
       return new Promise((resolve) => {
         finish = resolve;
       });
@@ -200,5 +204,6 @@ export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]
     },
     runSignal: () => signal,
     stopSignal: () => stop,
+    onUnhealthy: () => onUnhealthy,
   };
 }

@@ -277,16 +277,105 @@ describe('guided interface screens', () => {
     expect((await g.outcome).exitCode).toBe(ExitCode.rollbackIncomplete);
   });
 
-  it('what happens on failed health checks is decided on the plan screen and reaches the engine in the plan', async () => {
+  it('failed health checks: the plan screen can decide in advance (then no question reaches the engine)', async () => {
     const control = fakeDeps();
     const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
     await toPlan(g);
-    expect(g.frame()).toContain('If health checks fail: keep the restored state');
-    await g.press('u', 'If health checks fail: ROLL BACK to the state before the restore');
+    expect(g.frame()).toContain('If health checks fail: ask: keep the restored state or roll back');
+    expect(g.frame()).toContain('u if unhealthy');
+    await g.press('u', 'If health checks fail: ROLL BACK to the pre-restore data (no question)');
+    await g.press('u', 'If health checks fail: keep the restored state (no question; undo printed)');
+    await g.press('u', 'If health checks fail: ask: keep the restored state or roll back');
+    await g.press('u', 'If health checks fail: ROLL BACK');
     const c = await g.press(keys.enter, 'Type agentic_platform');
     expect(c).toContain('If health checks fail: roll back (changed on the plan screen)');
     await g.type('agentic_platform', 'Engine starting');
     expect(control.runPlans[0]?.options.rollbackOnUnhealthy).toBe(true);
+    expect(control.onUnhealthy()).toBeUndefined();
+  });
+
+  it('failed health checks, asked during the run: shows which failed and the state; r rolls back visibly; the summary shows the outcome', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await toPlan(g);
+    const c = await g.press(keys.enter, 'Type agentic_platform');
+    expect(c).toContain('If health checks fail: ask then (changed on the plan screen)');
+    await g.type('agentic_platform', 'Engine starting');
+    expect(control.runPlans[0]?.options.rollbackOnUnhealthy).toBe(false);
+    const ask = control.onUnhealthy();
+    expect(ask).toBeDefined();
+    control.emit({ type: 'step-started', stepId: 'health', title: 'Run health checks' });
+    control.emit({ type: 'health-check', name: 'users restored', ok: false, attempts: 1, durationMs: 30, detail: 'returned 0 rows, expected at least 1' });
+    control.emit({ type: 'step-failed', stepId: 'health', title: 'Run health checks', durationMs: 40, error: '1 health check failed: users restored' });
+    await g.waitFor('Run health checks failed');
+    // Keys mean nothing before the engine asks (a "keep" here would show up as the answer below).
+    await g.press('k', 'Run health checks failed');
+    const answer = ask?.({ checks: ['users restored'], state: ['PostgreSQL agentic_platform: restored from 2026-01-18_01-45-13; previous data kept as agentic_platform__pre_restore_x'] });
+    const f = await g.waitFor('Keep the restored state (k) or roll back (r)?');
+    expect(f).toContain('✖ Health checks failed: users restored');
+    expect(f).toContain('users restored: returned 0 rows, expected at least 1 (1 attempt)');
+    expect(flat(f)).toContain('Now: PostgreSQL agentic_platform: restored from 2026-01-18_01-45-13; previous data kept as agentic_platform__pre_restore_x');
+    expect(f).toContain('k keep the restored state');
+    expect(f).toContain('r roll back');
+    expect(f).toContain('Ctrl-C abort and roll back');
+    expect(f).not.toContain('Next step starting');
+    await g.press('r', 'Rolling back, as you chose.');
+    await expect(answer).resolves.toBe('rollback');
+    // A second key changes nothing: the answer was given.
+    await g.press('k', 'Rolling back, as you chose.');
+    control.emit({ type: 'log', level: 'info', message: 'operator chose to roll back after failed health checks' });
+    control.emit({ type: 'rollback-started', reason: 'health checks failed: users restored; the operator chose to roll back' });
+    control.emit({ type: 'rollback-step', stepId: 'pg-restore', title: 'Rename agentic_platform__pre_restore back', ok: true });
+    control.emit({ type: 'rollback-finished', complete: true, manualSteps: [] });
+    const rb = await g.waitFor('Rollback complete.');
+    expect(rb).toContain('Rolling back: health checks failed: users restored; the operator chose to roll back');
+    expect(rb).toContain('✔ Rename agentic_platform__pre_restore back undone');
+    control.finishRun({
+      summary: summaryFixture({
+        outcome: 'rolled-back',
+        exitCode: ExitCode.failedRolledBack,
+        rtoMs: undefined,
+        safetyCopies: [],
+        failedChecks: ['users restored'],
+        state: ['PostgreSQL agentic_platform: back to its pre-restore data (rolled back)'],
+        nextSteps: ['The restored data failed its health checks and the operator chose to roll back; the targets hold their pre-restore data again.'],
+      }),
+    });
+    const s = await g.waitFor('failed, rolled back (exit 1)');
+    expect(s).toContain('✖ Health check users restored: FAILED (1 attempt) returned 0 rows, expected at least 1');
+    expect(s).toContain('PostgreSQL agentic_platform: back to its pre-restore data (rolled back)');
+    expect(flat(s)).toContain('the operator chose to roll back');
+    expect((await g.outcome).exitCode).toBe(ExitCode.failedRolledBack);
+  });
+
+  it('failed health checks, asked during the run: k keeps the restored state (exit 4)', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await toRun(g);
+    const answer = control.onUnhealthy()?.({ checks: ['api http'], state: ['Redis: restored from 2026-01-18_01-45-13'] });
+    await g.waitFor('Keep the restored state (k) or roll back (r)?');
+    await g.press('k', 'Keeping the restored state, as you chose.');
+    await expect(answer).resolves.toBe('keep');
+    control.finishRun({ summary: summaryFixture({ outcome: 'unhealthy', exitCode: ExitCode.unhealthy, rtoMs: 61_000, failedChecks: ['api http'] }) });
+    const s = await g.waitFor('restored, UNHEALTHY (exit 4)');
+    expect(s).toContain('RTO  1m 01s from confirm to the end of the failed health checks');
+    expect((await g.outcome).exitCode).toBe(ExitCode.unhealthy);
+  });
+
+  it('failed health checks, asked during the run: Ctrl-C instead of an answer aborts (the engine rolls back) and closes the question', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await toRun(g);
+    let answered = false;
+    void control.onUnhealthy()?.({ checks: ['api http'], state: [] }).then(() => (answered = true));
+    await g.waitFor('Keep the restored state (k) or roll back (r)?');
+    const f = await g.press(keys.ctrlC, 'Interrupt received: stopping and rolling back');
+    expect(f).not.toContain('Keep the restored state (k)');
+    expect(control.runSignal()?.aborted).toBe(true);
+    await g.press('k', 'Interrupt received');
+    expect(answered).toBe(false);
+    control.finishRun({ summary: summaryFixture({ outcome: 'interrupted', exitCode: ExitCode.interrupted, rtoMs: undefined }) });
+    expect((await g.outcome).exitCode).toBe(ExitCode.interrupted);
   });
 
   it('lays out for 80 columns and re-renders on resize; no line is wider than the terminal', async () => {

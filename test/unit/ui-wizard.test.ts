@@ -104,6 +104,7 @@ describe('guided flow state machine', () => {
     const keyOf = (s: WizardState): string => JSON.stringify(s, (k: string, v: unknown) => (k in heavy && v !== undefined ? heavy[k]!(v as never) : v));
     const queue: WizardState[] = [initialState()];
     let transitionsToRun = 0;
+    let answered = 0;
     let explored = 0;
     const eventsFor = (s: WizardState): WizardEvent[] => {
       const inner = s.screen === 'help' ? s.previous : s;
@@ -125,8 +126,12 @@ describe('guided flow state machine', () => {
         { type: 'roles-chosen', choice: 'create' },
         { type: 'plan-built', job, plan: planFixture({ set, recipe, mode: 'restore' }) },
         { type: 'proceed' },
+        { type: 'toggle-unhealthy' },
         { type: 'confirm-submit', text: 'wrong', at: NOW.toISOString() },
         { type: 'confirm-submit', text: 'agentic_platform', at: NOW.toISOString() },
+        { type: 'unhealthy-asked', job, question: { checks: ['api'], state: ['Redis: restored'] } },
+        { type: 'unhealthy-answer', decision: 'rollback' },
+        { type: 'unhealthy-answer', decision: 'keep' },
         { type: 'run-done', job, result: { summary: summaryFixture() } },
         { type: 'job-failed', job, error: { message: 'x', exitCode: 9 } },
         { type: 'interrupt' },
@@ -145,6 +150,13 @@ describe('guided flow state machine', () => {
         if (e.type === 'filter-input' && s.screen === 'backup' && s.filter !== '') continue;
         if (e.type === 'confirm-submit' && e.text === 'wrong' && s.screen === 'confirm' && s.attempts > 0) continue;
         const next = wizardReducer(s, e);
+        // An answer is only ever taken for an open question the plan left to "ask", before any interrupt, once.
+        if (next.screen === 'run' && next.answer !== undefined && (s.screen !== 'run' || s.answer === undefined)) {
+          expect(e.type).toBe('unhealthy-answer');
+          expect(s).toMatchObject({ screen: 'run', onUnhealthy: 'ask', interrupts: 0, question: { checks: ['api'] } });
+          answered++;
+        }
+        if (s.screen === 'run' && s.answer !== undefined && next.screen === 'run') expect(next.answer).toBe(s.answer);
         if (next.screen === 'run' && s.screen !== 'run') {
           transitionsToRun++;
           expect(s.screen).toBe('confirm');
@@ -155,6 +167,7 @@ describe('guided flow state machine', () => {
     }
     expect(queue).toEqual([]); // the whole (capped) space was explored
     expect(transitionsToRun).toBeGreaterThan(0);
+    expect(answered).toBeGreaterThan(0);
   });
 
   it('Esc goes back one screen at a time; at confirm it cancels with nothing touched', () => {
@@ -313,16 +326,71 @@ describe('guided flow state machine', () => {
     expect(estimateFromHistory([e('restore', 'restored', 100), e('restore', 'restored', 300), e('restore', 'rolled-back', 5), e('drill', 'restored', 1)], 'restore')).toEqual({ ms: 200, runs: 2 });
   });
 
-  it('the plan screen decides what happens on failed health checks (default: keep)', () => {
+  it('failed health checks: ask by default; the plan screen can decide in advance (u: ask → roll back → keep → ask)', () => {
     const plan = toPlan();
     if (plan.screen !== 'plan') throw new Error('unreachable');
-    expect(plan.plan.options.rollbackOnUnhealthy).toBe(false);
+    expect(plan).toMatchObject({ onUnhealthy: 'ask', plan: { options: { rollbackOnUnhealthy: false } } });
     const toggled = wizardReducer(plan, { type: 'toggle-unhealthy' });
-    if (toggled.screen !== 'plan') throw new Error('unreachable');
-    expect(toggled.plan.options.rollbackOnUnhealthy).toBe(true);
+    expect(toggled).toMatchObject({ onUnhealthy: 'rollback', plan: { options: { rollbackOnUnhealthy: true } } });
+    const keep = wizardReducer(toggled, { type: 'toggle-unhealthy' });
+    expect(keep).toMatchObject({ onUnhealthy: 'keep', plan: { options: { rollbackOnUnhealthy: false } } });
+    expect(wizardReducer(keep, { type: 'toggle-unhealthy' })).toMatchObject({ onUnhealthy: 'ask', plan: { options: { rollbackOnUnhealthy: false } } });
     const run = reduceAll(toggled, [{ type: 'proceed' }, { type: 'confirm-submit', text: 'agentic_platform', at: NOW.toISOString() }]);
-    if (run.screen !== 'run') throw new Error('unreachable');
-    expect(run.plan.options.rollbackOnUnhealthy).toBe(true);
+    expect(run).toMatchObject({ screen: 'run', onUnhealthy: 'rollback', plan: { options: { rollbackOnUnhealthy: true } } });
+    // Decided in advance: a question (which the App would not ask) is ignored.
+    expect(wizardReducer(run, { type: 'unhealthy-asked', job: jobOf(run), question: { checks: ['api'], state: [] } })).toBe(run);
+    const kept = reduceAll(keep, [{ type: 'proceed' }, { type: 'confirm-submit', text: 'agentic_platform', at: NOW.toISOString() }]);
+    expect(kept).toMatchObject({ screen: 'run', onUnhealthy: 'keep' });
+    expect(wizardReducer(kept, { type: 'unhealthy-asked', job: jobOf(kept), question: { checks: ['api'], state: [] } })).toBe(kept);
+  });
+
+  it('failed health checks asked during the run: the question opens once, takes one answer, and the run-done still decides the end', () => {
+    const run = wizardReducer(toConfirm(), { type: 'confirm-submit', text: 'agentic_platform', at: NOW.toISOString() });
+    expect(run).toMatchObject({ screen: 'run', onUnhealthy: 'ask' });
+    // No question yet: an answer means nothing.
+    expect(wizardReducer(run, { type: 'unhealthy-answer', decision: 'rollback' })).toBe(run);
+    // A question from a stale job is ignored.
+    expect(wizardReducer(run, { type: 'unhealthy-asked', job: { kind: 'run' }, question: { checks: ['api'], state: [] } })).toBe(run);
+    const question = { checks: ['api'], state: ['Redis: restored from b1'] };
+    const asked = wizardReducer(run, { type: 'unhealthy-asked', job: jobOf(run), question });
+    expect(asked).toMatchObject({ screen: 'run', question });
+    expect(asked.screen === 'run' ? asked.answer : 'n/a').toBeUndefined();
+    expect(isTerminal(asked)).toBe(false);
+    // q and ? stay ignored while asked (only k / r / Ctrl-C mean something).
+    expect(wizardReducer(asked, { type: 'quit' })).toBe(asked);
+    expect(wizardReducer(asked, { type: 'help' })).toBe(asked);
+    const rolled = wizardReducer(asked, { type: 'unhealthy-answer', decision: 'rollback' });
+    expect(rolled).toMatchObject({ screen: 'run', question, answer: 'rollback' });
+    expect(wizardReducer(rolled, { type: 'unhealthy-answer', decision: 'keep' })).toBe(rolled);
+    expect(wizardReducer(rolled, { type: 'unhealthy-asked', job: jobOf(rolled), question })).toBe(rolled);
+    const done = wizardReducer(rolled, { type: 'run-done', job: jobOf(rolled), result: { summary: summaryFixture({ outcome: 'rolled-back', exitCode: ExitCode.failedRolledBack }) } });
+    expect(exitCodeOf(done)).toBe(ExitCode.failedRolledBack);
+    const kept = wizardReducer(asked, { type: 'unhealthy-answer', decision: 'keep' });
+    expect(kept).toMatchObject({ answer: 'keep' });
+  });
+
+  it('Ctrl-C while the question is open closes it (the engine rolls back); a later answer is ignored', () => {
+    const run = wizardReducer(toConfirm(), { type: 'confirm-submit', text: 'agentic_platform', at: NOW.toISOString() });
+    const asked = wizardReducer(run, { type: 'unhealthy-asked', job: jobOf(run), question: { checks: ['api'], state: [] } });
+    const interrupted = wizardReducer(asked, { type: 'interrupt' });
+    expect(interrupted).toMatchObject({ screen: 'run', interrupts: 1 });
+    if (interrupted.screen !== 'run') throw new Error('unreachable');
+    expect(interrupted.question).toBeUndefined();
+    expect(wizardReducer(interrupted, { type: 'unhealthy-answer', decision: 'keep' })).toBe(interrupted);
+    expect(wizardReducer(interrupted, { type: 'unhealthy-asked', job: jobOf(interrupted), question: { checks: ['api'], state: [] } })).toBe(interrupted);
+  });
+
+  it('a drill is never asked and has nothing to decide on the plan screen', () => {
+    let s = initialState({ pinned: recipe });
+    s = wizardReducer(s, { type: 'recipes-loaded', job: jobOf(s), recipes: [] });
+    s = wizardReducer(s, { type: 'recipe-action', action: 'drill' });
+    s = wizardReducer(s, { type: 'sets-loaded', job: jobOf(s), sets: SETS, warnings: [] });
+    s = wizardReducer(s, { type: 'choose-set' });
+    s = wizardReducer(s, { type: 'verify-done', job: jobOf(s), report: reportFixture(SETS[0]!, true) });
+    s = wizardReducer(s, { type: 'probe-done', job: jobOf(s), facts: {} });
+    s = wizardReducer(s, { type: 'plan-built', job: jobOf(s), plan: planFixture({ set: SETS[0]!, recipe, mode: 'drill' }) });
+    expect(s).toMatchObject({ screen: 'plan', onUnhealthy: 'keep' });
+    expect(wizardReducer(s, { type: 'toggle-unhealthy' })).toBe(s);
   });
 
   it('a drill chosen on the recipe screen plans a drill', () => {

@@ -4,7 +4,7 @@ import type { PlanStep } from '../../plan/types.js';
 import { Frame } from '../components/Frame.js';
 import { ageOf, formatAge, formatUtc } from '../format.js';
 import { useTheme } from '../theme.js';
-import type { ConfirmState } from '../wizard.js';
+import type { ConfirmState, UnhealthyPolicy } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
 
 /** One line per destructive step: what goes, and where the safety copy is kept. */
@@ -15,6 +15,12 @@ export function destructiveLine(step: PlanStep): string {
   if (step.safetyCopy.kind === 'none') return `${text} (NO safety copy)`;
   return text.includes(step.safetyCopy.location) ? text : `${text} (kept: ${step.safetyCopy.location})`;
 }
+
+const unhealthyConfirmWords: Record<UnhealthyPolicy, string> = {
+  ask: 'ask then',
+  rollback: 'roll back',
+  keep: 'keep the restored state',
+};
 
 /** Screen 5: the dangerous moment. The operator types the confirm word; Esc cancels. */
 export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<ConfirmState>): React.JSX.Element {
@@ -57,7 +63,7 @@ export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<Conf
           </Text>
         ))}
         {destructive.length > 5 ? <Text>… {destructive.length - 5} more destructive steps (see the plan)</Text> : null}
-        <Text>If health checks fail: {plan.options.rollbackOnUnhealthy ? 'roll back' : 'keep the restored state'} (changed on the plan screen)</Text>
+        {inPlace ? <Text>If health checks fail: {unhealthyConfirmWords[state.onUnhealthy]} (changed on the plan screen)</Text> : null}
       </Box>
       <Box marginTop={1} flexDirection="column">
         <Text>

@@ -5,7 +5,7 @@ import { ageOf, cell, formatAge, formatDuration, formatUtc } from '../format.js'
 import { useTerminalSize } from '../hooks/use-terminal-size.js';
 import { actionFor, footerItems } from '../keys.js';
 import { useTheme } from '../theme.js';
-import type { PlanState } from '../wizard.js';
+import type { PlanState, UnhealthyPolicy } from '../wizard.js';
 import { windowStart } from './BackupScreen.js';
 import type { ScreenProps } from './RecipeScreen.js';
 
@@ -45,6 +45,13 @@ function stepMark(step: PlanStep): string {
   return '';
 }
 
+/** What the plan screen says happens on failed health checks (`u` cycles through them). */
+export const unhealthyPlanWords: Record<UnhealthyPolicy, string> = {
+  ask: 'ask: keep the restored state or roll back',
+  rollback: 'ROLL BACK to the pre-restore data (no question)',
+  keep: 'keep the restored state (no question; undo printed)',
+};
+
 /** Screen 4: every step, what it destroys and the safety copy it keeps; the exact commands with `c`. */
 export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanState>): React.JSX.Element {
   const theme = useTheme();
@@ -59,7 +66,7 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
       else if (action === 'down') dispatch({ type: 'move', delta: 1 });
       else if (action === 'select') dispatch({ type: 'proceed' });
       else if (action === 'commands') dispatch({ type: 'toggle-commands' });
-      else if (action === 'unhealthy') dispatch({ type: 'toggle-unhealthy' });
+      else if (action === 'unhealthy' && inPlace) dispatch({ type: 'toggle-unhealthy' });
       else if (action === 'back') dispatch({ type: 'back' });
       else if (action === 'help') dispatch({ type: 'help' });
       else if (action === 'quit') dispatch({ type: 'quit' });
@@ -80,14 +87,14 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
     <Frame
       step="Plan"
       title={`${inPlace ? 'IN-PLACE restore' : 'Drill'} of ${plan.recipe.name} from ${plan.backup.id} (${age} old)`}
-      footer={footerItems(['up', 'down', 'commands', 'unhealthy', 'select', 'back', 'help', 'quit'], { commands: state.showCommands ? 'hide commands' : 'commands', unhealthy: 'if unhealthy', select: 'confirm' })}
+      footer={footerItems(inPlace ? ['up', 'down', 'commands', 'unhealthy', 'select', 'back', 'help', 'quit'] : ['up', 'down', 'commands', 'select', 'back', 'help', 'quit'], { commands: state.showCommands ? 'hide commands' : 'commands', unhealthy: 'if unhealthy', select: 'confirm' })}
     >
       <Text wrap="truncate-end">
         Backup taken {formatUtc(plan.backup.time)} · {plan.steps.length} steps, {destructiveCount} destructive ·{' '}
         {state.estimate ? `about ${formatDuration(state.estimate.ms)} (median of ${state.estimate.runs} earlier ${state.estimate.runs === 1 ? 'run' : 'runs'})` : 'no earlier runs to estimate from'}
       </Text>
       <Text wrap="truncate-end">
-        If health checks fail: {plan.options.rollbackOnUnhealthy ? 'ROLL BACK to the state before the restore' : 'keep the restored state (undo steps are printed)'}
+        If health checks fail: {inPlace ? unhealthyPlanWords[state.onUnhealthy] : 'the drill is reported unhealthy (nothing to roll back)'}
       </Text>
       {plan.options.overrideRejected !== undefined ? (
         <Text color={theme.warn} wrap="truncate-end">

@@ -1,9 +1,10 @@
-import { Box, Static, Text } from 'ink';
+import { Box, Static, Text, useInput } from 'ink';
 import type { Plan } from '../../plan/types.js';
 import { Frame } from '../components/Frame.js';
 import { ProgressLine } from '../components/ProgressLine.js';
 import { formatDuration, formatUtc } from '../format.js';
 import { useTerminalSize } from '../hooks/use-terminal-size.js';
+import { actionFor, footerItems } from '../keys.js';
 import { finishedSteps, runningSteps, type RunView, type StepView } from '../run-view.js';
 import { useTheme, type Theme } from '../theme.js';
 import type { RunState } from '../wizard.js';
@@ -66,26 +67,38 @@ export function confirmedLine(state: { plan: Plan; confirmedAt: string }): strin
 }
 
 /** Screen 6: the engine's steps as they run. Finished steps stay above (Static); the running ones show elapsed time, progress and output. */
-export function RunScreen({ state, now, view }: ScreenProps<RunState> & { view: RunView }): React.JSX.Element {
+export function RunScreen({ state, dispatch, now, active, view }: ScreenProps<RunState> & { view: RunView }): React.JSX.Element {
   const theme = useTheme();
   const { columns } = useTerminalSize();
 
   const running = runningSteps(view);
   const rollback = view.rollback;
+  const asking = state.question !== undefined && state.answer === undefined && state.interrupts === 0;
+
+  useInput(
+    (input, key) => {
+      const action = actionFor(input, key, ['keep', 'rollback']);
+      if (action === 'keep') dispatch({ type: 'unhealthy-answer', decision: 'keep' });
+      else if (action === 'rollback') dispatch({ type: 'unhealthy-answer', decision: 'rollback' });
+    },
+    { isActive: active && asking },
+  );
 
   return (
     <>
       <Frame
         step="Run"
         footer={
-          state.interrupts === 0
-            ? [{ key: 'Ctrl-C', description: 'abort and roll back' }]
-            : state.interrupts === 1
-              ? [{ key: 'Ctrl-C', description: 'stop waiting and report the state' }]
-              : [{ key: 'Ctrl-C', description: 'leave now (state from the last events)' }]
+          asking
+            ? [...footerItems(['keep', 'rollback']), { key: 'Ctrl-C', description: 'abort and roll back' }]
+            : state.interrupts === 0
+              ? [{ key: 'Ctrl-C', description: 'abort and roll back' }]
+              : state.interrupts === 1
+                ? [{ key: 'Ctrl-C', description: 'stop waiting and report the state' }]
+                : [{ key: 'Ctrl-C', description: 'leave now (state from the last events)' }]
         }
       >
-        {running.length === 0 && !rollback ? <Text color={theme.muted}>{view.steps.length === 0 ? 'Engine starting…' : 'Next step starting…'}</Text> : null}
+        {running.length === 0 && !rollback && !state.question ? <Text color={theme.muted}>{view.steps.length === 0 ? 'Engine starting…' : 'Next step starting…'}</Text> : null}
         {running.map((step) => {
           const elapsed = step.startedAt ? Math.max(0, now.getTime() - new Date(step.startedAt).getTime()) : undefined;
           const progress = view.progress[step.id];
@@ -115,6 +128,7 @@ export function RunScreen({ state, now, view }: ScreenProps<RunState> & { view: 
             {theme.symbols.warn} {n.message}
           </Text>
         ))}
+        {state.question && state.interrupts === 0 ? <UnhealthyQuestionView state={state} view={view} theme={theme} /> : null}
         {state.interrupts === 1 && rollback?.complete === undefined ? (
           <Text bold color={theme.warn} wrap="wrap">
             Interrupt received: stopping and rolling back. Press Ctrl-C again to stop waiting (the exact state is then reported).
@@ -141,5 +155,44 @@ export function RunScreen({ state, now, view }: ScreenProps<RunState> & { view: 
         ) : null}
       </Frame>
     </>
+  );
+}
+
+/** The engine's question after failed health checks: which failed, what each target holds now, and the choice. */
+function UnhealthyQuestionView({ state, view, theme }: { state: RunState; view: RunView; theme: Theme }): React.JSX.Element | null {
+  const question = state.question;
+  if (!question) return null;
+  const failed = view.health.filter((h) => !h.ok);
+  return (
+    <Box flexDirection="column" marginTop={1}>
+      <Text bold color={theme.danger} wrap="wrap">
+        {theme.symbols.fail} Health checks failed: {question.checks.join(', ')}
+      </Text>
+      {failed.map((h, i) => (
+        <Text key={i} wrap="truncate-end">
+          {'  '}
+          {h.name}: {h.detail} ({h.attempts} {h.attempts === 1 ? 'attempt' : 'attempts'})
+        </Text>
+      ))}
+      <Text>Now:</Text>
+      {question.state.map((line) => (
+        <Text key={line} wrap="wrap">
+          {'  '}
+          {line}
+        </Text>
+      ))}
+      {state.answer === undefined ? (
+        <Box flexDirection="column" marginTop={1}>
+          <Text bold>Keep the restored state (k) or roll back (r)?</Text>
+          <Text wrap="wrap" color={theme.muted}>
+            k keeps the restored data and the safety copies (exit 4); r puts the pre-restore data back (exit 1).
+          </Text>
+        </Box>
+      ) : (
+        <Text bold wrap="wrap">
+          {state.answer === 'rollback' ? 'Rolling back, as you chose.' : 'Keeping the restored state, as you chose.'}
+        </Text>
+      )}
+    </Box>
   );
 }

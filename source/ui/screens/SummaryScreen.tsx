@@ -27,7 +27,7 @@ export function SummaryScreen({ state }: { state: SummaryState }): React.JSX.Ele
         {good ? theme.symbols.ok : theme.symbols.fail} {noun} of {state.plan.recipe.name} from {state.plan.backup.id}: {outcomeLabel[summary.outcome]} (exit {summary.exitCode})
       </Text>
       <Box flexDirection="column" marginTop={1}>
-        <Text>RTO  {objective(summary.rtoMs, objectives.rtoMinutes, 'from confirm to healthy', formatDuration)}</Text>
+        <Text>RTO  {objective(summary.rtoMs, objectives.rtoMinutes, summary.outcome === 'unhealthy' ? 'from confirm to the end of the failed health checks' : 'from confirm to healthy', formatDuration)}</Text>
         <Text>RPO  {objective(summary.rpoMs, objectives.rpoMinutes, 'of changes lost (backup age at restore)', formatAge)}</Text>
       </Box>
       {health.length + dataChecks.length > 0 ? (
