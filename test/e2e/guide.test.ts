@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,7 +99,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     t.write(KEYS.enter); // verify this set
     const plan = await t.waitFor(`IN-PLACE restore of ${recipeName} from ${set.id}`);
     expect(plan).toMatch(/Restore PostgreSQL database storydb/);
-    expect(plan).toContain('If health checks fail: keep the restored state');
+    expect(plan).toContain('If health checks fail: ask: keep the restored state or roll back');
     // The exact commands of a step, on demand: move to the database restore step and press c.
     for (let i = 0; i < 12; i++) {
       t.write('j');
@@ -227,6 +227,44 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     expect(await asideDatabases()).toEqual([]);
     expect(await redis.isRunning()).toBe(true);
     expect(await prom.isRunning()).toBe(true);
+  }, 300_000);
+
+  it('failed health checks: the run asks keep or roll back; r rolls back and the pre-restore data is back (exit 1)', async () => {
+    await pg.psql('CREATE TABLE IF NOT EXISTS public.ask_marker (tag text); INSERT INTO public.ask_marker VALUES (\'before-ask\')', DB);
+    await redis.command(['SET', 'ask:marker', 'before-ask']);
+    const [pgBefore, redisBefore, promBefore, runsBefore] = await Promise.all([fingerprintPostgres(pg, DB), fingerprintRedis(redis), fingerprintPrometheus(prom, promT), runDirs()]);
+
+    // A check that can never pass: the first column is 0, at least 1 is expected.
+    const recipe = await writeRecipe('e2e-ask', [{ name: 'orders counted', sql: { query: 'SELECT 0', minRows: 1 }, retries: 0 }]);
+    const t = guide(recipe);
+    await walkToConfirm(t, 'e2e-ask');
+    await t.type(DB);
+    const asked = await t.waitFor('Keep the restored state (k) or roll back (r)?', 180_000);
+    expect(asked).toContain('Health checks failed: orders counted');
+    expect(asked).toContain('orders counted: returned 0 (expected at least 1) (1 attempt)');
+    expect(asked).toMatch(/k keep the restored state\s+·\s+r roll back/);
+    // While the question is open, the backup's data is in place.
+    expect(await pg.psql('SELECT to_regclass(\'public.ask_marker\') IS NULL', DB)).toBe('t');
+    t.write('r');
+    const summary = await t.waitFor('failed, rolled back (exit 1)', 180_000);
+    expect(t.text()).toContain('Rolling back, as you chose.');
+    expect(t.text()).toContain('Rolling back: health checks failed: orders counted; the operator chose to roll back');
+    expect(t.text()).toMatch(/✔ .* undone/);
+    expect(summary).toContain('Health check orders counted: FAILED');
+    expect(summary).toMatch(/back to its pre-restore data \(rolled back\)/);
+    expect(await t.exited).toBe(1);
+
+    expect(await fingerprintPostgres(pg, DB)).toEqual(pgBefore);
+    expect(await fingerprintRedis(redis)).toEqual(redisBefore);
+    expect(await fingerprintPrometheus(prom, promT)).toEqual(promBefore);
+    expect(await asideDatabases()).toEqual([]);
+    expect(await redis.isRunning()).toBe(true);
+    expect(await prom.isRunning()).toBe(true);
+    // The evidence records who decided.
+    const newRuns = (await runDirs()).filter((d) => !runsBefore.includes(d));
+    expect(newRuns).toHaveLength(1);
+    const events = await readFile(join(base, 'evidence', newRuns[0] ?? '', 'events.jsonl'), 'utf8');
+    expect(events).toContain('operator chose to roll back after failed health checks');
   }, 300_000);
 
   it('refuses without a terminal and names the restore flags instead', async () => {

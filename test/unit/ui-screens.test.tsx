@@ -351,9 +351,13 @@ describe('guided interface screens', () => {
   it('failed health checks, asked during the run: k keeps the restored state (exit 4)', async () => {
     const control = fakeDeps();
     const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    g.resize(80, 24);
     await toRun(g);
-    const answer = control.onUnhealthy()?.({ checks: ['api http'], state: ['Redis: restored from 2026-01-18_01-45-13'] });
-    await g.waitFor('Keep the restored state (k) or roll back (r)?');
+    const answer = control.onUnhealthy()?.({ checks: ['api http'], state: ['Redis on 127.0.0.1:6379 (host): restored from 2026-01-18_01-45-13; previous data kept as /var/lib/redis/dump.rdb.pre_restore_20260118T050000Z'] });
+    const f = await g.waitFor('Keep the restored state (k) or roll back (r)?');
+    for (const line of f.split('\n')) expect(line.length).toBeLessThanOrEqual(80);
+    // A long state line wraps and stays indented under "Now:".
+    expect(f).toMatch(/Now:\n {2}Redis on 127\.0\.0\.1:6379 \(host\): restored from [^\n]+\n {2}\S/);
     await g.press('k', 'Keeping the restored state, as you chose.');
     await expect(answer).resolves.toBe('keep');
     control.finishRun({ summary: summaryFixture({ outcome: 'unhealthy', exitCode: ExitCode.unhealthy, rtoMs: 61_000, failedChecks: ['api http'] }) });

@@ -168,19 +168,21 @@ function UnhealthyQuestionView({ state, view, theme }: { state: RunState; view: 
       <Text bold color={theme.danger} wrap="wrap">
         {theme.symbols.fail} Health checks failed: {question.checks.join(', ')}
       </Text>
-      {failed.map((h, i) => (
-        <Text key={i} wrap="truncate-end">
-          {'  '}
-          {h.name}: {h.detail} ({h.attempts} {h.attempts === 1 ? 'attempt' : 'attempts'})
-        </Text>
-      ))}
+      <Box flexDirection="column" marginLeft={2}>
+        {failed.map((h, i) => (
+          <Text key={i} wrap="wrap">
+            {h.name}: {h.detail} ({h.attempts} {h.attempts === 1 ? 'attempt' : 'attempts'})
+          </Text>
+        ))}
+      </Box>
       <Text>Now:</Text>
-      {question.state.map((line) => (
-        <Text key={line} wrap="wrap">
-          {'  '}
-          {line}
-        </Text>
-      ))}
+      <Box flexDirection="column" marginLeft={2}>
+        {question.state.map((line) => (
+          <Text key={line} wrap="wrap">
+            {line}
+          </Text>
+        ))}
+      </Box>
       {state.answer === undefined ? (
         <Box flexDirection="column" marginTop={1}>
           <Text bold>Keep the restored state (k) or roll back (r)?</Text>
