@@ -88,7 +88,11 @@ export function formatSummary(summary: RunSummary, plan: Plan, evidence: string 
   lines.push(`${c('bold', 'Result:')} ${c(good ? 'green' : summary.exitCode === 4 ? 'yellow' : 'red', outcomeWords[summary.outcome] ?? summary.outcome)} (exit ${summary.exitCode})`);
   if (summary.error && !good) lines.push(`${c('bold', 'Why:')} ${summary.error}`);
   lines.push(`${c('bold', 'Backup:')} ${plan.backup.id}, taken ${plan.backup.time}`);
-  lines.push(`${c('bold', 'RTO:')} ${vsTarget(summary.rtoMs, plan.objectives.rtoMinutes)}`);
+  lines.push(
+    summary.outcome === 'restored'
+      ? `${c('bold', 'RTO:')} ${vsTarget(summary.rtoMs, plan.objectives.rtoMinutes)}`
+      : `${c('bold', 'RTO:')} not achieved (the targets are not healthy)${summary.rtoMs !== undefined ? `; ${formatDuration(summary.rtoMs)} from confirm to the end of the failed checks` : ''}`,
+  );
   lines.push(
     `${c('bold', 'RPO:')} ${summary.rpoMs === undefined ? 'not measured' : `${formatAge(summary.rpoMs)} of data lost at most${plan.objectives.rpoMinutes !== undefined ? ` (target ${formatAge(plan.objectives.rpoMinutes * 60_000)}: ${summary.rpoMs <= plan.objectives.rpoMinutes * 60_000 ? 'met' : 'MISSED'})` : ' (no target set)'}`}`,
   );
