@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { verifyBackupSet } from '../catalog/index.js';
 import type { ComponentKind, VerifyReport } from '../catalog/types.js';
-import { lockKeysForRecipe, defaultLockDir } from '../engine/lock.js';
+import { acquireLocks, lockKeysForRecipe, defaultLockDir } from '../engine/lock.js';
 import { EventBus, verificationEvent } from '../engine/events.js';
 import { runPlan, type RunSummary } from '../engine/run.js';
 import { RestoreAssistantError, UsageError } from '../errors.js';
@@ -89,9 +89,9 @@ export function formatSummary(summary: RunSummary, plan: Plan, evidence: string 
   if (summary.error && !good) lines.push(`${c('bold', 'Why:')} ${summary.error}`);
   lines.push(`${c('bold', 'Backup:')} ${plan.backup.id}, taken ${plan.backup.time}`);
   lines.push(
-    summary.outcome === 'restored'
-      ? `${c('bold', 'RTO:')} ${vsTarget(summary.rtoMs, plan.objectives.rtoMinutes)}`
-      : `${c('bold', 'RTO:')} not achieved (the targets are not healthy)${summary.rtoMs !== undefined ? `; ${formatDuration(summary.rtoMs)} from confirm to the end of the failed checks` : ''}`,
+    summary.outcome === 'unhealthy'
+      ? `${c('bold', 'RTO:')} not achieved (health checks failed)${summary.rtoMs !== undefined ? `; ${formatDuration(summary.rtoMs)} from confirm to the end of the failed checks` : ''}`
+      : `${c('bold', 'RTO:')} ${vsTarget(summary.outcome === 'restored' ? summary.rtoMs : undefined, plan.objectives.rtoMinutes)}`,
   );
   lines.push(
     `${c('bold', 'RPO:')} ${summary.rpoMs === undefined ? 'not measured' : `${formatAge(summary.rpoMs)} of data lost at most${plan.objectives.rpoMinutes !== undefined ? ` (target ${formatAge(plan.objectives.rpoMinutes * 60_000)}: ${summary.rpoMs <= plan.objectives.rpoMinutes * 60_000 ? 'met' : 'MISSED'})` : ' (no target set)'}`}`,
@@ -163,93 +163,100 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
   const c = recipe.components;
   const redact: Redactor = createRedactor([c.postgres?.passwordEnv, c.redis?.passwordEnv].map((n) => (n ? env[n] : undefined)));
 
-  const set = await pickBackupSet(loaded, opts.backup ?? 'latest');
-  const expect = (['postgres', 'redis', 'prometheus'] as ComponentKind[]).filter((k) => c[k] !== undefined && (!options.only || options.only.includes(k)));
-  // Deep by default: every byte is read before anything is touched (a truncated .sql.gz or a
-  // damaged custom dump passes the quick header checks and would only fail mid-restore).
-  const depth = opts.quickVerify ? 'quick' : 'deep';
-  out.info(`Backup set ${set.id} (taken ${set.time}) selected; verifying it (${depth === 'deep' ? 'deep: every byte' : 'quick: checksums and headers'})...`);
-  let lastProgress = Date.now();
-  const report = await verifyBackupSet(set, {
-    depth,
-    expect,
-    ...(c.postgres?.bin ? { pgBin: c.postgres.bin } : {}),
-    onProgress: (p) => {
-      if (Date.now() - lastProgress < 5000 || p.bytesTotal === 0) return;
-      lastProgress = Date.now();
-      out.info(`  verifying ${p.component}: ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}% of ${formatBytes(p.bytesTotal)}`);
-    },
-  });
-  if (!report.ok) {
-    if (!opts.forceUnverified) throw verifyRejected(report, set.id);
-    out.info(redact(`Warning: set ${set.id} failed ${depth} verification; restoring anyway because: ${opts.forceUnverified}`));
-  }
-
-  out.info('Probing the targets (read-only)...');
-  const facts = await probeFacts(loaded, set, report, { redact, env, safetyDir });
-  const blocking = preflightProblems(loaded, set, facts, { missingRoles: options.missingRoles, ...(options.only ? { only: options.only } : {}) }).filter((p) => p.severity === 'error');
-  if (blocking.length > 0) {
-    throw new RestoreAssistantError(`Preflight found ${blocking.length} problem${blocking.length === 1 ? '' : 's'}: the restore did not start.`, ExitCode.preflightFailed, {
-      problems: blocking.map((p) => redact(`${p.component ? `${p.component}: ` : ''}${p.message}${p.next ? ` Next: ${p.next}` : ''}`)),
-      untouched: 'Nothing was touched.',
-      next: 'Fix the problems listed, then run the restore again (`restore-assistant plan` shows the plan without touching anything).',
-    });
-  }
-  const plan = buildPlan({ recipe: loaded, set, facts, options, mode: 'restore', now: new Date(), verify: report });
-
-  if (!opts.yes) {
-    out.info('');
-    out.info(redact(renderPlanText(plan, out.color)));
-    out.info('');
-    if (!(await askConfirmation(confirmWord(loaded), out))) return ExitCode.usage;
-  } else {
-    out.info(`Restoring ${plan.backup.id} over: ${Object.values(plan.targets).join('; ')} (confirmed with --yes).`);
-    for (const w of plan.warnings) out.info(redact(`Warning: ${w}`));
-  }
-  const confirmedAt = new Date();
-
-  const runId = newRunId('restore', recipe.name, confirmedAt);
-  const bus = new EventBus();
-  const signals = installSignalHandlers(out);
-  let evidence: EvidenceHandle | undefined;
-  let summary: RunSummary;
+  // One restore per target: take the locks before anything else (verify, probe), so a second
+  // restore is refused at once rather than probing targets the first one has stopped.
+  const runId = newRunId('restore', recipe.name, new Date());
+  const kinds = (['postgres', 'redis', 'prometheus'] as ComponentKind[]).filter((k) => c[k] !== undefined && (!options.only || options.only.includes(k)));
+  const locks = await acquireLocks(lockKeysForRecipe(recipe, kinds), { dir: defaultLockDir(env, evidenceDir(recipe, env)), runId });
   try {
-    // ---- EVIDENCE: the one place a restore attaches its evidence log to the event bus. ----
-    evidence = attachRecipeEvidence(bus, { loaded, kind: 'restore', redact, runId, commandLine: ['restore-assistant', ...process.argv.slice(2)], env });
-    bus.emit(verificationEvent(report, redact));
-    if (!report.ok && opts.forceUnverified) bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed ${depth} verification; operator's reason: ${opts.forceUnverified}`) });
-
-    summary = await runPlan(plan, {
-      bus,
-      redact,
-      env,
-      signal: signals.signal,
-      stopSignal: signals.stopSignal,
-      renderer: process.stderr.isTTY ? 'default' : 'simple',
-      write: (line) => out.info(line),
-      color: out.color,
-      runId,
-      kind: 'restore',
-      confirmedAt,
-      operator: currentOperator(env).operator,
-      preflight: async () =>
-        (await runPreflight(plan, loaded, { redact, env, verify: report }))
-          .filter((p) => p.severity === 'error')
-          .map((p) => `${p.component ? `${p.component}: ` : ''}${p.message}${p.next ? ` Next: ${p.next}` : ''}`),
-      lockDir: defaultLockDir(env, evidenceDir(recipe, env)),
-      lockKeys: lockKeysForRecipe(recipe, Object.keys(plan.targets) as ComponentKind[]),
-      checkContext: { recipe, loaded, mode: 'restore' },
+    const set = await pickBackupSet(loaded, opts.backup ?? 'latest');
+    const expect = kinds;
+    // Deep by default: every byte is read before anything is touched (a truncated .sql.gz or a
+    // damaged custom dump passes the quick header checks and would only fail mid-restore).
+    const depth = opts.quickVerify ? 'quick' : 'deep';
+    out.info(`Backup set ${set.id} (taken ${set.time}) selected; verifying it (${depth === 'deep' ? 'deep: every byte' : 'quick: checksums and headers'})...`);
+    let lastProgress = Date.now();
+    const report = await verifyBackupSet(set, {
+      depth,
+      expect,
+      ...(c.postgres?.bin ? { pgBin: c.postgres.bin } : {}),
+      onProgress: (p) => {
+        if (Date.now() - lastProgress < 5000 || p.bytesTotal === 0) return;
+        lastProgress = Date.now();
+        out.info(`  verifying ${p.component}: ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}% of ${formatBytes(p.bytesTotal)}`);
+      },
     });
-  } finally {
-    signals.dispose();
-    await evidence?.close();
-  }
+    if (!report.ok) {
+      if (!opts.forceUnverified) throw verifyRejected(report, set.id);
+      out.info(redact(`Warning: set ${set.id} failed ${depth} verification; restoring anyway because: ${opts.forceUnverified}`));
+    }
 
-  if (opts.json) {
-    out.json({ runId, evidence: evidence?.dir, backup: { id: plan.backup.id, time: plan.backup.time }, objectives: plan.objectives, ...summary });
-  } else {
-    out.result(formatSummary(summary, plan, evidence?.dir, out.color));
+    out.info('Probing the targets (read-only)...');
+    const facts = await probeFacts(loaded, set, report, { redact, env, safetyDir });
+    const blocking = preflightProblems(loaded, set, facts, { missingRoles: options.missingRoles, ...(options.only ? { only: options.only } : {}) }).filter((p) => p.severity === 'error');
+    if (blocking.length > 0) {
+      throw new RestoreAssistantError(`Preflight found ${blocking.length} problem${blocking.length === 1 ? '' : 's'}: the restore did not start.`, ExitCode.preflightFailed, {
+        problems: blocking.map((p) => redact(`${p.component ? `${p.component}: ` : ''}${p.message}${p.next ? ` Next: ${p.next}` : ''}`)),
+        untouched: 'Nothing was touched.',
+        next: 'Fix the problems listed, then run the restore again (`restore-assistant plan` shows the plan without touching anything).',
+      });
+    }
+    const plan = buildPlan({ recipe: loaded, set, facts, options, mode: 'restore', now: new Date(), verify: report });
+
+    if (!opts.yes) {
+      out.info('');
+      out.info(redact(renderPlanText(plan, out.color)));
+      out.info('');
+      if (!(await askConfirmation(confirmWord(loaded), out))) return ExitCode.usage;
+    } else {
+      out.info(`Restoring ${plan.backup.id} over: ${Object.values(plan.targets).join('; ')} (confirmed with --yes).`);
+      for (const w of plan.warnings) out.info(redact(`Warning: ${w}`));
+    }
+    const confirmedAt = new Date();
+
+    const bus = new EventBus();
+    const signals = installSignalHandlers(out);
+    let evidence: EvidenceHandle | undefined;
+    let summary: RunSummary;
+    try {
+      // ---- EVIDENCE: the one place a restore attaches its evidence log to the event bus. ----
+      evidence = attachRecipeEvidence(bus, { loaded, kind: 'restore', redact, runId, commandLine: ['restore-assistant', ...process.argv.slice(2)], env });
+      bus.emit(verificationEvent(report, redact));
+      if (!report.ok && opts.forceUnverified) bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed ${depth} verification; operator's reason: ${opts.forceUnverified}`) });
+
+      summary = await runPlan(plan, {
+        bus,
+        redact,
+        env,
+        signal: signals.signal,
+        stopSignal: signals.stopSignal,
+        renderer: process.stderr.isTTY ? 'default' : 'simple',
+        write: (line) => out.info(line),
+        color: out.color,
+        runId,
+        kind: 'restore',
+        confirmedAt,
+        operator: currentOperator(env).operator,
+        preflight: async () =>
+          (await runPreflight(plan, loaded, { redact, env, verify: report }))
+            .filter((p) => p.severity === 'error')
+            .map((p) => `${p.component ? `${p.component}: ` : ''}${p.message}${p.next ? ` Next: ${p.next}` : ''}`),
+        heldLocks: locks,
+        checkContext: { recipe, loaded, mode: 'restore' },
+      });
+    } finally {
+      signals.dispose();
+      await evidence?.close();
+    }
+
+    if (opts.json) {
+      out.json({ runId, evidence: evidence?.dir, backup: { id: plan.backup.id, time: plan.backup.time }, objectives: plan.objectives, ...summary });
+    } else {
+      out.result(formatSummary(summary, plan, evidence?.dir, out.color));
+    }
+    for (const e of evidence?.errors ?? []) out.info(`Warning: evidence: ${e}`);
+    return summary.exitCode;
+  } finally {
+    await locks.release();
   }
-  for (const e of evidence?.errors ?? []) out.info(`Warning: evidence: ${e}`);
-  return summary.exitCode;
 }

@@ -57,6 +57,8 @@ export interface RunPlanOptions {
   lockDir?: string;
   /** Targets to lock (engine/lock.ts `lockKeysForRecipe`); default: one key per planned target. */
   lockKeys?: string[];
+  /** Locks the caller already holds (taken before it probed the targets); the engine does not take or release them. */
+  heldLocks?: LockHandle;
   /** Health-check runner (default: source/checks/index.ts `runCheck`). */
   runCheck?: CheckRunner;
   /** Extra context every check receives (e.g. `recipe`). */
@@ -242,7 +244,10 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
 
     let lock: LockHandle;
     try {
-      lock = await acquireLocks(opts.lockKeys ?? defaultLockKeys(plan), { dir: opts.lockDir ?? defaultLockDir(env), runId: opts.runId });
+      // A caller that took the locks before probing (restore, drill) hands them over; it releases them.
+      lock = opts.heldLocks
+        ? { files: opts.heldLocks.files, release: async () => undefined }
+        : await acquireLocks(opts.lockKeys ?? defaultLockKeys(plan), { dir: opts.lockDir ?? defaultLockDir(env), runId: opts.runId });
     } catch (error) {
       if (error instanceof LockError) return refuse(ExitCode.locked, error.message, error.next ? [error.next] : [], error.problems);
       throw error;

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { isPidAlive, signalGroup, signalPid, sleepSync } from './process-utils.js';
 
@@ -110,5 +111,37 @@ export function guardOnExit(entry: ExitGuardEntry): () => void {
   entries.add(entry);
   return () => {
     entries.delete(entry);
+  };
+}
+
+/**
+ * The lifecycle every service-ctl-managed sandbox shares: `dispose()` stops it once, removes its
+ * files (unless kept) and drops it from the exit guard; `startOrClean()` starts it, and on failure
+ * stops whatever started, removes the files and rethrows.
+ */
+export function serviceSandboxLifecycle(s: { rootDir: string; start: () => Promise<void>; stop: () => Promise<void>; forceStop: () => Promise<unknown>; unguard: () => void }): {
+  dispose: () => Promise<void>;
+  startOrClean: () => Promise<void>;
+} {
+  let disposed: Promise<void> | undefined;
+  return {
+    dispose: () => {
+      disposed ??= (async () => {
+        await s.stop();
+        if (!keepSandboxFiles()) await rm(s.rootDir, { recursive: true, force: true, maxRetries: 3 });
+        s.unguard();
+      })();
+      return disposed;
+    },
+    startOrClean: async () => {
+      try {
+        await s.start();
+      } catch (error) {
+        await s.forceStop().catch(() => undefined);
+        if (!keepSandboxFiles()) await rm(s.rootDir, { recursive: true, force: true });
+        s.unguard();
+        throw error;
+      }
+    },
   };
 }

@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { guardOnExit, keepSandboxFiles } from './exit-guard.js';
+import { guardOnExit, serviceSandboxLifecycle } from './exit-guard.js';
 import { freePort } from './ports.js';
 import { formatLogTail, readPidFileSync, requireBinary, sleep, tailFile } from './process-utils.js';
 import { serviceStatus, startService, stopService, writeServiceSpec, type ServiceSpec } from './service-ctl.js';
@@ -186,7 +186,7 @@ export async function startPrometheus(options: StartPrometheusOptions = {}): Pro
     }
   };
 
-  let disposed: Promise<void> | undefined;
+  const lifecycle = serviceSandboxLifecycle({ rootDir, start, stop, forceStop: () => stopService(spec), unguard });
   const sandbox: PrometheusSandbox = {
     host,
     port,
@@ -206,23 +206,9 @@ export async function startPrometheus(options: StartPrometheusOptions = {}): Pro
     query,
     queryNumber,
     waitForSamples,
-    dispose: () => {
-      disposed ??= (async () => {
-        await stop();
-        if (!keepSandboxFiles()) await rm(rootDir, { recursive: true, force: true, maxRetries: 3 });
-        unguard();
-      })();
-      return disposed;
-    },
+    dispose: lifecycle.dispose,
   };
 
-  try {
-    await start();
-  } catch (error) {
-    await stopService(spec).catch(() => undefined);
-    if (!keepSandboxFiles()) await rm(rootDir, { recursive: true, force: true });
-    unguard();
-    throw error;
-  }
+  await lifecycle.startOrClean();
   return sandbox;
 }

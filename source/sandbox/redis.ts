@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { guardOnExit, keepSandboxFiles } from './exit-guard.js';
+import { guardOnExit, serviceSandboxLifecycle } from './exit-guard.js';
 import { freePort } from './ports.js';
 import { cleanEnv, formatLogTail, readPidFileSync, requireBinary, sleep, tailFile } from './process-utils.js';
 import { respCommand, respCommands, replyText, type RespReply, type RespTarget } from './resp.js';
@@ -199,7 +199,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     await stopService(spec);
   };
 
-  let disposed: Promise<void> | undefined;
+  const lifecycle = serviceSandboxLifecycle({ rootDir, start, stop, forceStop: () => stopService(spec), unguard });
   const sandbox: RedisSandbox = {
     host,
     port,
@@ -237,24 +237,10 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     commands: (commands, db) => respCommands(target(), commands, { db }),
     bgsave: (timeoutMs) => redisBgsave(sandbox, timeoutMs),
     target,
-    dispose: () => {
-      disposed ??= (async () => {
-        await stop();
-        if (!keepSandboxFiles()) await rm(rootDir, { recursive: true, force: true, maxRetries: 3 });
-        unguard();
-      })();
-      return disposed;
-    },
+    dispose: lifecycle.dispose,
   };
 
-  try {
-    await start();
-  } catch (error) {
-    await stopService(spec).catch(() => undefined);
-    if (!keepSandboxFiles()) await rm(rootDir, { recursive: true, force: true });
-    unguard();
-    throw error;
-  }
+  await lifecycle.startOrClean();
   return sandbox;
 }
 
