@@ -4,6 +4,7 @@ import type { BackupSet, ComponentKind, VerifyReport } from '../catalog/types.js
 import { defaultSafetyDir } from '../commands/plan.js';
 import { assertDrillIsolation, drillRecipe } from '../drill/isolate.js';
 import { startDrillScratch, type DrillScratch } from '../drill/sandbox.js';
+import { verificationEvent } from '../engine/events.js';
 import { defaultLockDir, lockKeysForRecipe } from '../engine/lock.js';
 import { runPlan as engineRunPlan } from '../engine/run.js';
 import { RestoreAssistantError } from '../errors.js';
@@ -206,14 +207,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       try {
         const report = ctx.verify;
         if (report) {
-          o.bus.emit({
-            type: 'verification',
-            setId: plan.backup.id,
-            ok: report.ok,
-            depth: report.depth,
-            problems: report.problems.map((p) => ctx.redact(`${p.component ? `${p.component}: ` : ''}${p.message}`)),
-            checksums: report.components.map((x) => ({ path: x.path, ...(x.sha256 ? { sha256: x.sha256 } : {}), status: x.ok ? 'ok' : 'failed' })),
-          });
+          o.bus.emit(verificationEvent(report, ctx.redact));
         }
         if (plan.options.overrideRejected !== undefined) {
           o.bus.emit({ type: 'log', level: 'warn', message: ctx.redact(`restoring a set that failed verification; operator's reason: ${plan.options.overrideRejected}`) });
