@@ -8,7 +8,12 @@ import type { BackupSet, VerifyReport } from '../catalog/types.js';
 import { verifyBackupSet, type VerifyProgress } from '../catalog/verify.js';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { expandHome } from '../recipe/load.js';
+import { expandHome, type LoadedRecipe } from '../recipe/load.js';
+import os from 'node:os';
+import { EventBus, verificationEvent } from '../engine/events.js';
+import { createRedactor } from '../exec/redact.js';
+import { attachRecipeEvidence, currentOperator, newRunId } from '../evidence/writer.js';
+import { toolVersion } from '../version.js';
 import { createOutput, formatAge, formatBytes, formatDuration, paint, type Output } from '../output.js';
 
 export interface VerifyCommandOptions {
@@ -119,6 +124,15 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
   const depth = opts.quick ? 'quick' : 'deep';
   out.info(`Verifying backup set ${sanitizeText(set.id, 80)} (${depth}, ${set.components.length} component${set.components.length === 1 ? '' : 's'}, ${formatBytes(set.totalSize)})…`);
   const progress = progressPrinter(out);
+  // With a recipe, the verification is a run of its own in the recipe's evidence (kind 'verify'),
+  // so the runbook's history shows when each set was last proven intact.
+  let evidence: ReturnType<typeof startVerifyEvidence> | undefined;
+  try {
+    evidence = source?.recipe ? startVerifyEvidence(source.recipe, set) : undefined;
+  } catch (error) {
+    // Verification is read-only and must work where evidence cannot be written; say so.
+    out.info(`Warning: this verification is not recorded as evidence: ${error instanceof Error ? error.message : String(error)}`);
+  }
   let report: VerifyReport;
   try {
     report = await verifyBackupSet(set, {
@@ -127,14 +141,19 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
       onProgress: progress.onProgress,
       ...(source?.pgBin ? { pgBin: source.pgBin } : {}),
     });
+  } catch (error) {
+    await evidence?.finish(undefined);
+    throw error;
   } finally {
     progress.done();
   }
+  const evidenceDirOfRun = await evidence?.finish(report);
   if (opts.json) {
     out.json(report);
   } else {
     for (const line of renderVerifyReport(set, report, out.color)) out.result(line);
   }
+  if (evidenceDirOfRun) out.info(`Evidence: ${evidenceDirOfRun}`);
   if (report.ok) {
     out.info(report.components.some((c) => c.checksum === 'verified') ? 'Checksums verified. Nothing was touched.' : 'Nothing was touched.');
     return ExitCode.ok;
@@ -143,4 +162,42 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
     `Backup set ${sanitizeText(set.id, 80)} rejected. Nothing was touched. Next: pick another set (\`restore-assistant list\`), or fix the problems above and verify again.`,
   );
   return ExitCode.backupRejected;
+}
+
+/** A verify run recorded in the recipe's evidence: run-started now, verification and seal at finish. */
+function startVerifyEvidence(loaded: LoadedRecipe, set: BackupSet): { finish: (report: VerifyReport | undefined) => Promise<string> } {
+  const r = loaded.recipe;
+  const redact = createRedactor([r.components.postgres?.passwordEnv, r.components.redis?.passwordEnv].map((n) => (n ? process.env[n] : undefined)));
+  const bus = new EventBus();
+  const startedAt = new Date();
+  const runId = newRunId('verify', r.name, startedAt);
+  const handle = attachRecipeEvidence(bus, { loaded, kind: 'verify', redact, runId, commandLine: ['restore-assistant', ...process.argv.slice(2)], env: process.env });
+  bus.emit({
+    type: 'run-started',
+    runId,
+    kind: 'verify',
+    operator: currentOperator().operator,
+    host: os.hostname(),
+    toolVersion: toolVersion(),
+    recipe: { name: r.name, file: loaded.file, digest: loaded.digest },
+    backup: { id: set.id, time: set.time, location: set.location },
+  });
+  return {
+    finish: async (report) => {
+      if (report) bus.emit(verificationEvent(report, redact));
+      const ok = report?.ok ?? false;
+      bus.emit({
+        type: 'run-finished',
+        outcome: ok ? 'verified' : 'rejected',
+        exitCode: report ? (ok ? ExitCode.ok : ExitCode.backupRejected) : ExitCode.internal,
+        rpoMs: Math.max(0, startedAt.getTime() - Date.parse(set.time)),
+        safetyCopies: [],
+        state: ['Nothing was touched: verification reads the backup files only.'],
+        nextSteps: ok ? [] : ['Pick another set, or fix the backup job that produced this one.'],
+        ...(report ? {} : { error: 'verification did not complete' }),
+      });
+      await handle.close();
+      return handle.dir;
+    },
+  };
 }

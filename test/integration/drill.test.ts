@@ -178,6 +178,17 @@ describe('drill: restores into scratch services and never touches the real targe
     rmSync(path.join(root, damaged), { recursive: true, force: true });
   }, 120_000);
 
+  it('verify with a recipe is recorded as a verify run in the recipe\'s evidence', async () => {
+    const result = await runCli(['verify', 'latest', '--recipe', recipeFile], { env: { XDG_STATE_HOME: path.join(base, 'xdg') } });
+    expect(result.code, result.stderr).toBe(0);
+    const dir = /Evidence: (\S+)/.exec(result.stderr)?.[1];
+    expect(dir).toBeDefined();
+    expect(path.dirname(dir ?? '')).toBe(evidenceDir);
+    expect((await runCli(['evidence', 'verify', dir ?? ''])).code).toBe(0);
+    const history = JSON.parse((await runCli(['history', '--recipe', recipeFile, '--json'])).stdout) as { runs: Array<{ kind: string; outcome: string }> };
+    expect(history.runs.some((r) => r.kind === 'verify' && r.outcome === 'verified')).toBe(true);
+  }, 120_000);
+
   it('refuses a plan that addresses anything but the sandbox', async () => {
     const loaded = await loadRecipeFile(recipeFile);
     const { sets } = await listBackupSets({ root: loaded.recipe.backups.root, layout: 'story-portal' });
