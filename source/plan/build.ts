@@ -93,6 +93,11 @@ export function redisLayout(target: RedisTarget, facts: TargetFacts): { layout: 
       next: 'Set components.redis.dataDir (CONFIG GET dir on the server tells it), or plan without --offline.',
     });
   }
+  if (f && f.source === 'server') {
+    if (target.dataDir !== undefined && f.dir !== target.dataDir) warnings.push(`Redis reports dir ${f.dir}, the recipe says ${target.dataDir}: using the server's.`);
+    if (target.dbfilename !== undefined && f.dbfilename !== target.dbfilename) warnings.push(`Redis reports dbfilename ${f.dbfilename}, the recipe says ${target.dbfilename}: using the server's.`);
+    if (target.appendonly !== undefined && f.appendonly !== target.appendonly) warnings.push(`Redis reports appendonly ${f.appendonly ? 'yes' : 'no'}, the recipe says ${target.appendonly ? 'yes' : 'no'}: using the server's.`);
+  }
   if (!f || f.source === 'recipe') {
     if (target.appendonly === undefined) warnings.push('Redis appendonly was not learned from the server and the recipe does not set it: assuming appendonly no.');
   }

@@ -366,7 +366,29 @@ describe('buildPlan: metachat (host)', () => {
   });
 
   it('offline without a Redis dir in the recipe refuses with the field to set', async () => {
-    await expect(async () => buildPlan(input(await metachat(), metachatSet(), {}))).rejects.toThrow(/components\.redis\.dataDir/);
+    const m = await metachat();
+    const redis = m.recipe.components.redis;
+    if (!redis) throw new Error('metachat has redis');
+    const { dataDir: _dir, ...withoutDir } = redis;
+    const noDir: LoadedRecipe = { ...m, recipe: { ...m.recipe, components: { ...m.recipe.components, redis: withoutDir } } };
+    await expect(async () => buildPlan(input(noDir, metachatSet(), {}))).rejects.toThrow(/components\.redis\.dataDir/);
+  });
+});
+
+describe('buildPlan: recipe values vs what the server reports', () => {
+  it('uses the server\'s Redis dir and says so when the recipe disagrees', async () => {
+    // recipes/metachat.yaml states /var/lib/redis and dump.rdb for planning while Redis is down.
+    const agree = buildPlan(input(await metachat(), metachatSet(), metachatFacts()));
+    expect(agree.warnings.filter((w) => w.startsWith('Redis reports'))).toEqual([]);
+    const differ = buildPlan(input(await metachat(), metachatSet(), metachatFacts({ dir: '/srv/redis', dbfilename: 'cache.rdb' })));
+    expect(differ.warnings).toContain('Redis reports dir /srv/redis, the recipe says /var/lib/redis: using the server\'s.');
+    expect(differ.warnings).toContain('Redis reports dbfilename cache.rdb, the recipe says dump.rdb: using the server\'s.');
+    expect(JSON.stringify(step(differ, 'redis:place'))).toContain('/srv/redis/cache.rdb');
+  });
+
+  it('plans from the recipe when Redis cannot be asked (down in an incident)', async () => {
+    const plan = buildPlan(input(await metachat(), metachatSet(), { ...metachatFacts(), redis: undefined }));
+    expect(JSON.stringify(step(plan, 'redis:place'))).toContain('/var/lib/redis/dump.rdb');
   });
 });
 
