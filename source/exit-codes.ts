@@ -32,7 +32,7 @@ export const ExitCode = {
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 export const exitCodeDocs: ReadonlyArray<readonly [ExitCodeValue, string]> = [
-  [ExitCode.ok, 'success: restored and healthy / set verified / command done'],
+  [ExitCode.ok, 'success: restored and healthy / set verified / command done / cancelled before anything was touched'],
   [ExitCode.failedRolledBack, 'restore failed and was rolled back (targets as before)'],
   [ExitCode.usage, 'usage error or invalid recipe (nothing touched)'],
   [ExitCode.backupRejected, 'backup set rejected by verification (nothing touched)'],

@@ -207,7 +207,7 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
       out.info('');
       out.info(redact(renderPlanText(plan, out.color)));
       out.info('');
-      if (!(await askConfirmation(confirmWord(loaded), out))) return ExitCode.usage;
+      if (!(await askConfirmation(confirmWord(loaded), out))) return ExitCode.ok; // cancelled by the operator: nothing touched (as in the guide)
     } else {
       out.info(`Restoring ${plan.backup.id} over: ${Object.values(plan.targets).join('; ')} (confirmed with --yes).`);
       for (const w of plan.warnings) out.info(redact(`Warning: ${w}`));
