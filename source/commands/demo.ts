@@ -1,8 +1,10 @@
+import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildDemoWorld, type DemoWorld } from '../demo/world.js';
 import { UsageError } from '../errors.js';
 import { releaseFromExitGuard } from '../sandbox/exit-guard.js';
+import { serviceCtlArgv } from '../sandbox/service-ctl.js';
 import { createOutput, paint } from '../output.js';
 
 /**
@@ -69,7 +71,14 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     out.result(`Evidence of this run: ${demoEvidenceDir()} (restore-assistant history --json reads it with RESTORE_ASSISTANT_EVIDENCE_DIR set there)`);
     if (opts.keep) {
       releaseFromExitGuard();
-      out.info(`Sandbox left running (--keep): ${world.base}. Recipe: ${world.recipeFile}. Database password variable: ${Object.keys(world.env).join(', ')}.`);
+      const envFile = path.join(world.base, 'demo.env');
+      await writeFile(envFile, Object.entries(world.env).map(([k, v]) => `export ${k}=${v}\n`).join(''), { mode: 0o600 });
+      out.info(`Sandbox left running (--keep): ${world.base}`);
+      out.info(`  . ${envFile}   # the demo database password (mode 0600)`);
+      out.info(`  restore-assistant plan --recipe ${world.recipeFile}`);
+      out.info('  Stop it when done:');
+      for (const spec of [path.join(world.base, 'shop-api.service.json'), world.redis.spec, world.prom.spec]) out.info(`    ${serviceCtlArgv('stop', spec).join(' ')}`);
+      out.info(`    pkill -f ${world.pg.dataDir}; rm -rf ${world.base}`);
     }
     return code;
   } finally {

@@ -88,6 +88,7 @@ export async function planCommand(opts: PlanCommandOptions): Promise<number> {
     out.json(redactDeep({ ...plan, preflight: problems }, redact));
   } else {
     out.result(redact(renderPlanText(plan, out.color)));
+    out.result('Nothing was touched: this is the plan only. `restore-assistant restore` runs exactly these steps.');
     if (problems.length > 0) {
       out.result('');
       out.result(errors.length > 0 ? p('red', `Preflight would refuse this restore (${errors.length} problem${errors.length === 1 ? '' : 's'}):`) : 'Preflight notes:');

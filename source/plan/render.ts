@@ -108,6 +108,5 @@ export function renderPlanText(plan: Plan, color = false): string {
   const copies = plan.steps.flatMap((s) => (s.safetyCopy ? [s.safetyCopy] : []));
   lines.push('');
   lines.push(`Safety copies: ${copies.length === 0 ? 'none' : copies.map((c) => (c.kind === 'none' ? `${c.component}: none` : `${c.component}: ${c.location}`)).join('; ')}`);
-  lines.push('Nothing was touched: this is the plan only. `restore-assistant restore` runs exactly these steps.');
   return lines.join('\n');
 }
