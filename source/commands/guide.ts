@@ -52,6 +52,9 @@ export async function guideCommand(opts: GuideCommandOptions = {}, io: GuideIo =
         return () => listeners.delete(fn);
       },
     });
+    // Ink leaves the cursor at the end of its last frame: end the line so the shell prompt (or the
+    // demo's comparison) starts on a line of its own.
+    io.stdout.write('\n');
     return outcome.exitCode;
   } finally {
     process.off('SIGINT', onSignal);
