@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { lstat, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { ExitCode } from '../exit-codes.js';
 import type { Redactor } from '../exec/redact.js';
 import { redactDeep } from '../exec/redact.js';
 import { formatDuration } from '../output.js';
-import type { Lane, Plan, PlanStep, SafetyCopy } from '../plan/types.js';
+import type { Lane, Plan, PlannedAction, PlanStep, SafetyCopy } from '../plan/types.js';
 import { toolVersion } from '../version.js';
 import {
   ActionError,
@@ -803,10 +804,29 @@ async function rollback(
   return { complete, manualSteps, undone, notUndone, remainingCopies };
 }
 
+/**
+ * The safety copy a step actually left. A host `move` with ifExists moves nothing when its source
+ * did not exist (a Redis without an AOF dir, say): naming that path as "kept" would send the
+ * operator looking for something that is not there. Copies made inside containers are as planned.
+ */
+function actualCopy(step: PlanStep): SafetyCopy | undefined {
+  const copy = step.safetyCopy;
+  if (!copy || copy.kind !== 'move') return copy;
+  const hostMoves = step.actions.filter((a): a is Extract<PlannedAction, { type: 'move' }> => a.type === 'move');
+  if (hostMoves.length === 0) return copy;
+  const parts = copy.location.split(', ');
+  const kept = parts.filter((p) => !hostMoves.some((m) => m.to === p) || existsSync(p));
+  if (kept.length === parts.length) return copy;
+  return kept.length === 0 ? undefined : { ...copy, location: kept.join(', ') };
+}
+
 function keptCopies(plan: Plan, records: Map<string, StepRecord>): SafetyCopy[] {
   return plan.steps
     .filter((s) => s.safetyCopy && s.safetyCopy.kind !== 'none' && records.get(s.id)?.started && records.get(s.id)?.status !== 'failed')
-    .map((s) => s.safetyCopy as SafetyCopy);
+    .flatMap((s) => {
+      const copy = actualCopy(s);
+      return copy ? [copy] : [];
+    });
 }
 
 /** The undo commands of the completed steps, in reverse order, for the operator to run by hand. */
@@ -873,10 +893,13 @@ function stateLines(
         lines.push(`${label}: ${steps.some((st) => st.phase === 'start' && s.records.get(st.id)?.status === 'done') ? 'started again' : 'as before'}`);
         continue;
       }
-      const copy = steps.find((st) => st.safetyCopy)?.safetyCopy;
+      const copyStep = steps.find((st) => st.safetyCopy);
+      const dropped = copyStep ? s.dropped.find((d) => d.component === copyStep.safetyCopy?.component) : undefined;
+      const copy = copyStep ? actualCopy(copyStep) : undefined;
       let kept = '';
-      if (copy?.kind === 'none') kept = '; no safety copy was kept (chosen by the operator)';
-      else if (copy && s.dropped.some((d) => d.location === copy.location)) kept = `; previous data removed (--drop-safety-copies, was ${copy.location})`;
+      if (dropped) kept = `; previous data removed (--drop-safety-copies, was ${dropped.location})`;
+      else if (copyStep && !copy) kept = '; there was no previous data to keep';
+      else if (copy?.kind === 'none') kept = '; no safety copy was kept (chosen by the operator)';
       else if (copy) kept = `; previous data kept as ${copy.location}`;
       lines.push(`${label}: restored from ${plan.backup.id}${kept}`);
       continue;

@@ -300,6 +300,33 @@ describe('runPlan: failure and rollback', () => {
     expect(summary.nextSteps.join(' ')).toContain('did NOT restore cleanly');
   });
 
+  it('names only the safety copies that exist: a move whose source was absent kept nothing', async () => {
+    const rdb = path.join(dir, 'dump.rdb');
+    await writeFile(rdb, 'old data');
+    const aof = path.join(dir, 'appendonlydir'); // never existed
+    const keptRdb = `${rdb}.pre_restore`;
+    const keptAof = `${aof}.pre_restore`;
+    const p = plan([
+      step(
+        'aside',
+        [
+          { type: 'move', from: rdb, to: keptRdb, purpose: 'rdb aside', ifExists: true },
+          { type: 'move', from: aof, to: keptAof, purpose: 'aof aside', ifExists: true },
+        ],
+        {
+          destructive: true,
+          component: 'redis',
+          safetyCopy: { component: 'redis', kind: 'move', location: `${keptRdb}, ${keptAof}`, description: 'files as they were' },
+          undo: { title: 'back', actions: [move(keptRdb, rdb)] },
+        },
+      ),
+    ]);
+    const { summary } = await go(p);
+    expect(summary.exitCode).toBe(0);
+    expect(summary.safetyCopies.map((c) => c.location)).toEqual([keptRdb]);
+    expect(summary.nextSteps.join(' ')).not.toContain(keptAof);
+  });
+
   it('refuses a destructive step without a safety copy before touching anything', async () => {
     const marker = path.join(dir, 'touched');
     const p = plan([step('ok', [node(`require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`)]), step('drop', [node('')], { destructive: true, destroys: 'the database' })]);
