@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { discoverRecipes, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 import type { ComponentKind, Layout } from './types.js';
@@ -50,4 +51,15 @@ export async function needSourceError(command: string, extra = ''): Promise<Usag
     problems: known.length > 0 ? [`recipes found: ${known.join(', ')}`] : [],
     next: known.length > 0 ? `e.g. restore-assistant ${command} --recipe ${known[0]}` : `e.g. restore-assistant ${command} --root /var/backups/story-portal`,
   });
+}
+
+/** Whether a `--backup`/set argument names a path rather than a set id. */
+export async function isPathRef(ref: string): Promise<boolean> {
+  if (ref.includes('/') || ref.startsWith('.') || ref.startsWith('~')) return true;
+  try {
+    await stat(ref);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,6 @@
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { findBackupSet, listBackupSets, loadBackupSetFromPath } from '../catalog/index.js';
+import { isPathRef } from '../catalog/resolve.js';
 import type { BackupSet } from '../catalog/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { createRedactor, redactDeep } from '../exec/redact.js';
@@ -23,19 +23,9 @@ export interface PlanCommandOptions {
   json?: boolean;
 }
 
-async function isPath(ref: string): Promise<boolean> {
-  if (ref.includes('/') || ref.startsWith('.') || ref.startsWith('~')) return true;
-  try {
-    await stat(ref);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The set `--backup` names: an id, "latest", or a path. */
 export async function pickBackupSet(recipe: LoadedRecipe, ref: string): Promise<BackupSet> {
-  if (ref !== 'latest' && (await isPath(ref))) {
+  if (ref !== 'latest' && (await isPathRef(ref))) {
     try {
       const b = recipe.recipe.backups;
       const listed = await listBackupSets({ root: b.root, layout: b.layout, ...(b.database ? { database: b.database } : {}), pairWindowMinutes: b.pairWindowMinutes });

@@ -1,9 +1,8 @@
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { findBackupSet, listBackupSets, loadBackupSetFromPath } from '../catalog/index.js';
 import { sanitizeText } from '../catalog/metadata.js';
 import { formatUtc } from '../catalog/names.js';
-import { needSourceError, resolveBackupSource } from '../catalog/resolve.js';
+import { isPathRef, needSourceError, resolveBackupSource } from '../catalog/resolve.js';
 import type { BackupSet, VerifyReport } from '../catalog/types.js';
 import { verifyBackupSet, type VerifyProgress } from '../catalog/verify.js';
 import { UsageError } from '../errors.js';
@@ -21,16 +20,6 @@ export interface VerifyCommandOptions {
   root?: string;
   quick?: boolean;
   json?: boolean;
-}
-
-async function isPath(ref: string): Promise<boolean> {
-  if (ref.includes('/') || ref.startsWith('.') || ref.startsWith('~')) return true;
-  try {
-    await stat(ref);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Progress on stderr: one line per component without a TTY, a live percentage with one. */
@@ -102,7 +91,7 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
   const out = createOutput();
   if (!ref || ref.trim() === '') throw new UsageError('verify needs a set: an id, "latest", or a path.');
   const source = await resolveBackupSource(opts);
-  const refIsPath = await isPath(ref);
+  const refIsPath = await isPathRef(ref);
   let set: BackupSet;
   if (!source) {
     if (!refIsPath) throw await needSourceError('verify', ` (or give a path to a set directory or dump file instead of "${sanitizeText(ref, 60)}")`);

@@ -464,18 +464,7 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
     }
     const rb = await rollback(plan, started, reason, opts, actionContext);
     const state = stateLines(plan, { outcome: 'rollback', records, rb });
-    if (!rb.complete) {
-      return {
-        outcome: 'rollback-incomplete',
-        exitCode: ExitCode.rollbackIncomplete,
-        ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
-        safetyCopies: rb.remainingCopies,
-        state,
-        nextSteps: ['The rollback did not complete. Do these by hand, in order:', ...rb.manualSteps.map((m, i) => `${i + 1}. ${m}`)],
-        manualSteps: rb.manualSteps,
-        error: reason,
-      };
-    }
+    if (!rb.complete) return incompleteRollback(rb, state, reason, opts.rpoMs);
     if (interrupted) {
       return {
         outcome: 'interrupted',
@@ -527,17 +516,7 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
       const rb = await rollback(plan, started, reason, opts, actionContext);
       const state = stateLines(plan, { outcome: 'rollback', records, rb });
       if (!rb.complete) {
-        return {
-          outcome: 'rollback-incomplete',
-          exitCode: ExitCode.rollbackIncomplete,
-          ...(opts.rpoMs === undefined ? {} : { rpoMs: opts.rpoMs }),
-          safetyCopies: rb.remainingCopies,
-          state,
-          nextSteps: ['The rollback did not complete. Do these by hand, in order:', ...rb.manualSteps.map((m, i) => `${i + 1}. ${m}`)],
-          manualSteps: rb.manualSteps,
-          failedChecks,
-          error: reason,
-        };
+        return { ...incompleteRollback(rb, state, reason, opts.rpoMs), failedChecks };
       }
       if (decision === 'interrupted') {
         return {
@@ -818,6 +797,20 @@ function actualCopy(step: PlanStep): SafetyCopy | undefined {
   const kept = parts.filter((p) => !hostMoves.some((m) => m.to === p) || existsSync(p));
   if (kept.length === parts.length) return copy;
   return kept.length === 0 ? undefined : { ...copy, location: kept.join(', ') };
+}
+
+/** The summary of a rollback that did not complete: what is left, as pasteable manual steps. */
+function incompleteRollback(rb: RollbackResult, state: string[], reason: string, rpoMs: number | undefined): RunSummary {
+  return {
+    outcome: 'rollback-incomplete',
+    exitCode: ExitCode.rollbackIncomplete,
+    ...(rpoMs === undefined ? {} : { rpoMs }),
+    safetyCopies: rb.remainingCopies,
+    state,
+    nextSteps: ['The rollback did not complete. Do these by hand, in order:', ...rb.manualSteps.map((m, i) => `${i + 1}. ${m}`)],
+    manualSteps: rb.manualSteps,
+    error: reason,
+  };
 }
 
 function keptCopies(plan: Plan, records: Map<string, StepRecord>): SafetyCopy[] {
