@@ -21,6 +21,8 @@ export interface ExitGuardEntry {
   pidOnly?: boolean;
   /** Directories to remove after the processes are gone. */
   dirs: string[];
+  /** Runs after the processes are gone, before the dirs are removed (e.g. unmounts); a throw keeps the dirs. */
+  beforeRemove?: () => void;
 }
 
 const entries = new Set<ExitGuardEntry>();
@@ -72,6 +74,12 @@ function runExitGuard(): void {
   }
   const keep = keepSandboxFiles();
   for (const entry of all) {
+    try {
+      entry.beforeRemove?.();
+    } catch (error) {
+      process.stderr.write(`sandbox: kept ${entry.label} files in ${entry.dirs.join(', ')}: ${(error as Error).message}\n`);
+      continue;
+    }
     for (const dir of entry.dirs) {
       if (keep) {
         process.stderr.write(`sandbox: kept ${entry.label} files in ${dir}\n`);

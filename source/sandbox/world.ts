@@ -191,7 +191,7 @@ SELECT setval('app.invoice_number_seq', ${INVOICE_SEQUENCE_VALUE});
  * (bigserial + a standalone one at a known value), a view, plpgsql functions, triggers, indexes
  * and a GRANT to a second role. Roles are cluster-wide: pg_dump of one database does not carry them.
  */
-export async function seedPostgres(pg: PostgresSandbox, db: string, options: SeedPostgresOptions = {}): Promise<SeedPostgresResult> {
+export async function seedPostgres(pg: Pick<PostgresSandbox, 'psql'>, db: string, options: SeedPostgresOptions = {}): Promise<SeedPostgresResult> {
   const n = options.rows ?? 200;
   if (!Number.isInteger(n) || n < 1) throw new Error(`seedPostgres: rows must be a positive integer, got ${n}`);
   const owner = options.owner ?? 'app_owner';
@@ -251,7 +251,7 @@ SET bytea_output = 'hex';
 const USER_NAMESPACE = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
 
 /** Row counts + content hashes + catalog lists: a JSON-able object that is equal iff the data is equal. */
-export async function fingerprintPostgres(pg: PostgresSandbox, db: string): Promise<PostgresFingerprint> {
+export async function fingerprintPostgres(pg: Pick<PostgresSandbox, 'psql'>, db: string): Promise<PostgresFingerprint> {
   const catalogJson = await pg.psql(
     `${SESSION_SETTINGS}
 SELECT json_build_object(
@@ -320,7 +320,7 @@ export interface SeedRedisResult {
 const HOUR_MS = 3_600_000;
 
 /** Every type (string, hash, list, set, zset, stream) in db 0 and 1, some with 1 h TTLs, then SAVE. */
-export async function seedRedis(redis: RedisSandbox): Promise<SeedRedisResult> {
+export async function seedRedis(redis: Pick<RedisSandbox, 'command' | 'commands'>): Promise<SeedRedisResult> {
   const bigHash: string[] = [];
   for (let i = 0; i < 200; i += 1) bigHash.push(`field:${i}`, `value ${i}`);
   const bigList: string[] = [];
@@ -415,7 +415,7 @@ function pairs(items: RespReply[]): [string, string][] {
  * Every key of dbs 0..15: type, canonical value (type-specific reads; DUMP payloads are not
  * comparable across versions) and whether it has a TTL.
  */
-export async function fingerprintRedis(redis: RedisSandbox): Promise<RedisFingerprint> {
+export async function fingerprintRedis(redis: Pick<RedisSandbox, 'command' | 'commands'>): Promise<RedisFingerprint> {
   const keyspace = replyText(await redis.command(['INFO', 'keyspace']));
   const dbs: RedisFingerprint['dbs'] = {};
   for (const match of keyspace.matchAll(/^db(\d+):keys=(\d+)/gm)) {
@@ -547,7 +547,7 @@ function firstValue(data: PromQueryData): string | null {
  * Query results at a fixed past timestamp (seconds): series count, up, sample counts and self-metric
  * values. Equal before a backup and after its restore iff the samples came back.
  */
-export async function fingerprintPrometheus(prom: PrometheusSandbox, atTimeSeconds: number): Promise<PrometheusFingerprint> {
+export async function fingerprintPrometheus(prom: Pick<PrometheusSandbox, 'query'>, atTimeSeconds: number): Promise<PrometheusFingerprint> {
   const at = atTimeSeconds;
   const [series, up, samples, start, lastUp, head] = await Promise.all([
     prom.query('count({__name__=~".+"})', at),
