@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what restore-assistant needs on Debian/Ubuntu: the PostgreSQL, Redis and Prometheus
-# binaries its tests, drills and demo start as throwaway processes, and the npm dependencies.
+# binaries its tests, drills and demo start as throwaway processes, Docker (docker.io, docker-compose)
+# for the container tests, and the npm dependencies.
 # Safe to run again: it installs only what is missing. Uses sudo when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,10 @@ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || 
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v tar >/dev/null 2>&1 || need+=(tar)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+# The container tests start their own private dockerd (source/sandbox/docker.ts) and use Debian's
+# client beside it (/usr/bin/docker) and docker-compose v1 for the compose exec kind.
+{ command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ]; } && [ -x /usr/bin/docker ] || need+=(docker.io)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""

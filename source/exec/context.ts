@@ -96,7 +96,12 @@ export function helperLabel(ctx: ExecContext): string {
 export function volumeHelperArgv(ctx: ExecContext, argv: readonly string[]): string[] {
   if (ctx.kind === 'host') return [...argv];
   const image = ctx.helperImage ?? DEFAULT_HELPER_IMAGE;
-  return ['docker', 'run', '--rm', '--volumes-from', ctx.container, image, ...argv];
+  const [program, ...args] = argv;
+  if (program === undefined) throw new Error('volumeHelperArgv: empty argv');
+  // --entrypoint: the program runs whatever the image's ENTRYPOINT is (prom/prometheus has one,
+  // and an offline host may have no image but the production ones); --user 0:0: files in the
+  // volume belong to several users (an image's USER may be nobody); --network none: it needs none.
+  return ['docker', 'run', '--rm', '--volumes-from', ctx.container, '--user', '0:0', '--network', 'none', '--entrypoint', program, image, ...args];
 }
 
 /*

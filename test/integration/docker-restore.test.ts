@@ -58,7 +58,8 @@ describe('restore into the story-portal containers (docker exec kind), the real 
       components: {
         postgres: { exec: { kind: 'docker', container: names.postgres }, host: '127.0.0.1', port: ports.postgres, user: 'postgres', passwordEnv: 'IT_PG_PASSWORD', database: DB, owner: 'app_owner' },
         redis: {
-          exec: { kind: 'docker', container: names.redis, helperImage: images.helper },
+          // The production image as the helper (it has an ENTRYPOINT: the helper must override it).
+          exec: { kind: 'docker', container: names.redis, helperImage: images.redis },
           host: '127.0.0.1',
           port: ports.redis,
           dataDir: '/data',
@@ -67,7 +68,7 @@ describe('restore into the story-portal containers (docker exec kind), the real 
           service: { stop: ['docker', 'stop', names.redis], start: ['docker', 'start', names.redis], status: ['docker', 'exec', names.redis, 'redis-cli', '-p', String(ports.redis), 'ping'], timeoutSeconds: 60 },
         },
         prometheus: {
-          exec: { kind: 'docker', container: names.prometheus, helperImage: images.helper },
+          exec: { kind: 'docker', container: names.prometheus, helperImage: images.prometheus },
           url: d.prom.url,
           dataDir: '/prometheus',
           owner: '65534:65534',
@@ -171,7 +172,14 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     const pgState = await d.state(d.names.postgres);
     await d.pg.psql('DROP TABLE app.comments; UPDATE app.users SET karma = -1', DB);
     await d.redis.command(['FLUSHALL']);
+    // Prometheus loses its data: a fresh, empty volume.
+    await daemon.docker(['stop', d.names.prometheus]);
+    await daemon.docker(['run', '--rm', '--volumes-from', d.names.prometheus, '--entrypoint', 'sh', d.images.helper, '-c', 'rm -rf /prometheus/* /prometheus/.[!.]*']);
+    await daemon.docker(['start', d.names.prometheus]);
+    await d.waitReady();
     expect(await fingerprintPostgres(d.pg, DB)).not.toEqual(backupPg);
+    expect(await fingerprintRedis(d.redis)).not.toEqual(backupRedis);
+    expect(await fingerprintPrometheus(d.prom, promT)).not.toEqual(backupProm);
 
     const r = await restore(['--recipe', await recipe('sp-docker'), '--backup', 'latest', '--yes']);
     expect(r.exitCode, show(r)).toBe(0);

@@ -61,9 +61,9 @@ describe('files and labels', () => {
     expect(extractIntoArgv(host, '/a')).toBeUndefined();
   });
 
-  it('helper containers mount the stopped container\'s volumes; default image busybox:stable', () => {
-    expect(volumeHelperArgv(docker, ['mv', 'a', 'b'])).toEqual(['docker', 'run', '--rm', '--volumes-from', 'story-portal-postgres', 'busybox:stable', 'mv', 'a', 'b']);
-    expect(volumeHelperArgv(compose, ['true'])).toEqual(['docker', 'run', '--rm', '--volumes-from', 'app-db-1', 'alpine:3', 'true']);
+  it('helper containers mount the stopped container\'s volumes, run the program as root whatever the image\'s ENTRYPOINT and USER, without a network; default image busybox:stable', () => {
+    expect(volumeHelperArgv(docker, ['mv', 'a', 'b'])).toEqual(['docker', 'run', '--rm', '--volumes-from', 'story-portal-postgres', '--user', '0:0', '--network', 'none', '--entrypoint', 'mv', 'busybox:stable', 'a', 'b']);
+    expect(volumeHelperArgv(compose, ['true'])).toEqual(['docker', 'run', '--rm', '--volumes-from', 'app-db-1', '--user', '0:0', '--network', 'none', '--entrypoint', 'true', 'alpine:3']);
     expect(volumeHelperArgv(host, ['true'])).toEqual(['true']);
   });
 

@@ -172,8 +172,8 @@ describe('buildPlan: story-portal (docker)', () => {
     const safety = execs(step(plan, 'redis:safety-copy').actions);
     expect(safety).toHaveLength(2);
     for (const a of safety) {
-      expect(a.argv.slice(0, 6)).toEqual(['docker', 'run', '--rm', '--volumes-from', 'story-portal-redis', 'busybox:stable']);
-      expect(a.argv[6]).toBe('sh');
+      expect(a.argv.slice(0, 12)).toEqual(['docker', 'run', '--rm', '--volumes-from', 'story-portal-redis', '--user', '0:0', '--network', 'none', '--entrypoint', 'sh', 'busybox:stable']);
+      expect(a.argv[12]).toBe('-c');
     }
     expect(safety[0]?.argv.slice(-2)).toEqual(['/data/dump.rdb', '/data/dump.rdb.pre_restore_20260118T030405Z']);
     const place = execs(step(plan, 'redis:place').actions);
@@ -185,7 +185,7 @@ describe('buildPlan: story-portal (docker)', () => {
   it('streams the Prometheus tarball with docker cp - and moves the data inside the volume', async () => {
     const plan = buildPlan(input(await story(), storySet(), {}));
     const aside = execs(step(plan, 'prometheus:safety-copy').actions);
-    expect(aside[0]?.argv.slice(0, 6)).toEqual(['docker', 'run', '--rm', '--volumes-from', 'story-portal-prometheus', 'busybox:stable']);
+    expect(aside[0]?.argv.slice(0, 12)).toEqual(['docker', 'run', '--rm', '--volumes-from', 'story-portal-prometheus', '--user', '0:0', '--network', 'none', '--entrypoint', 'sh', 'busybox:stable']);
     expect(aside[0]?.argv.slice(-2)).toEqual(['/prometheus', '.pre_restore_20260118T030405Z']);
     const place = execs(step(plan, 'prometheus:place').actions);
     expect(place[0]?.argv).toEqual(['docker', 'cp', '-', 'story-portal-prometheus:/prometheus']);
