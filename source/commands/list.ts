@@ -5,6 +5,7 @@ import { formatUtc } from '../catalog/names.js';
 import { needSourceError, resolveBackupSource } from '../catalog/resolve.js';
 import type { BackupSet } from '../catalog/types.js';
 import { ExitCode } from '../exit-codes.js';
+import { assessBackupHealth, healthCell } from '../health/backups.js';
 import { createOutput, formatAge, formatBytes, paint } from '../output.js';
 
 export interface ListCommandOptions {
@@ -50,14 +51,17 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
   });
   const now = Date.now();
   const root = path.resolve(source.root);
+  const r = source.recipe?.recipe;
+  const health = assessBackupHealth(result.sets, { ...(r?.backupHealth ?? {}), ...(r?.objectives.rpoMinutes !== undefined ? { rpoMinutes: r.objectives.rpoMinutes } : {}) }, new Date(now));
   if (opts.json) {
     out.json({
       root,
       layout: result.layout,
       ...(source.recipe ? { recipe: source.recipe.recipe.name } : {}),
       listedAt: new Date(now).toISOString(),
-      sets: result.sets.map((s) => ({ ...s, ageSeconds: Math.max(0, Math.round((now - Date.parse(s.time)) / 1000)) })),
+      sets: result.sets.map((s) => ({ ...s, ageSeconds: Math.max(0, Math.round((now - Date.parse(s.time)) / 1000)), health: health.bySet[s.id] ?? [] })),
       warnings: result.warnings,
+      health: { ok: health.ok, problems: health.problems, newest: health.newest, ...(r?.objectives.rpoMinutes !== undefined ? { rpoMinutes: r.objectives.rpoMinutes } : {}) },
     });
     return ExitCode.ok;
   }
@@ -75,8 +79,9 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
     componentsCell(s),
     checksumCell(s),
     s.warnings.length > 0 ? String(s.warnings.length) : '',
+    healthCell(health.bySet[s.id]),
   ]);
-  const lines = renderTable(['ID', 'TIME (UTC)', 'AGE', 'COMPONENTS', 'SHA256', 'WARNINGS'], rows);
+  const lines = renderTable(['ID', 'TIME (UTC)', 'AGE', 'COMPONENTS', 'SHA256', 'WARNINGS', 'HEALTH'], rows);
   out.result(p('bold', lines[0] ?? ''));
   for (const l of lines.slice(1)) out.result(l);
   const withWarnings = result.sets.filter((s) => s.warnings.length > 0);
@@ -85,6 +90,11 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
     out.result(p('yellow', 'Warnings:'));
     for (const w of result.warnings) out.result(`  ${sanitizeText(w, 300)}`);
     for (const s of withWarnings) for (const w of s.warnings) out.result(`  ${w.startsWith(`${s.id}/`) ? '' : `${sanitizeText(s.id, 80)}: `}${sanitizeText(w, 300)}`);
+  }
+  if (health.problems.length > 0) {
+    out.result('');
+    out.result(p('yellow', 'Backup health (newest set):'));
+    for (const h of health.problems) out.result(`  ${h.check}: ${sanitizeText(h.message, 400)}`);
   }
   out.info(
     `${result.sets.length} backup set${result.sets.length === 1 ? '' : 's'} in ${root} (${result.layout} layout), newest first by recorded time.` +

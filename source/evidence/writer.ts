@@ -25,6 +25,7 @@ import {
 import { buildReport, renderMarkdown } from './report.js';
 import { evidenceDir, type LoadedRecipe } from '../recipe/load.js';
 import { toolVersion } from '../version.js';
+import { exportMetricsOnClose } from '../metrics/index.js';
 
 export interface AttachEvidenceOptions {
   evidenceDir: string;
@@ -327,7 +328,7 @@ export function attachRecipeEvidence(
   args: { loaded: LoadedRecipe; kind: RunKind; redact: Redactor; runId?: string; commandLine?: string[]; env?: NodeJS.ProcessEnv },
 ): EvidenceHandle {
   const { recipe, file, digest } = args.loaded;
-  return attachEvidence(bus, {
+  const handle = attachEvidence(bus, {
     evidenceDir: evidenceDir(recipe, args.env),
     runId: args.runId ?? newRunId(args.kind, recipe.name),
     kind: args.kind,
@@ -338,6 +339,7 @@ export function attachRecipeEvidence(
     drillIntervalDays: recipe.drill.intervalDays,
     ...(args.commandLine ? { commandLine: args.commandLine } : {}),
   });
+  return exportMetricsOnClose(handle, args.loaded, args.env); // metrics after every run (source/metrics/)
 }
 
 /** Write a whole file via a temp file and rename, so a reader never sees half a report. */

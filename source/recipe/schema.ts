@@ -148,6 +148,35 @@ export const checkSchema = z.union([
   z.object({ ...checkBase, command: z.object({ argv, expectExitCode: z.number().int().default(0) }).strict() }).strict(),
 ]);
 
+/** Prometheus export after every run: node_exporter textfile collector and/or Pushgateway. */
+export const metricsSchema = z
+  .object({
+    textfileDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('node_exporter --collector.textfile.directory (Debian: /var/lib/prometheus/node-exporter); restore_assistant_<recipe>.prom is replaced atomically after each run'),
+    pushgateway: z
+      .object({
+        url: z.string().url().describe('Pushgateway base URL, e.g. http://pushgateway:9091'),
+        job: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('restore_assistant').describe('The job label of the pushed group'),
+        timeoutSeconds: z.number().positive().default(10),
+      })
+      .strict()
+      .optional()
+      .describe('PUT the run\'s metrics to <url>/metrics/job/<job>/instance/<host>/recipe/<recipe>'),
+  })
+  .strict();
+
+/** Thresholds of the backup-health checks (list, metrics, the guide). */
+export const backupHealthSchema = z
+  .object({
+    sizeDropPercent: z.number().min(1).max(99).default(50).describe('A component smaller than the median of the previous sets by this much is an anomaly'),
+    compareLast: z.number().int().min(2).max(50).default(5).describe('How many previous sets the median is taken over (at least 2 must exist)'),
+    maxSkewMinutes: z.number().positive().default(60).describe('Components of one set whose recorded times differ by more than this disagree'),
+  })
+  .strict();
+
 export const recipeSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, dot, dash, underscore'),
@@ -178,6 +207,8 @@ export const recipeSchema = z
       .default({}),
     drill: z.object({ intervalDays: z.number().positive().default(90) }).strict().default({ intervalDays: 90 }),
     evidence: z.object({ dir: z.string().optional().describe('Default: $XDG_STATE_HOME/restore-assistant/runs') }).strict().default({}),
+    metrics: metricsSchema.default({}).describe('Where the outcome of every run is exported for Prometheus (docs/drills.md)'),
+    backupHealth: backupHealthSchema.default({ sizeDropPercent: 50, compareLast: 5, maxSkewMinutes: 60 }),
     confirmWord: z.string().optional().describe('Word the operator types to confirm (default: the database name, else the recipe name)'),
     parallel: z.boolean().default(true).describe('Restore Redis and Prometheus while PostgreSQL restores'),
   })
@@ -192,3 +223,5 @@ export type PrometheusTarget = z.infer<typeof prometheusSchema>;
 export type AppService = z.infer<typeof appServiceSchema>;
 export type ServiceControl = z.infer<typeof serviceControlSchema>;
 export type Check = z.infer<typeof checkSchema>;
+export type MetricsConfig = z.infer<typeof metricsSchema>;
+export type BackupHealthConfig = z.infer<typeof backupHealthSchema>;
