@@ -72,3 +72,4 @@ export {
 } from './backups.js';
 export { SandboxGroup, type Disposable, type SandboxGroupOptions } from './group.js';
 export { keepSandboxFiles, releaseFromExitGuard } from './exit-guard.js';
+export { startNodeExporter, type NodeExporterSandbox } from './node-exporter.js';

@@ -20,6 +20,8 @@ export interface StartPrometheusOptions {
   lockfile?: boolean;
   /** Extra command-line flags. */
   extraFlags?: string[];
+  /** rule_files of the config (alerting/recording rules, evaluated every scrape interval). */
+  ruleFiles?: string[];
 }
 
 export interface PromSample {
@@ -103,6 +105,7 @@ export async function startPrometheus(options: StartPrometheusOptions = {}): Pro
   const interval = `${options.scrapeIntervalSeconds ?? 1}s`;
   const config = {
     global: { scrape_interval: interval, evaluation_interval: interval, scrape_timeout: interval },
+    ...(options.ruleFiles?.length ? { rule_files: options.ruleFiles } : {}),
     scrape_configs: [
       { job_name: 'prometheus', static_configs: [{ targets: [`${host}:${port}`] }] },
       ...(options.extraScrapeTargets?.length
