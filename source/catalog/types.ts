@@ -74,11 +74,26 @@ export interface VerifyProblem {
   message: string;
 }
 
+/**
+ * What identifies the exact bytes of a file on this host without reading it again: any rename
+ * over it changes dev/ino, any write changes size/mtime and ctime (which no unprivileged user can
+ * set back). Recorded from the descriptor the verification hashed.
+ */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
 export interface ComponentVerification {
   kind: ComponentKind;
   path: string;
   checks: Array<{ name: string; ok: boolean; detail?: string; durationMs: number }>;
   sha256?: string;
+  /** Identity of the file the sha256 was computed from (absent for directories and failed reads). */
+  identity?: FileIdentity;
   ok: boolean;
   /** The component's format (as cataloged). */
   format?: ComponentFormat;

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -11,7 +10,8 @@ import { assertRegularFile, READ_CHUNK } from './checksums.js';
 import { sanitizeText } from './metadata.js';
 import { checkTarEntry, PrometheusShape } from './tar-safety.js';
 import { findPgTool, findRedisCheckRdb } from './tools.js';
-import type { BackupComponent, BackupSet, ComponentKind, ComponentVerification, VerifyProblem, VerifyReport } from './types.js';
+import type { BackupComponent, BackupSet, ComponentKind, ComponentVerification, FileIdentity, VerifyProblem, VerifyReport } from './types.js';
+import { fileIdentity, sameIdentity } from './identity.js';
 
 export interface VerifyProgress {
   component: ComponentKind;
@@ -54,6 +54,8 @@ class ComponentRun {
   readonly problems: VerifyProblem[] = [];
   readonly facts: Record<string, unknown> = {};
   sha256: string | undefined;
+  /** Identity of the file the sha256 was taken from (the restore checks it is still the same file). */
+  identity: FileIdentity | undefined;
   constructor(readonly component: BackupComponent) {}
 
   check(name: string, ok: boolean, started: number, detail?: string): void {
@@ -71,6 +73,8 @@ class ComponentRun {
 
 interface PassResult {
   sha256?: string;
+  /** fstat of the descriptor that was hashed, taken before the read (undefined if it changed during the read). */
+  identity?: FileIdentity;
   bytes: number;
   readError?: Error;
   inflateError?: Error;
@@ -171,8 +175,13 @@ async function streamPass(
     consumerDone = Promise.resolve();
   }
 
+  let before: FileIdentity | undefined;
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    const stream = createReadStream(file, { highWaterMark: READ_CHUNK, ...(opts.signal ? { signal: opts.signal } : {}) });
+    // One descriptor for the identity and the bytes: what is hashed is what the identity names.
+    fh = await open(file, 'r');
+    before = fileIdentity(await fh.stat());
+    const stream = fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false, ...(opts.signal ? { signal: opts.signal } : {}) });
     for await (const raw of stream) {
       const chunk = raw as Buffer;
       hash?.update(chunk);
@@ -182,9 +191,14 @@ async function streamPass(
         if (!downstream.write(chunk)) await waitDrain(downstream);
       }
     }
+    const after = fileIdentity(await fh.stat());
+    if (sameIdentity(before, after)) result.identity = before;
+    else result.readError = new Error('the file changed while it was being read');
   } catch (error) {
     if (opts.signal?.aborted) throw error;
     result.readError = error as Error;
+  } finally {
+    await fh?.close().catch(() => undefined);
   }
   if (downstream && !downstream.destroyed) {
     downstream.end();
@@ -292,6 +306,7 @@ async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boolean): 
     const pass = await streamPass(c.path, { hash: true, gunzip: gz, consumer: scanner, onBytes, ...(opts.signal ? { signal: opts.signal } : {}) });
     if (pass.readError) return readFailure(cr, pass.readError);
     cr.sha256 = pass.sha256;
+    cr.identity = pass.identity;
     checksumOutcome(cr, pass.sha256, started);
     if (gz) {
       const { head } = await readEdges(c.path, c.size);
@@ -347,6 +362,7 @@ async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boolean): 
     const pass = await streamPass(c.path, { hash: true, gunzip: false, onBytes, ...(opts.signal ? { signal: opts.signal } : {}) });
     if (pass.readError) return readFailure(cr, pass.readError);
     cr.sha256 = pass.sha256;
+    cr.identity = pass.identity;
     checksumOutcome(cr, pass.sha256, hStarted);
   }
 }
@@ -455,6 +471,7 @@ async function verifyPgArchive(cr: ComponentRun, opts: VerifyOptions): Promise<v
     if (pass?.readError) return readFailure(cr, pass.readError);
     if (pass) {
       cr.sha256 = pass.sha256;
+      cr.identity = pass.identity;
       checksumOutcome(cr, pass.sha256, started);
     }
     cr.check('pg_restore read-through', readThrough.ok, started, readThrough.ok ? 'every data block read' : toolTail(readThrough.stderrTail));
@@ -464,6 +481,7 @@ async function verifyPgArchive(cr: ComponentRun, opts: VerifyOptions): Promise<v
     const pass = await streamPass(c.path, { hash: true, gunzip: false, onBytes, ...signalOpt });
     if (pass.readError) return readFailure(cr, pass.readError);
     cr.sha256 = pass.sha256;
+    cr.identity = pass.identity;
     checksumOutcome(cr, pass.sha256, started);
   }
 }
@@ -503,6 +521,7 @@ async function verifyRedis(cr: ComponentRun, opts: VerifyOptions): Promise<void>
     const pass = await streamPass(c.path, { hash: true, gunzip: false, onBytes, ...signalOpt });
     if (pass.readError) return readFailure(cr, pass.readError);
     cr.sha256 = pass.sha256;
+    cr.identity = pass.identity;
     checksumOutcome(cr, pass.sha256, started);
   }
   if (opts.depth !== 'deep') return;
@@ -554,6 +573,7 @@ async function verifyPrometheus(cr: ComponentRun, opts: VerifyOptions): Promise<
       const pass = await streamPass(c.path, { hash: true, gunzip: false, onBytes, ...signalOpt });
       if (pass.readError) return readFailure(cr, pass.readError);
       cr.sha256 = pass.sha256;
+      cr.identity = pass.identity;
       checksumOutcome(cr, pass.sha256, started);
     }
     return;
@@ -579,6 +599,7 @@ async function verifyPrometheus(cr: ComponentRun, opts: VerifyOptions): Promise<
   const pass = await streamPass(c.path, { hash: true, gunzip: true, consumer: parser as unknown as Writable, onBytes, ...signalOpt });
   if (pass.readError) return readFailure(cr, pass.readError);
   cr.sha256 = pass.sha256;
+  cr.identity = pass.identity;
   checksumOutcome(cr, pass.sha256, started);
   cr.check('gzip stream', !pass.inflateError, started, pass.inflateError ? pass.inflateError.message : `${pass.uncompressedBytes} bytes uncompressed, CRC ok`);
   cr.facts['uncompressedBytes'] = pass.uncompressedBytes;
@@ -645,6 +666,14 @@ async function verifyComponent(component: BackupComponent, opts: VerifyOptions):
     if (opts.depth === 'quick') r.facts['notChecked'] = QUICK_SKIPS[component.format];
   }
   opts.signal?.throwIfAborted();
+  if (r.identity) {
+    // Other checks (pg_restore, redis-check-rdb) open the path themselves: it must still be the hashed file.
+    const now = await stat(component.path).then(fileIdentity, () => undefined);
+    if (!now || !sameIdentity(r.identity, now)) {
+      r.check('unchanged', false, started, 'replaced or modified during verification');
+      r.problem('changed-during-verify', 'was replaced or modified while it was being verified: verify it again when nothing writes to the backup store');
+    }
+  }
   const checksum = component.expectedSha256
     ? r.problems.some((p) => p.code === 'checksum-mismatch')
       ? 'mismatch'
@@ -660,6 +689,7 @@ async function verifyComponent(component: BackupComponent, opts: VerifyOptions):
       size,
       checks: r.checks,
       ...(r.sha256 ? { sha256: r.sha256 } : {}),
+      ...(r.identity ? { identity: r.identity } : {}),
       checksum,
       facts: r.facts,
       ok: r.problems.length === 0,

@@ -1,5 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { copyFile, lstat, rename, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { link, lstat, open, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
@@ -9,8 +9,11 @@ import { run, type CommandEvent, type RunResult } from '../exec/run.js';
 import type { Redactor } from '../exec/redact.js';
 import type { PlannedAction, PlannedCommand } from '../plan/types.js';
 import type { Check } from '../recipe/schema.js';
-import type { EngineEventBody } from './events.js';
-import { safeExtractTarGz } from './extract.js';
+import { fileIdentity, identityChange, sameIdentity } from '../catalog/identity.js';
+import type { FileIdentity } from '../catalog/types.js';
+import { createExclusive, makePrivateTempDir } from '../exec/safe-fs.js';
+import type { ConsumedFile, EngineEventBody } from './events.js';
+import { ArchiveChangedError, safeExtractTarGz } from './extract.js';
 import { isPgRestoreItemLine, StripOwnershipAndAcl, throttle } from './streams.js';
 
 /**
@@ -52,6 +55,14 @@ export interface ActionContext {
   onOutput?: (line: string) => void;
   /** Minimum time between progress events (default 250 ms: at most ~4 per second). */
   progressIntervalMs?: number;
+  /** The backup files as verification saw them (the plan's backup components): only these bytes are restored. */
+  verifiedFiles?: ReadonlyArray<VerifiedFile>;
+}
+
+export interface VerifiedFile {
+  path: string;
+  verifiedSha256?: string;
+  identity?: FileIdentity;
 }
 
 /** An action failed; the message is operator-facing and already redacted. */
@@ -168,6 +179,79 @@ function failure(result: RunResult, redact: Redactor): string {
   return `\`${cmd}\` ${how}${tail.length > 0 ? `: ${tail.slice(-3).join(' | ')}` : ''}`;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The restored bytes are the verified bytes (docs/architecture.md, "Verified bytes")
+// ---------------------------------------------------------------------------------------------
+
+function verifiedFor(ctx: ActionContext, file: string): VerifiedFile | undefined {
+  return ctx.verifiedFiles?.find((v) => v.path === file);
+}
+
+/** A backup file is not the one verification read: the step fails (and the run rolls back). */
+export class NotVerifiedError extends ActionError {
+  constructor(
+    readonly file: string,
+    how: string,
+  ) {
+    super(`${file} is not the file that was verified: ${how}. Refusing to restore bytes that were not verified (the backup store may have been tampered with)`);
+    this.name = 'NotVerifiedError';
+  }
+}
+
+/** Open a backup file once and check it is the file verification hashed (same dev, inode, size, mtime, ctime). */
+async function openVerified(file: string, ctx: ActionContext): Promise<{ fh: FileHandle; size: number; mode: number; verified: VerifiedFile | undefined }> {
+  let fh: FileHandle;
+  try {
+    fh = await open(file, 'r');
+  } catch (error) {
+    throw new ActionError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  const st = await fh.stat();
+  const verified = verifiedFor(ctx, file);
+  if (!st.isFile()) {
+    await fh.close();
+    throw new ActionError(`cannot read ${file}: not a regular file`);
+  }
+  if (verified?.identity && !sameIdentity(verified.identity, fileIdentity(st))) {
+    await fh.close();
+    throw new NotVerifiedError(file, identityChange(verified.identity, fileIdentity(st)));
+  }
+  return { fh, size: st.size, mode: st.mode, verified };
+}
+
+/** Record what was consumed (an evidence event); throw when it is not what was verified. */
+function consumedOutcome(ctx: ActionContext, file: string, sha256: string, bytes: number, verified: VerifiedFile | undefined): void {
+  const expected = verified?.verifiedSha256;
+  const match = expected === undefined ? undefined : expected === sha256;
+  const consumed: ConsumedFile = { path: file, how: 'hashed', sha256, bytes, ...(expected ? { verifiedSha256: expected } : {}), ...(match === undefined ? {} : { match }) };
+  const message =
+    match === undefined
+      ? `consumed ${bytes} bytes of ${file}: sha256 ${sha256} (no verified digest to compare with)`
+      : match
+        ? `consumed ${bytes} bytes of ${file}: sha256 ${sha256}, the verified digest`
+        : `consumed ${bytes} bytes of ${file}: sha256 ${sha256}, NOT the verified ${expected ?? ''}`;
+  ctx.emit({ type: 'log', stepId: ctx.stepId, level: match === false ? 'error' : 'info', message, consumed });
+  if (match === false) {
+    throw new NotVerifiedError(file, `the bytes read (sha256 ${sha256.slice(0, 16)}…) differ from the verified bytes (sha256 ${(expected ?? '').slice(0, 16)}…)`);
+  }
+}
+
+/** Verified files a command opens by itself (pg_restore FILE, docker cp FILE ...): checked by identity before and after. */
+function filesInArgv(argv: readonly string[], ctx: ActionContext): VerifiedFile[] {
+  return (ctx.verifiedFiles ?? []).filter((v) => v.identity && argv.includes(v.path));
+}
+
+async function checkIdentity(v: VerifiedFile, when: string): Promise<void> {
+  if (!v.identity) return;
+  let now: FileIdentity;
+  try {
+    now = fileIdentity(await stat(v.path));
+  } catch (error) {
+    throw new NotVerifiedError(v.path, `it cannot be read ${when} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  if (!sameIdentity(v.identity, now)) throw new NotVerifiedError(v.path, `${when}, it was ${identityChange(v.identity, now)}`);
+}
+
 async function execAction(action: Extract<PlannedAction, { type: 'exec' }>, ctx: ActionContext): Promise<string> {
   const { env, redact } = secretEnv(action, ctx);
   const interval = ctx.progressIntervalMs ?? 250;
@@ -179,16 +263,28 @@ async function execAction(action: Extract<PlannedAction, { type: 'exec' }>, ctx:
   let filter: StripOwnershipAndAcl | undefined;
   let bytesProgress: { flush(): void } | undefined;
 
+  let inputHash: ReturnType<typeof createHash> | undefined;
+  let inputBytes = 0;
+  let inputVerified: VerifiedFile | undefined;
+  let inputHandle: FileHandle | undefined;
+  const byArgv = filesInArgv(action.argv, ctx);
+  for (const v of byArgv) await checkIdentity(v, 'before the step');
+
   if (action.input) {
     const file = action.input.file;
-    let size: number;
-    try {
-      size = (await stat(file)).size;
-    } catch (error) {
-      throw new ActionError(`cannot read ${file}: ${(error as Error).message}`);
-    }
-    const read = createReadStream(file, { highWaterMark: 1024 * 1024 });
+    // One descriptor from the identity check to the last byte: what is hashed is what the process got.
+    const opened = await openVerified(file, ctx);
+    inputHandle = opened.fh;
+    inputVerified = opened.verified;
+    const size = opened.size;
+    const read = opened.fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false });
     source = read;
+    const hash = createHash('sha256');
+    inputHash = hash;
+    read.on('data', (chunk: Buffer | string) => {
+      hash.update(chunk);
+      inputBytes += chunk.length;
+    });
     const stages: Transform[] = [];
     if (action.input.gunzip) {
       const gunzip = createGunzip({ chunkSize: 256 * 1024 });
@@ -231,35 +327,52 @@ async function execAction(action: Extract<PlannedAction, { type: 'exec' }>, ctx:
         )
       : undefined;
 
-  const result = await run(action.argv, {
-    env,
-    ...(input ? { input } : {}),
-    signal: ctx.signal,
-    redact,
-    ...(action.timeoutSeconds ? { timeoutMs: action.timeoutSeconds * 1000 } : {}),
-    ...(action.okExitCodes ? { okExitCodes: action.okExitCodes } : {}),
-    onEvent: forward(ctx, action.runsIn, (event) => {
-      if (itemProgress && event.type === 'command-output' && event.stream === 'stderr' && isPgRestoreItemLine(event.line)) {
-        items++;
-        itemProgress.tick();
-      }
-    }),
-  });
   let inputCut = false;
-  if (piped) {
-    // The process may have stopped reading (it exited, or was killed): make sure the stream ends.
-    const settled = await Promise.race([piped.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
-    if (!settled) {
-      inputCut = true;
-      input?.destroy();
-      source?.destroy();
+  let result: RunResult;
+  try {
+    result = await run(action.argv, {
+      env,
+      ...(input ? { input } : {}),
+      signal: ctx.signal,
+      redact,
+      ...(action.timeoutSeconds ? { timeoutMs: action.timeoutSeconds * 1000 } : {}),
+      ...(action.okExitCodes ? { okExitCodes: action.okExitCodes } : {}),
+      onEvent: forward(ctx, action.runsIn, (event) => {
+        if (itemProgress && event.type === 'command-output' && event.stream === 'stderr' && isPgRestoreItemLine(event.line)) {
+          items++;
+          itemProgress.tick();
+        }
+      }),
+    });
+    if (piped) {
+      // The process may have stopped reading (it exited, or was killed): make sure the stream ends.
+      const settled = await Promise.race([piped.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
+      if (!settled) {
+        inputCut = true;
+        input?.destroy();
+        source?.destroy();
+      }
+      await piped;
     }
-    await piped;
+  } finally {
+    await inputHandle?.close().catch(() => undefined);
   }
   bytesProgress?.flush();
   itemProgress?.flush();
 
   if (ctx.signal.aborted) throw new InterruptedError(`running \`${redact(action.argv.join(' '))}\``);
+  // The bytes the process consumed must be the verified bytes, whatever it reported.
+  if (action.input && inputHash && !inputCut && !inputFailed) consumedOutcome(ctx, action.input.file, inputHash.digest('hex'), inputBytes, inputVerified);
+  for (const v of byArgv) {
+    await checkIdentity(v, 'after the step');
+    ctx.emit({
+      type: 'log',
+      stepId: ctx.stepId,
+      level: 'info',
+      message: `${v.path} was read by the command itself; it is the verified file (same inode, size, mtime and ctime before and after)${v.verifiedSha256 ? `: sha256 ${v.verifiedSha256}` : ''}`,
+      consumed: { path: v.path, how: 'identity', ...(v.verifiedSha256 ? { sha256: v.verifiedSha256, verifiedSha256: v.verifiedSha256, match: true } : {}) },
+    });
+  }
   if (decompressError) {
     throw new ActionError(
       `decompressing ${action.input?.file ?? 'the input'} failed (${decompressError.message}): the dump is damaged or truncated, so the restore is incomplete whatever ${path.basename(action.argv[0] ?? 'the command')} reported (exit code ${result.exitCode ?? 'none'})`,
@@ -419,30 +532,78 @@ async function moveAction(action: Extract<PlannedAction, { type: 'move' }>, ctx:
   return `moved to ${action.to}`;
 }
 
+/**
+ * Copy a verified backup file into place. The target's directory may be writable by the service's
+ * account (Debian's `redis` owns /var/lib/redis), so: the partial copy is created with
+ * O_CREAT|O_EXCL|O_NOFOLLOW inside a temp dir this run created (mode 0700), the bytes are hashed
+ * while they are copied from the one descriptor that passed the identity check, and the copy is put
+ * in place with link(2), which never follows or replaces anything already at the name.
+ */
 async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>, ctx: ActionContext): Promise<string> {
   if (await exists(action.to)) throw new ActionError(`cannot copy to ${action.to}: it already exists (refusing to overwrite it)`);
-  // Copy beside the target, then rename: the target is either absent or complete.
-  const partial = path.join(path.dirname(action.to), `.${path.basename(action.to)}.partial-${process.pid}`);
+  const { fh: src, mode, verified } = await openVerified(action.from, ctx);
+  let tmpDir: string | undefined;
+  let partial: string | undefined;
+  let sha256: string;
+  let bytes = 0;
   try {
-    await copyFile(action.from, partial);
-    await rename(partial, action.to);
+    tmpDir = await makePrivateTempDir(path.dirname(action.to), `.${path.basename(action.to)}.restore-`);
+    partial = path.join(tmpDir, path.basename(action.to));
+    const out = await createExclusive(partial, 0o600);
+    const hash = createHash('sha256');
+    try {
+      for await (const raw of src.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false })) {
+        const chunk = raw as Buffer;
+        hash.update(chunk);
+        bytes += chunk.length;
+        for (let off = 0; off < chunk.length; ) off += (await out.write(chunk, off)).bytesWritten;
+        ctx.signal.throwIfAborted();
+      }
+      // cp semantics: the source's permission bits without group/other write.
+      await out.chmod(mode & 0o755);
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    sha256 = hash.digest('hex');
+    consumedOutcome(ctx, action.from, sha256, bytes, verified);
+    try {
+      await link(partial, action.to);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${action.to} appeared while copying (refusing to overwrite it)`);
+      throw error;
+    }
   } catch (error) {
-    await rm(partial, { force: true });
+    if (error instanceof ActionError) throw error;
+    if (ctx.signal.aborted) throw new InterruptedError(`copying ${action.from}`);
     throw new ActionError(`cannot copy ${action.from} to ${action.to}: ${(error as Error).message}`);
+  } finally {
+    await src.close().catch(() => undefined);
+    if (partial) await unlink(partial).catch(() => undefined);
+    if (tmpDir) await rmdir(tmpDir).catch(() => undefined);
   }
-  const size = (await stat(action.to)).size;
-  ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `copied ${action.from} to ${action.to} (${size} bytes)` });
-  return `copied ${size} bytes`;
+  ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `copied ${action.from} to ${action.to} (${bytes} bytes)` });
+  return `copied ${bytes} bytes`;
 }
 
 async function extractAction(action: Extract<PlannedAction, { type: 'extract-tar' }>, ctx: ActionContext): Promise<string> {
+  const { fh, verified } = await openVerified(action.archive, ctx);
   try {
-    const { entries } = await safeExtractTarGz(action.archive, action.dest, ctx.signal);
+    const { entries, sha256, bytes } = await safeExtractTarGz(action.archive, fh, action.dest, {
+      signal: ctx.signal,
+      ...(verified?.verifiedSha256 ? { expectedSha256: verified.verifiedSha256 } : {}),
+    });
+    consumedOutcome(ctx, action.archive, sha256, bytes, verified);
     ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `extracted ${entries} entries of ${action.archive} into ${action.dest}` });
     return `${entries} entries extracted`;
   } catch (error) {
     if (ctx.signal.aborted) throw new InterruptedError(`extracting ${action.archive}`);
+    if (error instanceof ArchiveChangedError) {
+      consumedOutcome(ctx, action.archive, error.consumedSha256, error.bytes, verified);
+    }
     throw new ActionError(`extracting ${action.archive} into ${action.dest} failed: ${(error as Error).message}`);
+  } finally {
+    await fh.close().catch(() => undefined);
   }
 }
 

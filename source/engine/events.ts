@@ -62,7 +62,7 @@ export type EngineEventBody =
       stderrTail: string[];
     }
   | { type: 'progress'; stepId: string; unit: 'bytes' | 'items'; done: number; total?: number; etaMs?: number }
-  | { type: 'log'; stepId?: string; level: 'info' | 'warn' | 'error'; message: string }
+  | { type: 'log'; stepId?: string; level: 'info' | 'warn' | 'error'; message: string; consumed?: ConsumedFile }
   | { type: 'verification'; setId: string; ok: boolean; depth: 'quick' | 'deep'; problems: string[]; checksums: Array<{ path: string; sha256?: string; status: string }> }
   | { type: 'safety-copy'; stepId: string; copy: SafetyCopy }
   | { type: 'health-check'; name: string; ok: boolean; attempts: number; durationMs: number; detail: string }
@@ -89,6 +89,24 @@ export type EngineEventBody =
       /** Commands left to run by hand when the rollback did not complete, in order. */
       manualSteps?: string[];
     };
+
+/**
+ * What a step actually read from a backup file (on the `log` event that reports it): the digest of
+ * the bytes consumed (`how: 'hashed'`: hashed while streaming/copying/extracting), or, for a file a
+ * tool opens itself (pg_restore, docker cp), the verified digest of a file whose identity
+ * (dev, inode, size, mtime, ctime) was unchanged before and after the step (`how: 'identity'`).
+ */
+export interface ConsumedFile {
+  path: string;
+  how: 'hashed' | 'identity';
+  /** Absent for `identity` when verification computed no digest. */
+  sha256?: string;
+  bytes?: number;
+  /** The digest verification computed, when it did. */
+  verifiedSha256?: string;
+  /** sha256 === verifiedSha256 (absent when nothing was verified to compare with). */
+  match?: boolean;
+}
 
 export type EngineEvent = EngineEventBody & { ts: string; t: number };
 

@@ -1,12 +1,19 @@
-import { chmod, lstat, mkdtemp, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, lstat, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { list, extract } from 'tar';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Parser, Unpack, type ReadEntry } from 'tar';
+import { makePrivateTempDir } from '../exec/safe-fs.js';
 
 /**
- * Safe extraction of a .tar.gz into a directory that must not exist yet. The archive is listed
- * first and refused when any entry could write outside the destination (absolute paths, `..`,
- * links pointing out, hard links to outside, device files, FIFOs). Only then is it extracted into a
- * fresh temp dir beside `dest` and renamed into place, so `dest` is either complete or absent.
+ * Safe extraction of a .tar.gz into a directory that must not exist yet. The archive is opened
+ * once; both passes read that descriptor (a swapped path cannot change what is extracted). The
+ * first pass lists it and refuses it when any entry could write outside the destination (absolute
+ * paths, `..`, links pointing out, hard links to outside, device files, FIFOs). The second pass
+ * extracts into a temp dir the tool creates itself (mkdtemp, mode 0700, beside `dest`), judging
+ * every entry again, and hashes the bytes it consumes; only when they are the expected bytes is
+ * the temp dir renamed into place, so `dest` is either complete or absent.
  * GNU tar's `./`-prefixed entries (tar czf - -C dir .) are fine.
  */
 
@@ -30,42 +37,53 @@ function escapes(p: string): boolean {
   return p === '..' || p.startsWith('../') || path.posix.isAbsolute(p);
 }
 
-/** Problems that make the archive unsafe to extract (empty when it is safe). Reads the whole archive. */
-export async function inspectTar(archive: string): Promise<{ entries: number; problems: string[] }> {
+/** Why one entry is unsafe to extract (undefined when it is fine). */
+function entryProblem(entry: ReadEntry): string | undefined {
+  const raw = entry.path;
+  if (/^[A-Za-z]:|^\//.test(raw) || raw.startsWith('\\')) return `absolute path: ${raw}`;
+  if (raw.split(/[\\/]/).includes('..')) return `path with "..": ${raw}`;
+  if (!ALLOWED_TYPES.has(entry.type)) return `${entry.type} entry: ${raw}`;
+  const norm = normalizeEntry(raw);
+  const target = entry.linkpath ?? '';
+  if (entry.type === 'SymbolicLink') {
+    if (path.posix.isAbsolute(target) || escapes(path.posix.normalize(path.posix.join(path.posix.dirname(norm), target)))) {
+      return `symlink pointing outside the archive: ${raw} -> ${target}`;
+    }
+  } else if (entry.type === 'Link') {
+    if (path.posix.isAbsolute(target) || escapes(normalizeEntry(target))) return `hard link to outside the archive: ${raw} -> ${target}`;
+  }
+  return undefined;
+}
+
+/** Hashes what passes through (the bytes the extraction consumed). */
+class HashTap extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/** Problems that make the archive unsafe to extract (empty when it is safe). Reads the whole archive from `fh`. */
+export async function inspectTar(fh: FileHandle): Promise<{ entries: number; problems: string[] }> {
   const problems: string[] = [];
   let entries = 0;
-  await list({
-    file: archive,
-    // Keep the raw names: we judge them, tar must not quietly rewrite them for us.
-    preservePaths: true,
+  const parser = new Parser({
     strict: true,
     onReadEntry: (entry) => {
       entries++;
-      const raw = entry.path;
-      if (/^[A-Za-z]:|^\//.test(raw) || raw.startsWith('\\')) {
-        problems.push(`absolute path: ${raw}`);
-        return;
-      }
-      if (raw.split(/[\\/]/).includes('..')) {
-        problems.push(`path with "..": ${raw}`);
-        return;
-      }
-      if (!ALLOWED_TYPES.has(entry.type)) {
-        problems.push(`${entry.type} entry: ${raw}`);
-        return;
-      }
-      const norm = normalizeEntry(raw);
-      if (entry.type === 'SymbolicLink') {
-        const target = entry.linkpath ?? '';
-        if (path.posix.isAbsolute(target) || escapes(path.posix.normalize(path.posix.join(path.posix.dirname(norm), target)))) {
-          problems.push(`symlink pointing outside the archive: ${raw} -> ${target}`);
-        }
-      } else if (entry.type === 'Link') {
-        const target = entry.linkpath ?? '';
-        if (path.posix.isAbsolute(target) || escapes(normalizeEntry(target))) problems.push(`hard link to outside the archive: ${raw} -> ${target}`);
-      }
+      // Keep the raw names: we judge them, tar must not quietly rewrite them for us.
+      const problem = entryProblem(entry);
+      if (problem) problems.push(problem);
+      entry.resume();
     },
   });
+  await pipeline(fh.createReadStream({ start: 0, autoClose: false }), parser as unknown as NodeJS.WritableStream);
   if (entries === 0) problems.push('the archive has no entries');
   return { entries, problems };
 }
@@ -79,20 +97,60 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-export async function safeExtractTarGz(archive: string, dest: string, signal?: AbortSignal): Promise<{ entries: number }> {
+/** The archive's bytes were not the expected ones (it changed after verification). */
+export class ArchiveChangedError extends Error {
+  constructor(
+    readonly archive: string,
+    readonly consumedSha256: string,
+    readonly expectedSha256: string,
+    readonly bytes: number,
+  ) {
+    super(`the bytes read from ${archive} (sha256 ${consumedSha256.slice(0, 16)}…) are not the verified bytes (sha256 ${expectedSha256.slice(0, 16)}…): it changed after verification; nothing was put in place`);
+    this.name = 'ArchiveChangedError';
+  }
+}
+
+/**
+ * Extract `fh` (an open .tar.gz, `archive` is its name for messages) into `dest`. With
+ * `expectedSha256`, the consumed bytes must hash to it, else nothing is put in place.
+ * Returns the entry count and the sha256 of the bytes consumed.
+ */
+export async function safeExtractTarGz(
+  archive: string,
+  fh: FileHandle,
+  dest: string,
+  opts: { signal?: AbortSignal; expectedSha256?: string } = {},
+): Promise<{ entries: number; sha256: string; bytes: number }> {
   if (await exists(dest)) throw new Error(`${dest} already exists: extraction needs a fresh directory (move the old one aside first)`);
-  const { entries, problems } = await inspectTar(archive);
+  const { entries, problems } = await inspectTar(fh);
   if (problems.length > 0) throw new UnsafeArchiveError(archive, problems);
-  signal?.throwIfAborted();
-  const tmp = await mkdtemp(path.join(path.dirname(dest), `.${path.basename(dest)}.extract-`));
+  opts.signal?.throwIfAborted();
+  const tmp = await makePrivateTempDir(path.dirname(dest), `.${path.basename(dest)}.extract-`);
   try {
+    const late: string[] = [];
+    const unpack = new Unpack({
+      cwd: tmp,
+      strict: true,
+      preservePaths: false,
+      filter: (_p, entry) => {
+        // Judged again: this pass reads the bytes once more and must not trust the first one.
+        const problem = 'type' in entry ? entryProblem(entry as ReadEntry) : undefined;
+        if (problem) late.push(problem);
+        return problem === undefined;
+      },
+    });
+    const tap = new HashTap();
+    await pipeline(fh.createReadStream({ start: 0, autoClose: false }), tap, unpack as unknown as NodeJS.WritableStream, ...(opts.signal ? [{ signal: opts.signal }] : []));
+    opts.signal?.throwIfAborted();
+    if (late.length > 0) throw new UnsafeArchiveError(archive, late);
+    const sha256 = tap.digest();
+    if (opts.expectedSha256 && sha256 !== opts.expectedSha256) throw new ArchiveChangedError(archive, sha256, opts.expectedSha256, tap.bytes);
     await chmod(tmp, 0o755);
-    await extract({ file: archive, cwd: tmp, strict: true, preservePaths: false });
-    signal?.throwIfAborted();
+    // rename(2) never follows a symlink at `dest` (a planted one makes it fail: ENOTDIR).
     await rename(tmp, dest);
+    return { entries, sha256, bytes: tap.bytes };
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
     throw error;
   }
-  return { entries };
 }

@@ -1,11 +1,11 @@
-import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { ComponentKind } from '../catalog/types.js';
 import type { Recipe } from '../recipe/schema.js';
+import { checkDirSafe, createExclusive } from '../exec/safe-fs.js';
 
 /**
  * One restore per target at a time. Each target has a key ("postgres:127.0.0.1:5432/app",
@@ -113,7 +113,8 @@ function shellQuote(s: string): string {
 
 async function takeOne(key: string, file: string, info: LockInfo): Promise<void> {
   try {
-    const handle = await open(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o644);
+    // O_EXCL|O_NOFOLLOW: a name planted in the lock dir is never followed or reused.
+    const handle = await createExclusive(file, 0o644);
     try {
       await handle.writeFile(`${JSON.stringify(info)}\n`);
     } finally {
@@ -160,11 +161,29 @@ async function takeOne(key: string, file: string, info: LockInfo): Promise<void>
 }
 
 /**
+ * The lock dir must be writable by root (or us) only: in a directory others can write (a
+ * `restore-assistant` dir pre-created by any user in the 1777 /run/lock), they could plant or
+ * delete locks. Refused with the command that fixes it (exit 9, nothing touched).
+ */
+export async function assertLockDirSafe(dir: string): Promise<void> {
+  const problem = await checkDirSafe(dir);
+  if (!problem) return;
+  throw new RestoreAssistantError(`The lock directory ${dir} is not safe to use: ${problem.problem}.`, ExitCode.preflightFailed, {
+    untouched: 'Nothing was touched.',
+    problems: [`Anyone who can write ${problem.path} can plant or delete restore locks (and make root follow planted names).`],
+    next: `Check who created it and why, then fix it: ${problem.fix} (or remove it and let restore-assistant create it again).`,
+  });
+}
+
+/**
  * Take a lock on every key (sorted, so two runs never deadlock half-way); all or nothing.
  * Throws LockError (exit 8) when any is held.
  */
 export async function acquireLocks(keys: readonly string[], opts: { dir: string; runId: string; now?: Date }): Promise<LockHandle> {
+  await assertLockDirSafe(opts.dir);
   await mkdir(opts.dir, { recursive: true, mode: 0o755 });
+  // Again after creating it: mkdir -p accepts a directory someone else created in between.
+  await assertLockDirSafe(opts.dir);
   const files = new Map<string, string>();
   const release = async (): Promise<void> => {
     for (const file of files.values()) {

@@ -329,6 +329,7 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
     ...(opts.checkContext ? { checkContext: opts.checkContext } : {}),
     ...(opts.progressIntervalMs ? { progressIntervalMs: opts.progressIntervalMs } : {}),
     ...(task ? { onOutput: (line: string) => (task.output = line) } : {}),
+    verifiedFiles: plan.backup.components,
   });
 
   /** Called when a step settles (the parallel group retitles itself once all its steps have). */

@@ -561,7 +561,18 @@ export function buildPlan(input: BuildPlanInput): Plan {
       location: set.location,
       components: set.components
         .filter((x) => kinds.includes(x.kind))
-        .map((x) => ({ kind: x.kind, format: x.format, path: x.path, size: x.size, ...(x.expectedSha256 ? { sha256: x.expectedSha256 } : {}) })),
+        .map((x) => {
+          const v = input.verify?.components.find((c) => c.path === x.path);
+          return {
+            kind: x.kind,
+            format: x.format,
+            path: x.path,
+            size: x.size,
+            ...(x.expectedSha256 ? { sha256: x.expectedSha256 } : {}),
+            ...(v?.sha256 ? { verifiedSha256: v.sha256 } : {}),
+            ...(v?.identity ? { identity: v.identity } : {}),
+          };
+        }),
     },
     targets: describeTargets(recipe, kinds),
     steps,

@@ -1,5 +1,5 @@
 import type { Check } from '../recipe/schema.js';
-import type { ComponentFormat, ComponentKind, Layout } from '../catalog/types.js';
+import type { ComponentFormat, ComponentKind, FileIdentity, Layout } from '../catalog/types.js';
 
 /**
  * A plan is pure data: everything a restore will do, decided before anything is touched.
@@ -80,7 +80,11 @@ export interface PlanBackup {
   time: string;
   layout: Layout;
   location: string;
-  components: Array<{ kind: ComponentKind; format: ComponentFormat; path: string; size: number; sha256?: string }>;
+  /**
+   * `sha256`: the digest the set records (sidecar, SHA256SUMS); `verifiedSha256` and `identity`: what
+   * verification hashed and the file it hashed. The engine restores only those bytes (docs/architecture.md).
+   */
+  components: Array<{ kind: ComponentKind; format: ComponentFormat; path: string; size: number; sha256?: string; verifiedSha256?: string; identity?: FileIdentity }>;
 }
 
 /** Facts learned read-only from the running targets before planning (or taken from the recipe). */
