@@ -11,7 +11,7 @@ import type { PlannedAction, PlannedCommand } from '../plan/types.js';
 import type { Check } from '../recipe/schema.js';
 import { fileIdentity, identityChange, sameIdentity } from '../catalog/identity.js';
 import type { FileIdentity } from '../catalog/types.js';
-import { createExclusive, makePrivateTempDir } from '../exec/safe-fs.js';
+import { createExclusive, makePrivateTempDir, stagingParent } from '../exec/safe-fs.js';
 import type { ConsumedFile, EngineEventBody } from './events.js';
 import { ArchiveChangedError, safeExtractTarGz } from './extract.js';
 import { isPgRestoreItemLine, StripOwnershipAndAcl, throttle } from './streams.js';
@@ -535,7 +535,8 @@ async function moveAction(action: Extract<PlannedAction, { type: 'move' }>, ctx:
 /**
  * Copy a verified backup file into place. The target's directory may be writable by the service's
  * account (Debian's `redis` owns /var/lib/redis), so: the partial copy is created with
- * O_CREAT|O_EXCL|O_NOFOLLOW inside a temp dir this run created (mode 0700), the bytes are hashed
+ * O_CREAT|O_EXCL|O_NOFOLLOW inside a temp dir this run created (mode 0700) in the nearest ancestor
+ * only root can write (stagingParent: the account cannot swap the temp dir for a symlink), the bytes are hashed
  * while they are copied from the one descriptor that passed the identity check, and the copy is put
  * in place with link(2), which never follows or replaces anything already at the name.
  */
@@ -547,7 +548,7 @@ async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>,
   let sha256: string;
   let bytes = 0;
   try {
-    tmpDir = await makePrivateTempDir(path.dirname(action.to), `.${path.basename(action.to)}.restore-`);
+    tmpDir = await makePrivateTempDir((await stagingParent(action.to)).dir, `.${path.basename(action.to)}.restore-`);
     partial = path.join(tmpDir, path.basename(action.to));
     const out = await createExclusive(partial, 0o600);
     const hash = createHash('sha256');

@@ -4,14 +4,15 @@ import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, Unpack, type ReadEntry } from 'tar';
-import { makePrivateTempDir } from '../exec/safe-fs.js';
+import { makePrivateTempDir, stagingParent } from '../exec/safe-fs.js';
 
 /**
  * Safe extraction of a .tar.gz into a directory that must not exist yet. The archive is opened
  * once; both passes read that descriptor (a swapped path cannot change what is extracted). The
  * first pass lists it and refuses it when any entry could write outside the destination (absolute
  * paths, `..`, links pointing out, hard links to outside, device files, FIFOs). The second pass
- * extracts into a temp dir the tool creates itself (mkdtemp, mode 0700, beside `dest`), judging
+ * extracts into a temp dir the tool creates itself (mkdtemp, mode 0700, in the nearest ancestor
+ * of `dest` that only root can write, see stagingParent), judging
  * every entry again, and hashes the bytes it consumes; only when they are the expected bytes is
  * the temp dir renamed into place, so `dest` is either complete or absent.
  * GNU tar's `./`-prefixed entries (tar czf - -C dir .) are fine.
@@ -119,13 +120,15 @@ export async function safeExtractTarGz(
   archive: string,
   fh: FileHandle,
   dest: string,
-  opts: { signal?: AbortSignal; expectedSha256?: string } = {},
+  opts: { signal?: AbortSignal; expectedSha256?: string; /** Test hook: called with the staging dir before extraction. */ onStaging?: (dir: string) => void } = {},
 ): Promise<{ entries: number; sha256: string; bytes: number }> {
   if (await exists(dest)) throw new Error(`${dest} already exists: extraction needs a fresh directory (move the old one aside first)`);
   const { entries, problems } = await inspectTar(fh);
   if (problems.length > 0) throw new UnsafeArchiveError(archive, problems);
   opts.signal?.throwIfAborted();
-  const tmp = await makePrivateTempDir(path.dirname(dest), `.${path.basename(dest)}.extract-`);
+  // Staged where only root can write (tar extracts by path; see stagingParent), then renamed.
+  const tmp = await makePrivateTempDir((await stagingParent(dest)).dir, `.${path.basename(dest)}.extract-`);
+  opts.onStaging?.(tmp);
   try {
     const late: string[] = [];
     const unpack = new Unpack({

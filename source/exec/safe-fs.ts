@@ -190,3 +190,29 @@ async function checkAncestors(start: string): Promise<DirProblem | undefined> {
   }
 }
 
+
+/** Only root (or we) can create, rename or remove entries in `st`'s directory. */
+function rootOnly(st: Stats): boolean {
+  return st.isDirectory() && ownerOk(st) && (st.mode & 0o022) === 0;
+}
+
+/**
+ * Where to stage a file or directory that will be renamed (or linked) to `target`: the nearest
+ * ancestor of `target`'s directory that only root (or we) can write, on the same file system (so
+ * the rename stays atomic). Work staged in a directory someone else can write is not safe even in
+ * a 0700 temp dir: they can rename the temp dir away and put a symlink in its place, and the next
+ * path-based call (tar's cwd, link's source) follows it. Falls back to `target`'s own directory
+ * when no ancestor on the same file system qualifies (a mount point owned by the service).
+ */
+export async function stagingParent(target: string): Promise<{ dir: string; sameDir: boolean }> {
+  const own = path.dirname(path.resolve(target));
+  const real = await realpath(own);
+  const dev = (await lstat(real)).dev;
+  for (let cur = real; ; cur = path.dirname(cur)) {
+    const st = await lstat(cur);
+    if (st.dev !== dev) break;
+    if (rootOnly(st)) return { dir: cur, sameDir: cur === real };
+    if (path.dirname(cur) === cur) break;
+  }
+  return { dir: own, sameDir: true };
+}
