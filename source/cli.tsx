@@ -123,6 +123,26 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     });
 
   program
+    .command('schedule')
+    .description('run the recipe\'s drill on a schedule: systemd service + timer units, or a Kubernetes CronJob (printed, or installed with --install)')
+    .requiredOption('--recipe <recipe>', 'recipe name or path')
+    .option('--systemd', 'a oneshot service and a timer (RandomizedDelaySec, Persistent)')
+    .option('--kubernetes', 'a ConfigMap with the recipe and a CronJob (concurrencyPolicy Forbid), as YAML')
+    .option('--every <period>', 'how often: 1h..12h, 1d, 7d, 30d, 90d', '7d')
+    .option('--install', 'systemd: write the units and a 0600 EnvironmentFile, then enable the timer')
+    .option('--unit-dir <dir>', 'systemd: where the units go', '/etc/systemd/system')
+    .option('--secrets-file <file>', 'systemd: EnvironmentFile with the recipe\'s secrets (default /etc/restore-assistant/<recipe>.env)')
+    .option('--image <image>', 'kubernetes: container image with restore-assistant and the database binaries')
+    .option('--namespace <ns>', 'kubernetes: namespace of the objects')
+    .option('--secret <name>', 'kubernetes: Secret holding the recipe\'s *Env values (default restore-assistant-<recipe>)')
+    .option('--backups-claim <pvc>', 'kubernetes: PVC with the backups, mounted read-only at backups.root')
+    .option('--evidence-claim <pvc>', 'kubernetes: PVC that keeps the evidence')
+    .option('--json', 'print JSON')
+    .action(async (opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/schedule.js')).scheduleCommand(opts));
+    });
+
+  program
     .command('report')
     .description('re-render the report of a run')
     .argument('<run>', 'run directory or run id')
