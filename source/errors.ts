@@ -1,4 +1,5 @@
 import { ExitCode, type ExitCodeValue } from './exit-codes.js';
+import { sanitizeBlock, sanitizeText } from './text/sanitize.js';
 
 export interface ErrorDetails {
   /** What was left untouched (or the exact state things are in). */
@@ -45,15 +46,17 @@ export class RecipeError extends RestoreAssistantError {
   }
 }
 
-/** Format an error for a terminal: message, problems, untouched, next. No stack traces. */
+/** Format an error for a terminal: message, problems, untouched, next (sanitised: text/sanitize.ts). No stack traces. */
 export function formatError(error: unknown): string {
   if (error instanceof RestoreAssistantError) {
-    const lines = [`Error: ${error.message}`];
-    for (const p of error.problems) lines.push(`  - ${p}`);
-    if (error.untouched) lines.push(error.untouched);
-    if (error.next) lines.push(`Next: ${error.next}`);
+    // Messages and problems often carry names and output from outside: one line each, control
+    // characters shown escaped. untouched/next may hold meant line breaks.
+    const lines = [`Error: ${sanitizeText(error.message)}`];
+    for (const p of error.problems) lines.push(`  - ${sanitizeText(p)}`);
+    if (error.untouched) lines.push(sanitizeBlock(error.untouched));
+    if (error.next) lines.push(`Next: ${sanitizeBlock(error.next)}`);
     return lines.join('\n');
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = sanitizeText(error instanceof Error ? error.message : String(error));
   return `Internal error: ${message}\nThis is a bug in restore-assistant. Re-run with RESTORE_ASSISTANT_DEBUG=1 for a stack trace and report it.`;
 }

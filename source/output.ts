@@ -1,3 +1,7 @@
+import { safeJsonStringify, terminalSafe } from './text/sanitize.js';
+
+export { sanitizeBlock, sanitizeText } from './text/sanitize.js';
+
 /**
  * The two output channels: results to stdout (pipeable, --json), progress and messages to stderr.
  * Colour only on a TTY, never with NO_COLOR set (https://no-color.org), always with FORCE_COLOR.
@@ -26,9 +30,11 @@ export function paint(enabled: boolean): (style: Style, text: string) => string 
 
 export function createOutput(): Output {
   return {
-    result: (text) => process.stdout.write(`${text}\n`),
-    info: (text) => process.stderr.write(`${text}\n`),
-    json: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    // The last line of defence: the tool's own colour codes pass, every other control character is
+    // shown escaped (fields from outside are sanitised where they are composed: text/sanitize.ts).
+    result: (text) => process.stdout.write(`${terminalSafe(text)}\n`),
+    info: (text) => process.stderr.write(`${terminalSafe(text)}\n`),
+    json: (value) => process.stdout.write(`${safeJsonStringify(value, 2)}\n`),
     color: colorEnabled(),
   };
 }

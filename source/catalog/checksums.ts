@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { sanitizeText } from './metadata.js';
+import { sanitizeText } from '../text/sanitize.js';
 
 /** Read chunk size for every streamed pass: big enough for hashing throughput, small enough to keep memory flat. */
 export const READ_CHUNK = 1024 * 1024;

@@ -5,7 +5,8 @@ import { RestoreAssistantError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { expandHome } from '../recipe/load.js';
 import { assertRegularFile, lookupSum, parseSha256Sums, readSmallText } from './checksums.js';
-import { METADATA_MAX_BYTES, metadataValue, parseMetadata, sanitizeText } from './metadata.js';
+import { METADATA_MAX_BYTES, metadataValue, parseMetadata } from './metadata.js';
+import { sanitizeText } from '../text/sanitize.js';
 import { METACHAT_DUMP, METACHAT_RDB, parseCompactStamp, parseDashedStamp, parseRecordedTime, stampInName, STORY_PORTAL_DIR } from './names.js';
 import type { BackupComponent, BackupSet, ComponentFormat, ComponentKind, Layout } from './types.js';
 

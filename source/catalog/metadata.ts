@@ -5,6 +5,8 @@
  * stripped, and anything odd becomes a warning.
  */
 
+import { sanitizeText } from '../text/sanitize.js';
+
 /** Longest line kept (characters); the rest of a longer line is dropped with a warning. */
 export const METADATA_MAX_LINE = 4096;
 /** At most this many bytes of metadata.txt are read. */
@@ -26,11 +28,6 @@ const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
 // Shell syntax that has no business in a metadata value: worth a warning (it is never run).
 const SHELL_SYNTAX = /\$\(|`|\$\{|;|&&|\|\||[|<>]/;
 
-/** Strip control characters and cap a string for display. Data only. */
-export function sanitizeText(text: string, max = METADATA_MAX_LINE): string {
-  const clean = text.replace(CONTROL, '');
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
-}
 
 /** Parse metadata.txt text. Never throws; odd content becomes warnings. */
 export function parseMetadata(text: string, fileLabel = 'metadata.txt'): ParsedMetadata {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { sanitizeText } from '../text/sanitize.js';
 
 /** What one tar entry looks like to the safety check. */
 export interface TarEntryInfo {
@@ -28,8 +29,7 @@ function escapes(p: string): boolean {
 }
 
 function show(p: string): string {
-  const clean = p.replace(/[\u0000-\u001F\u007F-\u009F]/g, '?');
-  return JSON.stringify(clean.length > 200 ? `${clean.slice(0, 200)}…` : clean);
+  return `"${sanitizeText(p, 200)}"`;
 }
 
 /**

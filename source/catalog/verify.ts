@@ -7,7 +7,7 @@ import zlib from 'node:zlib';
 import { Parser } from 'tar';
 import { run } from '../exec/run.js';
 import { assertRegularFile, READ_CHUNK } from './checksums.js';
-import { sanitizeText } from './metadata.js';
+import { sanitizeText } from '../text/sanitize.js';
 import { checkTarEntry, PrometheusShape } from './tar-safety.js';
 import { findPgTool, findRedisCheckRdb } from './tools.js';
 import type { BackupComponent, BackupSet, ComponentKind, ComponentVerification, FileIdentity, VerifyProblem, VerifyReport } from './types.js';

@@ -3,6 +3,7 @@ import { ExitCode } from '../exit-codes.js';
 import { createOutput, formatAge, formatDuration, paint } from '../output.js';
 import { evidenceDir, resolveRecipe } from '../recipe/load.js';
 import { readHistory, type HistoryRun, type HistoryView, type RtoTrend } from '../evidence/history.js';
+import { sanitizeText } from '../text/sanitize.js';
 
 export interface HistoryCommandOptions {
   recipe?: string;
@@ -50,7 +51,7 @@ function rows(view: HistoryView, withRecipe: boolean): string[][] {
     objective(r.rpoMs, r.objectives.rpoMinutes, r.rpoMet, true),
     evidenceWord(r),
     r.runId,
-  ]);
+  ].map((cell) => sanitizeText(cell))); // history.jsonl and run dirs may have been written by anyone who can write the evidence dir
 }
 
 function header(withRecipe: boolean): string[] {

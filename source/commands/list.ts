@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { listBackupSets } from '../catalog/index.js';
-import { sanitizeText } from '../catalog/metadata.js';
+import { sanitizeText } from '../text/sanitize.js';
 import { formatUtc } from '../catalog/names.js';
 import { needSourceError, resolveBackupSource } from '../catalog/resolve.js';
 import type { BackupSet } from '../catalog/types.js';

@@ -1,4 +1,5 @@
 import { formatBytes, formatDuration, paint } from '../output.js';
+import { sanitizeDeep } from '../text/sanitize.js';
 import type { EngineEvent, EventBus } from './events.js';
 
 /**
@@ -18,7 +19,10 @@ function clock(ts: string): string {
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }
 
-export function formatEventLine(event: EngineEvent, c: (style: 'red' | 'green' | 'yellow' | 'dim' | 'bold' | 'cyan', text: string) => string): string | undefined {
+export function formatEventLine(raw: EngineEvent, c: (style: 'red' | 'green' | 'yellow' | 'dim' | 'bold' | 'cyan', text: string) => string): string | undefined {
+  // Titles, names, details and errors carry file names and command output: one line each, with
+  // every control character shown escaped (a name cannot forge a line or repaint the terminal).
+  const event = sanitizeDeep(raw);
   const at = c('dim', clock(event.ts));
   switch (event.type) {
     case 'step-started':

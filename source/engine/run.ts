@@ -23,6 +23,7 @@ import {
 import type { EngineEventBody, EventBus, Outcome } from './events.js';
 import { attachLineRenderer } from './line-renderer.js';
 import { acquireLocks, defaultLockDir, LockError, type LockHandle } from './lock.js';
+import { sanitizeText } from '../text/sanitize.js';
 
 /**
  * The engine: runs a Plan exactly as planned, as listr2 tasks, and reports everything on the bus.
@@ -328,7 +329,7 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
     runCheck: opts.runCheck,
     ...(opts.checkContext ? { checkContext: opts.checkContext } : {}),
     ...(opts.progressIntervalMs ? { progressIntervalMs: opts.progressIntervalMs } : {}),
-    ...(task ? { onOutput: (line: string) => (task.output = line) } : {}),
+    ...(task ? { onOutput: (line: string) => (task.output = sanitizeText(line)) } : {}),
     verifiedFiles: plan.backup.components,
   });
 
@@ -342,7 +343,7 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
       const skip = (reason: string): void => {
         r.status = 'skipped';
         emit({ type: 'step-skipped', stepId: step.id, title: step.title, reason });
-        task.skip(`${step.title} (skipped: ${reason})`);
+        task.skip(sanitizeText(`${step.title} (skipped: ${reason})`));
       };
       if (signal.aborted || failure) return skip(opts.signal?.aborted ? 'interrupted' : 'an earlier step failed');
       const blocked = step.dependsOn.find((d) => rec(d).status !== 'done' && rec(d).status !== 'unhealthy');
@@ -373,7 +374,7 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
           if (!failure && !(interrupted && !opts.signal?.aborted)) failure = { stepId: step.id, message, phase: step.phase };
           stopAll.abort();
           emit({ type: 'step-failed', stepId: step.id, title: step.title, durationMs: Math.round(r.finishedAt - r.startedAt), error: message });
-          task.title = `${step.title}: ${opts.signal?.aborted ? 'interrupted' : 'failed'}`;
+          task.title = sanitizeText(`${step.title}: ${opts.signal?.aborted ? 'interrupted' : 'failed'}`);
           throw error instanceof ActionError || error instanceof InterruptedError ? new Error(message) : error;
         }
       }
@@ -385,13 +386,13 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
         failedChecks.push(...stepChecksFailed);
         const message = `${stepChecksFailed.length} health check${stepChecksFailed.length === 1 ? '' : 's'} failed: ${stepChecksFailed.join(', ')}`;
         emit({ type: 'step-failed', stepId: step.id, title: step.title, durationMs, error: message });
-        task.title = `${step.title}: ${message}`;
+        task.title = sanitizeText(`${step.title}: ${message}`);
         throw new Error(message);
       }
       r.status = 'done';
       if (step.safetyCopy) emit({ type: 'safety-copy', stepId: step.id, copy: redactDeep(step.safetyCopy, redact) });
       emit({ type: 'step-finished', stepId: step.id, title: step.doneTitle, durationMs, ...(details.length ? { detail: redact(details.join('; ')) } : {}) });
-      task.title = `${step.doneTitle} (${formatDuration(durationMs)})`;
+      task.title = sanitizeText(`${step.doneTitle} (${formatDuration(durationMs)})`);
     } finally {
       r.resolve();
       onSettled.get(step.id)?.();
@@ -399,7 +400,7 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
   };
 
   const stepTask = (step: PlanStep): StepTask => ({
-    title: step.title,
+    title: sanitizeText(step.title),
     task: (_ctx, task) => runStep(step, task),
   });
 
@@ -411,19 +412,19 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
     const settle = (): void => {
       if (!groupTask || !groupSteps.every((s) => !['pending', 'running'].includes(rec(s.id).status))) return;
       const ok = groupSteps.every((s) => rec(s.id).status === 'done');
-      groupTask.title = ok ? `${list} restored` : `${list}: stopped (${opts.signal?.aborted ? 'interrupted' : 'a step failed'})`;
+      groupTask.title = sanitizeText(ok ? `${list} restored` : `${list}: stopped (${opts.signal?.aborted ? 'interrupted' : 'a step failed'})`);
     };
     let groupTask: Task | undefined;
     for (const s of groupSteps) onSettled.set(s.id, settle);
     return {
-      title: `Restore ${list} (in parallel)`,
+      title: sanitizeText(`Restore ${list} (in parallel)`),
       task: (_ctx, task) => {
         groupTask = task;
         return task.newListr(
           g.lanes.map(([lane, steps]) =>
             steps.length === 1 && steps[0]
               ? stepTask(steps[0])
-              : { title: laneNames[lane], task: (_c: unknown, t: Task) => t.newListr(steps.map(stepTask), { concurrent: false, exitOnError: false }) },
+              : { title: sanitizeText(laneNames[lane] ?? ''), task: (_c: unknown, t: Task) => t.newListr(steps.map(stepTask), { concurrent: false, exitOnError: false }) },
           ),
           { concurrent: true, exitOnError: false },
         );
@@ -726,7 +727,7 @@ async function rollback(
   const todo = [...started].reverse();
 
   const undoTask = (step: PlanStep): StepTask => ({
-    title: step.undo?.title ?? `Undo: ${step.title}`,
+    title: sanitizeText(step.undo?.title ?? `Undo: ${step.title}`),
     task: async (_ctx, task) => {
       const undo = step.undo;
       if (!undo || undo.actions.length === 0) {
@@ -735,11 +736,11 @@ async function rollback(
           const line = `${step.title}: no safety copy was kept (the operator chose none), so ${step.destroys ?? 'the previous data'} cannot be brought back; restore an older backup to recover it.`;
           manualSteps.push(line);
           bus.emit({ type: 'rollback-step', stepId: step.id, title: `Undo ${step.title}`, ok: false, error: redact(line) });
-          task.skip(`${step.title}: nothing kept to undo with`);
+          task.skip(sanitizeText(`${step.title}: nothing kept to undo with`));
           return;
         }
         undone.add(step.id);
-        task.skip(`${step.title}: nothing to undo`);
+        task.skip(sanitizeText(`${step.title}: nothing to undo`));
         return;
       }
       if (stop.aborted) {
@@ -747,7 +748,7 @@ async function rollback(
         for (const a of undo.actions) manualSteps.push(describeAction(a, redact));
         if (step.safetyCopy && step.safetyCopy.kind !== 'none') remainingCopies.push(step.safetyCopy);
         bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: 'not run: the operator asked to stop waiting' });
-        task.skip(`${undo.title}: not run (stopped)`);
+        task.skip(sanitizeText(`${undo.title}: not run (stopped)`));
         return;
       }
       for (let i = 0; i < undo.actions.length; i++) {
@@ -762,13 +763,13 @@ async function rollback(
           manualSteps.push(`${describeAction(action, redact)}    # failed: ${message}`);
           for (const rest of undo.actions.slice(i + 1)) manualSteps.push(describeAction(rest, redact));
           bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: message });
-          task.title = `${undo.title}: failed`;
+          task.title = sanitizeText(`${undo.title}: failed`);
           throw new Error(message);
         }
       }
       undone.add(step.id);
       bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: true });
-      task.title = undo.title.replace(/^Undo\b/, 'Undone');
+      task.title = sanitizeText(undo.title.replace(/^Undo\b/, 'Undone'));
     },
   });
 

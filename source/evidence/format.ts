@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EngineEventBody, Outcome, RunKind } from '../engine/events.js';
+import { safeJsonStringify } from '../text/sanitize.js';
 
 /**
  * The on-disk evidence format (docs/evidence.md is the reference for other tools).
@@ -108,7 +109,8 @@ const H_SUFFIX_LENGTH = ',"h":"'.length + 64 + '"}'.length;
  * h is the hash of that serialisation, appended as the last key.
  */
 export function serializeLine(seq: number, ts: string, t: number, prev: string, body: LineBody): string {
-  const core = JSON.stringify({ seq, ts, t, prev, ...body });
+  // JSON escapes C0 controls; safeJsonStringify also escapes DEL, C1 and bidi controls (lossless).
+  const core = safeJsonStringify({ seq, ts, t, prev, ...body });
   const h = sha256Hex(core);
   return `${core.slice(0, -1)},"h":"${h}"}`;
 }

@@ -5,6 +5,7 @@ import type { SafetyCopy } from '../plan/types.js';
 import { formatAge, formatDuration } from '../output.js';
 import { EVENTS_FILE, parseLinesLenient, REPORT_FORMAT, type EvidenceHeader, type EvidenceLine } from './format.js';
 import { verifyEvidence, type EvidenceStatus } from './verify.js';
+import { safeJsonStringify, sanitizeDeep } from '../text/sanitize.js';
 
 /** What the verifier found, as recorded in a report. */
 export interface ReportIntegrity {
@@ -88,6 +89,12 @@ type Line<K extends EngineEventBody['type']> = Extract<EngineEventBody, { type: 
 
 /** Build the report from the bytes of events.jsonl (lenient: a damaged file still yields what it holds). */
 export function buildReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): RunReport {
+  // Every string in a report may come from outside (file names, metadata, command output, server
+  // replies): control characters are shown escaped, in report.json and report.md alike.
+  return sanitizeDeep(collectReport(bytes, integrity, dir));
+}
+
+function collectReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): RunReport {
   const lines = parseLinesLenient(bytes);
   const headerLine = lines.find((l): l is EvidenceLine & { header: EvidenceHeader } => 'header' in l);
   const header = headerLine?.header;
@@ -465,7 +472,7 @@ export async function loadReport(runDir: string): Promise<RunReport> {
 
 /** Render a report as report.json or report.md would hold it. */
 export function formatReport(report: RunReport, format: 'md' | 'json'): string {
-  return format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderMarkdown(report);
+  return format === 'json' ? `${safeJsonStringify(report, 2)}\n` : renderMarkdown(report);
 }
 
 /** Re-render the report of a run from its events.jsonl. */

@@ -26,6 +26,7 @@ import { buildReport, renderMarkdown } from './report.js';
 import { evidenceDir, type LoadedRecipe } from '../recipe/load.js';
 import { toolVersion } from '../version.js';
 import { exportMetricsOnClose } from '../metrics/index.js';
+import { safeJsonStringify, sanitizeDeep } from '../text/sanitize.js';
 
 export interface AttachEvidenceOptions {
   evidenceDir: string;
@@ -223,7 +224,7 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
     let report;
     try {
       report = buildReport(readFileSync(eventsFile), { status: 'sealed', lines: sealInfo.lines + 1 }, dir);
-      writeAtomic(path.join(dir, REPORT_JSON), `${JSON.stringify(redactDeep(report, redact), null, 2)}\n`);
+      writeAtomic(path.join(dir, REPORT_JSON), `${safeJsonStringify(redactDeep(report, redact), 2)}\n`);
       writeAtomic(path.join(dir, REPORT_MD), redact(renderMarkdown(report)));
     } catch (error) {
       fail('writing the report', error);
@@ -252,7 +253,7 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
       const historyFile = path.join(root, HISTORY_FILE);
       const hfd = openSync(historyFile, 'a', FILE_MODE);
       try {
-        appendFileSync(hfd, `${JSON.stringify(redactDeep(entry, redact))}\n`);
+        appendFileSync(hfd, `${safeJsonStringify(sanitizeDeep(redactDeep(entry, redact)))}\n`);
         fsyncSync(hfd);
       } finally {
         closeSync(hfd);

@@ -1,6 +1,7 @@
 import { formatBytes, paint } from '../output.js';
 import type { Check } from '../recipe/schema.js';
 import type { Plan, PlannedAction } from './types.js';
+import { sanitizeDeep } from '../text/sanitize.js';
 
 /** Multi-line `sh -c` scripts shown once at the end instead of inline (display only). */
 export type ScriptTable = Map<string, string>;
@@ -68,7 +69,9 @@ export function describeAction(a: PlannedAction, scripts?: ScriptTable): string 
 }
 
 /** The plan as the operator reads it: numbered steps, DESTRUCTIVE markers, safety copies, undo, exact argv. */
-export function renderPlanText(plan: Plan, color = false): string {
+export function renderPlanText(rawPlan: Plan, color = false): string {
+  // File names, metadata and probed facts come from outside: one line each, control characters escaped.
+  const plan = sanitizeDeep(rawPlan);
   const p = paint(color);
   const lines: string[] = [];
   const scripts: ScriptTable = new Map();

@@ -1,6 +1,7 @@
 import type { BackupSet, ComponentKind } from '../catalog/types.js';
 import type { Outcome } from '../engine/events.js';
 import { formatAge, formatBytes, formatDuration } from '../output.js';
+import { sanitizeText } from '../text/sanitize.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { GuideHistoryEntry } from './types.js';
 
@@ -8,7 +9,9 @@ import type { GuideHistoryEntry } from './types.js';
 
 export const kindLabel: Record<ComponentKind, string> = { postgres: 'PostgreSQL', redis: 'Redis', prometheus: 'Prometheus' };
 
-export function truncate(text: string, width: number): string {
+/** Cut to a width, with every control character shown escaped (screens show names from outside). */
+export function truncate(raw: string, width: number): string {
+  const text = sanitizeText(raw);
   if (width <= 0) return '';
   if (text.length <= width) return text;
   if (width === 1) return '…';
@@ -92,4 +95,4 @@ export function lastRunLabel(entry: GuideHistoryEntry | undefined, now: Date): s
   return `${entry.kind} ${ago} ago: ${outcomeLabel[entry.outcome]}${rto}`;
 }
 
-export { formatAge, formatBytes, formatDuration };
+export { formatAge, formatBytes, formatDuration, sanitizeText };
