@@ -29,7 +29,7 @@ function progressPrinter(out: Output): { onProgress: (p: VerifyProgress) => void
   let lastPct = -1;
   return {
     onProgress: (p) => {
-      const name = `${p.component} ${path.basename(p.path)}`;
+      const name = `${p.component} ${sanitizeText(path.basename(p.path), 120)}`;
       const pct = p.bytesTotal > 0 ? Math.floor((p.bytesDone / p.bytesTotal) * 100) : 100;
       if (name !== current) {
         if (tty && current !== '') process.stderr.write('\n');

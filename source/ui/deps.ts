@@ -18,6 +18,7 @@ import { preflightProblems, probeFacts, runPreflight } from '../plan/probe.js';
 import type { Plan } from '../plan/types.js';
 import { discoverRecipes, evidenceDir, recipeDirs, type LoadedRecipe } from '../recipe/load.js';
 import type { GuideDeps, GuideHistoryEntry, GuideMode, RecipeChoice } from './types.js';
+import { sanitizeText } from '../text/sanitize.js';
 
 /**
  * The real side effects of the guided flow, wired to the same modules `restore` and `drill` use:
@@ -159,7 +160,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
         expect: expectedKinds(loaded),
         signal: o.signal,
         ...(pgBin ? { pgBin } : {}),
-        onProgress: (p) => o.onProgress({ component: p.component, check: path.basename(p.path), done: p.bytesDone, total: p.bytesTotal }),
+        onProgress: (p) => o.onProgress({ component: p.component, check: sanitizeText(path.basename(p.path)), done: p.bytesDone, total: p.bytesTotal }),
       });
     },
 

@@ -2,6 +2,7 @@ import type { ComponentKind } from '../catalog/types.js';
 import type { EngineEvent } from '../engine/events.js';
 import type { Plan, SafetyCopy } from '../plan/types.js';
 import type { RunSummary } from './types.js';
+import { sanitizeDeep } from '../text/sanitize.js';
 
 /**
  * What the run screen shows, folded from the engine's event stream. Pure: the same events always
@@ -69,7 +70,9 @@ function updateStep(view: RunView, id: string, title: string, patch: Partial<Ste
   return { ...view, steps, finishedOrder };
 }
 
-export function foldRunEvent(view: RunView, event: EngineEvent): RunView {
+export function foldRunEvent(view: RunView, raw: EngineEvent): RunView {
+  // Titles, output lines, errors carry names and output from outside: control characters escaped.
+  const event = sanitizeDeep(raw);
   switch (event.type) {
     case 'run-started':
       return { ...view, runId: event.runId };

@@ -8,6 +8,7 @@ import { actionFor, footerItems, isPrintable } from '../keys.js';
 import { useTheme } from '../theme.js';
 import { visibleSets, type BackupState } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
+import { sanitizeBlock } from '../../text/sanitize.js';
 
 const kinds: ComponentKind[] = ['postgres', 'redis', 'prometheus'];
 
@@ -77,7 +78,7 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
   if (state.error) {
     return (
       <Frame step="Backup" title={title} footer={footerItems(['back', 'quit'])}>
-        <Text color={theme.danger}>{state.error.message}</Text>
+        <Text color={theme.danger}>{sanitizeBlock(state.error.message)}</Text>
         {(state.error.problems ?? []).map((p) => (
           <Text key={p}>  - {p}</Text>
         ))}

@@ -6,6 +6,7 @@ import { useTerminalSize } from '../hooks/use-terminal-size.js';
 import { useTheme } from '../theme.js';
 import type { HistoryState } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
+import { sanitizeBlock } from '../../text/sanitize.js';
 
 /** Past restores and drills of a recipe, newest first, with RTO and RPO. */
 export function HistoryScreen({ state, dispatch, active }: ScreenProps<HistoryState>): React.JSX.Element {
@@ -24,7 +25,7 @@ export function HistoryScreen({ state, dispatch, active }: ScreenProps<HistorySt
   const max = Math.max(3, rows - 9);
   return (
     <Frame step="History" title={`Restores and drills of ${state.choice.name}, newest first`} footer={footerItems(['back', 'quit'])}>
-      {state.error ? <Text color={theme.danger}>{state.error}</Text> : null}
+      {state.error ? <Text color={theme.danger}>{sanitizeBlock(state.error)}</Text> : null}
       {!entries && !state.error ? <Text>History loading…</Text> : null}
       {entries && entries.length === 0 ? <Text>No restore or drill recorded yet. A drill (restore into throwaway services) is the safe way to get a first measurement.</Text> : null}
       {entries && entries.length > 0 ? (

@@ -8,6 +8,7 @@ import { actionFor, footerItems, type KeyAction } from '../keys.js';
 import { useTheme } from '../theme.js';
 import type { RecipeChoice } from '../types.js';
 import type { RecipeState, WizardEvent } from '../wizard.js';
+import { sanitizeBlock } from '../../text/sanitize.js';
 
 export interface ScreenProps<S> {
   state: S;
@@ -27,7 +28,7 @@ function RecipeDetails({ choice, now }: { choice: RecipeChoice; now: Date }): Re
         <Text color={theme.danger}>
           {theme.symbols.fail} {choice.name}: invalid recipe ({choice.file})
         </Text>
-        <Text wrap="wrap">{choice.error ?? 'It did not load.'}</Text>
+        <Text wrap="wrap">{sanitizeBlock(choice.error ?? 'It did not load.')}</Text>
       </Box>
     );
   }
@@ -78,7 +79,7 @@ export function RecipeScreen({ state, dispatch, now, active }: ScreenProps<Recip
   if (state.error) {
     return (
       <Frame step="Recipe" title="Which deployment?" footer={footerItems(['back', 'quit'])}>
-        <Text color={theme.danger}>{state.error.message}</Text>
+        <Text color={theme.danger}>{sanitizeBlock(state.error.message)}</Text>
         {(state.error.problems ?? []).map((p) => (
           <Text key={p}>  - {p}</Text>
         ))}
