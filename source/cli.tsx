@@ -17,6 +17,8 @@ Environment:
   RESTORE_ASSISTANT_RECIPES   colon-separated directories searched for recipes (before ./recipes)
   RESTORE_ASSISTANT_EVIDENCE_DIR  evidence directory when a recipe names none
   XDG_STATE_HOME              default evidence lives in $XDG_STATE_HOME/restore-assistant/runs
+  RESTORE_ASSISTANT_STATE_DIR where the seal-signing key lives (default /var/lib/restore-assistant as
+                              root, else $XDG_STATE_HOME/restore-assistant)
   NO_COLOR                    disable colour
 `;
 
@@ -155,11 +157,19 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
   const evidence = program.command('evidence').description('check recorded evidence');
   evidence
     .command('verify')
-    .description('check a run\'s hash chain and seal (exit 0 only for an intact sealed run)')
+    .description('check a run\'s hash chain and seal (exit 0 only for an intact sealed run; with --key, only one signed by that key)')
     .argument('<run-dir>', 'run directory')
+    .option('--key <pub>', 'require the seal to be signed by this public key (ed25519:<base64>, or a file holding it; `evidence key` prints it)')
     .option('--json', 'print JSON')
     .action(async (dir: string, opts: Record<string, unknown>) => {
       setHandler(async () => (await import('./commands/evidence.js')).evidenceVerifyCommand(dir, opts));
+    });
+  evidence
+    .command('key')
+    .description('print this host\'s seal-signing public key (created on first use in the state directory)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      setHandler(async () => (await import('./commands/evidence.js')).evidenceKeyCommand(opts));
     });
 
   const recipes = program

@@ -17,7 +17,7 @@ export const ExitCode = {
   rollbackIncomplete: 5,
   /** Evidence of a run is intact but the run never sealed (it was interrupted). */
   evidenceUnsealed: 6,
-  /** Evidence failed verification (edited, reordered, truncated). */
+  /** Evidence failed verification (edited, reordered, truncated; with --key, a seal not signed by that key). */
   evidenceTampered: 7,
   /** Another restore holds the lock on a target. Nothing was touched. */
   locked: 8,
@@ -39,7 +39,7 @@ export const exitCodeDocs: ReadonlyArray<readonly [ExitCodeValue, string]> = [
   [ExitCode.unhealthy, 'restored, but health checks failed (restored state kept)'],
   [ExitCode.rollbackIncomplete, 'restore failed and rollback is incomplete (manual action needed)'],
   [ExitCode.evidenceUnsealed, 'evidence intact but the run was interrupted (no seal)'],
-  [ExitCode.evidenceTampered, 'evidence failed verification (edited, reordered or truncated)'],
+  [ExitCode.evidenceTampered, 'evidence failed verification (edited, reordered or truncated; with --key: seal unsigned, signed by another key, or re-sealed)'],
   [ExitCode.locked, 'another restore holds the lock on a target (nothing touched)'],
   [ExitCode.preflightFailed, 'preflight failed: tools, reachability, disk (nothing touched)'],
   [ExitCode.internal, 'internal error (a bug): please report it with RESTORE_ASSISTANT_DEBUG=1 output'],

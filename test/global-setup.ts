@@ -27,6 +27,10 @@ export default function setup(project: TestProject): () => void {
     if (!existsSync(path.join(out, 'dist', 'bin.js'))) throw error;
   }
   project.provide('cliBin', path.join(out, 'dist', 'bin.js'));
+  // The seal-signing key (source/evidence/signing.ts) lives in the machine-wide state dir,
+  // /var/lib/restore-assistant as root: tests keep theirs in the run's own dir. Workers and the
+  // CLIs they start inherit it (test/support/cli.ts passes it on).
+  process.env['RESTORE_ASSISTANT_STATE_DIR'] ??= path.join(out, 'state');
   return () => rmSync(out, { recursive: true, force: true });
 }
 

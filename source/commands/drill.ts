@@ -12,7 +12,7 @@ import { runPlan, type RunSummary } from '../engine/run.js';
 import { RestoreAssistantError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createRedactor } from '../exec/redact.js';
-import { attachRecipeEvidence, currentOperator, newRunId, type EvidenceHandle } from '../evidence/writer.js';
+import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence, type EvidenceHandle } from '../evidence/writer.js';
 import { createOutput } from '../output.js';
 import { buildPlan, restorableComponents } from '../plan/build.js';
 import { resolvePlanOptions } from '../plan/options.js';
@@ -61,6 +61,8 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
   }
   const loaded = await resolveRecipe(opts.recipe);
   const real = loaded.recipe;
+  // The evidence directory and the signing key are checked before anything slow.
+  await prepareRecipeEvidence(loaded, process.env);
   const set = await pickBackupSet(loaded, opts.backup ?? 'latest');
   const { kinds } = restorableComponents(loaded, set, undefined);
   if (kinds.length === 0) {

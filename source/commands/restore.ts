@@ -7,7 +7,7 @@ import { runPlan, type RunSummary } from '../engine/run.js';
 import { RestoreAssistantError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createRedactor, type Redactor } from '../exec/redact.js';
-import { attachRecipeEvidence, currentOperator, newRunId, type EvidenceHandle } from '../evidence/writer.js';
+import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence, type EvidenceHandle } from '../evidence/writer.js';
 import { createOutput, formatAge, formatBytes, formatDuration, paint, type Output } from '../output.js';
 import { buildPlan } from '../plan/build.js';
 import { resolvePlanOptions } from '../plan/options.js';
@@ -165,6 +165,8 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
 
   // One restore per target: take the locks before anything else (verify, probe), so a second
   // restore is refused at once rather than probing targets the first one has stopped.
+  // The evidence directory and the signing key are checked before anything slow (locks, verify).
+  await prepareRecipeEvidence(loaded, env);
   const runId = newRunId('restore', recipe.name, new Date());
   const kinds = (['postgres', 'redis', 'prometheus'] as ComponentKind[]).filter((k) => c[k] !== undefined && (!options.only || options.only.includes(k)));
   const locks = await acquireLocks(lockKeysForRecipe(recipe, kinds), { dir: defaultLockDir(env, evidenceDir(recipe, env)), runId });

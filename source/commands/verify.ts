@@ -5,13 +5,13 @@ import { formatUtc } from '../catalog/names.js';
 import { isPathRef, needSourceError, resolveBackupSource } from '../catalog/resolve.js';
 import type { BackupSet, VerifyReport } from '../catalog/types.js';
 import { verifyBackupSet, type VerifyProgress } from '../catalog/verify.js';
-import { UsageError } from '../errors.js';
+import { RestoreAssistantError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { expandHome, type LoadedRecipe } from '../recipe/load.js';
 import os from 'node:os';
 import { EventBus, verificationEvent } from '../engine/events.js';
 import { createRedactor } from '../exec/redact.js';
-import { attachRecipeEvidence, currentOperator, newRunId } from '../evidence/writer.js';
+import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence } from '../evidence/writer.js';
 import { toolVersion } from '../version.js';
 import { createOutput, formatAge, formatBytes, formatDuration, paint, type Output } from '../output.js';
 
@@ -117,10 +117,11 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
   // so the runbook's history shows when each set was last proven intact.
   let evidence: ReturnType<typeof startVerifyEvidence> | undefined;
   try {
+    if (source?.recipe) await prepareRecipeEvidence(source.recipe, process.env);
     evidence = source?.recipe ? startVerifyEvidence(source.recipe, set) : undefined;
   } catch (error) {
     // Verification is read-only and must work where evidence cannot be written; say so.
-    out.info(`Warning: this verification is not recorded as evidence: ${error instanceof Error ? error.message : String(error)}`);
+    out.info(`Warning: this verification is not recorded as evidence: ${error instanceof Error ? error.message : String(error)}${error instanceof RestoreAssistantError && error.next ? ` Next: ${error.next}` : ''}`);
   }
   let report: VerifyReport;
   try {

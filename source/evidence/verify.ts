@@ -1,8 +1,10 @@
-import { readFile, stat } from 'node:fs/promises';
+import type { KeyObject } from 'node:crypto';
+import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Outcome } from '../engine/events.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
+import { checkSignature, SIGNATURE_FILE, type SignatureCheck } from './signing.js';
 import { EVENTS_FILE, expectedSelfHash, HISTORY_FILE, parseHistory, RUN_ID_PATTERN, sha256Hex, splitLines, ZERO_HASH, type HistoryEntry } from './format.js';
 
 export type EvidenceStatus = 'sealed' | 'unsealed' | 'tampered';
@@ -22,6 +24,12 @@ export interface EvidenceVerification {
   sealHash?: string;
   /** Whether history.jsonl has an entry for this run (and so was cross-checked). */
   indexed: boolean;
+  /**
+   * The seal's signature (seal.sig.json), for a sealed run. Checked against the expected key when
+   * one is given (`--key`), else only against the key the file names (which proves nothing about
+   * who signed: docs/evidence.md).
+   */
+  signature?: SignatureCheck;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -138,7 +146,7 @@ export async function findHistoryEntry(historyFile: string, runIds: string[]): P
  * history index of the evidence directory it sits in (so a sealed run cut short is not mistaken
  * for an interrupted one).
  */
-export async function verifyEvidence(runDir: string, opts: { historyFile?: string } = {}): Promise<EvidenceVerification> {
+export async function verifyEvidence(runDir: string, opts: { historyFile?: string; key?: KeyObject } = {}): Promise<EvidenceVerification> {
   const dir = path.resolve(runDir);
   let isDir = false;
   try {
@@ -184,5 +192,25 @@ export async function verifyEvidence(runDir: string, opts: { historyFile?: strin
   }
   const ids = [path.basename(dir), ...(headerRunId ? [headerRunId] : [])];
   const historyEntry = await findHistoryEntry(historyFile, ids);
-  return verifyEvidenceBytes(bytes, { historyEntry, runId: headerRunId ?? path.basename(dir) });
+  const v = verifyEvidenceBytes(bytes, { historyEntry, runId: headerRunId ?? path.basename(dir) });
+  if (v.status !== 'sealed' || v.sealHash === undefined) return v;
+  const sigText = await readSmall(path.join(dir, SIGNATURE_FILE));
+  return { ...v, signature: checkSignature(sigText, { runId: v.runId ?? path.basename(dir), sealHash: v.sealHash }, opts.key) };
+}
+
+/** A small file's text (at most 64 KiB read), or undefined when it is missing. */
+async function readSmall(file: string): Promise<string | undefined> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }

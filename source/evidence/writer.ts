@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, ftruncateSync, mkdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { checkDirSafe, createExclusiveSync, openAppendNoFollowSync } from '../exec/safe-fs.js';
+import { loadSealSigner, SIGNATURE_FILE, type SealSigner } from './signing.js';
 import os from 'node:os';
 import path from 'node:path';
 import type { EngineEvent, EngineEventBody, EventBus, RunKind } from '../engine/events.js';
@@ -46,6 +48,8 @@ export interface AttachEvidenceOptions {
   outputLinesPerCommand?: number;
   /** Minimum spacing of recorded progress events per step, in ms of event time (default 1000). */
   progressIntervalMs?: number;
+  /** Signs the seal (seal.sig.json); none: the run is sealed unsigned. */
+  signer?: SealSigner;
 }
 
 export interface EvidenceHandle {
@@ -98,8 +102,10 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
   let fd: number;
   try {
     mkdirSync(root, { recursive: true, mode: DIR_MODE });
+    // The run directory is new (mkdir fails on any existing name, a symlink included) and every
+    // file in it is created with O_EXCL|O_NOFOLLOW: nothing planted can redirect a write.
     mkdirSync(dir, { mode: DIR_MODE });
-    fd = openSync(eventsFile, 'ax', FILE_MODE);
+    fd = createExclusiveSync(eventsFile, FILE_MODE);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new RestoreAssistantError(`Cannot create the evidence directory ${dir} (${code}).`, ExitCode.preflightFailed, {
@@ -217,7 +223,15 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
       fail(`closing ${eventsFile}`, error);
     }
     closed = true;
-    writeReportsAndHistory(sha256Hex(sealLine), { lines, finalHash });
+    const sealHash = sha256Hex(sealLine);
+    if (opts.signer) {
+      try {
+        writeAtomic(path.join(dir, SIGNATURE_FILE), `${JSON.stringify(opts.signer.sign(opts.runId, sealHash), null, 2)}\n`);
+      } catch (error) {
+        fail('signing the seal', error);
+      }
+    }
+    writeReportsAndHistory(sealHash, { lines, finalHash });
   };
 
   const writeReportsAndHistory = (sealHash: string, sealInfo: { lines: number; finalHash: string }): void => {
@@ -251,7 +265,9 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
       };
       // One write with O_APPEND: concurrent runs never interleave inside a line.
       const historyFile = path.join(root, HISTORY_FILE);
-      const hfd = openSync(historyFile, 'a', FILE_MODE);
+      // O_NOFOLLOW, and the open file must be a regular file of ours with one link: a symlink or
+      // hard link planted at history.jsonl never makes root append to another file.
+      const hfd = openAppendNoFollowSync(historyFile, { create: true, mode: FILE_MODE });
       try {
         appendFileSync(hfd, `${safeJsonStringify(sanitizeDeep(redactDeep(entry, redact)))}\n`);
         fsyncSync(hfd);
@@ -319,6 +335,30 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
 }
 
 /**
+ * Refuse an evidence directory that someone other than root (or us) could write: they could plant
+ * a symlink or file at history.jsonl or a run's name, or rewrite runs. Checked before any slow
+ * step (restore, drill and verify call it first); the error names the fix.
+ */
+export async function checkEvidenceDir(root: string): Promise<void> {
+  const problem = await checkDirSafe(root);
+  if (!problem) return;
+  throw new RestoreAssistantError(`The evidence directory ${root} is not safe to write as this user: ${problem.problem}.`, ExitCode.preflightFailed, {
+    untouched: 'Nothing was touched.',
+    next: `Fix it (${problem.fix}), or point evidence at a directory only root can write: the recipe's evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.`,
+  });
+}
+
+/**
+ * What restore, drill and verify call before anything slow: the recipe's evidence directory is
+ * safe (checkEvidenceDir) and the seal signing key is there (created on first use; signing.ts).
+ */
+export async function prepareRecipeEvidence(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): Promise<{ dir: string; signer: SealSigner }> {
+  const dir = evidenceDir(loaded.recipe, env);
+  await checkEvidenceDir(dir);
+  return { dir, signer: loadSealSigner(env) };
+}
+
+/**
  * attachEvidence with everything taken from a loaded recipe: its evidence directory
  * (evidence.dir, else $RESTORE_ASSISTANT_EVIDENCE_DIR, else the XDG state dir), its objectives and
  * drill interval, a new run id (unless given), and this tool's version. What restore, drill and
@@ -330,6 +370,7 @@ export function attachRecipeEvidence(
 ): EvidenceHandle {
   const { recipe, file, digest } = args.loaded;
   const handle = attachEvidence(bus, {
+    signer: loadSealSigner(args.env ?? process.env),
     evidenceDir: evidenceDir(recipe, args.env),
     runId: args.runId ?? newRunId(args.kind, recipe.name),
     kind: args.kind,
@@ -343,15 +384,18 @@ export function attachRecipeEvidence(
   return exportMetricsOnClose(handle, args.loaded, args.env); // metrics after every run (source/metrics/)
 }
 
-/** Write a whole file via a temp file and rename, so a reader never sees half a report. */
+/** Write a whole file via a temp file (created O_EXCL|O_NOFOLLOW) and rename, so a reader never sees half a report. */
 function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode: FILE_MODE });
-  const fd = openSync(tmp, 'r');
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fd = createExclusiveSync(tmp, FILE_MODE);
   try {
+    const bytes = Buffer.from(text, 'utf8');
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+  // rename replaces the name itself (never follows a symlink planted there).
   renameSync(tmp, file);
 }

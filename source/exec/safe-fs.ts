@@ -1,4 +1,4 @@
-import { constants as fsConstants, type Stats } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, constants as fsConstants, openSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdtemp, open, realpath, rmdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -215,4 +215,41 @@ export async function stagingParent(target: string): Promise<{ dir: string; same
     if (path.dirname(cur) === cur) break;
   }
   return { dir: own, sameDir: true };
+}
+
+/*
+ * Synchronous twins for the evidence writer, which records each event as it is emitted (from a
+ * synchronous event-bus listener) and so cannot await. Same rules as createExclusive and
+ * openAppendNoFollow above.
+ */
+
+/** createExclusive, synchronously: returns a file descriptor. */
+export function createExclusiveSync(file: string, mode: number): number {
+  const fd = openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+  try {
+    fchmodSync(fd, mode);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return fd;
+}
+
+/** openAppendNoFollow, synchronously: returns a file descriptor. */
+export function openAppendNoFollowSync(file: string, opts: { create?: boolean; mode?: number } = {}): number {
+  let fd: number;
+  try {
+    fd = openSync(file, O_WRONLY | O_APPEND | O_NOFOLLOW | (opts.create ? O_CREAT : 0), opts.mode ?? 0o600);
+  } catch (error) {
+    if (errno(error) === 'ELOOP') throw new UnsafeFileError(file, `${file} is a symbolic link; refusing to append through it.`, { cause: error });
+    throw error;
+  }
+  try {
+    const problem = regularOwnedProblem(fstatSync(fd));
+    if (problem) throw new UnsafeFileError(file, `${file} ${problem}; refusing to append to it.`);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return fd;
 }

@@ -11,7 +11,7 @@ import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createRedactor, type Redactor } from '../exec/redact.js';
 import { readHistory, type HistoryRun } from '../evidence/history.js';
-import { attachRecipeEvidence, currentOperator, newRunId } from '../evidence/writer.js';
+import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence } from '../evidence/writer.js';
 import { buildPlan as buildPurePlan, restorableComponents } from '../plan/build.js';
 import { resolvePlanOptions } from '../plan/options.js';
 import { preflightProblems, probeFacts, runPreflight } from '../plan/probe.js';
@@ -204,6 +204,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       const kind = plan.mode;
       const confirmedAt = new Date(o.confirmedAt);
       const runId = newRunId(kind, ctx.loaded.recipe.name, confirmedAt);
+      await prepareRecipeEvidence(ctx.loaded, env);
       const evidence = attachRecipeEvidence(o.bus, { loaded: ctx.loaded, kind, redact: ctx.redact, runId, commandLine, env });
       try {
         const report = ctx.verify;
