@@ -22,6 +22,7 @@ import { evidenceDir, resolveRecipe, type LoadedRecipe } from '../recipe/load.js
 import { toolVersion } from '../version.js';
 import { pickBackupSet } from './plan.js';
 import { formatSummary, installSignalHandlers } from './restore.js';
+import { sanitizeText } from '../text/sanitize.js';
 
 /**
  * `restore-assistant drill`: prove a backup restores, without touching production. The set is
@@ -85,7 +86,7 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
   try {
     // 1. Deep verification: a drill exists to prove the backup, so every byte is read.
     const expect = (['postgres', 'redis', 'prometheus'] as ComponentKind[]).filter((k) => real.components[k] !== undefined);
-    out.info(`Verifying backup set ${set.id} (deep: every byte, every archive entry)...`);
+    out.info(`Verifying backup set ${sanitizeText(set.id)} (deep: every byte, every archive entry)...`);
     const report: VerifyReport = await verifyBackupSet(set, { depth: 'deep', expect, signal: signals.signal, ...(real.components.postgres?.bin ? { pgBin: real.components.postgres.bin } : {}) });
     bus.emit(verificationEvent(report, baseRedact));
     if (!report.ok) {

@@ -16,6 +16,7 @@ import { renderPlanText } from '../plan/render.js';
 import type { Plan } from '../plan/types.js';
 import { evidenceDir, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { defaultSafetyDir, pickBackupSet } from './plan.js';
+import { sanitizeDeep, sanitizeText } from '../text/sanitize.js';
 
 /**
  * `restore-assistant restore`: resolve the recipe and the set, verify it (deep by default), probe the
@@ -81,7 +82,10 @@ const outcomeWords: Record<string, string> = {
 };
 
 /** The human summary printed on stdout. */
-export function formatSummary(summary: RunSummary, plan: Plan, evidence: string | undefined, color = false): string {
+export function formatSummary(rawSummary: RunSummary, rawPlan: Plan, evidence: string | undefined, color = false): string {
+  // Errors, state lines and names carry text from outside: one line each, control characters escaped.
+  const summary = sanitizeDeep(rawSummary);
+  const plan = sanitizeDeep(rawPlan);
   const c = paint(color);
   const lines: string[] = [];
   const good = summary.exitCode === 0;
@@ -176,7 +180,7 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
     // Deep by default: every byte is read before anything is touched (a truncated .sql.gz or a
     // damaged custom dump passes the quick header checks and would only fail mid-restore).
     const depth = opts.quickVerify ? 'quick' : 'deep';
-    out.info(`Backup set ${set.id} (taken ${set.time}) selected; verifying it (${depth === 'deep' ? 'deep: every byte' : 'quick: checksums and headers'})...`);
+    out.info(`Backup set ${sanitizeText(set.id)} (taken ${set.time}) selected; verifying it (${depth === 'deep' ? 'deep: every byte' : 'quick: checksums and headers'})...`);
     let lastProgress = Date.now();
     const report = await verifyBackupSet(set, {
       depth,
@@ -211,8 +215,8 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
       out.info('');
       if (!(await askConfirmation(confirmWord(loaded), out))) return ExitCode.ok; // cancelled by the operator: nothing touched (as in the guide)
     } else {
-      out.info(`Restoring ${plan.backup.id} over: ${Object.values(plan.targets).join('; ')} (confirmed with --yes).`);
-      for (const w of plan.warnings) out.info(redact(`Warning: ${w}`));
+      out.info(sanitizeText(`Restoring ${plan.backup.id} over: ${Object.values(plan.targets).join('; ')} (confirmed with --yes).`));
+      for (const w of plan.warnings) out.info(redact(`Warning: ${sanitizeText(w)}`));
     }
     const confirmedAt = new Date();
 
