@@ -5,6 +5,7 @@ import { formatAge } from '../output.js';
 import { EVENTS_FILE, HISTORY_FILE, parseHistory, type HistoryEntry } from './format.js';
 import { buildReport } from './report.js';
 import { verifyEvidenceBytes, type EvidenceStatus } from './verify.js';
+import { sanitizeDeep } from '../text/sanitize.js';
 
 export const DEFAULT_DRILL_INTERVAL_DAYS = 90;
 
@@ -210,7 +211,9 @@ export async function readHistory(evidenceDir: string, opts: ReadHistoryOptions 
     entries = [];
   }
   const byId = new Map<string, HistoryEntry>();
-  for (const e of entries) byId.set(e.runId, e);
+  // history.jsonl may have been written by anyone who could write the evidence dir: its strings
+  // are shown escaped (text/sanitize.ts), like everything else from outside.
+  for (const e of entries) byId.set(e.runId, sanitizeDeep(e));
 
   const runs: HistoryRun[] = [];
   const seen = new Set<string>();
