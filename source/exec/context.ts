@@ -37,7 +37,7 @@ export function wrapArgv(ctx: ExecContext, argv: readonly string[], opts: WrapOp
 }
 
 function composeBase(ctx: Extract<ExecContext, { kind: 'compose' }>): string[] {
-  return ['docker', 'compose', ...(ctx.file ? ['-f', ctx.file] : []), ...(ctx.project ? ['-p', ctx.project] : [])];
+  return [...(ctx.command ?? ['docker', 'compose']), ...(ctx.file ? ['-f', ctx.file] : []), ...(ctx.project ? ['-p', ctx.project] : [])];
 }
 
 /** True when commands run inside a container. */
@@ -79,7 +79,7 @@ export function contextLabel(ctx: ExecContext): string {
     case 'docker':
       return `docker exec ${ctx.container}`;
     case 'compose':
-      return `docker compose exec ${ctx.service}`;
+      return `${(ctx.command ?? ['docker', 'compose']).join(' ')} exec ${ctx.service}`;
   }
 }
 

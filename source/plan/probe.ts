@@ -3,11 +3,11 @@ import { statfs, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { BackupSet, VerifyReport } from '../catalog/types.js';
-import { wrapArgv } from '../exec/context.js';
+import { DEFAULT_HELPER_IMAGE, wrapArgv } from '../exec/context.js';
 import { createRedactor, type Redactor } from '../exec/redact.js';
 import { run, type RunResult } from '../exec/run.js';
 import type { LoadedRecipe } from '../recipe/load.js';
-import type { PostgresTarget, PrometheusTarget, RedisTarget } from '../recipe/schema.js';
+import type { ExecContext, PostgresTarget, PrometheusTarget, RedisTarget } from '../recipe/schema.js';
 import * as pg from '../targets/postgres.js';
 import { redisCliArgv } from '../targets/redis.js';
 import { parseRestoreList, scanPlainDump, scanSqlStream } from './dump-scan.js';
@@ -42,7 +42,10 @@ export interface PreflightProblem {
     | 'server-older-than-dump'
     | 'redis-layout-unknown'
     | 'facts-changed'
-    | 'not-ready';
+    | 'not-ready'
+    | 'container-missing'
+    | 'container-stopped'
+    | 'helper-image-missing';
   component?: 'postgres' | 'redis' | 'prometheus';
   severity: 'error' | 'warning';
   message: string;
@@ -362,6 +365,71 @@ async function diskFacts(recipe: LoadedRecipe, set: BackupSet, facts: TargetFact
   return out;
 }
 
+/* ------------------------------------------------------------------ containers */
+
+/** Paths inside the container the restore writes to, per component (for the volume's free space). */
+function containerDataPath(recipe: LoadedRecipe, kind: 'postgres' | 'redis' | 'prometheus', facts: TargetFacts): string | undefined {
+  const c = recipe.recipe.components;
+  if (kind === 'redis') return facts.redis?.dir || c.redis?.dataDir;
+  if (kind === 'prometheus') return c.prometheus?.dataDir;
+  return undefined;
+}
+
+/**
+ * docker inspect of each container component: it exists, runs (or is stopped), its image; the
+ * helper image (moves files inside stopped containers' volumes) is present locally, as nothing is
+ * pulled at 3 a.m.; and the free space of the volume the restore writes to (df inside the running
+ * container). Read-only.
+ */
+async function containerFacts(recipe: LoadedRecipe, set: BackupSet, facts: TargetFacts, verify: VerifyReport | undefined, opts: ProbeOptions): Promise<{ containers: NonNullable<TargetFacts['containers']>; disk: NonNullable<TargetFacts['disk']> }> {
+  const c = recipe.recipe.components;
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const base = { timeoutMs, ...(opts.redact ? { redact: opts.redact } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
+  const containers: NonNullable<TargetFacts['containers']> = [];
+  const disk: NonNullable<TargetFacts['disk']> = [];
+  const size = (kind: 'postgres' | 'redis' | 'prometheus'): number => set.components.find((x) => x.kind === kind)?.size ?? 0;
+  for (const kind of ['postgres', 'redis', 'prometheus'] as const) {
+    const exec: ExecContext | undefined = c[kind]?.exec;
+    if (!exec || exec.kind === 'host' || !set.components.some((x) => x.kind === kind)) continue;
+    const name = exec.container;
+    const r = await run(['docker', 'inspect', '--type', 'container', '--format', '{{.State.Running}} {{.Config.Image}}', name], base);
+    const entry: NonNullable<TargetFacts['containers']>[number] = { component: kind, name, exists: false };
+    if (r.ok) {
+      const [running, ...image] = r.stdout.trim().split(' ');
+      entry.exists = true;
+      entry.running = running === 'true';
+      if (image.length > 0) entry.image = image.join(' ');
+    } else if (!/no such (container|object)/i.test([...r.stderrTail, ...r.stdoutTail].join('\n'))) {
+      entry.error = firstError(r);
+    }
+    // Redis and Prometheus files are moved by a helper container while the component is stopped.
+    if (kind !== 'postgres') {
+      const image = exec.helperImage ?? DEFAULT_HELPER_IMAGE;
+      const h = await run(['docker', 'image', 'inspect', '--format', '{{.Id}}', image], base);
+      entry.helperImage = { image, present: h.ok };
+      if (!h.ok && !/no such image/i.test([...h.stderrTail, ...h.stdoutTail].join('\n'))) entry.helperImage.error = firstError(h);
+    }
+    const dataPath = containerDataPath(recipe, kind, facts);
+    if (entry.running && dataPath) {
+      const df = await run(wrapArgv(exec, ['df', '-Pk', dataPath]), base);
+      const line = df.ok ? df.stdout.trim().split('\n').pop() : undefined;
+      const avail = line ? Number(line.split(/\s+/)[3]) : Number.NaN;
+      if (Number.isFinite(avail)) {
+        const vf = verify?.components.find((x) => x.kind === kind)?.facts ?? {};
+        const needed =
+          kind === 'redis'
+            ? size('redis') * (facts.redis?.appendonly ? 2 : 1)
+            : typeof vf['uncompressedBytes'] === 'number'
+              ? vf['uncompressedBytes']
+              : Math.ceil(size('prometheus') * 1.5);
+        disk.push({ component: kind, path: `${dataPath} in ${name}`, freeBytes: avail * 1024, neededBytes: needed, what: kind === 'redis' ? 'the restored RDB' : 'the extracted TSDB' });
+      }
+    }
+    containers.push(entry);
+  }
+  return { containers, disk };
+}
+
 /* ------------------------------------------------------------------ public API */
 
 /** Facts from the recipe alone (`plan --offline`). */
@@ -399,7 +467,10 @@ export async function probeFacts(recipe: LoadedRecipe, set: BackupSet, verify: V
     probedAt: (opts.now?.() ?? new Date()).toISOString(),
   };
   const disk = await diskFacts(recipe, set, facts, verify, opts.safetyDir);
+  const inContainers = await containerFacts(recipe, set, facts, verify, { ...opts, redact });
+  disk.push(...inContainers.disk);
   if (disk.length > 0) facts.disk = disk;
+  if (inContainers.containers.length > 0) facts.containers = inContainers.containers;
   return facts;
 }
 
@@ -495,6 +566,30 @@ export function preflightProblems(
 
   if (wants('prometheus') && c.prometheus && facts.prometheus?.ready === false) {
     problems.push({ code: 'not-ready', component: 'prometheus', severity: 'warning', message: `Prometheus is not ready: ${facts.prometheus.error ?? 'no answer'} (a stopped Prometheus is fine).` });
+  }
+
+  for (const ct of facts.containers ?? []) {
+    if (!wants(ct.component)) continue;
+    const label = ct.component === 'postgres' ? 'PostgreSQL' : ct.component === 'redis' ? 'Redis' : 'Prometheus';
+    if (ct.error) {
+      problems.push({ code: 'tool-missing', component: ct.component, severity: 'error', message: `docker inspect ${ct.name} failed on this host: ${ct.error}.`, next: 'Install the docker client (Debian: docker.io) and check that it reaches the daemon (DOCKER_HOST), then re-run.' });
+    } else if (!ct.exists) {
+      problems.push({ code: 'container-missing', component: ct.component, severity: 'error', message: `Container ${ct.name} (${label}) does not exist.`, next: `Create it (docker compose up -d), or set components.${ct.component}.exec.container to the right name (docker ps -a lists them).` });
+    } else if (!ct.running && ct.component === 'postgres') {
+      // PostgreSQL is restored into the running server; the plan never starts it.
+      problems.push({ code: 'container-stopped', component: ct.component, severity: 'error', message: `Container ${ct.name} (PostgreSQL) is not running: the restore runs psql inside it.`, next: `Start it (docker start ${ct.name}) and re-run.` });
+    } else if (!ct.running) {
+      problems.push({ code: 'container-stopped', component: ct.component, severity: 'warning', message: `Container ${ct.name} (${label}) is stopped; the plan starts it after the restore.` });
+    }
+    if (ct.helperImage && !ct.helperImage.present) {
+      problems.push({
+        code: 'helper-image-missing',
+        component: ct.component,
+        severity: 'error',
+        message: `Image ${ct.helperImage.image} is not on this host${ct.helperImage.error ? ` (${ct.helperImage.error})` : ''}: the helper container that moves ${label} files inside ${ct.name}'s volumes cannot start, and nothing is pulled mid-restore.`,
+        next: `Set components.${ct.component}.exec.helperImage to an image that is here and has sh (the production image works${ct.image ? `: ${ct.image}` : ''}), or docker pull ${ct.helperImage.image} beforehand.`,
+      });
+    }
   }
 
   for (const d of facts.disk ?? []) {

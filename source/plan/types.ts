@@ -135,6 +135,18 @@ export interface TargetFacts {
   prometheus?: { ready?: boolean; error?: string };
   /** Free bytes where safety copies and restored files go, keyed by the directory that was measured. */
   disk?: Array<{ component: 'postgres' | 'redis' | 'prometheus'; path: string; freeBytes: number; neededBytes: number; what: string }>;
+  /** Containers of docker/compose components (docker inspect), and the helper images they need. */
+  containers?: Array<{
+    component: 'postgres' | 'redis' | 'prometheus';
+    name: string;
+    exists: boolean;
+    running?: boolean;
+    /** Image the container runs (as named when it was created). */
+    image?: string;
+    /** Set when docker itself could not be run or answered with an error other than "no such container". */
+    error?: string;
+    helperImage?: { image: string; present: boolean; error?: string };
+  }>;
   /** When the facts were probed (ISO-8601 UTC); absent with --offline. */
   probedAt?: string;
 }

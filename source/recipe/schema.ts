@@ -34,6 +34,11 @@ export const execContextSchema = z
         project: z.string().optional().describe('docker compose -p PROJECT'),
         container: z.string().min(1).describe('Container name of the service (for docker cp, which compose lacks for stopped services)'),
         helperImage: z.string().min(1).optional(),
+        command: z
+          .array(z.string().min(1))
+          .min(1)
+          .optional()
+          .describe('The compose program as argv: ["docker", "compose"] (the Compose v2 plugin, the default) or ["docker-compose"] (Compose v1: Debian\'s docker-compose package)'),
       })
       .strict(),
   ])

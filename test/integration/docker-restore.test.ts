@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -17,6 +17,7 @@ import {
   type RedisFingerprint,
   type StoryPortalBackup,
 } from '../../source/sandbox/index.js';
+import { markPreRestoreState as markPreRestore, preRestoreStateProblems, STORY_DB as DB, storyPortalRecipe, variantStorySet } from '../support/docker.js';
 
 /**
  * The audited story-portal deployment, in real containers of a private dockerd: the built CLI
@@ -25,8 +26,6 @@ import {
  * stop|start`, with a host PATH that has docker and node but no psql, pg_restore, redis-cli or
  * redis-check-rdb, as on the audited host.
  */
-
-const DB = 'agentic_platform';
 
 interface CliResult {
   exitCode: number | undefined;
@@ -49,43 +48,10 @@ describe('restore into the story-portal containers (docker exec kind), the real 
   let env: Record<string, string>;
   let hostPath: string;
 
-  function recipe(name: string): Promise<string> {
-    const { names, ports, images } = d;
+  async function recipe(name: string): Promise<string> {
     const file = join(base, `${name}.yaml`);
-    const body = {
-      name,
-      backups: { root: spRoot, layout: 'story-portal' },
-      components: {
-        postgres: { exec: { kind: 'docker', container: names.postgres }, host: '127.0.0.1', port: ports.postgres, user: 'postgres', passwordEnv: 'IT_PG_PASSWORD', database: DB, owner: 'app_owner' },
-        redis: {
-          // The production image as the helper (it has an ENTRYPOINT: the helper must override it).
-          exec: { kind: 'docker', container: names.redis, helperImage: images.redis },
-          host: '127.0.0.1',
-          port: ports.redis,
-          dataDir: '/data',
-          dbfilename: 'dump.rdb',
-          appendonly: false,
-          service: { stop: ['docker', 'stop', names.redis], start: ['docker', 'start', names.redis], status: ['docker', 'exec', names.redis, 'redis-cli', '-p', String(ports.redis), 'ping'], timeoutSeconds: 60 },
-        },
-        prometheus: {
-          exec: { kind: 'docker', container: names.prometheus, helperImage: images.prometheus },
-          url: d.prom.url,
-          dataDir: '/prometheus',
-          owner: '65534:65534',
-          service: { stop: ['docker', 'stop', names.prometheus], start: ['docker', 'start', names.prometheus], timeoutSeconds: 60 },
-        },
-      },
-      services: [{ name: 'api', stop: ['docker', 'stop', names.app], start: ['docker', 'start', names.app], status: ['docker', 'exec', names.app, 'true'], timeoutSeconds: 60 }],
-      checks: [
-        { name: 'api responds', http: { url: d.appHealthUrl, status: 200 }, when: ['restore'], retries: 10, intervalSeconds: 0.5 },
-        { name: 'database has tables', sql: { query: "select count(*) from information_schema.tables where table_schema = 'app'", minRows: 1 } },
-        { name: 'redis answers', redis: { command: ['PING'], expect: 'PONG' } },
-        { name: 'prometheus has series', promql: { query: 'up', minSeries: 1 } },
-      ],
-      objectives: { rtoMinutes: 30, rpoMinutes: 1440 },
-      evidence: { dir: join(base, 'evidence') },
-    };
-    return writeFile(file, JSON.stringify(body, null, 2)).then(() => file);
+    await writeFile(file, JSON.stringify(storyPortalRecipe(d, { name, kind: 'docker', backupRoot: spRoot, evidenceDir: join(base, 'evidence') }), null, 2));
+    return file;
   }
 
   function run(args: string[]): ResultPromise {
@@ -112,31 +78,9 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     expect((await fetch(`${d.prom.url}/-/ready`)).status).toBe(200);
   }
 
-  /** A copy of the set under a later id with its PostgreSQL dump rewritten. */
-  async function variantSet(offsetSeconds: number, rewrite: (gz: Buffer) => Buffer): Promise<string> {
-    const time = new Date(Date.parse(`${set.id.slice(0, 10)}T${set.id.slice(11).replace(/-/g, ':')}Z`) + offsetSeconds * 1000);
-    const p = (n: number): string => String(n).padStart(2, '0');
-    const id = `${time.getUTCFullYear()}-${p(time.getUTCMonth() + 1)}-${p(time.getUTCDate())}_${p(time.getUTCHours())}-${p(time.getUTCMinutes())}-${p(time.getUTCSeconds())}`;
-    const dir = join(spRoot, id);
-    await mkdir(dir);
-    for (const f of await readdir(set.dir)) if (f !== 'postgres.sql.gz' && f !== 'metadata.txt') await copyFile(join(set.dir, f), join(dir, f));
-    await writeFile(join(dir, 'metadata.txt'), (await readFile(join(set.dir, 'metadata.txt'), 'utf8')).replace(/^Backup Date: .*$/m, `Backup Date: ${id}`));
-    await writeFile(join(dir, 'postgres.sql.gz'), rewrite(await readFile(join(set.dir, 'postgres.sql.gz'))));
-    return id;
-  }
-
-  async function markPreRestoreState(tag: string): Promise<void> {
-    await d.pg.psql(`CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES ('${tag}')`, DB);
-    await d.redis.command(['SET', 'pre:restore:marker', tag]);
-    // Redis files are what a rollback puts back: make the marker part of them.
-    await d.redis.command(['SAVE']);
-  }
-
-  async function expectPreRestoreState(tag: string): Promise<void> {
-    expect(await d.pg.psql("SELECT string_agg(tag, ',') FROM public.pre_restore_marker", DB)).toContain(tag);
-    expect(String(await d.redis.command(['GET', 'pre:restore:marker']))).toBe(tag);
-    expect(await d.pg.psql(`SELECT count(*) FROM pg_database WHERE datname LIKE '${DB}\\_\\_pre\\_restore\\_%'`)).toBe('0');
-  }
+  const variantSet = (offsetSeconds: number, rewrite: (gz: Buffer) => Buffer): Promise<string> => variantStorySet(set, spRoot, offsetSeconds, rewrite);
+  const markPreRestoreState = (tag: string): Promise<void> => markPreRestore(d, tag);
+  const expectPreRestoreState = async (tag: string): Promise<void> => expect(await preRestoreStateProblems(d, tag)).toBe('');
 
   beforeAll(async () => {
     base = await mkdtemp(join(tmpdir(), 'ra-docker-it-'));
@@ -167,6 +111,31 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     await daemon?.dispose();
     if (base) await rm(base, { recursive: true, force: true });
   }, 120_000);
+
+  it('preflight in the containers: a missing helper image, a missing container, no docker on PATH: exit 9, each named, nothing touched', async () => {
+    const before = await Promise.all(Object.values(d.names).map((n) => d.state(n)));
+    const pgBefore = await fingerprintPostgres(d.pg, DB);
+    const file = join(base, 'sp-broken.yaml');
+    const body = storyPortalRecipe(d, { name: 'sp-broken', kind: 'docker', backupRoot: spRoot, evidenceDir: join(base, 'evidence') }) as { components: Record<string, { exec: Record<string, unknown> }> };
+    // No helperImage: the default busybox:stable is not on this (offline) host.
+    delete body.components['redis']!.exec['helperImage'];
+    body.components['prometheus']!.exec['container'] = 'agentic-prometheus-typo';
+    await writeFile(file, JSON.stringify(body));
+    const r = await restore(['--recipe', file, '--backup', set.id, '--yes']);
+    expect(r.exitCode, show(r)).toBe(9);
+    expect(r.stderr).toMatch(/Image busybox:stable is not on this host/);
+    expect(r.stderr).toContain(`Set components.redis.exec.helperImage to an image that is here`);
+    expect(r.stderr).toMatch(/Container agentic-prometheus-typo \(Prometheus\) does not exist/);
+
+    // The audited host without even docker on PATH: the tool says so.
+    const noDocker = await restrictedPathDir(join(base, 'host-bin-no-docker'), ['node']);
+    const r2 = await execa(process.execPath, [inject('cliBin'), 'restore', '--recipe', await recipe('sp-docker'), '--backup', set.id, '--yes'], { env: { ...env, PATH: noDocker }, extendEnv: false, reject: false, cwd: base, stdin: 'ignore' });
+    expect(r2.exitCode, `${String(r2.stdout)}\n${String(r2.stderr)}`).toBe(9);
+    expect(String(r2.stderr)).toMatch(/docker is not available on this host/);
+
+    expect(await Promise.all(Object.values(d.names).map((n) => d.state(n)))).toEqual(before);
+    expect(await fingerprintPostgres(d.pg, DB)).toEqual(pgBefore);
+  });
 
   it('restores a wrecked deployment: PostgreSQL, Redis and Prometheus equal the backup, the app is healthy', async () => {
     const pgState = await d.state(d.names.postgres);

@@ -42,6 +42,10 @@ describe('wrapArgv', () => {
       'docker', 'compose', '-f', '/opt/app/docker-compose.yml', '-p', 'app', 'exec', '-T', '-e', 'PGPASSWORD', '-e', 'OTHER', 'db', 'psql',
     ]);
     expect(wrapArgv({ kind: 'compose', service: 'db', container: 'c' }, ['true'])).toEqual(['docker', 'compose', 'exec', '-T', 'db', 'true']);
+    // Compose v1 (Debian's docker-compose package): the recipe names the program.
+    const v1: ExecContext = { kind: 'compose', service: 'db', container: 'c', file: '/f.yml', command: ['docker-compose'] };
+    expect(wrapArgv(v1, ['psql'], { env: ['PGPASSWORD'] })).toEqual(['docker-compose', '-f', '/f.yml', 'exec', '-T', '-e', 'PGPASSWORD', 'db', 'psql']);
+    expect(contextLabel(v1)).toBe('docker-compose exec db');
   });
 
   it('keeps hostile argument values as single argv elements', () => {
