@@ -120,6 +120,7 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     .option('--recipe <recipe>', 'recipe name or path')
     .option('--json', 'print JSON')
     .option('--markdown', 'print a Markdown table for the runbook')
+    .option('--fleet <source>', 'a directory of evidence directories from many hosts: one line per host and recipe (last drill, outcome, RTO trend, overdue, backup age)')
     .action(async (opts: Record<string, unknown>) => {
       setHandler(async () => (await import('./commands/history.js')).historyCommand(opts));
     });

@@ -7,6 +7,8 @@ import { sanitizeText } from '../text/sanitize.js';
 
 export interface HistoryCommandOptions {
   recipe?: string;
+  /** A directory of evidence directories from many hosts: one table for the fleet (source/fleet/). */
+  fleet?: string;
   json?: boolean;
   markdown?: boolean;
 }
@@ -76,6 +78,7 @@ function mdCell(s: string): string {
 export async function historyCommand(opts: HistoryCommandOptions): Promise<number> {
   if (opts.json && opts.markdown) throw new UsageError('--json and --markdown cannot be used together.', { next: 'Pass one of them.' });
   const out = createOutput();
+  if (opts.fleet !== undefined) return (await import('../fleet/command.js')).fleetHistory(opts.fleet, { json: Boolean(opts.json), markdown: Boolean(opts.markdown), recipe: opts.recipe }, out);
   const loaded = opts.recipe ? await resolveRecipe(opts.recipe) : undefined;
   const dir = evidenceDir(loaded?.recipe);
   const view = await readHistory(dir, {
