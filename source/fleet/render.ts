@@ -1,4 +1,4 @@
-import { sanitizeText } from '../catalog/metadata.js';
+import { sanitizeText } from '../text/sanitize.js';
 import { formatAge, formatDuration } from '../output.js';
 import type { FleetRow, FleetView } from './index.js';
 
