@@ -98,6 +98,7 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     .description('restore a set into throwaway scratch services and prove it (never touches real targets)')
     .requiredOption('--recipe <recipe>', 'recipe name or path')
     .option('--backup <id>', 'backup set id or "latest"', 'latest')
+    .addOption(new Option('--pick <how>', 'choose the set: random-recent (at random within drill.intervalDays) or oldest-retained').choices(['random-recent', 'oldest-retained']))
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--keep', 'leave the scratch services running and print how to connect')
     .option('--json', 'print the final summary as JSON on stdout')

@@ -21,6 +21,7 @@ import type { Plan } from '../plan/types.js';
 import { evidenceDir, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { toolVersion } from '../version.js';
 import { pickBackupSet } from './plan.js';
+import { pickDrillSet } from '../drill/pick.js';
 import { formatSummary, installSignalHandlers } from './restore.js';
 import { sanitizeText } from '../text/sanitize.js';
 
@@ -34,6 +35,8 @@ import { sanitizeText } from '../text/sanitize.js';
 export interface DrillCommandOptions {
   recipe?: string;
   backup?: string;
+  /** random-recent | oldest-retained (source/drill/pick.ts) */
+  pick?: string;
   yes?: boolean;
   keep?: boolean;
   json?: boolean;
@@ -51,6 +54,13 @@ async function askStart(out: ReturnType<typeof createOutput>, recipeName: string
   }
 }
 
+/** Records how --pick chose the set (evidence) and returns the line for stderr. */
+function logPick(bus: EventBus, note: string): string {
+  const message = sanitizeText(note);
+  bus.emit({ type: 'log', level: 'info', message });
+  return message;
+}
+
 export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
   const out = createOutput();
   if (!opts.recipe) throw new UsageError('drill needs --recipe NAME (or a path to a recipe file).');
@@ -64,7 +74,9 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
   const real = loaded.recipe;
   // The evidence directory and the signing key are checked before anything slow.
   await prepareRecipeEvidence(loaded, process.env);
-  const set = await pickBackupSet(loaded, opts.backup ?? 'latest');
+  if (opts.pick && opts.backup && opts.backup !== 'latest') throw new UsageError('--pick and --backup choose the set two ways; pass one of them.');
+  const picked = opts.pick ? await pickDrillSet(loaded, opts.pick) : undefined; // source/drill/pick.ts
+  const set = picked?.set ?? (await pickBackupSet(loaded, opts.backup ?? 'latest'));
   const { kinds } = restorableComponents(loaded, set, undefined);
   if (kinds.length === 0) {
     throw new RestoreAssistantError(`Backup set ${set.id} has nothing this recipe restores.`, ExitCode.backupRejected, {
@@ -79,6 +91,7 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
   const bus = new EventBus();
   const baseRedact = createRedactor([real.components.postgres?.passwordEnv, real.components.redis?.passwordEnv].map((n) => (n ? process.env[n] : undefined)));
   const evidence: EvidenceHandle = attachRecipeEvidence(bus, { loaded, kind: 'drill', redact: baseRedact, runId, commandLine: ['restore-assistant', ...process.argv.slice(2)], env: process.env });
+  if (picked) out.info(logPick(bus, picked.note));
   let scratch: DrillScratch | undefined;
   const signals = installSignalHandlers(out);
   let summary: RunSummary | undefined;
