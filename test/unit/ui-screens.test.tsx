@@ -476,3 +476,20 @@ describe('confirm screen wording', () => {
     expect(destructiveLine({ ...base, title: 'Drop database shop', destroys: 'database shop and everything in it', safetyCopy: { component: 'postgres', kind: 'none', location: '', description: 'none' } })).toBe('database shop and everything in it (NO safety copy)');
   });
 });
+
+describe('text from outside on the screens', () => {
+  it('a hostile set location and plan text are shown escaped: no screen clear, no title, no forged line', async () => {
+    const hostile = '/backups/x\n✔ Health checks passed\u001B[2J\u001B]0;pwned\u0007';
+    const control = fakeDeps({ sets: [setFixture('2026-01-18_01-45-13', '2026-01-18T01:45:13.000Z', { location: hostile })] });
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await g.waitFor('What do you want to do with story-portal?');
+    await g.press(keys.enter, 'Which backup of story-portal do you want to restore?');
+    const frame = await g.waitFor('pwned');
+    const raw = g.instance.lastFrame() ?? '';
+    expect(raw).not.toContain('\u001B[2J');
+    expect(raw).not.toContain('\u001B]0;pwned');
+    expect(raw).not.toContain('\u0007');
+    expect(frame).toContain('/backups/x\\n✔ Health checks passed\\x1b[2J\\x1b]0;pwned\\x07');
+    expect(frame.split('\n').some((l) => l.trim().startsWith('✔ Health checks passed'))).toBe(false);
+  });
+});

@@ -8,7 +8,7 @@ import { actionFor, footerItems, isPrintable } from '../keys.js';
 import { useTheme } from '../theme.js';
 import { visibleSets, type BackupState } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
-import { sanitizeBlock } from '../../text/sanitize.js';
+import { sanitizeBlock, sanitizeText } from '../../text/sanitize.js';
 
 const kinds: ComponentKind[] = ['postgres', 'redis', 'prometheus'];
 
@@ -162,7 +162,7 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
         {current ? (
           <>
             <Text wrap="truncate-end">
-              Set {current.id} · {current.location}
+              Set {sanitizeText(current.id)} · {sanitizeText(current.location)}
             </Text>
             <Text color={overTarget ? theme.warn : undefined}>
               RPO if restored now: {formatAge(age ?? 0)} of changes lost

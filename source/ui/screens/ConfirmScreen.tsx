@@ -6,6 +6,7 @@ import { ageOf, formatAge, formatUtc } from '../format.js';
 import { useTheme } from '../theme.js';
 import type { ConfirmState, UnhealthyPolicy } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
+import { sanitizeText } from '../../text/sanitize.js';
 
 /** One line per destructive step: what goes, and where the safety copy is kept. */
 export function destructiveLine(step: PlanStep): string {
@@ -53,13 +54,13 @@ export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<Conf
           </Text>
         ))}
         <Text wrap="truncate-end">
-          {'  '}from set {plan.backup.id}, taken {formatUtc(plan.backup.time)} ({formatAge(ageOf(plan.backup.time, now))} old)
+          {'  '}from set {sanitizeText(plan.backup.id)}, taken {formatUtc(plan.backup.time)} ({formatAge(ageOf(plan.backup.time, now))} old)
         </Text>
       </Box>
       <Box flexDirection="column" marginTop={1}>
         {destructive.slice(0, 5).map((s) => (
           <Text key={s.id} wrap="truncate-end">
-            {theme.symbols.warn} {destructiveLine(s)}
+            {theme.symbols.warn} {sanitizeText(destructiveLine(s))}
           </Text>
         ))}
         {destructive.length > 5 ? <Text>… {destructive.length - 5} more destructive steps (see the plan)</Text> : null}

@@ -3,13 +3,14 @@ import { Frame } from '../components/Frame.js';
 import { keyBindings } from '../keys.js';
 import { useTheme } from '../theme.js';
 import type { CancelledState, ErrorState, WizardEvent } from '../wizard.js';
+import { sanitizeBlock, sanitizeText } from '../../text/sanitize.js';
 
 export function CancelledScreen({ state }: { state: CancelledState }): React.JSX.Element {
   const theme = useTheme();
   return (
     <Box flexDirection="column">
       <Text bold color={theme.warn}>
-        {state.message}
+        {sanitizeBlock(state.message)}
       </Text>
       <Text>Cancelled</Text>
     </Box>
@@ -29,16 +30,16 @@ export function ErrorScreen({ state, dispatch, active }: { state: ErrorState; di
   return (
     <Frame step="Plan" footer={state.back ? [{ key: 'Esc', description: 'back to the backup list' }, { key: 'q', description: 'quit' }] : []}>
       <Text bold color={theme.danger} wrap="wrap">
-        Error: {e.message}
+        Error: {sanitizeText(e.message)}
       </Text>
       {(e.problems ?? []).map((p) => (
         <Text key={p} wrap="wrap">
           {'  - '}
-          {p}
+          {sanitizeText(p)}
         </Text>
       ))}
-      <Text wrap="wrap">{e.untouched ?? (state.touched ? 'The state of the targets is not known: check them before anything else.' : 'Nothing was touched.')}</Text>
-      {e.next ? <Text wrap="wrap">Next: {e.next}</Text> : null}
+      <Text wrap="wrap">{sanitizeBlock(e.untouched ?? (state.touched ? 'The state of the targets is not known: check them before anything else.' : 'Nothing was touched.'))}</Text>
+      {e.next ? <Text wrap="wrap">Next: {sanitizeBlock(e.next)}</Text> : null}
     </Frame>
   );
 }

@@ -8,6 +8,7 @@ import { useTheme } from '../theme.js';
 import type { PlanState, UnhealthyPolicy } from '../wizard.js';
 import { windowStart } from './BackupScreen.js';
 import type { ScreenProps } from './RecipeScreen.js';
+import { sanitizeText } from '../../text/sanitize.js';
 
 /** Quote an argv for display the way a POSIX shell would need it (display only: nothing runs through a shell). */
 export function quoteArgv(argv: readonly string[]): string {
@@ -86,7 +87,7 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
   return (
     <Frame
       step="Plan"
-      title={`${inPlace ? 'IN-PLACE restore' : 'Drill'} of ${plan.recipe.name} from ${plan.backup.id} (${age} old)`}
+      title={sanitizeText(`${inPlace ? 'IN-PLACE restore' : 'Drill'} of ${plan.recipe.name} from ${plan.backup.id} (${age} old)`)}
       footer={footerItems(inPlace ? ['up', 'down', 'commands', 'unhealthy', 'select', 'back', 'help', 'quit'] : ['up', 'down', 'commands', 'select', 'back', 'help', 'quit'], { commands: state.showCommands ? 'hide commands' : 'commands', unhealthy: 'if unhealthy', select: 'confirm' })}
     >
       <Text wrap="truncate-end">
@@ -98,7 +99,7 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
       </Text>
       {plan.options.overrideRejected !== undefined ? (
         <Text color={theme.warn} wrap="truncate-end">
-          {theme.symbols.warn} Set failed its checks; used anyway because: {plan.options.overrideRejected}
+          {theme.symbols.warn} Set failed its checks; used anyway because: {sanitizeText(plan.options.overrideRejected)}
         </Text>
       ) : null}
       <Box marginTop={1} flexDirection="column">
@@ -124,17 +125,17 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
         <Box marginTop={1} flexDirection="column">
           {step.destructive ? (
             <Text color={theme.danger} wrap="wrap">
-              Destroys: {step.destroys ?? 'current state of the target'}
+              Destroys: {sanitizeText(step.destroys ?? 'current state of the target')}
             </Text>
           ) : (
             <Text>Destroys: nothing</Text>
           )}
           {step.safetyCopy ? (
             <Text wrap="wrap">
-              Safety copy: {step.safetyCopy.kind === 'none' ? 'NONE (recorded decision)' : `${step.safetyCopy.description} → ${step.safetyCopy.location}`}
+              Safety copy: {step.safetyCopy.kind === 'none' ? 'NONE (recorded decision)' : sanitizeText(`${step.safetyCopy.description} → ${step.safetyCopy.location}`)}
             </Text>
           ) : null}
-          {step.undo ? <Text wrap="truncate-end">Undo: {step.undo.title}</Text> : null}
+          {step.undo ? <Text wrap="truncate-end">Undo: {sanitizeText(step.undo.title)}</Text> : null}
           {state.showCommands
             ? step.actions.slice(0, 6).map((a, i) => (
                 <Box key={i} marginLeft={2}>

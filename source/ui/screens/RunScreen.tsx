@@ -9,6 +9,7 @@ import { finishedSteps, runningSteps, type RunView, type StepView } from '../run
 import { useTheme, type Theme } from '../theme.js';
 import type { RunState } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
+import { sanitizeText } from '../../text/sanitize.js';
 
 type StaticItem = { key: string; kind: 'confirmed'; text: string } | { key: string; kind: 'step'; step: StepView };
 
@@ -63,7 +64,7 @@ function FinishedStep({ step, theme }: { step: StepView; theme: Theme }): React.
 
 export function confirmedLine(state: { plan: Plan; confirmedAt: string }): string {
   const what = state.plan.mode === 'restore' ? 'IN-PLACE restore' : 'drill';
-  return `Confirmed at ${formatUtc(state.confirmedAt)}: ${what} of ${state.plan.recipe.name} from set ${state.plan.backup.id}`;
+  return sanitizeText(`Confirmed at ${formatUtc(state.confirmedAt)}: ${what} of ${state.plan.recipe.name} from set ${state.plan.backup.id}`);
 }
 
 /** Screen 6: the engine's steps as they run. Finished steps stay above (Static); the running ones show elapsed time, progress and output. */
