@@ -2,7 +2,7 @@ import path from 'node:path';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { PlannedAction, Plan } from '../plan/types.js';
-import type { Check, Recipe } from '../recipe/schema.js';
+import type { Check, ExecContext, Recipe } from '../recipe/schema.js';
 
 /**
  * Drills restore into scratch targets only. The drill recipe is built from the sandbox alone
@@ -14,7 +14,11 @@ import type { Check, Recipe } from '../recipe/schema.js';
 export interface DrillSandbox {
   /** Every directory the sandbox owns; all files a drill touches live below one of them. */
   rootDirs: string[];
-  postgres?: { host: string; port: number; user: string; passwordEnv: string; socketDir?: string };
+  /** Scratch containers (drills of container recipes): the only ones a drill's docker commands may name. */
+  containers?: string[];
+  /** The production containers (names and ids): a drill's plan must never name them. */
+  realContainers?: string[];
+  postgres?: { host: string; port: number; user: string; passwordEnv: string; socketDir?: string; exec?: ExecContext };
   redis?: {
     host: string;
     port: number;
@@ -24,8 +28,9 @@ export interface DrillSandbox {
     appenddirname: string;
     passwordEnv?: string;
     service: { stop: string[]; start: string[]; status?: string[] };
+    exec?: ExecContext;
   };
-  prometheus?: { url: string; dataDir: string; service: { stop: string[]; start: string[] } };
+  prometheus?: { url: string; dataDir: string; service: { stop: string[]; start: string[] }; exec?: ExecContext };
 }
 
 /** Check kinds that can be pointed at scratch targets; the others would reach real systems. */
@@ -52,7 +57,7 @@ export function drillRecipe(real: Recipe, sandbox: DrillSandbox): DrillRecipeRes
   if (real.components.postgres && sandbox.postgres) {
     const p = real.components.postgres;
     components.postgres = {
-      exec: { kind: 'host' },
+      exec: sandbox.postgres.exec ?? { kind: 'host' },
       host: sandbox.postgres.host,
       port: sandbox.postgres.port,
       user: sandbox.postgres.user,
@@ -71,7 +76,7 @@ export function drillRecipe(real: Recipe, sandbox: DrillSandbox): DrillRecipeRes
   if (real.components.redis && sandbox.redis) {
     const r = sandbox.redis;
     components.redis = {
-      exec: { kind: 'host' },
+      exec: r.exec ?? { kind: 'host' },
       host: r.host,
       port: r.port,
       ...(r.passwordEnv ? { passwordEnv: r.passwordEnv } : {}),
@@ -84,7 +89,7 @@ export function drillRecipe(real: Recipe, sandbox: DrillSandbox): DrillRecipeRes
   }
   if (real.components.prometheus && sandbox.prometheus) {
     components.prometheus = {
-      exec: { kind: 'host' },
+      exec: sandbox.prometheus.exec ?? { kind: 'host' },
       url: sandbox.prometheus.url,
       dataDir: sandbox.prometheus.dataDir,
       service: { ...sandbox.prometheus.service, timeoutSeconds: 60 },
@@ -120,14 +125,30 @@ export function isolationProblems(plan: Plan, sandbox: DrillSandbox, real: Recip
   const hosts = new Set<string>(['127.0.0.1', 'localhost', '::1', sandbox.postgres?.socketDir].filter((h): h is string => Boolean(h)));
   const forbidden = new Set<string>();
   const rp = real.components;
-  if (rp.redis?.dataDir) forbidden.add(path.resolve(rp.redis.dataDir));
-  if (rp.prometheus?.dataDir) forbidden.add(path.resolve(rp.prometheus.dataDir));
+  // Host paths of the real targets. Paths inside a real container are that container's: a scratch
+  // container has its own at the same place (the container names are what is checked then).
+  if (rp.redis?.dataDir && rp.redis.exec.kind === 'host') forbidden.add(path.resolve(rp.redis.dataDir));
+  if (rp.prometheus?.dataDir && rp.prometheus.exec.kind === 'host') forbidden.add(path.resolve(rp.prometheus.dataDir));
+  const scratchContainers = new Set(sandbox.containers ?? []);
+  const realContainers = new Set(sandbox.realContainers ?? []);
+  for (const k of ['postgres', 'redis', 'prometheus'] as const) {
+    const e = rp[k]?.exec;
+    if (e && e.kind !== 'host') realContainers.add(e.container);
+  }
+  /** The container an argument names: NAME, NAME:/path (docker cp). */
+  const containerOf = (a: string): string => (/^[A-Za-z0-9][A-Za-z0-9_.-]*:\//.test(a) ? a.slice(0, a.indexOf(':')) : a);
   for (const s of real.services) for (const a of [s.stop, s.start, s.status ?? []]) if (a.length > 0) forbidden.add(a.join('\u0000'));
   if (plan.mode !== 'drill') problems.push(`plan mode is "${plan.mode}", not "drill"`);
 
   const checkArgv = (where: string, argv: string[]): void => {
     const prog = path.basename(argv[0] ?? '');
-    if (['docker', 'podman', 'systemctl', 'service', 'kubectl', 'ssh'].includes(prog)) problems.push(`${where}: runs ${prog}, which reaches real systems`);
+    if (prog === 'docker' && scratchContainers.size > 0) {
+      // Only commands that name a scratch container, and none that names a real one.
+      const named = argv.slice(1).map(containerOf);
+      const real = named.find((a) => realContainers.has(a));
+      if (real) problems.push(`${where}: names the real container ${real}`);
+      if (!named.some((a) => scratchContainers.has(a))) problems.push(`${where}: runs docker without naming a scratch container`);
+    } else if (['docker', 'docker-compose', 'podman', 'systemctl', 'service', 'kubectl', 'ssh'].includes(prog)) problems.push(`${where}: runs ${prog}, which reaches real systems`);
     if (forbidden.has(argv.join('\u0000'))) problems.push(`${where}: runs a real service command (${argv.join(' ')})`);
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i] ?? '';

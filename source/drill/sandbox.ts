@@ -8,6 +8,7 @@ import { ExitCode } from '../exit-codes.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import { SandboxGroup } from '../sandbox/group.js';
 import { serviceCtlArgv } from '../sandbox/service-ctl.js';
+import { isContainerExec, startContainerScratch, type ContainerScratch } from './containers.js';
 import type { DrillSandbox } from './isolate.js';
 
 /** The scratch services a drill restores into, and how to reach and remove them. */
@@ -33,14 +34,22 @@ export async function startDrillScratch(real: LoadedRecipe, kinds: ComponentKind
   const base = await mkdtemp(path.join(os.tmpdir(), 'restore-assistant-drill-'));
   const group = new SandboxGroup({ baseDir: base });
   const password = randomBytes(12).toString('hex');
+  // Container components get scratch containers of the production images (drill/containers.ts);
+  // the others scratch processes on this host.
+  const inContainers = kinds.filter((k) => isContainerExec(real.recipe.components[k]?.exec));
+  const onHost = kinds.filter((k) => !inContainers.includes(k));
+  let boxes: ContainerScratch | undefined;
   try {
-    const [pg, redis, prom] = await Promise.all([
-      kinds.includes('postgres') ? group.postgres({ password }) : undefined,
-      kinds.includes('redis') ? group.redis({ appendonly: real.recipe.components.redis?.appendonly ?? false, save: '' }) : undefined,
-      kinds.includes('prometheus') ? group.prometheus({}) : undefined,
+    const [pg, redis, prom, containers] = await Promise.all([
+      onHost.includes('postgres') ? group.postgres({ password }) : undefined,
+      onHost.includes('redis') ? group.redis({ appendonly: real.recipe.components.redis?.appendonly ?? false, save: '' }) : undefined,
+      onHost.includes('prometheus') ? group.prometheus({}) : undefined,
+      inContainers.length > 0 ? startContainerScratch(real, inContainers, password, DRILL_PG_PASSWORD_ENV) : undefined,
     ]);
+    boxes = containers;
     const sandbox: DrillSandbox = {
-      rootDirs: [base, ...[pg?.rootDir, redis?.rootDir, prom?.rootDir].filter((d): d is string => Boolean(d))],
+      ...(containers?.sandbox ?? {}),
+      rootDirs: [base, ...[pg?.rootDir, redis?.rootDir, prom?.rootDir].filter((d): d is string => Boolean(d)), ...(containers?.sandbox.rootDirs ?? [])],
       ...(pg ? { postgres: { host: pg.host, port: pg.port, user: pg.user, passwordEnv: DRILL_PG_PASSWORD_ENV, socketDir: pg.socketDir } } : {}),
       ...(redis
         ? {
@@ -66,24 +75,30 @@ export async function startDrillScratch(real: LoadedRecipe, kinds: ComponentKind
         ...(pg ? [`PostgreSQL: PGPASSWORD=<see ${path.join(base, 'drill-connection.txt')}> psql -h ${pg.host} -p ${pg.port} -U ${pg.user} ${real.recipe.components.postgres?.database ?? ''}`] : []),
         ...(redis ? [`Redis:      redis-cli -h ${redis.host} -p ${redis.port}`] : []),
         ...(prom ? [`Prometheus: ${prom.url}`] : []),
+        ...(containers ? [`Containers: ${containers.containers.join(', ')} (docker rm -f -v them, and docker volume rm ${containers.volumes.join(' ')}, when done)`] : []),
         `Files:      ${base}`,
         `Stop:       kill the processes listed in ${base} (pidfiles), or re-run without --keep next time`,
       ],
       teardown: async () => {
         if (tornDown) return;
         tornDown = true;
+        await containers?.teardown();
         await group.stopAll();
         const { rm } = await import('node:fs/promises');
         await rm(base, { recursive: true, force: true });
       },
     };
   } catch (error) {
+    await boxes?.teardown().catch(() => undefined);
     await group.stopAll().catch(() => undefined);
     const { rm } = await import('node:fs/promises');
     await rm(base, { recursive: true, force: true }).catch(() => undefined);
     throw new RestoreAssistantError(`Could not start the drill's scratch services: ${error instanceof Error ? error.message : String(error)}`, ExitCode.preflightFailed, {
       untouched: 'Nothing was restored; the real targets were not contacted.',
-      next: 'Check that PostgreSQL, redis-server and prometheus are installed (bash scripts/setup.sh installs them).',
+      next:
+        inContainers.length > 0
+          ? 'Check that docker reaches the daemon and that the production containers exist (docker inspect); the scratch containers use their images.'
+          : 'Check that PostgreSQL, redis-server and prometheus are installed (bash scripts/setup.sh installs them).',
     });
   }
 }

@@ -80,6 +80,12 @@ set -eu
 : "\${REDIS_PORT:=6379}"
 mkdir -p /data
 find /data -maxdepth 1 \\! -user redis -exec chown redis:redis '{}' +
+# A command (as the official image takes it): redis-server with its flags, or flags alone.
+if [ "$#" -gt 0 ]; then
+  case "$1" in -*) set -- redis-server "$@" ;; esac
+  [ "$1" = redis-server ] || exec "$@"
+  exec setpriv --reuid=redis --regid=redis --init-groups -- "$@"
+fi
 exec setpriv --reuid=redis --regid=redis --init-groups -- redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \\
   --dir /data --dbfilename dump.rdb --appendonly no --save "3600 1 300 100 60 10000" --protected-mode no --daemonize no
 `;
@@ -90,6 +96,10 @@ set -eu
 : "\${PROM_PORT:=9090}"
 mkdir -p /prometheus /etc-prometheus
 chown 65534:65534 /prometheus
+# Flags given (as prom/prometheus's ENTRYPOINT takes them): run prometheus with exactly those.
+if [ "$#" -gt 0 ]; then
+  exec setpriv --reuid=65534 --regid=65534 --clear-groups -- prometheus "$@"
+fi
 printf 'global:\\n  scrape_interval: 1s\\n  evaluation_interval: 1s\\n  scrape_timeout: 1s\\nscrape_configs:\\n  - job_name: prometheus\\n    static_configs:\\n      - targets: ["127.0.0.1:%s"]\\n' "$PROM_PORT" > /etc-prometheus/prometheus.yml
 exec setpriv --reuid=65534 --regid=65534 --clear-groups -- prometheus --config.file=/etc-prometheus/prometheus.yml \\
   --storage.tsdb.path=/prometheus --web.listen-address="127.0.0.1:$PROM_PORT" --storage.tsdb.use-lockfile --web.enable-lifecycle

@@ -202,4 +202,38 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     await expectPreRestoreState('sigint');
     await containersRun();
   });
+  it('a drill of the docker recipe uses throwaway containers of the production images: production ids, start times and data unchanged, scratch removed', async () => {
+    const names = Object.values(d.names);
+    const states = await Promise.all(names.map((n) => d.state(n)));
+    const fingerprints = async (): Promise<unknown[]> => Promise.all([fingerprintPostgres(d.pg, DB), fingerprintRedis(d.redis), fingerprintPrometheus(d.prom, promT)]);
+    const before = await fingerprints();
+    const volumesBefore = (await daemon.docker(['volume', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').sort();
+
+    // Scratch containers of the production images, seen while the drill runs.
+    const seen = new Set<string>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const ps = await daemon.docker(['ps', '--filter', 'label=restore-assistant.drill=1', '--format', '{{.Names}} {{.Image}}'], { reject: false });
+        for (const line of ps.stdout.split('\n').filter(Boolean)) seen.add(line);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    })();
+    const r = await execa(process.execPath, [inject('cliBin'), 'drill', '--recipe', await recipe('sp-docker'), '--backup', set.id, '--yes'], { env, extendEnv: false, reject: false, cwd: base, stdin: 'ignore' });
+    watching = false;
+    await watcher;
+    const out = `exit ${r.exitCode}\n--- stdout\n${String(r.stdout)}\n--- stderr\n${String(r.stderr)}`;
+    expect(r.exitCode, out).toBe(0);
+    expect(String(r.stdout)).toMatch(/Drill of sp-docker: PASSED/);
+    // The scratch containers ran the production images (docker ps shows the image id they were created from).
+    const scratch = [...seen].map((line) => line.split(' '));
+    expect(scratch.map(([n]) => n?.replace(/^ra-drill-[0-9a-f]+-/, '')).sort(), out).toEqual(['postgres', 'prometheus', 'redis']);
+    const prodImages = await Promise.all(['postgres', 'redis', 'prometheus'].map(async (k) => (await d.state(d.names[k as 'postgres'])).image));
+    for (const [, image] of scratch) expect(prodImages.some((id) => id.replace(/^sha256:/, '').startsWith((image ?? '').replace(/^sha256:/, '')))).toBe(true);
+
+    expect(await Promise.all(names.map((n) => d.state(n)))).toEqual(states);
+    expect(await fingerprints()).toEqual(before);
+    expect((await daemon.docker(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean).sort()).toEqual([...names].sort());
+    expect((await daemon.docker(['volume', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').sort()).toEqual(volumesBefore);
+  }, 240_000);
 });

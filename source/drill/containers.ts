@@ -1,0 +1,216 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ComponentKind } from '../catalog/types.js';
+import { run } from '../exec/run.js';
+import type { LoadedRecipe } from '../recipe/load.js';
+import type { ExecContext } from '../recipe/schema.js';
+import { guardOnExit } from '../sandbox/exit-guard.js';
+import { freePort } from '../sandbox/ports.js';
+import { httpOk, sleep } from '../sandbox/process-utils.js';
+import type { DrillSandbox } from './isolate.js';
+
+/**
+ * Scratch containers for drills of container recipes: for each docker/compose component, a
+ * throwaway container of the *same image* the production container runs (docker inspect .Image,
+ * the image id), on the host network on a free loopback port, with fresh scratch volumes at the
+ * production container's volume paths. Never the production containers or volumes: read-only
+ * bind mounts are repeated (e.g. configuration), read-write ones and volumes become scratch
+ * volumes. Everything is removed after (and by the exit guard if the drill dies).
+ *
+ * Port and password without knowing the image: PGPORT / POSTGRES_PASSWORD (the postgres server
+ * and the official image honour them), `redis-server --port N ...` and Prometheus flags as the
+ * command, as the official images take them.
+ */
+
+export interface ContainerScratch {
+  sandbox: DrillSandbox;
+  /** Names of the scratch containers and volumes (removed by teardown). */
+  containers: string[];
+  volumes: string[];
+  /** image per component, as production runs it (id) and as it was named. */
+  images: Partial<Record<ComponentKind, { id: string; name: string }>>;
+  teardown(): Promise<void>;
+}
+
+interface Inspected {
+  Id: string;
+  Image: string;
+  Config: { Image: string; Env?: string[] | null };
+  Mounts?: Array<{ Type: string; Source?: string; Destination: string; RW: boolean; Name?: string }>;
+}
+
+async function docker(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<string> {
+  const r = await run(['docker', ...args], { timeoutMs, tailLines: 10, env });
+  if (!r.ok) throw new Error(`docker ${args.slice(0, 3).join(' ')} ... failed: ${[...r.stderrTail, ...r.stdoutTail].join(' ').trim() || `exit ${String(r.exitCode)}`}`);
+  return r.stdout;
+}
+
+async function inspect(container: string): Promise<Inspected> {
+  const out = await docker(['inspect', '--type', 'container', '--format', '{{json .}}', container]);
+  return JSON.parse(out) as Inspected;
+}
+
+/** True when the exec context is a container (the drill then uses scratch containers). */
+export function isContainerExec(ctx: ExecContext | undefined): ctx is Exclude<ExecContext, { kind: 'host' }> {
+  return ctx !== undefined && ctx.kind !== 'host';
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, logsOf: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) {
+      const logs = await run(['docker', 'logs', '--tail', '20', logsOf], { timeoutMs: 10_000 });
+      throw new Error(`${what} did not become ready within ${timeoutMs / 1000} s: ${[...logs.stdoutTail, ...logs.stderrTail].join(' | ')}`);
+    }
+    await sleep(250);
+  }
+}
+
+/** Starts scratch containers for the container components among `kinds`. */
+export async function startContainerScratch(real: LoadedRecipe, kinds: ComponentKind[], password: string, passwordEnv: string): Promise<ContainerScratch> {
+  const c = real.recipe.components;
+  const id = randomBytes(4).toString('hex');
+  const base = await mkdtemp(path.join(os.tmpdir(), 'restore-assistant-drill-containers-'));
+  const containers: string[] = [];
+  const volumes: string[] = [];
+  const images: ContainerScratch['images'] = {};
+  const sandbox: DrillSandbox = { rootDirs: [base], containers: [], realContainers: [] };
+
+  const removeAllSync = (): void => {
+    if (containers.length > 0) spawnSync('docker', ['rm', '-f', '-v', ...containers], { stdio: 'ignore', timeout: 60_000 });
+    if (volumes.length > 0) spawnSync('docker', ['volume', 'rm', '-f', ...volumes], { stdio: 'ignore', timeout: 60_000 });
+  };
+  const unguard = guardOnExit({ label: 'drill containers', pids: () => [], dirs: [base], beforeRemove: removeAllSync });
+  let tornDown = false;
+  const teardown = async (): Promise<void> => {
+    if (tornDown) return;
+    tornDown = true;
+    if (containers.length > 0) await run(['docker', 'rm', '-f', '-v', ...containers], { timeoutMs: 60_000 });
+    if (volumes.length > 0) await run(['docker', 'volume', 'rm', '-f', ...volumes], { timeoutMs: 60_000 });
+    await rm(base, { recursive: true, force: true });
+    unguard();
+  };
+
+  /** docker run -d of a scratch container from the production container's image. */
+  const runScratch = async (kind: ComponentKind, prod: Inspected, extra: { env: string[]; args: string[]; mounts?: string[]; clientEnv?: Record<string, string> }): Promise<string> => {
+    const name = `ra-drill-${id}-${kind}`;
+    const mounts: string[] = [];
+    for (const m of prod.Mounts ?? []) {
+      if (m.Type === 'bind' && !m.RW && m.Source) {
+        mounts.push('-v', `${m.Source}:${m.Destination}:ro`);
+      } else {
+        const vol = `${name}-${volumes.length}`;
+        await docker(['volume', 'create', '--label', 'restore-assistant.drill=1', vol]);
+        volumes.push(vol);
+        mounts.push('-v', `${vol}:${m.Destination}`);
+      }
+    }
+    containers.push(name);
+    await docker([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--label',
+      'restore-assistant.drill=1',
+      '--network',
+      'host',
+      ...(kind === 'postgres' ? ['--stop-signal', 'SIGINT'] : []),
+      ...mounts,
+      ...(extra.mounts ?? []),
+      ...extra.env.flatMap((e) => ['-e', e]),
+      prod.Image,
+      ...extra.args,
+    ], extra.clientEnv);
+    images[kind] = { id: prod.Image, name: prod.Config.Image };
+    sandbox.containers!.push(name);
+    return name;
+  };
+
+  try {
+    const postgresExec = c.postgres?.exec;
+    if (kinds.includes('postgres') && c.postgres && isContainerExec(postgresExec)) {
+      const t = { ...c.postgres, exec: postgresExec };
+      const prod = await inspect(t.exec.container);
+      sandbox.realContainers!.push(t.exec.container, prod.Id);
+      const port = await freePort();
+      // The password reaches the container through the docker client's environment (-e NAME), never argv.
+      const name = await runScratch('postgres', prod, { env: [`PGPORT=${port}`, 'POSTGRES_PASSWORD'], args: [], clientEnv: { POSTGRES_PASSWORD: password } });
+      sandbox.postgres = { host: '127.0.0.1', port, user: 'postgres', passwordEnv, exec: { kind: 'docker', container: name } };
+    }
+    const redisExec = c.redis?.exec;
+    if (kinds.includes('redis') && c.redis && isContainerExec(redisExec)) {
+      const t = { ...c.redis, exec: redisExec };
+      const prod = await inspect(t.exec.container);
+      sandbox.realContainers!.push(t.exec.container, prod.Id);
+      const port = await freePort();
+      const appendonly = t.appendonly ?? false;
+      const dir = t.dataDir ?? '/data';
+      const name = await runScratch('redis', prod, { env: [], args: ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', t.dbfilename ?? 'dump.rdb', '--save', '', '--appendonly', appendonly ? 'yes' : 'no'] });
+      sandbox.redis = {
+        host: '127.0.0.1',
+        port,
+        dir,
+        dbfilename: t.dbfilename ?? 'dump.rdb',
+        appendonly,
+        appenddirname: t.appenddirname ?? 'appendonlydir',
+        service: { stop: ['docker', 'stop', name], start: ['docker', 'start', name], status: ['docker', 'exec', name, 'redis-cli', '-p', String(port), 'ping'] },
+        exec: { kind: 'docker', container: name, helperImage: t.exec.helperImage ?? prod.Image },
+      };
+    }
+    const prometheusExec = c.prometheus?.exec;
+    if (kinds.includes('prometheus') && c.prometheus && isContainerExec(prometheusExec)) {
+      const t = { ...c.prometheus, exec: prometheusExec };
+      const prod = await inspect(t.exec.container);
+      sandbox.realContainers!.push(t.exec.container, prod.Id);
+      const port = await freePort();
+      const config = path.join(base, 'prometheus.yml');
+      // Scrapes only itself: a drill sends nothing anywhere else.
+      await writeFile(config, `global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["127.0.0.1:${port}"]\n`);
+      await chmod(base, 0o755);
+      await chmod(config, 0o644);
+      const name = await runScratch('prometheus', prod, {
+        env: [],
+        mounts: ['-v', `${config}:/restore-assistant-drill/prometheus.yml:ro`],
+        args: ['--config.file=/restore-assistant-drill/prometheus.yml', `--storage.tsdb.path=${t.dataDir}`, `--web.listen-address=127.0.0.1:${port}`],
+      });
+      sandbox.prometheus = {
+        url: `http://127.0.0.1:${port}`,
+        dataDir: t.dataDir,
+        service: { stop: ['docker', 'stop', name], start: ['docker', 'start', name] },
+        exec: { kind: 'docker', container: name, helperImage: t.exec.helperImage ?? prod.Image },
+      };
+    }
+    // Ready: PostgreSQL answers a query with the scratch password, Redis PONG, Prometheus /-/ready.
+    const waits: Promise<void>[] = [];
+    if (sandbox.postgres?.exec?.kind === 'docker') {
+      const { port, exec } = sandbox.postgres;
+      const name = exec.container;
+      waits.push(
+        waitUntil(
+          `scratch PostgreSQL ${name}`,
+          async () => (await run(['docker', 'exec', '-e', 'PGPASSWORD', name, 'psql', '-X', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-c', 'SELECT 1'], { env: { PGPASSWORD: password }, timeoutMs: 15_000 })).stdout.trim() === '1',
+          120_000,
+          name,
+        ),
+      );
+    }
+    if (sandbox.redis?.exec?.kind === 'docker') {
+      const { port, exec } = sandbox.redis;
+      waits.push(waitUntil(`scratch Redis ${exec.container}`, async () => (await run(['docker', 'exec', exec.container, 'redis-cli', '-p', String(port), 'ping'], { timeoutMs: 15_000 })).stdout.trim() === 'PONG', 60_000, exec.container));
+    }
+    if (sandbox.prometheus?.exec?.kind === 'docker') {
+      const { url, exec } = sandbox.prometheus;
+      waits.push(waitUntil(`scratch Prometheus ${exec.container}`, () => httpOk(`${url}/-/ready`), 60_000, exec.container));
+    }
+    await Promise.all(waits);
+  } catch (error) {
+    await teardown().catch(() => undefined);
+    throw error;
+  }
+  return { sandbox, containers, volumes, images, teardown };
+}
