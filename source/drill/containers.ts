@@ -89,7 +89,14 @@ export async function startContainerScratch(real: LoadedRecipe, kinds: Component
   const teardown = async (): Promise<void> => {
     if (tornDown) return;
     tornDown = true;
-    if (containers.length > 0) await run(['docker', 'rm', '-f', '-v', ...containers], { timeoutMs: 60_000 });
+    // Helper containers (docker run --rm --volumes-from a scratch container) may not be removed
+    // yet by the daemon: they hold the scratch volumes. They are the drill's too.
+    const users: string[] = [];
+    for (const vol of volumes) {
+      const r = await run(['docker', 'ps', '-aq', '--filter', `volume=${vol}`], { timeoutMs: 30_000 });
+      if (r.ok) users.push(...r.stdout.split('\n').map((l) => l.trim()).filter((l) => /^[0-9a-f]{6,64}$/.test(l)));
+    }
+    if (containers.length > 0 || users.length > 0) await run(['docker', 'rm', '-f', '-v', ...containers, ...new Set(users)], { timeoutMs: 60_000 });
     if (volumes.length > 0) await run(['docker', 'volume', 'rm', '-f', ...volumes], { timeoutMs: 60_000 });
     await rm(base, { recursive: true, force: true });
     unguard();

@@ -233,6 +233,7 @@ describe('restore into the story-portal containers (docker exec kind), the real 
 
     expect(await Promise.all(names.map((n) => d.state(n)))).toEqual(states);
     expect(await fingerprints()).toEqual(before);
+    expect((await daemon.docker(['ps', '-a', '--format', '{{.Names}} {{.Image}} {{.Status}} {{.Command}}'])).stdout.split('\n').filter((l) => !names.includes(l.split(' ')[0] ?? '')), 'containers left').toEqual([]);
     expect((await daemon.docker(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean).sort()).toEqual([...names].sort());
     expect((await daemon.docker(['volume', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').sort()).toEqual(volumesBefore);
   }, 240_000);
