@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what restore-assistant needs on Debian/Ubuntu: the PostgreSQL, Redis and Prometheus
-# binaries its tests, drills and demo start as throwaway processes, node_exporter for the metrics
+# binaries its tests, drills and demo start as throwaway processes, node_exporter and Pushgateway for the metrics
 # test, Docker (docker.io, docker-compose) for the container tests, and the npm dependencies.
 # Safe to run again: it installs only what is missing. Uses sudo when not root.
 set -euo pipefail
@@ -13,6 +13,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 && command -v redis-check-rdb >/dev/null 2>&1 || need+=(redis-tools)
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
+command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v tar >/dev/null 2>&1 || need+=(tar)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)

@@ -73,3 +73,4 @@ export {
 export { SandboxGroup, type Disposable, type SandboxGroupOptions } from './group.js';
 export { keepSandboxFiles, releaseFromExitGuard } from './exit-guard.js';
 export { startNodeExporter, type NodeExporterSandbox } from './node-exporter.js';
+export { startPushgateway, type PushgatewaySandbox } from './pushgateway.js';
