@@ -14,6 +14,7 @@ import type { FileIdentity } from '../catalog/types.js';
 import { createExclusive, makePrivateTempDir, stagingParent } from '../exec/safe-fs.js';
 import type { ConsumedFile, EngineEventBody } from './events.js';
 import { ArchiveChangedError, safeExtractTarGz } from './extract.js';
+import { PsqlRestrictGuard } from './psql-guard.js';
 import { isPgRestoreItemLine, StripOwnershipAndAcl, throttle } from './streams.js';
 
 /**
@@ -297,6 +298,8 @@ async function execAction(action: Extract<PlannedAction, { type: 'exec' }>, ctx:
       filter = new StripOwnershipAndAcl();
       stages.push(filter);
     }
+    // Last, so psql reads our `\restrict <per-run key>` before any byte of the dump (psql-guard.ts).
+    if (action.input.psqlRestrict) stages.push(new PsqlRestrictGuard());
     if (action.progress === 'input-bytes') {
       let done = 0;
       const started = performance.now();

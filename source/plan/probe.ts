@@ -519,13 +519,17 @@ export function preflightProblems(
       } else if (dumpMajor !== undefined && f.pgRestoreVersion && dumpMajor > (majorOf(f.pgRestoreVersion) ?? 0)) {
         problems.push({ code: 'client-too-old', component: 'postgres', severity: 'error', message: `The archive was written by pg_dump ${dump?.pgDumpVersion}; pg_restore ${f.pgRestoreVersion} cannot read dumps from a newer major.`, next: `Install the PostgreSQL ${dumpMajor} client and point components.postgres.bin at it.` });
       }
-    } else if (dump?.restrict && f.psqlVersion && !psqlAcceptsRestrict(f.psqlVersion)) {
+    } else if (f.psqlVersion && !psqlAcceptsRestrict(f.psqlVersion)) {
+      // Every plain dump goes through psql's restricted mode (engine/psql-guard.ts): without it a
+      // backslash command in the backup (\! shell, \o |pipe, \connect) would run as this user.
       problems.push({
         code: 'psql-restrict',
         component: 'postgres',
         severity: 'error',
-        message: `The dump begins with \\restrict (pg_dump ${dump.pgDumpVersion ?? '17.6/16.10/15.14/14.19/13.22 or later'}), which psql ${f.psqlVersion} rejects.`,
-        next: 'Use psql 17.6, 16.10, 15.14, 14.19, 13.22 or later (components.postgres.bin).',
+        message:
+          `psql ${f.psqlVersion} ${where} has no restricted mode (\\restrict, added in 17.6 / 16.10 / 15.14 / 14.19 / 13.22); a plain dump is only restored through it, ` +
+          `so that no psql meta-command in the backup can run${dump?.restrict ? ` (this dump also begins with \\restrict, which psql ${f.psqlVersion} rejects)` : ''}.`,
+        next: 'Use psql 17.6, 16.10, 15.14, 14.19, 13.22 or later (point components.postgres.bin at it), or restore from a custom-format dump (pg_dump -Fc), which needs no psql.',
       });
     }
     if (dumpMajor !== undefined && f.serverMajor !== undefined && dumpMajor > f.serverMajor) {

@@ -45,7 +45,7 @@ export function shellJoin(argv: readonly string[]): string {
 export function describeAction(a: PlannedAction, scripts?: ScriptTable): string {
   switch (a.type) {
     case 'exec': {
-      const input = a.input ? ` < ${shellQuote(a.input.file)}${a.input.gunzip ? ' (gunzip in-process)' : ''}${a.input.filter ? ` (filter: ${a.input.filter})` : ''}` : '';
+      const input = a.input ? ` < ${shellQuote(a.input.file)}${a.input.gunzip ? ' (gunzip in-process)' : ''}${a.input.filter ? ` (filter: ${a.input.filter})` : ''}${a.input.psqlRestrict ? ' (psql \\restrict with a per-run key: meta-commands refused)' : ''}` : '';
       const env = a.envFrom ? ` [env: ${Object.entries(a.envFrom).map(([k, v]) => `${k} from $${v}`).join(', ')}]` : '';
       return `${a.purpose}\n      $ ${displayArgv(a.argv, scripts)}${input}${env}  (${a.runsIn})`;
     }

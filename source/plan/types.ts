@@ -21,8 +21,13 @@ export interface PlannedCommand {
   purpose: string;
   /** Where it runs, e.g. "host" or "docker exec story-portal-postgres". */
   runsIn: string;
-  /** Stream a file into stdin (decompressed with Node's gunzip when gunzip is set). */
-  input?: { file: string; gunzip?: boolean; filter?: 'strip-ownership-and-acl' };
+  /**
+   * Stream a file into stdin (decompressed with Node's gunzip when gunzip is set). `psqlRestrict`:
+   * the engine sends `\restrict <key>` (a key it makes at run time, recorded nowhere) before the
+   * file's bytes and drops pg_dump's own `\restrict`/`\unrestrict` pair (engine/psql-guard.ts), so
+   * psql refuses every meta-command in the file.
+   */
+  input?: { file: string; gunzip?: boolean; filter?: 'strip-ownership-and-acl'; psqlRestrict?: boolean };
   /** Child env var name -> operator env var name holding the value. */
   envFrom?: EnvFrom;
   okExitCodes?: number[];

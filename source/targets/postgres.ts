@@ -248,16 +248,19 @@ export function dropRolesActions(target: PostgresTarget, roles: readonly string[
   ];
 }
 
-/** Stream a plain (.sql / .sql.gz) dump from the host into psql (through Node's gunzip; no temp file). */
+/**
+ * Stream a plain (.sql / .sql.gz) dump from the host into psql (through Node's gunzip; no temp
+ * file), in psql's restricted mode with a per-run key: no meta-command in the dump ever runs.
+ */
 export function plainRestoreAction(target: PostgresTarget, file: string, opts: { gunzip: boolean; skipOwnership: boolean }): PlannedAction {
   const argv = psqlBase(target, target.database);
   return {
     type: 'exec',
     argv: wrapArgv(target.exec, argv, { interactive: true, env: envNames(target) }),
-    purpose: `Restore ${path.basename(file)} into ${target.database} with psql (ON_ERROR_STOP)${opts.skipOwnership ? ', without ownership and grants' : ''}`,
+    purpose: `Restore ${path.basename(file)} into ${target.database} with psql (ON_ERROR_STOP, restricted: no meta-commands)${opts.skipOwnership ? ', without ownership and grants' : ''}`,
     runsIn: contextLabel(target.exec),
     ...envFrom(target),
-    input: { file, ...(opts.gunzip ? { gunzip: true } : {}), ...(opts.skipOwnership ? { filter: 'strip-ownership-and-acl' as const } : {}) },
+    input: { file, ...(opts.gunzip ? { gunzip: true } : {}), ...(opts.skipOwnership ? { filter: 'strip-ownership-and-acl' as const } : {}), psqlRestrict: true },
     progress: 'input-bytes',
   };
 }

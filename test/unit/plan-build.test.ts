@@ -141,7 +141,7 @@ describe('buildPlan: story-portal (docker)', () => {
       'psql', '-X', '-v', 'ON_ERROR_STOP=1', '--no-psqlrc', '--no-password',
       '-h', '127.0.0.1', '-p', '5432', '-U', 'postgres', '-d', 'agentic_platform',
     ]);
-    expect(restore?.input).toEqual({ file: '/var/backups/story-portal/2026-01-18_01-45-13/postgres.sql.gz', gunzip: true });
+    expect(restore?.input).toEqual({ file: '/var/backups/story-portal/2026-01-18_01-45-13/postgres.sql.gz', gunzip: true, psqlRestrict: true });
     expect(restore?.envFrom).toEqual({ PGPASSWORD: 'STORY_PORTAL_PGPASSWORD' });
     expect(restore?.progress).toBe('input-bytes');
     expect(restore?.runsIn).toBe('docker exec story-portal-postgres');
