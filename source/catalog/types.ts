@@ -72,6 +72,8 @@ export interface VerifyProblem {
   /** A short machine-readable code, e.g. 'checksum-mismatch', 'gzip-truncated', 'tar-unsafe-path'. */
   code: string;
   message: string;
+  /** The line of a plain dump the problem is on (psql meta-commands). */
+  line?: number;
 }
 
 /**

@@ -8,6 +8,7 @@ import { Parser } from 'tar';
 import { run } from '../exec/run.js';
 import { assertRegularFile, READ_CHUNK } from './checksums.js';
 import { sanitizeText } from '../text/sanitize.js';
+import { MetaCommandScanner, type MetaScanResult } from './meta-scan.js';
 import { checkTarEntry, PrometheusShape } from './tar-safety.js';
 import { findPgTool, findRedisCheckRdb } from './tools.js';
 import type { BackupComponent, BackupSet, ComponentKind, ComponentVerification, FileIdentity, VerifyProblem, VerifyReport } from './types.js';
@@ -39,8 +40,8 @@ const MAX_TAR_PROBLEMS = 20;
 
 /** What a quick verification leaves out, per format (recorded so nobody mistakes quick for deep). */
 const QUICK_SKIPS: Record<BackupComponent['format'], string[]> = {
-  'pg-plain': [],
-  'pg-plain-gz': ['gzip stream', 'dump complete line'],
+  'pg-plain': ['psql meta-commands'],
+  'pg-plain-gz': ['gzip stream', 'dump complete line', 'psql meta-commands'],
   'pg-custom': ['pg_restore read-through (data blocks)'],
   'pg-directory': ['pg_restore read-through (data blocks)'],
   'redis-rdb': ['redis-check-rdb'],
@@ -62,8 +63,14 @@ class ComponentRun {
     this.checks.push({ name, ok, durationMs: Math.round(performance.now() - started), ...(detail ? { detail } : {}) });
   }
 
-  problem(code: string, message: string): void {
-    this.problems.push({ component: this.component.kind, path: this.component.path, code, message: `${KIND_LABEL[this.component.kind]} ${sanitizeText(path.basename(this.component.path), 120)}: ${message}` });
+  problem(code: string, message: string, line?: number): void {
+    this.problems.push({
+      component: this.component.kind,
+      path: this.component.path,
+      code,
+      message: `${KIND_LABEL[this.component.kind]} ${sanitizeText(path.basename(this.component.path), 120)}: ${message}`,
+      ...(line !== undefined ? { line } : {}),
+    });
   }
 }
 
@@ -223,6 +230,30 @@ class EdgeScanner extends Writable {
   }
 }
 
+/** Hands every chunk to two synchronous consumers (the edge scanner and the meta-command scanner). */
+class Fanout extends Writable {
+  constructor(private readonly targets: Writable[]) {
+    super();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (error?: Error | null) => void): void {
+    let pending = this.targets.length;
+    let failed = false;
+    for (const t of this.targets) {
+      t.write(chunk, (error) => {
+        if (failed) return;
+        if (error) {
+          failed = true;
+          cb(error);
+        } else if (--pending === 0) cb();
+      });
+    }
+  }
+  override _final(cb: (error?: Error | null) => void): void {
+    for (const t of this.targets) t.end();
+    void Promise.all(this.targets.map((t) => finish(t))).then(() => cb());
+  }
+}
+
 async function readEdges(file: string, size: number): Promise<{ head: Buffer; tail: Buffer }> {
   await assertRegularFile(file);
   const fh = await open(file, 'r');
@@ -290,6 +321,56 @@ function judgePlain(cr: ComponentRun, head: Buffer, tail: Buffer, started: numbe
   if (!complete) cr.problem('pg-dump-incomplete', `does not end with "${PLAIN_COMPLETE}": the dump was cut short (pg_dump failed or the file is truncated)`);
 }
 
+/** At most this many meta-commands become problems of their own; the rest are counted. */
+const MAX_META_PROBLEMS = 20;
+
+/**
+ * What the meta-command scan found (catalog/meta-scan.ts). Every finding is a refusal: a pg_dump
+ * of one database holds no psql meta-command besides its own \restrict/\unrestrict pair.
+ */
+function judgeMetaCommands(cr: ComponentRun, scan: MetaScanResult, started: number): void {
+  cr.facts['psqlMetaCommands'] = scan.total;
+  if (scan.createDatabase) cr.facts['dbname'] = scan.createDatabase.name.replace(/^"(.*)"$/s, '$1').replace(/""/g, '"');
+  const clean = scan.total === 0 && !scan.createDatabase && !scan.clusterDump && !scan.standardStrings;
+  cr.check(
+    'psql meta-commands',
+    clean,
+    started,
+    clean
+      ? `none outside COPY data (${scan.lines} lines${scan.restrictKey ? "; pg_dump's own \\restrict pair only" : ''})`
+      : `${scan.total} outside COPY data${scan.findings[0] ? `, first at line ${scan.findings[0].line}` : ''}`,
+  );
+  if (scan.clusterDump) {
+    cr.problem('pg-dumpall', 'is a pg_dumpall cluster dump (roles, every database, \\connect between them); this tool restores one database into the recipe\'s target. Dump the one database with pg_dump (-Fc), or restore a cluster dump by hand.');
+  }
+  if (scan.createDatabase || scan.connect) {
+    const what = [
+      scan.createDatabase ? `CREATE DATABASE ${scan.createDatabase.name} at line ${scan.createDatabase.line}` : undefined,
+      scan.connect ? `\\connect ${scan.connect.target} at line ${scan.connect.line}` : undefined,
+    ]
+      .filter(Boolean)
+      .join(' and ');
+    cr.problem(
+      'pg-dump-create',
+      `was made with pg_dump --create (or pg_dumpall): ${what} would create or switch to another database, outside the recipe's target and its safety copy. ` +
+        'Refused: only a dump of one database without --create is restored, into the target only. Make the dump without --create (pg_dump -Fc --dbname=DB), or restore this one by hand.',
+      scan.createDatabase?.line ?? scan.connect?.line,
+    );
+  }
+  scan.findings.slice(0, MAX_META_PROBLEMS).forEach((f, i) => {
+    const why = i === 0 ? " (a pg_dump of one database holds none besides its own \\restrict/\\unrestrict pair: this file was altered, or is not such a dump; a restore's psql would refuse it, as it runs restricted)" : '';
+    cr.problem('psql-meta-command', `line ${f.line}: psql meta-command ${f.command} outside COPY data: ${f.text}${why}`, f.line);
+  });
+  if (scan.total > MAX_META_PROBLEMS) cr.problem('psql-meta-command', `${scan.total - MAX_META_PROBLEMS} more psql meta-commands not listed`);
+  if (scan.standardStrings) {
+    cr.problem(
+      'standard-conforming-strings',
+      `line ${scan.standardStrings.line}: changes standard_conforming_strings (${scan.standardStrings.text}); pg_dump only ever sets it on, and a change alters how psql reads backslashes, so the rest cannot be checked for meta-commands`,
+      scan.standardStrings.line,
+    );
+  }
+}
+
 function gzipProblem(cr: ComponentRun, error: Error): void {
   const msg = error.message;
   if (/unexpected end of file/i.test(msg)) cr.problem('gzip-truncated', 'the gzip stream ends early: the file is truncated');
@@ -303,7 +384,8 @@ async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boolean): 
   if (opts.depth === 'deep') {
     const started = performance.now();
     const scanner = new EdgeScanner();
-    const pass = await streamPass(c.path, { hash: true, gunzip: gz, consumer: scanner, onBytes, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const meta = new MetaCommandScanner();
+    const pass = await streamPass(c.path, { hash: true, gunzip: gz, consumer: new Fanout([scanner, meta]), onBytes, ...(opts.signal ? { signal: opts.signal } : {}) });
     if (pass.readError) return readFailure(cr, pass.readError);
     cr.sha256 = pass.sha256;
     cr.identity = pass.identity;
@@ -320,6 +402,7 @@ async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boolean): 
       if (pass.inflateError) gzipProblem(cr, pass.inflateError);
     }
     judgePlain(cr, scanner.head, scanner.tail, started, true);
+    judgeMetaCommands(cr, meta.result, started);
     return;
   }
   // quick

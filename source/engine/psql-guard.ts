@@ -9,8 +9,8 @@ import { Transform, type TransformCallback } from 'node:stream';
  * and the engine rolls back. The key exists only in this process and psql's memory: it is never
  * in the plan, argv, a log or the evidence, and nothing in the dump can learn it.
  *
- * pg_dump's own pair is handled by exact match: a first line `\restrict K` is dropped (psql would
- * refuse it, being restricted already), and so is every line that is exactly `\unrestrict K` with
+ * pg_dump's own pair is handled by exact match: its `\restrict K` line (the first line that is not
+ * blank or a `--` comment) is dropped (psql would refuse it, being restricted already), and so is every line that is exactly `\unrestrict K` with
  * that same K (pg_dump's last line; it would fail with "wrong key"). Nothing else is changed, so
  * whatever the rest of the dump holds (a second `\unrestrict`, a `\!` after the end, a second
  * gzip member) reaches psql as written and is refused there.
@@ -19,12 +19,21 @@ import { Transform, type TransformCallback } from 'node:stream';
 const NL = 0x0a;
 const BACKSLASH = 0x5c;
 const PG_DUMP_RESTRICT = /^\\restrict ([A-Za-z0-9]+)\r?$/;
-/** The longest first line looked at (pg_dump's is about 75 bytes). */
-const MAX_FIRST_LINE = 4096;
+/** pg_dump's `\restrict K` comes after its header comment: looked for in at most this many lines. */
+const MAX_HEAD_LINES = 100;
+/** The longest head line held back while looking. */
+const MAX_HEAD_LINE = 4096;
 
 /** A fresh restrict key: 48 hex characters from the CSPRNG (psql accepts alphanumerics only). */
 export function newRestrictKey(): string {
   return randomBytes(24).toString('hex');
+}
+
+/** A blank line or a `--` comment: what pg_dump writes before its `\restrict K`. */
+function isHeadFiller(data: Buffer, start: number, end: number): boolean {
+  let i = start;
+  while (i < end && (data[i] === 0x20 || data[i] === 0x09 || data[i] === 0x0d)) i++;
+  return i === end || (data[i] === 0x2d && data[i + 1] === 0x2d && i + 1 < end);
 }
 
 export class PsqlRestrictGuard extends Transform {
@@ -32,10 +41,12 @@ export class PsqlRestrictGuard extends Transform {
   droppedPgDumpLines = 0;
   private readonly key: string;
   private started = false;
-  private firstLineDone = false;
-  /** `\unrestrict K` for pg_dump's key K, once the first line named one. */
+  /** Still looking for pg_dump's `\restrict K` (only blank and comment lines so far). */
+  private inHead = true;
+  private headLines = 0;
+  /** `\unrestrict K` for pg_dump's key K, once the head named one. */
   private unrestrictLine: Buffer | undefined;
-  /** Bytes of an unfinished line held back (the first line, or a possible `\unrestrict K`). */
+  /** Bytes of an unfinished line held back (a head line, or a possible `\unrestrict K`). */
   private partial: Buffer | undefined;
   /** The start of the current line was already passed on: it cannot be `\unrestrict K`. */
   private continuing = false;
@@ -52,53 +63,56 @@ export class PsqlRestrictGuard extends Transform {
     this.push(Buffer.from(`\\restrict ${this.key}\n`, 'latin1'));
   }
 
+  /** One complete head line (without its newline): true when it is dropped. */
+  private headLine(data: Buffer, start: number, end: number): boolean {
+    this.headLines++;
+    if (isHeadFiller(data, start, end)) {
+      if (this.headLines >= MAX_HEAD_LINES) this.inHead = false;
+      return false;
+    }
+    this.inHead = false;
+    const m = PG_DUMP_RESTRICT.exec(data.toString('latin1', start, end));
+    if (!m) return false;
+    this.unrestrictLine = Buffer.from(`\\unrestrict ${m[1]!}`, 'latin1');
+    return true;
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.begin();
     const data = this.partial ? Buffer.concat([this.partial, chunk]) : chunk;
     this.partial = undefined;
-    let start = 0;
-    if (!this.firstLineDone) {
-      const nl = data.indexOf(NL);
-      if (nl === -1 && data.length < MAX_FIRST_LINE) {
-        this.partial = Buffer.from(data);
-        done();
-        return;
-      }
-      this.firstLineDone = true;
-      const m = nl === -1 ? null : PG_DUMP_RESTRICT.exec(data.toString('latin1', 0, nl));
-      if (m) {
-        this.unrestrictLine = Buffer.from(`\\unrestrict ${m[1]!}`, 'latin1');
-        this.droppedPgDumpLines++;
-        start = nl + 1;
-      }
-    }
-    if (!this.unrestrictLine) {
-      // No pg_dump key: nothing else is ever dropped.
-      if (start < data.length) this.push(data.subarray(start));
-      done();
-      return;
-    }
-    let keepFrom = start;
-    let lineStart = start;
+    let keepFrom = 0;
+    let lineStart = 0;
     for (;;) {
+      if (!this.inHead && !this.unrestrictLine) break; // no pg_dump key: nothing else is ever dropped
       const nl = data.indexOf(NL, lineStart);
       if (nl === -1) break;
-      const candidate = !this.continuing && data[lineStart] === BACKSLASH;
-      this.continuing = false;
-      if (candidate && this.isUnrestrict(data, lineStart, nl)) {
+      let drop: boolean;
+      if (this.inHead) drop = this.headLine(data, lineStart, nl);
+      else {
+        drop = !this.continuing && data[lineStart] === BACKSLASH && this.isUnrestrict(data, lineStart, nl);
+        this.continuing = false;
+      }
+      if (drop) {
         if (lineStart > keepFrom) this.push(data.subarray(keepFrom, lineStart));
         keepFrom = nl + 1;
         this.droppedPgDumpLines++;
       }
       lineStart = nl + 1;
     }
+    if (!this.inHead && !this.unrestrictLine) {
+      if (keepFrom < data.length) this.push(data.subarray(keepFrom));
+      done();
+      return;
+    }
     if (lineStart > keepFrom) this.push(data.subarray(keepFrom, lineStart));
     if (lineStart < data.length) {
       const rest = data.subarray(lineStart);
-      // Hold an unfinished line back only while it could still become `\unrestrict K`.
-      if (!this.continuing && rest[0] === BACKSLASH && rest.length <= this.unrestrictLine.length + 1) {
-        this.partial = Buffer.from(rest);
-      } else {
+      // Hold an unfinished line back only while it could still be one of pg_dump's.
+      const hold = this.inHead ? rest.length < MAX_HEAD_LINE : !this.continuing && rest[0] === BACKSLASH && rest.length <= this.unrestrictLine!.length + 1;
+      if (hold) this.partial = Buffer.from(rest);
+      else {
+        if (this.inHead) this.inHead = false;
         this.push(rest);
         this.continuing = true;
       }
@@ -118,16 +132,11 @@ export class PsqlRestrictGuard extends Transform {
     const last = this.partial;
     this.partial = undefined;
     if (last) {
-      if (!this.firstLineDone) {
-        // A one-line dump: pg_dump's `\restrict K` alone is dropped.
-        this.firstLineDone = true;
-        if (PG_DUMP_RESTRICT.test(last.toString('latin1'))) this.droppedPgDumpLines++;
-        else this.push(last);
-      } else if (this.unrestrictLine && !this.continuing && this.isUnrestrict(last, 0, last.length)) {
-        this.droppedPgDumpLines++;
-      } else {
-        this.push(last);
-      }
+      let drop = false;
+      if (this.inHead) drop = this.headLine(last, 0, last.length);
+      else if (this.unrestrictLine && !this.continuing) drop = this.isUnrestrict(last, 0, last.length);
+      if (drop) this.droppedPgDumpLines++;
+      else this.push(last);
     }
     done();
   }

@@ -38,6 +38,15 @@ describe('PsqlRestrictGuard', () => {
     }
   });
 
+  it('finds pg_dump\'s \\restrict after its header comment, as pg_dump 15.14+ writes it', async () => {
+    const real = ['--', '-- PostgreSQL database dump', '--', '', '\\restrict Abc123', '', '-- Dumped by pg_dump version 15.18', 'SELECT 1;', '', '\\unrestrict Abc123', ''].join('\n');
+    for (const size of [1, 6, 100_000]) {
+      const r = await guard(real, size);
+      expect(r.out).toBe(`\\restrict ${KEY}\n--\n-- PostgreSQL database dump\n--\n\n\n-- Dumped by pg_dump version 15.18\nSELECT 1;\n\n`);
+      expect(r.dropped).toBe(2);
+    }
+  });
+
   it('a dump without a \\restrict first line gets ours and passes whole, even a \\unrestrict line', async () => {
     const old = '--\n-- PostgreSQL database dump\n--\nSELECT 1;\n\\unrestrict Abc123\n';
     const r = await guard(old, 3);
