@@ -88,6 +88,7 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     .option('--drop-safety-copies', 'remove safety copies after a healthy restore')
     .option('--quick-verify', 'verify only checksums and headers first, not every byte (huge dumps; damage then shows mid-restore and is rolled back)')
     .option('--force-unverified <reason>', 'restore a set that failed verification; the reason is recorded')
+    .option('--allow-database-mismatch <reason>', "restore a set whose dump or metadata names another database than the recipe's target; the reason is recorded")
     .option('--json', 'print the final summary as JSON on stdout')
     .action(async (opts: Record<string, unknown>) => {
       setHandler(async () => (await import('./commands/restore.js')).restoreCommand(opts));

@@ -8,6 +8,7 @@ import { Parser } from 'tar';
 import { run } from '../exec/run.js';
 import { assertRegularFile, READ_CHUNK } from './checksums.js';
 import { sanitizeText } from '../text/sanitize.js';
+import { databaseClaims, databaseMismatches, describeMismatch } from './database-identity.js';
 import { MetaCommandScanner, type MetaScanResult } from './meta-scan.js';
 import { checkTarEntry, PrometheusShape } from './tar-safety.js';
 import { findPgTool, findRedisCheckRdb } from './tools.js';
@@ -30,6 +31,11 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   /** Directory of PostgreSQL client binaries (recipe postgres.bin). */
   pgBin?: string;
+  /**
+   * The recipe's target database: a set whose dump or metadata names another is rejected with
+   * 'database-mismatch' (restore --allow-database-mismatch overrides exactly that problem).
+   */
+  expectDatabase?: string;
 }
 
 const PLAIN_HEADER = '-- PostgreSQL database dump';
@@ -801,6 +807,20 @@ export async function verifyBackupSet(set: BackupSet, opts: VerifyOptions): Prom
     const { verification, problems: p } = await verifyComponent(component, opts);
     components.push(verification);
     problems.push(...p);
+  }
+  const pgComponent = set.components.find((c) => c.kind === 'postgres');
+  if (opts.expectDatabase !== undefined && pgComponent) {
+    const facts = components.find((c) => c.kind === 'postgres')?.facts ?? {};
+    const dumpDb = typeof facts['dbname'] === 'string' ? facts['dbname'] : undefined;
+    const source = pgComponent.format === 'pg-plain' || pgComponent.format === 'pg-plain-gz' ? 'the dump (CREATE DATABASE)' : 'the dump (archive TOC dbname)';
+    for (const m of databaseMismatches(databaseClaims(set, dumpDb, source), opts.expectDatabase)) {
+      problems.push({
+        component: 'postgres',
+        path: m.source.startsWith('metadata') ? path.join(set.location, 'metadata.txt') : pgComponent.path,
+        code: 'database-mismatch',
+        message: `PostgreSQL: ${describeMismatch(m, opts.expectDatabase)}: this set may be another database's backup`,
+      });
+    }
   }
   return {
     setId: set.id,

@@ -100,7 +100,13 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
     // 1. Deep verification: a drill exists to prove the backup, so every byte is read.
     const expect = (['postgres', 'redis', 'prometheus'] as ComponentKind[]).filter((k) => real.components[k] !== undefined);
     out.info(`Verifying backup set ${sanitizeText(set.id)} (deep: every byte, every archive entry)...`);
-    const report: VerifyReport = await verifyBackupSet(set, { depth: 'deep', expect, signal: signals.signal, ...(real.components.postgres?.bin ? { pgBin: real.components.postgres.bin } : {}) });
+    const report: VerifyReport = await verifyBackupSet(set, {
+      depth: 'deep',
+      expect,
+      signal: signals.signal,
+      ...(real.components.postgres?.bin ? { pgBin: real.components.postgres.bin } : {}),
+      ...(real.components.postgres ? { expectDatabase: real.components.postgres.database } : {}),
+    });
     bus.emit(verificationEvent(report, baseRedact));
     if (!report.ok) {
       const rpoMs = confirmedAt.getTime() - Date.parse(set.time);

@@ -35,6 +35,7 @@ export interface RestoreCommandOptions {
   rollbackOnUnhealthy?: boolean;
   dropSafetyCopies?: boolean;
   forceUnverified?: string;
+  allowDatabaseMismatch?: string;
   quickVerify?: boolean;
   json?: boolean;
 }
@@ -61,6 +62,14 @@ function verifyRejected(report: VerifyReport, setId: string): RestoreAssistantEr
     problems: report.problems.map((p) => `${p.component ? `${p.component}: ` : ''}${p.message}`),
     untouched: 'Nothing was touched.',
     next: `Pick another set (restore-assistant list), run \`restore-assistant verify ${setId}\` for details, or restore it anyway with --force-unverified "<reason>" (the reason is recorded).`,
+  });
+}
+
+function databaseMismatchRejected(problems: VerifyReport['problems'], setId: string, database: string): RestoreAssistantError {
+  return new RestoreAssistantError(`Backup set ${setId} names another database than ${database}, the recipe's target: it is not restored.`, ExitCode.backupRejected, {
+    problems: problems.map((p) => p.message),
+    untouched: 'Nothing was touched.',
+    next: `Pick the set of ${database} (restore-assistant list), or, if restoring this database's backup into ${database} is intended, re-run with --allow-database-mismatch "<reason>" (the reason is recorded).`,
   });
 }
 
@@ -162,6 +171,7 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
     rollbackOnUnhealthy: Boolean(opts.rollbackOnUnhealthy),
     dropSafetyCopies: Boolean(opts.dropSafetyCopies),
     ...(opts.forceUnverified ? { forceUnverified: opts.forceUnverified } : {}),
+    ...(opts.allowDatabaseMismatch ? { allowDatabaseMismatch: opts.allowDatabaseMismatch } : {}),
     safetyDir,
   });
   const c = recipe.components;
@@ -186,15 +196,24 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
       depth,
       expect,
       ...(c.postgres?.bin ? { pgBin: c.postgres.bin } : {}),
+      ...(c.postgres && kinds.includes('postgres') ? { expectDatabase: c.postgres.database } : {}),
       onProgress: (p) => {
         if (Date.now() - lastProgress < 5000 || p.bytesTotal === 0) return;
         lastProgress = Date.now();
         out.info(`  verifying ${p.component}: ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}% of ${formatBytes(p.bytesTotal)}`);
       },
     });
-    if (!report.ok) {
+    // A set naming another database is refused on its own (--allow-database-mismatch); every
+    // other problem needs --force-unverified.
+    const mismatch = report.problems.filter((p) => p.code === 'database-mismatch');
+    const otherProblems = report.problems.length - mismatch.length;
+    if (otherProblems > 0) {
       if (!opts.forceUnverified) throw verifyRejected(report, set.id);
       out.info(redact(`Warning: set ${set.id} failed ${depth} verification; restoring anyway because: ${opts.forceUnverified}`));
+    }
+    if (mismatch.length > 0) {
+      if (!opts.allowDatabaseMismatch) throw databaseMismatchRejected(mismatch, set.id, c.postgres?.database ?? '');
+      out.info(redact(`Warning: ${mismatch.map((p) => p.message).join('; ')}; restoring anyway because: ${opts.allowDatabaseMismatch}`));
     }
 
     out.info('Probing the targets (read-only)...');
@@ -228,7 +247,10 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
       // ---- EVIDENCE: the one place a restore attaches its evidence log to the event bus. ----
       evidence = attachRecipeEvidence(bus, { loaded, kind: 'restore', redact, runId, commandLine: ['restore-assistant', ...process.argv.slice(2)], env });
       bus.emit(verificationEvent(report, redact));
-      if (!report.ok && opts.forceUnverified) bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed ${depth} verification; operator's reason: ${opts.forceUnverified}`) });
+      if (otherProblems > 0 && opts.forceUnverified) bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed ${depth} verification; operator's reason: ${opts.forceUnverified}`) });
+      if (mismatch.length > 0 && opts.allowDatabaseMismatch) {
+        bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that names another database (${mismatch.map((p) => p.message).join('; ')}); operator's reason: ${opts.allowDatabaseMismatch}`) });
+      }
 
       summary = await runPlan(plan, {
         bus,

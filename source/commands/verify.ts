@@ -130,6 +130,7 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
       expect: source?.expect ?? [],
       onProgress: progress.onProgress,
       ...(source?.pgBin ? { pgBin: source.pgBin } : {}),
+      ...(source?.recipe?.recipe.components.postgres ? { expectDatabase: source.recipe.recipe.components.postgres.database } : {}),
     });
   } catch (error) {
     await evidence?.finish(undefined);

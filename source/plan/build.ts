@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { databaseClaims, databaseMismatches, describeMismatch } from '../catalog/database-identity.js';
 import type { BackupComponent, BackupSet, ComponentKind, VerifyReport } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
 import { contextLabel } from '../exec/context.js';
@@ -39,6 +40,10 @@ function fileSafe(name: string): string {
 
 function verifyFacts(verify: VerifyReport | undefined, kind: ComponentKind): Record<string, unknown> {
   return verify?.components.find((c) => c.kind === kind)?.facts ?? {};
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
 function num(v: unknown): number | undefined {
@@ -546,6 +551,18 @@ export function buildPlan(input: BuildPlanInput): Plan {
   }
 
   if (options.overrideRejected) warnings.push(`The set failed quick verification; restoring anyway because: ${options.overrideRejected}`);
+  const pgTarget = kinds.includes('postgres') ? r.components.postgres : undefined;
+  if (pgTarget) {
+    const dump = facts.postgres?.dump;
+    const mismatches = databaseMismatches(databaseClaims(set, dump?.database ?? str(verifyFacts(input.verify, 'postgres')['dbname'])), pgTarget.database);
+    for (const m of mismatches) {
+      warnings.push(
+        options.allowDatabaseMismatch
+          ? `${describeMismatch(m, pgTarget.database)}; restoring anyway because: ${options.allowDatabaseMismatch}`
+          : `${describeMismatch(m, pgTarget.database)}: restore refuses this set without --allow-database-mismatch "<reason>"`,
+      );
+    }
+  }
   if (mode === 'drill') warnings.push('Drill: the targets are throwaway scratch services, never the real ones.');
 
   return {

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { sanitizeText } from '../text/sanitize.js';
 
 /**
  * Streaming scan of plain SQL (a pg_dump script, or `pg_restore -f - --schema-only` output) for
@@ -126,16 +127,22 @@ export async function scanPlainDump(file: string, gzip: boolean): Promise<SqlSca
 }
 
 /** Parse `pg_restore --list` output: header versions and the number of TOC entries. */
-export function parseRestoreList(text: string): { pgDumpVersion?: string; serverVersion?: string; tocEntries: number } {
+export function parseRestoreList(text: string): { pgDumpVersion?: string; serverVersion?: string; tocEntries: number; database?: string; createdAt?: string } {
   let tocEntries = 0;
   let pgDumpVersion: string | undefined;
   let serverVersion: string | undefined;
+  let database: string | undefined;
+  let createdAt: string | undefined;
   for (const line of text.split('\n')) {
+    const db = /^;\s+dbname:\s*(.+)$/.exec(line);
+    if (db && database === undefined) database = sanitizeText(db[1]!.trim(), 120);
+    const created = /^; Archive created at (.+)$/.exec(line);
+    if (created && createdAt === undefined) createdAt = sanitizeText(created[1]!.trim(), 60);
     const by = /^;\s+Dumped by pg_dump version:\s*(\S+)/.exec(line);
     if (by) pgDumpVersion = by[1]!;
     const from = /^;\s+Dumped from database version:\s*(\S+)/.exec(line);
     if (from) serverVersion = from[1]!;
     if (/^\d+;/.test(line)) tocEntries++;
   }
-  return { tocEntries, ...(pgDumpVersion ? { pgDumpVersion } : {}), ...(serverVersion ? { serverVersion } : {}) };
+  return { tocEntries, ...(pgDumpVersion ? { pgDumpVersion } : {}), ...(serverVersion ? { serverVersion } : {}), ...(database ? { database } : {}), ...(createdAt ? { createdAt } : {}) };
 }

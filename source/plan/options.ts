@@ -14,6 +14,7 @@ export interface PlanFlags {
   rollbackOnUnhealthy?: boolean;
   dropSafetyCopies?: boolean;
   forceUnverified?: string;
+  allowDatabaseMismatch?: string;
   safetyDir?: string;
 }
 
@@ -52,6 +53,7 @@ export function resolvePlanOptions(recipe: Recipe, flags: PlanFlags, cores = os.
     parallel: (flags.parallel ?? true) && recipe.parallel,
     jobs: flags.jobs ?? recipe.components.postgres?.jobs ?? Math.max(1, cores),
     ...(flags.forceUnverified ? { overrideRejected: flags.forceUnverified } : {}),
+    ...(flags.allowDatabaseMismatch ? { allowDatabaseMismatch: flags.allowDatabaseMismatch } : {}),
     ...(flags.safetyDir ? { safetyDir: flags.safetyDir } : {}),
   };
 }

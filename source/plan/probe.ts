@@ -200,6 +200,8 @@ async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyRe
             dump.tocEntries = parsed.tocEntries;
             if (parsed.pgDumpVersion) dump.pgDumpVersion = parsed.pgDumpVersion;
             if (parsed.serverVersion) dump.serverVersion = parsed.serverVersion;
+            if (parsed.database) dump.database = parsed.database;
+            if (parsed.createdAt) dump.createdAt = parsed.createdAt;
             const schemaArgv = wrapArgv(t.exec, [pgRestore, '--schema-only', '-f', '-', ...(inCtx ? [] : [comp.path])], { interactive: inCtx });
             const sqlScan = await scanCommandOutput(schemaArgv, inCtx ? comp.path : undefined, base);
             referenced = sqlScan.roles;
@@ -211,6 +213,8 @@ async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyRe
     }
     if (dump.tocEntries === undefined && typeof vf['tocEntries'] === 'number') dump.tocEntries = vf['tocEntries'];
     if (dump.pgDumpVersion === undefined && typeof vf['pgDumpVersion'] === 'string') dump.pgDumpVersion = vf['pgDumpVersion'];
+    if (dump.database === undefined && typeof vf['dbname'] === 'string') dump.database = vf['dbname'];
+    if (dump.createdAt === undefined && typeof vf['archiveCreatedAt'] === 'string') dump.createdAt = vf['archiveCreatedAt'];
     facts.dump = dump;
     if (referenced) facts.referencedRoles = referenced;
     if (serverRoles) {

@@ -68,6 +68,20 @@ export function describeAction(a: PlannedAction, scripts?: ScriptTable): string 
   }
 }
 
+/** What the PostgreSQL dump records about itself: database, pg_dump version, creation time (undefined without a dump). */
+export function describeDump(plan: Plan): string | undefined {
+  const pgComp = plan.backup.components.find((c) => c.kind === 'postgres');
+  if (!pgComp) return undefined;
+  const d = plan.facts.postgres?.dump;
+  const plain = pgComp.format === 'pg-plain' || pgComp.format === 'pg-plain-gz';
+  const parts = [
+    `database ${d?.database ?? (plain ? 'not recorded (plain dump)' : 'unknown')}`,
+    `pg_dump ${d?.pgDumpVersion ?? 'unknown'}`,
+    `created ${d?.createdAt ?? (plain ? 'not recorded (plain dump)' : 'unknown')}`,
+  ];
+  return `  PostgreSQL dump: ${parts.join(', ')}`;
+}
+
 /** The plan as the operator reads it: numbered steps, DESTRUCTIVE markers, safety copies, undo, exact argv. */
 export function renderPlanText(rawPlan: Plan, color = false): string {
   // File names, metadata and probed facts come from outside: one line each, control characters escaped.
@@ -78,6 +92,8 @@ export function renderPlanText(rawPlan: Plan, color = false): string {
   lines.push(p('bold', `Restore plan: recipe ${plan.recipe.name}, backup ${plan.backup.id} (${plan.mode})`));
   lines.push(`Backup taken ${plan.backup.time} (${plan.backup.layout}, ${plan.backup.location})`);
   for (const c of plan.backup.components) lines.push(`  ${c.kind.padEnd(10)} ${c.format.padEnd(18)} ${formatBytes(c.size).padStart(9)}  ${c.path}`);
+  const dumpLine = describeDump(plan);
+  if (dumpLine) lines.push(dumpLine);
   lines.push('Targets:');
   for (const [kind, text] of Object.entries(plan.targets)) lines.push(`  ${kind.padEnd(10)} ${text}`);
   lines.push(

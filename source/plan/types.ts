@@ -164,6 +164,10 @@ export interface DumpFacts {
   serverVersion?: string;
   /** Plain dumps from pg_dump 17.6 / 16.10 / 15.14 / 14.19 / 13.22 on start with `\restrict KEY`. */
   restrict?: boolean;
+  /** The database the dump was taken from (archive TOC `dbname:`; a plain dump's CREATE DATABASE). Plain dumps without --create do not record it. */
+  database?: string;
+  /** When pg_dump wrote it (archive TOC "Archive created at"); plain dumps do not record it. */
+  createdAt?: string;
   /** Custom/directory archives: number of TOC entries (`pg_restore --list`), for progress. */
   tocEntries?: number;
   /** When the client could not read the archive header (e.g. a newer archive version). */
@@ -182,6 +186,8 @@ export interface PlanOptions {
   jobs: number;
   /** Recorded when the operator chose a set that failed quick checks. */
   overrideRejected?: string;
+  /** Recorded when the operator restores a set naming another database (--allow-database-mismatch): the reason. */
+  allowDatabaseMismatch?: string;
   /** Host directory for safety copies that are files (a pg_dump safety copy). Default: beside the evidence dir. */
   safetyDir?: string;
 }

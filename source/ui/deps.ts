@@ -160,6 +160,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
         expect: expectedKinds(loaded),
         signal: o.signal,
         ...(pgBin ? { pgBin } : {}),
+        ...(loaded.recipe.components.postgres ? { expectDatabase: loaded.recipe.components.postgres.database } : {}),
         onProgress: (p) => o.onProgress({ component: p.component, check: sanitizeText(path.basename(p.path)), done: p.bytesDone, total: p.bytesTotal }),
       });
     },
