@@ -238,7 +238,7 @@ describe('story-portal backups', () => {
     const report = await verifySetIn(spRoot, '2026-01-17_01-00-00', 'quick');
     expect(report.ok).toBe(true);
     expect(report.depth).toBe('quick');
-    expect(report.components.find((c) => c.kind === 'postgres')?.facts?.['notChecked']).toEqual(['gzip stream', 'dump complete line']);
+    expect(report.components.find((c) => c.kind === 'postgres')?.facts?.['notChecked']).toEqual(['gzip stream', 'dump complete line', 'psql meta-commands']);
     expect(report.components.find((c) => c.kind === 'redis')?.facts?.['notChecked']).toEqual(['redis-check-rdb']);
   });
 
