@@ -30,6 +30,8 @@ import { runCli, type CliResult } from '../support/cli.js';
 const DB = 'shop';
 const OTHER_DB = 'reltiny';
 const PW_ENV = 'HOSTILE_PG_PASSWORD';
+/** Each test runs the CLI many times (ten forced restores): room for a loaded 2-core machine. */
+const LONG = 600_000;
 
 interface Attack {
   name: string;
@@ -174,7 +176,7 @@ describe('hostile plain dumps and foreign sets: refused by verify, never run by 
     expect(ok.code, show(ok)).toBe(0);
     expect(ok.stdout).toContain('psql meta-commands');
     await noCanaries();
-  });
+  }, LONG);
 
   it('an uncompressed .sql with \\! is refused by verify with its line too', async () => {
     const file = path.join(base, 'loose', 'metachat_backup_20260101_000000.sql');
@@ -184,7 +186,7 @@ describe('hostile plain dumps and foreign sets: refused by verify, never run by 
     expect(r.code, show(r)).toBe(3);
     const report = JSON.parse(r.stdout) as { problems: Array<{ code: string; line?: number }> };
     expect(report.problems.find((p) => p.code === 'psql-meta-command')?.line).toBe(cleanDump.split('\n').length);
-  });
+  }, LONG);
 
   it('a forced restore of each attack: psql (restricted) refuses it, the run rolls back, no canary, postgres unchanged', async () => {
     for (const h of hostile) {
@@ -197,7 +199,7 @@ describe('hostile plain dumps and foreign sets: refused by verify, never run by 
       await noCanaries();
       expect(await fingerprintPostgres(pg, DB), label).toEqual(before);
     }
-  });
+  }, LONG);
 
   it('a drill refuses each attack (exit 3) and never starts psql on it', async () => {
     for (const h of hostile) {
@@ -206,7 +208,7 @@ describe('hostile plain dumps and foreign sets: refused by verify, never run by 
       expect(r.stdout).toContain(`line ${h.line}: psql meta-command`);
     }
     await noCanaries();
-  });
+  }, LONG);
 
   it('pg_dump --create output is recognised and refused, with what to do', async () => {
     const file = path.join(base, 'create.sql');
@@ -222,7 +224,7 @@ describe('hostile plain dumps and foreign sets: refused by verify, never run by 
     expect(forced.code, show(forced)).toBe(1);
     expect(await fingerprintPostgres(pg, DB)).toEqual(before);
     await noCanaries();
-  });
+  }, LONG);
 
   it('a custom dump of another database is refused (exit 3) before anything is touched, shown in the plan, and restored with --allow-database-mismatch', async () => {
     await mkdir(path.join(mcRoot, 'postgres'), { recursive: true });
@@ -259,7 +261,7 @@ describe('hostile plain dumps and foreign sets: refused by verify, never run by 
     const events = await readFile(path.join(summary.evidence, 'events.jsonl'), 'utf8');
     expect(events).toContain('reltiny is the shop fixture now');
     expect(events).toContain('"allowDatabaseMismatch":"reltiny is the shop fixture now"');
-  });
+  }, LONG);
 
   it('metadata.txt naming another database is refused (exit 3) and restored with the override', async () => {
     // Put shop back from a clean dump first (the previous test restored reltiny into it).
@@ -273,5 +275,5 @@ describe('hostile plain dumps and foreign sets: refused by verify, never run by 
     expect(allowed.code, show(allowed)).toBe(0);
     expect(await fingerprintPostgres(pg, DB)).toEqual(before);
     await noCanaries();
-  });
+  }, LONG);
 });
