@@ -15,7 +15,7 @@ export interface SqlScanResult {
   roles: string[];
   pgDumpVersion?: string;
   serverVersion?: string;
-  /** The script's first line is `\restrict KEY` (pg_dump 17.6 / 16.10 / 15.14 / 14.19 / 13.22 and later). */
+  /** The script's first statement line is `\restrict KEY` (pg_dump 17.6 / 16.10 / 15.14 / 14.19 / 13.22 and later, after the header comment). */
   restrict: boolean;
   lines: number;
 }
@@ -77,9 +77,14 @@ export async function scanSqlStream(input: Readable): Promise<SqlScanResult> {
   const rl = createInterface({ input, crlfDelay: Infinity });
   let inCopy = false;
   let pending = '';
+  let lookingForRestrict = true;
   for await (const line of rl) {
     result.lines++;
-    if (result.lines === 1 && /^\\restrict\s+\S+/.test(line)) result.restrict = true;
+    // pg_dump writes `\restrict KEY` after its header comment: the first line that is not blank or `--`.
+    if (lookingForRestrict && !/^\s*(?:--.*)?$/.test(line)) {
+      lookingForRestrict = false;
+      if (/^\\restrict\s+\S+/.test(line)) result.restrict = true;
+    }
     if (inCopy) {
       if (line === '\\.') inCopy = false;
       continue;

@@ -41,6 +41,13 @@ describe('roles a dump references', () => {
     expect(r.roles).toEqual(['owner_a', 'wrapped_reader']);
   });
 
+  it('finds \\restrict after the header comment, where pg_dump 15.14+ writes it, and only there', async () => {
+    const real = ['--', '-- PostgreSQL database dump', '--', '', '\\restrict AbCdEf123', '', 'SELECT 1;'].join('\n');
+    expect((await scanSqlStream(Readable.from([real]))).restrict).toBe(true);
+    const late = ['--', 'SELECT 1;', '\\restrict AbCdEf123'].join('\n');
+    expect((await scanSqlStream(Readable.from([late]))).restrict).toBe(false);
+  });
+
   it('parses pg_restore --list headers and counts TOC entries', () => {
     const list = [
       ';',
