@@ -112,6 +112,7 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     .description('build a sandbox "production", back it up, break it, and walk through restoring it')
     .option('-y, --yes', 'run the whole incident flow without prompts')
     .option('--keep', 'leave the sandbox running afterwards')
+    .option('--docker', 'the audited story-portal deployment in containers of a private Docker engine (needs root and Debian\'s docker.io)')
     .action(async (opts: Record<string, unknown>) => {
       setHandler(async () => (await import('./commands/demo.js')).demoCommand(opts));
     });

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildDemoWorld, type DemoWorld } from '../demo/world.js';
+import type { DockerDemoWorld } from '../demo/docker-world.js';
 import { UsageError } from '../errors.js';
 import { releaseFromExitGuard } from '../sandbox/exit-guard.js';
 import { serviceCtlArgv } from '../sandbox/service-ctl.js';
@@ -18,6 +19,8 @@ import { createOutput, paint } from '../output.js';
 export interface DemoCommandOptions {
   yes?: boolean;
   keep?: boolean;
+  /** The story-portal deployment in containers of a private dockerd (demo --docker). */
+  docker?: boolean;
 }
 
 export function demoEvidenceDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -34,14 +37,19 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
       next: 'Run it in a terminal, or pass --yes to run the same restore without prompts.',
     });
   }
-  let world: DemoWorld | undefined;
+  let world: DemoWorld | DockerDemoWorld | undefined;
   const onSignal = (): void => {
     // The restore handles its own interrupts; before and after it, a signal ends the demo and
     // the finally block below removes the sandbox.
   };
   process.on('SIGINT', onSignal);
   try {
-    world = await buildDemoWorld({ evidenceDir: demoEvidenceDir(), log: (l) => out.info(l) });
+    if (opts.docker) {
+      const { buildDockerDemoWorld } = await import('../demo/docker-world.js');
+      world = await buildDockerDemoWorld({ evidenceDir: demoEvidenceDir(), log: (l) => out.info(l) });
+    } else {
+      world = await buildDemoWorld({ evidenceDir: demoEvidenceDir(), log: (l) => out.info(l) });
+    }
     for (const [k, v] of Object.entries(world.env)) process.env[k] = v;
     out.info('');
     out.info(c('bold', 'Incident! Production just broke:'));
@@ -51,7 +59,7 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     out.info(
       opts.yes
         ? 'Restoring the latest backup without prompts (--yes)...'
-        : 'Opening the guided restore on the recipe "demo": choose "Restore in place" (or "Drill", which leaves production broken), the latest backup, review the plan, type "shop" to confirm.',
+        : `Opening the guided restore on the recipe "${opts.docker ? 'demo-docker' : 'demo'}": choose "Restore in place" (or "Drill", which leaves production broken), the latest backup, review the plan, type "${opts.docker ? 'agentic_platform' : 'shop'}" to confirm.`,
     );
     out.info('');
 
@@ -77,8 +85,13 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
       out.info(`  . ${envFile}   # the demo database password (mode 0600)`);
       out.info(`  restore-assistant plan --recipe ${world.recipeFile}`);
       out.info('  Stop it when done:');
-      for (const spec of [path.join(world.base, 'shop-api.service.json'), world.redis.spec, world.prom.spec]) out.info(`    ${serviceCtlArgv('stop', spec).join(' ')}`);
-      out.info(`    pkill -f ${world.pg.dataDir}; rm -rf ${world.base}`);
+      if ('daemon' in world) {
+        out.info(`    docker -H ${world.daemon.host} rm -f -v ${Object.values(world.deployment.names).join(' ')}`);
+        out.info(`    kill $(cat ${path.join(world.daemon.rootDir, 'dockerd.pid')}); umount ${path.join(world.daemon.rootDir, 'exec', 'netns', 'default')}; rm -rf ${world.base} ${world.daemon.rootDir}`);
+      } else {
+        for (const spec of [path.join(world.base, 'shop-api.service.json'), world.redis.spec, world.prom.spec]) out.info(`    ${serviceCtlArgv('stop', spec).join(' ')}`);
+        out.info(`    pkill -f ${world.pg.dataDir}; rm -rf ${world.base}`);
+      }
     }
     return code;
   } finally {
