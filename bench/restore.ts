@@ -5,7 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { formatBytes } from '../source/output.js';
-import type { Plan, PlannedAction } from '../source/plan/types.js';
+import type { Plan } from '../source/plan/types.js';
+import type { PlannedAction } from '../source/actions/types.js';
 import { backupPgCustom, SandboxGroup, type PostgresSandbox } from '../source/sandbox/index.js';
 
 /**

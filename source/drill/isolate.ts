@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import type { PlannedAction, Plan } from '../plan/types.js';
+import type { Plan } from '../plan/types.js';
+import type { PlannedAction } from '../actions/types.js';
 import type { Check, ExecContext, Recipe } from '../recipe/schema.js';
 
 /**

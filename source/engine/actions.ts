@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { run, type CommandEvent, type RunResult } from '../exec/run.js';
 import type { Redactor } from '../exec/redact.js';
-import type { PlannedAction, PlannedCommand } from '../plan/types.js';
+import type { PlannedAction, PlannedCommand } from '../actions/types.js';
 import type { Check } from '../recipe/schema.js';
 import { fileIdentity, identityChange, sameIdentity } from '../catalog/identity.js';
 import type { FileIdentity } from '../catalog/types.js';

@@ -9,7 +9,8 @@ import * as pg from '../targets/postgres.js';
 import * as prom from '../targets/prometheus.js';
 import * as redis from '../targets/redis.js';
 import { appServiceControl, startActions, stopActions } from '../targets/services.js';
-import type { Lane, Plan, PlanOptions, PlanStep, PlannedAction, TargetFacts } from './types.js';
+import type { Lane, Plan, PlanOptions, PlanStep, TargetFacts } from './types.js';
+import type { PlannedAction } from '../actions/types.js';
 
 /**
  * The pure plan builder: recipe + backup set + facts + options -> Plan. No I/O, no clock, no

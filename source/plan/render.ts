@@ -1,6 +1,7 @@
 import { formatBytes, paint } from '../output.js';
 import type { Check } from '../recipe/schema.js';
-import type { Plan, PlannedAction } from './types.js';
+import type { Plan } from './types.js';
+import type { PlannedAction } from '../actions/types.js';
 import { sanitizeDeep } from '../text/sanitize.js';
 
 /** Multi-line `sh -c` scripts shown once at the end instead of inline (display only). */

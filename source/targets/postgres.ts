@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { contextLabel, copyIntoArgv, wrapArgv } from '../exec/context.js';
-import type { PlannedAction, PlannedCommand } from '../plan/types.js';
+import type { PlannedAction, PlannedCommand } from '../actions/types.js';
 import type { PostgresTarget } from '../recipe/schema.js';
 
 /**

@@ -8,7 +8,7 @@ import {
   shScript,
   volumeHelperArgv,
 } from '../exec/context.js';
-import type { PlannedAction } from '../plan/types.js';
+import type { PlannedAction } from '../actions/types.js';
 import type { Check, PrometheusTarget } from '../recipe/schema.js';
 
 /**

@@ -11,7 +11,7 @@ import {
   volumeHelperArgv,
   wrapArgv,
 } from '../exec/context.js';
-import type { PlannedAction, PlannedCommand } from '../plan/types.js';
+import type { PlannedAction, PlannedCommand } from '../actions/types.js';
 import type { Check, RedisTarget } from '../recipe/schema.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { PlannedAction, PlannedCommand } from '../plan/types.js';
+import type { PlannedAction, PlannedCommand } from '../actions/types.js';
 import type { AppService, ServiceControl } from '../recipe/schema.js';
 
 /**

@@ -10,7 +10,8 @@ import { readHistory } from '../../source/evidence/history.js';
 import type { RunReport } from '../../source/evidence/report.js';
 import { verifyEvidence } from '../../source/evidence/verify.js';
 import { attachEvidence, newRunId } from '../../source/evidence/writer.js';
-import type { Plan, PlannedAction, PlanStep } from '../../source/plan/types.js';
+import type { Plan, PlanStep } from '../../source/plan/types.js';
+import type { PlannedAction } from '../../source/actions/types.js';
 import { recipeSchema } from '../../source/recipe/schema.js';
 
 /**

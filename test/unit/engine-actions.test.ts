@@ -11,7 +11,7 @@ import { ActionError, describeAction, executeAction, type ActionContext } from '
 import type { EngineEventBody } from '../../source/engine/events.js';
 import { StripOwnershipAndAcl } from '../../source/engine/streams.js';
 import { createRedactor } from '../../source/exec/redact.js';
-import type { PlannedAction } from '../../source/plan/types.js';
+import type { PlannedAction } from '../../source/actions/types.js';
 
 let dir: string;
 let events: EngineEventBody[];

@@ -8,7 +8,8 @@ import { acquireLocks, lockFileName } from '../../source/engine/lock.js';
 import { runPlan, validatePlan, type RunPlanOptions } from '../../source/engine/run.js';
 import type { CheckRunner } from '../../source/engine/actions.js';
 import { createRedactor } from '../../source/exec/redact.js';
-import type { Plan, PlannedAction, PlanStep } from '../../source/plan/types.js';
+import type { Plan, PlanStep } from '../../source/plan/types.js';
+import type { PlannedAction } from '../../source/actions/types.js';
 
 let dir: string;
 let lockDir: string;

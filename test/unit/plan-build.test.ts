@@ -4,7 +4,8 @@ import type { BackupSet } from '../../source/catalog/types.js';
 import { buildPlan, planStamp, type BuildPlanInput } from '../../source/plan/build.js';
 import { resolvePlanOptions } from '../../source/plan/options.js';
 import { renderPlanText } from '../../source/plan/render.js';
-import type { Plan, PlanStep, PlannedAction, TargetFacts } from '../../source/plan/types.js';
+import type { Plan, PlanStep, TargetFacts } from '../../source/plan/types.js';
+import type { PlannedAction } from '../../source/actions/types.js';
 import { loadRecipeFile, type LoadedRecipe } from '../../source/recipe/load.js';
 
 const NOW = new Date('2026-01-18T03:04:05.678Z');

@@ -12,7 +12,7 @@ import { ArchiveChangedError, safeExtractTarGz } from '../../source/engine/extra
 import { acquireLocks, lockFileName } from '../../source/engine/lock.js';
 import { RestoreAssistantError } from '../../source/errors.js';
 import { createRedactor } from '../../source/exec/redact.js';
-import type { PlannedAction } from '../../source/plan/types.js';
+import type { PlannedAction } from '../../source/actions/types.js';
 
 /**
  * The restored bytes are the verified bytes, and root never writes through a name someone else

@@ -1,5 +1,6 @@
 import { Box, Text, useInput } from 'ink';
-import type { PlannedAction, PlanStep } from '../../plan/types.js';
+import type { PlanStep } from '../../plan/types.js';
+import type { PlannedAction } from '../../actions/types.js';
 import { Frame } from '../components/Frame.js';
 import { ageOf, cell, formatAge, formatDuration, formatUtc } from '../format.js';
 import { useTerminalSize } from '../hooks/use-terminal-size.js';

@@ -1,0 +1,48 @@
+import type { Check } from '../recipe/schema.js';
+
+/**
+ * The action vocabulary: everything a plan step can do, as data. The target modules (targets/)
+ * build these, plan/ arranges them into steps, the engine (engine/actions.ts) performs them, and
+ * actions/describe.ts is the one place that says them to people.
+ */
+
+/** Maps a child-process env var to the operator's env var that holds the secret (names only, never values). */
+export type EnvFrom = Record<string, string>;
+
+/** A command exactly as it will run (argv, after the exec context wrapped it). */
+export interface PlannedCommand {
+  argv: string[];
+  /** One line: what this command does. */
+  purpose: string;
+  /** Where it runs, e.g. "host" or "docker exec story-portal-postgres". */
+  runsIn: string;
+  /**
+   * Stream a file into stdin (decompressed with Node's gunzip when gunzip is set). `psqlRestrict`:
+   * the engine sends `\restrict <key>` (a key it makes at run time, recorded nowhere) before the
+   * file's bytes and drops pg_dump's own `\restrict`/`\unrestrict` pair (engine/psql-guard.ts), so
+   * psql refuses every meta-command in the file.
+   */
+  input?: { file: string; gunzip?: boolean; filter?: 'strip-ownership-and-acl'; psqlRestrict?: boolean };
+  /** Child env var name -> operator env var name holding the value. */
+  envFrom?: EnvFrom;
+  okExitCodes?: number[];
+  timeoutSeconds?: number;
+  /** How progress is measured for this command. */
+  progress?: 'input-bytes' | 'pg-restore-items';
+  /** Total items for pg-restore-items progress (TOC entries). */
+  progressTotal?: number;
+}
+
+/** A non-command action the engine performs itself (still fully described here). */
+export type PlannedAction =
+  | ({ type: 'exec' } & PlannedCommand)
+  /** `until: 'down'` waits until the port refuses connections ("really stopped"); default 'up'. */
+  | { type: 'wait-tcp'; host: string; port: number; timeoutSeconds: number; purpose: string; until?: 'up' | 'down' }
+  /** `until: 'down'` waits until the URL no longer answers (connection refused / reset); default 'up'. */
+  | { type: 'wait-http'; url: string; timeoutSeconds: number; purpose: string; expectStatus?: number; until?: 'up' | 'down' }
+  | { type: 'wait-command'; command: PlannedCommand; timeoutSeconds: number; untilExit: 'zero' | 'non-zero'; purpose: string }
+  | { type: 'extract-tar'; archive: string; dest: string; purpose: string }
+  | { type: 'move'; from: string; to: string; purpose: string; ifExists?: boolean }
+  | { type: 'copy-file'; from: string; to: string; purpose: string }
+  | { type: 'check'; check: Check; purpose: string }
+  | { type: 'note'; purpose: string };
