@@ -138,14 +138,14 @@ describe('buildPlan: story-portal (docker)', () => {
     const plan = buildPlan(input(await story(), storySet(), {}));
     const [restore] = execs(step(plan, 'postgres:restore').actions);
     expect(restore?.argv).toEqual([
-      'docker', 'exec', '-i', '-e', 'PGPASSWORD', 'story-portal-postgres',
+      'docker', 'exec', '-i', '-e', 'PGPASSWORD', 'agentic-postgres',
       'psql', '-X', '-v', 'ON_ERROR_STOP=1', '--no-psqlrc', '--no-password',
       '-h', '127.0.0.1', '-p', '5432', '-U', 'postgres', '-d', 'agentic_platform',
     ]);
     expect(restore?.input).toEqual({ file: '/var/backups/story-portal/2026-01-18_01-45-13/postgres.sql.gz', gunzip: true, psqlRestrict: true });
     expect(restore?.envFrom).toEqual({ PGPASSWORD: 'STORY_PORTAL_PGPASSWORD' });
     expect(restore?.progress).toBe('input-bytes');
-    expect(restore?.runsIn).toBe('docker exec story-portal-postgres');
+    expect(restore?.runsIn).toBe('docker exec agentic-postgres');
   });
 
   it('never docker-execs into a container between its docker stop and its docker start', async () => {
@@ -165,7 +165,7 @@ describe('buildPlan: story-portal (docker)', () => {
     expect(offenders).toEqual([]);
     // The same holds for every undo list, run in reverse.
     const undoArgv = plan.steps.flatMap((s) => execs(s.undo?.actions ?? []).map((a) => a.argv));
-    expect(undoArgv.some((a) => a[1] === 'exec' && a.includes('story-portal-prometheus'))).toBe(false);
+    expect(undoArgv.some((a) => a[1] === 'exec' && a.includes('agentic-prometheus'))).toBe(false);
   });
 
   it('moves Redis files of the stopped container with docker run --rm --volumes-from and places the RDB with docker cp', async () => {
@@ -173,12 +173,12 @@ describe('buildPlan: story-portal (docker)', () => {
     const safety = execs(step(plan, 'redis:safety-copy').actions);
     expect(safety).toHaveLength(2);
     for (const a of safety) {
-      expect(a.argv.slice(0, 12)).toEqual(['docker', 'run', '--rm', '--volumes-from', 'story-portal-redis', '--user', '0:0', '--network', 'none', '--entrypoint', 'sh', 'busybox:stable']);
+      expect(a.argv.slice(0, 12)).toEqual(['docker', 'run', '--rm', '--volumes-from', 'agentic-redis', '--user', '0:0', '--network', 'none', '--entrypoint', 'sh', 'busybox:stable']);
       expect(a.argv[12]).toBe('-c');
     }
     expect(safety[0]?.argv.slice(-2)).toEqual(['/data/dump.rdb', '/data/dump.rdb.pre_restore_20260118T030405Z']);
     const place = execs(step(plan, 'redis:place').actions);
-    expect(place.map((a) => a.argv)).toEqual([['docker', 'cp', '/var/backups/story-portal/2026-01-18_01-45-13/redis.rdb', 'story-portal-redis:/data/dump.rdb']]);
+    expect(place.map((a) => a.argv)).toEqual([['docker', 'cp', '/var/backups/story-portal/2026-01-18_01-45-13/redis.rdb', 'agentic-redis:/data/dump.rdb']]);
     // Recipe says appendonly: false, so no AOF base.
     expect(JSON.stringify(step(plan, 'redis:place'))).not.toContain('manifest');
   });
@@ -186,10 +186,10 @@ describe('buildPlan: story-portal (docker)', () => {
   it('streams the Prometheus tarball with docker cp - and moves the data inside the volume', async () => {
     const plan = buildPlan(input(await story(), storySet(), {}));
     const aside = execs(step(plan, 'prometheus:safety-copy').actions);
-    expect(aside[0]?.argv.slice(0, 12)).toEqual(['docker', 'run', '--rm', '--volumes-from', 'story-portal-prometheus', '--user', '0:0', '--network', 'none', '--entrypoint', 'sh', 'busybox:stable']);
+    expect(aside[0]?.argv.slice(0, 12)).toEqual(['docker', 'run', '--rm', '--volumes-from', 'agentic-prometheus', '--user', '0:0', '--network', 'none', '--entrypoint', 'sh', 'busybox:stable']);
     expect(aside[0]?.argv.slice(-2)).toEqual(['/prometheus', '.pre_restore_20260118T030405Z']);
     const place = execs(step(plan, 'prometheus:place').actions);
-    expect(place[0]?.argv).toEqual(['docker', 'cp', '-', 'story-portal-prometheus:/prometheus']);
+    expect(place[0]?.argv).toEqual(['docker', 'cp', '-', 'agentic-prometheus:/prometheus']);
     expect(place[0]?.input).toEqual({ file: '/var/backups/story-portal/2026-01-18_01-45-13/prometheus-data.tar.gz', gunzip: true });
     // lock / queries.active removed, chown to the recipe owner, by the helper container.
     expect(place[1]?.argv.slice(-2)).toEqual(['/prometheus', '65534:65534']);
@@ -228,7 +228,7 @@ describe('buildPlan: story-portal (docker)', () => {
   it('renders numbered steps with DESTRUCTIVE markers, undo and shell-quoted argv', async () => {
     const text = renderPlanText(buildPlan(input(await story(), storySet(), {})));
     expect(text).toMatch(/^ 5\. Rename database agentic_platform aside to agentic_platform__pre_restore_20260118T030405Z DESTRUCTIVE/m);
-    expect(text).toContain('$ docker exec -i -e PGPASSWORD story-portal-postgres psql -X');
+    expect(text).toContain('$ docker exec -i -e PGPASSWORD agentic-postgres psql -X');
     expect(text).toContain('Undo: Rename agentic_platform__pre_restore_20260118T030405Z back to agentic_platform');
     expect(text).toContain("'DO $ra$ BEGIN IF EXISTS");
   });
