@@ -57,7 +57,8 @@ function median(values: number[]): number | null {
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
-function setProblems(sets: BackupSet[], index: number, t: HealthThresholds): HealthProblem[] {
+/** The checks one set fails (size_drop against the sets after it in the list, time_skew, checksum_missing). */
+export function setProblems(sets: BackupSet[], index: number, t: HealthThresholds = DEFAULT_HEALTH): HealthProblem[] {
   const set = sets[index] as BackupSet;
   const out: HealthProblem[] = [];
   for (const c of set.components) {

@@ -9,6 +9,7 @@ import { useTheme } from '../theme.js';
 import { visibleSets, type BackupState } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
 import { sanitizeBlock, sanitizeText } from '../../text/sanitize.js';
+import { setProblems } from '../../health/backups.js';
 
 const kinds: ComponentKind[] = ['postgres', 'redis', 'prometheus'];
 
@@ -115,7 +116,11 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
     );
   }
 
-  const listRows = Math.max(3, rows - CHROME_ROWS - (state.warnings.length > 0 ? 1 : 0));
+  // Backup health of the set under the cursor (source/health/backups.ts): a dump far smaller than
+  // the ones before it, components taken far apart, no checksums. Staleness is the RPO line.
+  const currentIndex = current ? state.sets.indexOf(current) : -1;
+  const health = currentIndex >= 0 ? setProblems(state.sets, currentIndex, recipe.backupHealth) : [];
+  const listRows = Math.max(3, rows - CHROME_ROWS - (state.warnings.length > 0 ? 1 : 0) - (health.length > 0 ? 1 : 0));
   const start = windowStart(state.cursor, sets.length, listRows);
   const shown = sets.slice(start, start + listRows);
   const header =
@@ -173,6 +178,11 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
                 {theme.symbols.fail} Rejected: {r}
               </Text>
             ))}
+            {health.length > 0 ? (
+              <Text color={theme.warn} wrap="truncate-end">
+                {theme.symbols.warn} Health{health.length > 1 ? ` [1 of ${health.length}, all in \`list\`]` : ''}: {sanitizeText(health[0]?.message.replace(`${current.id}: `, '') ?? '')}
+              </Text>
+            ) : null}
             {current.warnings.slice(0, 2).map((w) => (
               <Text key={w} color={theme.warn} wrap="truncate-end">
                 {theme.symbols.warn} {w}
