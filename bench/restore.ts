@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { shellQuote } from '../source/text/shell.js';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -124,7 +125,7 @@ function customAction(pg: PostgresSandbox, file: string, db: string, jobs: numbe
 
 /** pg_dump | gzip to a file (the sandbox helper buffers pg_dump's output in memory, which breaks past 100 MB). */
 async function dumpPlainGz(pg: PostgresSandbox, db: string, file: string): Promise<string> {
-  const q = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
+  const q = shellQuote;
   const dump = [pg.bin('pg_dump'), '-h', pg.host, '-p', String(pg.port), '-U', pg.user, db].map(q).join(' ');
   await exec('bash', ['-c', `set -o pipefail; ${dump} | gzip -c > ${q(file)}`], { env: { ...process.env, ...pg.env() } });
   return file;

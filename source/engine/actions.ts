@@ -96,47 +96,6 @@ export class InterruptedError extends Error {
   }
 }
 
-function quote(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** A command line a person can paste (POSIX sh), for manual steps. Redacted. */
-export function commandLine(cmd: PlannedCommand, redact: Redactor): string {
-  const env = Object.entries(cmd.envFrom ?? {}).map(([child, from]) => `${child}="$${from}" `);
-  const argv = cmd.argv.map((a) => quote(redact(a))).join(' ');
-  let line = `${env.join('')}${argv}`;
-  if (cmd.input) {
-    const file = quote(cmd.input.file);
-    const filter = cmd.input.filter === 'strip-ownership-and-acl' ? ` | grep -Ev '^(ALTER .* OWNER TO .*|GRANT .*|REVOKE .*);$'` : '';
-    line = cmd.input.gunzip || filter ? `${cmd.input.gunzip ? `gunzip -c ${file}` : `cat ${file}`}${filter} | ${line}` : `${line} < ${file}`;
-  }
-  return line;
-}
-
-/** What an action does, as the command a person would run by hand (or a `#` comment for waits). */
-export function describeAction(action: PlannedAction, redact: Redactor): string {
-  switch (action.type) {
-    case 'exec':
-      return commandLine(action, redact);
-    case 'wait-tcp':
-      return `# wait until ${action.host}:${action.port} ${action.until === 'down' ? 'refuses' : 'accepts'} connections (${action.purpose})`;
-    case 'wait-http':
-      return `# wait until ${redact(action.url)} ${action.until === 'down' ? 'no longer answers' : `answers ${action.expectStatus ?? '2xx'}`} (${action.purpose})`;
-    case 'wait-command':
-      return `# wait until \`${commandLine(action.command, redact)}\` exits ${action.untilExit === 'zero' ? '0' : 'non-zero'} (${action.purpose})`;
-    case 'extract-tar':
-      return `mkdir -- ${quote(action.dest)} && tar -xzf ${quote(action.archive)} -C ${quote(action.dest)}`;
-    case 'move':
-      return `mv -T -- ${quote(action.from)} ${quote(action.to)}`;
-    case 'copy-file':
-      return `cp -- ${quote(action.from)} ${quote(action.to)}`;
-    case 'check':
-      return `# check "${action.check.name}" (${action.purpose})`;
-    case 'note':
-      return `# ${action.purpose}`;
-  }
-}
-
 function secretEnv(cmd: PlannedCommand, ctx: ActionContext): { env: Record<string, string>; redact: Redactor } {
   const env: Record<string, string> = {};
   for (const [child, from] of Object.entries(cmd.envFrom ?? {})) {

@@ -4,10 +4,7 @@ import type { Plan, SafetyCopy } from '../plan/types.js';
 import type { EngineEventBody } from './events.js';
 import type { StepRecord } from './step.js';
 import { keptCopies } from './summary.js';
-
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
+import { shellQuote } from '../text/shell.js';
 
 async function pathExists(p: string): Promise<boolean> {
   try {

@@ -6,6 +6,7 @@ import { ExitCode } from '../exit-codes.js';
 import type { ComponentKind } from '../catalog/types.js';
 import type { Recipe } from '../recipe/schema.js';
 import { checkDirSafe, createExclusive } from '../exec/safe-fs.js';
+import { shellQuote } from '../text/shell.js';
 
 /**
  * One restore per target at a time. Each target has a key ("postgres:127.0.0.1:5432/app",
@@ -105,10 +106,6 @@ async function readLock(file: string): Promise<LockInfo | undefined> {
   } catch {
     return undefined;
   }
-}
-
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 async function takeOne(key: string, file: string, info: LockInfo): Promise<void> {

@@ -1,6 +1,7 @@
 import type { PlanStep, SafetyCopy } from '../plan/types.js';
 import { sanitizeText } from '../text/sanitize.js';
-import { describeAction, executeAction } from './actions.js';
+import { pasteableAction } from '../actions/describe.js';
+import { executeAction } from './actions.js';
 import { runTasks, type StepTask } from './schedule.js';
 import { actionContext, type RunState } from './step.js';
 
@@ -52,7 +53,7 @@ export async function rollback(run: RunState, started: PlanStep[], reason: strin
       }
       if (stop.aborted) {
         notUndone.add(step.id);
-        for (const a of undo.actions) manualSteps.push(describeAction(a, redact));
+        for (const a of undo.actions) manualSteps.push(pasteableAction(a, redact));
         if (step.safetyCopy && step.safetyCopy.kind !== 'none') remainingCopies.push(step.safetyCopy);
         bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: 'not run: the operator asked to stop waiting' });
         task.skip(sanitizeText(`${undo.title}: not run (stopped)`));
@@ -67,8 +68,8 @@ export async function rollback(run: RunState, started: PlanStep[], reason: strin
           const message = redact(error instanceof Error ? error.message : String(error));
           notUndone.add(step.id);
           if (step.safetyCopy && step.safetyCopy.kind !== 'none') remainingCopies.push(step.safetyCopy);
-          manualSteps.push(`${describeAction(action, redact)}    # failed: ${message}`);
-          for (const rest of undo.actions.slice(i + 1)) manualSteps.push(describeAction(rest, redact));
+          manualSteps.push(`${pasteableAction(action, redact)}    # failed: ${message}`);
+          for (const rest of undo.actions.slice(i + 1)) manualSteps.push(pasteableAction(rest, redact));
           bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: message });
           task.title = sanitizeText(`${undo.title}: failed`);
           throw new Error(message);

@@ -4,7 +4,7 @@ import { ExitCode } from '../exit-codes.js';
 import type { Redactor } from '../exec/redact.js';
 import type { Plan, PlanStep, SafetyCopy } from '../plan/types.js';
 import type { PlannedAction } from '../actions/types.js';
-import { describeAction } from './actions.js';
+import { pasteableAction } from '../actions/describe.js';
 import type { EngineEventBody, Outcome } from './events.js';
 import type { RollbackResult } from './rollback.js';
 import type { StepRecord } from './step.js';
@@ -109,7 +109,7 @@ export function keptCopies(plan: Plan, records: Map<string, StepRecord>): Safety
 
 /** The undo commands of the completed steps, in reverse order, for the operator to run by hand. */
 export function manualUndo(steps: PlanStep[], redact: Redactor): string[] {
-  return [...steps].reverse().flatMap((s) => (s.undo?.actions ?? []).map((a) => describeAction(a, redact)));
+  return [...steps].reverse().flatMap((s) => (s.undo?.actions ?? []).map((a) => pasteableAction(a, redact)));
 }
 
 export function stateLines(

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { shellJoin } from '../text/shell.js';
 import path from 'node:path';
 import type { EngineEventBody, Outcome, RunKind } from '../engine/events.js';
 import type { SafetyCopy } from '../plan/types.js';
@@ -308,7 +309,7 @@ function metWord(met: boolean | null): string {
 }
 
 function argvText(argv: string[]): string {
-  return argv.map((a) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return shellJoin(argv);
 }
 
 const kindTitle: Record<RunKind, string> = { restore: 'Restore', drill: 'Drill', verify: 'Verification' };

@@ -1,6 +1,7 @@
 import { closeSync, fchmodSync, fstatSync, constants as fsConstants, openSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdtemp, open, realpath, rmdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { shellQuote } from '../text/shell.js';
 
 /**
  * File creation that is safe for root in a directory someone else may write.
@@ -110,17 +111,13 @@ export interface DirProblem {
   fix: string;
 }
 
-function quote(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 function ownerOk(st: Stats): boolean {
   return st.uid === 0 || st.uid === myUid();
 }
 
 function ownerFix(dir: string): string {
   const uid = myUid();
-  return uid === 0 || uid < 0 ? `chown root:root ${quote(dir)}` : `chown ${uid} ${quote(dir)}`;
+  return uid === 0 || uid < 0 ? `chown root:root ${shellQuote(dir)}` : `chown ${uid} ${shellQuote(dir)}`;
 }
 
 /**
@@ -148,10 +145,10 @@ export async function checkDirSafe(dir: string): Promise<DirProblem | undefined>
     return checkAncestors(parent);
   }
   const st = await lstat(real);
-  if (!st.isDirectory()) return { path: real, problem: `${real} is not a directory`, fix: `rm -- ${quote(real)}` };
+  if (!st.isDirectory()) return { path: real, problem: `${real} is not a directory`, fix: `rm -- ${shellQuote(real)}` };
   const mode = st.mode & 0o7777;
   if (!ownerOk(st) || (mode & 0o022) !== 0) {
-    const modeFix = `chmod 0755 ${quote(real)}`;
+    const modeFix = `chmod 0755 ${shellQuote(real)}`;
     const problem = !ownerOk(st)
       ? `${real} is owned by uid ${st.uid} (only root or uid ${myUid()} may own it)`
       : `${real} is writable by ${mode & 0o002 ? 'every user' : 'its group'} (mode ${mode.toString(8).padStart(4, '0')})`;
@@ -181,10 +178,10 @@ async function checkAncestors(start: string): Promise<DirProblem | undefined> {
     const writable = (mode & 0o022) !== 0;
     const sticky = (mode & 0o1000) !== 0;
     if (!ownerOk(st)) {
-      return { path: cur, problem: `${cur} is owned by uid ${st.uid} (only root or uid ${myUid()} may own it)`, fix: `${ownerFix(cur)} && chmod go-w ${quote(cur)}` };
+      return { path: cur, problem: `${cur} is owned by uid ${st.uid} (only root or uid ${myUid()} may own it)`, fix: `${ownerFix(cur)} && chmod go-w ${shellQuote(cur)}` };
     }
     if (writable && !sticky) {
-      return { path: cur, problem: `${cur} is writable by ${mode & 0o002 ? 'every user' : 'its group'} without the sticky bit (mode ${mode.toString(8).padStart(4, '0')})`, fix: `chmod go-w ${quote(cur)}` };
+      return { path: cur, problem: `${cur} is writable by ${mode & 0o002 ? 'every user' : 'its group'} without the sticky bit (mode ${mode.toString(8).padStart(4, '0')})`, fix: `chmod go-w ${shellQuote(cur)}` };
     }
     if (path.dirname(cur) === cur) return undefined;
   }

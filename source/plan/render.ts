@@ -1,73 +1,7 @@
 import { formatBytes, paint } from '../output.js';
-import type { Check } from '../recipe/schema.js';
 import type { Plan } from './types.js';
-import type { PlannedAction } from '../actions/types.js';
+import { displayAction, type ScriptTable } from '../actions/describe.js';
 import { sanitizeDeep } from '../text/sanitize.js';
-
-/** Multi-line `sh -c` scripts shown once at the end instead of inline (display only). */
-export type ScriptTable = Map<string, string>;
-
-function displayArgv(argv: readonly string[], scripts?: ScriptTable): string {
-  return argv
-    .map((a) => {
-      if (!scripts || !a.includes('\n')) return shellQuote(a);
-      let name = scripts.get(a);
-      if (!name) {
-        name = `"$SCRIPT_${scripts.size + 1}"`;
-        scripts.set(a, name);
-      }
-      return name;
-    })
-    .join(' ');
-}
-
-/** One line saying what a check tests. */
-export function describeCheck(c: Check): string {
-  if ('http' in c) return `GET ${c.http.url} answers ${c.http.status}${c.http.bodyContains ? ` containing "${c.http.bodyContains}"` : ''}`;
-  if ('tcp' in c) return `tcp ${c.tcp.host}:${c.tcp.port} accepts`;
-  if ('sql' in c) return `SQL ${c.sql.query}${c.sql.expect !== undefined ? ` = ${c.sql.expect}` : ''}${c.sql.minRows !== undefined ? ` >= ${c.sql.minRows}` : ''}`;
-  if ('redis' in c) return `redis ${c.redis.command.join(' ')}${c.redis.expect !== undefined ? ` = ${c.redis.expect}` : ''}${c.redis.min !== undefined ? ` >= ${c.redis.min}` : ''}`;
-  if ('promql' in c) return `PromQL ${c.promql.query} has >= ${c.promql.minSeries} series${c.promql.time ? ` at ${c.promql.time}` : ''}`;
-  return `${shellJoin(c.command.argv)} exits ${c.command.expectExitCode}`;
-}
-
-/** Quote one argument for display in a POSIX shell (the plan never runs a shell string). */
-export function shellQuote(arg: string): string {
-  if (arg === '') return "''";
-  if (/^[A-Za-z0-9_\-+=.,/:@%^]+$/.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-export function shellJoin(argv: readonly string[]): string {
-  return argv.map(shellQuote).join(' ');
-}
-
-/** One line describing an action, with its exact command when it has one. */
-export function describeAction(a: PlannedAction, scripts?: ScriptTable): string {
-  switch (a.type) {
-    case 'exec': {
-      const input = a.input ? ` < ${shellQuote(a.input.file)}${a.input.gunzip ? ' (gunzip in-process)' : ''}${a.input.filter ? ` (filter: ${a.input.filter})` : ''}${a.input.psqlRestrict ? ' (psql \\restrict with a per-run key: meta-commands refused)' : ''}` : '';
-      const env = a.envFrom ? ` [env: ${Object.entries(a.envFrom).map(([k, v]) => `${k} from $${v}`).join(', ')}]` : '';
-      return `${a.purpose}\n      $ ${displayArgv(a.argv, scripts)}${input}${env}  (${a.runsIn})`;
-    }
-    case 'wait-command':
-      return `${a.purpose} (until exit ${a.untilExit}, up to ${a.timeoutSeconds}s)\n      $ ${displayArgv(a.command.argv, scripts)}  (${a.command.runsIn})`;
-    case 'wait-tcp':
-      return `${a.purpose} (tcp ${a.host}:${a.port} ${a.until === 'down' ? 'refusing' : 'accepting'}, up to ${a.timeoutSeconds}s)`;
-    case 'wait-http':
-      return `${a.purpose} (${a.url} ${a.until === 'down' ? 'not answering' : 'answering'}, up to ${a.timeoutSeconds}s)`;
-    case 'extract-tar':
-      return `${a.purpose} (checked, extracted into a temp dir, renamed to ${a.dest})`;
-    case 'move':
-      return `${a.purpose}: ${a.from} -> ${a.to}${a.ifExists ? ' (if it exists)' : ''}`;
-    case 'copy-file':
-      return `${a.purpose}: ${a.from} -> ${a.to}`;
-    case 'check':
-      return `${a.purpose}: ${describeCheck(a.check)} (timeout ${a.check.timeoutSeconds}s, ${a.check.retries} retries)`;
-    case 'note':
-      return a.purpose;
-  }
-}
 
 /** What the PostgreSQL dump records about itself: database, pg_dump version, creation time (undefined without a dump). */
 export function describeDump(plan: Plan): string | undefined {
@@ -111,10 +45,10 @@ export function renderPlanText(rawPlan: Plan, color = false): string {
     lines.push(`${String(i + 1).padStart(2)}. ${p('bold', step.title)}${marker}${deps}`);
     if (step.destroys) lines.push(`    Destroys: ${step.destroys}`);
     if (step.safetyCopy) lines.push(`    Safety copy: ${step.safetyCopy.kind === 'none' ? 'NONE (recorded decision)' : `${step.safetyCopy.kind} -> ${step.safetyCopy.location}`}`);
-    for (const a of step.actions) lines.push(`    - ${describeAction(a, scripts)}`);
+    for (const a of step.actions) lines.push(`    - ${displayAction(a, scripts)}`);
     if (step.undo) {
       lines.push(`    Undo: ${step.undo.title}`);
-      for (const a of step.undo.actions) lines.push(`      - ${describeAction(a, scripts).replace(/\n {6}/g, '\n        ')}`);
+      for (const a of step.undo.actions) lines.push(`      - ${displayAction(a, scripts).replace(/\n {6}/g, '\n        ')}`);
     }
   });
   if (scripts.size > 0) {

@@ -2,19 +2,15 @@ import type { PostgresSandbox } from './postgres.js';
 import type { PrometheusSandbox, PromQueryData } from './prometheus.js';
 import type { RedisSandbox } from './redis.js';
 import { RespError, replyText, type RespReply } from './resp.js';
+import { quoteIdent, quoteLiteral } from '../targets/postgres.js';
 
 /**
  * A small but realistic "production" to back up and restore: seeders and fingerprints.
  * Seeds are deterministic (no random(), no now()), so two worlds seeded alike fingerprint alike.
  */
 
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
+// SQL quoting has one home: targets/postgres.ts (quote_ident / quote_literal).
+export { quoteIdent, quoteLiteral };
 
 export interface SeedPostgresOptions {
   /** Users; stories are 2x, comments 3x (default 200 -> ~1,200 rows). */

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ActionError, describeAction, executeAction, type ActionContext } from '../../source/engine/actions.js';
+import { pasteableAction } from '../../source/actions/describe.js';
+import { ActionError, executeAction, type ActionContext } from '../../source/engine/actions.js';
 import type { EngineEventBody } from '../../source/engine/events.js';
 import { StripOwnershipAndAcl } from '../../source/engine/streams.js';
 import { createRedactor } from '../../source/exec/redact.js';
@@ -167,7 +168,7 @@ describe('exec action', () => {
   });
 
   it('describes itself as a pasteable command line', () => {
-    const text = describeAction(
+    const text = pasteableAction(
       { type: 'exec', argv: ['psql', '-v', 'ON_ERROR_STOP=1', '-d', 'my db'], envFrom: { PGPASSWORD: 'PW' }, input: { file: '/b/d.sql.gz', gunzip: true }, purpose: 'x', runsIn: 'host' },
       createRedactor(),
     );

@@ -154,7 +154,7 @@ describe('guided interface screens', () => {
     expect(step).not.toContain('$ psql');
     const cmds = await g.press('c', '$ psql');
     expect(cmds).toContain(`$ psql -h 127.0.0.1 -c 'ALTER DATABASE "agentic_platform" RENAME TO x'  (host)`);
-    expect(flat(cmds)).toContain('$ psql -h 127.0.0.1 -d agentic_platform < /backups/story-portal/2026-01-18_01-45-13/postgres.sql.gz (gunzipped) (host)');
+    expect(flat(cmds)).toContain('$ psql -h 127.0.0.1 -d agentic_platform < /backups/story-portal/2026-01-18_01-45-13/postgres.sql.gz (gunzip in-process) (host)');
     await g.press('c', (fr) => !fr.includes('$ psql'));
     // Esc goes back to the list with the set still under the cursor.
     const back = await g.press(keys.escape, 'Which backup of story-portal');

@@ -1,6 +1,6 @@
 import { Box, Text, useInput } from 'ink';
 import type { PlanStep } from '../../plan/types.js';
-import type { PlannedAction } from '../../actions/types.js';
+import { displayActionLine } from '../../actions/describe.js';
 import { Frame } from '../components/Frame.js';
 import { ageOf, cell, formatAge, formatDuration, formatUtc } from '../format.js';
 import { useTerminalSize } from '../hooks/use-terminal-size.js';
@@ -10,37 +10,6 @@ import type { PlanState, UnhealthyPolicy } from '../wizard.js';
 import { windowStart } from './BackupScreen.js';
 import type { ScreenProps } from './RecipeScreen.js';
 import { sanitizeText } from '../../text/sanitize.js';
-
-/** Quote an argv for display the way a POSIX shell would need it (display only: nothing runs through a shell). */
-export function quoteArgv(argv: readonly string[]): string {
-  return argv.map((a) => (a === '' ? "''" : /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-
-export function describeAction(action: PlannedAction): string {
-  switch (action.type) {
-    case 'exec': {
-      const stdin = action.input ? ` < ${action.input.file}${action.input.gunzip ? ' (gunzipped)' : ''}` : '';
-      const env = action.envFrom ? ` [env ${Object.entries(action.envFrom).map(([k, v]) => `${k}←$${v}`).join(' ')}]` : '';
-      return `$ ${quoteArgv(action.argv)}${stdin}${env}  (${action.runsIn})`;
-    }
-    case 'wait-tcp':
-      return `wait for ${action.host}:${action.port} to accept (up to ${action.timeoutSeconds}s)`;
-    case 'wait-http':
-      return `wait for ${action.url} to answer (up to ${action.timeoutSeconds}s)`;
-    case 'wait-command':
-      return `repeat until it exits ${action.untilExit}: $ ${quoteArgv(action.command.argv)} (up to ${action.timeoutSeconds}s)`;
-    case 'extract-tar':
-      return `extract ${action.archive} into ${action.dest} (safe extraction, then rename)`;
-    case 'move':
-      return `move ${action.from} → ${action.to}${action.ifExists ? ' (if it exists)' : ''}`;
-    case 'copy-file':
-      return `copy ${action.from} → ${action.to}`;
-    case 'check':
-      return `health check: ${action.check.name}`;
-    case 'note':
-      return action.purpose;
-  }
-}
 
 function stepMark(step: PlanStep): string {
   if (step.destructive) return step.safetyCopy && step.safetyCopy.kind !== 'none' ? 'destroys, copy kept' : 'DESTROYS, no copy';
@@ -141,7 +110,7 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
             ? step.actions.slice(0, 6).map((a, i) => (
                 <Box key={i} marginLeft={2}>
                   <Text color={theme.muted} wrap="wrap">
-                    {describeAction(a)}
+                    {displayActionLine(a)}
                   </Text>
                 </Box>
               ))
