@@ -167,7 +167,7 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
                     rawDispatch({ type: 'unhealthy-asked', job, question });
                   })
               : undefined;
-          const result = await deps.runPlan(s.plan, { bus, signal: runAc.signal, stopSignal: stopAc.signal, confirmedAt: s.confirmedAt, ...(onUnhealthy ? { onUnhealthy } : {}) });
+          const result = await deps.runPlan(s.plan, { bus, signal: runAc.signal, stopSignal: stopAc.signal, confirmedAt: s.confirmedAt, rollbackOnUnhealthy: s.onUnhealthy === 'rollback', ...(onUnhealthy ? { onUnhealthy } : {}) });
           pendingAnswer.current = undefined;
           rawDispatch({ type: 'run-done', job, result, view: runViewRef.current });
           return;

@@ -75,6 +75,12 @@ interface PlanContext {
   kinds: ComponentKind[];
 }
 
+/** The plan with the plan screen's "if health checks fail" choice applied (a drill never rolls back). */
+export function applyUnhealthyChoice(plan: Plan, rollbackOnUnhealthy: boolean): Plan {
+  const wanted = plan.mode === 'drill' ? plan.options.rollbackOnUnhealthy : rollbackOnUnhealthy;
+  return wanted === plan.options.rollbackOnUnhealthy ? plan : { ...plan, options: { ...plan.options, rollbackOnUnhealthy: wanted } };
+}
+
 export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
   const env = options.env ?? process.env;
   const commandLine = options.commandLine ?? ['restore-assistant', 'guide'];
@@ -199,9 +205,11 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       return plan;
     },
 
-    async runPlan(plan, o) {
-      const ctx = plans.get(plan);
+    async runPlan(built, o) {
+      const ctx = plans.get(built);
       if (!ctx) throw new Error('runPlan with a plan this guide did not build');
+      // The operator's choice on the plan screen (u), applied to the plan this guide built.
+      const plan = applyUnhealthyChoice(built, o.rollbackOnUnhealthy);
       const kind = plan.mode;
       const confirmedAt = new Date(o.confirmedAt);
       const runId = newRunId(kind, ctx.loaded.recipe.name, confirmedAt);

@@ -97,11 +97,21 @@ export interface GuideDeps {
    * Run a confirmed plan. The engine emits its events on `bus`; `signal` aborts it (the engine
    * rolls back); `stopSignal` makes it stop waiting, also for the rollback, and report the exact state.
    * `onUnhealthy`, when given, is the engine's question after failed health checks (keep or roll
-   * back); without it the plan's `rollbackOnUnhealthy` decides.
+   * back); without it `rollbackOnUnhealthy` decides.
+   * `plan` is the very object `buildPlan` returned (the deps know their plans by identity);
+   * `rollbackOnUnhealthy` is the operator's choice on the plan screen, applied by the deps to the
+   * plan they run and record.
    */
   runPlan(
     plan: Plan,
-    options: { bus: EventBus; signal: AbortSignal; stopSignal: AbortSignal; confirmedAt: string; onUnhealthy?: (failed: UnhealthyQuestion) => Promise<UnhealthyDecision> },
+    options: {
+      bus: EventBus;
+      signal: AbortSignal;
+      stopSignal: AbortSignal;
+      confirmedAt: string;
+      rollbackOnUnhealthy: boolean;
+      onUnhealthy?: (failed: UnhealthyQuestion) => Promise<UnhealthyDecision>;
+    },
   ): Promise<RunResult>;
   /** Past runs of a recipe, newest first (empty when there is no history yet). */
   history(recipe: LoadedRecipe): Promise<GuideHistoryEntry[]>;

@@ -22,9 +22,10 @@ import type { GuideHistoryEntry, GuideMode, RecipeChoice, RunResult, UnhealthyDe
  */
 
 /**
- * What happens when health checks fail: ask then (default), or decided on the plan screen. Only
- * 'rollback' is in the plan itself (`options.rollbackOnUnhealthy`): 'ask' and 'keep' both leave
- * the engine keeping the restored state unless the operator's answer says otherwise.
+ * What happens when health checks fail: ask then (default), or decided on the plan screen. The
+ * plan object is never copied here: 'rollback' reaches the engine as `runPlan(plan,
+ * { rollbackOnUnhealthy: true })`, which the deps apply to the plan they built; 'ask' and 'keep'
+ * both leave the engine keeping the restored state unless the operator's answer says otherwise.
  */
 export type UnhealthyPolicy = 'ask' | 'rollback' | 'keep';
 
@@ -572,9 +573,10 @@ function reducePlan(state: PlanState, event: WizardEvent): WizardState {
       return { ...state, showCommands: !state.showCommands };
     case 'toggle-unhealthy': {
       if (state.plan.mode === 'drill') return state;
-      // ask → roll back → keep → ask. Rolling back is recorded in the plan the engine runs.
-      const onUnhealthy = nextUnhealthyPolicy[state.onUnhealthy];
-      return { ...state, onUnhealthy, plan: { ...state.plan, options: { ...state.plan.options, rollbackOnUnhealthy: onUnhealthy === 'rollback' } } };
+      // ask → roll back → keep → ask. The plan stays the one the deps built (they know it by
+      // identity); the choice travels as data and the deps apply it when they run it (runPlan's
+      // rollbackOnUnhealthy), so the evidence records the plan that actually ran.
+      return { ...state, onUnhealthy: nextUnhealthyPolicy[state.onUnhealthy] };
     }
     case 'proceed':
       return { screen: 'confirm', chosen: state.chosen, set: state.set, plan: state.plan, onUnhealthy: state.onUnhealthy, word: confirmWordFor(state.chosen.recipe.recipe), attempts: 0, back: state };

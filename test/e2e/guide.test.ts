@@ -87,7 +87,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
   }
 
   /** Recipe → backup → verify → plan: the keystrokes and what each screen must show. */
-  async function walkToConfirm(t: Terminal, recipeName: string): Promise<void> {
+  async function walkToConfirm(t: Terminal, recipeName: string, o: { rollbackOnUnhealthy?: boolean } = {}): Promise<void> {
     const recipeScreen = await t.waitFor(`What do you want to do with ${recipeName}?`);
     expect(recipeScreen).toContain(`Backups     ${join(base, 'backups')} (story-portal layout)`);
     expect(recipeScreen).toContain(`PostgreSQL ${DB} on ${pg.host}:${pg.port} (host)`);
@@ -100,6 +100,18 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const plan = await t.waitFor(`IN-PLACE restore of ${recipeName} from ${set.id}`);
     expect(plan).toMatch(/Restore PostgreSQL database storydb/);
     expect(plan).toContain('If health checks fail: ask: keep the restored state or roll back');
+    // u in each of its three positions (ask → roll back → keep → ask): the plan this guide built
+    // still runs afterwards (issue 12: a copied plan was refused as "not built by this guide").
+    t.write('u');
+    await t.waitFor('If health checks fail: ROLL BACK to the pre-restore data (no question)');
+    t.write('u');
+    await t.waitFor('If health checks fail: keep the restored state (no question; undo printed)');
+    t.write('u');
+    await t.waitFor('If health checks fail: ask: keep the restored state or roll back');
+    if (o.rollbackOnUnhealthy) {
+      t.write('u');
+      await t.waitFor('If health checks fail: ROLL BACK to the pre-restore data (no question)');
+    }
     // The exact commands of a step, on demand: move to the database restore step and press c.
     for (let i = 0; i < 12; i++) {
       t.write('j');
@@ -112,6 +124,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     t.write(KEYS.enter); // to confirm
     const confirm = await t.waitFor(`Type ${DB} to restore, or Esc to cancel:`);
     expect(confirm).toContain(`IN-PLACE restore over the real targets of ${recipeName}`);
+    expect(confirm).toContain(o.rollbackOnUnhealthy ? 'If health checks fail: roll back (changed on the plan screen)' : 'If health checks fail: ask then (changed on the plan screen)');
   }
 
   beforeAll(async () => {
@@ -149,7 +162,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
 
     const recipe = await writeRecipe('e2e-story');
     const t = guide(recipe);
-    await walkToConfirm(t, 'e2e-story');
+    await walkToConfirm(t, 'e2e-story', { rollbackOnUnhealthy: true });
     await t.type(DB);
     const run = await t.waitFor('Confirmed at');
     expect(run).toContain(`IN-PLACE restore of e2e-story from set ${set.id}`);
@@ -168,7 +181,11 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     expect(await fingerprintPrometheus(prom, promT)).toEqual(backupProm);
     expect(await redis.isRunning()).toBe(true);
     expect(await prom.isRunning()).toBe(true);
-    expect(await runDirs()).toHaveLength(1);
+    const dirs = await runDirs();
+    expect(dirs).toHaveLength(1);
+    // The plan that ran (recorded in the evidence) carries the choice made with u.
+    const started = JSON.parse((await readFile(join(base, 'evidence', dirs[0] ?? '', 'events.jsonl'), 'utf8')).split('\n').find((l) => l.includes('"run-started"')) ?? '{}') as { event?: { plan?: { options?: { rollbackOnUnhealthy?: boolean } } } };
+    expect(started.event?.plan?.options?.rollbackOnUnhealthy).toBe(true);
     for (const name of await asideDatabases()) await pg.psql(`DROP DATABASE "${name}"`);
   }, 300_000);
 

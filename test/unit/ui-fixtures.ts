@@ -128,6 +128,10 @@ export interface FakeDepsControl {
   planRequests: PlanRequest[];
   /** Plans handed to runPlan. */
   runPlans: Plan[];
+  /** Plans buildPlan returned (runPlan must get one of these very objects). */
+  builtPlans: Plan[];
+  /** The rollbackOnUnhealthy choice handed to each runPlan. */
+  runRollbackChoices: boolean[];
   /** Emit an engine event into the running plan's bus. */
   emit(body: EngineEventBody): void;
   /** Finish the running plan. */
@@ -143,6 +147,8 @@ export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]
   const calls: string[] = [];
   const planRequests: PlanRequest[] = [];
   const runPlans: Plan[] = [];
+  const builtPlans: Plan[] = [];
+  const runRollbackChoices: boolean[] = [];
   let bus: EventBus | undefined;
   let finish: ((r: RunResult) => void) | undefined;
   let signal: AbortSignal | undefined;
@@ -170,11 +176,16 @@ export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]
     buildPlan: (req) => {
       calls.push(`buildPlan(${req.set.id},${req.mode})`);
       planRequests.push(req);
-      return planFixture(req);
+      const plan = planFixture(req);
+      builtPlans.push(plan);
+      return plan;
     },
     runPlan: (plan, o) => {
       calls.push(`runPlan(${plan.backup.id})`);
+      // As the real deps do: only a plan this guide built can run.
+      if (!builtPlans.includes(plan)) throw new Error('runPlan with a plan this guide did not build');
       runPlans.push(plan);
+      runRollbackChoices.push(o.rollbackOnUnhealthy);
       bus = o.bus;
       signal = o.signal;
       stop = o.stopSignal;
@@ -194,6 +205,8 @@ export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]
     calls,
     planRequests,
     runPlans,
+    builtPlans,
+    runRollbackChoices,
     emit: (body) => {
       if (!bus) throw new Error('no run in progress');
       bus.emit(body);

@@ -290,7 +290,9 @@ describe('guided interface screens', () => {
     const c = await g.press(keys.enter, 'Type agentic_platform');
     expect(c).toContain('If health checks fail: roll back (changed on the plan screen)');
     await g.type('agentic_platform', 'Engine starting');
-    expect(control.runPlans[0]?.options.rollbackOnUnhealthy).toBe(true);
+    // The plan the deps built runs (identity kept), with the choice as data.
+    expect(control.runPlans[0]).toBe(control.builtPlans.at(-1));
+    expect(control.runRollbackChoices).toEqual([true]);
     expect(control.onUnhealthy()).toBeUndefined();
   });
 
@@ -301,7 +303,8 @@ describe('guided interface screens', () => {
     const c = await g.press(keys.enter, 'Type agentic_platform');
     expect(c).toContain('If health checks fail: ask then (changed on the plan screen)');
     await g.type('agentic_platform', 'Engine starting');
-    expect(control.runPlans[0]?.options.rollbackOnUnhealthy).toBe(false);
+    expect(control.runPlans[0]).toBe(control.builtPlans.at(-1));
+    expect(control.runRollbackChoices).toEqual([false]);
     const ask = control.onUnhealthy();
     expect(ask).toBeDefined();
     control.emit({ type: 'step-started', stepId: 'health', title: 'Run health checks' });

@@ -330,13 +330,19 @@ describe('guided flow state machine', () => {
     const plan = toPlan();
     if (plan.screen !== 'plan') throw new Error('unreachable');
     expect(plan).toMatchObject({ onUnhealthy: 'ask', plan: { options: { rollbackOnUnhealthy: false } } });
+    // The plan object is never copied (the deps know the plans they built by identity): the choice is data.
     const toggled = wizardReducer(plan, { type: 'toggle-unhealthy' });
-    expect(toggled).toMatchObject({ onUnhealthy: 'rollback', plan: { options: { rollbackOnUnhealthy: true } } });
+    expect(toggled).toMatchObject({ onUnhealthy: 'rollback' });
+    expect(toggled.screen === 'plan' && toggled.plan).toBe(plan.plan);
     const keep = wizardReducer(toggled, { type: 'toggle-unhealthy' });
-    expect(keep).toMatchObject({ onUnhealthy: 'keep', plan: { options: { rollbackOnUnhealthy: false } } });
-    expect(wizardReducer(keep, { type: 'toggle-unhealthy' })).toMatchObject({ onUnhealthy: 'ask', plan: { options: { rollbackOnUnhealthy: false } } });
+    expect(keep).toMatchObject({ onUnhealthy: 'keep' });
+    expect(keep.screen === 'plan' && keep.plan).toBe(plan.plan);
+    const again = wizardReducer(keep, { type: 'toggle-unhealthy' });
+    expect(again).toMatchObject({ onUnhealthy: 'ask' });
+    expect(again.screen === 'plan' && again.plan).toBe(plan.plan);
     const run = reduceAll(toggled, [{ type: 'proceed' }, { type: 'confirm-submit', text: 'agentic_platform', at: NOW.toISOString() }]);
-    expect(run).toMatchObject({ screen: 'run', onUnhealthy: 'rollback', plan: { options: { rollbackOnUnhealthy: true } } });
+    expect(run).toMatchObject({ screen: 'run', onUnhealthy: 'rollback' });
+    expect(run.screen === 'run' && run.plan).toBe(plan.plan);
     // Decided in advance: a question (which the App would not ask) is ignored.
     expect(wizardReducer(run, { type: 'unhealthy-asked', job: jobOf(run), question: { checks: ['api'], state: [] } })).toBe(run);
     const kept = reduceAll(keep, [{ type: 'proceed' }, { type: 'confirm-submit', text: 'agentic_platform', at: NOW.toISOString() }]);
