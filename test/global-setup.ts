@@ -31,6 +31,8 @@ export default function setup(project: TestProject): () => void {
   // /var/lib/restore-assistant as root: tests keep theirs in the run's own dir. Workers and the
   // CLIs they start inherit it (test/support/cli.ts passes it on).
   process.env['RESTORE_ASSISTANT_STATE_DIR'] ??= path.join(out, 'state');
+  // The machine-wide lock dir (/run/restore-assistant/locks) likewise: one per test run.
+  process.env['RESTORE_ASSISTANT_LOCK_DIR'] ??= path.join(out, 'locks');
   return () => rmSync(out, { recursive: true, force: true });
 }
 

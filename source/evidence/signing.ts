@@ -1,10 +1,10 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createExclusiveSync } from '../exec/safe-fs.js';
+import { stateDir } from '../state/paths.js';
 
 /**
  * Seal signatures: each run's seal is signed with an Ed25519 key the tool keeps in its machine-wide
@@ -43,12 +43,8 @@ export interface SealSigner {
   sign(runId: string, sealHash: string): SealSignature;
 }
 
-/** The machine-wide state directory (see the module comment). */
-export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env['RESTORE_ASSISTANT_STATE_DIR']) return path.resolve(env['RESTORE_ASSISTANT_STATE_DIR']);
-  if (process.getuid?.() === 0) return '/var/lib/restore-assistant';
-  return path.join(env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state'), 'restore-assistant');
-}
+/** The machine-wide state directory: one helper for every module (source/state/paths.ts). */
+export { stateDir } from '../state/paths.js';
 
 function signedMessage(runId: string, sealHash: string): Buffer {
   return Buffer.from(`${SIGNATURE_FORMAT} ${runId} ${sealHash}\n`, 'utf8');

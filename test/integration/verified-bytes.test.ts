@@ -181,7 +181,7 @@ describe('the restored bytes are the verified bytes; no write through planted na
     await mkdir(lockDir, { recursive: true, mode: 0o755 });
     await chown(lockDir, 65534, 65534);
     const { id } = await copySet(240);
-    const r = await restore(await recipe('vb-lock', ''), id, { XDG_RUNTIME_DIR: run });
+    const r = await restore(await recipe('vb-lock', ''), id, { RESTORE_ASSISTANT_LOCK_DIR: lockDir });
     expect(r.exitCode, show(r)).toBe(9);
     expect(r.stderr).toMatch(/The lock directory .* is not safe to use: .*owned by uid 65534/);
     expect(r.stderr).toContain(`chown root:root ${lockDir} && chmod 0755 ${lockDir}`);

@@ -19,7 +19,7 @@ export function cliBin(): string {
  */
 export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   const base: Record<string, string> = { NO_COLOR: '1' };
-  for (const k of ['PATH', 'HOME', 'LANG', 'TMPDIR', 'RESTORE_ASSISTANT_STATE_DIR']) {
+  for (const k of ['PATH', 'HOME', 'LANG', 'TMPDIR', 'RESTORE_ASSISTANT_STATE_DIR', 'RESTORE_ASSISTANT_LOCK_DIR']) {
     const v = process.env[k];
     if (v) base[k] = v;
   }

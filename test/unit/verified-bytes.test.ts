@@ -272,11 +272,20 @@ describe('lock directory', () => {
     expect(await readdir(lockDir)).toEqual([]);
   });
 
-  it('a world-writable lock dir is refused, even with the sticky bit', async () => {
+  // Issue 11: the machine-wide lock dir is root's with mode 1777 (every operator takes locks; the
+  // sticky bit keeps each lock its taker's). Writable without the sticky bit, or sticky but owned
+  // by someone else (who could then delete every lock), is still refused.
+  it('a world-writable lock dir is refused without the sticky bit, and with it unless root owns it', async () => {
     const lockDir = path.join(dir, 'locks');
     await mkdir(lockDir);
-    await chmod(lockDir, 0o1777);
-    await expect(acquireLocks(['k'], { dir: lockDir, runId: 'r1' })).rejects.toThrow(/writable by every user/);
+    await chmod(lockDir, 0o777);
+    await expect(acquireLocks(['k'], { dir: lockDir, runId: 'r1' })).rejects.toThrow(/writable by every user without the sticky bit/);
+    if (isRoot) {
+      await chmod(lockDir, 0o1777);
+      await chown(lockDir, NOBODY, NOBODY);
+      await expect(acquireLocks(['k'], { dir: lockDir, runId: 'r1' })).rejects.toThrow(/owned by uid 65534/);
+    }
+    expect(await readdir(lockDir)).toEqual([]);
   });
 
   it('a symlink planted at a lock name is never written through: the victim stays byte-identical', async () => {
