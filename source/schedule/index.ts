@@ -44,8 +44,8 @@ export async function planSystemd(loaded: LoadedRecipe, opts: { every?: string; 
     period,
     sizing,
     evidenceDir: evidence,
-    // What the scheduled drill (root, no XDG_RUNTIME_DIR under systemd) locks with: /var/lock → /run/lock.
-    lockDir: realLockDir(defaultLockDir({}, evidence)),
+    // The machine-wide lock dir the scheduled drill (root, under systemd) shares with interactive runs.
+    lockDir: realLockDir(defaultLockDir({})),
     envFile,
   });
   return { period, sizing, units, envFile, unitDir: path.resolve(opts.unitDir ?? '/etc/systemd/system'), evidenceDir: evidence };

@@ -95,7 +95,9 @@ export function systemdUnits(input: SystemdUnitInput): UnitFile[] {
     'LockPersonality=yes',
     `ReadWritePaths=${writable.join(' ')}`,
     `# Locks (${input.lockDir}), shared with interactive restores so a drill never runs into one.`,
-    `ReadWritePaths=-${unitPath(path.dirname(input.lockDir))}`,
+    ...(input.lockDir.startsWith('/run/restore-assistant/')
+      ? ['# /run is read-only under ProtectSystem=strict: systemd makes /run/restore-assistant (kept after the run).', 'RuntimeDirectory=restore-assistant', 'RuntimeDirectoryMode=0755', 'RuntimeDirectoryPreserve=yes']
+      : [`ReadWritePaths=-${unitPath(path.dirname(input.lockDir))}`]),
     '',
   ].join('\n');
   const timer = [
