@@ -183,22 +183,23 @@ describe('takeover (recover)', () => {
 });
 
 describe.runIf(isRoot)('two users, one machine-wide directory', () => {
-  /** Take `key` in `dir` as `uid` (the built module, in a child process), print JSON, and hold it for `holdMs`. */
-  function asUser(uid: number, key: string, holdMs: number): Promise<{ code: number | null; out: string }> {
+  /** Take `key` as `uid` (the built module, in a child process), print JSON, hold it until `release()`, then release it. */
+  function asUser(uid: number, key: string): { done: Promise<{ code: number | null; out: string }>; release: () => void; out: () => string } {
     const mod = path.join(path.dirname(cliBin()), 'engine', 'lock.js');
-    const script = `import(${JSON.stringify(mod)}).then(async (m) => { try { const h = await m.acquireLocks([${JSON.stringify(key)}], { dir: ${JSON.stringify(lockDir)}, runId: 'user-${uid}' }); console.log(JSON.stringify({ ok: true })); await new Promise((r) => setTimeout(r, ${holdMs})); await h.release(); } catch (e) { console.log(JSON.stringify({ ok: false, exitCode: e.exitCode, message: e.message })); } })`;
-    const argv = uid === 0 ? [process.execPath, '-e', script] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', script];
-    return new Promise((resolve) => {
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('close', (code) => resolve({ code, out }));
-    });
+    const script = `import(${JSON.stringify(mod)}).then(async (m) => { try { const h = await m.acquireLocks([${JSON.stringify(key)}], { dir: ${JSON.stringify(lockDir)}, runId: 'user-${uid}' }); console.log(JSON.stringify({ ok: true })); await new Promise((r) => { process.stdin.on('end', r); process.stdin.resume(); }); await h.release(); } catch (e) { console.log(JSON.stringify({ ok: false, exitCode: e.exitCode, message: e.message })); } })`;
+    const argv = ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', script];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise<{ code: number | null; out: string }>((resolve) => child.on('close', (code) => resolve({ code, out })));
+    return { done, release: () => child.stdin.end(), out: () => out };
   }
 
   it('an unprivileged user takes a lock in the root 1777 dir; root cannot take the same target, and the user cannot remove root\'s lock', async () => {
     const root = await acquireLocks(['postgres:127.0.0.1:5432/shop'], { dir: lockDir, runId: 'root-run' });
-    const theirs = await asUser(NOBODY, 'postgres:127.0.0.1:5432/shop', 0);
+    const attempt = asUser(NOBODY, 'postgres:127.0.0.1:5432/shop');
+    attempt.release();
+    const theirs = await attempt.done;
     expect(JSON.parse(theirs.out)).toMatchObject({ ok: false, exitCode: 8 });
     expect(JSON.parse(theirs.out).message).toMatch(/Another restore holds postgres:127\.0\.0\.1:5432\/shop .*root-run/);
     // The sticky bit: nobody cannot unlink root's lock.
@@ -207,15 +208,18 @@ describe.runIf(isRoot)('two users, one machine-wide directory', () => {
     expect(existsSync(root.files.get('postgres:127.0.0.1:5432/shop')!)).toBe(true);
     await root.release();
 
-    const userHolds = asUser(NOBODY, 'redis:127.0.0.1:6379', 3000);
-    // Wait until the user's lock exists (its file, owned by uid 65534).
+    const userHolds = asUser(NOBODY, 'redis:127.0.0.1:6379');
+    // Wait until the user holds its lock (it says so once the file is written).
+    while (!userHolds.out().includes('"ok"')) await new Promise((r) => setTimeout(r, 25));
+    expect(userHolds.out()).toContain('"ok":true');
     const file = path.join(lockDir, lockFileName('redis:127.0.0.1:6379'));
-    for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 25));
     expect((await lstat(file)).uid).toBe(NOBODY);
     const err = (await acquireLocks(['redis:127.0.0.1:6379'], { dir: lockDir, runId: 'root-2' }).catch((e: unknown) => e)) as LockError;
     expect(err.exitCode).toBe(8);
     expect(err.message).toMatch(/uid 65534/);
-    expect((await userHolds).out).toContain('"ok":true');
+    userHolds.release();
+    expect((await userHolds.done).code).toBe(0);
+    expect(existsSync(file)).toBe(false);
   });
 });
 
