@@ -1,3 +1,4 @@
+import type { PlannedAction } from '../actions/types.js';
 import type { PlanStep, SafetyCopy } from '../plan/types.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { pasteableAction } from '../actions/describe.js';
@@ -11,6 +12,28 @@ import { actionContext, type RunState } from './step.js';
  * signal (`stopSignal`) stops waiting: what has not run yet is reported, not attempted.
  */
 
+/** A step whose undo starts a service again (an application's stop, Redis' or Prometheus' stop). */
+export function undoStartsService(step: PlanStep): boolean {
+  return step.phase === 'quiesce' || (step.component !== undefined && step.component !== 'services' && step.id === `${step.component}:stop`);
+}
+
+/**
+ * The data targets a service needs back before it is started again: an application needs every
+ * data target; Redis and Prometheus need their own data.
+ */
+function dataNotBack(step: PlanStep, started: PlanStep[], notUndone: Set<string>): PlanStep[] {
+  return started.filter((s) => notUndone.has(s.id) && !undoStartsService(s) && s.component !== 'services' && (step.component === 'services' || s.component === step.component));
+}
+
+/** The undo's last action, when it waits for the service to be up (the probe of "already running"). */
+function upProbe(actions: readonly PlannedAction[]): PlannedAction | undefined {
+  const last = actions[actions.length - 1];
+  if (!last) return undefined;
+  if (last.type === 'wait-command' && last.untilExit === 'zero') return { ...last, timeoutSeconds: 3 };
+  if ((last.type === 'wait-tcp' || last.type === 'wait-http') && (last.until ?? 'up') === 'up') return { ...last, timeoutSeconds: 3 };
+  return undefined;
+}
+
 export interface RollbackResult {
   complete: boolean;
   manualSteps: string[];
@@ -20,6 +43,8 @@ export interface RollbackResult {
   notUndone: Set<string>;
   /** Safety copies still where they were put (their undo did not run). */
   remainingCopies: SafetyCopy[];
+  /** Services kept stopped because a data target they need is not back, with the targets' names. */
+  keptStopped: Map<string, string[]>;
 }
 
 export async function rollback(run: RunState, started: PlanStep[], reason: string): Promise<RollbackResult> {
@@ -31,6 +56,7 @@ export async function rollback(run: RunState, started: PlanStep[], reason: strin
   const undone = new Set<string>();
   const notUndone = new Set<string>();
   const remainingCopies: SafetyCopy[] = [];
+  const keptStopped = new Map<string, string[]>();
   // Reverse plan order: every step is undone before the steps it depends on.
   const todo = [...started].reverse();
 
@@ -59,6 +85,37 @@ export async function rollback(run: RunState, started: PlanStep[], reason: strin
         task.skip(sanitizeText(`${undo.title}: not run (stopped)`));
         return;
       }
+      if (undoStartsService(step)) {
+        // Never start a service on data that is not back (an application on an empty new database,
+        // Redis on an empty AOF): it stays stopped, and the summary says why.
+        const missing = dataNotBack(step, started, notUndone);
+        if (missing.length > 0) {
+          const why = [...new Set(missing.map((m) => m.component ?? m.id))];
+          notUndone.add(step.id);
+          keptStopped.set(step.id, why);
+          const line = `${undo.title} only once ${why.join(' and ')} ${why.length === 1 ? 'is' : 'are'} back (the steps above):`;
+          manualSteps.push(`# ${line}`);
+          for (const a of undo.actions) manualSteps.push(pasteableAction(a, redact));
+          bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: redact(`not run: kept stopped because ${why.join(' and ')} ${why.length === 1 ? 'is' : 'are'} not back`) });
+          task.skip(sanitizeText(`${undo.title}: kept stopped (${why.join(', ')} not back)`));
+          return;
+        }
+        // Idempotent: a stop that never completed (killed mid-way, or failed) left it running.
+        const probe = upProbe(undo.actions);
+        if (probe) {
+          const running = await executeAction(probe, actionContext(run, step.id, task, stop)).then(
+            () => true,
+            () => false,
+          );
+          if (running) {
+            undone.add(step.id);
+            bus.emit({ type: 'log', stepId: step.id, level: 'info', message: redact(`${undo.title}: already running, nothing to start`) });
+            bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: true });
+            task.title = sanitizeText(`${undo.title}: already running`);
+            return;
+          }
+        }
+      }
       for (let i = 0; i < undo.actions.length; i++) {
         const action = undo.actions[i];
         if (!action) continue;
@@ -84,5 +141,5 @@ export async function rollback(run: RunState, started: PlanStep[], reason: strin
   await runTasks(todo.map(undoTask), opts);
   const complete = manualSteps.length === 0;
   bus.emit({ type: 'rollback-finished', complete, manualSteps: manualSteps.map((m) => redact(m)) });
-  return { complete, manualSteps, undone, notUndone, remainingCopies };
+  return { complete, manualSteps, undone, notUndone, remainingCopies, keptStopped };
 }

@@ -143,6 +143,12 @@ export function stateLines(
       continue;
     }
     const failedUndo = started.filter((st) => s.rb.notUndone.has(st.id));
+    const kept = started.filter((st) => s.rb.keptStopped.has(st.id));
+    if (kept.length > 0 && kept.length === failedUndo.length) {
+      const why = [...new Set(kept.flatMap((st) => s.rb.keptStopped.get(st.id) ?? []))].map((k) => (k === 'services' ? k : describeTarget(plan, k as ComponentKind)));
+      lines.push(`${label}: kept STOPPED because ${why.join(' and ')} ${why.length === 1 ? 'is' : 'are'} not back (start ${kind === 'services' ? 'them' : 'it'} by hand once ${why.length === 1 ? 'it is' : 'they are'}: see the manual steps)`);
+      continue;
+    }
     if (failedUndo.length === 0) {
       lines.push(kind === 'services' ? `${label}: running again as before` : `${label}: back to its pre-restore data (rolled back)`);
     } else {

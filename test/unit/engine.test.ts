@@ -589,3 +589,40 @@ describe('runPlan: locks', () => {
     expect(existsSync(file)).toBe(true);
   });
 });
+
+describe('runPlan: services stay stopped while data is not back; start undos are idempotent', () => {
+  it('an application is not started again while a data target is not back, and the summary says so', async () => {
+    const started = path.join(dir, 'app-started');
+    const p = plan([
+      step('quiesce:app', [node('')], { phase: 'quiesce', component: 'services', undo: { title: 'Start app', actions: [node(`require('fs').writeFileSync(${JSON.stringify(started)}, 'x')`)] } }),
+      step('postgres:create', [node('')], { component: 'postgres', dependsOn: ['quiesce:app'], undo: { title: 'Drop the new database', actions: [node('process.exit(4)')] } }),
+      step('postgres:restore', [node('process.exit(1)')], { component: 'postgres', dependsOn: ['postgres:create'] }),
+    ]);
+    const { summary, events } = await go(p);
+    expect(summary).toMatchObject({ outcome: 'rollback-incomplete', exitCode: 5 });
+    expect(existsSync(started)).toBe(false);
+    expect(summary.state.join('\n')).toMatch(/Application services: kept STOPPED because PostgreSQL is not back/);
+    expect(summary.state.join('\n')).not.toMatch(/running again as before/);
+    const manual = summary.manualSteps ?? [];
+    expect(manual.findIndex((m) => m.includes('Start app only once'))).toBeGreaterThan(manual.findIndex((m) => m.includes('process.exit(4)')));
+    expect(types(events, 'rollback-step').find((e) => e.type === 'rollback-step' && e.stepId === 'quiesce:app')).toMatchObject({ ok: false, error: expect.stringContaining('kept stopped') });
+  });
+
+  it('undoing a stop that never completed is not an error: the service still running means nothing to start', async () => {
+    const running = path.join(dir, 'running');
+    await writeFile(running, 'x');
+    const startCalls = path.join(dir, 'start-calls');
+    const status: PlannedAction = { type: 'wait-command', command: { argv: ['test', '-e', running], purpose: 'status', runsIn: 'host' }, untilExit: 'zero', timeoutSeconds: 5, purpose: 'Wait until it is running' };
+    const p = plan([
+      // The stop fails half-way: the service keeps running.
+      step('redis:stop', [node('process.exit(1)')], {
+        component: 'redis',
+        phase: 'redis',
+        undo: { title: 'Start Redis', actions: [node(`require('fs').appendFileSync(${JSON.stringify(startCalls)}, 'x'); process.exit(1)`), status] },
+      }),
+    ]);
+    const { summary } = await go(p);
+    expect(summary).toMatchObject({ outcome: 'rolled-back', exitCode: 1 });
+    expect(existsSync(startCalls)).toBe(false);
+  });
+});
