@@ -1,4 +1,5 @@
 import type { Dirent } from 'node:fs';
+import { componentLabel, COMPONENT_KINDS } from './types.js';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RestoreAssistantError, UsageError } from '../errors.js';
@@ -141,8 +142,6 @@ async function sizeOf(full: string, isDir: boolean): Promise<number> {
   return total;
 }
 
-const KIND_LABEL: Record<ComponentKind, string> = { postgres: 'PostgreSQL', redis: 'Redis', prometheus: 'Prometheus' };
-
 interface ChecksumSources {
   /** Parsed SHA256SUMS files: the directory each lives in → sums. */
   sumsFiles: Array<{ dir: string; sums: Map<string, string> }>;
@@ -284,9 +283,9 @@ async function buildDirSet(dir: string, root: string, layout: Layout, nameTime: 
   // Cross-check against what metadata says the set should hold.
   const listed = metadataValue(metadata, 'Components');
   if (Array.isArray(listed)) {
-    for (const kind of ['postgres', 'redis', 'prometheus'] as const) {
+    for (const kind of COMPONENT_KINDS) {
       const mentioned = listed.some((item) => (kind === 'postgres' ? /postgres/i : kind === 'redis' ? /redis/i : /prometheus/i).test(item));
-      if (mentioned && !components.some((c) => c.kind === kind)) warnings.push(`metadata.txt lists ${KIND_LABEL[kind]}, but the set holds no ${KIND_LABEL[kind]} backup`);
+      if (mentioned && !components.some((c) => c.kind === kind)) warnings.push(`metadata.txt lists ${componentLabel[kind]}, but the set holds no ${componentLabel[kind]} backup`);
     }
     const pgItem = listed.find((item) => /postgres/i.test(item));
     // "PostgreSQL (agentic_platform)" or "PostgreSQL (agentic_platform database)"
@@ -297,9 +296,9 @@ async function buildDirSet(dir: string, root: string, layout: Layout, nameTime: 
   if (typeof dbValue === 'string' && /^[\w.-]{1,63}$/.test(dbValue)) for (const c of components) if (c.kind === 'postgres' && !c.database) c.database = dbValue;
 
   if (components.length === 0) warnings.push(`${rel} holds no backup files`);
-  for (const kind of ['postgres', 'redis', 'prometheus'] as const) {
+  for (const kind of COMPONENT_KINDS) {
     const n = components.filter((c) => c.kind === kind).length;
-    if (n > 1) warnings.push(`${rel} holds ${n} ${KIND_LABEL[kind]} backups; name the file to restore by path`);
+    if (n > 1) warnings.push(`${rel} holds ${n} ${componentLabel[kind]} backups; name the file to restore by path`);
   }
   return {
     id,

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { discoverRecipes, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
-import type { ComponentKind, Layout } from './types.js';
+import { COMPONENT_KINDS, type ComponentKind, type Layout } from './types.js';
 
 /** Where a command looks for backups: a recipe's `backups`, or a bare --root. */
 export interface BackupSource {
@@ -24,7 +24,7 @@ export async function resolveBackupSource(opts: { recipe?: string; root?: string
   if (opts.recipe) {
     const loaded = await resolveRecipe(opts.recipe);
     const r = loaded.recipe;
-    const expect = (['postgres', 'redis', 'prometheus'] as const).filter((k) => r.components[k] !== undefined);
+    const expect = COMPONENT_KINDS.filter((k) => r.components[k] !== undefined);
     return {
       root: opts.root ?? r.backups.root,
       layout: r.backups.layout,

@@ -2,7 +2,13 @@
 
 export type Layout = 'story-portal' | 'metachat' | 'flat';
 
-export type ComponentKind = 'postgres' | 'redis' | 'prometheus';
+/** Every component kind, in restore order. A new kind starts here (docs/architecture.md, "Adding a component kind"). */
+export const COMPONENT_KINDS = ['postgres', 'redis', 'prometheus'] as const;
+
+export type ComponentKind = (typeof COMPONENT_KINDS)[number];
+
+/** How people read each kind (plans, screens, summaries, evidence). */
+export const componentLabel: Record<ComponentKind, string> = { postgres: 'PostgreSQL', redis: 'Redis', prometheus: 'Prometheus' };
 
 export type ComponentFormat =
   /** plain SQL from pg_dump */

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { componentLabel } from './types.js';
+import { parseRestoreList } from './pg-restore-list.js';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -54,8 +56,6 @@ const QUICK_SKIPS: Record<BackupComponent['format'], string[]> = {
   'prometheus-tar-gz': ['gzip stream', 'tar entries', 'prometheus data dir'],
 };
 
-const KIND_LABEL: Record<ComponentKind, string> = { postgres: 'PostgreSQL', redis: 'Redis', prometheus: 'Prometheus' };
-
 class ComponentRun {
   readonly checks: ComponentVerification['checks'] = [];
   readonly problems: VerifyProblem[] = [];
@@ -74,7 +74,7 @@ class ComponentRun {
       component: this.component.kind,
       path: this.component.path,
       code,
-      message: `${KIND_LABEL[this.component.kind]} ${sanitizeText(path.basename(this.component.path), 120)}: ${message}`,
+      message: `${componentLabel[this.component.kind]} ${sanitizeText(path.basename(this.component.path), 120)}: ${message}`,
       ...(line !== undefined ? { line } : {}),
     });
   }
@@ -456,36 +456,21 @@ async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boolean): 
   }
 }
 
-function parseRestoreList(stdout: string): Record<string, unknown> {
+/** Verification's facts from `pg_restore --list` (catalog/pg-restore-list.ts parses it). */
+function restoreListFacts(stdout: string): Record<string, unknown> {
+  const list = parseRestoreList(stdout);
+  const h = list.headers;
   const facts: Record<string, unknown> = {};
-  const lines = stdout.split('\n');
-  const header = (key: string): string | undefined => {
-    const re = new RegExp(`^;\\s+${key}:\\s*(.+)$`);
-    for (const l of lines) {
-      const m = re.exec(l);
-      if (m) return sanitizeText(m[1]!.trim(), 120);
-    }
-    return undefined;
-  };
-  const created = /^; Archive created at (.+)$/m.exec(stdout)?.[1];
-  if (created) facts['archiveCreatedAt'] = sanitizeText(created.trim(), 60);
-  const dbname = header('dbname');
-  if (dbname) facts['dbname'] = dbname;
-  const toc = header('TOC Entries');
-  const listed = lines.filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
+  if (list.createdAt) facts['archiveCreatedAt'] = list.createdAt;
+  if (h['dbname']) facts['dbname'] = h['dbname'];
   // What pg_restore will process (one --verbose item each): the engine's progress total.
-  facts['tocEntries'] = listed;
-  if (toc && /^\d+$/.test(toc)) facts['tocHeaderEntries'] = Number(toc);
-  const version = header('Dump Version');
-  if (version) facts['dumpFormatVersion'] = version;
-  const format = header('Format');
-  if (format) facts['archiveFormat'] = format;
-  const compression = header('Compression');
-  if (compression) facts['compression'] = compression;
-  const from = header('Dumped from database version');
-  if (from) facts['pgServerVersion'] = from;
-  const by = header('Dumped by pg_dump version');
-  if (by) facts['pgDumpVersion'] = by;
+  facts['tocEntries'] = list.tocEntries;
+  if (list.tocHeaderEntries !== undefined) facts['tocHeaderEntries'] = list.tocHeaderEntries;
+  if (h['Dump Version']) facts['dumpFormatVersion'] = h['Dump Version'];
+  if (h['Format']) facts['archiveFormat'] = h['Format'];
+  if (h['Compression']) facts['compression'] = h['Compression'];
+  if (h['Dumped from database version']) facts['pgServerVersion'] = h['Dumped from database version'];
+  if (h['Dumped by pg_dump version']) facts['pgDumpVersion'] = h['Dumped by pg_dump version'];
   return facts;
 }
 
@@ -546,7 +531,7 @@ async function verifyPgArchive(cr: ComponentRun, opts: VerifyOptions): Promise<v
     cr.problem('pg-restore-list-failed', `pg_restore --list failed: ${tail || `exit ${String(listed.exitCode)}`}${newer}`);
     return;
   }
-  Object.assign(cr.facts, parseRestoreList(listed.stdout));
+  Object.assign(cr.facts, restoreListFacts(listed.stdout));
 
   const onBytes = progressReporter(cr, c.size, opts.onProgress);
   if (opts.depth === 'deep') {
@@ -798,7 +783,7 @@ export async function verifyBackupSet(set: BackupSet, opts: VerifyOptions): Prom
   const problems: VerifyProblem[] = [];
   for (const kind of opts.expect ?? []) {
     if (!set.components.some((c) => c.kind === kind)) {
-      problems.push({ component: kind, code: 'component-missing', message: `${KIND_LABEL[kind]}: the recipe expects a ${KIND_LABEL[kind]} backup, but set ${set.id} has none` });
+      problems.push({ component: kind, code: 'component-missing', message: `${componentLabel[kind]}: the recipe expects a ${componentLabel[kind]} backup, but set ${set.id} has none` });
     }
   }
   if (set.components.length === 0) problems.push({ code: 'set-empty', message: `set ${set.id} holds no backup files` });

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { COMPONENT_KINDS } from '../catalog/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { createOutput } from '../output.js';
 import { recipeJsonSchema } from '../recipe/json-schema.js';
@@ -36,7 +37,7 @@ export async function recipesListCommand(opts: { json?: boolean }): Promise<numb
   for (const e of entries) {
     if (e.loaded) {
       const r = e.loaded.recipe;
-      const comps = (['postgres', 'redis', 'prometheus'] as const).filter((k) => r.components[k]).join(', ');
+      const comps = COMPONENT_KINDS.filter((k) => r.components[k]).join(', ');
       out.result(`${r.name.padEnd(20)} ${comps.padEnd(28)} ${r.backups.root}   ${path.relative(process.cwd(), e.file) || e.file}`);
     } else {
       out.result(`${e.name.padEnd(20)} INVALID: ${e.error?.message ?? 'unknown problem'}`);

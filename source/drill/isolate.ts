@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { COMPONENT_KINDS } from '../catalog/types.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Plan } from '../plan/types.js';
@@ -132,7 +133,7 @@ export function isolationProblems(plan: Plan, sandbox: DrillSandbox, real: Recip
   if (rp.prometheus?.dataDir && rp.prometheus.exec.kind === 'host') forbidden.add(path.resolve(rp.prometheus.dataDir));
   const scratchContainers = new Set(sandbox.containers ?? []);
   const realContainers = new Set(sandbox.realContainers ?? []);
-  for (const k of ['postgres', 'redis', 'prometheus'] as const) {
+  for (const k of COMPONENT_KINDS) {
     const e = rp[k]?.exec;
     if (e && e.kind !== 'host') realContainers.add(e.container);
   }

@@ -1,4 +1,5 @@
 import { Listr, ListrLogger, ProcessOutput, type DefaultRenderer, type ListrTask, type ListrTaskWrapper, type SimpleRenderer } from 'listr2';
+import { componentLabel } from '../catalog/types.js';
 import type { Lane, Plan, PlanStep } from '../plan/types.js';
 import { sanitizeText } from '../text/sanitize.js';
 import type { RunPlanOptions } from './options.js';
@@ -12,7 +13,7 @@ export type Task = ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof Simp
 export type StepTask = ListrTask<unknown, typeof DefaultRenderer, typeof SimpleRenderer>;
 type AnyListr = Listr<unknown, 'default' | 'simple' | 'silent' | 'test', 'simple'>;
 
-const laneNames: Record<Lane, string> = { main: 'Main', postgres: 'PostgreSQL', redis: 'Redis', prometheus: 'Prometheus' };
+const laneNames: Record<Lane, string> = { main: 'Main', ...componentLabel };
 
 /** Consecutive non-main steps form one group whose lanes run concurrently (when parallel). */
 type Group = { kind: 'step'; step: PlanStep } | { kind: 'lanes'; lanes: Array<[Lane, PlanStep[]]> };

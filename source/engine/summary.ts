@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { ComponentKind } from '../catalog/types.js';
+import { COMPONENT_KINDS, type ComponentKind, componentLabel } from '../catalog/types.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Redactor } from '../exec/redact.js';
 import type { Plan, PlanStep, SafetyCopy } from '../plan/types.js';
@@ -47,15 +47,10 @@ export function buildSummary(p: SummaryParts): RunSummary {
   };
 }
 
-const componentNames: Record<ComponentKind | 'services', string> = {
-  postgres: 'PostgreSQL',
-  redis: 'Redis',
-  prometheus: 'Prometheus',
-  services: 'Application services',
-};
+const componentNames: Record<ComponentKind | 'services', string> = { ...componentLabel, services: 'Application services' };
 
 export function targetsOf(plan: Plan): ComponentKind[] {
-  return (['postgres', 'redis', 'prometheus'] as const).filter((k) => plan.steps.some((s) => s.component === k));
+  return COMPONENT_KINDS.filter((k) => plan.steps.some((s) => s.component === k));
 }
 
 export function describeTarget(plan: Plan, kind: ComponentKind): string {

@@ -1,4 +1,4 @@
-import type { BackupSet, ComponentKind } from '../catalog/types.js';
+import { type BackupSet, COMPONENT_KINDS, type ComponentKind } from '../catalog/types.js';
 import { formatAge, formatBytes } from '../output.js';
 
 /**
@@ -127,7 +127,7 @@ export function assessBackupHealth(sets: BackupSet[], thresholds: Partial<Health
   }
   problems.push(...(perSet[0] ?? []));
   const newest: ComponentNewest[] = [];
-  for (const kind of ['postgres', 'redis', 'prometheus'] as ComponentKind[]) {
+  for (const kind of COMPONENT_KINDS) {
     const idx = sets.findIndex((s) => s.components.some((c) => c.kind === kind));
     if (idx < 0) continue;
     const s = sets[idx] as BackupSet;

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { databaseClaims, databaseMismatches, describeMismatch } from '../catalog/database-identity.js';
-import type { BackupComponent, BackupSet, ComponentKind, VerifyReport } from '../catalog/types.js';
+import { type BackupComponent, type BackupSet, COMPONENT_KINDS, type ComponentKind, type VerifyReport } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
 import { contextLabel } from '../exec/context.js';
 import type { LoadedRecipe } from '../recipe/load.js';
@@ -27,7 +27,7 @@ export interface BuildPlanInput {
   verify?: VerifyReport;
 }
 
-const ORDER: ComponentKind[] = ['postgres', 'redis', 'prometheus'];
+const ORDER = COMPONENT_KINDS;
 
 /** YYYYMMDDTHHMMSSZ (UTC). */
 export function planStamp(now: Date): string {

@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
+import { parseRestoreList, versionOf } from '../catalog/pg-restore-list.js';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { sanitizeText } from '../text/sanitize.js';
 
 /**
  * Streaming scan of plain SQL (a pg_dump script, or `pg_restore -f - --schema-only` output) for
@@ -131,23 +131,12 @@ export async function scanPlainDump(file: string, gzip: boolean): Promise<SqlSca
   return Promise.race([scanSqlStream(gunzip), failed]);
 }
 
-/** Parse `pg_restore --list` output: header versions and the number of TOC entries. */
-export function parseRestoreList(text: string): { pgDumpVersion?: string; serverVersion?: string; tocEntries: number; database?: string; createdAt?: string } {
-  let tocEntries = 0;
-  let pgDumpVersion: string | undefined;
-  let serverVersion: string | undefined;
-  let database: string | undefined;
-  let createdAt: string | undefined;
-  for (const line of text.split('\n')) {
-    const db = /^;\s+dbname:\s*(.+)$/.exec(line);
-    if (db && database === undefined) database = sanitizeText(db[1]!.trim(), 120);
-    const created = /^; Archive created at (.+)$/.exec(line);
-    if (created && createdAt === undefined) createdAt = sanitizeText(created[1]!.trim(), 60);
-    const by = /^;\s+Dumped by pg_dump version:\s*(\S+)/.exec(line);
-    if (by) pgDumpVersion = by[1]!;
-    const from = /^;\s+Dumped from database version:\s*(\S+)/.exec(line);
-    if (from) serverVersion = from[1]!;
-    if (/^\d+;/.test(line)) tocEntries++;
-  }
-  return { tocEntries, ...(pgDumpVersion ? { pgDumpVersion } : {}), ...(serverVersion ? { serverVersion } : {}), ...(database ? { database } : {}), ...(createdAt ? { createdAt } : {}) };
+/** The probe's dump facts from `pg_restore --list` (catalog/pg-restore-list.ts parses it). */
+export function restoreListDumpFacts(text: string): { pgDumpVersion?: string; serverVersion?: string; tocEntries: number; database?: string; createdAt?: string } {
+  const list = parseRestoreList(text);
+  const pgDumpVersion = versionOf(list.headers['Dumped by pg_dump version']);
+  const serverVersion = versionOf(list.headers['Dumped from database version']);
+  const database = list.headers['dbname'];
+  const createdAt = list.createdAt;
+  return { tocEntries: list.tocEntries, ...(pgDumpVersion ? { pgDumpVersion } : {}), ...(serverVersion ? { serverVersion } : {}), ...(database ? { database } : {}), ...(createdAt ? { createdAt } : {}) };
 }

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { ComponentKind } from '../catalog/types.js';
+import { COMPONENT_KINDS, type ComponentKind } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { PlanOptions } from './types.js';
@@ -18,7 +18,7 @@ export interface PlanFlags {
   safetyDir?: string;
 }
 
-const KINDS: ComponentKind[] = ['postgres', 'redis', 'prometheus'];
+const KINDS = COMPONENT_KINDS;
 
 /** Parse `--only postgres,redis`. */
 export function parseOnly(value: string | ComponentKind[] | undefined): ComponentKind[] | undefined {

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { statfs, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { BackupSet, VerifyReport } from '../catalog/types.js';
+import { type BackupSet, COMPONENT_KINDS, componentLabel, type VerifyReport } from '../catalog/types.js';
 import { DEFAULT_HELPER_IMAGE, wrapArgv } from '../exec/context.js';
 import { createRedactor, type Redactor } from '../exec/redact.js';
 import { run, type RunResult } from '../exec/run.js';
@@ -10,7 +10,7 @@ import type { LoadedRecipe } from '../recipe/load.js';
 import type { ExecContext, PostgresTarget, PrometheusTarget, RedisTarget } from '../recipe/schema.js';
 import * as pg from '../targets/postgres.js';
 import { redisCliArgv } from '../targets/redis.js';
-import { parseRestoreList, scanPlainDump, scanSqlStream } from './dump-scan.js';
+import { restoreListDumpFacts, scanPlainDump, scanSqlStream } from './dump-scan.js';
 import type { DumpFacts, Plan, PlanOptions, TargetFacts } from './types.js';
 
 /**
@@ -196,7 +196,7 @@ async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyRe
           if (!list.ok) {
             dump.unreadable = firstError(list);
           } else {
-            const parsed = parseRestoreList(list.stdout);
+            const parsed = restoreListDumpFacts(list.stdout);
             dump.tocEntries = parsed.tocEntries;
             if (parsed.pgDumpVersion) dump.pgDumpVersion = parsed.pgDumpVersion;
             if (parsed.serverVersion) dump.serverVersion = parsed.serverVersion;
@@ -392,7 +392,7 @@ async function containerFacts(recipe: LoadedRecipe, set: BackupSet, facts: Targe
   const containers: NonNullable<TargetFacts['containers']> = [];
   const disk: NonNullable<TargetFacts['disk']> = [];
   const size = (kind: 'postgres' | 'redis' | 'prometheus'): number => set.components.find((x) => x.kind === kind)?.size ?? 0;
-  for (const kind of ['postgres', 'redis', 'prometheus'] as const) {
+  for (const kind of COMPONENT_KINDS) {
     const exec: ExecContext | undefined = c[kind]?.exec;
     if (!exec || exec.kind === 'host' || !set.components.some((x) => x.kind === kind)) continue;
     const name = exec.container;
@@ -578,7 +578,7 @@ export function preflightProblems(
 
   for (const ct of facts.containers ?? []) {
     if (!wants(ct.component)) continue;
-    const label = ct.component === 'postgres' ? 'PostgreSQL' : ct.component === 'redis' ? 'Redis' : 'Prometheus';
+    const label = componentLabel[ct.component];
     if (ct.error) {
       problems.push({ code: 'tool-missing', component: ct.component, severity: 'error', message: `docker inspect ${ct.name} failed on this host: ${ct.error}.`, next: 'Install the docker client (Debian: docker.io) and check that it reaches the daemon (DOCKER_HOST), then re-run.' });
     } else if (!ct.exists) {

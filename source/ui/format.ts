@@ -7,7 +7,8 @@ import type { GuideHistoryEntry } from './types.js';
 
 /** Text helpers shared by the screens (pure). */
 
-export const kindLabel: Record<ComponentKind, string> = { postgres: 'PostgreSQL', redis: 'Redis', prometheus: 'Prometheus' };
+/** The screens' name for catalog/types.ts `componentLabel` (the one table of labels). */
+export { componentLabel as kindLabel } from '../catalog/types.js';
 
 /** Cut to a width, with every control character shown escaped (screens show names from outside). */
 export function truncate(raw: string, width: number): string {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { parseRestoreList, rolesInLine, scanSqlStream } from '../../source/plan/dump-scan.js';
+import { restoreListDumpFacts, rolesInLine, scanSqlStream } from '../../source/plan/dump-scan.js';
 import { majorOf, parseClientVersion, psqlAcceptsRestrict } from '../../source/plan/probe.js';
 
 describe('roles a dump references', () => {
@@ -60,7 +60,7 @@ describe('roles a dump references', () => {
       '3370; 0 16385 TABLE DATA public t postgres',
       ';3371; 0 0 ACL - SCHEMA public pg_database_owner',
     ].join('\n');
-    expect(parseRestoreList(list)).toEqual({ tocEntries: 2, pgDumpVersion: '15.12', serverVersion: '15.12', database: 'metachat', createdAt: '2026-01-18 01:45:13 UTC' });
+    expect(restoreListDumpFacts(list)).toEqual({ tocEntries: 2, pgDumpVersion: '15.12', serverVersion: '15.12', database: 'metachat', createdAt: '2026-01-18 01:45:13 UTC' });
   });
 });
 
