@@ -5,6 +5,12 @@
 export const ExitCode = {
   /** Success: restored and healthy, set verified, command succeeded. */
   ok: 0,
+  /**
+   * Cancelled by the operator before anything ran (q, Esc, a wrong confirm word, or Ctrl-C /
+   * SIGINT before the first step): nothing was touched. The same value as `ok` (documented with
+   * it); never `interrupted` (130), which means a run was interrupted and rolled back.
+   */
+  cancelled: 0,
   /** Restore failed and was rolled back; the targets are as they were before. */
   failedRolledBack: 1,
   /** Usage error, bad flag, or invalid recipe. Nothing was touched. */

@@ -65,7 +65,8 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
   const pendingAnswer = useRef<((decision: UnhealthyDecision) => void) | undefined>(undefined);
   const done = useRef(false);
   const { exit } = useApp();
-  const now = useNow(deps.clock, state.screen === 'run' || state.screen === 'verify');
+  // One clock for every screen: ages, RPO and elapsed times tick everywhere (not only while running).
+  const now = useNow(deps.clock, !isTerminal(state));
 
   const dispatch = useCallback(
     (event: WizardEvent) => {

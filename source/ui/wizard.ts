@@ -16,7 +16,8 @@ import type { GuideHistoryEntry, GuideMode, RecipeChoice, RunResult, UnhealthyDe
  * - `run` is only reachable from `confirm` with a typed word equal to the confirm word.
  * - A set that failed quick checks is only planned with an override reason, which ends up in
  *   PlanOptions.overrideRejected (the plan request carries it).
- * - Esc goes back one screen (confirm: Esc cancels); every state before `run` cancels with nothing touched.
+ * - Esc goes back one screen, everywhere (confirm: back to the plan); every state before `run`
+ *   cancels with nothing touched (q, or Ctrl-C: exit ExitCode.cancelled, never 130).
  * - Failed health checks during the run are answered here (keep or roll back) only when the plan
  *   screen left the decision to "ask"; the answer is taken once, and an interrupt closes the question.
  */
@@ -358,7 +359,8 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
       return abandoned;
     }
     if (isTerminal(state)) return state;
-    return cancelled(state.screen, ExitCode.interrupted);
+    // Nothing ran: a cancel, not an interrupted-and-rolled-back run (exit 130 means that).
+    return cancelled(state.screen, ExitCode.cancelled);
   }
 
   if (event.type === 'help') {
@@ -398,7 +400,8 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
     case 'plan':
       return reducePlan(state, event);
     case 'confirm':
-      if (event.type === 'back') return cancelled('confirm');
+      // Esc goes back one screen, as everywhere else (the plan, as it was: cursor, c, u).
+      if (event.type === 'back') return state.back;
       if (event.type === 'confirm-submit') {
         if (event.text.trim() === state.word) {
           return { screen: 'run', chosen: state.chosen, set: state.set, plan: state.plan, confirmedAt: event.at, job: job('run'), interrupts: 0, onUnhealthy: state.onUnhealthy };

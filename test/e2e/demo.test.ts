@@ -34,7 +34,7 @@ describe('demo: the guided incident flow in a terminal', () => {
     const plan = await t.waitFor('IN-PLACE restore of demo from', 120_000);
     expect(plan).toContain('If health checks fail:');
     t.write(KEYS.enter);
-    const confirm = await t.waitFor('Type shop to restore, or Esc to cancel:');
+    const confirm = await t.waitFor('Type shop to restore, or Esc to go back:');
     expect(confirm).toContain('IN-PLACE restore over the real targets of demo');
     await t.type('shop');
     await t.waitFor('Confirmed at');

@@ -122,7 +122,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const cmds = await t.waitFor('$ ');
     expect(cmds).toMatch(/\$ \S*psql .*storydb/s);
     t.write(KEYS.enter); // to confirm
-    const confirm = await t.waitFor(`Type ${DB} to restore, or Esc to cancel:`);
+    const confirm = await t.waitFor(`Type ${DB} to restore, or Esc to go back:`);
     expect(confirm).toContain(`IN-PLACE restore over the real targets of ${recipeName}`);
     expect(confirm).toContain(o.rollbackOnUnhealthy ? 'If health checks fail: roll back (changed on the plan screen)' : 'If health checks fail: ask then (changed on the plan screen)');
   }
@@ -163,7 +163,9 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const recipe = await writeRecipe('e2e-story');
     const t = guide(recipe);
     await walkToConfirm(t, 'e2e-story', { rollbackOnUnhealthy: true });
-    await t.type(DB);
+    // The confirm word with a typo and its backspaces in one write (a paste, a laggy link), then Enter.
+    t.write(`${DB}xx\u007F\u007F`);
+    t.write(KEYS.enter);
     const run = await t.waitFor('Confirmed at');
     expect(run).toContain(`IN-PLACE restore of e2e-story from set ${set.id}`);
     const summary = await t.waitFor(/Evidence: \S+/, 180_000);
@@ -200,10 +202,14 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     await t.type('stroydb'); // a typo is not a confirmation
     const wrong = await t.waitFor('"stroydb" is not "storydb". Nothing was touched');
     expect(wrong).toContain('Type storydb to restore');
+    // Esc goes back one screen (the plan), as everywhere; q there cancels.
     t.write(KEYS.escape);
+    await t.waitFor(`IN-PLACE restore of e2e-cancel from ${set.id}`);
+    t.write('q');
     const cancelled = await t.waitFor('Cancelled');
     expect(cancelled).toContain('Cancelled, nothing was touched.');
     expect(await t.exited).toBe(0);
+    expect(t.text().match(/Cancelled/g)).toHaveLength(1);
 
     expect(await fingerprintPostgres(pg, DB)).toEqual(pgBefore);
     expect(await fingerprintRedis(redis)).toEqual(redisBefore);
@@ -225,7 +231,8 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const recipe = await writeRecipe('e2e-abort', [{ name: 'never answers', tcp: { host: '127.0.0.1', port: closedPort }, timeoutSeconds: 1, retries: 600, intervalSeconds: 1 }]);
     const t = guide(recipe);
     await walkToConfirm(t, 'e2e-abort');
-    await t.type(DB);
+    // Typed in bursts, backspaces inside them, Enter in the last one: the right word is taken.
+    for (const burst of ['sto', 'ryx', '\u007F\u007Fy', 'db\r']) t.write(burst);
     await t.waitFor('▸ Run health checks', 180_000);
     // By now the database, Redis and Prometheus were replaced by the backup's.
     expect(await pg.psql('SELECT to_regclass(\'public.pre_restore_marker\') IS NULL', DB)).toBe('t');
@@ -283,6 +290,17 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const events = await readFile(join(base, 'evidence', newRuns[0] ?? '', 'events.jsonl'), 'utf8');
     expect(events).toContain('operator chose to roll back after failed health checks');
   }, 300_000);
+
+  it('Ctrl-C before anything ran cancels: exit 0 (130 means a rolled-back run), "Cancelled" said once', async () => {
+    const t = guide(await writeRecipe('e2e-ctrlc'));
+    await t.waitFor('What do you want to do with e2e-ctrlc?');
+    t.write(KEYS.enter);
+    await t.waitFor(`Set ${set.id}`);
+    t.write(KEYS.ctrlC);
+    await t.waitFor('Cancelled, nothing was touched.');
+    expect(await t.exited).toBe(0);
+    expect(t.text().match(/Cancelled/g)).toHaveLength(1);
+  }, 120_000);
 
   it('refuses without a terminal and names the restore flags instead', async () => {
     const { runCli } = await import('../support/cli.js');

@@ -161,20 +161,21 @@ describe('guided interface screens', () => {
     expect(back).toMatch(/› 2026-01-18 01:45Z/);
   });
 
-  it('confirm: says IN-PLACE plainly; a wrong word touches nothing; Esc cancels and the last line stays "Cancelled"', async () => {
+  it('confirm: says IN-PLACE plainly; a wrong word touches nothing; Esc goes back to the plan; q there cancels, "Cancelled" said once', async () => {
     const control = fakeDeps();
     const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
     await toPlan(g);
-    const f = await g.press(keys.enter, 'Type agentic_platform to restore, or Esc to cancel:');
+    const f = await g.press(keys.enter, 'Type agentic_platform to restore, or Esc to go back:');
     expect(f).toContain('IN-PLACE restore over the real targets of story-portal');
     expect(f).toContain('PostgreSQL agentic_platform on 127.0.0.1:5432 (host)');
     expect(f).toContain('! the current database agentic_platform (kept: agentic_platform__pre_restore_20260118T050000Z)');
     expect(f).toContain('! the current Redis dataset (kept: /var/lib/redis/dump.rdb.pre_restore)');
     const wrong = await g.type('agentic', '"agentic" is not "agentic_platform". Nothing was touched');
     expect(wrong).toContain('Type agentic_platform to restore');
-    const cancelled = await g.press(keys.escape, 'Cancelled');
-    expect(cancelled.trim().split('\n').at(-1)).toBe('Cancelled');
-    expect(cancelled).toContain('Cancelled, nothing was touched.');
+    await g.press(keys.escape, 'If health checks fail: ask: keep the restored state or roll back');
+    const cancelled = await g.press('q', 'Cancelled');
+    expect(cancelled.trim().split('\n').at(-1)).toBe('Cancelled, nothing was touched.');
+    expect(cancelled.match(/Cancelled/g)).toHaveLength(1);
     const outcome = await g.outcome;
     expect(outcome.exitCode).toBe(ExitCode.ok);
     expect(control.calls.some((c) => c.startsWith('runPlan'))).toBe(false);
@@ -438,7 +439,7 @@ describe('guided interface screens', () => {
     expect((await g.outcome).exitCode).toBe(0);
   });
 
-  it('a signal delivered to the process cancels before the run (exit 130)', async () => {
+  it('a signal delivered to the process cancels before the run (exit 0: nothing ran, 130 is for a rolled-back run)', async () => {
     let fire: (() => void) | undefined;
     const g = renderGuide(fakeDeps().deps, {
       initial: initialState({ pinned: recipeFixture() }),
@@ -452,7 +453,7 @@ describe('guided interface screens', () => {
     await g.waitFor('What do you want to do');
     fire?.();
     await g.waitFor('Cancelled, nothing was touched.');
-    expect((await g.outcome).exitCode).toBe(ExitCode.interrupted);
+    expect((await g.outcome).exitCode).toBe(ExitCode.cancelled);
   });
 
   it('shows catalog warnings and empty lists plainly', async () => {

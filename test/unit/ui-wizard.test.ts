@@ -170,7 +170,7 @@ describe('guided flow state machine', () => {
     expect(answered).toBeGreaterThan(0);
   });
 
-  it('Esc goes back one screen at a time; at confirm it cancels with nothing touched', () => {
+  it('Esc goes back one screen at a time, also at confirm (back to the plan as it was); q there cancels with nothing touched', () => {
     const plan = toPlan();
     const backFromPlan = wizardReducer(plan, { type: 'back' });
     expect(backFromPlan.screen).toBe('backup');
@@ -181,9 +181,13 @@ describe('guided flow state machine', () => {
     const leave = wizardReducer(closeActions, { type: 'back' });
     expect(leave).toMatchObject({ screen: 'cancelled', exitCode: 0, message: 'Cancelled, nothing was touched.' });
 
-    const cancelled = wizardReducer(toConfirm(), { type: 'back' });
-    expect(cancelled).toMatchObject({ screen: 'cancelled', from: 'confirm', exitCode: 0 });
-    expect(exitCodeOf(cancelled)).toBe(0);
+    const confirm = toConfirm();
+    const backToPlan = wizardReducer(confirm, { type: 'back' });
+    expect(backToPlan.screen).toBe('plan');
+    expect(confirm.screen === 'confirm' && backToPlan).toBe(confirm.screen === 'confirm' ? confirm.back : undefined);
+    const cancelled = wizardReducer(backToPlan, { type: 'quit' });
+    expect(cancelled).toMatchObject({ screen: 'cancelled', from: 'plan', exitCode: 0 });
+    expect(exitCodeOf(cancelled)).toBe(ExitCode.cancelled);
   });
 
   it('Esc while verifying goes back to the list and the late result is ignored', () => {
@@ -269,8 +273,13 @@ describe('guided flow state machine', () => {
     expect(planRequestOf(create)).toEqual({ missingRoles: 'create' });
   });
 
-  it('Ctrl-C before the run cancels (exit 130); during the run it aborts first and abandons on the second press', () => {
-    expect(exitCodeOf(wizardReducer(toPlan(), { type: 'interrupt' }))).toBe(ExitCode.interrupted);
+  it('Ctrl-C before the run cancels (exit 0, never 130: nothing ran); during the run it aborts first and abandons on the second press', () => {
+    for (const before of [toPlan(), toConfirm(), toBackup()]) {
+      const c = wizardReducer(before, { type: 'interrupt' });
+      expect(c).toMatchObject({ screen: 'cancelled', message: 'Cancelled, nothing was touched.' });
+      expect(exitCodeOf(c)).toBe(ExitCode.cancelled);
+      expect(exitCodeOf(c)).not.toBe(ExitCode.interrupted);
+    }
     let s = wizardReducer(toConfirm(), { type: 'confirm-submit', text: 'agentic_platform', at: NOW.toISOString() });
     s = wizardReducer(s, { type: 'interrupt' });
     expect(s).toMatchObject({ screen: 'run', interrupts: 1 });

@@ -1,6 +1,6 @@
-import { TextInput } from '@inkjs/ui';
 import { Box, Text, useInput } from 'ink';
 import type { BackupSet, ComponentKind } from '../../catalog/types.js';
+import { TypedField } from '../components/TypedField.js';
 import { Frame } from '../components/Frame.js';
 import { ageOf, cell, checksumLabel, componentSize, formatAge, formatMinutes, formatUtc, kindLabel } from '../format.js';
 import { useTerminalSize } from '../hooks/use-terminal-size.js';
@@ -108,7 +108,7 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
           <Text>Restoring it anyway can leave the targets broken. To go on, type why (it is recorded with the run):</Text>
           <Box>
             <Text>Reason: </Text>
-            <TextInput placeholder="e.g. newest set, the corrupt table is not needed" onSubmit={(reason) => dispatch({ type: 'override-submit', reason })} />
+            <TypedField active={active} placeholder="e.g. newest set, the corrupt table is not needed" onSubmit={(reason) => dispatch({ type: 'override-submit', reason })} />
           </Box>
         </Box>
         {state.notice ? <Text color={theme.warn}>{state.notice}</Text> : null}

@@ -1,7 +1,7 @@
-import { TextInput } from '@inkjs/ui';
 import { Box, Text, useInput } from 'ink';
 import type { PlanStep } from '../../plan/types.js';
 import { Frame } from '../components/Frame.js';
+import { TypedField } from '../components/TypedField.js';
 import { ageOf, formatAge, formatUtc } from '../format.js';
 import { useTheme } from '../theme.js';
 import type { ConfirmState, UnhealthyPolicy } from '../wizard.js';
@@ -23,7 +23,7 @@ const unhealthyConfirmWords: Record<UnhealthyPolicy, string> = {
   keep: 'keep the restored state',
 };
 
-/** Screen 5: the dangerous moment. The operator types the confirm word; Esc cancels. */
+/** Screen 5: the dangerous moment. The operator types the confirm word; Esc goes back to the plan. */
 export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<ConfirmState>): React.JSX.Element {
   const theme = useTheme();
   const plan = state.plan;
@@ -36,7 +36,7 @@ export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<Conf
   );
   const destructive = plan.steps.filter((s) => s.destructive);
   return (
-    <Frame step="Confirm" footer={[{ key: 'Enter', description: 'confirm' }, { key: 'Esc', description: 'cancel (nothing is touched)' }]}>
+    <Frame step="Confirm" footer={[{ key: 'Enter', description: 'confirm' }, { key: 'Esc', description: 'back to the plan (nothing is touched)', short: 'back' }]}>
       {inPlace ? (
         <Text bold color={theme.danger}>
           IN-PLACE restore over the real targets of {plan.recipe.name}
@@ -68,15 +68,15 @@ export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<Conf
       </Box>
       <Box marginTop={1} flexDirection="column">
         <Text>
-          Type <Text bold>{state.word}</Text> to {inPlace ? 'restore' : 'start the drill'}, or Esc to cancel:
+          Type <Text bold>{state.word}</Text> to {inPlace ? 'restore' : 'start the drill'}, or Esc to go back:
         </Text>
         <Box>
           <Text>{'> '}</Text>
-          <TextInput key={state.attempts} isDisabled={!active} onSubmit={(text) => dispatch({ type: 'confirm-submit', text, at: '' })} />
+          <TypedField key={state.attempts} active={active} onSubmit={(text) => dispatch({ type: 'confirm-submit', text, at: '' })} />
         </Box>
         {state.mismatch !== undefined ? (
           <Text color={theme.warn}>
-            &quot;{state.mismatch}&quot; is not &quot;{state.word}&quot;. Nothing was touched; type it again or Esc to cancel.
+            &quot;{state.mismatch}&quot; is not &quot;{state.word}&quot;. Nothing was touched; type it again, or Esc to go back.
           </Text>
         ) : null}
       </Box>

@@ -12,7 +12,6 @@ export function CancelledScreen({ state }: { state: CancelledState }): React.JSX
       <Text bold color={theme.warn}>
         {sanitizeBlock(state.message)}
       </Text>
-      <Text>Cancelled</Text>
     </Box>
   );
 }
@@ -55,7 +54,7 @@ export function HelpScreen({ dispatch, active }: { dispatch: (e: WizardEvent) =>
   const rows: Array<[string, string]> = [
     [`${keyBindings.up.label} ${keyBindings.down.label}`, 'move in a list (PgUp/PgDn: a page)'],
     [keyBindings.select.label, 'choose / go on'],
-    [keyBindings.back.label, 'back one screen (on the confirm screen: cancel)'],
+    [keyBindings.back.label, 'back one screen (q quits before anything ran)'],
     [keyBindings.filter.label, 'backup list: filter by time or id (digits also start the filter)'],
     [keyBindings.commands.label, 'plan: show the exact commands of the selected step'],
     [keyBindings.unhealthy.label, 'plan: if health checks fail, ask (default), roll back or keep'],

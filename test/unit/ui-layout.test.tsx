@@ -1,0 +1,134 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup } from 'ink-testing-library';
+import { breadcrumbForm, breadcrumbWidth, compactBreadcrumb, fitFooter, FLOW_STEPS } from '../../source/ui/layout.js';
+import { applyTypedChunk } from '../../source/ui/typed-input.js';
+import { initialState } from '../../source/ui/wizard.js';
+import { fakeDeps, recipeFixture } from './ui-fixtures.js';
+import { keys, renderGuide, type Rendered } from './ui-render.js';
+
+/**
+ * Layout at 60x20, 80x24 and 160x45 (issue 12): the breadcrumb is one whole line in a form that
+ * fits, the footer hints are shortened (never cut with "…") and no line is wider than the terminal;
+ * typed fields apply every character of a burst.
+ */
+
+afterEach(() => cleanup());
+
+const noKey = { backspace: false, delete: false, return: false, ctrl: false, meta: false, escape: false, tab: false };
+
+describe('typed fields apply bursts in order', () => {
+  it('backspaces that arrive together with the text, or after it in one chunk, are all applied', () => {
+    expect(applyTypedChunk('', 'shopxx\x7f\x7f', noKey)).toEqual({ value: 'shop', submit: false });
+    expect(applyTypedChunk('shopxx', '\x7f\x7f', noKey)).toEqual({ value: 'shop', submit: false });
+    expect(applyTypedChunk('shopx', '\b', noKey)).toEqual({ value: 'shop', submit: false });
+    expect(applyTypedChunk('sho', 'px\x7f\r', noKey)).toEqual({ value: 'shop', submit: true });
+    // Ink's own parse of a lone DEL / BS / Enter.
+    expect(applyTypedChunk('shopx', '', { ...noKey, delete: true })).toEqual({ value: 'shop', submit: false });
+    expect(applyTypedChunk('shopx', '', { ...noKey, backspace: true })).toEqual({ value: 'shop', submit: false });
+    expect(applyTypedChunk('shop', '\r', { ...noKey, return: true })).toEqual({ value: 'shop', submit: true });
+    // More backspaces than text: empty, never negative; control characters are dropped.
+    expect(applyTypedChunk('ab', '\x7f\x7f\x7f\x1b\x07c', noKey)).toEqual({ value: 'c', submit: false });
+    expect(applyTypedChunk('', 'x', { ...noKey, ctrl: true })).toEqual({ value: '', submit: false });
+  });
+});
+
+describe('breadcrumb and footer fit the terminal', () => {
+  it('the breadcrumb takes the widest form that fits: with the name, steps only, "Step N of 7"', () => {
+    for (const step of FLOW_STEPS) {
+      expect(breadcrumbForm(160, step)).toBe('full');
+      expect(breadcrumbForm(80, step)).toBe('full');
+      expect(breadcrumbForm(60, step)).toBe('steps');
+      expect(breadcrumbForm(50, step)).toBe('compact');
+      for (const cols of [40, 50, 60, 80, 160]) expect(breadcrumbWidth(breadcrumbForm(cols, step), step)).toBeLessThanOrEqual(Math.max(cols, breadcrumbWidth('compact', step)));
+    }
+    expect(compactBreadcrumb('Plan')).toBe('Step 4 of 7: Plan');
+  });
+
+  it('footer hints are shortened, never cut', () => {
+    const hints = [
+      { key: '↑↓/jk', description: 'move' },
+      { key: 'c', description: 'show commands' },
+      { key: 'u', description: 'if unhealthy: ask / roll back / keep', short: 'if unhealthy' },
+      { key: 'Enter', description: 'confirm' },
+      { key: 'Esc', description: 'back' },
+      { key: '?', description: 'help' },
+      { key: 'q', description: 'quit' },
+    ];
+    const wide = fitFooter(hints, 159);
+    expect(wide).toBe('↑↓/jk move  ·  c show commands  ·  u if unhealthy: ask / roll back / keep  ·  Enter confirm  ·  Esc back  ·  ? help  ·  q quit');
+    for (const cols of [40, 59, 79, 100]) {
+      const line = fitFooter(hints, cols);
+      expect(line.length).toBeLessThanOrEqual(cols);
+      expect(line).not.toContain('…');
+      expect(line).toContain('? help');
+      // Every hint is there as a whole: its key at least.
+      if (cols >= 59) for (const h of hints) expect(line).toContain(h.key);
+    }
+    expect(fitFooter(hints, 79)).toBe('↑↓/jk · c · u if unhealthy · Enter confirm · Esc back · ? help · q quit');
+    expect(fitFooter(hints, 100)).toBe('↑↓/jk move · c show commands · u if unhealthy · Enter confirm · Esc back · ? help · q quit');
+  });
+});
+
+async function checkScreen(g: Rendered, cols: number, rows: number, step: string): Promise<void> {
+  const f = g.frame();
+  const lines = f.split('\n');
+  for (const line of lines) expect(line.length, `line wider than ${cols}: ${line}`).toBeLessThanOrEqual(cols);
+  expect(lines.length).toBeLessThanOrEqual(Math.max(rows, lines.length)); // scrolling is allowed; width is not
+  const header = lines[0] ?? '';
+  // The breadcrumb is whole on its first line: the current step, and (when it fits) the last step.
+  expect(header).toContain(step);
+  if (breadcrumbForm(cols, step) !== 'compact') expect(header.trimEnd().endsWith('Summary') || header.includes(` ${step} `)).toBe(true);
+  if (breadcrumbForm(cols, step) !== 'compact') expect(header).toContain('Summary');
+  expect(lines[1]?.trim() ?? '').toBe(''); // nothing of the header wrapped onto the next line
+  const footer = lines.filter((l) => l.trim() !== '').at(-1) ?? '';
+  expect(footer).not.toMatch(/…\s*$/);
+}
+
+describe('screens at 60x20, 80x24 and 160x45', () => {
+  for (const [cols, rows] of [
+    [60, 20],
+    [80, 24],
+    [160, 45],
+  ] as const) {
+    it(`${cols}x${rows}: recipe, backup, plan, c, confirm and help fit; no wrapped header, no garbled breadcrumb, footer hints whole`, async () => {
+      const control = fakeDeps();
+      const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+      g.resize(cols, rows);
+      await g.waitFor('What do you want to do with story-portal?');
+      await checkScreen(g, cols, rows, 'Recipe');
+      await g.press(keys.enter, '2026-01-18 01:45Z');
+      await checkScreen(g, cols, rows, 'Backup');
+      await g.press(keys.enter, 'IN-PLACE restore of story-portal');
+      await checkScreen(g, cols, rows, 'Plan');
+      expect(g.frame()).toMatch(/\bu\b/);
+      if (cols >= 80) expect(g.frame()).toMatch(/u if unhealthy/);
+      await g.press('j', /›\s+2\./);
+      await g.press('c', '$ ');
+      await checkScreen(g, cols, rows, 'Plan');
+      await g.press('?', 'Keys');
+      for (const line of g.frame().split('\n')) expect(line.length).toBeLessThanOrEqual(cols);
+      await g.press(keys.escape, 'IN-PLACE restore of story-portal');
+      await g.press(keys.enter, 'Type agentic_platform');
+      await checkScreen(g, cols, rows, 'Confirm');
+      // A burst with backspaces in one write, then Enter in another: the word is right.
+      await g.press('agentic_platformxx\x7f\x7f', (f) => f.includes('> agentic_platform') && !f.includes('agentic_platformx'));
+      await g.press(keys.enter, 'Engine starting');
+      expect(control.runPlans).toHaveLength(1);
+    });
+  }
+
+  it('the confirm word typed in bursts (text, backspaces, more text, Enter, all in one write) is taken exactly', async () => {
+    const control = fakeDeps();
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await g.waitFor('What do you want to do with story-portal?');
+    await g.press(keys.enter, '2026-01-18 01:45Z');
+    await g.press(keys.enter, 'IN-PLACE restore of story-portal');
+    await g.press(keys.enter, 'Type agentic_platform');
+    g.instance.stdin.write('agen');
+    g.instance.stdin.write('tix\x7fc_pl');
+    g.instance.stdin.write('atfxy\x7f\x7for');
+    g.instance.stdin.write('m\r');
+    await g.waitFor('Engine starting');
+    expect(control.runPlans).toHaveLength(1);
+  });
+});
