@@ -5,7 +5,8 @@ import { resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
  * `restore-assistant guide` (the default on a terminal): the guided flow. Refuses without a
  * terminal (never prompts into a pipe) and names the non-interactive flags instead. Returns the
  * exit code the guide ended with: the engine's (0/1/4/5/130) after a run, 0 when the operator
- * cancelled before anything ran, 130 for Ctrl-C before the run.
+ * cancelled before anything ran (q, or Ctrl-C before the first step: ExitCode.cancelled), never 130
+ * unless a run was interrupted and rolled back.
  */
 
 export interface GuideCommandOptions {
