@@ -95,6 +95,19 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     });
 
   program
+    .command('recover')
+    .description('find a restore that was killed before it finished (journal), show what it left, and roll it back or finish it')
+    .option('--recipe <recipe>', 'only runs on this recipe\'s targets')
+    .option('--run <id>', 'the unfinished run to recover')
+    .option('--rollback', 'put the pre-restore state back from the safety copies')
+    .option('--finish', 'run the remaining steps and the health checks')
+    .option('-y, --yes', 'do not ask for confirmation (required without a TTY)')
+    .option('--json', 'print JSON (without --rollback/--finish: the unfinished runs)')
+    .action(async (opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/recover.js')).recoverCommand(opts));
+    });
+
+  program
     .command('drill')
     .description('restore a set into throwaway scratch services and prove it (never touches real targets)')
     .requiredOption('--recipe <recipe>', 'recipe name or path')

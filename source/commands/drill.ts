@@ -1,4 +1,5 @@
 import { chmod, writeFile } from 'node:fs/promises';
+import { warnUnfinished } from '../journal/detect.js';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { verifyBackupSet } from '../catalog/index.js';
@@ -71,6 +72,8 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
     });
   }
   const loaded = await resolveRecipe(opts.recipe);
+  // A drill never touches the real targets; it says when a restore left them half done.
+  await warnUnfinished(loaded, opts.recipe, (t) => process.stderr.write(`${t}\n`));
   const real = loaded.recipe;
   // The evidence directory and the signing key are checked before anything slow.
   await prepareRecipeEvidence(loaded, process.env);

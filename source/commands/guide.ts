@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { warnUnfinished } from '../journal/detect.js';
 import { resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 
 /**
@@ -28,6 +29,8 @@ export async function guideCommand(opts: GuideCommandOptions = {}, io: GuideIo =
   }
   let pinned: LoadedRecipe | undefined;
   if (opts.recipe) pinned = await resolveRecipe(opts.recipe);
+  // Said before the screens start; a guided restore over it is refused (ui/deps.ts).
+  if (pinned && opts.recipe) await warnUnfinished(pinned, opts.recipe, (t) => io.stderr.write(`${t}\n`), io.env);
 
   // Loaded only on a terminal: Ink and React are not needed by the non-interactive commands.
   const [{ runGuide }, { createGuideDeps }] = await Promise.all([import('../ui/run-guide.js'), import('../ui/deps.js')]);

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { warnUnfinished } from '../journal/detect.js';
 import { listBackupSets } from '../catalog/index.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { formatUtc } from '../catalog/names.js';
@@ -43,6 +44,7 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
   const out = createOutput();
   const source = await resolveBackupSource(opts);
   if (!source) throw await needSourceError('list');
+  if (source.recipe) await warnUnfinished(source.recipe, opts.recipe ?? source.recipe.file, (t) => process.stderr.write(`${t}\n`));
   const result = await listBackupSets({
     root: source.root,
     layout: source.layout,

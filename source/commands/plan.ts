@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { warnUnfinished } from '../journal/detect.js';
 import { findBackupSet, listBackupSets, loadBackupSetFromPath } from '../catalog/index.js';
 import { isPathRef } from '../catalog/resolve.js';
 import type { BackupSet } from '../catalog/types.js';
@@ -53,6 +54,7 @@ export async function planCommand(opts: PlanCommandOptions): Promise<number> {
   const out = createOutput();
   const p = paint(out.color);
   const recipe = await resolveRecipe(opts.recipe ?? '');
+  await warnUnfinished(recipe, opts.recipe ?? '', (t) => out.info(t));
   const set = await pickBackupSet(recipe, opts.backup ?? 'latest');
   const options = resolvePlanOptions(recipe.recipe, {
     ...(opts.only !== undefined ? { only: opts.only } : {}),

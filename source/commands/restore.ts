@@ -17,6 +17,8 @@ import type { Plan } from '../plan/types.js';
 import { evidenceDir, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { defaultSafetyDir, pickBackupSet } from './plan.js';
 import { sanitizeDeep, sanitizeText } from '../text/sanitize.js';
+import { refuseOverUnfinished } from '../journal/detect.js';
+import { attachJournal } from '../journal/journal.js';
 
 /**
  * `restore-assistant restore`: resolve the recipe and the set, verify it (deep by default), probe the
@@ -160,6 +162,8 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
   }
 
   const loaded = await resolveRecipe(opts.recipe);
+  // A restore over a run that died half-way would take its half-done state for the data as it was.
+  await refuseOverUnfinished(loaded, opts.recipe, env);
   const recipe = loaded.recipe;
   const safetyDir = defaultSafetyDir(loaded, env);
   const options = resolvePlanOptions(recipe, {
@@ -183,7 +187,8 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
   await prepareRecipeEvidence(loaded, env);
   const runId = newRunId('restore', recipe.name, new Date());
   const kinds = (['postgres', 'redis', 'prometheus'] as ComponentKind[]).filter((k) => c[k] !== undefined && (!options.only || options.only.includes(k)));
-  const locks = await acquireLocks(lockKeysForRecipe(recipe, kinds), { dir: defaultLockDir(env, evidenceDir(recipe, env)), runId });
+  const lockKeys = lockKeysForRecipe(recipe, kinds);
+  const locks = await acquireLocks(lockKeys, { dir: defaultLockDir(env, evidenceDir(recipe, env)), runId });
   try {
     const set = await pickBackupSet(loaded, opts.backup ?? 'latest');
     const expect = kinds;
@@ -242,10 +247,14 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
     const bus = new EventBus();
     const signals = installSignalHandlers(out);
     let evidence: EvidenceHandle | undefined;
+    let disposeJournal: (() => void) | undefined;
     let summary: RunSummary;
     try {
       // ---- EVIDENCE: the one place a restore attaches its evidence log to the event bus. ----
       evidence = attachRecipeEvidence(bus, { loaded, kind: 'restore', redact, runId, commandLine: ['restore-assistant', ...process.argv.slice(2)], env });
+      // The restore journal (source/journal/): durable intents and outcomes, indexed machine-wide.
+      const journal = attachJournal(bus, { runDir: evidence.dir, lockKeys, env });
+      disposeJournal = journal.dispose;
       bus.emit(verificationEvent(report, redact));
       if (otherProblems > 0 && opts.forceUnverified) bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed ${depth} verification; operator's reason: ${opts.forceUnverified}`) });
       if (mismatch.length > 0 && opts.allowDatabaseMismatch) {
@@ -274,6 +283,7 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
       });
     } finally {
       signals.dispose();
+      disposeJournal?.();
       await evidence?.close();
     }
 

@@ -6,6 +6,8 @@ import { assertDrillIsolation, drillRecipe } from '../drill/isolate.js';
 import { startDrillScratch, type DrillScratch } from '../drill/sandbox.js';
 import { verificationEvent } from '../engine/events.js';
 import { defaultLockDir, lockKeysForRecipe } from '../engine/lock.js';
+import { refuseOverUnfinished } from '../journal/detect.js';
+import { attachJournal } from '../journal/journal.js';
 import { runPlan as engineRunPlan } from '../engine/run.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -213,8 +215,11 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       const kind = plan.mode;
       const confirmedAt = new Date(o.confirmedAt);
       const runId = newRunId(kind, ctx.loaded.recipe.name, confirmedAt);
+      if (kind === 'restore') await refuseOverUnfinished(ctx.target, ctx.target.file, env);
       await prepareRecipeEvidence(ctx.loaded, env);
       const evidence = attachRecipeEvidence(o.bus, { loaded: ctx.loaded, kind, redact: ctx.redact, runId, commandLine, env });
+      const lockKeys = lockKeysForRecipe(ctx.target.recipe, Object.keys(plan.targets) as ComponentKind[]);
+      const journal = kind === 'restore' ? attachJournal(o.bus, { runDir: evidence.dir, lockKeys, env }) : undefined;
       try {
         const report = ctx.verify;
         if (report) {
@@ -239,12 +244,13 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
               .filter((p) => p.severity === 'error')
               .map((p) => `${p.component ? `${p.component}: ` : ''}${p.message}${p.next ? ` Next: ${p.next}` : ''}`),
           lockDir: defaultLockDir(env, evidenceDir(ctx.loaded.recipe, env)),
-          lockKeys: lockKeysForRecipe(ctx.target.recipe, Object.keys(plan.targets) as ComponentKind[]),
+          lockKeys,
           checkContext: { recipe: ctx.target.recipe, loaded: ctx.target, mode: kind },
           ...(o.onUnhealthy ? { onUnhealthy: o.onUnhealthy } : {}),
         });
         return { summary, evidenceDir: evidence.dir, runId };
       } finally {
+        journal?.dispose();
         await evidence.close();
       }
     },

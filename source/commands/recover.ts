@@ -1,0 +1,213 @@
+import { readFile, unlink } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { acquireLocks, defaultLockDir, lockFileName } from '../engine/lock.js';
+import { EventBus } from '../engine/events.js';
+import { runPlan, type RunSummary } from '../engine/run.js';
+import { UsageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { createRedactor } from '../exec/redact.js';
+import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence, type EvidenceHandle } from '../evidence/writer.js';
+import { formatUnfinishedBlock, probeTargetsNow } from '../journal/describe.js';
+import { appendRecord, attachJournal, JOURNAL_FILE, removeIndexEntry, type RecoverMode } from '../journal/journal.js';
+import { rollbackUnfinished } from '../journal/rollback.js';
+import { attemptRecord, findUnfinishedRuns, finishPlan, ownerAlive, type UnfinishedRun } from '../journal/state.js';
+import { lockKeysForRecipe } from '../engine/lock.js';
+import { createOutput, type Output } from '../output.js';
+import { evidenceDir, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
+import { sanitizeText } from '../text/sanitize.js';
+import { formatSummary, installSignalHandlers } from './restore.js';
+
+/**
+ * `restore-assistant recover [--recipe R] [--run ID] [--rollback|--finish] [--yes] [--json]`: finds
+ * an unfinished restore in the machine-wide journal index (docs/architecture.md, "The restore
+ * journal and recovery"), shows what it left (live), and rolls it back to the pre-restore state
+ * or finishes it, after the same typed confirmation as restore (or --yes). It takes over the dead
+ * run's stale locks. Its outcome is a run of its own (events, report, history), linked to the
+ * original run in both journals; a recover that is itself killed is recovered by the next one.
+ */
+
+export interface RecoverCommandOptions {
+  recipe?: string;
+  run?: string;
+  rollback?: boolean;
+  finish?: boolean;
+  yes?: boolean;
+  json?: boolean;
+}
+
+function confirmWord(loaded: LoadedRecipe): string {
+  const r = loaded.recipe;
+  return r.confirmWord ?? r.components.postgres?.database ?? r.name;
+}
+
+async function ask(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    return (await rl.question(question)).trim();
+  } finally {
+    rl.close();
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The dead run's locks are handed to this recover, all at once: a lock file whose owner is the
+ * unfinished run (or one of its recover attempts) on this host and no longer running is removed,
+ * then every key is taken for the recover run. A live owner still refuses (exit 8).
+ */
+async function takeOverStaleLocks(u: UnfinishedRun, dir: string, out: Output): Promise<void> {
+  const ours = new Set([u.runId, ...u.attempts.map((a) => a.runId)]);
+  for (const key of u.begin.lockKeys) {
+    const file = path.join(dir, lockFileName(key));
+    let info: { pid?: number; host?: string; runId?: string } | undefined;
+    try {
+      info = JSON.parse(await readFile(file, 'utf8')) as typeof info;
+    } catch {
+      continue; // no lock (or unreadable: acquireLocks reports it)
+    }
+    if (!info || !ours.has(String(info.runId)) || info.host !== os.hostname() || typeof info.pid !== 'number' || pidAlive(info.pid)) continue;
+    await unlink(file).catch(() => undefined);
+    out.info(sanitizeText(`Took over the stale lock on ${key} (left by run ${String(info.runId)}, pid ${info.pid}).`));
+  }
+}
+
+export async function recoverCommand(opts: RecoverCommandOptions): Promise<number> {
+  const out = createOutput();
+  const env = process.env;
+  if (opts.rollback && opts.finish) throw new UsageError('recover takes --rollback or --finish, not both.');
+  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  let loaded = opts.recipe ? await resolveRecipe(opts.recipe) : undefined;
+  const runs = findUnfinishedRuns(env, {
+    ...(opts.run ? { runId: opts.run } : {}),
+    ...(loaded && !opts.run ? { lockKeys: lockKeysForRecipe(loaded.recipe), recipeName: loaded.recipe.name } : {}),
+  });
+  if (runs.length === 0) {
+    const scope = opts.run ? `run ${opts.run}` : loaded ? `the targets of ${loaded.recipe.name}` : 'this host';
+    if (opts.json) out.json({ unfinished: [] });
+    else out.result(sanitizeText(`No unfinished restore on ${scope}: nothing to recover.`));
+    return ExitCode.ok;
+  }
+  if (runs.length > 1) {
+    const blocks: string[] = [];
+    for (const r of runs) {
+      const l = loaded ?? (await resolveRecipe(r.begin.recipe.file));
+      blocks.push(formatUnfinishedBlock(r, await probeTargetsNow(l, r, env), opts.recipe ?? r.begin.recipe.file));
+    }
+    out.info(blocks.join('\n\n'));
+    throw new UsageError(`${runs.length} unfinished restores: recover one at a time.`, { next: `Pass --run with one of: ${runs.map((r) => r.runId).join(', ')}` });
+  }
+  const u = runs[0]!;
+  loaded ??= await resolveRecipe(u.begin.recipe.file);
+  const recipeRef = opts.recipe ?? loaded.file;
+  const now = await probeTargetsNow(loaded, u, env);
+  const block = formatUnfinishedBlock(u, now, recipeRef);
+  if (loaded.digest !== u.begin.recipe.digest) out.info(sanitizeText(`Warning: the recipe ${loaded.file} changed since run ${u.runId} started; the journal's plan (with its exact undo actions) is what recover runs.`));
+
+  let mode: RecoverMode | undefined = opts.rollback ? 'rollback' : opts.finish ? 'finish' : undefined;
+  if (!mode && opts.json) {
+    out.json({ unfinished: [{ runId: u.runId, journal: u.journal, startedAt: u.begin.startedAt, diedIn: u.diedIn, steps: Object.fromEntries(u.steps), preIncident: u.preIncident, now, next: `restore-assistant recover --recipe ${recipeRef} --rollback|--finish --yes` }] });
+    return ExitCode.ok;
+  }
+  out.info(block);
+  if (!mode) {
+    if (!interactive) {
+      throw new UsageError('recover needs a choice, and there is no terminal to ask on.', {
+        next: `Pass --rollback (put the pre-restore state back) or --finish (run the remaining steps and the health checks), with --yes: restore-assistant recover --recipe ${recipeRef} --rollback --yes`,
+      });
+    }
+    const answer = await ask('Roll back to the pre-restore state, or finish the restore? Type "rollback" or "finish" (anything else cancels): ');
+    if (answer !== 'rollback' && answer !== 'finish') {
+      out.info('Cancelled. Nothing was touched.');
+      return ExitCode.ok;
+    }
+    mode = answer;
+  }
+  if (!opts.yes) {
+    if (!interactive) throw new UsageError('recover needs a confirmation, and there is no terminal to ask on.', { next: 'Pass --yes to confirm on the command line.' });
+    const word = confirmWord(loaded);
+    const answer = await ask(`Type "${word}" to ${mode === 'rollback' ? 'roll back' : 'finish'} run ${u.runId} (anything else cancels): `);
+    if (answer !== word) {
+      out.info('Cancelled. Nothing was touched.');
+      return ExitCode.ok;
+    }
+    out.info('Confirmed.');
+  }
+  if (ownerAlive(u.entry)) throw new UsageError(`Run ${u.runId} is running again; recover refuses to touch it.`);
+
+  const recipe = loaded.recipe;
+  const c = recipe.components;
+  const redact = createRedactor([c.postgres?.passwordEnv, c.redis?.passwordEnv].map((n) => (n ? env[n] : undefined)));
+  await prepareRecipeEvidence(loaded, env);
+  const runId = newRunId('restore', recipe.name).replace('-restore-', '-recover-');
+  const lockDir = defaultLockDir(env, evidenceDir(recipe, env));
+  await takeOverStaleLocks(u, lockDir, out);
+  const locks = await acquireLocks(u.begin.lockKeys, { dir: lockDir, runId });
+  const bus = new EventBus();
+  const signals = installSignalHandlers(out);
+  let evidence: EvidenceHandle | undefined;
+  let summary: RunSummary;
+  let plan = u.plan;
+  try {
+    evidence = attachRecipeEvidence(bus, { loaded, kind: 'restore', redact, runId, commandLine: ['restore-assistant', ...process.argv.slice(2)], env });
+    const journal = path.join(evidence.dir, JOURNAL_FILE);
+    // Before anything is touched: the original run records this attempt (a killed recover is folded in next time).
+    appendRecord(u.journal, attemptRecord(runId, mode, journal));
+    const journaled = attachJournal(bus, { runDir: evidence.dir, lockKeys: u.begin.lockKeys, env, recovers: { runId: u.runId, mode, journal: u.journal, preIncident: u.preIncident } });
+    try {
+      bus.emit({ type: 'log', level: 'info', message: redact(`recover (${mode}) of unfinished run ${u.runId}; its journal: ${u.journal}`) });
+      const operator = currentOperator(env).operator;
+      if (mode === 'rollback') {
+        summary = await rollbackUnfinished(u, { bus, redact, env, runId, operator, loaded, signal: signals.signal, write: (l) => out.info(sanitizeText(l)) });
+      } else {
+        plan = finishPlan(u);
+        summary = await runPlan(plan, {
+          bus,
+          redact,
+          env,
+          signal: signals.signal,
+          stopSignal: signals.stopSignal,
+          renderer: process.stderr.isTTY ? 'default' : 'simple',
+          write: (line) => out.info(line),
+          color: out.color,
+          runId,
+          kind: 'restore',
+          confirmedAt: new Date(),
+          operator,
+          heldLocks: locks,
+          checkContext: { recipe, loaded, mode: 'restore' },
+        });
+      }
+    } finally {
+      journaled.dispose();
+    }
+    // Resolved when the targets are in a known state again: finished, or back to the pre-restore data.
+    if (summary.outcome !== 'rollback-incomplete') {
+      appendRecord(u.journal, { j: 'resolved', ts: new Date().toISOString(), by: runId, mode, outcome: summary.outcome });
+      removeIndexEntry(env, u.runId);
+    }
+  } finally {
+    signals.dispose();
+    await evidence?.close();
+    await locks.release();
+  }
+  if (opts.json) {
+    out.json({ runId, recovers: u.runId, mode, evidence: evidence?.dir, ...summary });
+  } else {
+    out.result(sanitizeText(`Recover (${mode}) of run ${u.runId}:`));
+    const text = formatSummary(summary, plan, evidence?.dir, out.color);
+    // The engine's words are about a restore; a complete recover is a success.
+    const result = summary.exitCode !== 0 ? undefined : mode === 'rollback' ? 'rolled back: the targets hold their pre-restore data' : summary.outcome === 'restored' ? 'finished: restored and healthy' : undefined;
+    out.result(result ? text.replace(/^(\S*Result:\S*) .*$/m, `$1 ${result} (exit 0)`) : text);
+  }
+  return summary.exitCode;
+}
