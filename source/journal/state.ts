@@ -221,9 +221,9 @@ export function anythingToUndo(run: UnfinishedRun): boolean {
  * engine's): every step of the original, in order, run sequentially, where
  * - a step that finished becomes a no-op that keeps its undo and its safety copy (a failed finish
  *   rolls back all the way to the pre-restore state; the summary names the pre-incident copy);
- * - for a data component with a step in doubt, the steps after its last finished safety copy are
- *   first undone (`reset:<id>` steps, newest first) and then run again: a half-loaded database is
- *   dropped and loaded again, never kept;
+ * - for a data component with a step in doubt, its steps from its last finished safety copy on are
+ *   first undone (`reset:<id>` steps, newest first: the pre-incident data is back in place) and
+ *   then run again: a half-loaded database is dropped and loaded again, never kept;
  * - everything else runs as planned, health checks included.
  */
 export function finishPlan(run: UnfinishedRun): Plan {
@@ -236,11 +236,14 @@ export function finishPlan(run: UnfinishedRun): Plan {
     const lastFailed = steps.map((s) => state.get(s.id)).lastIndexOf('failed');
     const upTo = Math.max(lastDoubt, lastFailed);
     if (upTo < 0) continue;
+    // From the last finished safety copy on, inclusive: the steps that replace the data often have
+    // no undo of their own (the copy's undo moves the restored data away), so the copy is undone
+    // too, and the pre-incident data is back in place before the steps run again.
     let from = 0;
     for (let i = upTo; i >= 0; i--) {
       const s = steps[i]!;
       if (s.safetyCopy && s.safetyCopy.kind !== 'none' && state.get(s.id) === 'done') {
-        from = i + 1;
+        from = i;
         break;
       }
     }
