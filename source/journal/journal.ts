@@ -227,6 +227,7 @@ export function attachJournal(bus: EventBus, opts: AttachJournalOptions): Journa
   let file: string | undefined;
   let runId: string | undefined;
   let ended = false;
+  let plan: Plan | undefined;
   const write = (record: JournalRecord): void => {
     if (!file) return;
     try {
@@ -239,7 +240,7 @@ export function attachJournal(bus: EventBus, opts: AttachJournalOptions): Journa
     switch (e.type) {
       case 'run-started': {
         if (file || !e.plan) return;
-        const plan = e.plan;
+        plan = e.plan;
         runId = e.runId;
         const journal = path.join(opts.runDir, JOURNAL_FILE);
         const preIncident: PreIncidentCopy[] =
@@ -288,7 +289,7 @@ export function attachJournal(bus: EventBus, opts: AttachJournalOptions): Journa
         return;
       }
       case 'step-started': {
-        const step = (bus.history.find((h) => h.type === 'run-started') as Extract<EngineEvent, { type: 'run-started' }> | undefined)?.plan?.steps.find((s) => s.id === e.stepId);
+        const step = plan?.steps.find((s) => s.id === e.stepId);
         write({ j: 'intent', ts: e.ts, stepId: e.stepId, title: e.title, ...(step?.undo ? { undo: step.undo } : {}), ...(step?.safetyCopy ? { safetyCopy: step.safetyCopy } : {}) });
         return;
       }

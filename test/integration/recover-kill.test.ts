@@ -66,7 +66,8 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
   let backupRedis: RedisFingerprint;
   let backupTime: number;
   let env: NodeJS.ProcessEnv;
-  let recipeFile: string;
+  let pgRecipe: string;
+  let fullRecipe: string;
   let stepIds: string[];
   let serviceCtlArgv: (action: 'start' | 'stop' | 'status', spec: string) => string[];
   const ctl = (action: 'start' | 'stop' | 'status', spec: string): string[] => serviceCtlArgv(action, spec);
@@ -122,7 +123,7 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
   }
 
   /** Start a restore and send `signal` once `ready()` says so (polled); returns how it ended. */
-  async function killRestore(setId: string, signal: NodeJS.Signals, ready: (journal: string) => Promise<boolean>): Promise<CliResult & { journal: string }> {
+  async function killRestore(recipeFile: string, setId: string, signal: NodeJS.Signals, ready: (journal: string) => Promise<boolean>): Promise<CliResult & { journal: string }> {
     const before = new Set(await readdir(evidenceRoot()).catch(() => [] as string[]));
     const child = cli(['restore', '--recipe', recipeFile, '--backup', setId, '--yes', '--no-parallel', '--quick-verify']);
     let journal: string | undefined;
@@ -153,8 +154,14 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
     expect(await asideDatabases(), what).toEqual([]);
   }
 
-  async function expectBackup(pre: Awaited<ReturnType<typeof preRestoreState>>, what: string): Promise<void> {
+  /** The backup's data where the recipe restores (full: PostgreSQL, Redis, Prometheus; else PostgreSQL only, the rest as it was). */
+  async function expectBackup(pre: Awaited<ReturnType<typeof preRestoreState>>, what: string, full: boolean): Promise<void> {
     expect(await fingerprintPostgres(pg, DB), what).toEqual(backupPg);
+    if (!full) {
+      expect(await fingerprintRedis(redis), what).toEqual(pre.redis);
+      expect(await fingerprintPrometheus(prom, pre.promAt), what).toEqual(pre.prom);
+      return;
+    }
     expect(await fingerprintRedis(redis), what).toEqual(backupRedis);
     // Prometheus holds the backup's data: nothing newer than the backup at the pre-restore instant.
     const now = (await fingerprintPrometheus(prom, pre.promAt)) as { lastUpTimestamp?: string };
@@ -165,7 +172,7 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
     expect(await readdir(lockDir()).catch(() => [] as string[]), what).toEqual([]);
   }
 
-  async function recover(mode: 'rollback' | 'finish'): Promise<CliResult> {
+  async function recover(recipeFile: string, mode: 'rollback' | 'finish'): Promise<CliResult> {
     return run(['recover', '--recipe', recipeFile, `--${mode}`, '--yes']);
   }
 
@@ -210,26 +217,27 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
 
     env = { ...process.env, IT_PG_PASSWORD: pg.password, XDG_RUNTIME_DIR: join(base, 'run'), XDG_STATE_HOME: join(base, 'state'), RESTORE_ASSISTANT_STATE_DIR: join(base, 'state'), NO_COLOR: '1' };
     delete env['CI'];
-    recipeFile = join(base, 'kill.yaml');
+    const pgComponent = { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: 'IT_PG_PASSWORD', database: DB, owner: 'app_owner', bin: pg.binDir };
+    const usersCheck = { name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 };
+    pgRecipe = join(base, 'kill-pg.yaml');
+    await writeFile(pgRecipe, JSON.stringify({ name: 'kill-pg', backups: { root: spRoot, layout: 'story-portal' }, components: { postgres: pgComponent }, checks: [usersCheck], evidence: { dir: join(base, 'evidence') } }));
+    fullRecipe = join(base, 'kill-full.yaml');
     await writeFile(
-      recipeFile,
+      fullRecipe,
       JSON.stringify({
-        name: 'kill',
+        name: 'kill-full',
         backups: { root: spRoot, layout: 'story-portal' },
         components: {
-          postgres: { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: 'IT_PG_PASSWORD', database: DB, owner: 'app_owner', bin: pg.binDir },
+          postgres: pgComponent,
           redis: { host: redis.host, port: redis.port, service: { stop: ctl('stop', redis.spec), start: ctl('start', redis.spec), status: ctl('status', redis.spec), timeoutSeconds: 30 } },
           prometheus: { url: prom.url, dataDir: prom.dataDir, service: { stop: ctl('stop', prom.spec), start: ctl('start', prom.spec), status: ctl('status', prom.spec), timeoutSeconds: 60 } },
         },
         services: [{ name: 'app', stop: ctl('stop', appSpec), start: ctl('start', appSpec), status: ctl('status', appSpec), timeoutSeconds: 30 }],
-        checks: [
-          { name: 'app answers', http: { url: `http://127.0.0.1:${appPort}/health`, status: 200 }, retries: 3, intervalSeconds: 0.5 },
-          { name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 },
-        ],
+        checks: [{ name: 'app answers', http: { url: `http://127.0.0.1:${appPort}/health`, status: 200 }, retries: 3, intervalSeconds: 0.5 }, usersCheck],
         evidence: { dir: join(base, 'evidence') },
       }),
     );
-    const plan = await run(['plan', '--recipe', recipeFile, '--backup', set.id, '--no-parallel', '--json']);
+    const plan = await run(['plan', '--recipe', pgRecipe, '--backup', set.id, '--no-parallel', '--json']);
     expect(plan.exitCode, show(plan)).toBe(0);
     stepIds = (JSON.parse(plan.stdout) as { steps: Array<{ id: string }> }).steps.map((s) => s.id);
     expect(stepIds).toContain('postgres:restore');
@@ -244,66 +252,82 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
     if (base) rmSync(base, { recursive: true, force: true });
   });
 
-  it('SIGKILL at every step boundary: recover rolls back (even steps) or finishes (odd steps)', async () => {
-    for (const [i, stepId] of stepIds.entries()) {
-      const mode = i % 2 === 0 ? 'rollback' : 'finish';
-      const what = `killed when step ${stepId} started, recover --${mode}`;
-      const pre = await preRestoreState(`k${i}`);
-      const killed = await killRestore(set.id, 'SIGKILL', intentOf(stepId));
-      expect(killed.signal, `${what}\n${show(killed)}`).toBe('SIGKILL');
-
-      if (i === 1) {
-        // A new restore over the dead run is refused and sent to recover, naming the run and the step.
-        const again = await run(['restore', '--recipe', recipeFile, '--backup', set.id, '--yes']);
-        expect(again.exitCode, show(again)).toBe(8);
-        expect(again.stderr).toMatch(/An unfinished restore holds these targets: run \S+-restore-kill-/);
-        expect(again.stderr).toContain(`(step ${stepId}, started`);
-        expect(again.stderr).toMatch(/Now \(checked live\):/);
-        expect(again.stderr).toContain(`restore-assistant recover --recipe ${recipeFile}`);
-      }
-
-      const r = await recover(mode);
-      expect(r.exitCode, `${what}\n${show(r)}`).toBe(0);
-      if (mode === 'rollback') await expectPre(pre, `${what}\n${show(r)}`);
-      else await expectBackup(pre, `${what}\n${show(r)}`);
-      await servicesRun();
-      await expectNoLocks(what);
-      // Nothing left to recover.
-      const none = await run(['recover', '--recipe', recipeFile]);
-      expect(none.stdout, show(none)).toMatch(/No unfinished restore/);
+  /** Kill a restore of `recipeFile` when `stepId` started, check the refusal (once), recover with `mode`, check the targets. */
+  async function killAndRecover(recipeFile: string, full: boolean, stepId: string, mode: 'rollback' | 'finish', tag: string, checkRefusal = false): Promise<void> {
+    const what = `${full ? 'full' : 'postgres'} recipe killed when step ${stepId} started, recover --${mode}`;
+    const pre = await preRestoreState(tag);
+    const killed = await killRestore(recipeFile, set.id, 'SIGKILL', intentOf(stepId));
+    expect(killed.signal, `${what}\n${show(killed)}`).toBe('SIGKILL');
+    if (checkRefusal) {
+      // A new restore over the dead run is refused and sent to recover, naming the run and the step.
+      const again = await run(['restore', '--recipe', recipeFile, '--backup', set.id, '--yes']);
+      expect(again.exitCode, show(again)).toBe(8);
+      expect(again.stderr).toMatch(/An unfinished restore holds these targets: run \S+-restore-kill-/);
+      expect(again.stderr).toContain(`(step ${stepId}, started`);
+      expect(again.stderr).toMatch(/Now \(checked live\):/);
+      expect(again.stderr).toContain(`restore-assistant recover --recipe ${recipeFile}`);
+      // plan says it too, and goes on.
+      const plan = await run(['plan', '--recipe', recipeFile, '--backup', set.id]);
+      expect(plan.exitCode, show(plan)).toBe(0);
+      expect(plan.stderr).toMatch(/An unfinished restore holds these targets/);
     }
-  }, 600_000);
+    const r = await recover(recipeFile, mode);
+    expect(r.exitCode, `${what}\n${show(r)}`).toBe(0);
+    expect(r.stdout, `${what}\n${show(r)}`).toMatch(new RegExp(`Recover \\(${mode}\\) of run \\S+-restore-kill-`));
+    if (mode === 'rollback') await expectPre(pre, `${what}\n${show(r)}`);
+    else await expectBackup(pre, `${what}\n${show(r)}`, full);
+    if (full) await servicesRun();
+    await expectNoLocks(what);
+    const none = await run(['recover', '--recipe', recipeFile]);
+    expect(none.stdout, `${what}\n${show(none)}`).toMatch(/No unfinished restore/);
+  }
+
+  it('PostgreSQL recipe, SIGKILL at every step boundary, each recovered both ways: --rollback to the pre-restore data, --finish to the backup', async () => {
+    expect(stepIds).toContain('postgres:restore');
+    for (const [i, stepId] of stepIds.entries()) {
+      await killAndRecover(pgRecipe, false, stepId, 'rollback', `pg-r${i}`, i === 2);
+      await killAndRecover(pgRecipe, false, stepId, 'finish', `pg-f${i}`);
+    }
+  }, 400_000);
+
+  it('full recipe (PostgreSQL, Redis, Prometheus, an app), SIGKILL at sampled boundaries: services end running, every target recovered', async () => {
+    await killAndRecover(fullRecipe, true, 'quiesce:app', 'finish', 'full-1');
+    await killAndRecover(fullRecipe, true, 'redis:place', 'rollback', 'full-2');
+    await killAndRecover(fullRecipe, true, 'prometheus:start', 'finish', 'full-3');
+    await killAndRecover(fullRecipe, true, 'health', 'rollback', 'full-4');
+  }, 400_000);
 
   for (const mode of ['rollback', 'finish'] as const) {
     it(`SIGKILL in the middle of the PostgreSQL load (some tables committed): recover --${mode}${mode === 'finish' ? ' loads it again (never keeps the half database) and names the real pre-incident copy' : ' puts the pre-incident database back, never the half-loaded one'}`, async () => {
       const pre = await preRestoreState(`mid-${mode}`);
-      const killed = await killRestore(slowSetId, 'SIGKILL', async () => (await pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${DB}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()`)).trim() !== '0');
+      const killed = await killRestore(pgRecipe, slowSetId, 'SIGKILL', async () => (await pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${DB}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()`)).trim() !== '0');
       expect(killed.signal, show(killed)).toBe('SIGKILL');
       const journal = readFileSync(killed.journal, 'utf8');
       const aside = /"location":"(killdb__pre_restore_[^"]+)"/.exec(journal)?.[1];
       expect(aside, journal).toBeDefined();
+      // Half loaded: some tables are there and committed.
+      expect(Number(await pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'app'", DB))).toBeGreaterThan(0);
 
-      const r = await recover(mode);
+      const r = await recover(pgRecipe, mode);
       expect(r.exitCode, show(r)).toBe(0);
       if (mode === 'rollback') await expectPre(pre, show(r));
       else {
-        await expectBackup(pre, show(r));
+        await expectBackup(pre, show(r), false);
         // The pre-incident copy the summary names is the one the killed run made, and it holds the pre-restore data.
         expect(r.stdout).toContain(aside!);
         expect(await asideDatabases()).toEqual([aside]);
-        expect(await pg.psql('SELECT string_agg(tag, \',\') FROM public.pre_restore_marker', aside!)).toContain(`mid-${mode}`);
+        expect(await pg.psql("SELECT string_agg(tag, ',') FROM public.pre_restore_marker", aside!)).toContain(`mid-${mode}`);
       }
-      await servicesRun();
       await expectNoLocks(show(r));
     }, 120_000);
   }
 
   it('a recover that is itself killed is recovered by the next one', async () => {
     const pre = await preRestoreState('rec-killed');
-    await killRestore(set.id, 'SIGKILL', intentOf('redis:place'));
+    await killRestore(pgRecipe, set.id, 'SIGKILL', intentOf('postgres:analyze'));
     // Kill the rollback once it has undone a step (its journal has an undo line).
     const before = new Set(await readdir(evidenceRoot()));
-    const child = cli(['recover', '--recipe', recipeFile, '--rollback', '--yes']);
+    const child = cli(['recover', '--recipe', pgRecipe, '--rollback', '--yes']);
     let done = false;
     void child.finally(() => (done = true));
     while (!done) {
@@ -313,37 +337,37 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
         child.kill('SIGKILL');
         break;
       }
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 5));
     }
-    await child;
-    const r = await recover('rollback');
+    const first = await child;
+    expect(first.signal, String(first.stderr)).toBe('SIGKILL');
+    const r = await recover(pgRecipe, 'rollback');
     expect(r.exitCode, show(r)).toBe(0);
+    expect(r.stderr, show(r)).toMatch(/after 1 recover attempt/);
     await expectPre(pre, show(r));
-    await servicesRun();
     await expectNoLocks(show(r));
   }, 120_000);
 
   for (const [stepId, mode] of [
     ['postgres:create', 'rollback'],
-    ['redis:start', 'finish'],
+    ['postgres:restore', 'finish'],
   ] as const) {
-    it(`SIGHUP (a dropped ssh session) when ${stepId} started: the targets end ${mode === 'rollback' ? 'pre-restore' : 'restored'} (recover --${mode} if the run died)`, async () => {
+    it(`SIGHUP (a dropped ssh session) when ${stepId} started: the targets end ${mode === 'rollback' ? 'pre-restore' : 'restored'}`, async () => {
       const pre = await preRestoreState(`hup-${stepId}`);
-      const killed = await killRestore(set.id, 'SIGHUP', intentOf(stepId));
+      const killed = await killRestore(pgRecipe, set.id, 'SIGHUP', intentOf(stepId));
       if (killed.signal === 'SIGHUP') {
         // SIGHUP killed it outright: the journal hands it to recover.
-        const r = await recover(mode);
+        const r = await recover(pgRecipe, mode);
         expect(r.exitCode, show(r)).toBe(0);
         if (mode === 'rollback') await expectPre(pre, show(r));
-        else await expectBackup(pre, show(r));
+        else await expectBackup(pre, show(r), false);
       } else {
         // SIGHUP is handled like SIGTERM: the run rolled itself back; nothing is left to recover.
         expect(killed.exitCode, show(killed)).toBe(130);
         await expectPre(pre, show(killed));
-        const none = await run(['recover', '--recipe', recipeFile]);
+        const none = await run(['recover', '--recipe', pgRecipe]);
         expect(none.stdout, show(none)).toMatch(/No unfinished restore/);
       }
-      await servicesRun();
       await expectNoLocks(stepId);
     }, 120_000);
   }
