@@ -5,6 +5,7 @@ import type { LoadedRecipe } from '../recipe/load.js';
 import * as pg from '../targets/postgres.js';
 import { redisCliArgv } from '../targets/redis.js';
 import { sanitizeText } from '../text/sanitize.js';
+import { shellQuote } from '../text/shell.js';
 import { settledState, type StepState, type UnfinishedRun } from './state.js';
 
 /**
@@ -122,10 +123,6 @@ export function formatUnfinishedBlock(u: UnfinishedRun, now: string[], recipeRef
   lines.push('  Now (checked live):');
   for (const l of now) lines.push(`    - ${l}`);
   lines.push(`  Evidence: ${b.evidenceDir}`);
-  lines.push(`  Next:     restore-assistant recover --recipe ${shellWord(recipeRef)}   (roll back to the pre-restore state, or finish the restore)`);
+  lines.push(`  Next:     restore-assistant recover --recipe ${shellQuote(recipeRef)}   (roll back to the pre-restore state, or finish the restore)`);
   return lines.map((l) => sanitizeText(l)).join('\n');
-}
-
-function shellWord(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

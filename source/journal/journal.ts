@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { EngineEvent, EventBus } from '../engine/events.js';
 import { createExclusiveSync, openAppendNoFollowSync } from '../exec/safe-fs.js';
 import { stateDir } from '../evidence/signing.js';
-import type { Plan, PlannedAction, SafetyCopy } from '../plan/types.js';
+import type { PlannedAction } from '../actions/types.js';
+import type { Plan, SafetyCopy } from '../plan/types.js';
 
 /**
  * The restore journal (docs/architecture.md, "The restore journal and recovery").

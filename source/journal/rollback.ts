@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { runCheck, type CheckContext } from '../checks/index.js';
-import { describeAction, executeAction, type CheckRunner } from '../engine/actions.js';
+import { pasteableAction } from '../actions/describe.js';
+import { executeAction, type CheckRunner } from '../engine/actions.js';
 import type { EngineEventBody, EventBus } from '../engine/events.js';
 import type { RunSummary } from '../engine/run.js';
 import { ExitCode } from '../exit-codes.js';
@@ -72,7 +73,7 @@ export async function rollbackUnfinished(u: UnfinishedRun, opts: RollbackUnfinis
       continue;
     }
     if (opts.signal?.aborted) {
-      for (const a of undo.actions) manualSteps.push(describeAction(a, redact));
+      for (const a of undo.actions) manualSteps.push(pasteableAction(a, redact));
       emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: 'not run: interrupted' });
       continue;
     }
@@ -93,8 +94,8 @@ export async function rollbackUnfinished(u: UnfinishedRun, opts: RollbackUnfinis
         });
       } catch (error) {
         failed = redact(error instanceof Error ? error.message : String(error));
-        manualSteps.push(`${describeAction(action, redact)}    # failed: ${failed}`);
-        for (const rest of undo.actions.slice(i + 1)) manualSteps.push(describeAction(rest, redact));
+        manualSteps.push(`${pasteableAction(action, redact)}    # failed: ${failed}`);
+        for (const rest of undo.actions.slice(i + 1)) manualSteps.push(pasteableAction(rest, redact));
         break;
       }
     }

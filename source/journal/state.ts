@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
-import type { Plan, PlannedAction, PlanStep } from '../plan/types.js';
+import type { PlannedAction } from '../actions/types.js';
+import type { Plan, PlanStep } from '../plan/types.js';
 import { bootId, indexFile, readIndex, readJournal, removeIndexEntry, type JournalIndexEntry, type JournalRecord, type PreIncidentCopy, type RecoverMode } from './journal.js';
 
 /**
