@@ -233,7 +233,12 @@ describe('restore into the story-portal containers (docker exec kind), the real 
 
     expect(await Promise.all(names.map((n) => d.state(n)))).toEqual(states);
     expect(await fingerprints()).toEqual(before);
-    expect((await daemon.docker(['ps', '-a', '--format', '{{.Names}} {{.Image}} {{.Status}} {{.Command}}'])).stdout.split('\n').filter((l) => !names.includes(l.split(' ')[0] ?? '')), 'containers left').toEqual([]);
+    // --rm helper containers (also those of earlier tests) are removed by the daemon after they
+    // exit, asynchronously: wait for that (bounded), then nothing but production may be left.
+    const others = async (): Promise<string[]> =>
+      (await daemon.docker(['ps', '-a', '--format', '{{.Names}} {{.Image}} {{.Status}} {{.Command}}'])).stdout.split('\n').filter((l) => l !== '' && !names.includes(l.split(' ')[0] ?? ''));
+    for (let i = 0; i < 60 && (await others()).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await others(), 'containers left').toEqual([]);
     expect((await daemon.docker(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean).sort()).toEqual([...names].sort());
     expect((await daemon.docker(['volume', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').sort()).toEqual(volumesBefore);
   }, 240_000);
