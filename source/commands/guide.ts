@@ -59,6 +59,9 @@ export async function guideCommand(opts: GuideCommandOptions = {}, io: GuideIo =
     // Ink leaves the cursor at the end of its last frame: end the line so the shell prompt (or the
     // demo's comparison) starts on a line of its own.
     io.stdout.write('\n');
+    // RESTORE_ASSISTANT_DEBUG=1: the stack of the error the guide ended on (as the other commands print it).
+    const ended = outcome.state;
+    if (io.env['RESTORE_ASSISTANT_DEBUG'] && ended.screen === 'error' && ended.error.stack) io.stderr.write(`${ended.error.stack}\n`);
     return outcome.exitCode;
   } finally {
     process.off('SIGINT', onSignal);

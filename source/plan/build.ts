@@ -210,7 +210,9 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
       },
     });
   } else {
-    warnings.push(`No safety copy of database ${db}: the recipe sets safetyCopy: none. Its current contents are lost for good.`);
+    // A drill's scratch database is throwaway: the drill keeps no copy of it, whatever the recipe says.
+    const why = input.mode === 'drill' ? 'a drill keeps no copy of its throwaway scratch database' : 'the recipe sets safetyCopy: none';
+    if (input.mode !== 'drill') warnings.push(`No safety copy of database ${db}: ${why}. Its current contents are lost for good.`);
     steps.push({
       id: 'postgres:drop',
       title: `Drop database ${db} (no safety copy)`,
@@ -219,9 +221,9 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
       lane: 'postgres',
       component: 'postgres',
       destructive: true,
-      destroys: `database ${db} and everything in it, with no copy kept (recipe: safetyCopy none)`,
-      safetyCopy: { component: 'postgres', kind: 'none', location: '', description: 'none: the operator chose to keep no copy (recipe safetyCopy: none)' },
-      actions: [{ type: 'note', purpose: `No safety copy is kept of ${db} (recipe safetyCopy: none); this was recorded.` }, ...pg.dropDatabaseActions(t, `Drop database ${db}`)],
+      destroys: `database ${db} and everything in it, with no copy kept (${why})`,
+      safetyCopy: { component: 'postgres', kind: 'none', location: '', description: input.mode === 'drill' ? `none: ${why}` : 'none: the operator chose to keep no copy (recipe safetyCopy: none)' },
+      actions: [{ type: 'note', purpose: `No safety copy is kept of ${db} (${why}); this was recorded.` }, ...pg.dropDatabaseActions(t, `Drop database ${db}`)],
     });
   }
 

@@ -33,15 +33,27 @@ export interface AppProps {
 }
 
 export function toGuideError(error: unknown): GuideError {
+  const stack = error instanceof Error && error.stack ? { stack: error.stack } : {};
   if (error instanceof RestoreAssistantError) {
-    const e: GuideError = { message: error.message, exitCode: error.exitCode };
+    const e: GuideError = { message: error.message, exitCode: error.exitCode, ...stack };
     if (error.problems.length > 0) e.problems = error.problems;
     if (error.untouched) e.untouched = error.untouched;
     if (error.next) e.next = error.next;
     return e;
   }
+  // A plain permission error is the operator's situation, not a bug (issue 12: "Internal error").
+  const errno = error as NodeJS.ErrnoException | undefined;
+  if (errno && (errno.code === 'EACCES' || errno.code === 'EPERM')) {
+    const where = typeof errno.path === 'string' ? errno.path : 'a file restore-assistant needs';
+    return {
+      message: `Permission denied: this user cannot ${errno.syscall === 'open' || errno.syscall === 'scandir' || errno.syscall === 'stat' ? 'read' : 'use'} ${where}.`,
+      exitCode: ExitCode.preflightFailed,
+      next: `Run restore-assistant as root (sudo restore-assistant guide), or as a user that can read and write ${where}.`,
+      ...stack,
+    };
+  }
   const message = error instanceof Error ? error.message : String(error);
-  return { message: `Internal error: ${message}`, exitCode: ExitCode.internal, next: 'This is a bug in restore-assistant; please report it with RESTORE_ASSISTANT_DEBUG=1 output.' };
+  return { message: `Internal error: ${message}`, exitCode: ExitCode.internal, next: 'This is a bug in restore-assistant; please report it with RESTORE_ASSISTANT_DEBUG=1 output (the stack trace is printed after the guide ends).', ...stack };
 }
 
 function jobOf(state: WizardState): { job: Job; state: WizardState } | undefined {

@@ -41,6 +41,8 @@ export interface GuideError {
   untouched?: string;
   next?: string;
   exitCode: number;
+  /** The error's stack, printed to stderr after the guide ends with RESTORE_ASSISTANT_DEBUG=1. */
+  stack?: string;
 }
 
 export interface Chosen {

@@ -132,3 +132,36 @@ describe('screens at 60x20, 80x24 and 160x45', () => {
     expect(control.runPlans).toHaveLength(1);
   });
 });
+
+describe('the plan list and the step detail say the same thing', () => {
+  it('a step that renames aside: "changes, copy kept" in the list, "loses nothing" in the detail; a real loss says DESTROYS both times', async () => {
+    const { stepMark, destroysLine } = await import('../../source/ui/screens/PlanScreen.js');
+    const base = { id: 's', title: 'Rename database shop aside', phase: 'postgres', component: 'postgres', actions: [] } as unknown as import('../../source/plan/types.js').PlanStep;
+    const rename = { ...base, destructive: true, destroys: 'nothing: database shop is renamed to shop__pre and kept', safetyCopy: { component: 'postgres', kind: 'rename', location: 'shop__pre', description: 'renamed' } } as typeof base;
+    expect(stepMark(rename)).toBe('changes, copy kept');
+    expect(destroysLine(rename)).toBe('Changes the target, loses nothing: database shop is renamed to shop__pre and kept');
+    const drop = { ...base, destructive: true, destroys: 'database shop and everything in it', safetyCopy: { component: 'postgres', kind: 'none', location: '', description: 'none' } } as typeof base;
+    expect(stepMark(drop)).toBe('DESTROYS, no copy');
+    expect(destroysLine(drop)).toBe('Destroys: database shop and everything in it');
+    const read = { ...base, destructive: false } as typeof base;
+    expect(stepMark(read)).toBe('');
+    expect(destroysLine(read)).toMatch(/^Destroys: nothing/);
+  });
+});
+
+describe('errors the guide ends on', () => {
+  it('a permission error is the operator\'s situation (exit 9, what to do), not "Internal error ... a bug"; every error keeps its stack for RESTORE_ASSISTANT_DEBUG', async () => {
+    const { toGuideError } = await import('../../source/ui/App.js');
+    const { ExitCode } = await import('../../source/exit-codes.js');
+    const eacces = Object.assign(new Error("EACCES: permission denied, open '/var/lib/restore-assistant/evidence/x'"), { code: 'EACCES', syscall: 'open', path: '/var/lib/restore-assistant/evidence/x' });
+    const e = toGuideError(eacces);
+    expect(e.message).toBe('Permission denied: this user cannot read /var/lib/restore-assistant/evidence/x.');
+    expect(e.message).not.toMatch(/Internal error/);
+    expect(e.exitCode).toBe(ExitCode.preflightFailed);
+    expect(e.next).toContain('as root');
+    expect(e.stack).toContain('EACCES');
+    const bug = toGuideError(new TypeError('x is undefined'));
+    expect(bug).toMatchObject({ message: 'Internal error: x is undefined', exitCode: ExitCode.internal });
+    expect(bug.stack).toContain('TypeError');
+  });
+});

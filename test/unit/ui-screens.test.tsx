@@ -155,6 +155,14 @@ describe('guided interface screens', () => {
     const cmds = await g.press('c', '$ psql');
     expect(cmds).toContain(`$ psql -h 127.0.0.1 -c 'ALTER DATABASE "agentic_platform" RENAME TO x'  (host)`);
     expect(flat(cmds)).toContain('$ psql -h 127.0.0.1 -d agentic_platform < /backups/story-portal/2026-01-18_01-45-13/postgres.sql.gz (gunzip in-process) (host)');
+    // The step's own commands sit under their own heading; the undo is named after them, never above them.
+    const lines = cmds.split('\n');
+    const runs = lines.findIndex((l) => l.trim() === 'Runs:');
+    const firstCmd = lines.findIndex((l) => l.includes('$ psql'));
+    expect(runs).toBeGreaterThan(-1);
+    expect(runs).toBeLessThan(firstCmd);
+    expect(lines.slice(0, firstCmd).some((l) => l.includes('Undo:'))).toBe(false);
+    expect(cmds).toContain('If rolled back: Rename agentic_platform__pre_restore back');
     await g.press('c', (fr) => !fr.includes('$ psql'));
     // Esc goes back to the list with the set still under the cursor.
     const back = await g.press(keys.escape, 'Which backup of story-portal');

@@ -11,9 +11,22 @@ import { windowStart } from './BackupScreen.js';
 import type { ScreenProps } from './RecipeScreen.js';
 import { sanitizeText } from '../../text/sanitize.js';
 
-function stepMark(step: PlanStep): string {
-  if (step.destructive) return step.safetyCopy && step.safetyCopy.kind !== 'none' ? 'destroys, copy kept' : 'DESTROYS, no copy';
-  return '';
+/** A destructive step that loses nothing (its `destroys` starts with "nothing: ... kept"): it changes the target, the data is kept aside. */
+function losesNothing(step: PlanStep): boolean {
+  return step.destroys !== undefined && /^nothing\b/i.test(step.destroys);
+}
+
+/** The list's mark and the detail's first line say the same thing (issue 12: "destroys, copy kept" over "Destroys: nothing"). */
+export function stepMark(step: PlanStep): string {
+  if (!step.destructive) return '';
+  if (losesNothing(step)) return 'changes, copy kept';
+  return step.safetyCopy && step.safetyCopy.kind !== 'none' ? 'destroys, copy kept' : 'DESTROYS, no copy';
+}
+
+export function destroysLine(step: PlanStep): string {
+  if (!step.destructive) return 'Destroys: nothing (read-only or reversible)';
+  if (losesNothing(step)) return `Changes the target, loses nothing: ${(step.destroys ?? '').replace(/^nothing:?\s*/i, '')}`;
+  return `Destroys: ${step.destroys ?? 'current state of the target'}`;
 }
 
 /** What the plan screen says happens on failed health checks (`u` cycles through them). */
@@ -93,19 +106,15 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
       </Box>
       {step ? (
         <Box marginTop={1} flexDirection="column">
-          {step.destructive ? (
-            <Text color={theme.danger} wrap="wrap">
-              Destroys: {sanitizeText(step.destroys ?? 'current state of the target')}
-            </Text>
-          ) : (
-            <Text>Destroys: nothing</Text>
-          )}
+          <Text color={step.destructive && !losesNothing(step) ? theme.danger : undefined} wrap="wrap">
+            {sanitizeText(destroysLine(step))}
+          </Text>
           {step.safetyCopy ? (
             <Text wrap="wrap">
-              Safety copy: {step.safetyCopy.kind === 'none' ? 'NONE (recorded decision)' : sanitizeText(`${step.safetyCopy.description} → ${step.safetyCopy.location}`)}
+              Safety copy: {step.safetyCopy.kind === 'none' ? `NONE (${sanitizeText(step.safetyCopy.description.replace(/^none:?\s*/i, '') || 'recorded decision')})` : sanitizeText(`${step.safetyCopy.description} → ${step.safetyCopy.location}`)}
             </Text>
           ) : null}
-          {step.undo ? <Text wrap="truncate-end">Undo: {sanitizeText(step.undo.title)}</Text> : null}
+          {state.showCommands ? <Text bold>Runs:</Text> : null}
           {state.showCommands
             ? step.actions.slice(0, 6).map((a, i) => (
                 <Box key={i} marginLeft={2}>
@@ -116,6 +125,7 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
               ))
             : null}
           {state.showCommands && step.actions.length > 6 ? <Text>  … {step.actions.length - 6} more (restore-assistant plan shows all)</Text> : null}
+          {step.undo ? <Text wrap="truncate-end">{state.showCommands ? 'If rolled back: ' : 'Undo: '}{sanitizeText(step.undo.title)}</Text> : null}
         </Box>
       ) : null}
       {plan.warnings.slice(0, 2).map((w) => (
