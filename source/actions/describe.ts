@@ -57,9 +57,11 @@ function displayPurpose(a: PlannedAction): string {
     case 'extract-tar':
       return `${a.purpose} (checked, extracted into a temp dir, renamed to ${a.dest})`;
     case 'move':
-      return `${a.purpose}: ${a.from} -> ${a.to}${a.ifExists ? ' (if it exists)' : ''}`;
+      return `${a.purpose}: ${a.from} -> ${a.to}${a.ifExists ? ' (if it exists)' : ''}${a.displaceTo ? ` (anything at ${a.to} by then is moved to ${a.displaceTo})` : ''}`;
     case 'copy-file':
       return `${a.purpose}: ${a.from} -> ${a.to}`;
+    case 'install-aof':
+      return `${a.purpose}: ${a.from} -> ${a.dir}/${a.base}, manifest ${a.manifest} (built in a private staging dir, renamed into place)`;
     case 'check':
       return `${a.purpose}: ${describeCheck(a.check)} (timeout ${a.check.timeoutSeconds}s, ${a.check.retries} retries)`;
     case 'note':
@@ -110,8 +112,16 @@ export function pasteableAction(action: PlannedAction, redact: Redactor): string
       return `# wait until \`${pasteableCommand(action.command, redact)}\` exits ${action.untilExit === 'zero' ? '0' : 'non-zero'} (${action.purpose})`;
     case 'extract-tar':
       return `mkdir -- ${shellQuote(action.dest)} && tar -xzf ${shellQuote(action.archive)} -C ${shellQuote(action.dest)}`;
-    case 'move':
-      return `mv -T -- ${shellQuote(action.from)} ${shellQuote(action.to)}`;
+    case 'move': {
+      const q = shellQuote;
+      const mv = `mv -T -- ${q(action.from)} ${q(action.to)}`;
+      // Pasteable as is: what is at the name by then is moved out of the way (kept), not merged into.
+      return action.displaceTo ? `if [ -e ${q(action.to)} ] || [ -L ${q(action.to)} ]; then mv -T -- ${q(action.to)} ${q(action.displaceTo)}; fi && ${mv}` : mv;
+    }
+    case 'install-aof': {
+      const tmp = shellQuote(`${action.dir}.restore-tmp`);
+      return `mkdir -m 0700 -- ${tmp} && cp -- ${shellQuote(action.from)} ${tmp}/${shellQuote(action.base)} && printf 'file %s seq 1 type b\\n' ${shellQuote(action.base)} > ${tmp}/${shellQuote(action.manifest)} && mv -T -- ${tmp} ${shellQuote(action.dir)}`;
+    }
     case 'copy-file':
       return `cp -- ${shellQuote(action.from)} ${shellQuote(action.to)}`;
     case 'check':

@@ -42,7 +42,9 @@ export type PlannedAction =
   | { type: 'wait-http'; url: string; timeoutSeconds: number; purpose: string; expectStatus?: number; until?: 'up' | 'down' }
   | { type: 'wait-command'; command: PlannedCommand; timeoutSeconds: number; untilExit: 'zero' | 'non-zero'; purpose: string }
   | { type: 'extract-tar'; archive: string; dest: string; purpose: string }
-  | { type: 'move'; from: string; to: string; purpose: string; ifExists?: boolean }
+  | { type: 'move'; from: string; to: string; purpose: string; ifExists?: boolean; displaceTo?: string }
+  /** Redis 7 AOF dir DIR holding FROM as BASE and a MANIFEST naming it, built in staging and renamed into place. */
+  | { type: 'install-aof'; from: string; dir: string; base: string; manifest: string; purpose: string }
   | { type: 'copy-file'; from: string; to: string; purpose: string }
   | { type: 'check'; check: Check; purpose: string }
   | { type: 'note'; purpose: string };

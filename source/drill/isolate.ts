@@ -188,10 +188,13 @@ export function isolationProblems(plan: Plan, sandbox: DrillSandbox, real: Recip
         if (!under(action.dest, sandbox.rootDirs)) problems.push(`${where}: extracts into ${action.dest}, outside the sandbox`);
         break;
       case 'move':
-        for (const p of [action.from, action.to]) if (!under(p, sandbox.rootDirs)) problems.push(`${where}: moves ${p}, outside the sandbox`);
+        for (const p of [action.from, action.to, ...(action.displaceTo ? [action.displaceTo] : [])]) if (!under(p, sandbox.rootDirs)) problems.push(`${where}: moves ${p}, outside the sandbox`);
         break;
       case 'copy-file':
         if (!under(action.to, sandbox.rootDirs)) problems.push(`${where}: writes ${action.to}, outside the sandbox`);
+        break;
+      case 'install-aof':
+        if (!under(action.dir, sandbox.rootDirs)) problems.push(`${where}: writes ${action.dir}, outside the sandbox`);
         break;
       case 'check': {
         const c = action.check;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { link, lstat, open, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, open, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
@@ -482,7 +482,16 @@ async function moveAction(action: Extract<PlannedAction, { type: 'move' }>, ctx:
     }
     throw new ActionError(`cannot move ${action.from}: it does not exist`);
   }
-  if (await exists(action.to)) throw new ActionError(`cannot move ${action.from} to ${action.to}: ${action.to} already exists (refusing to overwrite it)`);
+  if (await exists(action.to)) {
+    if (!action.displaceTo) throw new ActionError(`cannot move ${action.from} to ${action.to}: ${action.to} already exists (refusing to overwrite it)`);
+    if (await exists(action.displaceTo)) throw new ActionError(`cannot move ${action.to} out of the way to ${action.displaceTo}: that already exists (refusing to overwrite it)`);
+    try {
+      await rename(action.to, action.displaceTo);
+    } catch (error) {
+      throw new ActionError(`cannot move ${action.to} out of the way to ${action.displaceTo}: ${(error as Error).message}`);
+    }
+    ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'warn', message: `${action.to} existed (created after the safety copy): moved it to ${action.displaceTo} (kept)` });
+  }
   try {
     await rename(action.from, action.to);
   } catch (error) {
@@ -549,6 +558,91 @@ async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>,
   return `copied ${bytes} bytes`;
 }
 
+/** Copy an opened, verified source into a new file (O_EXCL|O_NOFOLLOW), hashing it; fsynced. */
+async function copyInto(src: FileHandle, mode: number, to: string, ctx: ActionContext): Promise<{ sha256: string; bytes: number }> {
+  const out = await createExclusive(to, 0o600);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for await (const raw of src.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false, start: 0 })) {
+      const chunk = raw as Buffer;
+      hash.update(chunk);
+      bytes += chunk.length;
+      for (let off = 0; off < chunk.length; ) off += (await out.write(chunk, off)).bytesWritten;
+      ctx.signal.throwIfAborted();
+    }
+    await out.chmod(mode & 0o755);
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Install a Redis 7 AOF directory (issue 11): `<dir>/<base>` (the verified backup RDB) and
+ * `<dir>/<manifest>` naming it as the base. The data dir is writable by the redis account, so
+ * nothing is created by path inside it: the directory is built in a private 0700 temp dir in the
+ * nearest root-only ancestor (stagingParent, same file system), every file created with
+ * O_CREAT|O_EXCL|O_NOFOLLOW and fsynced, and the finished directory renamed into place as a unit
+ * (rename(2) fails on anything but an empty directory at the name and never follows a symlink).
+ */
+async function installAofAction(action: Extract<PlannedAction, { type: 'install-aof' }>, ctx: ActionContext): Promise<string> {
+  for (const n of [action.base, action.manifest]) {
+    if (!/^[A-Za-z0-9._-]+$/.test(n) || n === '.' || n === '..') throw new ActionError(`refusing AOF file name ${JSON.stringify(n)}: not a plain file name`);
+  }
+  if (await exists(action.dir)) throw new ActionError(`cannot install the AOF directory ${action.dir}: it already exists (refusing to overwrite it)`);
+  const { fh: src, mode, verified } = await openVerified(action.from, ctx);
+  let tmpDir: string | undefined;
+  let staged: string | undefined;
+  let bytes = 0;
+  try {
+    tmpDir = await makePrivateTempDir((await stagingParent(action.dir)).dir, `.${path.basename(action.dir)}.restore-`);
+    staged = path.join(tmpDir, path.basename(action.dir));
+    await mkdir(staged, { mode: 0o700 });
+    const copied = await copyInto(src, mode, path.join(staged, action.base), ctx);
+    bytes = copied.bytes;
+    consumedOutcome(ctx, action.from, copied.sha256, copied.bytes, verified);
+    const mf = await createExclusive(path.join(staged, action.manifest), 0o644);
+    try {
+      await mf.writeFile(`file ${action.base} seq 1 type b\n`);
+      await mf.sync();
+    } finally {
+      await mf.close();
+    }
+    await chmod(staged, 0o755);
+    await fsyncDir(staged);
+    try {
+      await rename(staged, action.dir);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR') throw new Error(`${action.dir} appeared while the AOF was built (refusing to overwrite it)`);
+      throw error;
+    }
+    staged = undefined;
+    await fsyncDir(path.dirname(action.dir)).catch(() => undefined);
+  } catch (error) {
+    if (error instanceof ActionError) throw error;
+    if (ctx.signal.aborted) throw new InterruptedError(`installing the AOF from ${action.from}`);
+    throw new ActionError(`cannot install ${action.from} as the AOF base in ${action.dir}: ${(error as Error).message}`);
+  } finally {
+    await src.close().catch(() => undefined);
+    if (staged) await rm(staged, { recursive: true, force: true }).catch(() => undefined);
+    if (tmpDir) await rmdir(tmpDir).catch(() => undefined);
+  }
+  ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `installed ${action.from} as ${path.join(action.dir, action.base)} (${bytes} bytes) with the manifest ${action.manifest}` });
+  return `AOF base installed (${bytes} bytes)`;
+}
+
 async function extractAction(action: Extract<PlannedAction, { type: 'extract-tar' }>, ctx: ActionContext): Promise<string> {
   const { fh, verified } = await openVerified(action.archive, ctx);
   try {
@@ -603,6 +697,8 @@ export async function executeAction(action: PlannedAction, ctx: ActionContext): 
       return moveAction(action, ctx);
     case 'copy-file':
       return copyAction(action, ctx);
+    case 'install-aof':
+      return installAofAction(action, ctx);
     case 'check':
       return checkAction(action, ctx);
     case 'note':

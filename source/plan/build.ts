@@ -92,7 +92,8 @@ export function redisLayout(target: RedisTarget, facts: TargetFacts): { layout: 
   const warnings: string[] = [];
   const dir = f?.dir ?? target.dataDir;
   const dbfilename = f?.dbfilename ?? target.dbfilename ?? 'dump.rdb';
-  const appendonly = f?.appendonly ?? target.appendonly ?? false;
+  const learned = redisAppendonly(target, f);
+  const appendonly = learned.appendonly;
   if (!dir) {
     const why = f?.error ? `the server could not be asked (${f.error})` : 'the server was not asked (--offline or unreachable)';
     throw new UsageError(`The Redis data directory is unknown: ${why} and the recipe sets no components.redis.dataDir.`, {
@@ -104,9 +105,16 @@ export function redisLayout(target: RedisTarget, facts: TargetFacts): { layout: 
     if (target.dbfilename !== undefined && f.dbfilename !== target.dbfilename) warnings.push(`Redis reports dbfilename ${f.dbfilename}, the recipe says ${target.dbfilename}: using the server's.`);
     if (target.appendonly !== undefined && f.appendonly !== target.appendonly) warnings.push(`Redis reports appendonly ${f.appendonly ? 'yes' : 'no'}, the recipe says ${target.appendonly ? 'yes' : 'no'}: using the server's.`);
   }
-  if (!f || f.source === 'recipe') {
-    if (target.appendonly === undefined) warnings.push('Redis appendonly was not learned from the server and the recipe does not set it: assuming appendonly no.');
+  if (f && f.source === 'recipe') {
+    if (f.configFile && f.configError) warnings.push(`Redis config file ${f.configFile} could not be read (${f.configError}).`);
+    if (f.appendonlyFrom === 'config-file' && f.configFile) {
+      const c = f.configFile;
+      for (const [k, mine, theirs] of [['dir', target.dataDir, f.dir], ['dbfilename', target.dbfilename, f.dbfilename], ['appendonly', target.appendonly === undefined ? undefined : target.appendonly ? 'yes' : 'no', f.appendonly ? 'yes' : 'no']] as const) {
+        if (mine !== undefined && mine !== theirs) warnings.push(`${c} says ${k} ${theirs}, the recipe says ${mine}: using the config file's (Redis reads it when it starts).`);
+      }
+    }
   }
+  warnings.push(...learned.warnings);
   const major = f?.versionMajor ?? (f?.version ? Number.parseInt(f.version, 10) : undefined);
   if (appendonly && major === undefined) warnings.push('Redis version unknown: assuming Redis 7 or later (multi-part AOF directory) for the AOF layout.');
   return {
@@ -119,6 +127,28 @@ export function redisLayout(target: RedisTarget, facts: TargetFacts): { layout: 
       multiPartAof: major === undefined || major >= 7,
     },
     warnings,
+  };
+}
+
+/**
+ * Whether the restored Redis will run with appendonly (issue 11): the server's answer, else its
+ * config file, else the recipe, else an AOF found in the data dir. When nothing says, the backup is
+ * installed both as the RDB and as the AOF base (appendonly true here): Redis loads it whichever
+ * setting it starts with, never an empty AOF.
+ */
+function redisAppendonly(target: RedisTarget, f: TargetFacts['redis']): { appendonly: boolean; warnings: string[] } {
+  if (f?.source === 'server') return { appendonly: f.appendonly, warnings: [] };
+  const from = f?.appendonlyFrom;
+  if (f && from === 'config-file') return { appendonly: f.appendonly, warnings: [`Redis is not answering: appendonly ${f.appendonly ? 'yes' : 'no'} per ${f.configFile ?? 'its config file'}.`] };
+  if (f && from === 'aof-dir') {
+    return { appendonly: true, warnings: [`Redis is not answering and no config file says otherwise: an AOF exists in ${f.dir}, so appendonly yes is assumed and the backup is installed as the RDB and as the AOF base (Redis loads it either way).`] };
+  }
+  if (from === 'recipe' || (target.appendonly !== undefined && !from)) return { appendonly: target.appendonly ?? f?.appendonly ?? false, warnings: [] };
+  return {
+    appendonly: true,
+    warnings: [
+      'Redis appendonly is not known (the server was not asked, no config file was read, no AOF is in the data dir): the backup is installed as the RDB and as the AOF base, so Redis loads it whether it starts with appendonly yes or no. Set components.redis.configFile (or appendonly) to say.',
+    ],
   };
 }
 
@@ -324,7 +354,9 @@ function redisSteps(t: RedisTarget, input: BuildPlanInput, stamp: string, warnin
       destroys: `nothing: ${files.map((f) => f.path).join(' and ')} are moved aside (kept)`,
       safetyCopy: { component: 'redis', kind: 'move', location: files.map((f) => f.aside).join(', '), description: 'the RDB and AOF files as they were, renamed with .pre_restore_' + stamp },
       actions: redis.safetyMoveActions(t, layout, stamp),
-      undo: { title: 'Put the previous Redis files back', actions: redis.safetyMoveBackActions(t, layout, stamp) },
+      // Redis is stopped first (a no-op when the start's undo already did): a running Redis would
+      // rewrite the AOF it has open, and the pasted manual form must say so too.
+      undo: { title: 'Put the previous Redis files back', actions: [...stopActions('Redis', svc), waitDown, ...redis.safetyMoveBackActions(t, layout, stamp)] },
     },
     {
       id: 'redis:place',

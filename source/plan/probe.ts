@@ -10,6 +10,7 @@ import type { LoadedRecipe } from '../recipe/load.js';
 import type { ExecContext, PostgresTarget, PrometheusTarget, RedisTarget } from '../recipe/schema.js';
 import * as pg from '../targets/postgres.js';
 import { redisCliArgv } from '../targets/redis.js';
+import { offlineRedisFacts, type OfflineRedisFacts } from '../targets/redis-config.js';
 import { restoreListDumpFacts, scanPlainDump, scanSqlStream } from './dump-scan.js';
 import type { DumpFacts, Plan, PlanOptions, TargetFacts } from './types.js';
 
@@ -273,7 +274,7 @@ async function probeRedis(t: RedisTarget, set: BackupSet, verify: VerifyReport |
   const info = await run(redisCliArgv(t, ['INFO', 'server']), base);
   if (!info.ok || isErrorReply(info.stdout)) {
     const error = info.ok ? info.stdout.trim().split('\n')[0] ?? 'error reply' : firstError(info);
-    return { ...fromRecipe, reachable: false, error: redact(error) };
+    return { ...withoutServer(t, fromRecipe, await offlineRedisFacts(t)), reachable: false, error: redact(error) };
   }
   const version = /^redis_version:(\S+)/m.exec(info.stdout)?.[1];
   const learned: Record<string, string> = {};
@@ -290,7 +291,7 @@ async function probeRedis(t: RedisTarget, set: BackupSet, verify: VerifyReport |
   const common = { reachable: true, ...(version ? { version } : {}), ...(versionMajor !== undefined ? { versionMajor } : {}) };
   if (configError !== undefined || learned['dir'] === undefined) {
     // CONFIG is often renamed or disabled: fall back to the recipe's values.
-    return { ...fromRecipe, ...common, error: redact(`CONFIG GET failed (${configError ?? 'no dir'}); using the recipe's values`) };
+    return { ...withoutServer(t, fromRecipe, await offlineRedisFacts(t)), ...common, error: redact(`CONFIG GET failed (${configError ?? 'no dir'}); using the config file's or the recipe's values`) };
   }
   return {
     ...fromRecipe,
@@ -300,8 +301,42 @@ async function probeRedis(t: RedisTarget, set: BackupSet, verify: VerifyReport |
     appendonly: learned['appendonly'] === 'yes',
     appenddirname: learned['appenddirname'] ?? fromRecipe.appenddirname,
     appendfilename: learned['appendfilename'] ?? 'appendonly.aof',
+    appendonlyFrom: 'server',
     source: 'server',
   };
+}
+
+/**
+ * The layout of a Redis the server could not tell (down, or CONFIG disabled): its config file's
+ * settings win over the recipe's (Redis reads the file when it starts); `appendonly` comes from the
+ * file, else the recipe, else an AOF found in the data dir; when none says, it stays unlearned
+ * (no appendonlyFrom) and the plan installs the backup both ways (plan/build.ts redisLayout).
+ */
+function withoutServer(t: RedisTarget, fromRecipe: NonNullable<TargetFacts['redis']>, off: OfflineRedisFacts): NonNullable<TargetFacts['redis']> {
+  const out: NonNullable<TargetFacts['redis']> = { ...fromRecipe };
+  const c = off.conf;
+  if (off.configFile) out.configFile = off.configFile;
+  if (off.configError) out.configError = off.configError;
+  if (off.aofFound !== undefined) out.aofFound = off.aofFound;
+  if (c.dir) out.dir = c.dir;
+  if (c.dbfilename) out.dbfilename = c.dbfilename;
+  if (c.appenddirname) out.appenddirname = c.appenddirname;
+  if (c.appendfilename) out.appendfilename = c.appendfilename;
+  if (c.appendonly !== undefined) {
+    out.appendonly = c.appendonly;
+    out.appendonlyFrom = 'config-file';
+  } else if (t.appendonly !== undefined) {
+    out.appendonly = t.appendonly;
+    out.appendonlyFrom = 'recipe';
+  } else if (off.aofFound) {
+    out.appendonly = true;
+    out.appendonlyFrom = 'aof-dir';
+  } else if (off.configFile && !off.configError) {
+    // The file exists and does not set it: Redis's default, appendonly no.
+    out.appendonly = false;
+    out.appendonlyFrom = 'config-file';
+  }
+  return out;
 }
 
 /** Keys in an RDB according to redis-check-rdb (when it is installed on this host). */

@@ -95,6 +95,13 @@ export interface TargetFacts {
     error?: string;
     /** Keys in the backup RDB (from verification or redis-check-rdb), for the key-count check. */
     backupKeys?: number;
+    /** Where `appendonly` came from when the server did not say (issue 11); absent: not learned. */
+    appendonlyFrom?: 'server' | 'config-file' | 'recipe' | 'aof-dir';
+    /** The redis.conf read while the server was down, and why it could not be read. */
+    configFile?: string;
+    configError?: string;
+    /** An AOF (dir or file) exists in the data dir (checked while the server was down). */
+    aofFound?: boolean;
   };
   prometheus?: { ready?: boolean; error?: string };
   /** Free bytes where safety copies and restored files go, keyed by the directory that was measured. */

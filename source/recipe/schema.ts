@@ -89,6 +89,11 @@ export const redisSchema = z
     dbfilename: z.string().optional().describe('Default: learned from the server (CONFIG GET dbfilename)'),
     appendonly: z.boolean().optional().describe('Default: learned from the server (CONFIG GET appendonly)'),
     appenddirname: z.string().optional().describe('Redis 7 AOF directory name; default: learned, else appendonlydir'),
+    configFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('redis.conf of this Redis (host path), read when the server is down to learn appendonly, dir, dbfilename; default: /etc/redis/redis.conf when the service is Debian\'s redis-server unit'),
     service: serviceControlSchema.describe('How to stop and start this Redis'),
   })
   .strict();

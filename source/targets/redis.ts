@@ -11,6 +11,7 @@ import {
   volumeHelperArgv,
   wrapArgv,
 } from '../exec/context.js';
+import { UsageError } from '../errors.js';
 import type { PlannedAction, PlannedCommand } from '../actions/types.js';
 import type { Check, RedisTarget } from '../recipe/schema.js';
 
@@ -91,16 +92,43 @@ export function safetyMoveActions(target: RedisTarget, layout: RedisLayout, stam
   return redisFiles(layout, stamp).map((f) => moveAction(target, f.path, f.aside, `Move the current ${f.what} aside to ${f.aside}`));
 }
 
-/** Undo: put the moved files back (after the restored ones were removed). */
+/**
+ * Undo: put the moved files back (after the restored ones were removed). On the host, whatever is
+ * at a name by then (an AOF Redis created when it started on the restored data, say) is moved to
+ * `<name>.failed_restore_<stamp>` first instead of blocking the move, so the undo and its pasted
+ * form (`describeAction`) both work. The caller stops Redis first (the undo's first actions).
+ */
 export function safetyMoveBackActions(target: RedisTarget, layout: RedisLayout, stamp: string): PlannedAction[] {
-  return redisFiles(layout, stamp).map((f) => moveAction(target, f.aside, f.path, `Put the previous ${f.what} back`));
+  return redisFiles(layout, stamp).map((f): PlannedAction => {
+    const purpose = `Put the previous ${f.what} back`;
+    if (target.exec.kind === 'host') return { type: 'move', from: f.aside, to: f.path, purpose, ifExists: true, displaceTo: `${f.path}.failed_restore_${stamp}` };
+    return moveAction(target, f.aside, f.path, purpose);
+  });
 }
 
-/** Files this restore creates (for the undo). */
+/**
+ * Files this restore creates (for the undo): the RDB and the AOF (dir or file). The AOF is
+ * listed even when appendonly is off: what is at its name after the restore (moved aside before)
+ * was created by this restore or by the Redis it started, never the pre-restore data.
+ */
 export function placedPaths(layout: RedisLayout): string[] {
+  return [j(layout.dir, layout.dbfilename), layout.multiPartAof ? j(layout.dir, layout.appenddirname) : j(layout.dir, layout.appendfilename)];
+}
+
+function placedByRestore(layout: RedisLayout): string[] {
   const paths = [j(layout.dir, layout.dbfilename)];
   if (layout.appendonly) paths.push(layout.multiPartAof ? j(layout.dir, layout.appenddirname) : j(layout.dir, layout.appendfilename));
   return paths;
+}
+
+/** A Redis 7 AOF file name is written unquoted into the manifest: only plain names. */
+function plainAofName(name: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') {
+    throw new UsageError(`Redis appendfilename ${JSON.stringify(name)} is not a plain file name (letters, digits, . _ -): refusing to write it into the AOF manifest.`, {
+      next: 'Check the server\'s appendfilename (CONFIG GET appendfilename) or its config file.',
+    });
+  }
+  return name;
 }
 
 /**
@@ -122,12 +150,26 @@ export function placeActions(target: RedisTarget, layout: RedisLayout, rdb: stri
   if (layout.appendonly) {
     if (layout.multiPartAof) {
       const aofDir = j(layout.dir, layout.appenddirname);
-      const base = `${layout.appendfilename}.1.base.rdb`;
-      actions.push(
-        helper(shScript(MKDIR_SCRIPT, [aofDir]), `Create the AOF directory ${aofDir}`),
-        copy(j(aofDir, base), `Install the backup RDB as the AOF base ${base} (appendonly is on: Redis loads the AOF, not ${layout.dbfilename})`),
-        helper(shScript(WRITE_AOF_MANIFEST_SCRIPT, [j(aofDir, `${layout.appendfilename}.manifest`), base]), `Write the AOF manifest naming ${base} as the base`),
-      );
+      const base = `${plainAofName(layout.appendfilename)}.1.base.rdb`;
+      const manifest = `${layout.appendfilename}.manifest`;
+      if (target.exec.kind === 'host') {
+        // Built in a private staging dir and renamed into place as a unit: nothing is created by
+        // path inside the data dir, which the redis account can write (engine/actions.ts).
+        actions.push({
+          type: 'install-aof',
+          from: rdb,
+          dir: aofDir,
+          base,
+          manifest,
+          purpose: `Install the backup RDB as the AOF base ${aofDir}/${base} with a manifest (Redis loads the AOF, not ${layout.dbfilename}, when appendonly is on)`,
+        });
+      } else {
+        actions.push(
+          helper(shScript(MKDIR_SCRIPT, [aofDir]), `Create the AOF directory ${aofDir}`),
+          copy(j(aofDir, base), `Install the backup RDB as the AOF base ${base} (appendonly is on: Redis loads the AOF, not ${layout.dbfilename})`),
+          helper(shScript(WRITE_AOF_MANIFEST_SCRIPT, [j(aofDir, manifest), base]), `Write the AOF manifest naming ${base} as the base`),
+        );
+      }
     } else {
       const aof = j(layout.dir, layout.appendfilename);
       actions.push(copy(aof, `Install the backup RDB as ${layout.appendfilename} (appendonly is on; an RDB-preamble AOF loads)`));
@@ -135,7 +177,7 @@ export function placeActions(target: RedisTarget, layout: RedisLayout, rdb: stri
   }
   if (target.exec.kind === 'host') {
     // Redis must own what it will rewrite; the data dir's owner is the reference (no-op when equal).
-    actions.push(hostExec(['chown', '-R', `--reference=${layout.dir}`, '--', ...placedPaths(layout)], `Give the restored files the owner of ${layout.dir}`));
+    actions.push(hostExec(['chown', '-R', `--reference=${layout.dir}`, '--', ...placedByRestore(layout)], `Give the restored files the owner of ${layout.dir}`));
   }
   return actions;
 }

@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { copyFile, readFile, readdir, rename } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,10 +88,21 @@ async function execute(action: PlannedAction, recipe: LoadedRecipe): Promise<voi
         if (action.ifExists) return;
         throw new Error(`${action.from} does not exist`);
       }
-      if (existsSync(action.to)) throw new Error(`${action.to} exists`);
+      if (existsSync(action.to)) {
+        if (!action.displaceTo) throw new Error(`${action.to} exists`);
+        await rename(action.to, action.displaceTo);
+      }
       return rename(action.from, action.to);
     case 'copy-file':
       return copyFile(action.from, action.to);
+    case 'install-aof': {
+      // The engine builds it in a private staging dir; here only the resulting layout matters.
+      const tmp = `${action.dir}.tmp`;
+      await mkdir(tmp);
+      await copyFile(action.from, join(tmp, action.base));
+      await writeFile(join(tmp, action.manifest), `file ${action.base} seq 1 type b\n`);
+      return rename(tmp, action.dir);
+    }
     case 'check': {
       const r = await runCheck(action.check, { recipe, env });
       if (!r.ok) throw new Error(`${action.check.name}: ${r.detail}`);

@@ -278,11 +278,12 @@ describe('buildPlan: metachat (host)', () => {
   it('with appendonly on (Redis 7) installs the RDB as the AOF base with a manifest', async () => {
     const plan = buildPlan(input(await metachat(), metachatSet(), metachatFacts({ appendonly: true })));
     const place = step(plan, 'redis:place').actions;
-    expect(place.map((a) => a.type)).toEqual(['copy-file', 'exec', 'copy-file', 'exec', 'exec']);
-    expect(place[2]).toEqual(expect.objectContaining({ to: '/var/lib/redis/appendonlydir/appendonly.aof.1.base.rdb' }));
-    const manifest = place[3];
-    expect(manifest?.type === 'exec' ? manifest.argv.slice(-2) : []).toEqual(['/var/lib/redis/appendonlydir/appendonly.aof.manifest', 'appendonly.aof.1.base.rdb']);
-    const chown = place[4];
+    expect(place.map((a) => a.type)).toEqual(['copy-file', 'install-aof', 'exec']);
+    // One engine action builds the AOF dir in staging and renames it in (nothing by path in the redis-owned dir).
+    expect(place[1]).toEqual(
+      expect.objectContaining({ type: 'install-aof', from: '/var/backups/metachat/redis/dump_20260118_020000.rdb', dir: '/var/lib/redis/appendonlydir', base: 'appendonly.aof.1.base.rdb', manifest: 'appendonly.aof.manifest' }),
+    );
+    const chown = place[2];
     expect(chown?.type === 'exec' ? chown.argv : []).toEqual(['chown', '-R', '--reference=/var/lib/redis', '--', '/var/lib/redis/dump.rdb', '/var/lib/redis/appendonlydir']);
     const undo = step(plan, 'redis:place').undo?.actions[0];
     expect(undo?.type === 'exec' ? undo.argv.slice(-2) : []).toEqual(['/var/lib/redis/dump.rdb', '/var/lib/redis/appendonlydir']);
