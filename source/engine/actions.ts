@@ -13,6 +13,7 @@ import { fileIdentity, identityChange, sameIdentity } from '../catalog/identity.
 import type { FileIdentity } from '../catalog/types.js';
 import { createExclusive, makePrivateTempDir, stagingParent } from '../exec/safe-fs.js';
 import type { ConsumedFile, EngineEventBody } from './events.js';
+import { isDecompressionDamage, postgresSessionEnd } from '../exec/diagnose.js';
 import { ArchiveChangedError, safeExtractTarGz } from './extract.js';
 import { PsqlRestrictGuard } from './psql-guard.js';
 import { isPgRestoreItemLine, StripOwnershipAndAcl, throttle } from './streams.js';
@@ -334,6 +335,13 @@ async function execAction(action: Extract<PlannedAction, { type: 'exec' }>, ctx:
       message: `${v.path} was read by the command itself; it is the verified file (same inode, size, mtime and ctime before and after)${v.verifiedSha256 ? `: sha256 ${v.verifiedSha256}` : ''}`,
       consumed: { path: v.path, how: 'identity', ...(v.verifiedSha256 ? { sha256: v.verifiedSha256, verifiedSha256: v.verifiedSha256, match: true } : {}) },
     });
+  }
+  // A session the server ended (stopped, crashed, pg_terminate_backend) also cuts the input stream:
+  // name that cause, not the dump (issue 11).
+  const ended = result.ok ? undefined : postgresSessionEnd([...result.stderrTail, ...result.stdoutTail]);
+  if (ended) throw new ActionError(`${path.basename(action.argv.find((a) => /(^|\/)(psql|pg_restore)$/.test(a)) ?? action.argv[0] ?? 'the command')} stopped: ${ended} (${failure(result, redact)})`, result);
+  if (decompressError && !isDecompressionDamage(decompressError) && !result.ok) {
+    throw new ActionError(`${failure(result, redact)} (the input stream was cut when the command stopped: ${decompressError.message}; the dump was not found damaged)`, result);
   }
   if (decompressError) {
     throw new ActionError(

@@ -5,6 +5,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, Unpack, type ReadEntry } from 'tar';
 import { makePrivateTempDir, stagingParent } from '../exec/safe-fs.js';
+import { fsCause } from '../exec/diagnose.js';
 
 /**
  * Safe extraction of a .tar.gz into a directory that must not exist yet. The archive is opened
@@ -129,9 +130,10 @@ export async function safeExtractTarGz(
   // Staged where only root can write (tar extracts by path; see stagingParent), then renamed.
   const tmp = await makePrivateTempDir((await stagingParent(dest)).dir, `.${path.basename(dest)}.extract-`);
   opts.onStaging?.(tmp);
+  let unpack: Unpack | undefined;
   try {
     const late: string[] = [];
-    const unpack = new Unpack({
+    unpack = new Unpack({
       cwd: tmp,
       strict: true,
       preservePaths: false,
@@ -153,7 +155,46 @@ export async function safeExtractTarGz(
     await rename(tmp, dest);
     return { entries, sha256, bytes: tap.bytes };
   } catch (error) {
-    await rm(tmp, { recursive: true, force: true });
-    throw error;
+    // tar may still be writing (a full disk fails one write, not the others): wait for it to stop
+    // before removing the staging dir, or rm races it (ENOTEMPTY) and the partial data stays.
+    if (unpack) await settled(unpack);
+    const left = await removeStaging(tmp);
+    const cause = fsCause(error, dest);
+    if (!cause && !left) throw error;
+    const message = `${cause ? `${cause}: ` : ''}${(error as Error).message}; ${left ? `the partial extraction could NOT be removed: ${tmp} (${left}) — remove it by hand` : `the partial extraction (${tmp}) was removed`}`;
+    const wrapped = new Error(message, { cause: error }) as NodeJS.ErrnoException;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code) wrapped.code = code;
+    throw wrapped;
   }
+}
+
+/** Resolves once a failed Unpack has stopped writing (close/finish/end), or after 1 s (a failed Unpack may never end; removeStaging retries). */
+function settled(stream: Unpack): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, 1000);
+    const s = stream as unknown as NodeJS.EventEmitter & { writable?: boolean; emittedEnd?: boolean };
+    if (s.emittedEnd) return done();
+    for (const ev of ['close', 'finish', 'end']) s.once(ev, done);
+    s.on('error', () => undefined);
+  });
+}
+
+/** rm -r of the staging dir, retried while late writes land; the errno when it could not. */
+async function removeStaging(dir: string): Promise<string | undefined> {
+  let last: NodeJS.ErrnoException | undefined;
+  for (let i = 0; i < 10; i++) {
+    try {
+      await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+      if (!(await exists(dir))) return undefined;
+    } catch (error) {
+      last = error as NodeJS.ErrnoException;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return last?.code ?? 'still present';
 }

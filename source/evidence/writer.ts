@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, fsyncSync, ftruncateSync, mkdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, ftruncateSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { fsCause } from '../exec/diagnose.js';
 import { checkDirSafe, createExclusiveSync, openAppendNoFollowSync } from '../exec/safe-fs.js';
 import { loadSealSigner, SIGNATURE_FILE, type SealSigner } from './signing.js';
 import os from 'node:os';
@@ -108,7 +109,8 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
     fd = createExclusiveSync(eventsFile, FILE_MODE);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new RestoreAssistantError(`Cannot create the evidence directory ${dir} (${code}).`, ExitCode.preflightFailed, {
+    const cause = fsCause(error, root);
+    throw new RestoreAssistantError(`Cannot create the evidence directory ${dir} (${cause ?? code}).`, ExitCode.preflightFailed, {
       untouched: 'Nothing was touched.',
       next:
         code === 'EEXIST'
@@ -341,11 +343,71 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
  */
 export async function checkEvidenceDir(root: string): Promise<void> {
   const problem = await checkDirSafe(root);
-  if (!problem) return;
-  throw new RestoreAssistantError(`The evidence directory ${root} is not safe to write as this user: ${problem.problem}.`, ExitCode.preflightFailed, {
-    untouched: 'Nothing was touched.',
-    next: `Fix it (${problem.fix}), or point evidence at a directory only root can write: the recipe's evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.`,
-  });
+  if (problem) {
+    throw new RestoreAssistantError(`The evidence directory ${root} is not safe to write as this user: ${problem.problem}.`, ExitCode.preflightFailed, {
+      untouched: 'Nothing was touched.',
+      next: `Fix it (${problem.fix}), or point evidence at a directory only root can write: the recipe's evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.`,
+    });
+  }
+  checkEvidenceWritable(root);
+}
+
+/** mkdir -p one component at a time: a recursive mkdirSync reports EROFS as ENOENT. */
+function mkdirEach(dir: string): void {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  for (let cur = abs; ; cur = path.dirname(cur)) {
+    try {
+      statSync(cur);
+      break;
+    } catch {
+      missing.unshift(cur);
+      if (path.dirname(cur) === cur) break;
+    }
+  }
+  for (const m of missing) {
+    try {
+      mkdirSync(m, { mode: DIR_MODE });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
+/**
+ * The evidence directory takes a write (issue 11): create it if needed, write and fsync a small
+ * probe file (O_EXCL|O_NOFOLLOW) and remove it. A read-only file system (EROFS) or a full disk
+ * (ENOSPC) is found here, before any slow step, and named.
+ */
+export function checkEvidenceWritable(root: string): void {
+  const probe = path.join(root, `.write-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let fd: number | undefined;
+  try {
+    mkdirEach(root);
+    fd = createExclusiveSync(probe, FILE_MODE);
+    writeSync(fd, Buffer.alloc(16 * 1024));
+    fsyncSync(fd);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    const cause = fsCause(error, root) ?? `${root} cannot be written (${code}: ${(error as Error).message})`;
+    throw new RestoreAssistantError(`The evidence directory cannot be written: ${cause}.`, ExitCode.preflightFailed, {
+      untouched: 'Nothing was touched.',
+      next:
+        code === 'EROFS'
+          ? `Remount it read-write, or point evidence at a writable directory: the recipe's evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.`
+          : code === 'ENOSPC' || code === 'EDQUOT'
+            ? `Free space on the file system of ${root} (df -h ${root}), or point evidence elsewhere: the recipe's evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.`
+            : `Make ${root} writable, or point evidence elsewhere: the recipe's evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.`,
+      cause: error,
+    });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(probe);
+    } catch {
+      // never created
+    }
+  }
 }
 
 /**
@@ -389,13 +451,25 @@ function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const fd = createExclusiveSync(tmp, FILE_MODE);
   try {
-    const bytes = Buffer.from(text, 'utf8');
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      const bytes = Buffer.from(text, 'utf8');
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    // rename replaces the name itself (never follows a symlink planted there).
+    renameSync(tmp, file);
+  } catch (error) {
+    // A full disk (ENOSPC) must not leave report.json.tmp-* behind (issue 11).
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already renamed or never written
+    }
+    const cause = fsCause(error, path.dirname(file));
+    if (cause) throw new Error(`${cause}: ${path.basename(file)} was not written`, { cause: error });
+    throw error;
   }
-  // rename replaces the name itself (never follows a symlink planted there).
-  renameSync(tmp, file);
 }

@@ -3,6 +3,7 @@ import {
   MOVE_CONTENTS_ASIDE_SCRIPT,
   MOVE_CONTENTS_BACK_SCRIPT,
   PROMETHEUS_FINISH_SCRIPT,
+  REMOVE_PLACED_SCRIPT,
   extractIntoArgv,
   helperLabel,
   shScript,
@@ -62,13 +63,18 @@ export function moveAsideActions(target: PrometheusTarget, stamp: string): Plann
   ];
 }
 
-/** Undo of the move aside and the extraction: the restored data is kept as `.failed_restore_<stamp>`, the old data comes back. */
+/**
+ * Undo of the move aside and the extraction: the restored data is moved out of the way as
+ * `.failed_restore_<stamp>`, the old data comes back, and the restored data (a copy of the
+ * backup, which stays untouched) is removed, so no `data.failed_restore_*` is left behind (issue 11).
+ */
 export function moveBackActions(target: PrometheusTarget, stamp: string): PlannedAction[] {
   if (target.exec.kind === 'host') {
     const failed = `${target.dataDir.replace(/\/+$/, '')}.failed_restore_${stamp}`;
     return [
       { type: 'move', from: target.dataDir, to: failed, purpose: `Move the restored data dir away to ${failed}`, ifExists: true },
       { type: 'move', from: hostAsidePath(target, stamp), to: target.dataDir, purpose: 'Put the previous data dir back', ifExists: true },
+      { type: 'exec', argv: shScript(REMOVE_PLACED_SCRIPT, [failed]), purpose: `Remove the restored data (${failed}, a copy of the backup)`, runsIn: 'host' },
     ];
   }
   return [
@@ -76,6 +82,12 @@ export function moveBackActions(target: PrometheusTarget, stamp: string): Planne
       type: 'exec',
       argv: volumeHelperArgv(target.exec, shScript(MOVE_CONTENTS_BACK_SCRIPT, [target.dataDir, containerAsideName(stamp), `.failed_restore_${stamp}`])),
       purpose: `Move the restored data into .failed_restore_${stamp} and the previous data back`,
+      runsIn: helperLabel(target.exec),
+    },
+    {
+      type: 'exec',
+      argv: volumeHelperArgv(target.exec, shScript(REMOVE_PLACED_SCRIPT, [path.posix.join(target.dataDir, `.failed_restore_${stamp}`)])),
+      purpose: `Remove the restored data (.failed_restore_${stamp}, a copy of the backup)`,
       runsIn: helperLabel(target.exec),
     },
   ];

@@ -227,7 +227,7 @@ describe('Redis 7 with appendonly yes: the backup RDB installed as the AOF base'
     expect(await keys(target)).toEqual(['previous:key']);
     expect(await target.cli(['GET', 'previous:key'])).toBe('keep me');
     expect((await target.cli(['INFO', 'persistence'])).match(/aof_enabled:1/)).toBeTruthy();
-  });
+  }, 180_000);
 
   it('a naive copy of only dump.rdb is ignored while appendonly is on (why the AOF base is needed)', async () => {
     await target.stop();

@@ -199,7 +199,9 @@ describe('buildPlan: story-portal (docker)', () => {
     const verify = step(plan, 'prometheus:verify-series').actions[0];
     // Evaluated an hour after the recorded time, looking back two: an hour either side of it.
     expect(verify?.type === 'check' && 'promql' in verify.check ? [verify.check.promql.time, verify.check.promql.query] : undefined).toEqual(['2026-01-18T02:45:13.000Z', 'count(last_over_time({__name__=~".+"}[2h]))']);
-    expect(step(plan, 'prometheus:safety-copy').undo?.actions).toHaveLength(1);
+    const undo = execs(step(plan, 'prometheus:safety-copy').undo?.actions ?? []);
+    expect(undo).toHaveLength(2); // move back, then remove the restored copy (no .failed_restore_ leftover)
+    expect(undo[1]?.argv.slice(-1)).toEqual(['/prometheus/.failed_restore_20260118T030405Z']);
   });
 
   it('marks destructive steps, says what they destroy, and gives each a safety copy and an undo', async () => {
