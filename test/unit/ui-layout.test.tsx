@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup } from 'ink-testing-library';
+import type { PlanStep } from '../../source/plan/types.js';
 import { breadcrumbForm, breadcrumbWidth, compactBreadcrumb, fitFooter, FLOW_STEPS } from '../../source/ui/layout.js';
 import { applyTypedChunk } from '../../source/ui/typed-input.js';
 import { initialState } from '../../source/ui/wizard.js';
@@ -136,7 +137,7 @@ describe('screens at 60x20, 80x24 and 160x45', () => {
 describe('the plan list and the step detail say the same thing', () => {
   it('a step that renames aside: "changes, copy kept" in the list, "loses nothing" in the detail; a real loss says DESTROYS both times', async () => {
     const { stepMark, destroysLine } = await import('../../source/ui/screens/PlanScreen.js');
-    const base = { id: 's', title: 'Rename database shop aside', phase: 'postgres', component: 'postgres', actions: [] } as unknown as import('../../source/plan/types.js').PlanStep;
+    const base = { id: 's', title: 'Rename database shop aside', phase: 'postgres', component: 'postgres', actions: [] } as unknown as PlanStep;
     const rename = { ...base, destructive: true, destroys: 'nothing: database shop is renamed to shop__pre and kept', safetyCopy: { component: 'postgres', kind: 'rename', location: 'shop__pre', description: 'renamed' } } as typeof base;
     expect(stepMark(rename)).toBe('changes, copy kept');
     expect(destroysLine(rename)).toBe('Changes the target, loses nothing: database shop is renamed to shop__pre and kept');
