@@ -167,3 +167,28 @@ export function describeRunState(view: RunView, plan: Plan): string[] {
   if (view.rollback?.manualSteps) for (const m of view.rollback.manualSteps) lines.push(`Manual step: ${m}`);
   return lines;
 }
+
+/**
+ * The run's overall position, one line: "Step 9 of 19 · 8 done · about 8s left in Restore
+ * PostgreSQL database shop" (the time left is the engine's own per-step ETA from its progress
+ * events; without one, none is claimed). Parallel steps: "Steps 9–10 of 19".
+ */
+export function overallProgressLine(view: RunView, totalSteps: number, formatDuration: (ms: number) => string): string | undefined {
+  if (view.rollback || view.finished || totalSteps === 0) return undefined;
+  const done = view.finishedOrder.length;
+  const running = runningSteps(view);
+  const first = Math.min(totalSteps, done + 1);
+  const last = Math.min(totalSteps, done + Math.max(1, running.length));
+  const where = first === last ? `Step ${first} of ${totalSteps}` : `Steps ${first}–${last} of ${totalSteps}`;
+  // The running step with the longest ETA the engine reported decides "time left".
+  let eta = '';
+  let longest = 0;
+  for (const s of running) {
+    const ms = view.progress[s.id]?.etaMs;
+    if (ms !== undefined && ms > longest) {
+      longest = ms;
+      eta = ` · about ${formatDuration(ms)} left in ${s.title}`;
+    }
+  }
+  return `${where} · ${done} done${eta}`;
+}

@@ -176,6 +176,8 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     expect(summary).toMatch(new RegExp(`previous data kept\\s+as ${DB}__pre_restore_`));
     // Finished steps were printed above the summary, with their past-participle titles.
     expect(t.text()).toMatch(/✔ .*restored/);
+    // The run screen said where the run was overall.
+    expect(t.text()).toMatch(/Steps? \d+(–\d+)? of \d+ · \d+ done/);
     expect(await t.exited).toBe(0);
 
     expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);

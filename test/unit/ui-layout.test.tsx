@@ -166,3 +166,26 @@ describe('errors the guide ends on', () => {
     expect(bug.stack).toContain('TypeError');
   });
 });
+
+describe('overall progress during the run', () => {
+  it('says which step of how many, how many are done, and the engine\'s ETA for the running step', async () => {
+    const { emptyRunView, foldRunEvent, overallProgressLine } = await import('../../source/ui/run-view.js');
+    const { formatDuration } = await import('../../source/ui/format.js');
+    let v = emptyRunView();
+    const at = (body: Parameters<typeof foldRunEvent>[1] extends infer E ? E : never): void => {
+      v = foldRunEvent(v, body);
+    };
+    const ev = (seq: number, body: Record<string, unknown>) => ({ seq, t: seq, ts: new Date(1_800_000_000_000 + seq).toISOString(), ...body }) as unknown as Parameters<typeof foldRunEvent>[1];
+    expect(overallProgressLine(v, 19, formatDuration)).toBe('Step 1 of 19 · 0 done');
+    for (let i = 0; i < 8; i++) {
+      at(ev(2 * i, { type: 'step-started', stepId: `s${i}`, title: `step ${i}` }));
+      at(ev(2 * i + 1, { type: 'step-finished', stepId: `s${i}`, title: `step ${i}`, durationMs: 5 }));
+    }
+    at(ev(20, { type: 'step-started', stepId: 'pg', title: 'Restore PostgreSQL database shop' }));
+    expect(overallProgressLine(v, 19, formatDuration)).toBe('Step 9 of 19 · 8 done');
+    at(ev(21, { type: 'progress', stepId: 'pg', unit: 'bytes', done: 10, total: 20, etaMs: 8000 }));
+    expect(overallProgressLine(v, 19, formatDuration)).toBe(`Step 9 of 19 · 8 done · about ${formatDuration(8000)} left in Restore PostgreSQL database shop`);
+    at(ev(22, { type: 'step-started', stepId: 'redis', title: 'Restore Redis' }));
+    expect(overallProgressLine(v, 19, formatDuration)).toMatch(/^Steps 9–10 of 19 · 8 done/);
+  });
+});

@@ -5,7 +5,7 @@ import { ProgressLine } from '../components/ProgressLine.js';
 import { formatDuration, formatUtc } from '../format.js';
 import { useTerminalSize } from '../hooks/use-terminal-size.js';
 import { actionFor, footerItems } from '../keys.js';
-import { finishedSteps, runningSteps, type RunView, type StepView } from '../run-view.js';
+import { finishedSteps, overallProgressLine, runningSteps, type RunView, type StepView } from '../run-view.js';
 import { useTheme, type Theme } from '../theme.js';
 import type { RunState } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
@@ -99,6 +99,11 @@ export function RunScreen({ state, dispatch, now, active, view }: ScreenProps<Ru
                 : [{ key: 'Ctrl-C', description: 'leave now (state from the last events)' }]
         }
       >
+        {overallProgressLine(view, state.plan.steps.length, formatDuration) !== undefined ? (
+          <Text bold wrap="truncate-end">
+            {overallProgressLine(view, state.plan.steps.length, formatDuration)}
+          </Text>
+        ) : null}
         {running.length === 0 && !rollback && !state.question ? <Text color={theme.muted}>{view.steps.length === 0 ? 'Engine starting…' : 'Next step starting…'}</Text> : null}
         {running.map((step) => {
           const elapsed = step.startedAt ? Math.max(0, now.getTime() - new Date(step.startedAt).getTime()) : undefined;
