@@ -74,6 +74,7 @@ function plan(action: PlannedAction): Plan {
     recipe: { name: 'bench', file: '<bench>', digest: '-' },
     backup: { id: 'bench', time: new Date().toISOString(), layout: 'flat', location: '/', components: [] },
     targets: {},
+    lockKeys: ['recipe:bench'],
     steps: [{ id: 'restore', title: 'Restore the dump', doneTitle: 'Dump restored', phase: 'postgres', lane: 'main', destructive: false, actions: [action], dependsOn: [] }],
     options: { yes: true, rollbackOnUnhealthy: false, dropSafetyCopies: false, missingRoles: 'fail', parallel: false, jobs: 1 },
     facts: {},

@@ -29,9 +29,7 @@ export interface RunPlanOptions {
   /** Re-checks just before anything is touched; non-empty problems refuse the run (exit 9). */
   preflight?: () => Promise<string[]>;
   lockDir?: string;
-  /** Targets to lock (engine/lock.ts `lockKeysForRecipe`); default: one key per planned target. */
-  lockKeys?: string[];
-  /** Locks the caller already holds (taken before it probed the targets); the engine does not take or release them. */
+  /** Locks the caller already holds (the session takes them before it verifies and probes); the engine does not take or release them, and takes any of `plan.lockKeys` it is not given. */
   heldLocks?: LockHandle;
   /** Health-check runner (default: source/checks/index.ts `runCheck`). */
   runCheck?: CheckRunner;

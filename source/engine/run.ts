@@ -3,6 +3,7 @@ import { runCheck, type CheckContext } from '../checks/index.js';
 import { ExitCode } from '../exit-codes.js';
 import { redactDeep } from '../exec/redact.js';
 import type { Plan, PlanStep } from '../plan/types.js';
+import { validatePlan } from '../plan/validate.js';
 import { toolVersion } from '../version.js';
 import type { CheckRunner } from './actions.js';
 import { dropCopies } from './drop-copies.js';
@@ -30,39 +31,6 @@ import { askUnhealthy } from './unhealthy.js';
 
 export type { RendererName, RunPlanOptions, UnhealthyDecision } from './options.js';
 export type { RunSummary } from './summary.js';
-
-/** Problems that make a plan unsafe or unrunnable (empty: fine). */
-export function validatePlan(plan: Plan): string[] {
-  const problems: string[] = [];
-  const seen = new Set<string>();
-  for (const step of plan.steps) {
-    if (seen.has(step.id)) problems.push(`step id "${step.id}" appears twice`);
-    for (const dep of step.dependsOn) {
-      if (!seen.has(dep)) {
-        problems.push(
-          plan.steps.some((s) => s.id === dep)
-            ? `step "${step.id}" depends on "${dep}", which comes after it`
-            : `step "${step.id}" depends on "${dep}", which is not in the plan`,
-        );
-      }
-    }
-    seen.add(step.id);
-    // The copy may be taken by an earlier step of the same component (dump first, then drop).
-    const copied = step.safetyCopy ?? plan.steps.slice(0, plan.steps.indexOf(step)).find((s) => s.safetyCopy && s.component !== undefined && s.component === step.component)?.safetyCopy;
-    if (step.destructive && !copied) {
-      problems.push(`step "${step.id}" (${step.title}) destroys ${step.destroys ?? 'data'} but plans no safety copy and no recorded decision to keep none`);
-    }
-  }
-  return problems;
-}
-
-function defaultLockKeys(plan: Plan): string[] {
-  const keys: string[] = [];
-  for (const kind of ['postgres', 'redis', 'prometheus'] as const) {
-    if (plan.steps.some((s) => s.component === kind)) keys.push(`${kind}:${plan.targets[kind] ?? plan.recipe.name}`);
-  }
-  return keys.length > 0 ? keys : [`recipe:${plan.recipe.name}`];
-}
 
 /** The recipe-aware check runner (source/checks/index.ts); `checkContext.recipe` carries the recipe. */
 const defaultCheckRunner: CheckRunner = async (check, ctx) => {
@@ -123,9 +91,10 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
     let lock: LockHandle;
     try {
       // A caller that took the locks before probing (restore, drill) hands them over; it releases them.
-      lock = opts.heldLocks
-        ? { files: opts.heldLocks.files, release: async () => undefined }
-        : await acquireLocks(opts.lockKeys ?? defaultLockKeys(plan), { dir: opts.lockDir ?? defaultLockDir(env), runId: opts.runId });
+      // The plan names its lock keys. A caller that took them before verifying and probing (the
+      // session) hands them over and releases them itself; any key it does not hold is taken here.
+      const missing = plan.lockKeys.filter((k) => !opts.heldLocks?.files.has(k));
+      lock = missing.length === 0 ? { files: new Map(), release: async () => undefined } : await acquireLocks(missing, { dir: opts.lockDir ?? defaultLockDir(env), runId: opts.runId });
     } catch (error) {
       if (error instanceof LockError) return refuse(ExitCode.locked, error.message, error.next ? [error.next] : [], error.problems);
       throw error;

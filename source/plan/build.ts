@@ -3,12 +3,13 @@ import { databaseClaims, databaseMismatches, describeMismatch } from '../catalog
 import { type BackupComponent, type BackupSet, COMPONENT_KINDS, type ComponentKind, type VerifyReport } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
 import { contextLabel } from '../exec/context.js';
-import type { LoadedRecipe } from '../recipe/load.js';
+import { defaultSafetyDir, type LoadedRecipe } from '../recipe/load.js';
 import type { Check, PostgresTarget, PrometheusTarget, RedisTarget } from '../recipe/schema.js';
 import * as pg from '../targets/postgres.js';
 import * as prom from '../targets/prometheus.js';
 import * as redis from '../targets/redis.js';
 import { appServiceControl, startActions, stopActions } from '../targets/services.js';
+import { lockKeysFor } from './lock-keys.js';
 import type { Lane, Plan, PlanOptions, PlanStep, TargetFacts } from './types.js';
 import type { PlannedAction } from '../actions/types.js';
 
@@ -25,6 +26,8 @@ export interface BuildPlanInput {
   mode: 'restore' | 'drill';
   now: Date;
   verify?: VerifyReport;
+  /** The keys the session locked for this plan (a drill's name the real targets); default: `lockKeysFor` the recipe's restored targets. */
+  lockKeys?: string[];
 }
 
 const ORDER = COMPONENT_KINDS;
@@ -205,7 +208,7 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
       undo: { title: `Rename ${aside} back to ${db}`, actions: pg.renameBackActions(t, aside) },
     });
   } else if (t.safetyCopy === 'dump') {
-    const safetyDir = options.safetyDir ?? path.join(input.recipe.recipe.evidence.dir ?? path.dirname(input.recipe.file), 'safety');
+    const safetyDir = options.safetyDir ?? defaultSafetyDir(input.recipe.recipe);
     const file = path.join(safetyDir, `${fileSafe(db)}__pre_restore_${stamp}.dump`);
     const absent = f?.databaseExists === false;
     // pg_dump runs before the terminate step refuses connections (it must connect); the
@@ -628,6 +631,7 @@ export function buildPlan(input: BuildPlanInput): Plan {
     },
     targets: describeTargets(recipe, kinds),
     steps,
+    lockKeys: input.lockKeys ?? lockKeysFor(r, kinds, mode),
     options: { ...options, parallel },
     facts,
     warnings,

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { COMPONENT_KINDS, type ComponentKind } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
+import { defaultSafetyDir } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { PlanOptions } from './types.js';
 
@@ -37,7 +38,7 @@ export function parseOnly(value: string | ComponentKind[] | undefined): Componen
  * PlanOptions from the recipe and the flags. The recipe's `missingRoles: ask` becomes `fail`
  * here (preflight then names both choices); the guided flow asks instead.
  */
-export function resolvePlanOptions(recipe: Recipe, flags: PlanFlags, cores = os.availableParallelism()): PlanOptions {
+export function resolvePlanOptions(recipe: Recipe, flags: PlanFlags, cores = os.availableParallelism(), env: NodeJS.ProcessEnv = process.env): PlanOptions {
   const pgRoles = recipe.components.postgres?.missingRoles ?? 'ask';
   const missingRoles = (flags.missingRoles ?? (pgRoles === 'ask' ? 'fail' : pgRoles)) as PlanOptions['missingRoles'];
   if (!['create', 'skip-ownership', 'fail'].includes(missingRoles)) {
@@ -54,6 +55,6 @@ export function resolvePlanOptions(recipe: Recipe, flags: PlanFlags, cores = os.
     jobs: flags.jobs ?? recipe.components.postgres?.jobs ?? Math.max(1, cores),
     ...(flags.forceUnverified ? { overrideRejected: flags.forceUnverified } : {}),
     ...(flags.allowDatabaseMismatch ? { allowDatabaseMismatch: flags.allowDatabaseMismatch } : {}),
-    ...(flags.safetyDir ? { safetyDir: flags.safetyDir } : {}),
+    safetyDir: flags.safetyDir || defaultSafetyDir(recipe, env),
   };
 }

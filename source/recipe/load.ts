@@ -169,3 +169,11 @@ export function evidenceDir(recipe: Recipe | undefined, env: NodeJS.ProcessEnv =
   const state = env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state');
   return path.join(state, 'restore-assistant', 'runs');
 }
+
+/**
+ * Where safety copies that are files (a pg_dump safety copy) go by default: `safety` beside the
+ * recipe's evidence directory. The one default: the plan options and the plan builder both use it.
+ */
+export function defaultSafetyDir(recipe: Recipe | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(path.dirname(evidenceDir(recipe, env)), 'safety');
+}

@@ -96,12 +96,36 @@ function runExitGuard(): void {
 
 const FATAL_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 
+/** Signals an owner (the restore session, source/session/signals.ts) has taken over, with how many owners hold each. */
+const owned = new Map<NodeJS.Signals, number>();
+
+/**
+ * Hand these signals to their owner: while it holds them, the guard does not act on them (the
+ * owner's first signal stops the engine, which still needs its scratch services; they are removed
+ * once it has finished). The 'exit' net and the other signals stay the guard's. Returns the release.
+ */
+export function deferSignalsToOwner(signals: readonly NodeJS.Signals[]): () => void {
+  for (const s of signals) owned.set(s, (owned.get(s) ?? 0) + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    for (const s of signals) {
+      const n = (owned.get(s) ?? 1) - 1;
+      if (n > 0) owned.set(s, n);
+      else owned.delete(s);
+    }
+  };
+}
+
 /**
  * Test runners end workers with SIGTERM (vitest's forks pool does), which skips 'exit' handlers.
  * So the guard also runs on these signals; if it is the only listener it then re-raises the signal
- * so the default behaviour (terminate) is unchanged, otherwise the other listeners decide.
+ * so the default behaviour (terminate) is unchanged, otherwise the other listeners decide. A signal
+ * an owner holds (deferSignalsToOwner) is left to that owner.
  */
 function onFatalSignal(signal: NodeJS.Signals): void {
+  if ((owned.get(signal) ?? 0) > 0) return;
   runExitGuard();
   if (process.listenerCount(signal) === 1) {
     process.removeListener(signal, onFatalSignal);

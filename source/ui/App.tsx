@@ -136,7 +136,7 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
         case 'verify': {
           if (s.screen !== 'verify') return;
           setVerifyProgress(undefined);
-          const report = await deps.verify(s.chosen.recipe, s.set, { depth: 'deep', onProgress: (p) => setVerifyProgress(p), signal: ac.signal });
+          const report = await deps.verify(s.chosen.recipe, s.set, { depth: 'deep', onProgress: (p) => setVerifyProgress(p), signal: ac.signal, mode: s.chosen.mode });
           if (!ac.signal.aborted) rawDispatch({ type: 'verify-done', job, report });
           return;
         }

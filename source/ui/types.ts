@@ -6,7 +6,8 @@ import type { LoadedRecipe } from '../recipe/load.js';
 /**
  * Everything the guided interface needs from the outside world, behind one interface, so that every
  * screen renders real progress in the product and fake progress in tests. Screens never spawn a
- * process; only the implementation of this interface (source/ui/deps.ts) touches systems.
+ * process; only the implementation of this interface (source/session/guide-deps.ts, on top of the
+ * restore session) touches systems.
  */
 
 export type GuideMode = 'restore' | 'drill';
@@ -84,10 +85,11 @@ export interface GuideDeps {
   listRecipes(extra: LoadedRecipe[]): Promise<RecipeChoice[]>;
   /** The recipe's backup sets, newest first, and catalog warnings. */
   listSets(recipe: LoadedRecipe): Promise<{ sets: BackupSet[]; warnings: string[] }>;
+  /** Lock the targets (exit 8 when another run holds one, before anything is read), then verify the set. */
   verify(
     recipe: LoadedRecipe,
     set: BackupSet,
-    options: { depth: 'quick' | 'deep'; onProgress: (p: VerifyProgress) => void; signal: AbortSignal },
+    options: { depth: 'quick' | 'deep'; onProgress: (p: VerifyProgress) => void; signal: AbortSignal; mode: GuideMode },
   ): Promise<VerifyReport>;
   /** Read-only facts about the targets (server versions, missing roles, Redis dir). */
   probe(recipe: LoadedRecipe, set: BackupSet, verify: VerifyReport | undefined, options: { signal: AbortSignal; mode: GuideMode }): Promise<TargetFacts>;

@@ -57,6 +57,7 @@ function plan(steps: PlanStep[]): Plan {
     backup: { id: 'b1', time: new Date(Date.now() - 2 * 3_600_000).toISOString(), layout: 'flat', location: tmp, components: [] },
     targets: {},
     steps,
+    lockKeys: ['recipe:evidence-engine'],
     options: { yes: true, rollbackOnUnhealthy: false, dropSafetyCopies: false, missingRoles: 'fail', parallel: true, jobs: 1 },
     facts: {},
     warnings: [],

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus, type EngineEvent } from '../../source/engine/events.js';
 import { acquireLocks, lockFileName } from '../../source/engine/lock.js';
-import { runPlan, validatePlan, type RunPlanOptions } from '../../source/engine/run.js';
+import { runPlan, type RunPlanOptions } from '../../source/engine/run.js';
+import { validatePlan } from '../../source/plan/validate.js';
 import type { CheckRunner } from '../../source/engine/actions.js';
 import { createRedactor } from '../../source/exec/redact.js';
 import type { Plan, PlanStep } from '../../source/plan/types.js';
@@ -46,6 +47,7 @@ function plan(steps: PlanStep[], options: Partial<Plan['options']> = {}): Plan {
     backup: { id: 'b1', time: '2026-01-01T00:00:00.000Z', layout: 'flat', location: dir, components: [] },
     targets: {},
     steps,
+    lockKeys: ['recipe:unit'],
     options: { yes: true, rollbackOnUnhealthy: false, dropSafetyCopies: false, missingRoles: 'fail', parallel: true, jobs: 1, ...options },
     facts: {},
     warnings: [],
@@ -563,12 +565,12 @@ describe('runPlan: locks', () => {
     const held = await acquireLocks(['postgres:127.0.0.1:5432/app'], { dir: lockDir, runId: 'other' });
     const marker = path.join(dir, 'touched');
     const p = plan([step('one', [node(`require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`)])]);
-    const first = await go(p, { lockKeys: ['postgres:127.0.0.1:5432/app'] });
+    const first = await go({ ...p, lockKeys: ['postgres:127.0.0.1:5432/app'] });
     expect(first.summary).toMatchObject({ outcome: 'refused', exitCode: 8 });
     expect(first.summary.error).toMatch(/Another restore holds postgres:127\.0\.0\.1:5432\/app \(pid \d+ on .*run other\)/);
     expect(existsSync(marker)).toBe(false);
     await held.release();
-    const second = await go(p, { lockKeys: ['postgres:127.0.0.1:5432/app'] });
+    const second = await go({ ...p, lockKeys: ['postgres:127.0.0.1:5432/app'] });
     expect(second.summary.exitCode).toBe(0);
     expect(existsSync(path.join(lockDir, lockFileName('postgres:127.0.0.1:5432/app')))).toBe(false);
   });
@@ -581,7 +583,7 @@ describe('runPlan: locks', () => {
     const file = path.join(lockDir, lockFileName('redis:127.0.0.1:6379'));
     await writeFile(file, JSON.stringify({ key: 'redis:127.0.0.1:6379', pid, host: os.hostname(), startedAt: '2026-01-01T00:00:00.000Z', runId: 'crashed-run' }));
     const p = plan([step('one', [node('')])]);
-    const { summary } = await go(p, { lockKeys: ['redis:127.0.0.1:6379'] });
+    const { summary } = await go({ ...p, lockKeys: ['redis:127.0.0.1:6379'] });
     expect(summary).toMatchObject({ outcome: 'refused', exitCode: 8 });
     expect(summary.error).toMatch(/stale lock/);
     expect(summary.error).toContain(`pid ${pid}`);

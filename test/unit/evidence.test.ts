@@ -34,6 +34,7 @@ function plan(rtoMinutes = 30, rpoMinutes = 1440): Plan {
     recipe,
     backup: { id: '20261122_020000', time: '2026-11-22T02:00:00.000Z', layout: 'metachat', location: '/backups/metachat', components: [] },
     targets: { postgres: 'PostgreSQL metachat on 127.0.0.1:5432 (host)' },
+    lockKeys: ['postgres:127.0.0.1:5432/metachat'],
     steps: [
       {
         id: 'pg-restore',

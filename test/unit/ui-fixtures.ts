@@ -84,6 +84,7 @@ export function planFixture(req: Pick<PlanRequest, 'set' | 'recipe' | 'mode'> & 
     recipe: { name: recipe.recipe.name, file: recipe.file, digest: recipe.digest },
     backup: { id: set.id, time: set.time, layout: set.layout, location: set.location, components: set.components.map((c) => ({ kind: c.kind, format: c.format, path: c.path, size: c.size })) },
     targets: { postgres: 'PostgreSQL agentic_platform on 127.0.0.1:5432 (host)', redis: 'Redis on 127.0.0.1:6379 (host)' },
+    lockKeys: ['postgres:127.0.0.1:5432/agentic_platform', 'redis:127.0.0.1:6379'],
     steps: [
       step({ id: 'preflight', title: 'Check tools, versions and disk', phase: 'preflight' }),
       step({ id: 'stop-api', title: 'Stop service api', phase: 'quiesce', actions: [{ type: 'exec', argv: ['svc', 'stop', 'api'], purpose: 'stop api', runsIn: 'host' }] }),

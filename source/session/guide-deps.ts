@@ -1,0 +1,151 @@
+import path from 'node:path';
+import { listBackupSets } from '../catalog/index.js';
+import { readHistory, type HistoryRun } from '../evidence/history.js';
+import { discoverRecipes, evidenceDir, recipeDirs, type LoadedRecipe } from '../recipe/load.js';
+import type { GuideDeps, GuideHistoryEntry, GuideMode, RecipeChoice } from '../ui/types.js';
+import { openSession, type Session } from './session.js';
+
+/**
+ * The guided flow's side effects (the `GuideDeps` the screens see), on top of the restore session:
+ * the same prepare (lock before verify and probe, one policy) and start (evidence, engine with the
+ * 'silent' renderer: the Ink view draws from the events) as `restore` and `drill`.
+ *
+ * One session per recipe and mode: choosing another recipe or mode disposes of the previous one
+ * (its locks released, a drill's scratch services removed); `dispose()` ends the last one.
+ */
+
+export interface RealGuideDeps extends GuideDeps {
+  /** Release the locks and tear down drill scratch services, if any. */
+  dispose(): Promise<void>;
+}
+
+export interface GuideDepsOptions {
+  env?: NodeJS.ProcessEnv;
+  /** The command line recorded in evidence. */
+  commandLine?: string[];
+  /** Recipe search directories (default: $RESTORE_ASSISTANT_RECIPES, ./recipes). */
+  dirs?: string[];
+}
+
+function toEntry(run: HistoryRun): GuideHistoryEntry {
+  const e: GuideHistoryEntry = { runId: run.runId, kind: run.kind, startedAt: run.startedAt, outcome: !run.finished && run.outcome === 'interrupted' ? 'killed' : run.outcome };
+  if (run.backup) e.backupId = run.backup.id;
+  if (run.rtoMs !== null) e.rtoMs = run.rtoMs;
+  if (run.rpoMs !== null) e.rpoMs = run.rpoMs;
+  if (run.finishedAt) e.durationMs = Math.max(0, Date.parse(run.finishedAt) - Date.parse(run.startedAt));
+  if (run.dir) e.dir = run.dir;
+  return e;
+}
+
+export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
+  const env = options.env ?? process.env;
+  const commandLine = options.commandLine ?? ['restore-assistant', 'guide'];
+  let current: { key: string; session: Session } | undefined;
+
+  /** The session for this recipe and mode (a new one, after disposing of the previous, when either changed). */
+  const sessionFor = async (loaded: LoadedRecipe, mode: GuideMode): Promise<Session> => {
+    const key = `${loaded.file}|${loaded.digest}|${mode}`;
+    if (current && current.key !== key) {
+      const old = current;
+      current = undefined;
+      await old.session.dispose();
+    }
+    current ??= { key, session: openSession({ loaded, mode, env, commandLine, surface: 'guide' }) };
+    return current.session;
+  };
+  const sessionOf = (mode: GuideMode): Session => {
+    if (!current || current.session.mode !== mode) throw new Error(`no ${mode} session: the set was not verified or probed in this guide`);
+    return current.session;
+  };
+
+  const history = async (loaded: LoadedRecipe): Promise<GuideHistoryEntry[]> => {
+    const view = await readHistory(evidenceDir(loaded.recipe, env), { recipe: loaded.recipe.name, intervalDays: loaded.recipe.drill.intervalDays });
+    return view.runs
+      .filter((r) => r.kind === 'restore' || r.kind === 'drill')
+      .map(toEntry)
+      .sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+  };
+
+  return {
+    async listRecipes(extra) {
+      const found = await discoverRecipes(options.dirs ?? recipeDirs(env));
+      const choices: RecipeChoice[] = [];
+      const files = new Set<string>();
+      for (const loaded of extra) {
+        files.add(loaded.file);
+        choices.push({ name: loaded.recipe.name, file: loaded.file, loaded });
+      }
+      for (const e of found) {
+        const file = e.loaded?.file ?? path.resolve(e.file);
+        if (files.has(file)) continue;
+        files.add(file);
+        const choice: RecipeChoice = { name: e.name, file: e.file };
+        if (e.loaded) choice.loaded = e.loaded;
+        if (e.error) choice.error = [e.error.message, ...e.error.problems].slice(0, 3).join(' ');
+        choices.push(choice);
+      }
+      await Promise.all(
+        choices.map(async (c) => {
+          if (!c.loaded) return;
+          try {
+            const last = (await history(c.loaded))[0];
+            if (last) c.lastRun = last;
+          } catch {
+            // No readable history: the screen says none is recorded.
+          }
+        }),
+      );
+      return choices;
+    },
+
+    async listSets(loaded) {
+      const b = loaded.recipe.backups;
+      const result = await listBackupSets({ root: b.root, layout: b.layout, ...(b.database ? { database: b.database } : {}), pairWindowMinutes: b.pairWindowMinutes });
+      return { sets: result.sets, warnings: result.warnings };
+    },
+
+    async verify(loaded, set, o) {
+      const session = await sessionFor(loaded, o.mode);
+      return session.verify(set, {
+        depth: o.depth,
+        signal: o.signal,
+        onProgress: (p) => o.onProgress({ component: p.component, check: path.basename(p.path), done: p.bytesDone, total: p.bytesTotal }),
+      });
+    },
+
+    async probe(loaded, set, report, o) {
+      const session = await sessionFor(loaded, o.mode);
+      return session.probe(set, report, { signal: o.signal });
+    },
+
+    buildPlan(req) {
+      return sessionOf(req.mode).plan({
+        set: req.set,
+        facts: req.facts,
+        ...(req.verify ? { verify: req.verify } : {}),
+        flags: { yes: true, missingRoles: req.missingRoles, ...(req.overrideRejected !== undefined ? { forceUnverified: req.overrideRejected } : {}) },
+      });
+    },
+
+    async runPlan(plan, o) {
+      const { summary, evidenceDir: dir, runId } = await sessionOf(plan.mode).start(plan, {
+        bus: o.bus,
+        signal: o.signal,
+        stopSignal: o.stopSignal,
+        renderer: 'silent',
+        confirmedAt: new Date(o.confirmedAt),
+        ...(o.onUnhealthy ? { onUnhealthy: o.onUnhealthy } : {}),
+      });
+      return { summary, evidenceDir: dir, runId };
+    },
+
+    history,
+    clock: () => new Date(),
+
+    async dispose() {
+      const s = current;
+      current = undefined;
+      await s?.session.dispose();
+    },
+  };
+}

@@ -1,0 +1,391 @@
+import os from 'node:os';
+import { findBackupSet, listBackupSets, loadBackupSetFromPath, verifyBackupSet } from '../catalog/index.js';
+import { isPathRef } from '../catalog/resolve.js';
+import type { BackupSet, ComponentKind, VerifyReport } from '../catalog/types.js';
+import { assertDrillIsolation } from '../drill/isolate.js';
+import { EventBus, verificationEvent } from '../engine/events.js';
+import { acquireLocks, defaultLockDir, type LockHandle } from '../engine/lock.js';
+import { runPlan, type RendererName, type RunSummary, type UnhealthyDecision } from '../engine/run.js';
+import { RestoreAssistantError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { createRedactor, type Redactor } from '../exec/redact.js';
+import { attachRecipeEvidence, currentOperator, newRunId } from '../evidence/writer.js';
+import { buildPlan, restorableComponents } from '../plan/build.js';
+import { lockKeysFor } from '../plan/lock-keys.js';
+import { parseOnly, resolvePlanOptions, type PlanFlags } from '../plan/options.js';
+import { preflightProblems, probeFacts, runPreflight, type PreflightProblem } from '../plan/probe.js';
+import type { Plan, TargetFacts } from '../plan/types.js';
+import { defaultSafetyDir, evidenceDir, type LoadedRecipe } from '../recipe/load.js';
+import { toolVersion } from '../version.js';
+import { drillScratchHolder, type DrillScratchHolder, type DrillTarget } from './drill.js';
+
+/**
+ * The one restore use case, shared by `restore`, `drill` and the guided flow:
+ *
+ *   prepare: pick the set -> lock (one policy: before verify and probe, on every path) -> verify
+ *            -> probe (read-only; a drill's scratch services start here) -> preflight -> plan
+ *   start:   evidence -> verification event -> override log -> runPlan -> summary
+ *
+ * `verify` and `probe` take the lock themselves, so no caller can verify or probe a target another
+ * run holds. The locks are held until `dispose()`: the engine is handed them (`heldLocks`). A drill
+ * locks "drill:<real target>" keys (plan/lock-keys.ts) and its scratch services live on top of the
+ * session (session/drill.ts). Signals are owned by session/signals.ts.
+ */
+
+export type SessionMode = 'restore' | 'drill';
+
+export interface SessionOptions {
+  loaded: LoadedRecipe;
+  mode: SessionMode;
+  /** The operator's environment (secrets named by the recipe are read here). Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** The command line recorded in evidence. */
+  commandLine: string[];
+  /** The plan flags from the command line (`--only`, `--jobs`, `--yes`, ...); `plan()` may add to them. */
+  flags?: PlanFlags;
+  /** Who reads the errors: the guide's operator picks another set, the command line's runs the command again. */
+  surface?: 'command' | 'guide';
+  now?: () => Date;
+}
+
+export interface VerifyOptions {
+  depth: 'quick' | 'deep';
+  signal?: AbortSignal;
+  onProgress?: Parameters<typeof verifyBackupSet>[1]['onProgress'];
+}
+
+export interface PlanInput {
+  set: BackupSet;
+  facts: TargetFacts;
+  /** The verification the set went through (recorded in the plan and the evidence). */
+  verify?: VerifyReport;
+  /** Flags for this plan, over the session's (the guide's roles choice and override reason). */
+  flags?: PlanFlags;
+}
+
+export interface StartOptions {
+  bus?: EventBus;
+  signal?: AbortSignal;
+  stopSignal?: AbortSignal;
+  renderer: RendererName;
+  write?: (line: string) => void;
+  color?: boolean;
+  /** When the operator confirmed: the RTO clock starts here. */
+  confirmedAt: Date;
+  onUnhealthy?: (failed: { checks: string[]; state: string[] }) => Promise<UnhealthyDecision>;
+}
+
+export interface StartResult {
+  summary: RunSummary;
+  runId: string;
+  evidenceDir: string;
+  /** Problems writing evidence (the run itself is unaffected). */
+  evidenceErrors: string[];
+}
+
+export interface Session {
+  readonly loaded: LoadedRecipe;
+  readonly mode: SessionMode;
+  readonly runId: string;
+  /** The redactor for everything this session prints (a drill's includes the scratch passwords once they exist). */
+  redactor(): Redactor;
+  /** Take the locks on the targets this set restores (idempotent); LockError (exit 8) when another run holds one. */
+  lock(set: BackupSet): Promise<string[]>;
+  /** Lock, then verify the set. */
+  verify(set: BackupSet, options: VerifyOptions): Promise<VerifyReport>;
+  /** Lock, then probe the targets read-only (a drill starts its scratch services first). */
+  probe(set: BackupSet, report: VerifyReport | undefined, options?: { signal?: AbortSignal }): Promise<TargetFacts>;
+  /** Preflight (refuses with exit 9 on errors) and the pure plan. A drill's plan is checked to address only its scratch services. */
+  plan(input: PlanInput): Plan;
+  /** Run a plan this session built: evidence, verification event, override log, the engine, the summary. */
+  start(plan: Plan, options: StartOptions): Promise<StartResult>;
+  /** A drill whose set failed verification: recorded as a refused drill (exit 3), nothing restored. */
+  recordRefusedDrill(set: BackupSet, report: VerifyReport, confirmedAt: Date): Promise<{ summary: RunSummary; evidenceDir: string }>;
+  /** The drill's scratch services, once started. */
+  drill(): DrillTarget | undefined;
+  /** Release the locks; remove a drill's scratch services (or keep them: returns how to reach them). */
+  dispose(options?: { keepScratch?: boolean }): Promise<string[]>;
+}
+
+/** The set `--backup` names: an id, "latest", or a path. */
+export async function pickBackupSet(recipe: LoadedRecipe, ref: string): Promise<BackupSet> {
+  const b = recipe.recipe.backups;
+  const list = (): ReturnType<typeof listBackupSets> => listBackupSets({ root: b.root, layout: b.layout, ...(b.database ? { database: b.database } : {}), pairWindowMinutes: b.pairWindowMinutes });
+  if (ref !== 'latest' && (await isPathRef(ref))) {
+    try {
+      return findBackupSet((await list()).sets, ref);
+    } catch {
+      return loadBackupSetFromPath(ref);
+    }
+  }
+  return findBackupSet((await list()).sets, ref);
+}
+
+/** The redactor for a recipe: the values of the secrets it names. */
+export function recipeRedactor(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): Redactor {
+  const c = loaded.recipe.components;
+  return createRedactor([c.postgres?.passwordEnv, c.redis?.passwordEnv].map((n) => (n ? env[n] : undefined)));
+}
+
+/** Where a recipe's locks live. */
+export function lockDirFor(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): string {
+  return defaultLockDir(env, evidenceDir(loaded.recipe, env));
+}
+
+/** A preflight problem as one line: "postgres: roles missing ... Next: ...". */
+export function problemLine(p: Pick<PreflightProblem, 'component' | 'message' | 'next'>): string {
+  return `${p.component ? `${p.component}: ` : ''}${p.message}${p.next ? ` Next: ${p.next}` : ''}`;
+}
+
+/** The error a restore raises for a set that failed verification (exit 3). */
+export function verifyRejected(report: VerifyReport, setId: string): RestoreAssistantError {
+  return new RestoreAssistantError(`Backup set ${setId} failed ${report.depth} verification: it is not restored.`, ExitCode.backupRejected, {
+    problems: report.problems.map((p) => `${p.component ? `${p.component}: ` : ''}${p.message}`),
+    untouched: 'Nothing was touched.',
+    next: `Pick another set (restore-assistant list), run \`restore-assistant verify ${setId}\` for details, or restore it anyway with --force-unverified "<reason>" (the reason is recorded).`,
+  });
+}
+
+function preflightRefusal(problems: PreflightProblem[], redact: Redactor, mode: SessionMode, surface: 'command' | 'guide'): RestoreAssistantError {
+  const next =
+    surface === 'guide'
+      ? 'Fix the problems listed, then choose the set again (`restore-assistant plan` shows the plan without touching anything).'
+      : mode === 'drill'
+        ? 'Fix the problems listed (they would stop a real restore too), then run the drill again.'
+        : 'Fix the problems listed, then run the restore again (`restore-assistant plan` shows the plan without touching anything).';
+  return new RestoreAssistantError(`Preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}: the ${mode} did not start.`, ExitCode.preflightFailed, {
+    problems: problems.map((p) => redact(problemLine(p))),
+    untouched: mode === 'drill' ? 'Nothing was restored; the real targets were not contacted.' : 'Nothing was touched.',
+    next,
+  });
+}
+
+const KINDS: ComponentKind[] = ['postgres', 'redis', 'prometheus'];
+
+export function openSession(options: SessionOptions): Session {
+  const { loaded, mode } = options;
+  const env = options.env ?? process.env;
+  const now = options.now ?? (() => new Date());
+  const surface = options.surface ?? 'command';
+  const baseFlags = options.flags ?? {};
+  const only = parseOnly(baseFlags.only);
+  const runId = newRunId(mode, loaded.recipe.name, now());
+  const base = recipeRedactor(loaded, env);
+  const lockDir = lockDirFor(loaded, env);
+  const held = new Map<string, string>();
+  const handles: LockHandle[] = [];
+  const reports = new Map<string, VerifyReport>();
+  const built = new WeakMap<Plan, { set: BackupSet; verify?: VerifyReport }>();
+  const scratch: DrillScratchHolder | undefined = mode === 'drill' ? drillScratchHolder(loaded, env) : undefined;
+
+  const redactor = (): Redactor => {
+    const d = scratch?.current();
+    return d ? base.with(d.scratch.secrets) : base;
+  };
+  const kindsOf = (set: BackupSet): ComponentKind[] => restorableComponents(loaded, set, only).kinds;
+  const keysOf = (set: BackupSet): string[] => lockKeysFor(loaded.recipe, kindsOf(set), mode);
+
+  const lock = async (set: BackupSet): Promise<string[]> => {
+    const keys = keysOf(set);
+    const missing = keys.filter((k) => !held.has(k));
+    if (missing.length > 0) {
+      const handle = await acquireLocks(missing, { dir: lockDir, runId });
+      handles.push(handle);
+      for (const [k, f] of handle.files) held.set(k, f);
+    }
+    return keys;
+  };
+
+  /** The drill's scratch services for this set (started on first use). */
+  const drillFor = async (set: BackupSet): Promise<DrillTarget> => {
+    if (!scratch) throw new Error('not a drill session');
+    const kinds = kindsOf(set);
+    if (kinds.length === 0) {
+      throw new RestoreAssistantError(`Backup set ${set.id} has nothing this recipe restores.`, ExitCode.backupRejected, {
+        untouched: 'Nothing was touched.',
+        next: "Check the recipe's components and the set (restore-assistant list).",
+      });
+    }
+    return scratch.forKinds(kinds);
+  };
+
+  const preflightAtRun = async (plan: Plan, target: LoadedRecipe, runEnv: NodeJS.ProcessEnv, verify: VerifyReport | undefined): Promise<string[]> =>
+    (await runPreflight(plan, target, { redact: redactor(), env: runEnv, ...(verify ? { verify } : {}) })).filter((p) => p.severity === 'error').map(problemLine);
+
+  return {
+    loaded,
+    mode,
+    runId,
+    redactor,
+    lock,
+
+    async verify(set, o) {
+      await lock(set);
+      const pgBin = loaded.recipe.components.postgres?.bin;
+      const expect = KINDS.filter((k) => loaded.recipe.components[k] !== undefined && (!only || only.includes(k)));
+      const report = await verifyBackupSet(set, {
+        depth: o.depth,
+        expect,
+        ...(o.signal ? { signal: o.signal } : {}),
+        ...(pgBin ? { pgBin } : {}),
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      });
+      reports.set(set.id, report);
+      return report;
+    },
+
+    async probe(set, report, o = {}) {
+      await lock(set);
+      const signal = o.signal ? { signal: o.signal } : {};
+      if (scratch) {
+        const d = await drillFor(set);
+        return probeFacts(d.target, set, report, { redact: redactor(), env: d.scratch.env, ...signal, safetyDir: d.safetyDir });
+      }
+      return probeFacts(loaded, set, report, { redact: base, env, ...signal, safetyDir: baseFlags.safetyDir || defaultSafetyDir(loaded.recipe, env) });
+    },
+
+    plan(input) {
+      const d = scratch?.current();
+      if (scratch && !d) throw new Error('a drill is planned after its targets are probed');
+      const target = d ? d.target : loaded;
+      const flags: PlanFlags = d
+        ? { ...baseFlags, ...input.flags, yes: true, missingRoles: 'create', safetyDir: d.safetyDir }
+        : { ...baseFlags, ...input.flags, safetyDir: input.flags?.safetyDir || baseFlags.safetyDir || defaultSafetyDir(loaded.recipe, env) };
+      const options = resolvePlanOptions(target.recipe, flags, undefined, env);
+      const blocking = preflightProblems(target, input.set, input.facts, { missingRoles: options.missingRoles, ...(options.only ? { only: options.only } : {}) }).filter((p) => p.severity === 'error');
+      if (blocking.length > 0) throw preflightRefusal(blocking, redactor(), mode, surface);
+      const verify = input.verify ?? reports.get(input.set.id);
+      const plan = buildPlan({ recipe: target, set: input.set, facts: input.facts, options, mode, now: now(), ...(verify ? { verify } : {}), lockKeys: keysOf(input.set) });
+      if (d) assertDrillIsolation(plan, d.scratch.sandbox, loaded.recipe);
+      built.set(plan, { set: input.set, ...(verify ? { verify } : {}) });
+      return plan;
+    },
+
+    async start(plan, o) {
+      const ctx = built.get(plan);
+      if (!ctx) throw new Error('start with a plan this session did not build');
+      const d = scratch?.current();
+      const target = d ? d.target : loaded;
+      const runEnv = d ? d.scratch.env : env;
+      const redact = redactor();
+      const bus = o.bus ?? new EventBus();
+      // ---- EVIDENCE: the one place a restore or a drill attaches its evidence log to the event bus. ----
+      const evidence = attachRecipeEvidence(bus, { loaded, kind: mode, redact, runId, commandLine: options.commandLine, env });
+      let summary: RunSummary;
+      try {
+        const report = ctx.verify;
+        if (report) bus.emit(verificationEvent(report, redact));
+        for (const s of d?.skippedChecks ?? []) bus.emit({ type: 'log', level: 'warn', message: `check skipped in drill: ${s}` });
+        if (plan.options.overrideRejected !== undefined) {
+          bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed ${report ? `${report.depth} ` : ''}verification; operator's reason: ${plan.options.overrideRejected}`) });
+        }
+        summary = await runPlan(plan, {
+          bus,
+          redact,
+          env: runEnv,
+          ...(o.signal ? { signal: o.signal } : {}),
+          ...(o.stopSignal ? { stopSignal: o.stopSignal } : {}),
+          renderer: o.renderer,
+          ...(o.write ? { write: o.write } : {}),
+          ...(o.color !== undefined ? { color: o.color } : {}),
+          runId,
+          kind: mode,
+          confirmedAt: o.confirmedAt,
+          operator: currentOperator(env).operator,
+          preflight: () => preflightAtRun(plan, target, runEnv, report),
+          lockDir,
+          heldLocks: { files: held, release: async () => undefined },
+          checkContext: { recipe: target.recipe, loaded: target, mode },
+          ...(o.onUnhealthy ? { onUnhealthy: o.onUnhealthy } : {}),
+        });
+      } finally {
+        await evidence.close();
+      }
+      return { summary, runId, evidenceDir: evidence.dir, evidenceErrors: [...evidence.errors] };
+    },
+
+    async recordRefusedDrill(set, report, confirmedAt) {
+      const redact = redactor();
+      const bus = new EventBus();
+      const evidence = attachRecipeEvidence(bus, { loaded, kind: 'drill', redact, runId, commandLine: options.commandLine, env });
+      try {
+        bus.emit(verificationEvent(report, redact));
+        bus.emit({
+          type: 'run-started',
+          runId,
+          kind: 'drill',
+          operator: currentOperator(env).operator,
+          host: os.hostname(),
+          toolVersion: toolVersion(),
+          recipe: { name: loaded.recipe.name, file: loaded.file, digest: loaded.digest },
+          backup: { id: set.id, time: set.time, location: set.location },
+          confirmedAt: confirmedAt.toISOString(),
+        });
+        const summary: RunSummary = {
+          outcome: 'refused',
+          exitCode: ExitCode.backupRejected,
+          rpoMs: confirmedAt.getTime() - Date.parse(set.time),
+          safetyCopies: [],
+          state: ['Nothing was restored: the backup set failed verification.', ...report.problems.map((p) => `${p.component ?? 'set'}: ${p.message}`)],
+          nextSteps: ['Fix the backup job that produced this set; run `restore-assistant verify` on newer sets.'],
+        };
+        bus.emit({ type: 'run-finished', ...summary });
+        return { summary, evidenceDir: evidence.dir };
+      } finally {
+        await evidence.close();
+      }
+    },
+
+    drill: () => scratch?.current(),
+
+    async dispose(o = {}) {
+      let kept: string[] = [];
+      try {
+        if (scratch) {
+          if (o.keepScratch) kept = await scratch.keep();
+          else await scratch.teardown();
+        }
+      } finally {
+        for (const h of handles.splice(0)) await h.release();
+        held.clear();
+      }
+      return kept;
+    },
+  };
+}
+
+/** What `prepare` ends with: a plan, or where it stopped. */
+export type Prepared =
+  | { kind: 'planned'; set: BackupSet; report: VerifyReport; plan: Plan }
+  | { kind: 'cancelled'; set: BackupSet }
+  | { kind: 'rejected'; set: BackupSet; report: VerifyReport };
+
+export interface PrepareOptions {
+  /** `--backup`: an id, "latest" or a path. */
+  backup: string;
+  depth: 'quick' | 'deep';
+  signal?: AbortSignal;
+  onProgress?: VerifyOptions['onProgress'];
+  /** Told as each stage begins (the command prints its progress lines). */
+  onStage?: (stage: 'verify' | 'probe', set: BackupSet) => void;
+  /** Asked after the lock, before the verification (the drill's "start a drill?"); false ends with 'cancelled'. */
+  confirmBeforeVerify?: (set: BackupSet) => Promise<boolean>;
+  /** A set that failed verification: 'continue' (the operator's recorded override) or 'stop' (ends with 'rejected'). Default: refuse with exit 3. */
+  onRejected?: (report: VerifyReport, set: BackupSet) => 'continue' | 'stop';
+}
+
+/** The command line's prepare: pick -> lock -> verify -> probe -> preflight -> plan. */
+export async function prepare(session: Session, o: PrepareOptions): Promise<Prepared> {
+  const set = await pickBackupSet(session.loaded, o.backup);
+  await session.lock(set);
+  if (o.confirmBeforeVerify && !(await o.confirmBeforeVerify(set))) return { kind: 'cancelled', set };
+  o.onStage?.('verify', set);
+  const report = await session.verify(set, { depth: o.depth, ...(o.signal ? { signal: o.signal } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+  if (!report.ok) {
+    if (!o.onRejected) throw verifyRejected(report, set.id);
+    if (o.onRejected(report, set) === 'stop') return { kind: 'rejected', set, report };
+  }
+  o.onStage?.('probe', set);
+  const facts = await session.probe(set, report, o.signal ? { signal: o.signal } : {});
+  return { kind: 'planned', set, report, plan: session.plan({ set, facts, verify: report }) };
+}
