@@ -1,6 +1,7 @@
 import { UsageError } from '../errors.js';
 import { warnUnfinished } from '../journal/detect.js';
 import { resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
+import { ownProcessSignals } from '../session/signals.js';
 
 /**
  * `restore-assistant guide` (the default on a terminal): the guided flow. Refuses without a
@@ -33,17 +34,16 @@ export async function guideCommand(opts: GuideCommandOptions = {}, io: GuideIo =
   if (pinned && opts.recipe) await warnUnfinished(pinned, opts.recipe, (t) => io.stderr.write(`${t}\n`), io.env);
 
   // Loaded only on a terminal: Ink and React are not needed by the non-interactive commands.
-  const [{ runGuide }, { createGuideDeps }] = await Promise.all([import('../ui/run-guide.js'), import('../ui/deps.js')]);
+  const [{ runGuide }, { createGuideDeps }] = await Promise.all([import('../ui/run-guide.js'), import('../session/guide-deps.js')]);
   const deps = createGuideDeps({ env: io.env, commandLine: ['restore-assistant', 'guide', ...(opts.recipe ? ['--recipe', opts.recipe] : [])] });
 
   // SIGINT/SIGTERM from outside (kill, a closing terminal) count as Ctrl-C: during a run they
-  // abort it and the engine rolls back, instead of killing the process half-way.
+  // abort it and the engine rolls back, instead of killing the process half-way. The session owns
+  // them (session/signals.ts), so a drill's scratch services stay until the engine has finished.
   const listeners = new Set<() => void>();
-  const onSignal = (): void => {
+  const releaseSignals = ownProcessSignals(() => {
     for (const l of listeners) l();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  });
   try {
     const outcome = await runGuide(deps, {
       ...(pinned ? { pinned } : {}),
@@ -64,8 +64,7 @@ export async function guideCommand(opts: GuideCommandOptions = {}, io: GuideIo =
     if (io.env['RESTORE_ASSISTANT_DEBUG'] && ended.screen === 'error' && ended.error.stack) io.stderr.write(`${ended.error.stack}\n`);
     return outcome.exitCode;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await deps.dispose().catch(() => undefined);
+    releaseSignals();
   }
 }

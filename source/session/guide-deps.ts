@@ -134,6 +134,8 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
         stopSignal: o.stopSignal,
         renderer: 'silent',
         confirmedAt: new Date(o.confirmedAt),
+        // The operator's choice on the plan screen (u), applied to the plan this guide built.
+        rollbackOnUnhealthy: o.rollbackOnUnhealthy,
         ...(o.onUnhealthy ? { onUnhealthy: o.onUnhealthy } : {}),
       });
       return { summary, evidenceDir: dir, runId };

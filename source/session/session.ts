@@ -72,6 +72,8 @@ export interface StartOptions {
   color?: boolean;
   /** When the operator confirmed: the RTO clock starts here. */
   confirmedAt: Date;
+  /** The guide's plan-screen choice (u), applied to the plan this session built (a drill never rolls back). */
+  rollbackOnUnhealthy?: boolean;
   onUnhealthy?: (failed: { checks: string[]; state: string[] }) => Promise<UnhealthyDecision>;
 }
 
@@ -89,6 +91,8 @@ export interface Session {
   readonly runId: string;
   /** The redactor for everything this session prints (a drill's includes the scratch passwords once they exist). */
   redactor(): Redactor;
+  /** The components this session restores from the set (recipe and set both have them, within --only). */
+  kinds(set: BackupSet): ComponentKind[];
   /** Take the locks on the targets this set restores (idempotent); LockError (exit 8) when another run holds one. */
   lock(set: BackupSet): Promise<string[]>;
   /** Lock, then verify the set. */
@@ -119,6 +123,12 @@ export async function pickBackupSet(recipe: LoadedRecipe, ref: string): Promise<
     }
   }
   return findBackupSet((await list()).sets, ref);
+}
+
+/** The plan with the plan screen's "if health checks fail" choice applied (a drill never rolls back). */
+export function applyUnhealthyChoice(plan: Plan, rollbackOnUnhealthy: boolean): Plan {
+  const wanted = plan.mode === 'drill' ? plan.options.rollbackOnUnhealthy : rollbackOnUnhealthy;
+  return wanted === plan.options.rollbackOnUnhealthy ? plan : { ...plan, options: { ...plan.options, rollbackOnUnhealthy: wanted } };
 }
 
 /** The redactor for a recipe: the values of the secrets it names. */
@@ -217,6 +227,7 @@ export function openSession(options: SessionOptions): Session {
     mode,
     runId,
     redactor,
+    kinds: kindsOf,
     lock,
 
     async verify(set, o) {
@@ -261,9 +272,10 @@ export function openSession(options: SessionOptions): Session {
       return plan;
     },
 
-    async start(plan, o) {
-      const ctx = built.get(plan);
+    async start(builtPlan, o) {
+      const ctx = built.get(builtPlan);
       if (!ctx) throw new Error('start with a plan this session did not build');
+      const plan = o.rollbackOnUnhealthy === undefined ? builtPlan : applyUnhealthyChoice(builtPlan, o.rollbackOnUnhealthy);
       const d = scratch?.current();
       const target = d ? d.target : loaded;
       const runEnv = d ? d.scratch.env : env;
