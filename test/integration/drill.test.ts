@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { assertDrillIsolation, drillRecipe, isolationProblems, type DrillSandbox } from '../../source/drill/isolate.js';
@@ -23,7 +25,8 @@ import {
   type PrometheusSandbox,
   type RedisSandbox,
 } from '../../source/sandbox/index.js';
-import { runCli } from '../support/cli.js';
+import { cliBin, runCli } from '../support/cli.js';
+import { pidAlive } from '../support/processes.js';
 
 /**
  * A drill restores into scratch services only. "Production" here is a set of real throwaway
@@ -188,6 +191,66 @@ describe('drill: restores into scratch services and never touches the real targe
     const history = JSON.parse((await runCli(['history', '--recipe', recipeFile, '--json'])).stdout) as { runs: Array<{ kind: string; outcome: string }> };
     expect(history.runs.some((r) => r.kind === 'verify' && r.outcome === 'verified')).toBe(true);
   }, 120_000);
+
+  it('a first Ctrl-C leaves the scratch services to the engine: they outlive its run-finished and are removed after it (exit 130)', async () => {
+    const root = path.join(base, 'backups');
+    const [good] = readdirSync(root).sort();
+    // A set whose dump sleeps after its first data block: the drill is mid-restore for a minute.
+    const slow = '2098-01-01_00-00-00';
+    cpSync(path.join(root, good ?? ''), path.join(root, slow), { recursive: true });
+    const gz = path.join(root, slow, 'postgres.sql.gz');
+    const sql = gunzipSync(readFileSync(gz)).toString('utf8');
+    const at = sql.indexOf('\n\\.\n') + 4;
+    writeFileSync(gz, gzipSync(`${sql.slice(0, at)}SELECT pg_sleep(60);\n${sql.slice(at)}`));
+    const drillRuns = (): string[] => (existsSync(evidenceDir) ? readdirSync(evidenceDir).filter((n) => n.includes('-drill-')) : []);
+    const runsBefore = drillRuns();
+    const env: Record<string, string> = { NO_COLOR: '1', PROD_PGPASSWORD: pg.password, XDG_STATE_HOME: path.join(base, 'xdg') };
+    for (const k of ['PATH', 'HOME', 'LANG', 'TMPDIR']) if (process.env[k]) env[k] = process.env[k] ?? '';
+    const child = spawn(process.execPath, [cliBin(), 'drill', '--recipe', recipeFile, '--backup', slow, '--yes'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      // Wait until the engine runs the PostgreSQL restore step (recorded in the drill's evidence).
+      let events = '';
+      let run: string | undefined;
+      for (let i = 0; i < 1200; i++) {
+        run = drillRuns().find((n) => !runsBefore.includes(n));
+        events = run && existsSync(path.join(evidenceDir, run, 'events.jsonl')) ? readFileSync(path.join(evidenceDir, run, 'events.jsonl'), 'utf8') : '';
+        if (/"type":"step-started"[^\n]*"stepId":"postgres:restore"/.test(events)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(events, output).toMatch(/"stepId":"postgres:restore"/);
+      // The scratch dir is the drill plan's safety dir (other test runs may have drills of their own).
+      type Line = { event?: { type?: string; outcome?: string; plan?: { options: { safetyDir?: string } } } };
+      const lines = (text: string): NonNullable<Line['event']>[] => text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as Line).event ?? {});
+      const started = lines(events).find((e) => e.type === 'run-started');
+      const scratchDir = started?.plan?.options.safetyDir ?? '';
+      expect(path.basename(scratchDir)).toMatch(/^restore-assistant-drill-/);
+      const pgDir = readdirSync(scratchDir).find((n) => n.startsWith('ra-pg-'));
+      const postmaster = Number(readFileSync(path.join(scratchDir, pgDir ?? '', 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      expect(pidAlive(postmaster)).toBe(true);
+
+      child.kill('SIGINT');
+      // Watch the scratch PostgreSQL: when it is first seen gone, the engine must already have
+      // finished (run-finished in the evidence). Before the session owned the signals, the sandbox's
+      // exit guard killed it the moment the signal arrived, while the engine was still stopping.
+      const eventsFile = path.join(evidenceDir, run ?? '', 'events.jsonl');
+      while (pidAlive(postmaster)) await new Promise((r) => setTimeout(r, 10));
+      expect(readFileSync(eventsFile, 'utf8')).toContain('"type":"run-finished"');
+
+      expect(await exited, output).toBe(130);
+      expect(output).toContain('Drill of prod: FAILED');
+      expect(output).toMatch(/Result: interrupted/);
+      expect(output).toContain('Scratch services stopped and removed.');
+      expect(existsSync(scratchDir)).toBe(false);
+      expect(lines(readFileSync(eventsFile, 'utf8')).find((e) => e.type === 'run-finished')?.outcome).toBe('interrupted');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(path.join(root, slow), { recursive: true, force: true });
+    }
+  }, 240_000);
 
   it('refuses a plan that addresses anything but the sandbox', async () => {
     const loaded = await loadRecipeFile(recipeFile);
