@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { listBackupSets } from '../../source/catalog/index.js';
+import type * as Catalog from '../../source/catalog/index.js';
 import type { BackupSet } from '../../source/catalog/types.js';
 import { buildDemoWorld, type DemoWorld } from '../../source/demo/world.js';
 import { EventBus, type EngineEvent } from '../../source/engine/events.js';
@@ -22,7 +23,7 @@ import { runCli } from '../support/cli.js';
 
 const verifyCalls = vi.hoisted(() => ({ count: 0 }));
 vi.mock('../../source/catalog/index.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../source/catalog/index.js')>();
+  const real = await importOriginal<typeof Catalog>();
   return {
     ...real,
     verifyBackupSet: (...args: Parameters<typeof real.verifyBackupSet>) => {
