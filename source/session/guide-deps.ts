@@ -2,6 +2,7 @@ import path from 'node:path';
 import { listBackupSets } from '../catalog/index.js';
 import { readHistory, type HistoryRun } from '../evidence/history.js';
 import { discoverRecipes, evidenceDir, recipeDirs, type LoadedRecipe } from '../recipe/load.js';
+import { sanitizeText } from '../text/sanitize.js';
 import type { GuideDeps, GuideHistoryEntry, GuideMode, RecipeChoice } from '../ui/types.js';
 import { openSession, type Session } from './session.js';
 
@@ -109,7 +110,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       return session.verify(set, {
         depth: o.depth,
         signal: o.signal,
-        onProgress: (p) => o.onProgress({ component: p.component, check: path.basename(p.path), done: p.bytesDone, total: p.bytesTotal }),
+        onProgress: (p) => o.onProgress({ component: p.component, check: sanitizeText(path.basename(p.path)), done: p.bytesDone, total: p.bytesTotal }),
       });
     },
 

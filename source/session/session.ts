@@ -9,7 +9,7 @@ import { runPlan, type RendererName, type RunSummary, type UnhealthyDecision } f
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createRedactor, type Redactor } from '../exec/redact.js';
-import { attachRecipeEvidence, currentOperator, newRunId } from '../evidence/writer.js';
+import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence } from '../evidence/writer.js';
 import { buildPlan, restorableComponents } from '../plan/build.js';
 import { lockKeysFor } from '../plan/lock-keys.js';
 import { parseOnly, resolvePlanOptions, type PlanFlags } from '../plan/options.js';
@@ -91,6 +91,8 @@ export interface Session {
   readonly runId: string;
   /** The redactor for everything this session prints (a drill's includes the scratch passwords once they exist). */
   redactor(): Redactor;
+  /** The evidence directory is safe and the seal signing key is there (checked once, before anything slow; exit 9 with the fix). */
+  checkEvidence(): Promise<void>;
   /** The components this session restores from the set (recipe and set both have them, within --only). */
   kinds(set: BackupSet): ComponentKind[];
   /** Take the locks on the targets this set restores (idempotent); LockError (exit 8) when another run holds one. */
@@ -195,7 +197,15 @@ export function openSession(options: SessionOptions): Session {
   const kindsOf = (set: BackupSet): ComponentKind[] => restorableComponents(loaded, set, only).kinds;
   const keysOf = (set: BackupSet): string[] => lockKeysFor(loaded.recipe, kindsOf(set), mode);
 
+  let evidenceChecked: Promise<void> | undefined;
+  const checkEvidence = (): Promise<void> => {
+    evidenceChecked ??= prepareRecipeEvidence(loaded, env).then(() => undefined);
+    return evidenceChecked;
+  };
+
   const lock = async (set: BackupSet): Promise<string[]> => {
+    // Before anything slow (the lock, verify): the evidence directory and the signing key.
+    await checkEvidence();
     const keys = keysOf(set);
     const missing = keys.filter((k) => !held.has(k));
     if (missing.length > 0) {
@@ -227,6 +237,7 @@ export function openSession(options: SessionOptions): Session {
     mode,
     runId,
     redactor,
+    checkEvidence,
     kinds: kindsOf,
     lock,
 
@@ -280,6 +291,7 @@ export function openSession(options: SessionOptions): Session {
       const target = d ? d.target : loaded;
       const runEnv = d ? d.scratch.env : env;
       const redact = redactor();
+      await checkEvidence();
       const bus = o.bus ?? new EventBus();
       // ---- EVIDENCE: the one place a restore or a drill attaches its evidence log to the event bus. ----
       const evidence = attachRecipeEvidence(bus, { loaded, kind: mode, redact, runId, commandLine: options.commandLine, env });
@@ -388,6 +400,7 @@ export interface PrepareOptions {
 
 /** The command line's prepare: pick -> lock -> verify -> probe -> preflight -> plan. */
 export async function prepare(session: Session, o: PrepareOptions): Promise<Prepared> {
+  await session.checkEvidence();
   const set = await pickBackupSet(session.loaded, o.backup);
   await session.lock(set);
   if (o.confirmBeforeVerify && !(await o.confirmBeforeVerify(set))) return { kind: 'cancelled', set };

@@ -1,6 +1,7 @@
 import type { RunSummary } from '../engine/run.js';
 import { formatAge, formatDuration, paint } from '../output.js';
 import type { Plan } from '../plan/types.js';
+import { sanitizeDeep } from '../text/sanitize.js';
 
 /** How a finished restore or drill is told on stdout (restore and drill print the same lines). */
 
@@ -22,7 +23,10 @@ const outcomeWords: Record<string, string> = {
 };
 
 /** The human summary printed on stdout. */
-export function formatSummary(summary: RunSummary, plan: Plan, evidence: string | undefined, color = false): string {
+export function formatSummary(rawSummary: RunSummary, rawPlan: Plan, evidence: string | undefined, color = false): string {
+  // Errors, state lines and names carry text from outside: one line each, control characters escaped.
+  const summary = sanitizeDeep(rawSummary);
+  const plan = sanitizeDeep(rawPlan);
   const c = paint(color);
   const lines: string[] = [];
   const good = summary.exitCode === 0;
