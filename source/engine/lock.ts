@@ -3,12 +3,10 @@ import { constants as fsConstants, readFileSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, realpath, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { ComponentKind } from '../catalog/types.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { currentOperator } from '../evidence/writer.js';
 import { createExclusive } from '../exec/safe-fs.js';
-import type { Recipe } from '../recipe/schema.js';
 import { lockDir } from '../state/paths.js';
 import { shellQuote } from '../text/shell.js';
 
@@ -615,27 +613,4 @@ export async function takeOverLocks(stale: readonly StaleLock[], opts: LockOptio
     throw new RestoreAssistantError(`Could not take over the stale locks: ${(error as Error).message}`, ExitCode.locked, { untouched: 'Nothing was touched.', next: 'Run recover again; if it fails the same way, look at the lock directory.', cause: error });
   }
   return handleOf(taken);
-}
-
-/**
- * The recipe's text keys (kept for callers that have not moved to the session's identity keys,
- * engine/target-identity.ts `identityLockKeys`).
- * @deprecated use identityLockKeys
- */
-export function lockKeysForRecipe(recipe: Recipe, only?: readonly ComponentKind[]): string[] {
-  const want = (k: ComponentKind): boolean => !only || only.length === 0 || only.includes(k);
-  const keys: string[] = [];
-  const { postgres, redis, prometheus } = recipe.components;
-  if (postgres && want('postgres')) keys.push(`postgres:${postgres.host}:${postgres.port}/${postgres.database}`);
-  if (redis && want('redis')) keys.push(`redis:${redis.host}:${redis.port}`);
-  if (prometheus && want('prometheus')) {
-    let where = prometheus.url;
-    try {
-      where = new URL(prometheus.url).host;
-    } catch {
-      // keep the url as written
-    }
-    keys.push(`prometheus:${where}`);
-  }
-  return keys;
 }
