@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { RunSummary } from '../engine/run.js';
+import { pickDrillSet } from '../drill/pick.js';
 import { createOutput } from '../output.js';
 import type { Plan } from '../plan/types.js';
 import { resolveRecipe } from '../recipe/load.js';
@@ -22,6 +23,8 @@ import { sanitizeText } from '../text/sanitize.js';
 export interface DrillCommandOptions {
   recipe?: string;
   backup?: string;
+  /** random-recent | oldest-retained (source/drill/pick.ts) */
+  pick?: string;
   yes?: boolean;
   keep?: boolean;
   json?: boolean;
@@ -48,6 +51,8 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
       next: 'Pass --yes (scheduled drills: see docs/drills.md).',
     });
   }
+  if (opts.pick && opts.backup && opts.backup !== 'latest') throw new UsageError('--pick and --backup choose the set two ways; pass one of them.');
+  const pick = opts.pick;
   const loaded = await resolveRecipe(opts.recipe);
   const real = loaded.recipe;
   const session = openSession({ loaded, mode: 'drill', env: process.env, commandLine: ['restore-assistant', ...process.argv.slice(2)] });
@@ -60,6 +65,18 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
   try {
     const prepared = await prepare(session, {
       backup: opts.backup ?? 'latest',
+      ...(pick
+        ? {
+            pickSet: async () => {
+              const picked = await pickDrillSet(loaded, pick); // source/drill/pick.ts
+              // How --pick chose the set: on stderr and in the drill's evidence.
+              const note = sanitizeText(picked.note);
+              session.note({ type: 'log', level: 'info', message: note });
+              out.info(note);
+              return picked.set;
+            },
+          }
+        : {}),
       // A drill exists to prove the backup: every byte is read.
       depth: 'deep',
       signal: signals.signal,

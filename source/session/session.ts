@@ -3,7 +3,7 @@ import { findBackupSet, listBackupSets, loadBackupSetFromPath, verifyBackupSet }
 import { isPathRef } from '../catalog/resolve.js';
 import type { BackupSet, ComponentKind, VerifyReport } from '../catalog/types.js';
 import { assertDrillIsolation } from '../drill/isolate.js';
-import { EventBus, verificationEvent } from '../engine/events.js';
+import { EventBus, verificationEvent, type EngineEventBody } from '../engine/events.js';
 import { acquireLocks, defaultLockDir, type LockHandle } from '../engine/lock.js';
 import { runPlan, type RendererName, type RunSummary, type UnhealthyDecision } from '../engine/run.js';
 import { RestoreAssistantError } from '../errors.js';
@@ -91,6 +91,8 @@ export interface Session {
   readonly runId: string;
   /** The redactor for everything this session prints (a drill's includes the scratch passwords once they exist). */
   redactor(): Redactor;
+  /** An event for this run's evidence, recorded first when the evidence opens (e.g. how `drill --pick` chose the set). */
+  note(event: EngineEventBody): void;
   /** The evidence directory is safe and the seal signing key is there (checked once, before anything slow; exit 9 with the fix). */
   checkEvidence(): Promise<void>;
   /** The components this session restores from the set (recipe and set both have them, within --only). */
@@ -187,6 +189,7 @@ export function openSession(options: SessionOptions): Session {
   const held = new Map<string, string>();
   const handles: LockHandle[] = [];
   const reports = new Map<string, VerifyReport>();
+  const notes: EngineEventBody[] = [];
   const built = new WeakMap<Plan, { set: BackupSet; verify?: VerifyReport }>();
   const scratch: DrillScratchHolder | undefined = mode === 'drill' ? drillScratchHolder(loaded, env) : undefined;
 
@@ -237,6 +240,9 @@ export function openSession(options: SessionOptions): Session {
     mode,
     runId,
     redactor,
+    note: (event) => {
+      notes.push(event);
+    },
     checkEvidence,
     kinds: kindsOf,
     lock,
@@ -297,6 +303,7 @@ export function openSession(options: SessionOptions): Session {
       const evidence = attachRecipeEvidence(bus, { loaded, kind: mode, redact, runId, commandLine: options.commandLine, env });
       let summary: RunSummary;
       try {
+        for (const n of notes) bus.emit(n);
         const report = ctx.verify;
         if (report) bus.emit(verificationEvent(report, redact));
         for (const s of d?.skippedChecks ?? []) bus.emit({ type: 'log', level: 'warn', message: `check skipped in drill: ${s}` });
@@ -333,6 +340,7 @@ export function openSession(options: SessionOptions): Session {
       const bus = new EventBus();
       const evidence = attachRecipeEvidence(bus, { loaded, kind: 'drill', redact, runId, commandLine: options.commandLine, env });
       try {
+        for (const n of notes) bus.emit(n);
         bus.emit(verificationEvent(report, redact));
         bus.emit({
           type: 'run-started',
@@ -387,6 +395,8 @@ export type Prepared =
 export interface PrepareOptions {
   /** `--backup`: an id, "latest" or a path. */
   backup: string;
+  /** Chooses the set instead of `backup` (`drill --pick`). */
+  pickSet?: () => Promise<BackupSet>;
   depth: 'quick' | 'deep';
   signal?: AbortSignal;
   onProgress?: VerifyOptions['onProgress'];
@@ -401,7 +411,7 @@ export interface PrepareOptions {
 /** The command line's prepare: pick -> lock -> verify -> probe -> preflight -> plan. */
 export async function prepare(session: Session, o: PrepareOptions): Promise<Prepared> {
   await session.checkEvidence();
-  const set = await pickBackupSet(session.loaded, o.backup);
+  const set = o.pickSet ? await o.pickSet() : await pickBackupSet(session.loaded, o.backup);
   await session.lock(set);
   if (o.confirmBeforeVerify && !(await o.confirmBeforeVerify(set))) return { kind: 'cancelled', set };
   o.onStage?.('verify', set);
