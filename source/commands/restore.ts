@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline/promises';
-import { UsageError } from '../errors.js';
+import type { VerifyReport } from '../catalog/types.js';
+import { RestoreAssistantError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createOutput, formatBytes, type Output } from '../output.js';
 import { renderPlanText } from '../plan/render.js';
@@ -27,6 +28,7 @@ export interface RestoreCommandOptions {
   rollbackOnUnhealthy?: boolean;
   dropSafetyCopies?: boolean;
   forceUnverified?: string;
+  allowDatabaseMismatch?: string;
   quickVerify?: boolean;
   json?: boolean;
 }
@@ -46,6 +48,14 @@ async function askConfirmation(word: string, out: Output): Promise<boolean> {
   } finally {
     rl.close();
   }
+}
+
+function databaseMismatchRejected(problems: VerifyReport['problems'], setId: string, database: string): RestoreAssistantError {
+  return new RestoreAssistantError(`Backup set ${setId} names another database than ${database}, the recipe's target: it is not restored.`, ExitCode.backupRejected, {
+    problems: problems.map((p) => p.message),
+    untouched: 'Nothing was touched.',
+    next: `Pick the set of ${database} (restore-assistant list), or, if restoring this database's backup into ${database} is intended, re-run with --allow-database-mismatch "<reason>" (the reason is recorded).`,
+  });
 }
 
 export async function restoreCommand(opts: RestoreCommandOptions): Promise<number> {
@@ -74,6 +84,7 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
       rollbackOnUnhealthy: Boolean(opts.rollbackOnUnhealthy),
       dropSafetyCopies: Boolean(opts.dropSafetyCopies),
       ...(opts.forceUnverified ? { forceUnverified: opts.forceUnverified } : {}),
+      ...(opts.allowDatabaseMismatch ? { allowDatabaseMismatch: opts.allowDatabaseMismatch } : {}),
     },
   });
   const redact = session.redactor();
@@ -95,8 +106,17 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
         out.info(`  verifying ${p.component}: ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}% of ${formatBytes(p.bytesTotal)}`);
       },
       onRejected: (report, set) => {
-        if (!opts.forceUnverified) throw verifyRejected(report, set.id);
-        out.info(redact(`Warning: set ${set.id} failed ${depth} verification; restoring anyway because: ${opts.forceUnverified}`));
+        // A set naming another database is refused on its own (--allow-database-mismatch); every
+        // other problem needs --force-unverified.
+        const mismatch = report.problems.filter((p) => p.code === 'database-mismatch');
+        if (report.problems.length > mismatch.length) {
+          if (!opts.forceUnverified) throw verifyRejected(report, set.id);
+          out.info(redact(`Warning: set ${set.id} failed ${depth} verification; restoring anyway because: ${opts.forceUnverified}`));
+        }
+        if (mismatch.length > 0) {
+          if (!opts.allowDatabaseMismatch) throw databaseMismatchRejected(mismatch, set.id, loaded.recipe.components.postgres?.database ?? '');
+          out.info(redact(`Warning: ${mismatch.map((p) => p.message).join('; ')}; restoring anyway because: ${opts.allowDatabaseMismatch}`));
+        }
         return 'continue';
       },
     });

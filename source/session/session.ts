@@ -249,13 +249,15 @@ export function openSession(options: SessionOptions): Session {
 
     async verify(set, o) {
       await lock(set);
-      const pgBin = loaded.recipe.components.postgres?.bin;
+      const pg = loaded.recipe.components.postgres;
       const expect = KINDS.filter((k) => loaded.recipe.components[k] !== undefined && (!only || only.includes(k)));
       const report = await verifyBackupSet(set, {
         depth: o.depth,
         expect,
         ...(o.signal ? { signal: o.signal } : {}),
-        ...(pgBin ? { pgBin } : {}),
+        ...(pg?.bin ? { pgBin: pg.bin } : {}),
+        // A set whose dump or metadata names another database is a problem of its own (database-mismatch).
+        ...(pg && expect.includes('postgres') ? { expectDatabase: pg.database } : {}),
         ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       });
       reports.set(set.id, report);
@@ -307,8 +309,16 @@ export function openSession(options: SessionOptions): Session {
         const report = ctx.verify;
         if (report) bus.emit(verificationEvent(report, redact));
         for (const s of d?.skippedChecks ?? []) bus.emit({ type: 'log', level: 'warn', message: `check skipped in drill: ${s}` });
-        if (plan.options.overrideRejected !== undefined) {
+        // The operator's recorded reasons for restoring a set verification rejected (a set naming
+        // another database has its own override, --allow-database-mismatch).
+        const mismatch = (report?.problems ?? []).filter((p) => p.code === 'database-mismatch');
+        const otherProblems = report ? report.problems.length - mismatch.length : 1;
+        const coveredByOverride = otherProblems > 0 || (mismatch.length > 0 && plan.options.allowDatabaseMismatch === undefined);
+        if (plan.options.overrideRejected !== undefined && coveredByOverride) {
           bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed ${report ? `${report.depth} ` : ''}verification; operator's reason: ${plan.options.overrideRejected}`) });
+        }
+        if (plan.options.allowDatabaseMismatch !== undefined && mismatch.length > 0) {
+          bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that names another database (${mismatch.map((p) => p.message).join('; ')}); operator's reason: ${plan.options.allowDatabaseMismatch}`) });
         }
         summary = await runPlan(plan, {
           bus,
