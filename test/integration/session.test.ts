@@ -94,7 +94,7 @@ describe('the restore session: guide wiring, one lock policy', () => {
       const bus = new EventBus();
       const events: EngineEvent[] = [];
       bus.on((e) => events.push(e));
-      const result = await deps.runPlan(plan, { bus, signal, stopSignal: new AbortController().signal, confirmedAt: new Date().toISOString() });
+      const result = await deps.runPlan(plan, { bus, signal, stopSignal: new AbortController().signal, confirmedAt: new Date().toISOString(), rollbackOnUnhealthy: false });
       expect(result.summary.exitCode, JSON.stringify(result.summary)).toBe(0);
       expect(events.map((e) => e.type)).toContain('verification');
       expect(events.findIndex((e) => e.type === 'verification')).toBeLessThan(events.findIndex((e) => e.type === 'run-started'));
@@ -154,7 +154,7 @@ describe('the restore session: guide wiring, one lock policy', () => {
       expect(plan.mode).toBe('drill');
       expect(plan.lockKeys.every((k) => k.startsWith('drill:'))).toBe(true);
       expect(plan.options.missingRoles).toBe('create');
-      const result = await deps.runPlan(plan, { bus: new EventBus(), signal, stopSignal: new AbortController().signal, confirmedAt: new Date().toISOString() });
+      const result = await deps.runPlan(plan, { bus: new EventBus(), signal, stopSignal: new AbortController().signal, confirmedAt: new Date().toISOString(), rollbackOnUnhealthy: false });
       expect(result.summary.exitCode, JSON.stringify(result.summary)).toBe(0);
       expect(existsSync(path.join(tmpdir(), scratchDir ?? ''))).toBe(true);
     } finally {
