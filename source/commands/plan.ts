@@ -1,7 +1,8 @@
 import { ExitCode } from '../exit-codes.js';
 import { redactDeep } from '../exec/redact.js';
 import { createOutput, paint } from '../output.js';
-import { buildPlan } from '../plan/build.js';
+import { identityLockKeys } from '../engine/target-identity.js';
+import { buildPlan, restorableComponents } from '../plan/build.js';
 import { resolvePlanOptions } from '../plan/options.js';
 import { preflightProblems, probeFacts, recipeFacts, type PreflightProblem } from '../plan/probe.js';
 import { renderPlanText } from '../plan/render.js';
@@ -48,7 +49,9 @@ export async function planCommand(opts: PlanCommandOptions): Promise<number> {
     facts = await probeFacts(recipe, set, undefined, { redact, ...(options.safetyDir ? { safetyDir: options.safetyDir } : {}) });
     problems = preflightProblems(recipe, set, facts, { missingRoles: options.missingRoles, ...(options.only ? { only: options.only } : {}) });
   }
-  const plan: Plan = buildPlan({ recipe, set, facts, options, mode: 'restore', now: new Date() });
+  // The keys a restore of this plan would lock (the session's scheme), so the plan shows them and passes the engine's check.
+  const lockKeys = await identityLockKeys(recipe.recipe, restorableComponents(recipe, set, options.only).kinds, 'restore');
+  const plan: Plan = buildPlan({ recipe, set, facts, options, mode: 'restore', now: new Date(), lockKeys });
   // The engine's own check (engine/run.ts refuses such a plan with exit 9): the dry run shows it too.
   const invalid = validatePlan(plan);
   const errors = problems.filter((x) => x.severity === 'error');

@@ -9,7 +9,6 @@ import * as pg from '../targets/postgres.js';
 import * as prom from '../targets/prometheus.js';
 import * as redis from '../targets/redis.js';
 import { appServiceControl, startActions, stopActions } from '../targets/services.js';
-import { lockKeysFor } from './lock-keys.js';
 import type { Lane, Plan, PlanOptions, PlanStep, TargetFacts } from './types.js';
 import type { PlannedAction } from '../actions/types.js';
 
@@ -26,7 +25,7 @@ export interface BuildPlanInput {
   mode: 'restore' | 'drill';
   now: Date;
   verify?: VerifyReport;
-  /** The keys the session locked for this plan (a drill's name the real targets); default: `lockKeysFor` the recipe's restored targets. */
+  /** The keys the session locked for this plan (engine/target-identity.ts `identityLockKeys`; a drill's name the real targets). Without them the plan names none, and the engine refuses it (validatePlan). */
   lockKeys?: string[];
 }
 
@@ -631,7 +630,7 @@ export function buildPlan(input: BuildPlanInput): Plan {
     },
     targets: describeTargets(recipe, kinds),
     steps,
-    lockKeys: input.lockKeys ?? lockKeysFor(r, kinds, mode),
+    lockKeys: input.lockKeys ?? [],
     options: { ...options, parallel },
     facts,
     warnings,

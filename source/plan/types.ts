@@ -169,7 +169,7 @@ export interface Plan {
   /** Human descriptions of the targets: "PostgreSQL app on 127.0.0.1:5432 (host)". */
   targets: Partial<Record<ComponentKind, string>>;
   steps: PlanStep[];
-  /** The targets this plan locks (plan/lock-keys.ts `lockKeysFor`): taken before verify and probe, held until the run ends. */
+  /** The targets this plan locks (engine/target-identity.ts `identityLockKeys`, by the session): taken before verify and probe, held until the run ends. */
   lockKeys: string[];
   options: PlanOptions;
   facts: TargetFacts;

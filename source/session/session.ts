@@ -5,13 +5,13 @@ import type { BackupSet, ComponentKind, VerifyReport } from '../catalog/types.js
 import { assertDrillIsolation } from '../drill/isolate.js';
 import { EventBus, verificationEvent, type EngineEventBody } from '../engine/events.js';
 import { acquireLocks, defaultLockDir, type LockHandle } from '../engine/lock.js';
+import { identityLockKeys } from '../engine/target-identity.js';
 import { runPlan, type RendererName, type RunSummary, type UnhealthyDecision } from '../engine/run.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createRedactor, type Redactor } from '../exec/redact.js';
 import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence } from '../evidence/writer.js';
 import { buildPlan, restorableComponents } from '../plan/build.js';
-import { lockKeysFor } from '../plan/lock-keys.js';
 import { parseOnly, resolvePlanOptions, type PlanFlags } from '../plan/options.js';
 import { preflightProblems, probeFacts, runPreflight, type PreflightProblem } from '../plan/probe.js';
 import type { Plan, TargetFacts } from '../plan/types.js';
@@ -198,7 +198,14 @@ export function openSession(options: SessionOptions): Session {
     return d ? base.with(d.scratch.secrets) : base;
   };
   const kindsOf = (set: BackupSet): ComponentKind[] => restorableComponents(loaded, set, only).kinds;
-  const keysOf = (set: BackupSet): string[] => lockKeysFor(loaded.recipe, kindsOf(set), mode);
+  /** The one lock-key scheme (engine/target-identity.ts): the targets' identities, "drill:" keys for a drill. Computed at lock time, per set. */
+  const keysBySet = new Map<string, string[]>();
+  const keysOf = async (set: BackupSet): Promise<string[]> => {
+    const keys = await identityLockKeys(loaded.recipe, kindsOf(set), mode);
+    keysBySet.set(set.id, keys);
+    return keys;
+  };
+  const lockCommand = mode === 'drill' ? 'drill' : surface === 'guide' ? 'guide' : 'restore';
 
   let evidenceChecked: Promise<void> | undefined;
   const checkEvidence = (): Promise<void> => {
@@ -209,10 +216,10 @@ export function openSession(options: SessionOptions): Session {
   const lock = async (set: BackupSet): Promise<string[]> => {
     // Before anything slow (the lock, verify): the evidence directory and the signing key.
     await checkEvidence();
-    const keys = keysOf(set);
+    const keys = await keysOf(set);
     const missing = keys.filter((k) => !held.has(k));
     if (missing.length > 0) {
-      const handle = await acquireLocks(missing, { dir: lockDir, runId });
+      const handle = await acquireLocks(missing, { dir: lockDir, runId, command: lockCommand, recipe: loaded.recipe.name, env });
       handles.push(handle);
       for (const [k, f] of handle.files) held.set(k, f);
     }
@@ -285,7 +292,9 @@ export function openSession(options: SessionOptions): Session {
       const blocking = preflightProblems(target, input.set, input.facts, { missingRoles: options.missingRoles, ...(options.only ? { only: options.only } : {}) }).filter((p) => p.severity === 'error');
       if (blocking.length > 0) throw preflightRefusal(blocking, redactor(), mode, surface);
       const verify = input.verify ?? reports.get(input.set.id);
-      const plan = buildPlan({ recipe: target, set: input.set, facts: input.facts, options, mode, now: now(), ...(verify ? { verify } : {}), lockKeys: keysOf(input.set) });
+      const lockKeys = keysBySet.get(input.set.id);
+      if (!lockKeys) throw new Error('a plan is built after its targets are locked (verify or probe first)');
+      const plan = buildPlan({ recipe: target, set: input.set, facts: input.facts, options, mode, now: now(), ...(verify ? { verify } : {}), lockKeys });
       if (d) assertDrillIsolation(plan, d.scratch.sandbox, loaded.recipe);
       built.set(plan, { set: input.set, ...(verify ? { verify } : {}) });
       return plan;

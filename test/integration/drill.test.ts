@@ -205,7 +205,7 @@ describe('drill: restores into scratch services and never touches the real targe
     const drillRuns = (): string[] => (existsSync(evidenceDir) ? readdirSync(evidenceDir).filter((n) => n.includes('-drill-')) : []);
     const runsBefore = drillRuns();
     const env: Record<string, string> = { NO_COLOR: '1', PROD_PGPASSWORD: pg.password, XDG_STATE_HOME: path.join(base, 'xdg') };
-    for (const k of ['PATH', 'HOME', 'LANG', 'TMPDIR']) if (process.env[k]) env[k] = process.env[k] ?? '';
+    for (const k of ['PATH', 'HOME', 'LANG', 'TMPDIR', 'RESTORE_ASSISTANT_STATE_DIR', 'RESTORE_ASSISTANT_LOCK_DIR']) if (process.env[k]) env[k] = process.env[k] ?? '';
     const child = spawn(process.execPath, [cliBin(), 'drill', '--recipe', recipeFile, '--backup', slow, '--yes'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));

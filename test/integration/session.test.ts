@@ -8,7 +8,7 @@ import type { BackupSet } from '../../source/catalog/types.js';
 import { buildDemoWorld, type DemoWorld } from '../../source/demo/world.js';
 import { EventBus, type EngineEvent } from '../../source/engine/events.js';
 import { acquireLocks, lockFileName } from '../../source/engine/lock.js';
-import { lockKeysFor } from '../../source/plan/lock-keys.js';
+import { identityLockKeys } from '../../source/engine/target-identity.js';
 import { loadRecipeFile, type LoadedRecipe } from '../../source/recipe/load.js';
 import { createGuideDeps } from '../../source/session/guide-deps.js';
 import { lockDirFor } from '../../source/session/session.js';
@@ -65,7 +65,7 @@ describe('the restore session: guide wiring, one lock policy', () => {
       const signal = new AbortController().signal;
       const report = await deps.verify(loaded, set, { depth: 'deep', onProgress: noop, signal, mode: 'restore' });
       expect(report.ok).toBe(true);
-      const keys = lockKeysFor(loaded.recipe, ['postgres', 'redis', 'prometheus'], 'restore');
+      const keys = await identityLockKeys(loaded.recipe, ['postgres', 'redis', 'prometheus'], 'restore');
       for (const k of keys) expect(existsSync(path.join(lockDirFor(loaded, env), lockFileName(k))), k).toBe(true);
 
       // A second operator in the guide: refused at verify, before the verifier is reached.
@@ -103,14 +103,15 @@ describe('the restore session: guide wiring, one lock policy', () => {
     } finally {
       await deps.dispose();
     }
-    // Disposed: the locks are gone.
-    expect(readdirSync(lockDirFor(loaded, env)).filter((n) => n.endsWith('.lock'))).toEqual([]);
+    // Disposed: its locks are gone.
+    const keys = await identityLockKeys(loaded.recipe, ['postgres', 'redis', 'prometheus'], 'restore');
+    for (const k of keys) expect(existsSync(path.join(lockDirFor(loaded, env), lockFileName(k))), k).toBe(false);
   }, 240_000);
 
   it('drill: a locked drill of the deployment is refused (exit 8) before anything is verified, in the guide and on the command line', async () => {
     const set = sets[0];
     if (!set) throw new Error('no backup set');
-    const held = await acquireLocks(lockKeysFor(loaded.recipe, ['postgres', 'redis', 'prometheus'], 'drill'), { dir: lockDirFor(loaded, env), runId: 'another-drill' });
+    const held = await acquireLocks(await identityLockKeys(loaded.recipe, ['postgres', 'redis', 'prometheus'], 'drill'), { dir: lockDirFor(loaded, env), runId: 'another-drill' });
     try {
       const before = verifyCalls.count;
       const deps = createGuideDeps({ env });
@@ -144,7 +145,7 @@ describe('the restore session: guide wiring, one lock policy', () => {
       const report = await deps.verify(loaded, set, { depth: 'deep', onProgress: noop, signal, mode: 'drill' });
       expect(report.ok).toBe(true);
       // A restore's keys are free while a drill holds its own.
-      const restoreLock = await acquireLocks(lockKeysFor(loaded.recipe, ['postgres'], 'restore'), { dir: lockDirFor(loaded, env), runId: 'restore-meanwhile' });
+      const restoreLock = await acquireLocks(await identityLockKeys(loaded.recipe, ['postgres'], 'restore'), { dir: lockDirFor(loaded, env), runId: 'restore-meanwhile' });
       await restoreLock.release();
       const tmpBefore = readdirSync(tmpdir()).filter((n) => n.startsWith('restore-assistant-drill-'));
       const facts = await deps.probe(loaded, set, report, { signal, mode: 'drill' });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BackupSet } from '../../source/catalog/types.js';
 import { buildPlan } from '../../source/plan/build.js';
-import { lockKeysFor } from '../../source/plan/lock-keys.js';
+import { identityLockKeys } from '../../source/engine/target-identity.js';
 import { resolvePlanOptions } from '../../source/plan/options.js';
 import { recipeFacts } from '../../source/plan/probe.js';
 import { validatePlan } from '../../source/plan/validate.js';
@@ -29,21 +29,23 @@ const set: BackupSet = {
 };
 
 describe('plan: lock keys, safety dir, validation', () => {
-  it('names each restored target by its identity; a drill locks drill:<real target>; the plan carries them', async () => {
+  it('the plan carries the keys the session locked (a drill: drill:<real target>); without keys the engine refuses it', async () => {
     const loaded = await loadRecipeFile(path.join(recipesDir, 'story-portal.yaml'));
     const pg = loaded.recipe.components.postgres;
     const redis = loaded.recipe.components.redis;
     if (!pg || !redis) throw new Error('story-portal has postgres and redis');
-    const restoreKeys = [`postgres:${pg.host}:${pg.port}/${pg.database}`, `redis:${redis.host}:${redis.port}`];
-    expect(lockKeysFor(loaded.recipe, ['postgres', 'redis'], 'restore')).toEqual(restoreKeys);
-    expect(lockKeysFor(loaded.recipe, ['redis'], 'restore')).toEqual([restoreKeys[1]]);
-    expect(lockKeysFor(loaded.recipe, ['postgres', 'redis'], 'drill')).toEqual(restoreKeys.map((k) => `drill:${k}`));
+    const restoreKeys = await identityLockKeys(loaded.recipe, ['postgres', 'redis'], 'restore');
+    expect(restoreKeys.some((k) => k.endsWith(`:${pg.port}/${pg.database}`))).toBe(true);
+    expect(restoreKeys.some((k) => k.startsWith('redis:') && k.endsWith(`:${redis.port}`))).toBe(true);
+    expect(await identityLockKeys(loaded.recipe, ['postgres', 'redis'], 'drill')).toEqual(restoreKeys.map((k) => `drill:${k}`));
 
-    // The set has no Prometheus backup: only what is restored is locked.
-    const plan = buildPlan({ recipe: loaded, set, facts: recipeFacts(loaded), options: resolvePlanOptions(loaded.recipe, { missingRoles: 'create' }, 2), mode: 'restore', now: new Date() });
+    const input = { recipe: loaded, set, facts: recipeFacts(loaded), options: resolvePlanOptions(loaded.recipe, { missingRoles: 'create' }, 2), mode: 'restore' as const, now: new Date() };
+    const plan = buildPlan({ ...input, lockKeys: restoreKeys });
     expect(plan.lockKeys).toEqual(restoreKeys);
     expect(validatePlan(plan)).toEqual([]);
-    expect(validatePlan({ ...plan, lockKeys: [] })).toEqual(['the plan names no target to lock (lockKeys is empty)']);
+    // A plan built without the session's keys names none: the engine refuses it before anything runs.
+    expect(buildPlan(input).lockKeys).toEqual([]);
+    expect(validatePlan(buildPlan(input))).toEqual(['the plan names no target to lock (lockKeys is empty)']);
   });
 
   it('one safety-copy directory default: beside the evidence dir, in the options and in the builder', async () => {
