@@ -14,7 +14,7 @@ import { shellQuote } from '../text/shell.js';
  * One restore per target at a time, for every user of the machine (docs/architecture.md, "Locks").
  *
  * Each target has a key naming its identity, not the recipe's text ("postgres:127.0.0.1:5432/app"
- * for `localhost` too; "redis-data:/var/lib/redis" by real path: plan/lock-keys.ts). The lock is
+ * for `localhost` too; "redis-data:/var/lib/redis" by real path: engine/target-identity.ts). The lock is
  * one file per key in the machine-wide lock directory (state/paths.ts `lockDir`), created with
  * O_CREAT|O_EXCL|O_NOFOLLOW, mode 0644, owned by its taker, holding who took it:
  *

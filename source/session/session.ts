@@ -28,7 +28,7 @@ import { drillScratchHolder, type DrillScratchHolder, type DrillTarget } from '.
  *
  * `verify` and `probe` take the lock themselves, so no caller can verify or probe a target another
  * run holds. The locks are held until `dispose()`: the engine is handed them (`heldLocks`). A drill
- * locks "drill:<real target>" keys (plan/lock-keys.ts) and its scratch services live on top of the
+ * locks "drill:<real target>" keys (engine/target-identity.ts) and its scratch services live on top of the
  * session (session/drill.ts). Signals are owned by session/signals.ts.
  */
 
