@@ -3,6 +3,7 @@ import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { RunSummary } from '../engine/run.js';
 import { pickDrillSet } from '../drill/pick.js';
+import { warnUnfinished } from '../journal/detect.js';
 import { createOutput } from '../output.js';
 import type { Plan } from '../plan/types.js';
 import { resolveRecipe } from '../recipe/load.js';
@@ -54,6 +55,8 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
   if (opts.pick && opts.backup && opts.backup !== 'latest') throw new UsageError('--pick and --backup choose the set two ways; pass one of them.');
   const pick = opts.pick;
   const loaded = await resolveRecipe(opts.recipe);
+  // A drill never touches the real targets; it says when a restore left them half done.
+  await warnUnfinished(loaded, opts.recipe, (t) => process.stderr.write(`${t}\n`));
   const real = loaded.recipe;
   const session = openSession({ loaded, mode: 'drill', env: process.env, commandLine: ['restore-assistant', ...process.argv.slice(2)] });
   // The session owns SIGINT/SIGTERM from here on: a first Ctrl-C stops the engine (the scratch

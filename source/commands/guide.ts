@@ -30,7 +30,7 @@ export async function guideCommand(opts: GuideCommandOptions = {}, io: GuideIo =
   }
   let pinned: LoadedRecipe | undefined;
   if (opts.recipe) pinned = await resolveRecipe(opts.recipe);
-  // Said before the screens start; a guided restore over it is refused (ui/deps.ts).
+  // Said before the screens start; a guided restore over it is refused (the session, before it verifies).
   if (pinned && opts.recipe) await warnUnfinished(pinned, opts.recipe, (t) => io.stderr.write(`${t}\n`), io.env);
 
   // Loaded only on a terminal: Ink and React are not needed by the non-interactive commands.

@@ -1,4 +1,5 @@
 import { ExitCode } from '../exit-codes.js';
+import { warnUnfinished } from '../journal/detect.js';
 import { redactDeep } from '../exec/redact.js';
 import { createOutput, paint } from '../output.js';
 import { identityLockKeys } from '../engine/target-identity.js';
@@ -32,6 +33,7 @@ export async function planCommand(opts: PlanCommandOptions): Promise<number> {
   const out = createOutput();
   const p = paint(out.color);
   const recipe = await resolveRecipe(opts.recipe ?? '');
+  await warnUnfinished(recipe, opts.recipe ?? '', (t) => out.info(t));
   const set = await pickBackupSet(recipe, opts.backup ?? 'latest');
   const options = resolvePlanOptions(recipe.recipe, {
     ...(opts.only !== undefined ? { only: opts.only } : {}),

@@ -13,11 +13,13 @@ import { formatUnfinishedBlock, probeTargetsNow } from '../journal/describe.js';
 import { appendRecord, attachJournal, JOURNAL_FILE, removeIndexEntry, type RecoverMode } from '../journal/journal.js';
 import { rollbackUnfinished } from '../journal/rollback.js';
 import { attemptRecord, findUnfinishedRuns, finishPlan, ownerAlive, type UnfinishedRun } from '../journal/state.js';
-import { lockKeysForRecipe } from '../engine/lock.js';
+import { identityLockKeys } from '../engine/target-identity.js';
+import { COMPONENT_KINDS } from '../catalog/types.js';
 import { createOutput, type Output } from '../output.js';
 import { evidenceDir, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { sanitizeText } from '../text/sanitize.js';
-import { formatSummary, installSignalHandlers } from './restore.js';
+import { formatSummary } from '../session/summary.js';
+import { ownRunSignals } from '../session/signals.js';
 
 /**
  * `restore-assistant recover [--recipe R] [--run ID] [--rollback|--finish] [--yes] [--json]`: finds
@@ -89,7 +91,7 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
   let loaded = opts.recipe ? await resolveRecipe(opts.recipe) : undefined;
   const runs = findUnfinishedRuns(env, {
     ...(opts.run ? { runId: opts.run } : {}),
-    ...(loaded && !opts.run ? { lockKeys: lockKeysForRecipe(loaded.recipe), recipeName: loaded.recipe.name } : {}),
+    ...(loaded && !opts.run ? { lockKeys: await identityLockKeys(loaded.recipe, COMPONENT_KINDS, 'restore'), recipeName: loaded.recipe.name } : {}),
   });
   if (runs.length === 0) {
     const scope = opts.run ? `run ${opts.run}` : loaded ? `the targets of ${loaded.recipe.name}` : 'this host';
@@ -153,7 +155,7 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
   await takeOverStaleLocks(u, lockDir, out);
   const locks = await acquireLocks(u.begin.lockKeys, { dir: lockDir, runId });
   const bus = new EventBus();
-  const signals = installSignalHandlers(out);
+  const signals = ownRunSignals((line) => out.info(line));
   let evidence: EvidenceHandle | undefined;
   let summary: RunSummary;
   let plan = u.plan;

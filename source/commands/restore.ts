@@ -74,6 +74,7 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
     loaded,
     mode: 'restore',
     env,
+    recipeRef: opts.recipe,
     commandLine: ['restore-assistant', ...process.argv.slice(2)],
     flags: {
       ...(opts.only !== undefined ? { only: opts.only } : {}),

@@ -1,6 +1,7 @@
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { lockKeysForRecipe } from '../engine/lock.js';
+import { identityLockKeys } from '../engine/target-identity.js';
+import { COMPONENT_KINDS } from '../catalog/types.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import { formatUnfinishedBlock, probeTargetsNow } from './describe.js';
 import { findUnfinishedRuns, type UnfinishedRun } from './state.js';
@@ -13,9 +14,10 @@ import { findUnfinishedRuns, type UnfinishedRun } from './state.js';
  * never touch the real targets) print the block on stderr and go on.
  */
 
-export function unfinishedFor(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): UnfinishedRun[] {
+export async function unfinishedFor(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): Promise<UnfinishedRun[]> {
   try {
-    return findUnfinishedRuns(env, { lockKeys: lockKeysForRecipe(loaded.recipe), recipeName: loaded.recipe.name });
+    // The session's lock keys (the targets' identities): what a restore journals.
+    return findUnfinishedRuns(env, { lockKeys: await identityLockKeys(loaded.recipe, COMPONENT_KINDS, 'restore'), recipeName: loaded.recipe.name });
   } catch {
     return [];
   }
@@ -30,14 +32,14 @@ export async function unfinishedBlocks(loaded: LoadedRecipe, runs: UnfinishedRun
 
 /** Print the block on stderr when an unfinished run holds the targets (read commands, drills). */
 export async function warnUnfinished(loaded: LoadedRecipe, recipeRef: string, write: (text: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const runs = unfinishedFor(loaded, env);
+  const runs = await unfinishedFor(loaded, env);
   if (runs.length === 0) return;
   write(`${await unfinishedBlocks(loaded, runs, recipeRef, env)}\n`);
 }
 
 /** A restore over an unfinished run is refused: its safety copies are the pre-incident data. */
 export async function refuseOverUnfinished(loaded: LoadedRecipe, recipeRef: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const runs = unfinishedFor(loaded, env);
+  const runs = await unfinishedFor(loaded, env);
   if (runs.length === 0) return;
   const block = await unfinishedBlocks(loaded, runs, recipeRef, env);
   throw new RestoreAssistantError(`An unfinished restore (run ${runs.map((r) => r.runId).join(', ')}) holds these targets: a new restore would take its half-done state for the data as it was.`, ExitCode.locked, {

@@ -11,6 +11,8 @@ import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createRedactor, type Redactor } from '../exec/redact.js';
 import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence } from '../evidence/writer.js';
+import { refuseOverUnfinished } from '../journal/detect.js';
+import { attachJournal } from '../journal/journal.js';
 import { buildPlan, restorableComponents } from '../plan/build.js';
 import { parseOnly, resolvePlanOptions, type PlanFlags } from '../plan/options.js';
 import { preflightProblems, probeFacts, runPreflight, type PreflightProblem } from '../plan/probe.js';
@@ -41,6 +43,8 @@ export interface SessionOptions {
   env?: NodeJS.ProcessEnv;
   /** The command line recorded in evidence. */
   commandLine: string[];
+  /** How the operator named the recipe (for the `recover --recipe R` line). Default: its file. */
+  recipeRef?: string;
   /** The plan flags from the command line (`--only`, `--jobs`, `--yes`, ...); `plan()` may add to them. */
   flags?: PlanFlags;
   /** Who reads the errors: the guide's operator picks another set, the command line's runs the command again. */
@@ -209,7 +213,12 @@ export function openSession(options: SessionOptions): Session {
 
   let evidenceChecked: Promise<void> | undefined;
   const checkEvidence = (): Promise<void> => {
-    evidenceChecked ??= prepareRecipeEvidence(loaded, env).then(() => undefined);
+    evidenceChecked ??= (async () => {
+      // A restore over a run that died half-way would take its half-done state for the data as it
+      // was: refused (exit 8, to `recover`). A drill never touches the real targets.
+      if (mode === 'restore') await refuseOverUnfinished(loaded, options.recipeRef ?? loaded.file, env);
+      await prepareRecipeEvidence(loaded, env);
+    })();
     return evidenceChecked;
   };
 
@@ -312,6 +321,8 @@ export function openSession(options: SessionOptions): Session {
       const bus = o.bus ?? new EventBus();
       // ---- EVIDENCE: the one place a restore or a drill attaches its evidence log to the event bus. ----
       const evidence = attachRecipeEvidence(bus, { loaded, kind: mode, redact, runId, commandLine: options.commandLine, env });
+      // The restore journal (source/journal/): durable intents and outcomes, indexed machine-wide, keyed by the plan's lock keys.
+      const journal = mode === 'restore' ? attachJournal(bus, { runDir: evidence.dir, lockKeys: plan.lockKeys, env }) : undefined;
       let summary: RunSummary;
       try {
         for (const n of notes) bus.emit(n);
@@ -349,6 +360,7 @@ export function openSession(options: SessionOptions): Session {
           ...(o.onUnhealthy ? { onUnhealthy: o.onUnhealthy } : {}),
         });
       } finally {
+        journal?.dispose();
         await evidence.close();
       }
       return { summary, runId, evidenceDir: evidence.dir, evidenceErrors: [...evidence.errors] };
