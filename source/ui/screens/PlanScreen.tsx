@@ -24,7 +24,7 @@ export function stepMark(step: PlanStep): string {
 }
 
 export function destroysLine(step: PlanStep): string {
-  if (!step.destructive) return 'Destroys: nothing (read-only or reversible)';
+  if (!step.destructive) return 'Destroys: nothing';
   if (losesNothing(step)) return `Changes the target, loses nothing: ${(step.destroys ?? '').replace(/^nothing:?\s*/i, '')}`;
   return `Destroys: ${step.destroys ?? 'current state of the target'}`;
 }
