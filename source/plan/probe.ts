@@ -171,6 +171,18 @@ async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyRe
     }
   }
 
+  // rename mode keeps the old database next to the new one on the server's own disk (issue 11:
+  // a full one PANICked the server during the rollback's DROP DATABASE): learn where it is.
+  if (facts.reachable && t.safetyCopy === 'rename') {
+    const dsql =
+      `SELECT CASE WHEN (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) ` +
+      `OR pg_catalog.pg_has_role(current_user, 'pg_read_all_settings', 'USAGE') ` +
+      `THEN pg_catalog.current_setting('data_directory') ELSE '' END`;
+    const d = await run(pg.psqlCommand(t, { purpose: 'probe', sql: [dsql], tuplesOnly: true }).argv, base);
+    const dir = d.ok ? d.stdout.trim().split('\n').pop()?.trim() : undefined;
+    if (dir) facts.dataDirectory = dir;
+  }
+
   // The dump: version header and the roles it references.
   const comp = set.components.find((c) => c.kind === 'postgres');
   if (comp) {
@@ -396,12 +408,34 @@ async function diskFacts(recipe: LoadedRecipe, set: BackupSet, facts: TargetFact
     const unpacked = typeof vf['uncompressedBytes'] === 'number' ? vf['uncompressedBytes'] : Math.ceil(size('prometheus') * 1.5);
     if (f) out.push({ component: 'prometheus', path: f.path, freeBytes: f.free, neededBytes: unpacked, what: typeof vf['uncompressedBytes'] === 'number' ? 'the extracted TSDB' : 'the extracted TSDB (estimated 1.5x the tarball)' });
   }
+  if (c.postgres?.safetyCopy === 'rename' && facts.postgres?.databaseExists && facts.postgres.databaseSize !== undefined) {
+    const room = await postgresServerDisk(c.postgres, facts.postgres.dataDirectory);
+    if (room.free) {
+      out.push({ component: 'postgres', path: room.free.path, freeBytes: room.free.free, neededBytes: facts.postgres.databaseSize, what: `the restored database next to the renamed safety copy on the PostgreSQL server's disk (estimated as the current database's ${facts.postgres.databaseSize} bytes)` });
+    } else {
+      facts.postgres.diskUnchecked = room.why;
+    }
+  }
   if (c.postgres?.safetyCopy === 'dump' && facts.postgres?.databaseSize !== undefined) {
     const dir = safetyDir ?? path.join(recipe.recipe.evidence.dir ?? path.dirname(recipe.file), 'safety');
     const f = await freeBytes(dir);
     if (f) out.push({ component: 'postgres', path: f.path, freeBytes: f.free, neededBytes: Math.ceil(facts.postgres.databaseSize / 2), what: 'the pg_dump safety copy (estimated half the database size)' });
   }
   return out;
+}
+
+/** The free space of a PostgreSQL server's data directory when it is on this host, else why it is not checkable. */
+async function postgresServerDisk(t: PostgresTarget, dataDirectory: string | undefined): Promise<{ free?: { path: string; free: number }; why: string }> {
+  const local = t.exec.kind === 'host' && (t.host.startsWith('/') || ['127.0.0.1', 'localhost', '::1'].includes(t.host));
+  if (!local) return { why: `the server ${t.host} is ${t.exec.kind === 'host' ? 'remote' : `in a container (${t.exec.kind})`}: its disk cannot be checked from here; make sure it has room for a second copy of the database` };
+  if (!dataDirectory) return { why: `the server does not tell this role its data_directory (needs superuser or pg_read_all_settings): its disk was not checked` };
+  try {
+    await stat(dataDirectory);
+  } catch {
+    return { why: `the server's data_directory ${dataDirectory} is not visible on this host: its disk was not checked` };
+  }
+  const free = await freeBytes(dataDirectory);
+  return free ? { free, why: '' } : { why: `the free space of ${dataDirectory} could not be read` };
 }
 
 /* ------------------------------------------------------------------ containers */
@@ -635,6 +669,9 @@ export function preflightProblems(
     }
   }
 
+  if (wants('postgres') && facts.postgres?.diskUnchecked) {
+    problems.push({ code: 'disk-space', component: 'postgres', severity: 'warning', message: `PostgreSQL disk room not checked: ${facts.postgres.diskUnchecked}.` });
+  }
   for (const d of facts.disk ?? []) {
     if (d.freeBytes < d.neededBytes) {
       problems.push({

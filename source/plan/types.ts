@@ -77,6 +77,10 @@ export interface TargetFacts {
     ownerExists?: boolean;
     /** Size of the current database in bytes (for a dump safety copy). */
     databaseSize?: number;
+    /** The server's data_directory (rename mode, when this role may read it), for its disk room. */
+    dataDirectory?: string;
+    /** Why the server's own disk room was not checked (remote, container, no privilege). */
+    diskUnchecked?: string;
     /** What the dump says about itself. */
     dump?: DumpFacts;
   };
