@@ -63,6 +63,6 @@ describe('PostgreSQL server disk room (rename mode)', () => {
     expect(Math.abs((entry?.freeBytes ?? 0) - Number(s.bavail) * Number(s.bsize))).toBeLessThan(64 * 1024 * 1024);
     // Pretend the disk is almost full: preflight refuses with the disk-space problem.
     const tight = { ...facts, disk: facts.disk?.map((d) => (d.component === 'postgres' ? { ...d, freeBytes: d.neededBytes - 1 } : d)) };
-    expect(preflightProblems(recipe(pg.host), set(), tight, { missingRoles: 'ask' })).toContainEqual(expect.objectContaining({ code: 'disk-space', component: 'postgres', severity: 'error' }));
+    expect(preflightProblems(recipe(pg.host), set(), tight, { missingRoles: 'fail' })).toContainEqual(expect.objectContaining({ code: 'disk-space', component: 'postgres', severity: 'error' }));
   }, 120_000);
 });
