@@ -1,8 +1,6 @@
-import { readFile, unlink } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { acquireLocks, defaultLockDir, lockFileName } from '../engine/lock.js';
+import { defaultLockDir, findStaleLocks, takeOverLocks } from '../engine/lock.js';
 import { EventBus } from '../engine/events.js';
 import { runPlan, type RunSummary } from '../engine/run.js';
 import { UsageError } from '../errors.js';
@@ -12,10 +10,10 @@ import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence,
 import { formatUnfinishedBlock, probeTargetsNow } from '../journal/describe.js';
 import { appendRecord, attachJournal, JOURNAL_FILE, removeIndexEntry, type RecoverMode } from '../journal/journal.js';
 import { rollbackUnfinished } from '../journal/rollback.js';
-import { attemptRecord, findUnfinishedRuns, finishPlan, ownerAlive, type UnfinishedRun } from '../journal/state.js';
+import { attemptRecord, findUnfinishedRuns, finishPlan, ownerAlive } from '../journal/state.js';
 import { identityLockKeys } from '../engine/target-identity.js';
 import { COMPONENT_KINDS } from '../catalog/types.js';
-import { createOutput, type Output } from '../output.js';
+import { createOutput } from '../output.js';
 import { evidenceDir, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { formatSummary } from '../session/summary.js';
@@ -50,36 +48,6 @@ async function ask(question: string): Promise<string> {
     return (await rl.question(question)).trim();
   } finally {
     rl.close();
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * The dead run's locks are handed to this recover, all at once: a lock file whose owner is the
- * unfinished run (or one of its recover attempts) on this host and no longer running is removed,
- * then every key is taken for the recover run. A live owner still refuses (exit 8).
- */
-async function takeOverStaleLocks(u: UnfinishedRun, dir: string, out: Output): Promise<void> {
-  const ours = new Set([u.runId, ...u.attempts.map((a) => a.runId)]);
-  for (const key of u.begin.lockKeys) {
-    const file = path.join(dir, lockFileName(key));
-    let info: { pid?: number; host?: string; runId?: string } | undefined;
-    try {
-      info = JSON.parse(await readFile(file, 'utf8')) as typeof info;
-    } catch {
-      continue; // no lock (or unreadable: acquireLocks reports it)
-    }
-    if (!info || !ours.has(String(info.runId)) || info.host !== os.hostname() || typeof info.pid !== 'number' || pidAlive(info.pid)) continue;
-    await unlink(file).catch(() => undefined);
-    out.info(sanitizeText(`Took over the stale lock on ${key} (left by run ${String(info.runId)}, pid ${info.pid}).`));
   }
 }
 
@@ -152,8 +120,12 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
   await prepareRecipeEvidence(loaded, env);
   const runId = newRunId('restore', recipe.name).replace('-restore-', '-recover-');
   const lockDir = defaultLockDir(env, evidenceDir(recipe, env));
-  await takeOverStaleLocks(u, lockDir, out);
-  const locks = await acquireLocks(u.begin.lockKeys, { dir: lockDir, runId });
+  // The dead run's stale locks (and those of its killed recover attempts) are handed over, all at
+  // once; a live owner, or another run's lock, still refuses (exit 8).
+  const ours = new Set([u.runId, ...u.attempts.map((a) => a.runId)]);
+  const stale = (await findStaleLocks(u.begin.lockKeys, { dir: lockDir })).filter((l) => ours.has(l.runId));
+  const locks = await takeOverLocks(stale, { dir: lockDir, runId, command: 'recover', recipe: recipeRef, keys: u.begin.lockKeys, env });
+  for (const l of stale) out.info(sanitizeText(`Took over the stale lock on ${l.key} (left by run ${l.runId}, pid ${l.pid}: ${l.reason}).`));
   const bus = new EventBus();
   const signals = ownRunSignals((line) => out.info(line));
   let evidence: EvidenceHandle | undefined;

@@ -73,7 +73,7 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
   const ctl = (action: 'start' | 'stop' | 'status', spec: string): string[] => serviceCtlArgv(action, spec);
   const show = (r: CliResult): string => `exit ${r.exitCode} ${r.signal ?? ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
   const evidenceRoot = (): string => join(base, 'evidence');
-  const lockDir = (): string => join(base, 'run', 'restore-assistant');
+  const lockDir = (): string => join(base, 'locks');
 
   function cli(args: string[]): ResultPromise {
     return execa(process.execPath, [bin, ...args], { env, reject: false, cwd: base, stdin: 'ignore' });
@@ -215,7 +215,7 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
     const cut = (ends[Math.floor(ends.length / 2)] ?? 0) + 3;
     await writeFile(join(slowDir, 'postgres.sql.gz'), gzipSync(`${sql.slice(0, cut)}SELECT pg_sleep(3);\n${sql.slice(cut)}`));
 
-    env = { ...process.env, IT_PG_PASSWORD: pg.password, XDG_RUNTIME_DIR: join(base, 'run'), XDG_STATE_HOME: join(base, 'state'), RESTORE_ASSISTANT_STATE_DIR: join(base, 'state'), NO_COLOR: '1' };
+    env = { ...process.env, IT_PG_PASSWORD: pg.password, XDG_RUNTIME_DIR: join(base, 'run'), XDG_STATE_HOME: join(base, 'state'), RESTORE_ASSISTANT_STATE_DIR: join(base, 'state'), RESTORE_ASSISTANT_LOCK_DIR: join(base, 'locks'), NO_COLOR: '1' };
     delete env['CI'];
     const pgComponent = { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: 'IT_PG_PASSWORD', database: DB, owner: 'app_owner', bin: pg.binDir };
     const usersCheck = { name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 };
