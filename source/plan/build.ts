@@ -488,7 +488,6 @@ export function buildPlan(input: BuildPlanInput): Plan {
     ...(kinds.includes('postgres') ? ['roles the dump references exist (or the chosen --missing-roles)'] : []),
     'targets reachable with the recipe credentials',
     'free disk for safety copies and restored files',
-    'backup set passes quick verification',
     'no other restore holds a target lock',
   ];
   drafts.push({
@@ -587,7 +586,7 @@ export function buildPlan(input: BuildPlanInput): Plan {
     }
   }
 
-  if (options.overrideRejected) warnings.push(`The set failed quick verification; restoring anyway because: ${options.overrideRejected}`);
+  if (options.overrideRejected) warnings.push(`The set failed verification; restoring anyway because: ${options.overrideRejected}`);
   const pgTarget = kinds.includes('postgres') ? r.components.postgres : undefined;
   if (pgTarget) {
     const dump = facts.postgres?.dump;

@@ -154,7 +154,7 @@ export interface PlanOptions {
   only?: ComponentKind[];
   parallel: boolean;
   jobs: number;
-  /** Recorded when the operator chose a set that failed quick checks. */
+  /** Recorded when the operator chose a set that failed verification. */
   overrideRejected?: string;
   /** Recorded when the operator restores a set naming another database (--allow-database-mismatch): the reason. */
   allowDatabaseMismatch?: string;

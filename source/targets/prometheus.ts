@@ -24,7 +24,7 @@ import type { Check, PrometheusTarget } from '../recipe/schema.js';
  * entries into `<dataDir>/.pre_restore_<stamp>` (same file system: a rename, no copy; Prometheus
  * ignores directories that are not block ULIDs), the decompressed tar stream goes in with
  * `docker cp - container:<dataDir>` (nothing staged on disk), and the helper removes the stale
- * `lock` / `queries.active` and chowns. The set's quick verification rejects unsafe tar paths
+ * `lock` / `queries.active` and chowns. The set's verification rejects unsafe tar paths
  * before any of this runs.
  */
 

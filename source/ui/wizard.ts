@@ -14,7 +14,7 @@ import type { GuideHistoryEntry, GuideMode, RecipeChoice, RunResult, UnhealthyDe
  *
  * Guarantees (tested in test/unit/ui-wizard.test.ts):
  * - `run` is only reachable from `confirm` with a typed word equal to the confirm word.
- * - A set that failed quick checks is only planned with an override reason, which ends up in
+ * - A set that failed verification is only planned with an override reason, which ends up in
  *   PlanOptions.overrideRejected (the plan request carries it).
  * - Esc goes back one screen, everywhere (confirm: back to the plan); every state before `run`
  *   cancels with nothing touched (q, or Ctrl-C: exit ExitCode.cancelled, never 130).
