@@ -59,6 +59,27 @@ export interface ActionContext {
   progressIntervalMs?: number;
   /** The backup files as verification saw them (the plan's backup components): only these bytes are restored. */
   verifiedFiles?: ReadonlyArray<VerifiedFile>;
+  /** Run facts recorded so far (PlannedCommand.record), read by `{{fact:NAME}}` in argv. */
+  facts?: Map<string, string>;
+}
+
+const FACT_REF = /\{\{fact:([A-Za-z0-9_.-]+)\}\}/g;
+
+/** The argv with run facts put in; throws ActionError naming the fact when one is not recorded. */
+export function resolveFacts(argv: readonly string[], facts: ReadonlyMap<string, string> | undefined, purpose: string): string[] {
+  return argv.map((a) =>
+    a.replace(FACT_REF, (_m, name: string) => {
+      const v = facts?.get(name);
+      if (v === undefined) throw new ActionError(`not run: ${purpose}: it needs ${name}, which this run did not record (the step that records it did not complete), so it cannot check that it acts on what this run created`);
+      return v;
+    }),
+  );
+}
+
+/** The argv with the facts that are known put in (the others stay as placeholders): for manual steps. */
+export function withKnownFacts<T extends PlannedAction>(action: T, facts: ReadonlyMap<string, string> | undefined): T {
+  if (action.type !== 'exec' || !facts) return action;
+  return { ...action, argv: action.argv.map((a) => a.replace(FACT_REF, (m, name: string) => facts.get(name) ?? m)) };
 }
 
 export interface VerifiedFile {
@@ -213,7 +234,8 @@ async function checkIdentity(v: VerifiedFile, when: string): Promise<void> {
   if (!sameIdentity(v.identity, now)) throw new NotVerifiedError(v.path, `${when}, it was ${identityChange(v.identity, now)}`);
 }
 
-async function execAction(action: Extract<PlannedAction, { type: 'exec' }>, ctx: ActionContext): Promise<string> {
+async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx: ActionContext): Promise<string> {
+  const action = planned.argv.some((a) => a.includes('{{fact:')) ? { ...planned, argv: resolveFacts(planned.argv, ctx.facts, planned.purpose) } : planned;
   const { env, redact } = secretEnv(action, ctx);
   const interval = ctx.progressIntervalMs ?? 250;
   let input: Readable | undefined;
@@ -356,6 +378,13 @@ async function execAction(action: Extract<PlannedAction, { type: 'exec' }>, ctx:
       `${path.basename(action.argv[0] ?? 'the command')} exited before reading all of ${action.input.file}${inputFailed ? ` (${inputFailed.message})` : ''}: the restore is incomplete`,
       result,
     );
+  }
+  if (action.record) {
+    const rec = action.record;
+    const line = result.stdout.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
+    if (!new RegExp(rec.pattern).test(line)) throw new ActionError(`could not record ${rec.what}: the command printed ${JSON.stringify(redact(line).slice(0, 80))}`, result);
+    ctx.facts?.set(rec.fact, line);
+    ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `recorded ${rec.what}: ${line}`, fact: { name: rec.fact, value: line } });
   }
   const parts: string[] = [];
   if (filter && filter.dropped > 0) parts.push(`${filter.dropped} ownership/privilege statements skipped`);

@@ -2,7 +2,7 @@ import type { PlannedAction } from '../actions/types.js';
 import type { PlanStep, SafetyCopy } from '../plan/types.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { pasteableAction } from '../actions/describe.js';
-import { executeAction } from './actions.js';
+import { executeAction, withKnownFacts } from './actions.js';
 import { runTasks, type StepTask } from './schedule.js';
 import { actionContext, type RunState } from './step.js';
 
@@ -79,7 +79,7 @@ export async function rollback(run: RunState, started: PlanStep[], reason: strin
       }
       if (stop.aborted) {
         notUndone.add(step.id);
-        for (const a of undo.actions) manualSteps.push(pasteableAction(a, redact));
+        for (const a of undo.actions) manualSteps.push(pasteableAction(withKnownFacts(a, run.facts), redact));
         if (step.safetyCopy && step.safetyCopy.kind !== 'none') remainingCopies.push(step.safetyCopy);
         bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: 'not run: the operator asked to stop waiting' });
         task.skip(sanitizeText(`${undo.title}: not run (stopped)`));
@@ -95,7 +95,7 @@ export async function rollback(run: RunState, started: PlanStep[], reason: strin
           keptStopped.set(step.id, why);
           const line = `${undo.title} only once ${why.join(' and ')} ${why.length === 1 ? 'is' : 'are'} back (the steps above):`;
           manualSteps.push(`# ${line}`);
-          for (const a of undo.actions) manualSteps.push(pasteableAction(a, redact));
+          for (const a of undo.actions) manualSteps.push(pasteableAction(withKnownFacts(a, run.facts), redact));
           bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: redact(`not run: kept stopped because ${why.join(' and ')} ${why.length === 1 ? 'is' : 'are'} not back`) });
           task.skip(sanitizeText(`${undo.title}: kept stopped (${why.join(', ')} not back)`));
           return;
@@ -125,8 +125,8 @@ export async function rollback(run: RunState, started: PlanStep[], reason: strin
           const message = redact(error instanceof Error ? error.message : String(error));
           notUndone.add(step.id);
           if (step.safetyCopy && step.safetyCopy.kind !== 'none') remainingCopies.push(step.safetyCopy);
-          manualSteps.push(`${pasteableAction(action, redact)}    # failed: ${message}`);
-          for (const rest of undo.actions.slice(i + 1)) manualSteps.push(pasteableAction(rest, redact));
+          manualSteps.push(`${pasteableAction(withKnownFacts(action, run.facts), redact)}    # failed: ${message}`);
+          for (const rest of undo.actions.slice(i + 1)) manualSteps.push(pasteableAction(withKnownFacts(rest, run.facts), redact));
           bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: message });
           task.title = sanitizeText(`${undo.title}: failed`);
           throw new Error(message);

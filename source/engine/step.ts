@@ -38,6 +38,8 @@ export interface RunState {
   healthDoneAt: number | undefined;
   /** Called when a step settles (the parallel group retitles itself once all its steps have). */
   onSettled: Map<string, () => void>;
+  /** Run facts recorded by commands (PlannedCommand.record), e.g. the OID of the database this run created. */
+  facts: Map<string, string>;
 }
 
 export function newRunState(plan: Plan, opts: ExecuteOptions): RunState {
@@ -49,7 +51,7 @@ export function newRunState(plan: Plan, opts: ExecuteOptions): RunState {
   }
   const stopAll = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stopAll.signal]) : stopAll.signal;
-  return { plan, opts, records, stopAll, signal, failure: undefined, failedChecks: [], healthDoneAt: undefined, onSettled: new Map() };
+  return { plan, opts, records, stopAll, signal, failure: undefined, failedChecks: [], healthDoneAt: undefined, onSettled: new Map(), facts: new Map() };
 }
 
 export function rec(run: RunState, id: string): StepRecord {
@@ -72,6 +74,7 @@ export function actionContext(run: RunState, stepId: string, task: Task | undefi
     ...(opts.progressIntervalMs ? { progressIntervalMs: opts.progressIntervalMs } : {}),
     ...(task ? { onOutput: (line: string) => (task.output = sanitizeText(line)) } : {}),
     verifiedFiles: run.plan.backup.components,
+    facts: run.facts,
   };
 }
 

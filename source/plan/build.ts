@@ -237,8 +237,10 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
       ...(absent ? {} : { destroys: `database ${db} (a pg_dump of it is kept at ${file})` }),
       actions: pg.dropDatabaseActions(t, `Drop database ${db}`),
       undo: {
-        title: absent ? `Drop whatever is named ${db} now` : `Recreate ${db} from the safety dump`,
-        actions: [...pg.dropDatabaseActions(t, `Drop whatever is named ${db} now`), ...(absent ? [] : [...pg.createDatabaseActions(t), ...restoreBack])],
+        title: absent ? `Check that nothing is named ${db} now` : `Recreate ${db} from the safety dump`,
+        // The database this run created is dropped by its OID (postgres:create's undo); whatever else
+        // is named ${db} now is not this run's to drop: refused with its OID.
+        actions: [...pg.assertNoDatabaseActions(t, 'the one this run created was dropped by its OID'), ...(absent ? [] : [...pg.createDatabaseActions(t), ...restoreBack])],
       },
     });
   } else {
@@ -285,8 +287,8 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
     lane: 'postgres',
     component: 'postgres',
     destructive: false,
-    actions: pg.createDatabaseActions(t),
-    undo: { title: `Drop the new database ${db}`, actions: pg.dropDatabaseActions(t, `Drop the new (partly restored) database ${db}`) },
+    actions: pg.createDatabaseRecordedActions(t),
+    undo: { title: `Drop the new database ${db} (only the one this run created, by its OID)`, actions: pg.dropCreatedDatabaseActions(t, stamp) },
   });
 
   let restoreActions: PlannedAction[];

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { contextLabel, copyIntoArgv, wrapArgv } from '../exec/context.js';
-import type { PlannedAction, PlannedCommand } from '../actions/types.js';
+import { factRef, type PlannedAction, type PlannedCommand } from '../actions/types.js';
 import type { PostgresTarget } from '../recipe/schema.js';
 
 /**
@@ -217,6 +217,72 @@ export function createDatabaseSql(target: PostgresTarget): string {
 
 export function createDatabaseActions(target: PostgresTarget): PlannedAction[] {
   return [exec(psqlCommand(target, { purpose: `Create database ${target.database}`, sql: [createDatabaseSql(target)], timeoutSeconds: 300 }))];
+}
+
+/** The run fact holding the OID of the database this run created (undo by identity). */
+export const CREATED_OID_FACT = 'postgres.createdOid';
+
+/** CREATE DATABASE, then record the new database's OID (the create step: its undo drops only that OID's database). */
+export function createDatabaseRecordedActions(target: PostgresTarget): PlannedAction[] {
+  return [
+    ...createDatabaseActions(target),
+    exec({
+      ...psqlCommand(target, {
+        purpose: `Record the OID of the new database ${target.database} (the rollback drops only that database)`,
+        sql: [`SELECT oid FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(target.database)}`],
+        tuplesOnly: true,
+        timeoutSeconds: 60,
+      }),
+      record: { fact: CREATED_OID_FACT, pattern: '^[0-9]+$', what: `the OID of database ${target.database} created by this run` },
+    }),
+  ];
+}
+
+/**
+ * Undo of the create, by identity: the database with the OID this run recorded, only while it is
+ * still named `database`. Gone already: nothing to do. Renamed, or another database under the name:
+ * refused with the exact state. Connections are refused and ended by OID, then it is renamed to a
+ * name of this run before the DROP (which cannot run in a transaction, so cannot check the OID itself).
+ */
+export function dropCreatedDatabaseActions(target: PostgresTarget, stamp: string): PlannedAction[] {
+  const db = target.database;
+  const oid = factRef(CREATED_OID_FACT);
+  const suffix = `__undo_${stamp}`;
+  const doomed = truncateBytes(db, MAX_IDENTIFIER_BYTES - Buffer.byteLength(suffix, 'utf8')) + suffix;
+  const check =
+    `DECLARE n name; BEGIN SELECT datname INTO n FROM pg_catalog.pg_database WHERE oid = ${oid}; ` +
+    `IF n IS NULL THEN RAISE NOTICE 'the database this run created (OID %) is gone already', ${oid}; RETURN; END IF; ` +
+    `IF n <> ${quoteLiteral(db)} THEN RAISE EXCEPTION 'the database this run created (OID %) is now named %, not %: not dropping it (drop it by hand once you know what it holds)', ${oid}, n, ${quoteLiteral(db)}; END IF; `;
+  return [
+    exec(
+      psqlCommand(target, {
+        purpose: `Drop the database this run created (${db}, OID ${oid}), only if it is still that database`,
+        sql: [
+          `DO ${dollarQuote(` ${check}EXECUTE format('ALTER DATABASE %I ALLOW_CONNECTIONS false', n); END `)}`,
+          `SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity WHERE datid = ${oid} AND pid <> pg_catalog.pg_backend_pid()`,
+          `DO ${dollarQuote(` ${check}IF ${dbExists(doomed)} THEN RAISE EXCEPTION 'database % exists; not dropping anything', ${quoteLiteral(doomed)}; END IF; EXECUTE format('ALTER DATABASE %I RENAME TO %I', n, ${quoteLiteral(doomed)}); END `)}`,
+          `DROP DATABASE IF EXISTS ${quoteIdent(doomed)}`,
+        ],
+        timeoutSeconds: 300,
+      }),
+    ),
+  ];
+}
+
+/** Refuse (with the exact state) when a database named `database` exists: this run created none under that name any more. */
+export function assertNoDatabaseActions(target: PostgresTarget, why: string): PlannedAction[] {
+  const db = target.database;
+  return [
+    exec(
+      psqlCommand(target, {
+        purpose: `Check that no database is named ${db} (${why})`,
+        sql: [
+          `DO ${dollarQuote(` DECLARE o oid; BEGIN SELECT oid INTO o FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(db)}; IF o IS NOT NULL THEN RAISE EXCEPTION 'a database named % exists (OID %) that this run did not create, or that it never dropped: not dropping it; if it is the database as it was, nothing needs to be put back', ${quoteLiteral(db)}, o; END IF; END `)}`,
+        ],
+        timeoutSeconds: 60,
+      }),
+    ),
+  ];
 }
 
 /** CREATE ROLE ... NOLOGIN for each role the dump needs (skipped when it exists by then). */

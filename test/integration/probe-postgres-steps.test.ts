@@ -13,6 +13,7 @@ import type { Plan } from '../../source/plan/types.js';
 import type { PlannedAction, PlannedCommand } from '../../source/actions/types.js';
 import type { LoadedRecipe } from '../../source/recipe/load.js';
 import { recipeSchema } from '../../source/recipe/schema.js';
+import { resolveFacts } from '../../source/engine/actions.js';
 import { backupPgCustom, backupPgPlain, quoteIdent, SandboxGroup, type PostgresSandbox } from '../../source/sandbox/index.js';
 
 /**
@@ -37,15 +38,19 @@ function childEnv(cmd: PlannedCommand): Record<string, string> {
   return out;
 }
 
-async function runCommand(cmd: PlannedCommand): Promise<{ code: number; stderr: string }> {
-  const [file, ...args] = cmd.argv;
+/** Run facts (PlannedCommand.record), as the engine keeps them: the OID of the database a run created. */
+let facts = new Map<string, string>();
+
+async function runCommand(cmd: PlannedCommand): Promise<{ code: number; stderr: string; stdout: string }> {
+  const [file, ...args] = resolveFacts(cmd.argv, facts, cmd.purpose);
   let input: NodeJS.ReadableStream | undefined;
   if (cmd.input) {
     const raw = createReadStream(cmd.input.file);
     input = cmd.input.gunzip ? raw.pipe(createGunzip()) : raw;
   }
   const r = await execa(file!, args, { env: childEnv(cmd), reject: false, ...(input ? { input: input as never } : {}) });
-  return { code: r.exitCode ?? -1, stderr: r.stderr };
+  if (r.exitCode === 0 && cmd.record) facts.set(cmd.record.fact, r.stdout.trim().split('\n').pop()!.trim());
+  return { code: r.exitCode ?? -1, stderr: r.stderr, stdout: r.stdout };
 }
 
 async function execute(action: PlannedAction): Promise<void> {
@@ -154,6 +159,51 @@ describe('PostgreSQL steps against a real server, hostile database name', () => 
     expect(await pg.psql('SELECT x FROM live_only', DB)).toBe('42');
     expect(await pg.psql(`SELECT datallowconn FROM pg_database WHERE datname = ${"'" + DB.replace(/'/g, "''") + "'"}`)).toBe('t');
     expect(await pg.psql(`SELECT count(*) FROM pg_roles WHERE rolname = 'ghost_owner'`)).toBe('0');
+  });
+
+  it('the undo of the create drops only the database this run created (by OID): a same-named database it did not create survives', async () => {
+    const r = recipe();
+    const s = set(custom, 'pg-custom');
+    const facts0 = await probeFacts(r, s, undefined, { env });
+    const plan = buildPlan({ recipe: r, set: s, facts: facts0, options: resolvePlanOptions(r.recipe, { missingRoles: 'skip-ownership', jobs: 1 }, 2), mode: 'restore', now: new Date('2026-02-01T00:00:02Z') });
+    const create = plan.steps.find((x) => x.id === 'postgres:create')!;
+    const undo = create.undo!.actions;
+    const lit = (t: string): string => `'${t.replace(/'/g, "''")}'`;
+    // Another run's database under the name: ours was dropped and a new one made in its place.
+    await pg.psql(`DROP DATABASE IF EXISTS ${quoteIdent(DB)}`);
+    facts = new Map();
+    for (const a of create.actions) await execute(a);
+    const ours = facts.get('postgres.createdOid')!;
+    expect(ours).toMatch(/^\d+$/);
+    expect(await pg.psql(`SELECT oid FROM pg_database WHERE datname = ${lit(DB)}`)).toBe(ours);
+    await pg.psql(`DROP DATABASE ${quoteIdent(DB)}`);
+    await pg.psql(`CREATE DATABASE ${quoteIdent(DB)}`);
+    await pg.psql(`CREATE TABLE not_ours (x int); INSERT INTO not_ours VALUES (7)`, DB);
+    for (const a of undo) await execute(a);
+    expect(await pg.psql('SELECT x FROM not_ours', DB)).toBe('7');
+
+    // Ours renamed away and another database under the name: refused, with the exact state; both kept.
+    facts = new Map();
+    await pg.psql(`DROP DATABASE ${quoteIdent(DB)}`);
+    for (const a of create.actions) await execute(a);
+    await pg.psql(`ALTER DATABASE ${quoteIdent(DB)} RENAME TO ${quoteIdent('we_moved')}`);
+    await pg.psql(`CREATE DATABASE ${quoteIdent(DB)}`);
+    await pg.psql(`CREATE TABLE not_ours (x int); INSERT INTO not_ours VALUES (8)`, DB);
+    await expect(execute(undo[0]!)).rejects.toThrow(/the database this run created \(OID \d+\) is now named we_moved, not .*: not dropping it/);
+    expect(await pg.psql('SELECT x FROM not_ours', DB)).toBe('8');
+    expect(await pg.psql(`SELECT oid FROM pg_database WHERE datname = 'we_moved'`)).toBe(facts.get('postgres.createdOid'));
+
+    // Still ours and still under the name: dropped.
+    await pg.psql(`DROP DATABASE ${quoteIdent(DB)}`);
+    await pg.psql(`ALTER DATABASE we_moved RENAME TO ${quoteIdent(DB)}`);
+    for (const a of undo) await execute(a);
+    expect(await pg.psql(`SELECT count(*) FROM pg_database WHERE datname = ${lit(DB)}`)).toBe('0');
+    // Without a recorded OID the undo is refused, not run.
+    facts = new Map();
+    await expect(execute(undo[0]!)).rejects.toThrow(/which this run did not record/);
+    // Leave the live database the next test expects.
+    await pg.psql(`CREATE DATABASE ${quoteIdent(DB)}`);
+    await pg.psql(`CREATE TABLE live_only (x int); INSERT INTO live_only VALUES (42)`, DB);
   });
 
   it('custom archive with skip-ownership: pg_restore --jobs --no-owner; safety copy none drops for good', async () => {
