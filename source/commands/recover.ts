@@ -159,6 +159,7 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
           operator,
           heldLocks: locks,
           checkContext: { recipe, loaded, mode: 'restore' },
+          facts: u.facts,
         });
       }
     } finally {

@@ -35,6 +35,8 @@ export interface RunPlanOptions {
   runCheck?: CheckRunner;
   /** Extra context every check receives (e.g. `recipe`). */
   checkContext?: Record<string, unknown>;
+  /** Run facts already recorded (recover --finish: the dead run's, from its journal), e.g. the OID of the database it created. */
+  facts?: ReadonlyMap<string, string>;
   /** Minimum time between progress events (default 250 ms). */
   progressIntervalMs?: number;
   /** Called with each listr2 task's final title and state (tests). */

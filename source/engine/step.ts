@@ -51,7 +51,7 @@ export function newRunState(plan: Plan, opts: ExecuteOptions): RunState {
   }
   const stopAll = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stopAll.signal]) : stopAll.signal;
-  return { plan, opts, records, stopAll, signal, failure: undefined, failedChecks: [], healthDoneAt: undefined, onSettled: new Map(), facts: new Map() };
+  return { plan, opts, records, stopAll, signal, failure: undefined, failedChecks: [], healthDoneAt: undefined, onSettled: new Map(), facts: new Map(opts.facts ?? []) };
 }
 
 export function rec(run: RunState, id: string): StepRecord {

@@ -70,6 +70,8 @@ export type JournalRecord =
   | { j: 'intent'; ts: string; stepId: string; title: string; undo?: { title: string; actions: PlannedAction[] }; safetyCopy?: SafetyCopy }
   | { j: 'step'; ts: string; stepId: string; status: 'done' | 'failed' | 'skipped' | 'unhealthy'; error?: string }
   | { j: 'rollback'; ts: string; reason: string }
+  /** A run fact a command recorded (the OID of the database the run created: undo by identity). */
+  | { j: 'fact'; ts: string; stepId?: string; name: string; value: string }
   | { j: 'undo'; ts: string; stepId: string; ok: boolean; error?: string }
   | { j: 'end'; ts: string; outcome: string; exitCode: number; state: string[] }
   | { j: 'resolved'; ts: string; by: string; mode: RecoverMode; outcome: string }
@@ -305,6 +307,9 @@ export function attachJournal(bus: EventBus, opts: AttachJournalOptions): Journa
         return;
       case 'rollback-started':
         write({ j: 'rollback', ts: e.ts, reason: e.reason });
+        return;
+      case 'log':
+        if (e.fact) write({ j: 'fact', ts: e.ts, ...(e.stepId ? { stepId: e.stepId } : {}), name: e.fact.name, value: e.fact.value });
         return;
       case 'rollback-step':
         write({ j: 'undo', ts: e.ts, stepId: e.stepId, ok: e.ok, ...(e.error ? { error: e.error } : {}) });

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { runCheck, type CheckContext } from '../checks/index.js';
 import { pasteableAction } from '../actions/describe.js';
-import { executeAction, type CheckRunner } from '../engine/actions.js';
+import { executeAction, withKnownFacts, type CheckRunner } from '../engine/actions.js';
 import type { EngineEventBody, EventBus } from '../engine/events.js';
 import type { RunSummary } from '../engine/run.js';
 import { ExitCode } from '../exit-codes.js';
@@ -91,10 +91,11 @@ export async function rollbackUnfinished(u: UnfinishedRun, opts: RollbackUnfinis
           runCheck: defaultCheckRunner,
           checkContext: { recipe: opts.loaded.recipe, loaded: opts.loaded, mode: 'restore' },
           verifiedFiles: plan.backup.components,
+          facts: u.facts,
         });
       } catch (error) {
         failed = redact(error instanceof Error ? error.message : String(error));
-        manualSteps.push(`${pasteableAction(action, redact)}    # failed: ${failed}`);
+        manualSteps.push(`${pasteableAction(withKnownFacts(action, u.facts), redact)}    # failed: ${failed}`);
         for (const rest of undo.actions.slice(i + 1)) manualSteps.push(pasteableAction(rest, redact));
         break;
       }

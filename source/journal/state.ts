@@ -38,6 +38,8 @@ export interface UnfinishedRun {
   preIncident: PreIncidentCopy[];
   /** When the journal was last written. */
   lastAt: string;
+  /** Run facts the run (and its recover attempts) recorded: the OID of the database it created. */
+  facts: Map<string, string>;
 }
 
 export type AttemptRecord = Extract<JournalRecord, { j: 'attempt' }>;
@@ -138,6 +140,15 @@ export function loadRun(entry: JournalIndexEntry, env: NodeJS.ProcessEnv): Unfin
     if (f.last) last = f.last;
     lastAt = (sub.at(-1) as { ts?: string } | undefined)?.ts ?? lastAt;
   }
+  const facts = new Map<string, string>();
+  for (const r of records) if (r.j === 'fact') facts.set(r.name, r.value);
+  for (const a of attempts) {
+    try {
+      for (const r of readJournal(a.journal)) if (r.j === 'fact') facts.set(r.name, r.value);
+    } catch {
+      // the attempt died before its journal existed
+    }
+  }
   const inDoubt = plan.steps.filter((s) => steps.get(s.id) === 'in-doubt' || steps.get(s.id) === 'failed');
   const died = inDoubt.at(-1) ?? plan.steps.find((s) => s.id === last);
   return {
@@ -153,6 +164,7 @@ export function loadRun(entry: JournalIndexEntry, env: NodeJS.ProcessEnv): Unfin
     attempts,
     preIncident: begin.preIncident,
     lastAt,
+    facts,
   };
 }
 
