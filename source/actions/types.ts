@@ -35,14 +35,15 @@ export interface PlannedCommand {
    * Record a run fact from this command's output once it succeeds: the last non-empty stdout line,
    * which must match `pattern` (the new database's OID). Later commands of the run name it in their
    * argv as `{{fact:NAME}}`; a command naming a fact the run has not recorded is refused, not run
-   * (undo by identity: drop only the database this run created). Facts are in the run's events.
+   * (undo by identity: drop only the database this run created); `{{fact?:NAME}}` reads SQL NULL
+   * instead. Facts are in the run's events and journal.
    */
   record?: { fact: string; pattern: string; what: string };
 }
 
 /** The placeholder for a run fact in an argv element (see PlannedCommand.record). */
-export function factRef(name: string): string {
-  return `{{fact:${name}}}`;
+export function factRef(name: string, opts: { orNull?: boolean } = {}): string {
+  return opts.orNull ? `{{fact?:${name}}}` : `{{fact:${name}}}`;
 }
 
 /** A non-command action the engine performs itself (still fully described here). */

@@ -63,13 +63,15 @@ export interface ActionContext {
   facts?: Map<string, string>;
 }
 
-const FACT_REF = /\{\{fact:([A-Za-z0-9_.-]+)\}\}/g;
+const FACT_REF = /\{\{fact(\??):([A-Za-z0-9_.-]+)\}\}/g;
 
 /** The argv with run facts put in; throws ActionError naming the fact when one is not recorded. */
 export function resolveFacts(argv: readonly string[], facts: ReadonlyMap<string, string> | undefined, purpose: string): string[] {
   return argv.map((a) =>
-    a.replace(FACT_REF, (_m, name: string) => {
+    a.replace(FACT_REF, (_m, optional: string, name: string) => {
       const v = facts?.get(name);
+      // `{{fact?:NAME}}`: SQL NULL when not recorded (the SQL around it decides what that means).
+      if (v === undefined && optional) return 'NULL';
       if (v === undefined) throw new ActionError(`not run: ${purpose}: it needs ${name}, which this run did not record (the step that records it did not complete), so it cannot check that it acts on what this run created`);
       return v;
     }),
@@ -79,7 +81,7 @@ export function resolveFacts(argv: readonly string[], facts: ReadonlyMap<string,
 /** The argv with the facts that are known put in (the others stay as placeholders): for manual steps. */
 export function withKnownFacts<T extends PlannedAction>(action: T, facts: ReadonlyMap<string, string> | undefined): T {
   if (action.type !== 'exec' || !facts) return action;
-  return { ...action, argv: action.argv.map((a) => a.replace(FACT_REF, (m, name: string) => facts.get(name) ?? m)) };
+  return { ...action, argv: action.argv.map((a) => a.replace(FACT_REF, (m, _o: string, name: string) => facts.get(name) ?? m)) };
 }
 
 export interface VerifiedFile {

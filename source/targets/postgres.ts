@@ -219,47 +219,55 @@ export function createDatabaseActions(target: PostgresTarget): PlannedAction[] {
   return [exec(psqlCommand(target, { purpose: `Create database ${target.database}`, sql: [createDatabaseSql(target)], timeoutSeconds: 300 }))];
 }
 
-/** The run fact holding the OID of the database this run created (undo by identity). */
+/** The run facts of undo by identity: the OID of the database this run created, and the highest database OID before it. */
 export const CREATED_OID_FACT = 'postgres.createdOid';
+export const OID_WATERMARK_FACT = 'postgres.oidWatermark';
 
-/** CREATE DATABASE, then record the new database's OID (the create step: its undo drops only that OID's database). */
+/**
+ * The create step: record the highest database OID, CREATE DATABASE, record the new database's
+ * OID. Its undo drops only that database; when the run died between the CREATE and the record,
+ * only a database under the name with an OID above the watermark (made after this run's create
+ * began; the locks keep other restores out) counts as this run's.
+ */
 export function createDatabaseRecordedActions(target: PostgresTarget): PlannedAction[] {
+  const record = (purpose: string, sql: string, fact: string, what: string): PlannedAction =>
+    exec({ ...psqlCommand(target, { purpose, sql: [sql], tuplesOnly: true, timeoutSeconds: 60 }), record: { fact, pattern: '^[0-9]+$', what } });
   return [
+    record(`Record the highest database OID before creating ${target.database}`, 'SELECT COALESCE(max(oid), 0) FROM pg_catalog.pg_database', OID_WATERMARK_FACT, 'the highest database OID before the create'),
     ...createDatabaseActions(target),
-    exec({
-      ...psqlCommand(target, {
-        purpose: `Record the OID of the new database ${target.database} (the rollback drops only that database)`,
-        sql: [`SELECT oid FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(target.database)}`],
-        tuplesOnly: true,
-        timeoutSeconds: 60,
-      }),
-      record: { fact: CREATED_OID_FACT, pattern: '^[0-9]+$', what: `the OID of database ${target.database} created by this run` },
-    }),
+    record(
+      `Record the OID of the new database ${target.database} (the rollback drops only that database)`,
+      `SELECT oid FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(target.database)}`,
+      CREATED_OID_FACT,
+      `the OID of database ${target.database} created by this run`,
+    ),
   ];
 }
 
 /**
- * Undo of the create, by identity: the database with the OID this run recorded, only while it is
- * still named `database`. Gone already: nothing to do. Renamed, or another database under the name:
- * refused with the exact state. Connections are refused and ended by OID, then it is renamed to a
- * name of this run before the DROP (which cannot run in a transaction, so cannot check the OID itself).
+ * Undo of the create, by identity: the database with the OID this run recorded (or, when the run
+ * died before recording it, the one under the name created after the watermark), only while it is
+ * still named `database`. None: nothing to do. Renamed: refused with the exact state. Connections
+ * are refused and ended by OID, then it is renamed to a name of this run before the DROP (which
+ * cannot run in a transaction, so cannot check the OID itself).
  */
 export function dropCreatedDatabaseActions(target: PostgresTarget, stamp: string): PlannedAction[] {
   const db = target.database;
-  const oid = factRef(CREATED_OID_FACT);
+  const ours = `COALESCE(${factRef(CREATED_OID_FACT, { orNull: true })}::oid, (SELECT oid FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(db)} AND oid > ${factRef(OID_WATERMARK_FACT, { orNull: true })}::oid))`;
   const suffix = `__undo_${stamp}`;
   const doomed = truncateBytes(db, MAX_IDENTIFIER_BYTES - Buffer.byteLength(suffix, 'utf8')) + suffix;
   const check =
-    `DECLARE n name; BEGIN SELECT datname INTO n FROM pg_catalog.pg_database WHERE oid = ${oid}; ` +
-    `IF n IS NULL THEN RAISE NOTICE 'the database this run created (OID %) is gone already', ${oid}; RETURN; END IF; ` +
-    `IF n <> ${quoteLiteral(db)} THEN RAISE EXCEPTION 'the database this run created (OID %) is now named %, not %: not dropping it (drop it by hand once you know what it holds)', ${oid}, n, ${quoteLiteral(db)}; END IF; `;
+    `DECLARE o oid := ${ours}; n name; BEGIN IF o IS NULL THEN RAISE NOTICE 'this run created no database %', ${quoteLiteral(db)}; RETURN; END IF; ` +
+    `SELECT datname INTO n FROM pg_catalog.pg_database WHERE oid = o; ` +
+    `IF n IS NULL THEN RAISE NOTICE 'the database this run created (OID %) is gone already', o; RETURN; END IF; ` +
+    `IF n <> ${quoteLiteral(db)} THEN RAISE EXCEPTION 'the database this run created (OID %) is now named %, not %: not dropping it (drop it by hand once you know what it holds)', o, n, ${quoteLiteral(db)}; END IF; `;
   return [
     exec(
       psqlCommand(target, {
-        purpose: `Drop the database this run created (${db}, OID ${oid}), only if it is still that database`,
+        purpose: `Drop the database this run created (${db}, by its OID), only if it is still that database`,
         sql: [
           `DO ${dollarQuote(` ${check}EXECUTE format('ALTER DATABASE %I ALLOW_CONNECTIONS false', n); END `)}`,
-          `SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity WHERE datid = ${oid} AND pid <> pg_catalog.pg_backend_pid()`,
+          `SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity WHERE datid = ${ours} AND pid <> pg_catalog.pg_backend_pid()`,
           `DO ${dollarQuote(` ${check}IF ${dbExists(doomed)} THEN RAISE EXCEPTION 'database % exists; not dropping anything', ${quoteLiteral(doomed)}; END IF; EXECUTE format('ALTER DATABASE %I RENAME TO %I', n, ${quoteLiteral(doomed)}); END `)}`,
           `DROP DATABASE IF EXISTS ${quoteIdent(doomed)}`,
         ],

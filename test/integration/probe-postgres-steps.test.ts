@@ -198,9 +198,19 @@ describe('PostgreSQL steps against a real server, hostile database name', () => 
     await pg.psql(`ALTER DATABASE we_moved RENAME TO ${quoteIdent(DB)}`);
     for (const a of undo) await execute(a);
     expect(await pg.psql(`SELECT count(*) FROM pg_database WHERE datname = ${lit(DB)}`)).toBe('0');
-    // Without a recorded OID the undo is refused, not run.
+    // Killed before anything was recorded (so before the CREATE): a database under the name is not this run's.
     facts = new Map();
-    await expect(execute(undo[0]!)).rejects.toThrow(/which this run did not record/);
+    await pg.psql(`CREATE DATABASE ${quoteIdent(DB)}`);
+    for (const a of undo) await execute(a);
+    expect(await pg.psql(`SELECT count(*) FROM pg_database WHERE datname = ${lit(DB)}`)).toBe('1');
+    // Killed between the CREATE and recording its OID: the one made after the watermark is this run's.
+    await pg.psql(`DROP DATABASE ${quoteIdent(DB)}`);
+    facts = new Map();
+    await execute(create.actions[0]!);
+    await execute(create.actions[1]!);
+    expect(facts.has('postgres.createdOid')).toBe(false);
+    for (const a of undo) await execute(a);
+    expect(await pg.psql(`SELECT count(*) FROM pg_database WHERE datname = ${lit(DB)}`)).toBe('0');
     // Leave the live database the next test expects.
     await pg.psql(`CREATE DATABASE ${quoteIdent(DB)}`);
     await pg.psql(`CREATE TABLE live_only (x int); INSERT INTO live_only VALUES (42)`, DB);
