@@ -419,7 +419,8 @@ describe('buildPlan: hostile names', () => {
     // Names only appear as escaped literals (E'' because of the backslash), identifiers via format('%I').
     expect(sql).toContain(`E'bad"name''; DROP DATABASE postgres; --\\\\ é`);
     expect(sql).toContain(`format('ALTER DATABASE %I RENAME TO %I'`);
-    const create = execs(step(plan, 'postgres:create').actions)[0]!.argv.at(-1)!;
+    // The create step records the highest database OID first (undo by identity), then creates.
+    const create = execs(step(plan, 'postgres:create').actions).map((a) => a.argv.at(-1)!).find((a) => a.startsWith('CREATE DATABASE'))!;
     expect(create.startsWith(`CREATE DATABASE "bad""name'; DROP DATABASE postgres; --\\ é`)).toBe(true);
     expect(plan.warnings.join(' ')).toContain('shortened');
   });
