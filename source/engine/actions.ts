@@ -237,7 +237,7 @@ async function checkIdentity(v: VerifiedFile, when: string): Promise<void> {
 }
 
 async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx: ActionContext): Promise<string> {
-  const action = planned.argv.some((a) => a.includes('{{fact:')) ? { ...planned, argv: resolveFacts(planned.argv, ctx.facts, planned.purpose) } : planned;
+  const action = planned.argv.some((a) => a.includes('{{fact')) ? { ...planned, argv: resolveFacts(planned.argv, ctx.facts, planned.purpose) } : planned;
   const { env, redact } = secretEnv(action, ctx);
   const interval = ctx.progressIntervalMs ?? 250;
   let input: Readable | undefined;
