@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { EngineEvent, EventBus } from '../engine/events.js';
 import { createExclusiveSync, openAppendNoFollowSync } from '../exec/safe-fs.js';
 import { stateDir } from '../evidence/signing.js';
+import { safeJsonStringify } from '../text/sanitize.js';
 import type { PlannedAction } from '../actions/types.js';
 import type { Plan, SafetyCopy } from '../plan/types.js';
 
@@ -139,7 +140,7 @@ function createDurable(file: string, text: string, mode: number): void {
 export function appendRecord(file: string, record: JournalRecord): void {
   const fd = openAppendNoFollowSync(file);
   try {
-    writeAll(fd, `${JSON.stringify(record)}\n`);
+    writeAll(fd, `${safeJsonStringify(record)}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -268,7 +269,7 @@ export function attachJournal(bus: EventBus, opts: AttachJournalOptions): Journa
           ...(opts.recovers ? { recovers: { runId: opts.recovers.runId, mode: opts.recovers.mode, journal: opts.recovers.journal } } : {}),
         };
         try {
-          createDurable(journal, `${JSON.stringify(begin)}\n`, 0o640);
+          createDurable(journal, `${safeJsonStringify(begin)}\n`, 0o640);
           file = journal;
           const dir = journalIndexDir(env);
           mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -285,7 +286,7 @@ export function attachJournal(bus: EventBus, opts: AttachJournalOptions): Journa
             startedAt: e.ts,
             ...(opts.recovers ? { recovers: opts.recovers.runId } : {}),
           };
-          createDurable(indexFile(env, e.runId), `${JSON.stringify(entry)}\n`, 0o600);
+          createDurable(indexFile(env, e.runId), `${safeJsonStringify(entry)}\n`, 0o600);
         } catch (error) {
           errors.push(`journal: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
         }

@@ -119,7 +119,8 @@ describe('probeFacts (read-only, real servers)', () => {
     expect(f.referencedRoles).not.toContain('not_a_role');
     expect(f.missingRoles).toEqual(['Ghost Reader', 'ghost_role']);
     expect(f.dump?.pgDumpVersion).toMatch(/^\d+\.\d+/);
-    expect(f.dump?.restrict).toBe(false);
+    // pg_dump 15.18 (>= 15.14) writes \restrict after its header comment; the scan must find it there.
+    expect(f.dump?.restrict).toBe(true);
     expect(facts.probedAt).toMatch(/Z$/);
   });
 
