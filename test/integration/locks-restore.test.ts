@@ -109,6 +109,8 @@ describe('one restore per target, whatever the spelling and the environment', ()
     expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);
     const aside = await asideDatabases();
     expect(aside).toHaveLength(1);
+    // The safety copy refuses connections (by design) until someone allows them.
+    await pg.psql(`ALTER DATABASE "${aside[0]!}" ALLOW_CONNECTIONS true`);
     expect(await pg.psql("SELECT string_agg(tag, ',') FROM public.pre_restore_marker", aside[0]!)).toBe('before');
     expect((await fingerprintPostgres(pg, aside[0]!)).tables).toEqual(pre.tables);
     // Exactly one run reached the engine: one evidence run has a run-started event.
