@@ -16,7 +16,15 @@ async function main(): Promise<void> {
   const { size } = await stat(file);
   const component = deepGz
     ? { kind: 'postgres' as const, format: 'pg-plain-gz' as const, path: file, size, checksum: 'absent' as const }
-    : { kind: 'redis' as const, format: 'redis-rdb' as const, path: file, size, expectedSha256: sha256, checksumSource: 'sidecar' as const, checksum: 'present' as const };
+    : {
+        kind: 'redis' as const,
+        format: 'redis-rdb' as const,
+        path: file,
+        size,
+        expectedSha256: sha256,
+        checksumSource: 'sidecar' as const,
+        checksum: 'present' as const,
+      };
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
   const report = await verifyBackupSet(

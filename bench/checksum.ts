@@ -80,7 +80,9 @@ interface WorkerResult {
 async function runWorker(file: string, sha: string | undefined): Promise<WorkerResult & { wallMs: number }> {
   const t0 = performance.now();
   const args = sha ? [file, sha] : ['--deep-gz', file];
-  const { stdout } = await exec(process.execPath, ['--import', 'tsx', path.join(repo, 'bench', 'checksum-worker.ts'), ...args], { cwd: repo });
+  const { stdout } = await exec(process.execPath, ['--import', 'tsx', path.join(repo, 'bench', 'checksum-worker.ts'), ...args], {
+    cwd: repo,
+  });
   const wallMs = performance.now() - t0;
   return { ...(JSON.parse(stdout) as WorkerResult), wallMs };
 }
@@ -160,7 +162,9 @@ export async function runChecksumBench(): Promise<void> {
       verifyMs.push(w.ms);
       verifyWallMs.push(w.wallMs);
       bigRss.push(w.maxRssBytes);
-      process.stderr.write(`run ${i + 1}/${runs}: sha256sum ${shaMs.at(-1)?.toFixed(0)} ms, verify ${w.ms.toFixed(0)} ms (process ${w.wallMs.toFixed(0)} ms), peak RSS ${(w.maxRssBytes / MIB).toFixed(0)} MiB\n`);
+      process.stderr.write(
+        `run ${i + 1}/${runs}: sha256sum ${shaMs.at(-1)?.toFixed(0)} ms, verify ${w.ms.toFixed(0)} ms (process ${w.wallMs.toFixed(0)} ms), peak RSS ${(w.maxRssBytes / MIB).toFixed(0)} MiB\n`,
+      );
     }
     const smallRuns = await runWorker(small, smallSha);
     // Deep verification of a plain .sql.gz: hash, gunzip and dump scan in one pass.

@@ -16,7 +16,15 @@ async function main(): Promise<void> {
   const bus = new EventBus();
   const started = performance.now();
   const cpu0 = process.cpuUsage();
-  const summary = await runPlan(plan, { bus, redact: createRedactor(), renderer: 'silent', runId: 'bench', kind: 'restore', lockDir, env: process.env });
+  const summary = await runPlan(plan, {
+    bus,
+    redact: createRedactor(),
+    renderer: 'silent',
+    runId: 'bench',
+    kind: 'restore',
+    lockDir,
+    env: process.env,
+  });
   const ms = performance.now() - started;
   const cpu = process.cpuUsage(cpu0);
   // The tool's own cost: CPU time of this Node process (not of psql/pg_restore, its children).

@@ -55,13 +55,23 @@ async function recreate(pg: PostgresSandbox, db: string): Promise<void> {
 async function byHandPlain(pg: PostgresSandbox, file: string, db: string): Promise<Timing> {
   await recreate(pg, db);
   const psql = [pg.bin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...conn(pg, db)].map((a) => `'${a}'`).join(' ');
-  const ms = await timeIt(() => exec('bash', ['-c', `set -o pipefail; gunzip -c '${file}' | ${psql} >/dev/null`], { env: { ...process.env, ...pg.env() }, maxBuffer: 64 * 1024 * 1024 }));
+  const ms = await timeIt(() =>
+    exec('bash', ['-c', `set -o pipefail; gunzip -c '${file}' | ${psql} >/dev/null`], {
+      env: { ...process.env, ...pg.env() },
+      maxBuffer: 64 * 1024 * 1024,
+    }),
+  );
   return { ms };
 }
 
 async function byHandCustom(pg: PostgresSandbox, file: string, db: string, jobs: number): Promise<Timing> {
   await recreate(pg, db);
-  const ms = await timeIt(() => exec(pg.bin('pg_restore'), ['--verbose', `--jobs=${jobs}`, ...conn(pg, db), file], { env: { ...process.env, ...pg.env() }, maxBuffer: 64 * 1024 * 1024 }));
+  const ms = await timeIt(() =>
+    exec(pg.bin('pg_restore'), ['--verbose', `--jobs=${jobs}`, ...conn(pg, db), file], {
+      env: { ...process.env, ...pg.env() },
+      maxBuffer: 64 * 1024 * 1024,
+    }),
+  );
   return { ms };
 }
 
@@ -75,7 +85,18 @@ function plan(action: PlannedAction): Plan {
     backup: { id: 'bench', time: new Date().toISOString(), layout: 'flat', location: '/', components: [] },
     targets: {},
     lockKeys: ['recipe:bench'],
-    steps: [{ id: 'restore', title: 'Restore the dump', doneTitle: 'Dump restored', phase: 'postgres', lane: 'main', destructive: false, actions: [action], dependsOn: [] }],
+    steps: [
+      {
+        id: 'restore',
+        title: 'Restore the dump',
+        doneTitle: 'Dump restored',
+        phase: 'postgres',
+        lane: 'main',
+        destructive: false,
+        actions: [action],
+        dependsOn: [],
+      },
+    ],
     options: { yes: true, rollbackOnUnhealthy: false, dropSafetyCopies: false, missingRoles: 'fail', parallel: false, jobs: 1 },
     facts: {},
     warnings: [],
@@ -88,13 +109,23 @@ async function throughEngine(pg: PostgresSandbox, action: PlannedAction, db: str
   const planFile = path.join(work, 'plan.json');
   await writeFile(planFile, JSON.stringify(plan(action)));
   const t = performance.now();
-  const { stdout } = await exec(process.execPath, ['--import', 'tsx', path.join(here, 'restore-child.ts'), planFile, path.join(work, 'locks')], {
-    cwd: repo,
-    env: { ...process.env, BENCH_PGPASSWORD: pg.password },
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const { stdout } = await exec(
+    process.execPath,
+    ['--import', 'tsx', path.join(here, 'restore-child.ts'), planFile, path.join(work, 'locks')],
+    {
+      cwd: repo,
+      env: { ...process.env, BENCH_PGPASSWORD: pg.password },
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
   const wall = performance.now() - t;
-  const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { ms: number; cpuMs: number; maxRssKiB: number; outcome: string; error?: string };
+  const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as {
+    ms: number;
+    cpuMs: number;
+    maxRssKiB: number;
+    outcome: string;
+    error?: string;
+  };
   if (r.outcome !== 'restored') throw new Error(`engine restore failed: ${r.error ?? r.outcome}`);
   void wall;
   return { ms: r.ms, maxRssKiB: r.maxRssKiB, cpuMs: r.cpuMs };
@@ -185,9 +216,18 @@ export async function runRestoreBench(): Promise<void> {
     const { stdout: listed } = await exec(pg.bin('pg_restore'), ['--list', custom]);
     const items = listed.split('\n').filter((l) => /^\d+;/.test(l)).length;
     const uncompressed = Number((await exec('sh', ['-c', `gunzip -c '${plainGz}' | wc -c`])).stdout.trim());
-    process.stderr.write(`plain ${formatBytes(sizeGz)} (${formatBytes(uncompressed)} SQL), custom ${formatBytes(sizeCustom)}, ${items} TOC entries\n`);
+    process.stderr.write(
+      `plain ${formatBytes(sizeGz)} (${formatBytes(uncompressed)} SQL), custom ${formatBytes(sizeCustom)}, ${items} TOC entries\n`,
+    );
 
-    const results = { handPlain: [] as number[], enginePlain: [] as number[], handCustom: [] as number[], engineCustom: [] as number[], cpuPlain: [] as number[], cpuCustom: [] as number[] };
+    const results = {
+      handPlain: [] as number[],
+      enginePlain: [] as number[],
+      handCustom: [] as number[],
+      engineCustom: [] as number[],
+      cpuPlain: [] as number[],
+      cpuCustom: [] as number[],
+    };
     const rss = { plainBig: [] as number[], customBig: [] as number[], plainSmall: 0, customSmall: 0 };
     // Warm the page cache and the server once each way, then alternate.
     await byHandPlain(pg, plainGz, 'target');

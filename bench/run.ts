@@ -11,7 +11,9 @@ async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
   const unknown = wanted.filter((w) => !(w in benches));
   if (unknown.length > 0) {
-    process.stderr.write(`Unknown benchmark${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}. Known: ${Object.keys(benches).join(', ')}\n`);
+    process.stderr.write(
+      `Unknown benchmark${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}. Known: ${Object.keys(benches).join(', ')}\n`,
+    );
     process.exitCode = 2;
     return;
   }

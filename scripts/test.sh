@@ -8,6 +8,8 @@ echo "test: typecheck" >&2
 npx tsc -p tsconfig.json --noEmit
 echo "test: lint" >&2
 npx eslint .
+echo "test: format (prettier --check)" >&2
+npx prettier --check .
 echo "test: vitest" >&2
 results=$(mktemp)
 set +e

@@ -45,8 +45,14 @@ export const exitCodeDocs: ReadonlyArray<readonly [ExitCodeValue, string]> = [
   [ExitCode.unhealthy, 'restored, but health checks failed (restored state kept)'],
   [ExitCode.rollbackIncomplete, 'restore failed and rollback is incomplete (manual action needed)'],
   [ExitCode.evidenceUnsealed, 'evidence intact but the run was interrupted (no seal)'],
-  [ExitCode.evidenceTampered, 'evidence failed verification (edited, reordered or truncated; with --key: seal unsigned, signed by another key, or re-sealed)'],
-  [ExitCode.locked, 'another restore holds the lock on a target, another drill holds its drill lock, or a run that is gone left the targets unfinished or its locks: run recover (nothing touched; refused before verifying)'],
+  [
+    ExitCode.evidenceTampered,
+    'evidence failed verification (edited, reordered or truncated; with --key: seal unsigned, signed by another key, or re-sealed)',
+  ],
+  [
+    ExitCode.locked,
+    'another restore holds the lock on a target, another drill holds its drill lock, or a run that is gone left the targets unfinished or its locks: run recover (nothing touched; refused before verifying)',
+  ],
   [ExitCode.preflightFailed, 'preflight failed: tools, reachability, disk (nothing touched)'],
   [ExitCode.internal, 'internal error (a bug): please report it with RESTORE_ASSISTANT_DEBUG=1 output'],
   [ExitCode.interrupted, 'interrupted by SIGINT/SIGTERM and rolled back'],

@@ -18,10 +18,20 @@ export default function setup(project: TestProject): () => void {
   copyFileSync(path.join(repo, 'package.json'), path.join(out, 'package.json'));
   symlinkSync(path.join(repo, 'node_modules'), path.join(out, 'node_modules'), 'dir');
   try {
-    execFileSync(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', path.join(out, 'dist')], {
-      cwd: repo,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    execFileSync(
+      process.execPath,
+      [
+        path.join(repo, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        path.join(repo, 'tsconfig.build.json'),
+        '--outDir',
+        path.join(out, 'dist'),
+      ],
+      {
+        cwd: repo,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
   } catch (error) {
     // tsc emits even with type errors (the typecheck step reports them); only a missing output is fatal.
     if (!existsSync(path.join(out, 'dist', 'bin.js'))) throw error;

@@ -30,16 +30,24 @@ function displayArgv(argv: readonly string[], scripts?: ScriptTable): string {
 export function describeCheck(c: Check): string {
   if ('http' in c) return `GET ${c.http.url} answers ${c.http.status}${c.http.bodyContains ? ` containing "${c.http.bodyContains}"` : ''}`;
   if ('tcp' in c) return `tcp ${c.tcp.host}:${c.tcp.port} accepts`;
-  if ('sql' in c) return `SQL ${c.sql.query}${c.sql.expect !== undefined ? ` = ${c.sql.expect}` : ''}${c.sql.minRows !== undefined ? ` >= ${c.sql.minRows}` : ''}`;
-  if ('redis' in c) return `redis ${c.redis.command.join(' ')}${c.redis.expect !== undefined ? ` = ${c.redis.expect}` : ''}${c.redis.min !== undefined ? ` >= ${c.redis.min}` : ''}`;
+  if ('sql' in c)
+    return `SQL ${c.sql.query}${c.sql.expect !== undefined ? ` = ${c.sql.expect}` : ''}${c.sql.minRows !== undefined ? ` >= ${c.sql.minRows}` : ''}`;
+  if ('redis' in c)
+    return `redis ${c.redis.command.join(' ')}${c.redis.expect !== undefined ? ` = ${c.redis.expect}` : ''}${c.redis.min !== undefined ? ` >= ${c.redis.min}` : ''}`;
   if ('promql' in c) return `PromQL ${c.promql.query} has >= ${c.promql.minSeries} series${c.promql.time ? ` at ${c.promql.time}` : ''}`;
   return `${c.command.argv.map(shellQuote).join(' ')} exits ${c.command.expectExitCode}`;
 }
 
 /** The `$ argv < input [env]  (where)` line of a command, for display. */
 function displayCommand(cmd: PlannedCommand, scripts?: ScriptTable): string {
-  const input = cmd.input ? ` < ${shellQuote(cmd.input.file)}${cmd.input.gunzip ? ' (gunzip in-process)' : ''}${cmd.input.filter ? ` (filter: ${cmd.input.filter})` : ''}${cmd.input.psqlRestrict ? ' (psql \\restrict with a per-run key: meta-commands refused)' : ''}` : '';
-  const env = cmd.envFrom ? ` [env: ${Object.entries(cmd.envFrom).map(([k, v]) => `${k} from $${v}`).join(', ')}]` : '';
+  const input = cmd.input
+    ? ` < ${shellQuote(cmd.input.file)}${cmd.input.gunzip ? ' (gunzip in-process)' : ''}${cmd.input.filter ? ` (filter: ${cmd.input.filter})` : ''}${cmd.input.psqlRestrict ? ' (psql \\restrict with a per-run key: meta-commands refused)' : ''}`
+    : '';
+  const env = cmd.envFrom
+    ? ` [env: ${Object.entries(cmd.envFrom)
+        .map(([k, v]) => `${k} from $${v}`)
+        .join(', ')}]`
+    : '';
   return `$ ${displayArgv(cmd.argv, scripts)}${input}${env}  (${cmd.runsIn})`;
 }
 
@@ -94,7 +102,8 @@ export function pasteableCommand(cmd: PlannedCommand, redact: Redactor): string 
   if (cmd.input) {
     const file = shellQuote(cmd.input.file);
     const filter = cmd.input.filter === 'strip-ownership-and-acl' ? ` | grep -Ev '^(ALTER .* OWNER TO .*|GRANT .*|REVOKE .*);$'` : '';
-    line = cmd.input.gunzip || filter ? `${cmd.input.gunzip ? `gunzip -c ${file}` : `cat ${file}`}${filter} | ${line}` : `${line} < ${file}`;
+    line =
+      cmd.input.gunzip || filter ? `${cmd.input.gunzip ? `gunzip -c ${file}` : `cat ${file}`}${filter} | ${line}` : `${line} < ${file}`;
   }
   return line;
 }
@@ -116,7 +125,9 @@ export function pasteableAction(action: PlannedAction, redact: Redactor): string
       const q = shellQuote;
       const mv = `mv -T -- ${q(action.from)} ${q(action.to)}`;
       // Pasteable as is: what is at the name by then is moved out of the way (kept), not merged into.
-      return action.displaceTo ? `if [ -e ${q(action.to)} ] || [ -L ${q(action.to)} ]; then mv -T -- ${q(action.to)} ${q(action.displaceTo)}; fi && ${mv}` : mv;
+      return action.displaceTo
+        ? `if [ -e ${q(action.to)} ] || [ -L ${q(action.to)} ]; then mv -T -- ${q(action.to)} ${q(action.displaceTo)}; fi && ${mv}`
+        : mv;
     }
     case 'install-aof': {
       const tmp = shellQuote(`${action.dir}.restore-tmp`);

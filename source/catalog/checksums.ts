@@ -24,7 +24,10 @@ export function parseSha256Sums(text: string, label = 'SHA256SUMS'): ParsedSums 
   const warnings: string[] = [];
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
-    const line = (lines[i] ?? '').slice(0, 8192).replace(/\u0000/g, '').trim();
+    const line = (lines[i] ?? '')
+      .slice(0, 8192)
+      .replace(/\u0000/g, '')
+      .trim();
     if (line === '' || line.startsWith('#')) continue;
     let m = /^\\?([0-9a-fA-F]{64})(?:\s+\*?(.+)|)$/.exec(line);
     if (m) {
@@ -36,7 +39,8 @@ export function parseSha256Sums(text: string, label = 'SHA256SUMS'): ParsedSums 
       sums.set(normalizeName(m[1]!), m[2]!.toLowerCase());
       continue;
     }
-    if (warnings.length < 10) warnings.push(`${label} line ${i + 1} is not a sha256 line (ignored): ${JSON.stringify(sanitizeText(line, 80))}`);
+    if (warnings.length < 10)
+      warnings.push(`${label} line ${i + 1} is not a sha256 line (ignored): ${JSON.stringify(sanitizeText(line, 80))}`);
   }
   return { sums, warnings };
 }

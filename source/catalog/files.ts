@@ -80,7 +80,11 @@ export async function exists(p: string): Promise<boolean> {
 }
 
 /** What kind of backup file a name is, or undefined. Reads at most a few bytes (to tell custom from plain). */
-export async function classifyPath(full: string, isDir: boolean, strictNames = false): Promise<{ kind: ComponentKind; format: ComponentFormat } | undefined> {
+export async function classifyPath(
+  full: string,
+  isDir: boolean,
+  strictNames = false,
+): Promise<{ kind: ComponentKind; format: ComponentFormat } | undefined> {
   const name = path.basename(full).toLowerCase();
   if (isDir) {
     return (await exists(path.join(full, 'toc.dat'))) ? { kind: 'postgres', format: 'pg-directory' } : undefined;

@@ -30,9 +30,15 @@ export function nearestIds(sets: BackupSet[], ref: string, n = 3): string[] {
   const t = parseRecordedTime(ref) ?? stampInName(ref)?.iso;
   if (t) {
     const at = Date.parse(t);
-    return [...sets].sort((a, b) => Math.abs(Date.parse(a.time) - at) - Math.abs(Date.parse(b.time) - at)).slice(0, n).map((s) => s.id);
+    return [...sets]
+      .sort((a, b) => Math.abs(Date.parse(a.time) - at) - Math.abs(Date.parse(b.time) - at))
+      .slice(0, n)
+      .map((s) => s.id);
   }
-  return [...sets].sort((a, b) => levenshtein(a.id, ref) - levenshtein(b.id, ref)).slice(0, n).map((s) => s.id);
+  return [...sets]
+    .sort((a, b) => levenshtein(a.id, ref) - levenshtein(b.id, ref))
+    .slice(0, n)
+    .map((s) => s.id);
 }
 
 /**
@@ -43,7 +49,10 @@ export function findBackupSet(sets: BackupSet[], ref: string): BackupSet {
   const wanted = ref.trim();
   if (wanted === 'latest') {
     const newest = [...sets].sort(byRecordedTime)[0];
-    if (!newest) throw new UsageError('There are no backup sets to choose "latest" from.', { next: 'Run `restore-assistant list` to see what the backup root holds.' });
+    if (!newest)
+      throw new UsageError('There are no backup sets to choose "latest" from.', {
+        next: 'Run `restore-assistant list` to see what the backup root holds.',
+      });
     return newest;
   }
   const byId = sets.find((s) => s.id === wanted);
@@ -59,7 +68,12 @@ export function findBackupSet(sets: BackupSet[], ref: string): BackupSet {
   throw new UsageError(`No backup set "${sanitizeText(wanted, 120)}".`, {
     problems:
       prefixed.length > 1
-        ? [`"${sanitizeText(wanted, 60)}" matches ${prefixed.length} sets: ${prefixed.slice(0, 5).map((s) => s.id).join(', ')}`]
+        ? [
+            `"${sanitizeText(wanted, 60)}" matches ${prefixed.length} sets: ${prefixed
+              .slice(0, 5)
+              .map((s) => s.id)
+              .join(', ')}`,
+          ]
         : near.length > 0
           ? [`nearest: ${near.join(', ')}`]
           : ['the backup root holds no sets'],
@@ -79,10 +93,14 @@ export async function loadBackupSetFromPath(ref: string): Promise<BackupSet> {
     s = await stat(abs);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new UsageError(`${abs} cannot be read (${code === 'ENOENT' ? 'does not exist' : code}).`, { next: 'Check the path, or run `restore-assistant list` to see the set ids.' });
+    throw new UsageError(`${abs} cannot be read (${code === 'ENOENT' ? 'does not exist' : code}).`, {
+      next: 'Check the path, or run `restore-assistant list` to see the set ids.',
+    });
   }
   if (!s.isFile() && !s.isDirectory()) {
-    throw new UsageError(`${abs} is neither a file nor a directory (a device, FIFO or socket); it is not read.`, { next: 'Pass the path of a backup file or set directory.' });
+    throw new UsageError(`${abs} is neither a file nor a directory (a device, FIFO or socket); it is not read.`, {
+      next: 'Pass the path of a backup file or set directory.',
+    });
   }
   const name = path.basename(abs);
   const parentName = path.basename(path.dirname(abs));
@@ -100,7 +118,9 @@ export async function loadBackupSetFromPath(ref: string): Promise<BackupSet> {
   const cls = await classifyPath(abs, s.isDirectory());
   if (!cls) {
     throw new UsageError(`${abs} is not a backup file restore-assistant knows.`, {
-      problems: ['known: *.sql, *.sql.gz, *.dump (pg_dump -Fc), pg_dump -Fd directories (toc.dat), *.rdb, *.tar.gz of a Prometheus data dir'],
+      problems: [
+        'known: *.sql, *.sql.gz, *.dump (pg_dump -Fc), pg_dump -Fd directories (toc.dat), *.rdb, *.tar.gz of a Prometheus data dir',
+      ],
     });
   }
   const warnings: string[] = [];

@@ -46,7 +46,13 @@ export const MAX_FINDINGS = 50;
 /** Lines longer than this are looked at in full but shown cut. */
 const SHOW = 120;
 
-type Inside = { kind: 'none' } | { kind: 'squote' } | { kind: 'equote' } | { kind: 'dquote' } | { kind: 'dollar'; tag: string } | { kind: 'block'; depth: number };
+type Inside =
+  | { kind: 'none' }
+  | { kind: 'squote' }
+  | { kind: 'equote' }
+  | { kind: 'dquote' }
+  | { kind: 'dollar'; tag: string }
+  | { kind: 'block'; depth: number };
 
 const IDENT_START = /[A-Za-z_\u0080-\uffff]/;
 const IDENT_CHAR = /[A-Za-z0-9_$\u0080-\uffff]/;
@@ -112,7 +118,12 @@ export class MetaCommandScanner extends Writable {
       const m = CREATE_DATABASE.exec(text);
       if (m) this.result.createDatabase = { line: no, name: sanitizeText(m[1]!, 80) };
     }
-    if (this.inside.kind === 'none' && !this.result.standardStrings && /standard_conforming_strings/i.test(text) && !PG_DUMP_STD_STRINGS.test(text)) {
+    if (
+      this.inside.kind === 'none' &&
+      !this.result.standardStrings &&
+      /standard_conforming_strings/i.test(text) &&
+      !PG_DUMP_STD_STRINGS.test(text)
+    ) {
       this.result.standardStrings = { line: no, text: show(text) };
     }
     this.lex(text, no);
@@ -236,7 +247,11 @@ export class MetaCommandScanner extends Writable {
     this.result.total++;
     if (this.result.findings.length < MAX_FINDINGS) this.result.findings.push({ line: no, command, text: show(text) });
     if (!this.result.connect && (word === '\\c' || word === '\\connect')) {
-      const target = text.slice(at + word.length).trim().split(/\s+/)[0] ?? '';
+      const target =
+        text
+          .slice(at + word.length)
+          .trim()
+          .split(/\s+/)[0] ?? '';
       this.result.connect = { line: no, target: sanitizeText(target, 80) };
     }
     // After a command psql reads its arguments to the end of the line; the query buffer is as it was.

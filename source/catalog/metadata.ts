@@ -28,7 +28,6 @@ const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
 // Shell syntax that has no business in a metadata value: worth a warning (it is never run).
 const SHELL_SYNTAX = /\$\(|`|\$\{|;|&&|\|\||[|<>]/;
 
-
 /** Parse metadata.txt text. Never throws; odd content becomes warnings. */
 export function parseMetadata(text: string, fileLabel = 'metadata.txt'): ParsedMetadata {
   const metadata: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
@@ -130,7 +129,9 @@ export function parseMetadata(text: string, fileLabel = 'metadata.txt'): ParsedM
 
   function checkShell(value: string, key: string, lineNo: number): void {
     if (SHELL_SYNTAX.test(value)) {
-      warn(`${fileLabel} line ${lineNo}: the value of "${sanitizeText(key, 60)}" contains shell syntax; it is treated as text and never run`);
+      warn(
+        `${fileLabel} line ${lineNo}: the value of "${sanitizeText(key, 60)}" contains shell syntax; it is treated as text and never run`,
+      );
     }
   }
 }

@@ -67,7 +67,9 @@ export function parseRecordedTime(value: string): string | undefined {
   if (dashed) return dashed;
   const compact = parseCompactStamp(v);
   if (compact) return compact;
-  let m = /^(\d{4})-(\d{2})-(\d{2})[T _](\d{2})[:-](\d{2})[:-](\d{2})(?:\.(\d{1,6}))?\s*(Z|UTC|GMT|(?:UTC|GMT)?[+-]\d{2}:?\d{2})?$/i.exec(v);
+  let m = /^(\d{4})-(\d{2})-(\d{2})[T _](\d{2})[:-](\d{2})[:-](\d{2})(?:\.(\d{1,6}))?\s*(Z|UTC|GMT|(?:UTC|GMT)?[+-]\d{2}:?\d{2})?$/i.exec(
+    v,
+  );
   if (m) {
     const off = zoneOffset(m[8]);
     if (off === undefined) return undefined;
@@ -101,5 +103,8 @@ export function stampInName(name: string): { stamp: string; iso: string } | unde
 
 /** `2026-01-18T01:45:13.000Z` → `2026-01-18 01:45:13` (what the list shows, labelled UTC). */
 export function formatUtc(isoTime: string): string {
-  return isoTime.replace('T', ' ').replace(/\.\d{3}Z$/, '').replace(/Z$/, '');
+  return isoTime
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, '')
+    .replace(/Z$/, '');
 }

@@ -34,7 +34,12 @@ export function parseRestoreList(text: string): RestoreList {
     if (header && !(header[1]! in headers)) headers[header[1]!] = sanitizeText(header[2]!.trim(), 120);
   }
   const toc = headers['TOC Entries'];
-  return { tocEntries, ...(toc && /^\d+$/.test(toc) ? { tocHeaderEntries: Number(toc) } : {}), ...(createdAt ? { createdAt } : {}), headers };
+  return {
+    tocEntries,
+    ...(toc && /^\d+$/.test(toc) ? { tocHeaderEntries: Number(toc) } : {}),
+    ...(createdAt ? { createdAt } : {}),
+    headers,
+  };
 }
 
 /** The first word of a version header ("15.12" of "15.12 (Debian 15.12-0+deb12u1)"). */

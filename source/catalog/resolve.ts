@@ -49,7 +49,10 @@ export async function needSourceError(command: string, extra = ''): Promise<Usag
   }
   return new UsageError(`\`${command}\` needs to know where the backups are: pass --recipe NAME or --root DIR${extra}.`, {
     problems: known.length > 0 ? [`recipes found: ${known.join(', ')}`] : [],
-    next: known.length > 0 ? `e.g. restore-assistant ${command} --recipe ${known[0]}` : `e.g. restore-assistant ${command} --root /var/backups/story-portal`,
+    next:
+      known.length > 0
+        ? `e.g. restore-assistant ${command} --recipe ${known[0]}`
+        : `e.g. restore-assistant ${command} --root /var/backups/story-portal`,
   });
 }
 

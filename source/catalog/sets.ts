@@ -70,8 +70,15 @@ export async function makeComponent(
         const parsed = parseSha256Sums(text, `${label}.sha256`);
         const named = [...parsed.sums.entries()];
         const hit = parsed.sums.get(path.basename(full)) ?? parsed.sums.get('') ?? (named.length === 1 ? named[0]?.[1] : undefined);
-        if (named.length === 1 && named[0]?.[0] !== '' && named[0]?.[0] !== path.basename(full) && path.basename(named[0]?.[0] ?? '') !== path.basename(full)) {
-          warnings.push(`${label}.sha256 names "${sanitizeText(named[0]?.[0] ?? '', 120)}", not ${path.basename(full)}; its digest is used anyway`);
+        if (
+          named.length === 1 &&
+          named[0]?.[0] !== '' &&
+          named[0]?.[0] !== path.basename(full) &&
+          path.basename(named[0]?.[0] ?? '') !== path.basename(full)
+        ) {
+          warnings.push(
+            `${label}.sha256 names "${sanitizeText(named[0]?.[0] ?? '', 120)}", not ${path.basename(full)}; its digest is used anyway`,
+          );
         }
         if (hit) {
           component.expectedSha256 = hit;
@@ -116,7 +123,12 @@ export async function readMetadata(file: string, warnings: string[], label: stri
  * One set directory (story-portal, or a flat set dir): components inside it, metadata.txt,
  * SHA256SUMS, sidecars. `nameTime` is the time its name records, if any.
  */
-export async function buildDirSet(dir: string, root: string, layout: Layout, nameTime: string | undefined): Promise<BackupSet | { noTime: true; warnings: string[] }> {
+export async function buildDirSet(
+  dir: string,
+  root: string,
+  layout: Layout,
+  nameTime: string | undefined,
+): Promise<BackupSet | { noTime: true; warnings: string[] }> {
   const id = path.basename(dir);
   const warnings: string[] = [];
   let entries: Entry[] = [];
@@ -147,7 +159,9 @@ export async function buildDirSet(dir: string, root: string, layout: Layout, nam
     const t = parseRecordedTime(recorded);
     if (t) {
       if (nameTime && Math.abs(Date.parse(t) - Date.parse(nameTime)) > 60_000) {
-        warnings.push(`${rel}metadata.txt records ${sanitizeText(recorded, 40)}, but the directory name says ${id}; the metadata time is used`);
+        warnings.push(
+          `${rel}metadata.txt records ${sanitizeText(recorded, 40)}, but the directory name says ${id}; the metadata time is used`,
+        );
       }
       time = t;
       timeSource = 'metadata';
@@ -166,7 +180,8 @@ export async function buildDirSet(dir: string, root: string, layout: Layout, nam
   if (Array.isArray(listed)) {
     for (const kind of COMPONENT_KINDS) {
       const mentioned = listed.some((item) => (kind === 'postgres' ? /postgres/i : kind === 'redis' ? /redis/i : /prometheus/i).test(item));
-      if (mentioned && !components.some((c) => c.kind === kind)) warnings.push(`metadata.txt lists ${componentLabel[kind]}, but the set holds no ${componentLabel[kind]} backup`);
+      if (mentioned && !components.some((c) => c.kind === kind))
+        warnings.push(`metadata.txt lists ${componentLabel[kind]}, but the set holds no ${componentLabel[kind]} backup`);
     }
     const pgItem = listed.find((item) => /postgres/i.test(item));
     // "PostgreSQL (agentic_platform)" or "PostgreSQL (agentic_platform database)"
@@ -174,7 +189,8 @@ export async function buildDirSet(dir: string, root: string, layout: Layout, nam
     if (db) for (const c of components) if (c.kind === 'postgres') c.database = db;
   }
   const dbValue = metadataValue(metadata, 'Database', 'PostgreSQL Database');
-  if (typeof dbValue === 'string' && /^[\w.-]{1,63}$/.test(dbValue)) for (const c of components) if (c.kind === 'postgres' && !c.database) c.database = dbValue;
+  if (typeof dbValue === 'string' && /^[\w.-]{1,63}$/.test(dbValue))
+    for (const c of components) if (c.kind === 'postgres' && !c.database) c.database = dbValue;
 
   if (components.length === 0) warnings.push(`${rel} holds no backup files`);
   for (const kind of COMPONENT_KINDS) {

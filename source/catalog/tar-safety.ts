@@ -43,15 +43,22 @@ export function checkTarEntry(entry: TarEntryInfo): TarEntryProblem | undefined 
   if (p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p)) return { code: 'tar-unsafe-path', message: `entry ${show(p)} has an absolute path` };
   if (p.split(/[\\/]/).includes('..')) return { code: 'tar-unsafe-path', message: `entry ${show(p)} climbs out of the archive with ".."` };
   if (!SAFE_TYPES.has(entry.type)) {
-    return { code: 'tar-special-file', message: `entry ${show(p)} is a ${entry.type} (only files, directories and links inside the archive are allowed)` };
+    return {
+      code: 'tar-special-file',
+      message: `entry ${show(p)} is a ${entry.type} (only files, directories and links inside the archive are allowed)`,
+    };
   }
   if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
     const target = entry.linkpath ?? '';
     const kind = entry.type === 'SymbolicLink' ? 'symlink' : 'hard link';
     if (target === '') return { code: 'tar-unsafe-link', message: `${kind} ${show(p)} has no target` };
     // A symlink resolves from its own directory; a hard link names a path from the archive root.
-    const resolved = entry.type === 'SymbolicLink' && !target.startsWith('/') ? path.posix.join(path.posix.dirname(normalizeEntryPath(p)), target) : target;
-    if (escapes(resolved)) return { code: 'tar-unsafe-link', message: `${kind} ${show(p)} points outside the archive (to ${show(target)})` };
+    const resolved =
+      entry.type === 'SymbolicLink' && !target.startsWith('/')
+        ? path.posix.join(path.posix.dirname(normalizeEntryPath(p)), target)
+        : target;
+    if (escapes(resolved))
+      return { code: 'tar-unsafe-link', message: `${kind} ${show(p)} points outside the archive (to ${show(target)})` };
   }
   return undefined;
 }

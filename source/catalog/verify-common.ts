@@ -287,8 +287,17 @@ export function checksumOutcome(cr: ComponentRun, sha256: string | undefined, st
   const expected = cr.component.expectedSha256;
   if (!expected || !sha256) return;
   const ok = sha256 === expected.toLowerCase();
-  cr.check('sha256', ok, started, ok ? `matches ${cr.component.checksumSource ?? 'expected'} digest` : `expected ${expected}, got ${sha256}`);
-  if (!ok) cr.problem('checksum-mismatch', `sha256 does not match ${cr.component.checksumSource ?? 'the expected digest'} (expected ${expected.slice(0, 16)}…, got ${sha256.slice(0, 16)}…)`);
+  cr.check(
+    'sha256',
+    ok,
+    started,
+    ok ? `matches ${cr.component.checksumSource ?? 'expected'} digest` : `expected ${expected}, got ${sha256}`,
+  );
+  if (!ok)
+    cr.problem(
+      'checksum-mismatch',
+      `sha256 does not match ${cr.component.checksumSource ?? 'the expected digest'} (expected ${expected.slice(0, 16)}…, got ${sha256.slice(0, 16)}…)`,
+    );
 }
 
 export function readFailure(cr: ComponentRun, error: Error): void {

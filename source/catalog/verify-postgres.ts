@@ -6,7 +6,21 @@ import zlib from 'node:zlib';
 import { sanitizeText } from '../text/sanitize.js';
 import { MetaCommandScanner, type MetaScanResult } from './meta-scan.js';
 import { findPgTool } from './tools.js';
-import { checksumOutcome, type ComponentRun, EdgeScanner, Fanout, gzipHeaderOk, gzipProblem, progressReporter, readEdges, readFailure, run_, streamPass, toolTail, type VerifyOptions } from './verify-common.js';
+import {
+  checksumOutcome,
+  type ComponentRun,
+  EdgeScanner,
+  Fanout,
+  gzipHeaderOk,
+  gzipProblem,
+  progressReporter,
+  readEdges,
+  readFailure,
+  run_,
+  streamPass,
+  toolTail,
+  type VerifyOptions,
+} from './verify-common.js';
 
 /** PostgreSQL dumps: plain (.sql, .sql.gz: header, complete line, meta-commands) and archives (pg_restore --list, read-through). */
 
@@ -20,17 +34,30 @@ function judgePlain(cr: ComponentRun, head: Buffer, tail: Buffer, started: numbe
   const firstLines = headText.split('\n').slice(0, 40);
   const hasHeader = firstLines.some((l) => l.trimEnd() === PLAIN_HEADER);
   cr.check('dump header', hasHeader, started, hasHeader ? PLAIN_HEADER : 'no "-- PostgreSQL database dump" line at the start');
-  if (!hasHeader) cr.problem('pg-dump-header-missing', 'does not start with "-- PostgreSQL database dump": not a plain pg_dump file, or damaged');
+  if (!hasHeader)
+    cr.problem('pg-dump-header-missing', 'does not start with "-- PostgreSQL database dump": not a plain pg_dump file, or damaged');
   const restrict = firstLines.find((l) => /^\\restrict\s+\S+/.test(l));
   cr.facts['plainDumpHasRestrictLine'] = Boolean(restrict);
   const from = /^-- Dumped from database version (.+)$/m.exec(headText)?.[1];
   const by = /^-- Dumped by pg_dump version (.+)$/m.exec(headText)?.[1];
   if (from) cr.facts['pgServerVersion'] = sanitizeText(from.trim(), 80);
   if (by) cr.facts['pgDumpVersion'] = sanitizeText(by.trim(), 80);
-  const tailLines = tail.toString('utf8').split('\n').map((l) => l.trimEnd());
+  const tailLines = tail
+    .toString('utf8')
+    .split('\n')
+    .map((l) => l.trimEnd());
   const complete = tailLines.slice(-40).includes(PLAIN_COMPLETE);
-  cr.check('dump complete line', complete, started, complete ? PLAIN_COMPLETE : `no "${PLAIN_COMPLETE}" line at the end${wholeStream ? '' : ' (quick: tail only)'}`);
-  if (!complete) cr.problem('pg-dump-incomplete', `does not end with "${PLAIN_COMPLETE}": the dump was cut short (pg_dump failed or the file is truncated)`);
+  cr.check(
+    'dump complete line',
+    complete,
+    started,
+    complete ? PLAIN_COMPLETE : `no "${PLAIN_COMPLETE}" line at the end${wholeStream ? '' : ' (quick: tail only)'}`,
+  );
+  if (!complete)
+    cr.problem(
+      'pg-dump-incomplete',
+      `does not end with "${PLAIN_COMPLETE}": the dump was cut short (pg_dump failed or the file is truncated)`,
+    );
 }
 
 /** At most this many meta-commands become problems of their own; the rest are counted. */
@@ -53,7 +80,10 @@ function judgeMetaCommands(cr: ComponentRun, scan: MetaScanResult, started: numb
       : `${scan.total} outside COPY data${scan.findings[0] ? `, first at line ${scan.findings[0].line}` : ''}`,
   );
   if (scan.clusterDump) {
-    cr.problem('pg-dumpall', 'is a pg_dumpall cluster dump (roles, every database, \\connect between them); this tool restores one database into the recipe\'s target. Dump the one database with pg_dump (-Fc), or restore a cluster dump by hand.');
+    cr.problem(
+      'pg-dumpall',
+      "is a pg_dumpall cluster dump (roles, every database, \\connect between them); this tool restores one database into the recipe's target. Dump the one database with pg_dump (-Fc), or restore a cluster dump by hand.",
+    );
   }
   if (scan.createDatabase || scan.connect) {
     const what = [
@@ -70,10 +100,14 @@ function judgeMetaCommands(cr: ComponentRun, scan: MetaScanResult, started: numb
     );
   }
   scan.findings.slice(0, MAX_META_PROBLEMS).forEach((f, i) => {
-    const why = i === 0 ? " (a pg_dump of one database holds none besides its own \\restrict/\\unrestrict pair: this file was altered, or is not such a dump; a restore's psql would refuse it, as it runs restricted)" : '';
+    const why =
+      i === 0
+        ? " (a pg_dump of one database holds none besides its own \\restrict/\\unrestrict pair: this file was altered, or is not such a dump; a restore's psql would refuse it, as it runs restricted)"
+        : '';
     cr.problem('psql-meta-command', `line ${f.line}: psql meta-command ${f.command} outside COPY data: ${f.text}${why}`, f.line);
   });
-  if (scan.total > MAX_META_PROBLEMS) cr.problem('psql-meta-command', `${scan.total - MAX_META_PROBLEMS} more psql meta-commands not listed`);
+  if (scan.total > MAX_META_PROBLEMS)
+    cr.problem('psql-meta-command', `${scan.total - MAX_META_PROBLEMS} more psql meta-commands not listed`);
   if (scan.standardStrings) {
     cr.problem(
       'standard-conforming-strings',
@@ -91,7 +125,13 @@ export async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boo
     const started = performance.now();
     const scanner = new EdgeScanner();
     const meta = new MetaCommandScanner();
-    const pass = await streamPass(c.path, { hash: true, gunzip: gz, consumer: new Fanout([scanner, meta]), onBytes, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const pass = await streamPass(c.path, {
+      hash: true,
+      gunzip: gz,
+      consumer: new Fanout([scanner, meta]),
+      onBytes,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     if (pass.readError) return readFailure(cr, pass.readError);
     cr.sha256 = pass.sha256;
     cr.identity = pass.identity;
@@ -103,7 +143,12 @@ export async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boo
         cr.problem('gzip-bad-header', 'is not a gzip file (bad magic bytes)');
         return;
       }
-      cr.check('gzip stream', !pass.inflateError, started, pass.inflateError ? pass.inflateError.message : `${pass.uncompressedBytes} bytes uncompressed, CRC ok`);
+      cr.check(
+        'gzip stream',
+        !pass.inflateError,
+        started,
+        pass.inflateError ? pass.inflateError.message : `${pass.uncompressedBytes} bytes uncompressed, CRC ok`,
+      );
       cr.facts['uncompressedBytes'] = pass.uncompressedBytes;
       if (pass.inflateError) gzipProblem(cr, pass.inflateError);
     }
@@ -134,10 +179,17 @@ export async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boo
         gzipProblem(cr, error as Error);
       }
       const headText = inflated.toString('utf8');
-      const hasHeader = headText.split('\n').slice(0, 40).some((l) => l.trimEnd() === PLAIN_HEADER);
+      const hasHeader = headText
+        .split('\n')
+        .slice(0, 40)
+        .some((l) => l.trimEnd() === PLAIN_HEADER);
       cr.check('dump header', hasHeader, started, hasHeader ? PLAIN_HEADER : 'no "-- PostgreSQL database dump" line at the start');
-      if (!hasHeader && inflated.length > 0) cr.problem('pg-dump-header-missing', 'does not start with "-- PostgreSQL database dump": not a plain pg_dump file, or damaged');
-      cr.facts['plainDumpHasRestrictLine'] = headText.split('\n').slice(0, 40).some((l) => /^\\restrict\s+\S+/.test(l));
+      if (!hasHeader && inflated.length > 0)
+        cr.problem('pg-dump-header-missing', 'does not start with "-- PostgreSQL database dump": not a plain pg_dump file, or damaged');
+      cr.facts['plainDumpHasRestrictLine'] = headText
+        .split('\n')
+        .slice(0, 40)
+        .some((l) => /^\\restrict\s+\S+/.test(l));
       const by = /^-- Dumped by pg_dump version (.+)$/m.exec(headText)?.[1];
       if (by) cr.facts['pgDumpVersion'] = sanitizeText(by.trim(), 80);
       const from = /^-- Dumped from database version (.+)$/m.exec(headText)?.[1];
@@ -209,7 +261,10 @@ export async function verifyPgArchive(cr: ComponentRun, opts: VerifyOptions): Pr
   }
   const pgRestore = await findPgTool('pg_restore', opts.pgBin ? { binDir: opts.pgBin } : {});
   if (!pgRestore) {
-    cr.problem('tool-missing', 'pg_restore was not found (PATH, /usr/lib/postgresql/*/bin); install the PostgreSQL client (Debian: postgresql-client) and verify again');
+    cr.problem(
+      'tool-missing',
+      'pg_restore was not found (PATH, /usr/lib/postgresql/*/bin); install the PostgreSQL client (Debian: postgresql-client) and verify again',
+    );
     return;
   }
   cr.facts['pgRestore'] = pgRestore;
@@ -241,8 +296,17 @@ export async function verifyPgArchive(cr: ComponentRun, opts: VerifyOptions): Pr
       cr.identity = pass.identity;
       checksumOutcome(cr, pass.sha256, started);
     }
-    cr.check('pg_restore read-through', readThrough.ok, started, readThrough.ok ? 'every data block read' : toolTail(readThrough.stderrTail));
-    if (!readThrough.ok) cr.problem('pg-restore-read-failed', `reading the whole archive failed: ${toolTail(readThrough.stderrTail) || `exit ${String(readThrough.exitCode)}`}`);
+    cr.check(
+      'pg_restore read-through',
+      readThrough.ok,
+      started,
+      readThrough.ok ? 'every data block read' : toolTail(readThrough.stderrTail),
+    );
+    if (!readThrough.ok)
+      cr.problem(
+        'pg-restore-read-failed',
+        `reading the whole archive failed: ${toolTail(readThrough.stderrTail) || `exit ${String(readThrough.exitCode)}`}`,
+      );
   } else if (c.expectedSha256 && !isDir) {
     started = performance.now();
     const pass = await streamPass(c.path, { hash: true, gunzip: false, onBytes, ...signalOpt });

@@ -1,7 +1,17 @@
 import { performance } from 'node:perf_hooks';
 import { sanitizeText } from '../text/sanitize.js';
 import { findRedisCheckRdb } from './tools.js';
-import { checksumOutcome, type ComponentRun, progressReporter, readEdges, readFailure, run_, streamPass, toolTail, type VerifyOptions } from './verify-common.js';
+import {
+  checksumOutcome,
+  type ComponentRun,
+  progressReporter,
+  readEdges,
+  readFailure,
+  run_,
+  streamPass,
+  toolTail,
+  type VerifyOptions,
+} from './verify-common.js';
 
 /** Redis RDB files: the REDIS header, the checksum, redis-check-rdb (deep). */
 
@@ -61,6 +71,15 @@ export async function verifyRedis(cr: ComponentRun, opts: VerifyOptions): Promis
     .split('\n')
     .filter((l) => /^\[offset \d+\] (?!Checking|AUX|Selecting|Checksum OK|\\o\/)/.test(l) || /^\[additional info\]/.test(l))
     .slice(0, 3);
-  cr.check('redis-check-rdb', looksOk, started, looksOk ? `${keys ?? '?'} keys read` : toolTail(errorLines.length > 0 ? errorLines : res.stderrTail));
-  if (!looksOk) cr.problem('rdb-check-failed', `redis-check-rdb found an error: ${toolTail(errorLines.length > 0 ? errorLines : [...res.stdoutTail, ...res.stderrTail]) || `exit ${String(res.exitCode)}`}`);
+  cr.check(
+    'redis-check-rdb',
+    looksOk,
+    started,
+    looksOk ? `${keys ?? '?'} keys read` : toolTail(errorLines.length > 0 ? errorLines : res.stderrTail),
+  );
+  if (!looksOk)
+    cr.problem(
+      'rdb-check-failed',
+      `redis-check-rdb found an error: ${toolTail(errorLines.length > 0 ? errorLines : [...res.stdoutTail, ...res.stderrTail]) || `exit ${String(res.exitCode)}`}`,
+    );
 }

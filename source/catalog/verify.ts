@@ -22,7 +22,10 @@ const QUICK_SKIPS: Record<BackupComponent['format'], string[]> = {
   'prometheus-tar-gz': ['gzip stream', 'tar entries', 'prometheus data dir'],
 };
 
-async function verifyComponent(component: BackupComponent, opts: VerifyOptions): Promise<{ verification: ComponentVerification; problems: VerifyProblem[] }> {
+async function verifyComponent(
+  component: BackupComponent,
+  opts: VerifyOptions,
+): Promise<{ verification: ComponentVerification; problems: VerifyProblem[] }> {
   const started = performance.now();
   let size = component.size;
   let statError: NodeJS.ErrnoException | undefined;
@@ -73,7 +76,10 @@ async function verifyComponent(component: BackupComponent, opts: VerifyOptions):
     const now = await stat(component.path).then(fileIdentity, () => undefined);
     if (!now || !sameIdentity(r.identity, now)) {
       r.check('unchanged', false, started, 'replaced or modified during verification');
-      r.problem('changed-during-verify', 'was replaced or modified while it was being verified: verify it again when nothing writes to the backup store');
+      r.problem(
+        'changed-during-verify',
+        'was replaced or modified while it was being verified: verify it again when nothing writes to the backup store',
+      );
     }
   }
   const checksum = component.expectedSha256
@@ -111,7 +117,11 @@ export async function verifyBackupSet(set: BackupSet, opts: VerifyOptions): Prom
   const problems: VerifyProblem[] = [];
   for (const kind of opts.expect ?? []) {
     if (!set.components.some((c) => c.kind === kind)) {
-      problems.push({ component: kind, code: 'component-missing', message: `${componentLabel[kind]}: the recipe expects a ${componentLabel[kind]} backup, but set ${set.id} has none` });
+      problems.push({
+        component: kind,
+        code: 'component-missing',
+        message: `${componentLabel[kind]}: the recipe expects a ${componentLabel[kind]} backup, but set ${set.id} has none`,
+      });
     }
   }
   if (set.components.length === 0) problems.push({ code: 'set-empty', message: `set ${set.id} holds no backup files` });
@@ -125,7 +135,10 @@ export async function verifyBackupSet(set: BackupSet, opts: VerifyOptions): Prom
   if (opts.expectDatabase !== undefined && pgComponent) {
     const facts = components.find((c) => c.kind === 'postgres')?.facts ?? {};
     const dumpDb = typeof facts['dbname'] === 'string' ? facts['dbname'] : undefined;
-    const source = pgComponent.format === 'pg-plain' || pgComponent.format === 'pg-plain-gz' ? 'the dump (CREATE DATABASE)' : 'the dump (archive TOC dbname)';
+    const source =
+      pgComponent.format === 'pg-plain' || pgComponent.format === 'pg-plain-gz'
+        ? 'the dump (CREATE DATABASE)'
+        : 'the dump (archive TOC dbname)';
     for (const m of databaseMismatches(databaseClaims(set, dumpDb, source), opts.expectDatabase)) {
       problems.push({
         component: 'postgres',

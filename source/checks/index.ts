@@ -62,7 +62,8 @@ async function httpAttempt(c: Extract<Check, { http: unknown }>, signal: AbortSi
     const res = await fetch(c.http.url, { signal, redirect: 'manual' });
     const body = c.http.bodyContains !== undefined ? await res.text() : (await res.body?.cancel(), '');
     if (res.status !== c.http.status) return { ok: false, detail: `HTTP ${res.status} (expected ${c.http.status})` };
-    if (c.http.bodyContains !== undefined && !body.includes(c.http.bodyContains)) return { ok: false, detail: `HTTP ${res.status} but the body lacks "${c.http.bodyContains}"` };
+    if (c.http.bodyContains !== undefined && !body.includes(c.http.bodyContains))
+      return { ok: false, detail: `HTTP ${res.status} but the body lacks "${c.http.bodyContains}"` };
     return { ok: true, detail: `HTTP ${res.status}` };
   } catch (error) {
     return { ok: false, detail: `${c.http.url}: ${errText(error)}` };
@@ -88,7 +89,14 @@ function firstLine(text: string): string {
   return text.trim().split('\n')[0]?.trim() ?? '';
 }
 
-async function sqlAttempt(c: Extract<Check, { sql: unknown }>, recipe: Recipe, env: NodeJS.ProcessEnv, redact: Redactor, signal: AbortSignal, timeoutMs: number): Promise<Attempt> {
+async function sqlAttempt(
+  c: Extract<Check, { sql: unknown }>,
+  recipe: Recipe,
+  env: NodeJS.ProcessEnv,
+  redact: Redactor,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<Attempt> {
   const t = recipe.components.postgres;
   if (!t) return { ok: false, detail: 'the recipe has no postgres component to run this query against' };
   const cmd = psqlCommand(t, { database: c.sql.database ?? t.database, sql: [c.sql.query], purpose: c.name, tuplesOnly: true });
@@ -99,11 +107,17 @@ async function sqlAttempt(c: Extract<Check, { sql: unknown }>, recipe: Recipe, e
     return { ok: false, detail: r.timedOut ? 'query timed out' : (err?.trim() ?? '') || `psql exited ${r.exitCode}` };
   }
   const value = firstLine(r.stdout).split('|')[0] ?? '';
-  if (c.sql.expect !== undefined) return value === c.sql.expect ? { ok: true, detail: `returned ${value}` } : { ok: false, detail: `returned "${value}" (expected "${c.sql.expect}")` };
+  if (c.sql.expect !== undefined)
+    return value === c.sql.expect
+      ? { ok: true, detail: `returned ${value}` }
+      : { ok: false, detail: `returned "${value}" (expected "${c.sql.expect}")` };
   if (c.sql.minRows !== undefined) {
     const n = Number(value);
-    if (!Number.isFinite(n) || value === '') return { ok: false, detail: `returned "${value}", not a number (expected at least ${c.sql.minRows})` };
-    return n >= c.sql.minRows ? { ok: true, detail: `returned ${n} (at least ${c.sql.minRows})` } : { ok: false, detail: `returned ${n} (expected at least ${c.sql.minRows})` };
+    if (!Number.isFinite(n) || value === '')
+      return { ok: false, detail: `returned "${value}", not a number (expected at least ${c.sql.minRows})` };
+    return n >= c.sql.minRows
+      ? { ok: true, detail: `returned ${n} (at least ${c.sql.minRows})` }
+      : { ok: false, detail: `returned ${n} (expected at least ${c.sql.minRows})` };
   }
   return { ok: true, detail: value === '' ? 'query ran' : `returned ${value}` };
 }
@@ -115,19 +129,35 @@ export function keyspaceTotal(info: string): number {
   return total;
 }
 
-async function redisAttempt(c: Extract<Check, { redis: unknown }>, recipe: Recipe, env: NodeJS.ProcessEnv, redact: Redactor, signal: AbortSignal, timeoutMs: number): Promise<Attempt> {
+async function redisAttempt(
+  c: Extract<Check, { redis: unknown }>,
+  recipe: Recipe,
+  env: NodeJS.ProcessEnv,
+  redact: Redactor,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<Attempt> {
   const t = recipe.components.redis;
   if (!t) return { ok: false, detail: 'the recipe has no redis component to send this command to' };
   const childEnv = t.passwordEnv && env[t.passwordEnv] !== undefined ? { REDISCLI_AUTH: env[t.passwordEnv] } : {};
   const r = await run(redisCliArgv(t, c.redis.command, c.redis.db), { env: childEnv, redact, signal, timeoutMs });
   const out = r.stdout.trim();
-  if (!r.ok) return { ok: false, detail: r.timedOut ? 'redis-cli timed out' : redact(firstLine([...r.stderrTail, ...r.stdoutTail].join('\n'))) || `redis-cli exited ${r.exitCode}` };
+  if (!r.ok)
+    return {
+      ok: false,
+      detail: r.timedOut
+        ? 'redis-cli timed out'
+        : redact(firstLine([...r.stderrTail, ...r.stdoutTail].join('\n'))) || `redis-cli exited ${r.exitCode}`,
+    };
   // redis-cli exits 0 on error replies: look at the reply.
-  if (/^(ERR|WRONGTYPE|NOAUTH|WRONGPASS|NOPERM|LOADING|MISCONF|BUSY|Could not connect)\b/.test(out)) return { ok: false, detail: redact(firstLine(out)) };
-  const isKeyspace = c.redis.command.length === 2 && c.redis.command[0]?.toUpperCase() === 'INFO' && c.redis.command[1]?.toLowerCase() === 'keyspace';
+  if (/^(ERR|WRONGTYPE|NOAUTH|WRONGPASS|NOPERM|LOADING|MISCONF|BUSY|Could not connect)\b/.test(out))
+    return { ok: false, detail: redact(firstLine(out)) };
+  const isKeyspace =
+    c.redis.command.length === 2 && c.redis.command[0]?.toUpperCase() === 'INFO' && c.redis.command[1]?.toLowerCase() === 'keyspace';
   const value = isKeyspace ? String(keyspaceTotal(out)) : firstLine(out);
   const label = isKeyspace ? `${value} keys in all databases` : `replied ${redact(value)}`;
-  if (c.redis.expect !== undefined) return value === c.redis.expect ? { ok: true, detail: label } : { ok: false, detail: `${label} (expected "${c.redis.expect}")` };
+  if (c.redis.expect !== undefined)
+    return value === c.redis.expect ? { ok: true, detail: label } : { ok: false, detail: `${label} (expected "${c.redis.expect}")` };
   if (c.redis.min !== undefined) {
     const n = Number(value);
     if (!Number.isFinite(n) || value === '') return { ok: false, detail: `${label}, not a number (expected at least ${c.redis.min})` };
@@ -145,24 +175,42 @@ async function promqlAttempt(c: Extract<Check, { promql: unknown }>, recipe: Rec
   try {
     const res = await fetch(url, { signal });
     const body = (await res.json()) as { status?: string; error?: string; data?: { resultType?: string; result?: unknown } };
-    if (res.status !== 200 || body.status !== 'success') return { ok: false, detail: `query failed: HTTP ${res.status}${body.error ? `: ${body.error}` : ''}` };
+    if (res.status !== 200 || body.status !== 'success')
+      return { ok: false, detail: `query failed: HTTP ${res.status}${body.error ? `: ${body.error}` : ''}` };
     const result = body.data?.result;
     const series = Array.isArray(result) ? result.length : result === undefined || result === null ? 0 : 1;
     const detail = `${series} series for ${c.promql.query}`;
-    return series >= c.promql.minSeries ? { ok: true, detail } : { ok: false, detail: `${detail} (expected at least ${c.promql.minSeries})` };
+    return series >= c.promql.minSeries
+      ? { ok: true, detail }
+      : { ok: false, detail: `${detail} (expected at least ${c.promql.minSeries})` };
   } catch (error) {
     return { ok: false, detail: `${url.origin}: ${errText(error)}` };
   }
 }
 
-async function commandAttempt(c: Extract<Check, { command: unknown }>, redact: Redactor, signal: AbortSignal, timeoutMs: number): Promise<Attempt> {
+async function commandAttempt(
+  c: Extract<Check, { command: unknown }>,
+  redact: Redactor,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<Attempt> {
   const r = await run(c.command.argv, { redact, signal, timeoutMs, okExitCodes: [c.command.expectExitCode] });
   if (r.ok) return { ok: true, detail: `exited ${r.exitCode}` };
-  const how = r.timedOut ? 'timed out' : r.exitCode === null ? `could not run: ${r.stderrTail.at(-1) ?? ''}` : `exited ${r.exitCode} (expected ${c.command.expectExitCode})`;
+  const how = r.timedOut
+    ? 'timed out'
+    : r.exitCode === null
+      ? `could not run: ${r.stderrTail.at(-1) ?? ''}`
+      : `exited ${r.exitCode} (expected ${c.command.expectExitCode})`;
   return { ok: false, detail: how };
 }
 
-async function attempt(check: Check, recipe: Recipe, env: NodeJS.ProcessEnv, redact: Redactor, outer: AbortSignal | undefined): Promise<Attempt> {
+async function attempt(
+  check: Check,
+  recipe: Recipe,
+  env: NodeJS.ProcessEnv,
+  redact: Redactor,
+  outer: AbortSignal | undefined,
+): Promise<Attempt> {
   const timeoutMs = check.timeoutSeconds * 1000;
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;

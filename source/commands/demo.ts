@@ -76,20 +76,31 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     out.info(c('bold', 'Production now, compared with the backup (a drill or a cancel leaves it broken):'));
     const comparison = await world.compare();
     for (const row of comparison) out.result(`  ${row.ok ? c('green', '✔') : c('red', '✖')} ${row.line}`);
-    out.result(`Evidence of this run: ${demoEvidenceDir()} (restore-assistant history --json reads it with RESTORE_ASSISTANT_EVIDENCE_DIR set there)`);
+    out.result(
+      `Evidence of this run: ${demoEvidenceDir()} (restore-assistant history --json reads it with RESTORE_ASSISTANT_EVIDENCE_DIR set there)`,
+    );
     if (opts.keep) {
       releaseFromExitGuard();
       const envFile = path.join(world.base, 'demo.env');
-      await writeFile(envFile, Object.entries(world.env).map(([k, v]) => `export ${k}=${v}\n`).join(''), { mode: 0o600 });
+      await writeFile(
+        envFile,
+        Object.entries(world.env)
+          .map(([k, v]) => `export ${k}=${v}\n`)
+          .join(''),
+        { mode: 0o600 },
+      );
       out.info(`Sandbox left running (--keep): ${world.base}`);
       out.info(`  . ${envFile}   # the demo database password (mode 0600)`);
       out.info(`  restore-assistant plan --recipe ${world.recipeFile}`);
       out.info('  Stop it when done:');
       if ('daemon' in world) {
         out.info(`    docker -H ${world.daemon.host} rm -f -v ${Object.values(world.deployment.names).join(' ')}`);
-        out.info(`    kill $(cat ${path.join(world.daemon.rootDir, 'dockerd.pid')}); umount ${path.join(world.daemon.rootDir, 'exec', 'netns', 'default')}; rm -rf ${world.base} ${world.daemon.rootDir}`);
+        out.info(
+          `    kill $(cat ${path.join(world.daemon.rootDir, 'dockerd.pid')}); umount ${path.join(world.daemon.rootDir, 'exec', 'netns', 'default')}; rm -rf ${world.base} ${world.daemon.rootDir}`,
+        );
       } else {
-        for (const spec of [path.join(world.base, 'shop-api.service.json'), world.redis.spec, world.prom.spec]) out.info(`    ${serviceCtlArgv('stop', spec).join(' ')}`);
+        for (const spec of [path.join(world.base, 'shop-api.service.json'), world.redis.spec, world.prom.spec])
+          out.info(`    ${serviceCtlArgv('stop', spec).join(' ')}`);
         out.info(`    pkill -f ${world.pg.dataDir}; rm -rf ${world.base}`);
       }
     }

@@ -52,7 +52,8 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
       next: 'Pass --yes (scheduled drills: see docs/drills.md).',
     });
   }
-  if (opts.pick && opts.backup && opts.backup !== 'latest') throw new UsageError('--pick and --backup choose the set two ways; pass one of them.');
+  if (opts.pick && opts.backup && opts.backup !== 'latest')
+    throw new UsageError('--pick and --backup choose the set two ways; pass one of them.');
   const pick = opts.pick;
   const loaded = await resolveRecipe(opts.recipe);
   // A drill never touches the real targets; it says when a restore left them half done.
@@ -123,7 +124,14 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
     for (const line of kept) out.info(`  ${line}`);
   }
   if (opts.json) {
-    out.json({ runId, kind: 'drill', evidence: evidenceDir, backup: { id: plan.backup.id, time: plan.backup.time }, objectives: plan.objectives, ...summary });
+    out.json({
+      runId,
+      kind: 'drill',
+      evidence: evidenceDir,
+      backup: { id: plan.backup.id, time: plan.backup.time },
+      objectives: plan.objectives,
+      ...summary,
+    });
   } else {
     out.result(`Drill of ${real.name}: ${summary.exitCode === 0 ? 'PASSED' : 'FAILED'}`);
     out.result(formatSummary(summary, plan, evidenceDir, out.color));

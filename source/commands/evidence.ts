@@ -18,7 +18,10 @@ export async function evidenceVerifyCommand(run: string, opts: { json?: boolean;
   const expected = opts.key !== undefined ? parsePublicKey(opts.key) : undefined;
   // An existing directory is checked as it is (a missing events.jsonl is itself tampering).
   const asPath = path.resolve(expandHome(run));
-  const isDir = await stat(asPath).then((s) => s.isDirectory(), () => false);
+  const isDir = await stat(asPath).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
   const dir = isDir ? asPath : await resolveRunDir(run);
   const v = await verifyEvidence(dir, expected ? { key: expected.key } : {});
   const signatureOk = v.signature?.status === 'valid';
@@ -37,15 +40,22 @@ export async function evidenceVerifyCommand(run: string, opts: { json?: boolean;
   const c = paint(out.color);
   if (v.status === 'sealed' && code !== ExitCode.ok) {
     out.result(`${c('red', 'Evidence NOT signed by the given key')}: ${dir}`);
-    out.result(`  ${v.lines} lines, hash chain intact, sealed (outcome ${v.outcome ?? '?'}), but ${v.signature?.reason ?? 'the seal is not signed'}.`);
+    out.result(
+      `  ${v.lines} lines, hash chain intact, sealed (outcome ${v.outcome ?? '?'}), but ${v.signature?.reason ?? 'the seal is not signed'}.`,
+    );
     out.result(`  Expected key: ${expected?.publicKey ?? '?'} (fingerprint ${expected ? keyFingerprint(expected.publicKey) : '?'}).`);
-    out.result('  Whoever can write the evidence directory can rewrite a run and its seal; only the signature ties it to this tool\'s key. Treat this run as forged.');
+    out.result(
+      "  Whoever can write the evidence directory can rewrite a run and its seal; only the signature ties it to this tool's key. Treat this run as forged.",
+    );
   } else if (v.status === 'sealed') {
     out.result(`${c('green', 'Evidence verified')}: ${dir}`);
     out.result(`  ${v.lines} lines, hash chain intact, sealed (outcome ${v.outcome ?? '?'}), seal sha256 ${v.sealHash ?? '?'}`);
-    out.result(`  ${v.indexed ? 'matches the seal recorded in history.jsonl' : 'no entry in history.jsonl to cross-check (the run was not indexed)'}`);
+    out.result(
+      `  ${v.indexed ? 'matches the seal recorded in history.jsonl' : 'no entry in history.jsonl to cross-check (the run was not indexed)'}`,
+    );
     if (expected) out.result(`  signed by the given key (fingerprint ${keyFingerprint(expected.publicKey)})`);
-    else if (v.signature?.status === 'valid') out.result(`  ${v.signature.reason}; pass --key with this host's key (\`restore-assistant evidence key\`) to prove who signed it`);
+    else if (v.signature?.status === 'valid')
+      out.result(`  ${v.signature.reason}; pass --key with this host's key (\`restore-assistant evidence key\`) to prove who signed it`);
     else out.result(`  seal signature: ${v.signature?.reason ?? 'not checked'}`);
   } else if (v.status === 'unsealed') {
     out.result(`${c('yellow', 'Evidence intact but unsealed')}: ${dir}`);
@@ -64,10 +74,18 @@ export function evidenceKeyCommand(opts: { json?: boolean }): number {
   const out = createOutput();
   const signer = loadSealSigner(process.env);
   if (opts.json) {
-    out.json({ algorithm: 'ed25519', publicKey: signer.publicKey, fingerprint: keyFingerprint(signer.publicKey), keyFile: signer.keyFile, stateDir: stateDir(process.env) });
+    out.json({
+      algorithm: 'ed25519',
+      publicKey: signer.publicKey,
+      fingerprint: keyFingerprint(signer.publicKey),
+      keyFile: signer.keyFile,
+      stateDir: stateDir(process.env),
+    });
   } else {
     out.result(signer.publicKey);
-    out.info(`Fingerprint ${keyFingerprint(signer.publicKey)}; private key ${signer.keyFile} (mode 0600). Keep this public key off this host (runbook, ticket) and check runs with \`restore-assistant evidence verify <run-dir> --key ${signer.publicKey}\`.`);
+    out.info(
+      `Fingerprint ${keyFingerprint(signer.publicKey)}; private key ${signer.keyFile} (mode 0600). Keep this public key off this host (runbook, ticket) and check runs with \`restore-assistant evidence verify <run-dir> --key ${signer.publicKey}\`.`,
+    );
   }
   return ExitCode.ok;
 }

@@ -22,7 +22,10 @@ export interface GuideIo {
   env: NodeJS.ProcessEnv;
 }
 
-export async function guideCommand(opts: GuideCommandOptions = {}, io: GuideIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function guideCommand(
+  opts: GuideCommandOptions = {},
+  io: GuideIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
   if (!io.stdin.isTTY || !io.stdout.isTTY) {
     throw new UsageError('The guided restore needs a terminal (stdin and stdout must be a TTY); it never prompts into a pipe.', {
       next: `Without a terminal, restore non-interactively: restore-assistant restore --recipe ${opts.recipe ?? 'R'} --backup ID --yes (check it first with \`restore-assistant plan --recipe ${opts.recipe ?? 'R'} --backup ID\`; \`restore-assistant list --recipe ${opts.recipe ?? 'R'}\` shows the set ids). A drill: restore-assistant drill --recipe ${opts.recipe ?? 'R'} --yes.`,
@@ -35,7 +38,10 @@ export async function guideCommand(opts: GuideCommandOptions = {}, io: GuideIo =
 
   // Loaded only on a terminal: Ink and React are not needed by the non-interactive commands.
   const [{ runGuide }, { createGuideDeps }] = await Promise.all([import('../ui/run-guide.js'), import('../session/guide-deps.js')]);
-  const deps = createGuideDeps({ env: io.env, commandLine: ['restore-assistant', 'guide', ...(opts.recipe ? ['--recipe', opts.recipe] : [])] });
+  const deps = createGuideDeps({
+    env: io.env,
+    commandLine: ['restore-assistant', 'guide', ...(opts.recipe ? ['--recipe', opts.recipe] : [])],
+  });
 
   // SIGINT/SIGTERM from outside (kill, a closing terminal) count as Ctrl-C: during a run they
   // abort it and the engine rolls back, instead of killing the process half-way. The session owns

@@ -43,17 +43,19 @@ function date(iso: string): string {
 }
 
 function rows(view: HistoryView, withRecipe: boolean): string[][] {
-  return view.runs.map((r) => [
-    date(r.startedAt),
-    r.kind,
-    ...(withRecipe ? [r.recipe] : []),
-    r.backup?.id ?? '-',
-    resultWord(r),
-    objective(r.rtoMs, r.objectives.rtoMinutes, r.rtoMet, false),
-    objective(r.rpoMs, r.objectives.rpoMinutes, r.rpoMet, true),
-    evidenceWord(r),
-    r.runId,
-  ].map((cell) => sanitizeText(cell))); // history.jsonl and run dirs may have been written by anyone who can write the evidence dir
+  return view.runs.map((r) =>
+    [
+      date(r.startedAt),
+      r.kind,
+      ...(withRecipe ? [r.recipe] : []),
+      r.backup?.id ?? '-',
+      resultWord(r),
+      objective(r.rtoMs, r.objectives.rtoMinutes, r.rtoMet, false),
+      objective(r.rpoMs, r.objectives.rpoMinutes, r.rpoMet, true),
+      evidenceWord(r),
+      r.runId,
+    ].map((cell) => sanitizeText(cell)),
+  ); // history.jsonl and run dirs may have been written by anyone who can write the evidence dir
 }
 
 function header(withRecipe: boolean): string[] {
@@ -62,7 +64,10 @@ function header(withRecipe: boolean): string[] {
 
 function trendLine(t: RtoTrend): string | undefined {
   if (t.points.length === 0) return undefined;
-  const series = t.points.slice(-6).map((p) => formatDuration(p.rtoMs)).join(' -> ');
+  const series = t.points
+    .slice(-6)
+    .map((p) => formatDuration(p.rtoMs))
+    .join(' -> ');
   const dir =
     t.direction === 'n/a'
       ? 'one drill so far'
@@ -78,7 +83,12 @@ function mdCell(s: string): string {
 export async function historyCommand(opts: HistoryCommandOptions): Promise<number> {
   if (opts.json && opts.markdown) throw new UsageError('--json and --markdown cannot be used together.', { next: 'Pass one of them.' });
   const out = createOutput();
-  if (opts.fleet !== undefined) return (await import('../fleet/command.js')).fleetHistory(opts.fleet, { json: Boolean(opts.json), markdown: Boolean(opts.markdown), recipe: opts.recipe }, out);
+  if (opts.fleet !== undefined)
+    return (await import('../fleet/command.js')).fleetHistory(
+      opts.fleet,
+      { json: Boolean(opts.json), markdown: Boolean(opts.markdown), recipe: opts.recipe },
+      out,
+    );
   const loaded = opts.recipe ? await resolveRecipe(opts.recipe) : undefined;
   const dir = evidenceDir(loaded?.recipe);
   const view = await readHistory(dir, {
@@ -86,7 +96,8 @@ export async function historyCommand(opts: HistoryCommandOptions): Promise<numbe
   });
   const warnings = view.freshness.flatMap((f) => (f.warning ? [f.warning] : []));
   const damaged = view.runs.filter((r) => r.evidence === 'tampered' || r.evidence === 'missing');
-  for (const r of damaged) warnings.push(`${r.runId}: evidence ${r.evidence === 'missing' ? 'missing' : 'tampered'}: ${r.evidenceProblem ?? ''}`.trimEnd());
+  for (const r of damaged)
+    warnings.push(`${r.runId}: evidence ${r.evidence === 'missing' ? 'missing' : 'tampered'}: ${r.evidenceProblem ?? ''}`.trimEnd());
 
   if (opts.json) {
     out.json(view);
@@ -118,7 +129,13 @@ export async function historyCommand(opts: HistoryCommandOptions): Promise<numbe
   } else {
     const all = [header(withRecipe), ...rows(view, withRecipe)];
     const widths = all[0]?.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length))) ?? [];
-    for (const r of all) out.result(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+    for (const r of all)
+      out.result(
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+          .join('  ')
+          .trimEnd(),
+      );
     for (const t of view.trends) {
       const line = trendLine(t);
       if (line) out.info(line);

@@ -54,16 +54,29 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
   const now = Date.now();
   const root = path.resolve(source.root);
   const r = source.recipe?.recipe;
-  const health = assessBackupHealth(result.sets, { ...(r?.backupHealth ?? {}), ...(r?.objectives.rpoMinutes !== undefined ? { rpoMinutes: r.objectives.rpoMinutes } : {}) }, new Date(now));
+  const health = assessBackupHealth(
+    result.sets,
+    { ...(r?.backupHealth ?? {}), ...(r?.objectives.rpoMinutes !== undefined ? { rpoMinutes: r.objectives.rpoMinutes } : {}) },
+    new Date(now),
+  );
   if (opts.json) {
     out.json({
       root,
       layout: result.layout,
       ...(source.recipe ? { recipe: source.recipe.recipe.name } : {}),
       listedAt: new Date(now).toISOString(),
-      sets: result.sets.map((s) => ({ ...s, ageSeconds: Math.max(0, Math.round((now - Date.parse(s.time)) / 1000)), health: health.bySet[s.id] ?? [] })),
+      sets: result.sets.map((s) => ({
+        ...s,
+        ageSeconds: Math.max(0, Math.round((now - Date.parse(s.time)) / 1000)),
+        health: health.bySet[s.id] ?? [],
+      })),
       warnings: result.warnings,
-      health: { ok: health.ok, problems: health.problems, newest: health.newest, ...(r?.objectives.rpoMinutes !== undefined ? { rpoMinutes: r.objectives.rpoMinutes } : {}) },
+      health: {
+        ok: health.ok,
+        problems: health.problems,
+        newest: health.newest,
+        ...(r?.objectives.rpoMinutes !== undefined ? { rpoMinutes: r.objectives.rpoMinutes } : {}),
+      },
     });
     return ExitCode.ok;
   }
@@ -91,7 +104,8 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
     out.result('');
     out.result(p('yellow', 'Warnings:'));
     for (const w of result.warnings) out.result(`  ${sanitizeText(w, 300)}`);
-    for (const s of withWarnings) for (const w of s.warnings) out.result(`  ${w.startsWith(`${s.id}/`) ? '' : `${sanitizeText(s.id, 80)}: `}${sanitizeText(w, 300)}`);
+    for (const s of withWarnings)
+      for (const w of s.warnings) out.result(`  ${w.startsWith(`${s.id}/`) ? '' : `${sanitizeText(s.id, 80)}: `}${sanitizeText(w, 300)}`);
   }
   if (health.problems.length > 0) {
     out.result('');

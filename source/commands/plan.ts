@@ -49,7 +49,10 @@ export async function planCommand(opts: PlanCommandOptions): Promise<number> {
   } else {
     if (!opts.json) out.info('Probing the targets (read-only)...');
     facts = await probeFacts(recipe, set, undefined, { redact, ...(options.safetyDir ? { safetyDir: options.safetyDir } : {}) });
-    problems = preflightProblems(recipe, set, facts, { missingRoles: options.missingRoles, ...(options.only ? { only: options.only } : {}) });
+    problems = preflightProblems(recipe, set, facts, {
+      missingRoles: options.missingRoles,
+      ...(options.only ? { only: options.only } : {}),
+    });
   }
   // The keys a restore of this plan would lock (the session's scheme), so the plan shows them and passes the engine's check.
   const lockKeys = await identityLockKeys(recipe.recipe, restorableComponents(recipe, set, options.only).kinds, 'restore');
@@ -64,12 +67,21 @@ export async function planCommand(opts: PlanCommandOptions): Promise<number> {
     out.result('Nothing was touched: this is the plan only. `restore-assistant restore` runs exactly these steps.');
     if (invalid.length > 0) {
       out.result('');
-      out.result(p('red', `The engine would refuse this plan as unsafe (${invalid.length} problem${invalid.length === 1 ? '' : 's'}; a bug in the plan builder: report it with \`restore-assistant plan --json\`):`));
+      out.result(
+        p(
+          'red',
+          `The engine would refuse this plan as unsafe (${invalid.length} problem${invalid.length === 1 ? '' : 's'}; a bug in the plan builder: report it with \`restore-assistant plan --json\`):`,
+        ),
+      );
       for (const x of invalid) out.result(redact(`  x ${x}`));
     }
     if (problems.length > 0) {
       out.result('');
-      out.result(errors.length > 0 ? p('red', `Preflight would refuse this restore (${errors.length} problem${errors.length === 1 ? '' : 's'}):`) : 'Preflight notes:');
+      out.result(
+        errors.length > 0
+          ? p('red', `Preflight would refuse this restore (${errors.length} problem${errors.length === 1 ? '' : 's'}):`)
+          : 'Preflight notes:',
+      );
       for (const x of problems) {
         out.result(redact(`  ${x.severity === 'error' ? 'x' : '!'} ${x.component ? `${x.component}: ` : ''}${x.message}`));
         if (x.next) out.result(redact(`      Next: ${x.next}`));

@@ -59,7 +59,9 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
   let loaded = opts.recipe ? await resolveRecipe(opts.recipe) : undefined;
   const runs = findUnfinishedRuns(env, {
     ...(opts.run ? { runId: opts.run } : {}),
-    ...(loaded && !opts.run ? { lockKeys: await identityLockKeys(loaded.recipe, COMPONENT_KINDS, 'restore'), recipeName: loaded.recipe.name } : {}),
+    ...(loaded && !opts.run
+      ? { lockKeys: await identityLockKeys(loaded.recipe, COMPONENT_KINDS, 'restore'), recipeName: loaded.recipe.name }
+      : {}),
   });
   if (runs.length === 0) {
     const scope = opts.run ? `run ${opts.run}` : loaded ? `the targets of ${loaded.recipe.name}` : 'this host';
@@ -74,18 +76,38 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
       blocks.push(formatUnfinishedBlock(r, await probeTargetsNow(l, r, env), opts.recipe ?? r.begin.recipe.file));
     }
     out.info(blocks.join('\n\n'));
-    throw new UsageError(`${runs.length} unfinished restores: recover one at a time.`, { next: `Pass --run with one of: ${runs.map((r) => r.runId).join(', ')}` });
+    throw new UsageError(`${runs.length} unfinished restores: recover one at a time.`, {
+      next: `Pass --run with one of: ${runs.map((r) => r.runId).join(', ')}`,
+    });
   }
   const u = runs[0]!;
   loaded ??= await resolveRecipe(u.begin.recipe.file);
   const recipeRef = opts.recipe ?? loaded.file;
   const now = await probeTargetsNow(loaded, u, env);
   const block = formatUnfinishedBlock(u, now, recipeRef);
-  if (loaded.digest !== u.begin.recipe.digest) out.info(sanitizeText(`Warning: the recipe ${loaded.file} changed since run ${u.runId} started; the journal's plan (with its exact undo actions) is what recover runs.`));
+  if (loaded.digest !== u.begin.recipe.digest)
+    out.info(
+      sanitizeText(
+        `Warning: the recipe ${loaded.file} changed since run ${u.runId} started; the journal's plan (with its exact undo actions) is what recover runs.`,
+      ),
+    );
 
   let mode: RecoverMode | undefined = opts.rollback ? 'rollback' : opts.finish ? 'finish' : undefined;
   if (!mode && opts.json) {
-    out.json({ unfinished: [{ runId: u.runId, journal: u.journal, startedAt: u.begin.startedAt, diedIn: u.diedIn, steps: Object.fromEntries(u.steps), preIncident: u.preIncident, now, next: `restore-assistant recover --recipe ${recipeRef} --rollback|--finish --yes` }] });
+    out.json({
+      unfinished: [
+        {
+          runId: u.runId,
+          journal: u.journal,
+          startedAt: u.begin.startedAt,
+          diedIn: u.diedIn,
+          steps: Object.fromEntries(u.steps),
+          preIncident: u.preIncident,
+          now,
+          next: `restore-assistant recover --recipe ${recipeRef} --rollback|--finish --yes`,
+        },
+      ],
+    });
     return ExitCode.ok;
   }
   out.info(block);
@@ -95,7 +117,9 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
         next: `Pass --rollback (put the pre-restore state back) or --finish (run the remaining steps and the health checks), with --yes: restore-assistant recover --recipe ${recipeRef} --rollback --yes`,
       });
     }
-    const answer = await ask('Roll back to the pre-restore state, or finish the restore? Type "rollback" or "finish" (anything else cancels): ');
+    const answer = await ask(
+      'Roll back to the pre-restore state, or finish the restore? Type "rollback" or "finish" (anything else cancels): ',
+    );
     if (answer !== 'rollback' && answer !== 'finish') {
       out.info('Cancelled. Nothing was touched.');
       return ExitCode.ok;
@@ -103,7 +127,10 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
     mode = answer;
   }
   if (!opts.yes) {
-    if (!interactive) throw new UsageError('recover needs a confirmation, and there is no terminal to ask on.', { next: 'Pass --yes to confirm on the command line.' });
+    if (!interactive)
+      throw new UsageError('recover needs a confirmation, and there is no terminal to ask on.', {
+        next: 'Pass --yes to confirm on the command line.',
+      });
     const word = confirmWord(loaded);
     const answer = await ask(`Type "${word}" to ${mode === 'rollback' ? 'roll back' : 'finish'} run ${u.runId} (anything else cancels): `);
     if (answer !== word) {
@@ -125,23 +152,49 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
   const ours = new Set([u.runId, ...u.attempts.map((a) => a.runId)]);
   const stale = (await findStaleLocks(u.begin.lockKeys, { dir: lockDir })).filter((l) => ours.has(l.runId));
   const locks = await takeOverLocks(stale, { dir: lockDir, runId, command: 'recover', recipe: recipeRef, keys: u.begin.lockKeys, env });
-  for (const l of stale) out.info(sanitizeText(`Took over the stale lock on ${l.key} (left by run ${l.runId}, pid ${l.pid}: ${l.reason}).`));
+  for (const l of stale)
+    out.info(sanitizeText(`Took over the stale lock on ${l.key} (left by run ${l.runId}, pid ${l.pid}: ${l.reason}).`));
   const bus = new EventBus();
   const signals = ownRunSignals((line) => out.info(line));
   let evidence: EvidenceHandle | undefined;
   let summary: RunSummary;
   let plan = u.plan;
   try {
-    evidence = attachRecipeEvidence(bus, { loaded, kind: 'restore', redact, runId, commandLine: ['restore-assistant', ...process.argv.slice(2)], env });
+    evidence = attachRecipeEvidence(bus, {
+      loaded,
+      kind: 'restore',
+      redact,
+      runId,
+      commandLine: ['restore-assistant', ...process.argv.slice(2)],
+      env,
+    });
     const journal = path.join(evidence.dir, JOURNAL_FILE);
     // Before anything is touched: the original run records this attempt (a killed recover is folded in next time).
     appendRecord(u.journal, attemptRecord(runId, mode, journal));
-    const journaled = attachJournal(bus, { runDir: evidence.dir, lockKeys: u.begin.lockKeys, env, recovers: { runId: u.runId, mode, journal: u.journal, preIncident: u.preIncident } });
+    const journaled = attachJournal(bus, {
+      runDir: evidence.dir,
+      lockKeys: u.begin.lockKeys,
+      env,
+      recovers: { runId: u.runId, mode, journal: u.journal, preIncident: u.preIncident },
+    });
     try {
-      bus.emit({ type: 'log', level: 'info', message: redact(`recover (${mode}) of unfinished run ${u.runId}; its journal: ${u.journal}`) });
+      bus.emit({
+        type: 'log',
+        level: 'info',
+        message: redact(`recover (${mode}) of unfinished run ${u.runId}; its journal: ${u.journal}`),
+      });
       const operator = currentOperator(env).operator;
       if (mode === 'rollback') {
-        summary = await rollbackUnfinished(u, { bus, redact, env, runId, operator, loaded, signal: signals.signal, write: (l) => out.info(sanitizeText(l)) });
+        summary = await rollbackUnfinished(u, {
+          bus,
+          redact,
+          env,
+          runId,
+          operator,
+          loaded,
+          signal: signals.signal,
+          write: (l) => out.info(sanitizeText(l)),
+        });
       } else {
         plan = finishPlan(u);
         summary = await runPlan(plan, {
@@ -181,7 +234,14 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
     out.result(sanitizeText(`Recover (${mode}) of run ${u.runId}:`));
     const text = formatSummary(summary, plan, evidence?.dir, out.color);
     // The engine's words are about a restore; a complete recover is a success.
-    const result = summary.exitCode !== 0 ? undefined : mode === 'rollback' ? 'rolled back: the targets hold their pre-restore data' : summary.outcome === 'restored' ? 'finished: restored and healthy' : undefined;
+    const result =
+      summary.exitCode !== 0
+        ? undefined
+        : mode === 'rollback'
+          ? 'rolled back: the targets hold their pre-restore data'
+          : summary.outcome === 'restored'
+            ? 'finished: restored and healthy'
+            : undefined;
     out.result(result ? text.replace(/^(\S*Result:\S*) .*$/m, `$1 ${result} (exit 0)`) : text);
   }
   return summary.exitCode;

@@ -41,7 +41,9 @@ export async function reportCommand(run: string, opts: { recipe?: string; format
   process.stdout.write(formatReport(report, format));
   const i = report.evidence.integrity;
   if (i.status === 'tampered') {
-    out.info(`Evidence is not intact: line ${i.firstBadLine ?? '?'}: ${i.reason ?? 'hash chain broken'}. The report above was rebuilt from what could be read.`);
+    out.info(
+      `Evidence is not intact: line ${i.firstBadLine ?? '?'}: ${i.reason ?? 'hash chain broken'}. The report above was rebuilt from what could be read.`,
+    );
     return ExitCode.evidenceTampered;
   }
   if (i.status === 'unsealed') out.info('This run never finished (no seal): the report shows how far it got.');

@@ -51,11 +51,15 @@ async function askConfirmation(word: string, out: Output): Promise<boolean> {
 }
 
 function databaseMismatchRejected(problems: VerifyReport['problems'], setId: string, database: string): RestoreAssistantError {
-  return new RestoreAssistantError(`Backup set ${setId} names another database than ${database}, the recipe's target: it is not restored.`, ExitCode.backupRejected, {
-    problems: problems.map((p) => p.message),
-    untouched: 'Nothing was touched.',
-    next: `Pick the set of ${database} (restore-assistant list), or, if restoring this database's backup into ${database} is intended, re-run with --allow-database-mismatch "<reason>" (the reason is recorded).`,
-  });
+  return new RestoreAssistantError(
+    `Backup set ${setId} names another database than ${database}, the recipe's target: it is not restored.`,
+    ExitCode.backupRejected,
+    {
+      problems: problems.map((p) => p.message),
+      untouched: 'Nothing was touched.',
+      next: `Pick the set of ${database} (restore-assistant list), or, if restoring this database's backup into ${database} is intended, re-run with --allow-database-mismatch "<reason>" (the reason is recorded).`,
+    },
+  );
 }
 
 export async function restoreCommand(opts: RestoreCommandOptions): Promise<number> {
@@ -98,7 +102,10 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
       backup: opts.backup ?? 'latest',
       depth,
       onStage: (stage, set) => {
-        if (stage === 'verify') out.info(`Backup set ${sanitizeText(set.id)} (taken ${set.time}) selected; verifying it (${depth === 'deep' ? 'deep: every byte' : 'quick: checksums and headers'})...`);
+        if (stage === 'verify')
+          out.info(
+            `Backup set ${sanitizeText(set.id)} (taken ${set.time}) selected; verifying it (${depth === 'deep' ? 'deep: every byte' : 'quick: checksums and headers'})...`,
+          );
         else out.info('Probing the targets (read-only)...');
       },
       onProgress: (p) => {
@@ -115,8 +122,11 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
           out.info(redact(`Warning: set ${set.id} failed ${depth} verification; restoring anyway because: ${opts.forceUnverified}`));
         }
         if (mismatch.length > 0) {
-          if (!opts.allowDatabaseMismatch) throw databaseMismatchRejected(mismatch, set.id, loaded.recipe.components.postgres?.database ?? '');
-          out.info(redact(`Warning: ${mismatch.map((p) => p.message).join('; ')}; restoring anyway because: ${opts.allowDatabaseMismatch}`));
+          if (!opts.allowDatabaseMismatch)
+            throw databaseMismatchRejected(mismatch, set.id, loaded.recipe.components.postgres?.database ?? '');
+          out.info(
+            redact(`Warning: ${mismatch.map((p) => p.message).join('; ')}; restoring anyway because: ${opts.allowDatabaseMismatch}`),
+          );
         }
         return 'continue';
       },
@@ -151,7 +161,13 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
     }
     const { summary, runId, evidenceDir } = started;
     if (opts.json) {
-      out.json({ runId, evidence: evidenceDir, backup: { id: plan.backup.id, time: plan.backup.time }, objectives: plan.objectives, ...summary });
+      out.json({
+        runId,
+        evidence: evidenceDir,
+        backup: { id: plan.backup.id, time: plan.backup.time },
+        objectives: plan.objectives,
+        ...summary,
+      });
     } else {
       out.result(formatSummary(summary, plan, evidenceDir, out.color));
     }

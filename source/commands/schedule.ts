@@ -41,14 +41,22 @@ export async function scheduleCommand(opts: ScheduleCommandOptions): Promise<num
     for (const w of m.warnings) out.info(`Warning: ${w}`);
     return ExitCode.ok;
   }
-  const plan = await planSystemd(loaded, { ...(opts.every ? { every: opts.every } : {}), ...(opts.unitDir ? { unitDir: opts.unitDir } : {}), ...(opts.secretsFile ? { envFile: opts.secretsFile } : {}) });
+  const plan = await planSystemd(loaded, {
+    ...(opts.every ? { every: opts.every } : {}),
+    ...(opts.unitDir ? { unitDir: opts.unitDir } : {}),
+    ...(opts.secretsFile ? { envFile: opts.secretsFile } : {}),
+  });
   if (plan.period.seconds > loaded.recipe.drill.intervalDays * 86_400) {
-    out.info(`Warning: --every ${plan.period.text} is longer than drill.intervalDays (${loaded.recipe.drill.intervalDays}): the drill-overdue alert will fire between runs.`);
+    out.info(
+      `Warning: --every ${plan.period.text} is longer than drill.intervalDays (${loaded.recipe.drill.intervalDays}): the drill-overdue alert will fire between runs.`,
+    );
   }
   if (!opts.install) {
     if (opts.json) out.json({ unitDir: plan.unitDir, envFile: plan.envFile, period: plan.period, sizing: plan.sizing, units: plan.units });
     else for (const u of plan.units) out.result(`# ${plan.unitDir}/${u.name}\n${u.content}`);
-    out.info(`Nothing was written. Install with: restore-assistant schedule --recipe ${loaded.recipe.name} --systemd${opts.every ? ` --every ${opts.every}` : ''} --install`);
+    out.info(
+      `Nothing was written. Install with: restore-assistant schedule --recipe ${loaded.recipe.name} --systemd${opts.every ? ` --every ${opts.every}` : ''} --install`,
+    );
     return ExitCode.ok;
   }
   const r = await installSystemd(plan, loaded);
@@ -56,9 +64,14 @@ export async function scheduleCommand(opts: ScheduleCommandOptions): Promise<num
     out.json({ ...r, period: plan.period, sizing: plan.sizing });
   } else {
     for (const f of r.written) out.result(`wrote ${f}`);
-    out.result(`${r.envFile.created ? 'created' : 'kept'} ${r.envFile.path} (mode 0600${r.envFile.fixedMode ? `; was ${r.envFile.fixedMode}, fixed` : ''}): put the recipe's secrets there as NAME=value lines.`);
+    out.result(
+      `${r.envFile.created ? 'created' : 'kept'} ${r.envFile.path} (mode 0600${r.envFile.fixedMode ? `; was ${r.envFile.fixedMode}, fixed` : ''}): put the recipe's secrets there as NAME=value lines.`,
+    );
     if (r.systemctl.ran) out.result(`enabled: ${r.systemctl.commands.map((c) => c.join(' ')).join(' && ')}`);
-    else out.result(`systemd is not managing ${plan.unitDir} here; on the host run: ${r.systemctl.commands.map((c) => c.join(' ')).join(' && ')}`);
+    else
+      out.result(
+        `systemd is not managing ${plan.unitDir} here; on the host run: ${r.systemctl.commands.map((c) => c.join(' ')).join(' && ')}`,
+      );
   }
   return ExitCode.ok;
 }

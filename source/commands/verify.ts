@@ -61,7 +61,8 @@ export function renderVerifyReport(set: BackupSet, report: VerifyReport, color: 
     const f = c.facts ?? {};
     if (typeof f['tocEntries'] === 'number') facts.push(`${f['tocEntries']} TOC entries`);
     if (typeof f['redisKeys'] === 'number') facts.push(`${f['redisKeys']} keys`);
-    if (typeof f['prometheusBlocks'] === 'number') facts.push(`${f['prometheusBlocks']} block${f['prometheusBlocks'] === 1 ? '' : 's'}${f['hasWal'] ? ' + wal' : ''}`);
+    if (typeof f['prometheusBlocks'] === 'number')
+      facts.push(`${f['prometheusBlocks']} block${f['prometheusBlocks'] === 1 ? '' : 's'}${f['hasWal'] ? ' + wal' : ''}`);
     if (f['plainDumpHasRestrictLine'] === true) facts.push('starts with \\restrict: psql older than 15.14/16.10/17.6 rejects it');
     lines.push(
       `  ${mark} ${c.kind.padEnd(10)} ${sanitizeText(path.basename(c.path), 60).padEnd(24)} ${formatBytes(c.size ?? 0).padStart(9)}  sha256 ${c.checksum ?? 'absent'}${passed.length > 0 ? `; ${passed.join(', ')}` : ''}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`,
@@ -71,14 +72,25 @@ export function renderVerifyReport(set: BackupSet, report: VerifyReport, color: 
     const skipped = report.components
       .map((c) => ({ kind: c.kind, what: Array.isArray(c.facts?.['notChecked']) ? (c.facts['notChecked'] as string[]) : [] }))
       .filter((x) => x.what.length > 0);
-    if (skipped.length > 0) lines.push(p('dim', `Not checked (quick): ${skipped.map((x) => `${x.kind}: ${x.what.join(', ')}`).join('; ')}. Run without --quick to check them.`));
+    if (skipped.length > 0)
+      lines.push(
+        p(
+          'dim',
+          `Not checked (quick): ${skipped.map((x) => `${x.kind}: ${x.what.join(', ')}`).join('; ')}. Run without --quick to check them.`,
+        ),
+      );
   }
   if (report.warnings && report.warnings.length > 0) {
     lines.push(p('yellow', 'Warnings:'));
     for (const w of report.warnings) lines.push(`  ${sanitizeText(w, 300)}`);
   }
   if (report.ok) {
-    lines.push(p('green', `Backup set verified (${report.components.length} component${report.components.length === 1 ? '' : 's'}, ${report.depth}, ${formatDuration(report.durationMs)}).`));
+    lines.push(
+      p(
+        'green',
+        `Backup set verified (${report.components.length} component${report.components.length === 1 ? '' : 's'}, ${report.depth}, ${formatDuration(report.durationMs)}).`,
+      ),
+    );
   } else {
     lines.push(p('red', `Backup set rejected: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}.`));
     for (const pr of report.problems) lines.push(`  - ${sanitizeText(pr.message, 400)} [${pr.code}]`);
@@ -94,7 +106,8 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
   const refIsPath = await isPathRef(ref);
   let set: BackupSet;
   if (!source) {
-    if (!refIsPath) throw await needSourceError('verify', ` (or give a path to a set directory or dump file instead of "${sanitizeText(ref, 60)}")`);
+    if (!refIsPath)
+      throw await needSourceError('verify', ` (or give a path to a set directory or dump file instead of "${sanitizeText(ref, 60)}")`);
     set = await loadBackupSetFromPath(ref);
   } else {
     const listed = await listBackupSets({
@@ -111,7 +124,9 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
     }
   }
   const depth = opts.quick ? 'quick' : 'deep';
-  out.info(`Verifying backup set ${sanitizeText(set.id, 80)} (${depth}, ${set.components.length} component${set.components.length === 1 ? '' : 's'}, ${formatBytes(set.totalSize)})…`);
+  out.info(
+    `Verifying backup set ${sanitizeText(set.id, 80)} (${depth}, ${set.components.length} component${set.components.length === 1 ? '' : 's'}, ${formatBytes(set.totalSize)})…`,
+  );
   const progress = progressPrinter(out);
   // With a recipe, the verification is a run of its own in the recipe's evidence (kind 'verify'),
   // so the runbook's history shows when each set was last proven intact.
@@ -121,7 +136,9 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
     evidence = source?.recipe ? startVerifyEvidence(source.recipe, set) : undefined;
   } catch (error) {
     // Verification is read-only and must work where evidence cannot be written; say so.
-    out.info(`Warning: this verification is not recorded as evidence: ${error instanceof Error ? error.message : String(error)}${error instanceof RestoreAssistantError && error.next ? ` Next: ${error.next}` : ''}`);
+    out.info(
+      `Warning: this verification is not recorded as evidence: ${error instanceof Error ? error.message : String(error)}${error instanceof RestoreAssistantError && error.next ? ` Next: ${error.next}` : ''}`,
+    );
   }
   let report: VerifyReport;
   try {
@@ -146,7 +163,9 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
   }
   if (evidenceDirOfRun) out.info(`Evidence: ${evidenceDirOfRun}`);
   if (report.ok) {
-    out.info(report.components.some((c) => c.checksum === 'verified') ? 'Checksums verified. Nothing was touched.' : 'Nothing was touched.');
+    out.info(
+      report.components.some((c) => c.checksum === 'verified') ? 'Checksums verified. Nothing was touched.' : 'Nothing was touched.',
+    );
     return ExitCode.ok;
   }
   out.info(
@@ -158,11 +177,20 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
 /** A verify run recorded in the recipe's evidence: run-started now, verification and seal at finish. */
 function startVerifyEvidence(loaded: LoadedRecipe, set: BackupSet): { finish: (report: VerifyReport | undefined) => Promise<string> } {
   const r = loaded.recipe;
-  const redact = createRedactor([r.components.postgres?.passwordEnv, r.components.redis?.passwordEnv].map((n) => (n ? process.env[n] : undefined)));
+  const redact = createRedactor(
+    [r.components.postgres?.passwordEnv, r.components.redis?.passwordEnv].map((n) => (n ? process.env[n] : undefined)),
+  );
   const bus = new EventBus();
   const startedAt = new Date();
   const runId = newRunId('verify', r.name, startedAt);
-  const handle = attachRecipeEvidence(bus, { loaded, kind: 'verify', redact, runId, commandLine: ['restore-assistant', ...process.argv.slice(2)], env: process.env });
+  const handle = attachRecipeEvidence(bus, {
+    loaded,
+    kind: 'verify',
+    redact,
+    runId,
+    commandLine: ['restore-assistant', ...process.argv.slice(2)],
+    env: process.env,
+  });
   bus.emit({
     type: 'run-started',
     runId,

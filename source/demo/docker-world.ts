@@ -42,7 +42,9 @@ export async function buildDockerDemoWorld(opts: { evidenceDir: string; log?: (l
     log('Starting a private Docker engine (dockerd on its own socket, no bridge, no iptables)...');
     // Under the demo's dir: its processes (dockerd, containerd, shims) name it on their command lines.
     daemon = await startDockerDaemon({ baseDir: base });
-    log('Building local images and starting the story-portal containers: agentic-postgres, agentic-redis, agentic-prometheus, agentic-api...');
+    log(
+      'Building local images and starting the story-portal containers: agentic-postgres, agentic-redis, agentic-prometheus, agentic-api...',
+    );
     const d = await startStoryPortalDeployment(daemon);
     log(`Filling them with data: database "${DOCKER_DEMO_DB}", Redis keys of every type, Prometheus series...`);
     await seedPostgres(d.pg, DOCKER_DEMO_DB, { rows: 200 });
@@ -74,7 +76,17 @@ export async function buildDockerDemoWorld(opts: { evidenceDir: string; log?: (l
       description: 'The story-portal deployment in containers (restore-assistant demo --docker)',
       backups: { root: backupRoot, layout: 'story-portal' },
       components: {
-        postgres: { exec: { kind: 'docker', container: names.postgres }, host: '127.0.0.1', port: ports.postgres, user: 'postgres', passwordEnv: DOCKER_DEMO_PG_PASSWORD_ENV, database: DOCKER_DEMO_DB, owner: 'app_owner', safetyCopy: 'rename', missingRoles: 'create' },
+        postgres: {
+          exec: { kind: 'docker', container: names.postgres },
+          host: '127.0.0.1',
+          port: ports.postgres,
+          user: 'postgres',
+          passwordEnv: DOCKER_DEMO_PG_PASSWORD_ENV,
+          database: DOCKER_DEMO_DB,
+          owner: 'app_owner',
+          safetyCopy: 'rename',
+          missingRoles: 'create',
+        },
         redis: {
           exec: { kind: 'docker', container: names.redis, helperImage: images.redis },
           host: '127.0.0.1',
@@ -82,7 +94,11 @@ export async function buildDockerDemoWorld(opts: { evidenceDir: string; log?: (l
           dataDir: '/data',
           dbfilename: 'dump.rdb',
           appendonly: false,
-          service: { stop: ['docker', 'stop', names.redis], start: ['docker', 'start', names.redis], status: ['docker', 'exec', names.redis, 'redis-cli', '-p', String(ports.redis), 'ping'] },
+          service: {
+            stop: ['docker', 'stop', names.redis],
+            start: ['docker', 'start', names.redis],
+            status: ['docker', 'exec', names.redis, 'redis-cli', '-p', String(ports.redis), 'ping'],
+          },
         },
         prometheus: {
           exec: { kind: 'docker', container: names.prometheus, helperImage: images.prometheus },
@@ -92,10 +108,20 @@ export async function buildDockerDemoWorld(opts: { evidenceDir: string; log?: (l
           service: { stop: ['docker', 'stop', names.prometheus], start: ['docker', 'start', names.prometheus] },
         },
       },
-      services: [{ name: 'api', stop: ['docker', 'stop', names.app], start: ['docker', 'start', names.app], status: ['docker', 'exec', names.app, 'true'] }],
+      services: [
+        {
+          name: 'api',
+          stop: ['docker', 'stop', names.app],
+          start: ['docker', 'start', names.app],
+          status: ['docker', 'exec', names.app, 'true'],
+        },
+      ],
       checks: [
         { name: 'api responds', http: { url: d.appHealthUrl, status: 200 }, when: ['restore'] },
-        { name: 'database has tables', sql: { query: "select count(*) from information_schema.tables where table_schema = 'app'", minRows: 1 } },
+        {
+          name: 'database has tables',
+          sql: { query: "select count(*) from information_schema.tables where table_schema = 'app'", minRows: 1 },
+        },
         { name: 'redis answers', redis: { command: ['PING'], expect: 'PONG' } },
         { name: 'prometheus has series', promql: { query: 'up', minSeries: 1 } },
       ],
@@ -123,7 +149,17 @@ export async function buildDockerDemoWorld(opts: { evidenceDir: string; log?: (l
         await d.pg.psql('DROP TABLE app.comments CASCADE', DOCKER_DEMO_DB);
         await d.redis.command(['FLUSHALL']);
         await dm.docker(['stop', names.prometheus]);
-        await dm.docker(['run', '--rm', '--volumes-from', names.prometheus, '--entrypoint', 'sh', images.helper, '-c', 'rm -rf /prometheus/* /prometheus/.[!.]*']);
+        await dm.docker([
+          'run',
+          '--rm',
+          '--volumes-from',
+          names.prometheus,
+          '--entrypoint',
+          'sh',
+          images.helper,
+          '-c',
+          'rm -rf /prometheus/* /prometheus/.[!.]*',
+        ]);
         await dm.docker(['start', names.prometheus]);
         await d.waitReady();
         return [
@@ -143,7 +179,10 @@ export async function buildDockerDemoWorld(opts: { evidenceDir: string; log?: (l
         const keys = rfp ? redisKeyCount(rfp) : 0;
         out.push({ ok: keys === redisKeys, line: `Redis: ${keys} keys (backup: ${redisKeys})` });
         const past = (await d.prom.queryNumber('count(up)', historyAt).catch(() => undefined)) ?? 0;
-        out.push({ ok: past > 0 && past >= historyBefore, line: `Prometheus: ${past > 0 ? 'history from before the incident is back' : 'no history from before the incident'}` });
+        out.push({
+          ok: past > 0 && past >= historyBefore,
+          line: `Prometheus: ${past > 0 ? 'history from before the incident is back' : 'no history from before the incident'}`,
+        });
         return out;
       },
       async teardown() {

@@ -67,12 +67,14 @@ export async function buildDemoWorld(opts: { evidenceDir: string; log?: (line: s
     });
     await startService(await readServiceSpec(appSpec));
 
-    log(`Filling it with data: database "${DEMO_DB}" (users, stories, comments, a view, a trigger), Redis keys of every type, Prometheus series...`);
+    log(
+      `Filling it with data: database "${DEMO_DB}" (users, stories, comments, a view, a trigger), Redis keys of every type, Prometheus series...`,
+    );
     await Promise.all([seedPostgres(pg, DEMO_DB, { rows: 300 }), seedRedis(redis)]);
     await prom.waitForSamples(5);
 
     const backupRoot = path.join(base, 'backups');
-    log('Taking two backups the way story-portal\'s backup.sh does (pg_dump | gzip, BGSAVE copy, tar of the Prometheus data dir)...');
+    log("Taking two backups the way story-portal's backup.sh does (pg_dump | gzip, BGSAVE copy, tar of the Prometheus data dir)...");
     await backupStoryPortal({ pg, db: DEMO_DB, redis, prom }, backupRoot);
     // Sign-ups between the two backups: the older set lacks them, which the backup screen's RPO shows.
     await pg.psql(
@@ -93,17 +95,44 @@ export async function buildDemoWorld(opts: { evidenceDir: string; log?: (line: s
       description: 'Sandbox shop: PostgreSQL, Redis, Prometheus and a shop API (restore-assistant demo)',
       backups: { root: backupRoot, layout: 'story-portal' },
       components: {
-        postgres: { host: pg.host, port: pg.port, user: pg.user, passwordEnv: DEMO_PG_PASSWORD_ENV, database: DEMO_DB, safetyCopy: 'rename', missingRoles: 'create' },
+        postgres: {
+          host: pg.host,
+          port: pg.port,
+          user: pg.user,
+          passwordEnv: DEMO_PG_PASSWORD_ENV,
+          database: DEMO_DB,
+          safetyCopy: 'rename',
+          missingRoles: 'create',
+        },
         redis: {
           host: redis.host,
           port: redis.port,
-          service: { stop: serviceCtlArgv('stop', redis.spec), start: serviceCtlArgv('start', redis.spec), status: serviceCtlArgv('status', redis.spec) },
+          service: {
+            stop: serviceCtlArgv('stop', redis.spec),
+            start: serviceCtlArgv('start', redis.spec),
+            status: serviceCtlArgv('status', redis.spec),
+          },
         },
-        prometheus: { url: prom.url, dataDir: prom.dataDir, service: { stop: serviceCtlArgv('stop', prom.spec), start: serviceCtlArgv('start', prom.spec) } },
+        prometheus: {
+          url: prom.url,
+          dataDir: prom.dataDir,
+          service: { stop: serviceCtlArgv('stop', prom.spec), start: serviceCtlArgv('start', prom.spec) },
+        },
       },
-      services: [{ name: 'shop-api', stop: serviceCtlArgv('stop', appSpec), start: serviceCtlArgv('start', appSpec), status: serviceCtlArgv('status', appSpec) }],
+      services: [
+        {
+          name: 'shop-api',
+          stop: serviceCtlArgv('stop', appSpec),
+          start: serviceCtlArgv('start', appSpec),
+          status: serviceCtlArgv('status', appSpec),
+        },
+      ],
       checks: [
-        { name: 'shop API healthy', http: { url: `http://127.0.0.1:${appPort}/health`, status: 200, bodyContains: 'ok' }, when: ['restore'] },
+        {
+          name: 'shop API healthy',
+          http: { url: `http://127.0.0.1:${appPort}/health`, status: 200, bodyContains: 'ok' },
+          when: ['restore'],
+        },
         { name: 'users table restored', sql: { query: 'select count(*) from app.users', minRows: 1 } },
         { name: 'comments table restored', sql: { query: 'select count(*) from app.comments', minRows: 1 } },
         { name: 'Redis has keys', redis: { command: ['DBSIZE'], min: 1 } },
@@ -156,7 +185,10 @@ export async function buildDemoWorld(opts: { evidenceDir: string; log?: (line: s
         out.push({ ok: keys === world.expected.redisKeys, line: `Redis: ${keys} keys (backup: ${world.expected.redisKeys})` });
         // History from before the incident (a fresh scrape after the wipe does not count).
         const past = (await prom.queryNumber('count(up)', historyAt).catch(() => undefined)) ?? 0;
-        out.push({ ok: past > 0 && past >= historyBefore, line: `Prometheus: ${past > 0 ? 'history from before the incident is back' : 'no history from before the incident'}` });
+        out.push({
+          ok: past > 0 && past >= historyBefore,
+          line: `Prometheus: ${past > 0 ? 'history from before the incident is back' : 'no history from before the incident'}`,
+        });
         return out;
       },
       async teardown() {

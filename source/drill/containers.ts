@@ -44,7 +44,10 @@ interface Inspected {
 
 async function docker(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<string> {
   const r = await run(['docker', ...args], { timeoutMs, tailLines: 10, env });
-  if (!r.ok) throw new Error(`docker ${args.slice(0, 3).join(' ')} ... failed: ${[...r.stderrTail, ...r.stdoutTail].join(' ').trim() || `exit ${String(r.exitCode)}`}`);
+  if (!r.ok)
+    throw new Error(
+      `docker ${args.slice(0, 3).join(' ')} ... failed: ${[...r.stderrTail, ...r.stdoutTail].join(' ').trim() || `exit ${String(r.exitCode)}`}`,
+    );
   return r.stdout;
 }
 
@@ -71,7 +74,12 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs:
 }
 
 /** Starts scratch containers for the container components among `kinds`. */
-export async function startContainerScratch(real: LoadedRecipe, kinds: ComponentKind[], password: string, passwordEnv: string): Promise<ContainerScratch> {
+export async function startContainerScratch(
+  real: LoadedRecipe,
+  kinds: ComponentKind[],
+  password: string,
+  passwordEnv: string,
+): Promise<ContainerScratch> {
   const c = real.recipe.components;
   const id = randomBytes(4).toString('hex');
   const base = await mkdtemp(path.join(os.tmpdir(), 'restore-assistant-drill-containers-'));
@@ -94,16 +102,27 @@ export async function startContainerScratch(real: LoadedRecipe, kinds: Component
     const users: string[] = [];
     for (const vol of volumes) {
       const r = await run(['docker', 'ps', '-aq', '--filter', `volume=${vol}`], { timeoutMs: 30_000 });
-      if (r.ok) users.push(...r.stdout.split('\n').map((l) => l.trim()).filter((l) => /^[0-9a-f]{6,64}$/.test(l)));
+      if (r.ok)
+        users.push(
+          ...r.stdout
+            .split('\n')
+            .map((l) => l.trim())
+            .filter((l) => /^[0-9a-f]{6,64}$/.test(l)),
+        );
     }
-    if (containers.length > 0 || users.length > 0) await run(['docker', 'rm', '-f', '-v', ...containers, ...new Set(users)], { timeoutMs: 60_000 });
+    if (containers.length > 0 || users.length > 0)
+      await run(['docker', 'rm', '-f', '-v', ...containers, ...new Set(users)], { timeoutMs: 60_000 });
     if (volumes.length > 0) await run(['docker', 'volume', 'rm', '-f', ...volumes], { timeoutMs: 60_000 });
     await rm(base, { recursive: true, force: true });
     unguard();
   };
 
   /** docker run -d of a scratch container from the production container's image. */
-  const runScratch = async (kind: ComponentKind, prod: Inspected, extra: { env: string[]; args: string[]; mounts?: string[]; clientEnv?: Record<string, string> }): Promise<string> => {
+  const runScratch = async (
+    kind: ComponentKind,
+    prod: Inspected,
+    extra: { env: string[]; args: string[]; mounts?: string[]; clientEnv?: Record<string, string> },
+  ): Promise<string> => {
     const name = `ra-drill-${id}-${kind}`;
     const mounts: string[] = [];
     for (const m of prod.Mounts ?? []) {
@@ -117,22 +136,25 @@ export async function startContainerScratch(real: LoadedRecipe, kinds: Component
       }
     }
     containers.push(name);
-    await docker([
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--label',
-      'restore-assistant.drill=1',
-      '--network',
-      'host',
-      ...(kind === 'postgres' ? ['--stop-signal', 'SIGINT'] : []),
-      ...mounts,
-      ...(extra.mounts ?? []),
-      ...extra.env.flatMap((e) => ['-e', e]),
-      prod.Image,
-      ...extra.args,
-    ], extra.clientEnv);
+    await docker(
+      [
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--label',
+        'restore-assistant.drill=1',
+        '--network',
+        'host',
+        ...(kind === 'postgres' ? ['--stop-signal', 'SIGINT'] : []),
+        ...mounts,
+        ...(extra.mounts ?? []),
+        ...extra.env.flatMap((e) => ['-e', e]),
+        prod.Image,
+        ...extra.args,
+      ],
+      extra.clientEnv,
+    );
     images[kind] = { id: prod.Image, name: prod.Config.Image };
     sandbox.containers!.push(name);
     return name;
@@ -146,7 +168,11 @@ export async function startContainerScratch(real: LoadedRecipe, kinds: Component
       sandbox.realContainers!.push(t.exec.container, prod.Id);
       const port = await freePort();
       // The password reaches the container through the docker client's environment (-e NAME), never argv.
-      const name = await runScratch('postgres', prod, { env: [`PGPORT=${port}`, 'POSTGRES_PASSWORD'], args: [], clientEnv: { POSTGRES_PASSWORD: password } });
+      const name = await runScratch('postgres', prod, {
+        env: [`PGPORT=${port}`, 'POSTGRES_PASSWORD'],
+        args: [],
+        clientEnv: { POSTGRES_PASSWORD: password },
+      });
       sandbox.postgres = { host: '127.0.0.1', port, user: 'postgres', passwordEnv, exec: { kind: 'docker', container: name } };
     }
     const redisExec = c.redis?.exec;
@@ -157,7 +183,24 @@ export async function startContainerScratch(real: LoadedRecipe, kinds: Component
       const port = await freePort();
       const appendonly = t.appendonly ?? false;
       const dir = t.dataDir ?? '/data';
-      const name = await runScratch('redis', prod, { env: [], args: ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', t.dbfilename ?? 'dump.rdb', '--save', '', '--appendonly', appendonly ? 'yes' : 'no'] });
+      const name = await runScratch('redis', prod, {
+        env: [],
+        args: [
+          'redis-server',
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--dbfilename',
+          t.dbfilename ?? 'dump.rdb',
+          '--save',
+          '',
+          '--appendonly',
+          appendonly ? 'yes' : 'no',
+        ],
+      });
       sandbox.redis = {
         host: '127.0.0.1',
         port,
@@ -165,7 +208,11 @@ export async function startContainerScratch(real: LoadedRecipe, kinds: Component
         dbfilename: t.dbfilename ?? 'dump.rdb',
         appendonly,
         appenddirname: t.appenddirname ?? 'appendonlydir',
-        service: { stop: ['docker', 'stop', name], start: ['docker', 'start', name], status: ['docker', 'exec', name, 'redis-cli', '-p', String(port), 'ping'] },
+        service: {
+          stop: ['docker', 'stop', name],
+          start: ['docker', 'start', name],
+          status: ['docker', 'exec', name, 'redis-cli', '-p', String(port), 'ping'],
+        },
         exec: { kind: 'docker', container: name, helperImage: t.exec.helperImage ?? prod.Image },
       };
     }
@@ -177,13 +224,20 @@ export async function startContainerScratch(real: LoadedRecipe, kinds: Component
       const port = await freePort();
       const config = path.join(base, 'prometheus.yml');
       // Scrapes only itself: a drill sends nothing anywhere else.
-      await writeFile(config, `global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["127.0.0.1:${port}"]\n`);
+      await writeFile(
+        config,
+        `global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["127.0.0.1:${port}"]\n`,
+      );
       await chmod(base, 0o755);
       await chmod(config, 0o644);
       const name = await runScratch('prometheus', prod, {
         env: [],
         mounts: ['-v', `${config}:/restore-assistant-drill/prometheus.yml:ro`],
-        args: ['--config.file=/restore-assistant-drill/prometheus.yml', `--storage.tsdb.path=${t.dataDir}`, `--web.listen-address=127.0.0.1:${port}`],
+        args: [
+          '--config.file=/restore-assistant-drill/prometheus.yml',
+          `--storage.tsdb.path=${t.dataDir}`,
+          `--web.listen-address=127.0.0.1:${port}`,
+        ],
       });
       sandbox.prometheus = {
         url: `http://127.0.0.1:${port}`,
@@ -200,7 +254,32 @@ export async function startContainerScratch(real: LoadedRecipe, kinds: Component
       waits.push(
         waitUntil(
           `scratch PostgreSQL ${name}`,
-          async () => (await run(['docker', 'exec', '-e', 'PGPASSWORD', name, 'psql', '-X', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-c', 'SELECT 1'], { env: { PGPASSWORD: password }, timeoutMs: 15_000 })).stdout.trim() === '1',
+          async () =>
+            (
+              await run(
+                [
+                  'docker',
+                  'exec',
+                  '-e',
+                  'PGPASSWORD',
+                  name,
+                  'psql',
+                  '-X',
+                  '-At',
+                  '-h',
+                  '127.0.0.1',
+                  '-p',
+                  String(port),
+                  '-U',
+                  'postgres',
+                  '-d',
+                  'postgres',
+                  '-c',
+                  'SELECT 1',
+                ],
+                { env: { PGPASSWORD: password }, timeoutMs: 15_000 },
+              )
+            ).stdout.trim() === '1',
           120_000,
           name,
         ),
@@ -208,7 +287,17 @@ export async function startContainerScratch(real: LoadedRecipe, kinds: Component
     }
     if (sandbox.redis?.exec?.kind === 'docker') {
       const { port, exec } = sandbox.redis;
-      waits.push(waitUntil(`scratch Redis ${exec.container}`, async () => (await run(['docker', 'exec', exec.container, 'redis-cli', '-p', String(port), 'ping'], { timeoutMs: 15_000 })).stdout.trim() === 'PONG', 60_000, exec.container));
+      waits.push(
+        waitUntil(
+          `scratch Redis ${exec.container}`,
+          async () =>
+            (
+              await run(['docker', 'exec', exec.container, 'redis-cli', '-p', String(port), 'ping'], { timeoutMs: 15_000 })
+            ).stdout.trim() === 'PONG',
+          60_000,
+          exec.container,
+        ),
+      );
     }
     if (sandbox.prometheus?.exec?.kind === 'docker') {
       const { url, exec } = sandbox.prometheus;

@@ -50,7 +50,9 @@ export function drillRecipe(real: Recipe, sandbox: DrillSandbox): DrillRecipeRes
   const checks = real.checks.filter((c) => {
     if (!c.when.includes('drill')) return false;
     if (!drillableCheck(c)) {
-      skippedChecks.push(`${c.name}: ${Object.keys(c).find((k) => ['http', 'tcp', 'command'].includes(k)) ?? 'this'} checks reach real systems; not run in a drill`);
+      skippedChecks.push(
+        `${c.name}: ${Object.keys(c).find((k) => ['http', 'tcp', 'command'].includes(k)) ?? 'this'} checks reach real systems; not run in a drill`,
+      );
       return false;
     }
     return true;
@@ -123,7 +125,11 @@ const PORT_FLAGS = new Set(['-p', '--port']);
 /** Every problem that makes a plan unfit for a drill (empty: isolated). */
 export function isolationProblems(plan: Plan, sandbox: DrillSandbox, real: Recipe): string[] {
   const problems: string[] = [];
-  const ports = new Set<number>([sandbox.postgres?.port, sandbox.redis?.port, sandbox.prometheus ? Number(new URL(sandbox.prometheus.url).port) : undefined].filter((p): p is number => typeof p === 'number'));
+  const ports = new Set<number>(
+    [sandbox.postgres?.port, sandbox.redis?.port, sandbox.prometheus ? Number(new URL(sandbox.prometheus.url).port) : undefined].filter(
+      (p): p is number => typeof p === 'number',
+    ),
+  );
   const hosts = new Set<string>(['127.0.0.1', 'localhost', '::1', sandbox.postgres?.socketDir].filter((h): h is string => Boolean(h)));
   const forbidden = new Set<string>();
   const rp = real.components;
@@ -150,19 +156,22 @@ export function isolationProblems(plan: Plan, sandbox: DrillSandbox, real: Recip
       const real = named.find((a) => realContainers.has(a));
       if (real) problems.push(`${where}: names the real container ${real}`);
       if (!named.some((a) => scratchContainers.has(a))) problems.push(`${where}: runs docker without naming a scratch container`);
-    } else if (['docker', 'docker-compose', 'podman', 'systemctl', 'service', 'kubectl', 'ssh'].includes(prog)) problems.push(`${where}: runs ${prog}, which reaches real systems`);
+    } else if (['docker', 'docker-compose', 'podman', 'systemctl', 'service', 'kubectl', 'ssh'].includes(prog))
+      problems.push(`${where}: runs ${prog}, which reaches real systems`);
     if (forbidden.has(argv.join('\u0000'))) problems.push(`${where}: runs a real service command (${argv.join(' ')})`);
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i] ?? '';
       const next = argv[i + 1];
       if (HOST_FLAGS.has(a) && next !== undefined && !hosts.has(next)) problems.push(`${where}: host ${next} is not the sandbox's`);
-      if (PORT_FLAGS.has(a) && next !== undefined && !ports.has(Number(next))) problems.push(`${where}: port ${next} is not a sandbox port`);
+      if (PORT_FLAGS.has(a) && next !== undefined && !ports.has(Number(next)))
+        problems.push(`${where}: port ${next} is not a sandbox port`);
       const eq = /^--(host|port)=(.*)$/.exec(a);
       if (eq?.[1] === 'host' && !hosts.has(eq[2] ?? '')) problems.push(`${where}: host ${eq[2]} is not the sandbox's`);
       if (eq?.[1] === 'port' && !ports.has(Number(eq[2]))) problems.push(`${where}: port ${eq[2]} is not a sandbox port`);
       const url = /^https?:\/\/[^\s/]+/.exec(a);
       if (url && !ports.has(Number(new URL(url[0]).port))) problems.push(`${where}: URL ${a} is not the sandbox's`);
-      if (a.startsWith('/') && [...forbidden].some((f) => f.startsWith('/') && under(a, [f]))) problems.push(`${where}: path ${a} belongs to a real target`);
+      if (a.startsWith('/') && [...forbidden].some((f) => f.startsWith('/') && under(a, [f])))
+        problems.push(`${where}: path ${a} belongs to a real target`);
     }
   };
 
@@ -176,7 +185,8 @@ export function isolationProblems(plan: Plan, sandbox: DrillSandbox, real: Recip
         }
         break;
       case 'wait-tcp':
-        if (!ports.has(action.port) || !hosts.has(action.host)) problems.push(`${where}: waits on ${action.host}:${action.port}, not a sandbox port`);
+        if (!ports.has(action.port) || !hosts.has(action.host))
+          problems.push(`${where}: waits on ${action.host}:${action.port}, not a sandbox port`);
         break;
       case 'wait-http':
         if (!ports.has(Number(new URL(action.url).port))) problems.push(`${where}: polls ${action.url}, not the sandbox's`);
@@ -188,7 +198,8 @@ export function isolationProblems(plan: Plan, sandbox: DrillSandbox, real: Recip
         if (!under(action.dest, sandbox.rootDirs)) problems.push(`${where}: extracts into ${action.dest}, outside the sandbox`);
         break;
       case 'move':
-        for (const p of [action.from, action.to, ...(action.displaceTo ? [action.displaceTo] : [])]) if (!under(p, sandbox.rootDirs)) problems.push(`${where}: moves ${p}, outside the sandbox`);
+        for (const p of [action.from, action.to, ...(action.displaceTo ? [action.displaceTo] : [])])
+          if (!under(p, sandbox.rootDirs)) problems.push(`${where}: moves ${p}, outside the sandbox`);
         break;
       case 'copy-file':
         if (!under(action.to, sandbox.rootDirs)) problems.push(`${where}: writes ${action.to}, outside the sandbox`);
@@ -199,7 +210,8 @@ export function isolationProblems(plan: Plan, sandbox: DrillSandbox, real: Recip
       case 'check': {
         const c = action.check;
         if (!drillableCheck(c)) problems.push(`${where}: check "${c.name}" would reach a real system`);
-        if ('promql' in c && !ports.has(Number(new URL(sandbox.prometheus?.url ?? 'http://x:0').port))) problems.push(`${where}: promql check without a sandbox Prometheus`);
+        if ('promql' in c && !ports.has(Number(new URL(sandbox.prometheus?.url ?? 'http://x:0').port)))
+          problems.push(`${where}: promql check without a sandbox Prometheus`);
         break;
       }
       case 'note':

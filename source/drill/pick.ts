@@ -23,7 +23,13 @@ export interface Picked {
   note: string;
 }
 
-export function pickFrom(sets: BackupSet[], pick: Pick, intervalDays: number, now: Date = new Date(), rand: (n: number) => number = (n) => randomInt(n)): Picked | undefined {
+export function pickFrom(
+  sets: BackupSet[],
+  pick: Pick,
+  intervalDays: number,
+  now: Date = new Date(),
+  rand: (n: number) => number = (n) => randomInt(n),
+): Picked | undefined {
   if (sets.length === 0) return undefined;
   const byTime = [...sets].sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
   if (pick === 'oldest-retained') {
@@ -34,18 +40,32 @@ export function pickFrom(sets: BackupSet[], pick: Pick, intervalDays: number, no
   const recent = byTime.filter((s) => Date.parse(s.time) >= cutoff);
   const pool = recent.length > 0 ? recent : byTime.slice(0, 1);
   const set = pool[rand(pool.length)] as BackupSet;
-  return { set, note: `--pick random-recent: set ${set.id} (${set.time}), at random among ${pool.length} set${pool.length === 1 ? '' : 's'} ${recent.length > 0 ? `taken in the last ${intervalDays} days` : '(none in the drill interval: the newest)'}` };
+  return {
+    set,
+    note: `--pick random-recent: set ${set.id} (${set.time}), at random among ${pool.length} set${pool.length === 1 ? '' : 's'} ${recent.length > 0 ? `taken in the last ${intervalDays} days` : '(none in the drill interval: the newest)'}`,
+  };
 }
 
 export async function pickDrillSet(loaded: LoadedRecipe, pick: string): Promise<Picked> {
   if (!(PICKS as readonly string[]).includes(pick)) {
-    throw new RestoreAssistantError(`--pick ${JSON.stringify(pick)} is not one of ${PICKS.join(', ')}.`, ExitCode.usage, { untouched: 'Nothing was touched.', next: `Use --pick ${PICKS.join(' or --pick ')}, or --backup ID.` });
+    throw new RestoreAssistantError(`--pick ${JSON.stringify(pick)} is not one of ${PICKS.join(', ')}.`, ExitCode.usage, {
+      untouched: 'Nothing was touched.',
+      next: `Use --pick ${PICKS.join(' or --pick ')}, or --backup ID.`,
+    });
   }
   const b = loaded.recipe.backups;
-  const { sets } = await listBackupSets({ root: b.root, layout: b.layout, ...(b.database ? { database: b.database } : {}), pairWindowMinutes: b.pairWindowMinutes });
+  const { sets } = await listBackupSets({
+    root: b.root,
+    layout: b.layout,
+    ...(b.database ? { database: b.database } : {}),
+    pairWindowMinutes: b.pairWindowMinutes,
+  });
   const picked = pickFrom(sets, pick as Pick, loaded.recipe.drill.intervalDays);
   if (!picked) {
-    throw new RestoreAssistantError(`No backup sets found in ${b.root} to pick from.`, ExitCode.backupRejected, { untouched: 'Nothing was touched.', next: 'Check that the backup job writes there (restore-assistant list --recipe ' + loaded.recipe.name + ').' });
+    throw new RestoreAssistantError(`No backup sets found in ${b.root} to pick from.`, ExitCode.backupRejected, {
+      untouched: 'Nothing was touched.',
+      next: 'Check that the backup job writes there (restore-assistant list --recipe ' + loaded.recipe.name + ').',
+    });
   }
   return picked;
 }

@@ -30,7 +30,11 @@ export const DRILL_PG_PASSWORD_ENV = 'RESTORE_ASSISTANT_DRILL_PGPASSWORD';
  * have, on free loopback ports in one temp dir. Redis matches the recipe's AOF setting, so a drill
  * exercises the same restore path production would.
  */
-export async function startDrillScratch(real: LoadedRecipe, kinds: ComponentKind[], env: NodeJS.ProcessEnv = process.env): Promise<DrillScratch> {
+export async function startDrillScratch(
+  real: LoadedRecipe,
+  kinds: ComponentKind[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<DrillScratch> {
   const base = await mkdtemp(path.join(os.tmpdir(), 'restore-assistant-drill-'));
   const group = new SandboxGroup({ baseDir: base });
   const password = randomBytes(12).toString('hex');
@@ -49,8 +53,14 @@ export async function startDrillScratch(real: LoadedRecipe, kinds: ComponentKind
     boxes = containers;
     const sandbox: DrillSandbox = {
       ...(containers?.sandbox ?? {}),
-      rootDirs: [base, ...[pg?.rootDir, redis?.rootDir, prom?.rootDir].filter((d): d is string => Boolean(d)), ...(containers?.sandbox.rootDirs ?? [])],
-      ...(pg ? { postgres: { host: pg.host, port: pg.port, user: pg.user, passwordEnv: DRILL_PG_PASSWORD_ENV, socketDir: pg.socketDir } } : {}),
+      rootDirs: [
+        base,
+        ...[pg?.rootDir, redis?.rootDir, prom?.rootDir].filter((d): d is string => Boolean(d)),
+        ...(containers?.sandbox.rootDirs ?? []),
+      ],
+      ...(pg
+        ? { postgres: { host: pg.host, port: pg.port, user: pg.user, passwordEnv: DRILL_PG_PASSWORD_ENV, socketDir: pg.socketDir } }
+        : {}),
       ...(redis
         ? {
             redis: {
@@ -60,11 +70,23 @@ export async function startDrillScratch(real: LoadedRecipe, kinds: ComponentKind
               dbfilename: redis.dbfilename,
               appendonly: redis.appendonly,
               appenddirname: redis.appenddirname,
-              service: { stop: serviceCtlArgv('stop', redis.spec), start: serviceCtlArgv('start', redis.spec), status: serviceCtlArgv('status', redis.spec) },
+              service: {
+                stop: serviceCtlArgv('stop', redis.spec),
+                start: serviceCtlArgv('start', redis.spec),
+                status: serviceCtlArgv('status', redis.spec),
+              },
             },
           }
         : {}),
-      ...(prom ? { prometheus: { url: prom.url, dataDir: prom.dataDir, service: { stop: serviceCtlArgv('stop', prom.spec), start: serviceCtlArgv('start', prom.spec) } } } : {}),
+      ...(prom
+        ? {
+            prometheus: {
+              url: prom.url,
+              dataDir: prom.dataDir,
+              service: { stop: serviceCtlArgv('stop', prom.spec), start: serviceCtlArgv('start', prom.spec) },
+            },
+          }
+        : {}),
     };
     let tornDown = false;
     return {
@@ -72,10 +94,18 @@ export async function startDrillScratch(real: LoadedRecipe, kinds: ComponentKind
       env: { ...env, [DRILL_PG_PASSWORD_ENV]: password },
       secrets: [password],
       connectionInfo: () => [
-        ...(pg ? [`PostgreSQL: PGPASSWORD=<see ${path.join(base, 'drill-connection.txt')}> psql -h ${pg.host} -p ${pg.port} -U ${pg.user} ${real.recipe.components.postgres?.database ?? ''}`] : []),
+        ...(pg
+          ? [
+              `PostgreSQL: PGPASSWORD=<see ${path.join(base, 'drill-connection.txt')}> psql -h ${pg.host} -p ${pg.port} -U ${pg.user} ${real.recipe.components.postgres?.database ?? ''}`,
+            ]
+          : []),
         ...(redis ? [`Redis:      redis-cli -h ${redis.host} -p ${redis.port}`] : []),
         ...(prom ? [`Prometheus: ${prom.url}`] : []),
-        ...(containers ? [`Containers: ${containers.containers.join(', ')} (docker rm -f -v them, and docker volume rm ${containers.volumes.join(' ')}, when done)`] : []),
+        ...(containers
+          ? [
+              `Containers: ${containers.containers.join(', ')} (docker rm -f -v them, and docker volume rm ${containers.volumes.join(' ')}, when done)`,
+            ]
+          : []),
         `Files:      ${base}`,
         `Stop:       kill the processes listed in ${base} (pidfiles), or re-run without --keep next time`,
       ],
@@ -93,12 +123,16 @@ export async function startDrillScratch(real: LoadedRecipe, kinds: ComponentKind
     await group.stopAll().catch(() => undefined);
     const { rm } = await import('node:fs/promises');
     await rm(base, { recursive: true, force: true }).catch(() => undefined);
-    throw new RestoreAssistantError(`Could not start the drill's scratch services: ${error instanceof Error ? error.message : String(error)}`, ExitCode.preflightFailed, {
-      untouched: 'Nothing was restored; the real targets were not contacted.',
-      next:
-        inContainers.length > 0
-          ? 'Check that docker reaches the daemon and that the production containers exist (docker inspect); the scratch containers use their images.'
-          : 'Check that PostgreSQL, redis-server and prometheus are installed (bash scripts/setup.sh installs them).',
-    });
+    throw new RestoreAssistantError(
+      `Could not start the drill's scratch services: ${error instanceof Error ? error.message : String(error)}`,
+      ExitCode.preflightFailed,
+      {
+        untouched: 'Nothing was restored; the real targets were not contacted.',
+        next:
+          inContainers.length > 0
+            ? 'Check that docker reaches the daemon and that the production containers exist (docker inspect); the scratch containers use their images.'
+            : 'Check that PostgreSQL, redis-server and prometheus are installed (bash scripts/setup.sh installs them).',
+      },
+    );
   }
 }

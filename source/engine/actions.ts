@@ -72,7 +72,10 @@ export function resolveFacts(argv: readonly string[], facts: ReadonlyMap<string,
       const v = facts?.get(name);
       // `{{fact?:NAME}}`: SQL NULL when not recorded (the SQL around it decides what that means).
       if (v === undefined && optional) return 'NULL';
-      if (v === undefined) throw new ActionError(`not run: ${purpose}: it needs ${name}, which this run did not record (the step that records it did not complete), so it cannot check that it acts on what this run created`);
+      if (v === undefined)
+        throw new ActionError(
+          `not run: ${purpose}: it needs ${name}, which this run did not record (the step that records it did not complete), so it cannot check that it acts on what this run created`,
+        );
       return v;
     }),
   );
@@ -125,7 +128,9 @@ function secretEnv(cmd: PlannedCommand, ctx: ActionContext): { env: Record<strin
   for (const [child, from] of Object.entries(cmd.envFrom ?? {})) {
     const value = ctx.env[from];
     if (value === undefined || value === '') {
-      throw new ActionError(`the environment variable ${from} is not set; ${path.basename(cmd.argv[0] ?? 'the command')} needs it as ${child}`);
+      throw new ActionError(
+        `the environment variable ${from} is not set; ${path.basename(cmd.argv[0] ?? 'the command')} needs it as ${child}`,
+      );
     }
     env[child] = value;
   }
@@ -137,7 +142,13 @@ function forward(ctx: ActionContext, runsIn: string | undefined, extra?: (event:
     extra?.(event);
     switch (event.type) {
       case 'command-started':
-        ctx.emit({ type: 'command-started', stepId: ctx.stepId, commandId: event.commandId, argv: event.argv, ...(runsIn ? { runsIn } : {}) });
+        ctx.emit({
+          type: 'command-started',
+          stepId: ctx.stepId,
+          commandId: event.commandId,
+          argv: event.argv,
+          ...(runsIn ? { runsIn } : {}),
+        });
         break;
       case 'command-output':
         ctx.onOutput?.(event.line);
@@ -177,13 +188,18 @@ export class NotVerifiedError extends ActionError {
     readonly file: string,
     how: string,
   ) {
-    super(`${file} is not the file that was verified: ${how}. Refusing to restore bytes that were not verified (the backup store may have been tampered with)`);
+    super(
+      `${file} is not the file that was verified: ${how}. Refusing to restore bytes that were not verified (the backup store may have been tampered with)`,
+    );
     this.name = 'NotVerifiedError';
   }
 }
 
 /** Open a backup file once and check it is the file verification hashed (same dev, inode, size, mtime, ctime). */
-async function openVerified(file: string, ctx: ActionContext): Promise<{ fh: FileHandle; size: number; mode: number; verified: VerifiedFile | undefined }> {
+async function openVerified(
+  file: string,
+  ctx: ActionContext,
+): Promise<{ fh: FileHandle; size: number; mode: number; verified: VerifiedFile | undefined }> {
   let fh: FileHandle;
   try {
     fh = await open(file, 'r');
@@ -207,7 +223,14 @@ async function openVerified(file: string, ctx: ActionContext): Promise<{ fh: Fil
 function consumedOutcome(ctx: ActionContext, file: string, sha256: string, bytes: number, verified: VerifiedFile | undefined): void {
   const expected = verified?.verifiedSha256;
   const match = expected === undefined ? undefined : expected === sha256;
-  const consumed: ConsumedFile = { path: file, how: 'hashed', sha256, bytes, ...(expected ? { verifiedSha256: expected } : {}), ...(match === undefined ? {} : { match }) };
+  const consumed: ConsumedFile = {
+    path: file,
+    how: 'hashed',
+    sha256,
+    bytes,
+    ...(expected ? { verifiedSha256: expected } : {}),
+    ...(match === undefined ? {} : { match }),
+  };
   const message =
     match === undefined
       ? `consumed ${bytes} bytes of ${file}: sha256 ${sha256} (no verified digest to compare with)`
@@ -216,7 +239,10 @@ function consumedOutcome(ctx: ActionContext, file: string, sha256: string, bytes
         : `consumed ${bytes} bytes of ${file}: sha256 ${sha256}, NOT the verified ${expected ?? ''}`;
   ctx.emit({ type: 'log', stepId: ctx.stepId, level: match === false ? 'error' : 'info', message, consumed });
   if (match === false) {
-    throw new NotVerifiedError(file, `the bytes read (sha256 ${sha256.slice(0, 16)}…) differ from the verified bytes (sha256 ${(expected ?? '').slice(0, 16)}…)`);
+    throw new NotVerifiedError(
+      file,
+      `the bytes read (sha256 ${sha256.slice(0, 16)}…) differ from the verified bytes (sha256 ${(expected ?? '').slice(0, 16)}…)`,
+    );
   }
 }
 
@@ -237,7 +263,9 @@ async function checkIdentity(v: VerifiedFile, when: string): Promise<void> {
 }
 
 async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx: ActionContext): Promise<string> {
-  const action = planned.argv.some((a) => a.includes('{{fact')) ? { ...planned, argv: resolveFacts(planned.argv, ctx.facts, planned.purpose) } : planned;
+  const action = planned.argv.some((a) => a.includes('{{fact'))
+    ? { ...planned, argv: resolveFacts(planned.argv, ctx.facts, planned.purpose) }
+    : planned;
   const { env, redact } = secretEnv(action, ctx);
   const interval = ctx.progressIntervalMs ?? 250;
   let input: Readable | undefined;
@@ -310,7 +338,13 @@ async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx
     action.progress === 'pg-restore-items'
       ? throttle(interval, () =>
           // pg_restore's lines are a proxy for TOC entries: never report more than the total.
-          ctx.emit({ type: 'progress', stepId: ctx.stepId, unit: 'items', done: action.progressTotal ? Math.min(items, action.progressTotal) : items, ...(action.progressTotal ? { total: action.progressTotal } : {}) }),
+          ctx.emit({
+            type: 'progress',
+            stepId: ctx.stepId,
+            unit: 'items',
+            done: action.progressTotal ? Math.min(items, action.progressTotal) : items,
+            ...(action.progressTotal ? { total: action.progressTotal } : {}),
+          }),
         )
       : undefined;
 
@@ -349,7 +383,8 @@ async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx
 
   if (ctx.signal.aborted) throw new InterruptedError(`running \`${redact(action.argv.join(' '))}\``);
   // The bytes the process consumed must be the verified bytes, whatever it reported.
-  if (action.input && inputHash && !inputCut && !inputFailed) consumedOutcome(ctx, action.input.file, inputHash.digest('hex'), inputBytes, inputVerified);
+  if (action.input && inputHash && !inputCut && !inputFailed)
+    consumedOutcome(ctx, action.input.file, inputHash.digest('hex'), inputBytes, inputVerified);
   for (const v of byArgv) {
     await checkIdentity(v, 'after the step');
     ctx.emit({
@@ -357,15 +392,26 @@ async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx
       stepId: ctx.stepId,
       level: 'info',
       message: `${v.path} was read by the command itself; it is the verified file (same inode, size, mtime and ctime before and after)${v.verifiedSha256 ? `: sha256 ${v.verifiedSha256}` : ''}`,
-      consumed: { path: v.path, how: 'identity', ...(v.verifiedSha256 ? { sha256: v.verifiedSha256, verifiedSha256: v.verifiedSha256, match: true } : {}) },
+      consumed: {
+        path: v.path,
+        how: 'identity',
+        ...(v.verifiedSha256 ? { sha256: v.verifiedSha256, verifiedSha256: v.verifiedSha256, match: true } : {}),
+      },
     });
   }
   // A session the server ended (stopped, crashed, pg_terminate_backend) also cuts the input stream:
   // name that cause, not the dump (issue 11).
   const ended = result.ok ? undefined : postgresSessionEnd([...result.stderrTail, ...result.stdoutTail]);
-  if (ended) throw new ActionError(`${path.basename(action.argv.find((a) => /(^|\/)(psql|pg_restore)$/.test(a)) ?? action.argv[0] ?? 'the command')} stopped: ${ended} (${failure(result, redact)})`, result);
+  if (ended)
+    throw new ActionError(
+      `${path.basename(action.argv.find((a) => /(^|\/)(psql|pg_restore)$/.test(a)) ?? action.argv[0] ?? 'the command')} stopped: ${ended} (${failure(result, redact)})`,
+      result,
+    );
   if (decompressError && !isDecompressionDamage(decompressError) && !result.ok) {
-    throw new ActionError(`${failure(result, redact)} (the input stream was cut when the command stopped: ${decompressError.message}; the dump was not found damaged)`, result);
+    throw new ActionError(
+      `${failure(result, redact)} (the input stream was cut when the command stopped: ${decompressError.message}; the dump was not found damaged)`,
+      result,
+    );
   }
   if (decompressError) {
     throw new ActionError(
@@ -383,10 +429,22 @@ async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx
   }
   if (action.record) {
     const rec = action.record;
-    const line = result.stdout.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
-    if (!new RegExp(rec.pattern).test(line)) throw new ActionError(`could not record ${rec.what}: the command printed ${JSON.stringify(redact(line).slice(0, 80))}`, result);
+    const line =
+      result.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .pop() ?? '';
+    if (!new RegExp(rec.pattern).test(line))
+      throw new ActionError(`could not record ${rec.what}: the command printed ${JSON.stringify(redact(line).slice(0, 80))}`, result);
     ctx.facts?.set(rec.fact, line);
-    ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `recorded ${rec.what}: ${line}`, fact: { name: rec.fact, value: line } });
+    ctx.emit({
+      type: 'log',
+      stepId: ctx.stepId,
+      level: 'info',
+      message: `recorded ${rec.what}: ${line}`,
+      fact: { name: rec.fact, value: line },
+    });
   }
   const parts: string[] = [];
   if (filter && filter.dropped > 0) parts.push(`${filter.dropped} ownership/privilege statements skipped`);
@@ -428,10 +486,13 @@ async function waitTcp(action: Extract<PlannedAction, { type: 'wait-tcp' }>, ctx
   for (;;) {
     attempts++;
     const accepts = await tcpOnce(action.host, action.port, 1000);
-    if (accepts !== down) return `${where} ${down ? 'refusing connections' : 'accepting connections'} after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+    if (accepts !== down)
+      return `${where} ${down ? 'refusing connections' : 'accepting connections'} after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
     if (ctx.signal.aborted) throw new InterruptedError(`waiting for ${where}`);
     if (performance.now() > deadline) {
-      throw new ActionError(`${where} ${down ? 'still accepts connections' : 'did not accept connections'} after ${action.timeoutSeconds} s (${action.purpose})`);
+      throw new ActionError(
+        `${where} ${down ? 'still accepts connections' : 'did not accept connections'} after ${action.timeoutSeconds} s (${action.purpose})`,
+      );
     }
     await sleep(250, ctx.signal);
   }
@@ -522,14 +583,23 @@ async function moveAction(action: Extract<PlannedAction, { type: 'move' }>, ctx:
     throw new ActionError(`cannot move ${action.from}: it does not exist`);
   }
   if (await exists(action.to)) {
-    if (!action.displaceTo) throw new ActionError(`cannot move ${action.from} to ${action.to}: ${action.to} already exists (refusing to overwrite it)`);
-    if (await exists(action.displaceTo)) throw new ActionError(`cannot move ${action.to} out of the way to ${action.displaceTo}: that already exists (refusing to overwrite it)`);
+    if (!action.displaceTo)
+      throw new ActionError(`cannot move ${action.from} to ${action.to}: ${action.to} already exists (refusing to overwrite it)`);
+    if (await exists(action.displaceTo))
+      throw new ActionError(
+        `cannot move ${action.to} out of the way to ${action.displaceTo}: that already exists (refusing to overwrite it)`,
+      );
     try {
       await rename(action.to, action.displaceTo);
     } catch (error) {
       throw new ActionError(`cannot move ${action.to} out of the way to ${action.displaceTo}: ${(error as Error).message}`);
     }
-    ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'warn', message: `${action.to} existed (created after the safety copy): moved it to ${action.displaceTo} (kept)` });
+    ctx.emit({
+      type: 'log',
+      stepId: ctx.stepId,
+      level: 'warn',
+      message: `${action.to} existed (created after the safety copy): moved it to ${action.displaceTo} (kept)`,
+    });
   }
   try {
     await rename(action.from, action.to);
@@ -567,7 +637,7 @@ async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>,
         const chunk = raw as Buffer;
         hash.update(chunk);
         bytes += chunk.length;
-        for (let off = 0; off < chunk.length; ) off += (await out.write(chunk, off)).bytesWritten;
+        for (let off = 0; off < chunk.length;) off += (await out.write(chunk, off)).bytesWritten;
         ctx.signal.throwIfAborted();
       }
       // cp semantics: the source's permission bits without group/other write.
@@ -581,7 +651,8 @@ async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>,
     try {
       await link(partial, action.to);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${action.to} appeared while copying (refusing to overwrite it)`);
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new Error(`${action.to} appeared while copying (refusing to overwrite it)`);
       throw error;
     }
   } catch (error) {
@@ -607,7 +678,7 @@ async function copyInto(src: FileHandle, mode: number, to: string, ctx: ActionCo
       const chunk = raw as Buffer;
       hash.update(chunk);
       bytes += chunk.length;
-      for (let off = 0; off < chunk.length; ) off += (await out.write(chunk, off)).bytesWritten;
+      for (let off = 0; off < chunk.length;) off += (await out.write(chunk, off)).bytesWritten;
       ctx.signal.throwIfAborted();
     }
     await out.chmod(mode & 0o755);
@@ -637,9 +708,11 @@ async function fsyncDir(dir: string): Promise<void> {
  */
 async function installAofAction(action: Extract<PlannedAction, { type: 'install-aof' }>, ctx: ActionContext): Promise<string> {
   for (const n of [action.base, action.manifest]) {
-    if (!/^[A-Za-z0-9._-]+$/.test(n) || n === '.' || n === '..') throw new ActionError(`refusing AOF file name ${JSON.stringify(n)}: not a plain file name`);
+    if (!/^[A-Za-z0-9._-]+$/.test(n) || n === '.' || n === '..')
+      throw new ActionError(`refusing AOF file name ${JSON.stringify(n)}: not a plain file name`);
   }
-  if (await exists(action.dir)) throw new ActionError(`cannot install the AOF directory ${action.dir}: it already exists (refusing to overwrite it)`);
+  if (await exists(action.dir))
+    throw new ActionError(`cannot install the AOF directory ${action.dir}: it already exists (refusing to overwrite it)`);
   const { fh: src, mode, verified } = await openVerified(action.from, ctx);
   let tmpDir: string | undefined;
   let staged: string | undefined;
@@ -664,7 +737,8 @@ async function installAofAction(action: Extract<PlannedAction, { type: 'install-
       await rename(staged, action.dir);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR') throw new Error(`${action.dir} appeared while the AOF was built (refusing to overwrite it)`);
+      if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR')
+        throw new Error(`${action.dir} appeared while the AOF was built (refusing to overwrite it)`);
       throw error;
     }
     staged = undefined;
@@ -678,7 +752,12 @@ async function installAofAction(action: Extract<PlannedAction, { type: 'install-
     if (staged) await rm(staged, { recursive: true, force: true }).catch(() => undefined);
     if (tmpDir) await rmdir(tmpDir).catch(() => undefined);
   }
-  ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `installed ${action.from} as ${path.join(action.dir, action.base)} (${bytes} bytes) with the manifest ${action.manifest}` });
+  ctx.emit({
+    type: 'log',
+    stepId: ctx.stepId,
+    level: 'info',
+    message: `installed ${action.from} as ${path.join(action.dir, action.base)} (${bytes} bytes) with the manifest ${action.manifest}`,
+  });
   return `AOF base installed (${bytes} bytes)`;
 }
 
@@ -690,7 +769,12 @@ async function extractAction(action: Extract<PlannedAction, { type: 'extract-tar
       ...(verified?.verifiedSha256 ? { expectedSha256: verified.verifiedSha256 } : {}),
     });
     consumedOutcome(ctx, action.archive, sha256, bytes, verified);
-    ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `extracted ${entries} entries of ${action.archive} into ${action.dest}` });
+    ctx.emit({
+      type: 'log',
+      stepId: ctx.stepId,
+      level: 'info',
+      message: `extracted ${entries} entries of ${action.archive} into ${action.dest}`,
+    });
     return `${entries} entries extracted`;
   } catch (error) {
     if (ctx.signal.aborted) throw new InterruptedError(`extracting ${action.archive}`);
@@ -712,7 +796,14 @@ async function checkAction(action: Extract<PlannedAction, { type: 'check' }>, ct
     onEvent: forward(ctx, undefined),
   });
   const detail = ctx.redact(result.detail);
-  ctx.emit({ type: 'health-check', name: action.check.name, ok: result.ok, attempts: result.attempts, durationMs: result.durationMs, detail });
+  ctx.emit({
+    type: 'health-check',
+    name: action.check.name,
+    ok: result.ok,
+    attempts: result.attempts,
+    durationMs: result.durationMs,
+    detail,
+  });
   if (ctx.signal.aborted && !result.ok) throw new InterruptedError(`checking "${action.check.name}"`);
   if (!result.ok) throw new CheckFailedError(action.check.name, { ...result, detail });
   return detail;

@@ -28,7 +28,9 @@ export async function dropCopies(
   const copies = keptCopies(plan, records);
   if (cleanupSteps.length > 0) {
     const ok = cleanupSteps.every((s) => records.get(s.id)?.status === 'done');
-    return ok ? { dropped: copies, problems: [] } : { dropped: [], problems: ['Removing the safety copies did not complete: see the cleanup step above.'] };
+    return ok
+      ? { dropped: copies, problems: [] }
+      : { dropped: [], problems: ['Removing the safety copies did not complete: see the cleanup step above.'] };
   }
   const dropped: SafetyCopy[] = [];
   const problems: string[] = [];

@@ -62,8 +62,22 @@ export type EngineEventBody =
       stderrTail: string[];
     }
   | { type: 'progress'; stepId: string; unit: 'bytes' | 'items'; done: number; total?: number; etaMs?: number }
-  | { type: 'log'; stepId?: string; level: 'info' | 'warn' | 'error'; message: string; consumed?: ConsumedFile; /** A run fact recorded (PlannedCommand.record): the new database's OID. */ fact?: { name: string; value: string } }
-  | { type: 'verification'; setId: string; ok: boolean; depth: 'quick' | 'deep'; problems: string[]; checksums: Array<{ path: string; sha256?: string; status: string }> }
+  | {
+      type: 'log';
+      stepId?: string;
+      level: 'info' | 'warn' | 'error';
+      message: string;
+      consumed?: ConsumedFile;
+      /** A run fact recorded (PlannedCommand.record): the new database's OID. */ fact?: { name: string; value: string };
+    }
+  | {
+      type: 'verification';
+      setId: string;
+      ok: boolean;
+      depth: 'quick' | 'deep';
+      problems: string[];
+      checksums: Array<{ path: string; sha256?: string; status: string }>;
+    }
   | { type: 'safety-copy'; stepId: string; copy: SafetyCopy }
   | { type: 'health-check'; name: string; ok: boolean; attempts: number; durationMs: number; detail: string }
   | { type: 'data-check'; component: ComponentKind; name: string; ok: boolean; expected?: string; actual?: string }

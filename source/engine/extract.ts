@@ -24,7 +24,9 @@ export class UnsafeArchiveError extends Error {
     readonly archive: string,
     readonly problems: string[],
   ) {
-    super(`refused to extract ${archive}: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` (and ${problems.length - 3} more)` : ''}`);
+    super(
+      `refused to extract ${archive}: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` (and ${problems.length - 3} more)` : ''}`,
+    );
     this.name = 'UnsafeArchiveError';
   }
 }
@@ -107,7 +109,9 @@ export class ArchiveChangedError extends Error {
     readonly expectedSha256: string,
     readonly bytes: number,
   ) {
-    super(`the bytes read from ${archive} (sha256 ${consumedSha256.slice(0, 16)}…) are not the verified bytes (sha256 ${expectedSha256.slice(0, 16)}…): it changed after verification; nothing was put in place`);
+    super(
+      `the bytes read from ${archive} (sha256 ${consumedSha256.slice(0, 16)}…) are not the verified bytes (sha256 ${expectedSha256.slice(0, 16)}…): it changed after verification; nothing was put in place`,
+    );
     this.name = 'ArchiveChangedError';
   }
 }
@@ -121,7 +125,11 @@ export async function safeExtractTarGz(
   archive: string,
   fh: FileHandle,
   dest: string,
-  opts: { signal?: AbortSignal; expectedSha256?: string; /** Test hook: called with the staging dir before extraction. */ onStaging?: (dir: string) => void } = {},
+  opts: {
+    signal?: AbortSignal;
+    expectedSha256?: string;
+    /** Test hook: called with the staging dir before extraction. */ onStaging?: (dir: string) => void;
+  } = {},
 ): Promise<{ entries: number; sha256: string; bytes: number }> {
   if (await exists(dest)) throw new Error(`${dest} already exists: extraction needs a fresh directory (move the old one aside first)`);
   const { entries, problems } = await inspectTar(fh);
@@ -145,11 +153,17 @@ export async function safeExtractTarGz(
       },
     });
     const tap = new HashTap();
-    await pipeline(fh.createReadStream({ start: 0, autoClose: false }), tap, unpack as unknown as NodeJS.WritableStream, ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await pipeline(
+      fh.createReadStream({ start: 0, autoClose: false }),
+      tap,
+      unpack as unknown as NodeJS.WritableStream,
+      ...(opts.signal ? [{ signal: opts.signal }] : []),
+    );
     opts.signal?.throwIfAborted();
     if (late.length > 0) throw new UnsafeArchiveError(archive, late);
     const sha256 = tap.digest();
-    if (opts.expectedSha256 && sha256 !== opts.expectedSha256) throw new ArchiveChangedError(archive, sha256, opts.expectedSha256, tap.bytes);
+    if (opts.expectedSha256 && sha256 !== opts.expectedSha256)
+      throw new ArchiveChangedError(archive, sha256, opts.expectedSha256, tap.bytes);
     await chmod(tmp, 0o755);
     // rename(2) never follows a symlink at `dest` (a planted one makes it fail: ENOTDIR).
     await rename(tmp, dest);

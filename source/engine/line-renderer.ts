@@ -19,7 +19,10 @@ function clock(ts: string): string {
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }
 
-export function formatEventLine(raw: EngineEvent, c: (style: 'red' | 'green' | 'yellow' | 'dim' | 'bold' | 'cyan', text: string) => string): string | undefined {
+export function formatEventLine(
+  raw: EngineEvent,
+  c: (style: 'red' | 'green' | 'yellow' | 'dim' | 'bold' | 'cyan', text: string) => string,
+): string | undefined {
   // Titles, names, details and errors carry file names and command output: one line each, with
   // every control character shown escaped (a name cannot forge a line or repaint the terminal).
   const event = sanitizeDeep(raw);
@@ -37,7 +40,13 @@ export function formatEventLine(raw: EngineEvent, c: (style: 'red' | 'green' | '
       return `${at}   ${c('dim', `$ ${event.argv.join(' ')}${event.runsIn && event.runsIn !== 'host' ? `   [${event.runsIn}]` : ''}`)}`;
     case 'command-finished': {
       if (event.exitCode === 0 && !event.timedOut) return undefined;
-      const how = event.timedOut ? 'timed out' : event.signal ? `killed by ${event.signal}` : event.exitCode === null ? 'could not start' : `exit ${event.exitCode}`;
+      const how = event.timedOut
+        ? 'timed out'
+        : event.signal
+          ? `killed by ${event.signal}`
+          : event.exitCode === null
+            ? 'could not start'
+            : `exit ${event.exitCode}`;
       const tail = (event.stderrTail.length > 0 ? event.stderrTail : event.stdoutTail).slice(-3);
       return `${at}   ${c('yellow', how)} after ${formatDuration(event.durationMs)}${tail.length ? `: ${tail.join(' | ')}` : ''}`;
     }
@@ -57,11 +66,15 @@ export function formatEventLine(raw: EngineEvent, c: (style: 'red' | 'green' | '
         ? `${at} ${c('green', '✔')} Health check "${event.name}" passed (${formatDuration(event.durationMs)})`
         : `${at} ${c('red', '✖')} Health check "${event.name}" failed after ${event.attempts} attempt${event.attempts === 1 ? '' : 's'}: ${event.detail}`;
     case 'log':
-      return event.level === 'info' ? `${at}   ${c('dim', event.message)}` : `${at} ${c(event.level === 'error' ? 'red' : 'yellow', event.level === 'error' ? '✖' : '!')} ${event.message}`;
+      return event.level === 'info'
+        ? `${at}   ${c('dim', event.message)}`
+        : `${at} ${c(event.level === 'error' ? 'red' : 'yellow', event.level === 'error' ? '✖' : '!')} ${event.message}`;
     case 'rollback-started':
       return `${at} ${c('yellow', '↺')} Rolling back: ${event.reason}`;
     case 'rollback-step':
-      return event.ok ? `${at} ${c('green', '✔')} ${event.title}` : `${at} ${c('red', '✖')} ${event.title} failed: ${event.error ?? 'unknown error'}`;
+      return event.ok
+        ? `${at} ${c('green', '✔')} ${event.title}`
+        : `${at} ${c('red', '✖')} ${event.title} failed: ${event.error ?? 'unknown error'}`;
     case 'rollback-finished':
       return event.complete
         ? `${at} ${c('green', '✔')} Rollback finished`

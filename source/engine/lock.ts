@@ -88,7 +88,10 @@ export class LockError extends RestoreAssistantError {
   /** Lock files that exist but cannot be read as a lock (not a regular file, garbage). */
   readonly unreadable: string[];
 
-  constructor(message: string, details: { live: LockInfo[]; staleLocks: StaleLock[]; unreadable: string[]; problems?: string[]; next: string }) {
+  constructor(
+    message: string,
+    details: { live: LockInfo[]; staleLocks: StaleLock[]; unreadable: string[]; problems?: string[]; next: string },
+  ) {
     super(message, ExitCode.locked, {
       untouched: 'Nothing was touched.',
       next: details.next,
@@ -247,7 +250,8 @@ export function staleReason(info: Pick<LockInfo, 'pid' | 'host' | 'bootId' | 'pr
   if (!pidExists(info.pid)) return `no process ${info.pid} is running`;
   if (info.processStart) {
     const now = processStartTime(info.pid);
-    if (now !== undefined && now !== info.processStart) return `pid ${info.pid} is now another process (started at tick ${now}, the owner at ${info.processStart})`;
+    if (now !== undefined && now !== info.processStart)
+      return `pid ${info.pid} is now another process (started at tick ${now}, the owner at ${info.processStart})`;
   }
   return undefined;
 }
@@ -256,7 +260,6 @@ function describeOwner(l: LockInfo): string {
   const by = l.uid >= 0 && l.user !== `uid ${l.uid}` ? `${l.user}, uid ${l.uid}` : l.user;
   return `pid ${l.pid} on ${l.host}, by ${by}, started ${l.startedAt}, ${l.command} run ${l.runId}`;
 }
-
 
 // ---- the directory ----
 
@@ -276,7 +279,9 @@ export async function assertLockDirSafe(dir: string): Promise<void> {
   const refuse = (problem: string, fix: string): never => {
     throw new RestoreAssistantError(`The lock directory ${dir} is not safe to use: ${problem}.`, ExitCode.preflightFailed, {
       untouched: 'Nothing was touched.',
-      problems: [`Anyone who can write or own ${dir} without the sticky bit can plant, replace or delete restore locks (and make root follow planted names).`],
+      problems: [
+        `Anyone who can write or own ${dir} without the sticky bit can plant, replace or delete restore locks (and make root follow planted names).`,
+      ],
       next: `Check who created it and why, then fix it: ${fix} (or remove it and let restore-assistant create it again).`,
     });
   };
@@ -295,9 +300,21 @@ export async function assertLockDirSafe(dir: string): Promise<void> {
   const sticky = (mode & 0o1000) !== 0;
   // Root's fix keeps the directory shared (1777) when it was open to others, else private (0755).
   const rootFix = `chown root:root ${shellQuote(dir)} && chmod ${writable ? '1777' : '0755'} ${shellQuote(dir)}`;
-  if (st.uid !== 0 && st.uid !== myUid()) refuse(`${dir} is owned by uid ${st.uid} (only root${myUid() === 0 ? '' : ` or uid ${myUid()}`} may own it)`, myUid() === 0 ? rootFix : `chown ${myUid()} ${shellQuote(dir)} && chmod 0755 ${shellQuote(dir)}`);
-  if (writable && !sticky) refuse(`${dir} is writable by ${mode & 0o002 ? 'every user' : 'its group'} without the sticky bit (mode ${mode.toString(8).padStart(4, '0')})`, st.uid === 0 ? `chmod 1777 ${shellQuote(dir)}` : `chmod 0755 ${shellQuote(dir)}`);
-  if (writable && st.uid !== 0) refuse(`${dir} is writable by others and owned by uid ${st.uid}, not root: its owner could delete every lock`, myUid() === 0 ? rootFix : `chmod 0755 ${shellQuote(dir)}`);
+  if (st.uid !== 0 && st.uid !== myUid())
+    refuse(
+      `${dir} is owned by uid ${st.uid} (only root${myUid() === 0 ? '' : ` or uid ${myUid()}`} may own it)`,
+      myUid() === 0 ? rootFix : `chown ${myUid()} ${shellQuote(dir)} && chmod 0755 ${shellQuote(dir)}`,
+    );
+  if (writable && !sticky)
+    refuse(
+      `${dir} is writable by ${mode & 0o002 ? 'every user' : 'its group'} without the sticky bit (mode ${mode.toString(8).padStart(4, '0')})`,
+      st.uid === 0 ? `chmod 1777 ${shellQuote(dir)}` : `chmod 0755 ${shellQuote(dir)}`,
+    );
+  if (writable && st.uid !== 0)
+    refuse(
+      `${dir} is writable by others and owned by uid ${st.uid}, not root: its owner could delete every lock`,
+      myUid() === 0 ? rootFix : `chmod 0755 ${shellQuote(dir)}`,
+    );
   await assertAncestorsSafe(path.dirname(dir), refuse);
 }
 
@@ -318,8 +335,13 @@ async function assertAncestorsSafe(start: string, refuse: (problem: string, fix:
   for (let cur = real; ; cur = path.dirname(cur)) {
     const st = await lstat(cur);
     const mode = st.mode & 0o7777;
-    if (st.uid !== 0 && st.uid !== myUid()) refuse(`its ancestor ${cur} is owned by uid ${st.uid}`, `chown root:root ${shellQuote(cur)} && chmod go-w ${shellQuote(cur)}`);
-    if ((mode & 0o022) !== 0 && (mode & 0o1000) === 0) refuse(`its ancestor ${cur} is writable by others without the sticky bit (mode ${mode.toString(8).padStart(4, '0')})`, `chmod go-w ${shellQuote(cur)}`);
+    if (st.uid !== 0 && st.uid !== myUid())
+      refuse(`its ancestor ${cur} is owned by uid ${st.uid}`, `chown root:root ${shellQuote(cur)} && chmod go-w ${shellQuote(cur)}`);
+    if ((mode & 0o022) !== 0 && (mode & 0o1000) === 0)
+      refuse(
+        `its ancestor ${cur} is writable by others without the sticky bit (mode ${mode.toString(8).padStart(4, '0')})`,
+        `chmod go-w ${shellQuote(cur)}`,
+      );
     if (path.dirname(cur) === cur) return;
   }
 }
@@ -442,7 +464,12 @@ export function recoverCommand(recipe: string | undefined): string {
 }
 
 /** The refusal for every lock in the way at once. */
-function lockRefusal(live: LockInfo[], staleLocks: StaleLock[], unreadable: Array<{ key: string; file: string; why: string }>, recipe: string | undefined): LockError {
+function lockRefusal(
+  live: LockInfo[],
+  staleLocks: StaleLock[],
+  unreadable: Array<{ key: string; file: string; why: string }>,
+  recipe: string | undefined,
+): LockError {
   const problems: string[] = [];
   for (const l of live) problems.push(`${l.key}: held by ${describeOwner(l)} (lock file ${l.file})`);
   for (const l of staleLocks) problems.push(`${l.key}: left by ${describeOwner(l)}, which is gone: ${l.reason} (lock file ${l.file})`);
@@ -580,14 +607,20 @@ export async function takeOverLocks(stale: readonly StaleLock[], opts: LockOptio
         if (g.kind === 'lock' && staleReason(g.info) && (await unlinkIfStill(guardFile, g.identity))) {
           guard = await createLock(guardFile, ownerRecord(s.key, { ...opts, command: `${opts.command ?? 'recover'} (taking over)` }));
         } else {
-          throw lockRefusal(g.kind === 'lock' ? [g.info] : [], [], g.kind === 'unreadable' ? [{ key: s.key, file: guardFile, why: g.why }] : [], opts.recipe);
+          throw lockRefusal(
+            g.kind === 'lock' ? [g.info] : [],
+            [],
+            g.kind === 'unreadable' ? [{ key: s.key, file: guardFile, why: g.why }] : [],
+            opts.recipe,
+          );
         }
       }
       try {
         const now = await readLock(s.key, file);
         if (now.kind === 'lock') {
           const reason = staleReason(now.info);
-          if (!reason || now.identity !== s.identity) throw lockRefusal(reason ? [] : [now.info], reason ? [{ ...now.info, reason, identity: now.identity }] : [], [], opts.recipe);
+          if (!reason || now.identity !== s.identity)
+            throw lockRefusal(reason ? [] : [now.info], reason ? [{ ...now.info, reason, identity: now.identity }] : [], [], opts.recipe);
           if (!(await unlinkIfStill(file, now.identity))) {
             throw new RestoreAssistantError(`Could not remove the stale lock ${file} (owned by uid ${now.info.uid}).`, ExitCode.locked, {
               untouched: 'Nothing was touched.',
@@ -610,7 +643,11 @@ export async function takeOverLocks(stale: readonly StaleLock[], opts: LockOptio
   } catch (error) {
     await releaseTaken(taken);
     if (error instanceof RestoreAssistantError) throw error;
-    throw new RestoreAssistantError(`Could not take over the stale locks: ${(error as Error).message}`, ExitCode.locked, { untouched: 'Nothing was touched.', next: 'Run recover again; if it fails the same way, look at the lock directory.', cause: error });
+    throw new RestoreAssistantError(`Could not take over the stale locks: ${(error as Error).message}`, ExitCode.locked, {
+      untouched: 'Nothing was touched.',
+      next: 'Run recover again; if it fails the same way, look at the lock directory.',
+      cause: error,
+    });
   }
   return handleOf(taken);
 }

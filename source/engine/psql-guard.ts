@@ -109,7 +109,9 @@ export class PsqlRestrictGuard extends Transform {
     if (lineStart < data.length) {
       const rest = data.subarray(lineStart);
       // Hold an unfinished line back only while it could still be one of pg_dump's.
-      const hold = this.inHead ? rest.length < MAX_HEAD_LINE : !this.continuing && rest[0] === BACKSLASH && rest.length <= this.unrestrictLine!.length + 1;
+      const hold = this.inHead
+        ? rest.length < MAX_HEAD_LINE
+        : !this.continuing && rest[0] === BACKSLASH && rest.length <= this.unrestrictLine!.length + 1;
       if (hold) this.partial = Buffer.from(rest);
       else {
         if (this.inHead) this.inHead = false;

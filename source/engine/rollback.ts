@@ -14,7 +14,9 @@ import { actionContext, type RunState } from './step.js';
 
 /** A step whose undo starts a service again (an application's stop, Redis' or Prometheus' stop). */
 export function undoStartsService(step: PlanStep): boolean {
-  return step.phase === 'quiesce' || (step.component !== undefined && step.component !== 'services' && step.id === `${step.component}:stop`);
+  return (
+    step.phase === 'quiesce' || (step.component !== undefined && step.component !== 'services' && step.id === `${step.component}:stop`)
+  );
 }
 
 /**
@@ -22,7 +24,13 @@ export function undoStartsService(step: PlanStep): boolean {
  * data target; Redis and Prometheus need their own data.
  */
 function dataNotBack(step: PlanStep, started: PlanStep[], notUndone: Set<string>): PlanStep[] {
-  return started.filter((s) => notUndone.has(s.id) && !undoStartsService(s) && s.component !== 'services' && (step.component === 'services' || s.component === step.component));
+  return started.filter(
+    (s) =>
+      notUndone.has(s.id) &&
+      !undoStartsService(s) &&
+      s.component !== 'services' &&
+      (step.component === 'services' || s.component === step.component),
+  );
 }
 
 /** The undo's last action, when it waits for the service to be up (the probe of "already running"). */
@@ -81,7 +89,13 @@ export async function rollback(run: RunState, started: PlanStep[], reason: strin
         notUndone.add(step.id);
         for (const a of undo.actions) manualSteps.push(pasteableAction(withKnownFacts(a, run.facts), redact));
         if (step.safetyCopy && step.safetyCopy.kind !== 'none') remainingCopies.push(step.safetyCopy);
-        bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: 'not run: the operator asked to stop waiting' });
+        bus.emit({
+          type: 'rollback-step',
+          stepId: step.id,
+          title: undo.title,
+          ok: false,
+          error: 'not run: the operator asked to stop waiting',
+        });
         task.skip(sanitizeText(`${undo.title}: not run (stopped)`));
         return;
       }
@@ -96,7 +110,13 @@ export async function rollback(run: RunState, started: PlanStep[], reason: strin
           const line = `${undo.title} only once ${why.join(' and ')} ${why.length === 1 ? 'is' : 'are'} back (the steps above):`;
           manualSteps.push(`# ${line}`);
           for (const a of undo.actions) manualSteps.push(pasteableAction(withKnownFacts(a, run.facts), redact));
-          bus.emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: redact(`not run: kept stopped because ${why.join(' and ')} ${why.length === 1 ? 'is' : 'are'} not back`) });
+          bus.emit({
+            type: 'rollback-step',
+            stepId: step.id,
+            title: undo.title,
+            ok: false,
+            error: redact(`not run: kept stopped because ${why.join(' and ')} ${why.length === 1 ? 'is' : 'are'} not back`),
+          });
           task.skip(sanitizeText(`${undo.title}: kept stopped (${why.join(', ')} not back)`));
           return;
         }

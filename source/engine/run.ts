@@ -35,7 +35,8 @@ export type { RunSummary } from './summary.js';
 /** The recipe-aware check runner (source/checks/index.ts); `checkContext.recipe` carries the recipe. */
 const defaultCheckRunner: CheckRunner = async (check, ctx) => {
   const recipe = ctx['recipe'] as CheckContext['recipe'] | undefined;
-  if (!recipe) return { ok: false, attempts: 0, durationMs: 0, detail: `no recipe to run "${check.name}" against (checkContext.recipe is missing)` };
+  if (!recipe)
+    return { ok: false, attempts: 0, durationMs: 0, detail: `no recipe to run "${check.name}" against (checkContext.recipe is missing)` };
   return runCheck(check, { recipe, env: ctx.env, redact: ctx.redact, signal: ctx.signal });
 };
 
@@ -82,7 +83,12 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
   try {
     const planProblems = validatePlan(plan);
     if (planProblems.length > 0) {
-      return refuse(ExitCode.preflightFailed, `The plan is unsafe to run: ${planProblems[0] ?? ''}`, ['This is a bug in the plan builder: report it with the plan (`restore-assistant plan --json`). Nothing was touched.'], planProblems);
+      return refuse(
+        ExitCode.preflightFailed,
+        `The plan is unsafe to run: ${planProblems[0] ?? ''}`,
+        ['This is a bug in the plan builder: report it with the plan (`restore-assistant plan --json`). Nothing was touched.'],
+        planProblems,
+      );
     }
     if (opts.signal?.aborted) {
       return finish(notStarted(plan));
@@ -94,7 +100,10 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
       // The plan names its lock keys. A caller that took them before verifying and probing (the
       // session) hands them over and releases them itself; any key it does not hold is taken here.
       const missing = plan.lockKeys.filter((k) => !opts.heldLocks?.files.has(k));
-      lock = missing.length === 0 ? { files: new Map(), release: async () => undefined } : await acquireLocks(missing, { dir: opts.lockDir ?? defaultLockDir(env), runId: opts.runId });
+      lock =
+        missing.length === 0
+          ? { files: new Map(), release: async () => undefined }
+          : await acquireLocks(missing, { dir: opts.lockDir ?? defaultLockDir(env), runId: opts.runId });
     } catch (error) {
       if (error instanceof LockError) return refuse(ExitCode.locked, error.message, error.next ? [error.next] : [], error.problems);
       throw error;
@@ -103,7 +112,12 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
       if (opts.preflight) {
         const problems = await opts.preflight();
         if (problems.length > 0) {
-          return refuse(ExitCode.preflightFailed, `Preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems[0] ?? ''}`, ['Fix the problems listed above and run the restore again.'], problems);
+          return refuse(
+            ExitCode.preflightFailed,
+            `Preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems[0] ?? ''}`,
+            ['Fix the problems listed above and run the restore again.'],
+            problems,
+          );
         }
       }
       if (opts.signal?.aborted) {
@@ -120,7 +134,14 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
 
 /** Interrupted before anything started (no RPO: nothing was restored). */
 function notStarted(plan: Plan): RunSummary {
-  return buildSummary({ outcome: 'interrupted', exitCode: ExitCode.interrupted, rpoMs: undefined, state: everyTarget(plan, 'untouched'), nextSteps: ['Run the restore again when ready.'], error: 'interrupted before anything started' });
+  return buildSummary({
+    outcome: 'interrupted',
+    exitCode: ExitCode.interrupted,
+    rpoMs: undefined,
+    state: everyTarget(plan, 'untouched'),
+    nextSteps: ['Run the restore again when ready.'],
+    error: 'interrupted before anything started',
+  });
 }
 
 function safeUser(): string {
@@ -156,7 +177,9 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
 
   // ----- failure / interrupt: roll back -----
   if (failure || interrupted) {
-    const reason = interrupted ? 'interrupted by a signal' : `${rec(run, failure?.stepId ?? '').step.title} failed: ${failure?.message ?? ''}`;
+    const reason = interrupted
+      ? 'interrupted by a signal'
+      : `${rec(run, failure?.stepId ?? '').step.title} failed: ${failure?.message ?? ''}`;
     const onlyPreflight = started.every((s) => s.phase === 'preflight' || (!s.destructive && !s.undo));
     if (plan.mode === 'drill' && !(failure?.phase === 'preflight' && onlyPreflight)) {
       // A drill's targets are scratch services that are thrown away: rolling them back would only
@@ -168,7 +191,10 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
         state: everyTarget(plan, 'scratch target, discarded (a drill never touches the real targets)'),
         nextSteps: interrupted
           ? ['The drill was interrupted; run it again when ready.']
-          : [`The backup did NOT restore cleanly: ${failure?.message ?? reason}.`, 'Investigate before you need this backup in an incident: `restore-assistant report` shows every command and its output.'],
+          : [
+              `The backup did NOT restore cleanly: ${failure?.message ?? reason}.`,
+              'Investigate before you need this backup in an incident: `restore-assistant report` shows every command and its output.',
+            ],
         error: reason,
       });
     }
@@ -181,7 +207,11 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
         exitCode: ExitCode.interrupted,
         rpoMs,
         state,
-        nextSteps: [started.length > 0 ? 'Everything that was changed has been put back. Run the restore again when ready.' : 'Nothing was changed. Run the restore again when ready.'],
+        nextSteps: [
+          started.length > 0
+            ? 'Everything that was changed has been put back. Run the restore again when ready.'
+            : 'Nothing was changed. Run the restore again when ready.',
+        ],
         error: reason,
       });
     }
@@ -200,7 +230,10 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
       exitCode: ExitCode.failedRolledBack,
       rpoMs,
       state,
-      nextSteps: [`Fix the cause (${failure?.message ?? reason}) and run the restore again.`, 'The targets hold their pre-restore data again.'],
+      nextSteps: [
+        `Fix the cause (${failure?.message ?? reason}) and run the restore again.`,
+        'The targets hold their pre-restore data again.',
+      ],
       error: reason,
     });
   }
@@ -229,7 +262,9 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
           exitCode: ExitCode.interrupted,
           rpoMs,
           state,
-          nextSteps: ['The restored data failed its health checks; the interrupt rolled it back, so the targets hold their pre-restore data again.'],
+          nextSteps: [
+            'The restored data failed its health checks; the interrupt rolled it back, so the targets hold their pre-restore data again.',
+          ],
           failedChecks,
           error: reason,
         });
@@ -259,9 +294,14 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
       safetyCopies: copies,
       state: [...restoredState, `Health checks failed: ${failedChecks.join(', ')}`],
       nextSteps: [
-        opts.onUnhealthy && plan.mode !== 'drill' ? 'The operator chose to keep the restored state. Look at the failed checks.' : 'The restored state was kept. Look at the failed checks before deciding.',
+        opts.onUnhealthy && plan.mode !== 'drill'
+          ? 'The operator chose to keep the restored state. Look at the failed checks.'
+          : 'The restored state was kept. Look at the failed checks before deciding.',
         ...(undo.length > 0
-          ? ['To go back to the pre-restore data, run these in order (or restore again with --rollback-on-unhealthy):', ...undo.map((m, i) => `${i + 1}. ${m}`)]
+          ? [
+              'To go back to the pre-restore data, run these in order (or restore again with --rollback-on-unhealthy):',
+              ...undo.map((m, i) => `${i + 1}. ${m}`),
+            ]
           : []),
       ],
       failedChecks,
@@ -270,13 +310,17 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
   }
 
   // ----- restored and healthy -----
-  const dropped = plan.options.dropSafetyCopies ? await dropCopies(plan, records, (body) => opts.bus.emit(body)) : { dropped: [], problems: [] };
+  const dropped = plan.options.dropSafetyCopies
+    ? await dropCopies(plan, records, (body) => opts.bus.emit(body))
+    : { dropped: [], problems: [] };
   const copies = keptCopies(plan, records).filter((c) => !dropped.dropped.some((d) => d.location === c.location));
   const nextSteps: string[] = [];
   if (plan.mode === 'drill') {
-    nextSteps.push('The backup restored and passed its checks. Record the sign-off in the run\'s report.md (run by / reviewed by).');
+    nextSteps.push("The backup restored and passed its checks. Record the sign-off in the run's report.md (run by / reviewed by).");
   } else if (copies.length > 0) {
-    nextSteps.push(`Safety copies are kept: ${copies.map((c) => c.location).join(', ')}. Remove them when you are satisfied (or restore with --drop-safety-copies).`);
+    nextSteps.push(
+      `Safety copies are kept: ${copies.map((c) => c.location).join(', ')}. Remove them when you are satisfied (or restore with --drop-safety-copies).`,
+    );
   }
   nextSteps.push(...dropped.problems);
   return buildSummary({
@@ -286,7 +330,10 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
     rpoMs,
     // A drill's "copies" live in scratch services that are about to be discarded.
     safetyCopies: plan.mode === 'drill' ? [] : copies,
-    state: plan.mode === 'drill' ? everyTarget(plan, `scratch target, restored from ${plan.backup.id} and checked`) : stateLines(plan, { outcome: 'restored', records, dropped: dropped.dropped }),
+    state:
+      plan.mode === 'drill'
+        ? everyTarget(plan, `scratch target, restored from ${plan.backup.id} and checked`)
+        : stateLines(plan, { outcome: 'restored', records, dropped: dropped.dropped }),
     nextSteps,
   });
 }

@@ -1,4 +1,12 @@
-import { Listr, ListrLogger, ProcessOutput, type DefaultRenderer, type ListrTask, type ListrTaskWrapper, type SimpleRenderer } from 'listr2';
+import {
+  Listr,
+  ListrLogger,
+  ProcessOutput,
+  type DefaultRenderer,
+  type ListrTask,
+  type ListrTaskWrapper,
+  type SimpleRenderer,
+} from 'listr2';
 import { componentLabel } from '../catalog/types.js';
 import type { Lane, Plan, PlanStep } from '../plan/types.js';
 import { sanitizeText } from '../text/sanitize.js';
@@ -38,7 +46,9 @@ function groupSteps(plan: Plan): Group[] {
   }
   close();
   // A group with a single lane is just a sequence.
-  return groups.flatMap((g): Group[] => (g.kind === 'lanes' && g.lanes.length === 1 ? (g.lanes[0]?.[1] ?? []).map((step) => ({ kind: 'step', step })) : [g]));
+  return groups.flatMap((g): Group[] =>
+    g.kind === 'lanes' && g.lanes.length === 1 ? (g.lanes[0]?.[1] ?? []).map((step) => ({ kind: 'step', step })) : [g],
+  );
 }
 
 export interface ScheduleHooks {
@@ -67,7 +77,9 @@ export function scheduleTasks(plan: Plan, hooks: ScheduleHooks): StepTask[] {
     const settle = (): void => {
       if (!groupTask || !groupSteps.every((s) => hooks.status(s.id) !== 'open')) return;
       const ok = groupSteps.every((s) => hooks.status(s.id) === 'ok');
-      groupTask.title = sanitizeText(ok ? `${list} restored` : `${list}: stopped (${hooks.interrupted() ? 'interrupted' : 'a step failed'})`);
+      groupTask.title = sanitizeText(
+        ok ? `${list} restored` : `${list}: stopped (${hooks.interrupted() ? 'interrupted' : 'a step failed'})`,
+      );
     };
     let groupTask: Task | undefined;
     for (const s of groupSteps) hooks.onSettled(s.id, settle);
@@ -79,7 +91,10 @@ export function scheduleTasks(plan: Plan, hooks: ScheduleHooks): StepTask[] {
           g.lanes.map(([lane, steps]) =>
             steps.length === 1 && steps[0]
               ? stepTask(steps[0])
-              : { title: sanitizeText(laneNames[lane] ?? ''), task: (_c: unknown, t: Task) => t.newListr(steps.map(stepTask), { concurrent: false, exitOnError: false }) },
+              : {
+                  title: sanitizeText(laneNames[lane] ?? ''),
+                  task: (_c: unknown, t: Task) => t.newListr(steps.map(stepTask), { concurrent: false, exitOnError: false }),
+                },
           ),
           { concurrent: true, exitOnError: false },
         );
@@ -114,7 +129,11 @@ function makeListr(tasks: Array<StepTask>, opts: RunPlanOptions): AnyListr {
         fallbackRenderer: 'simple',
       }) as AnyListr;
     case 'test':
-      return new Listr<unknown, 'test', 'simple'>(tasks as never, { ...common, renderer: 'test', rendererOptions: { logger: quietLogger() } }) as AnyListr;
+      return new Listr<unknown, 'test', 'simple'>(tasks as never, {
+        ...common,
+        renderer: 'test',
+        rendererOptions: { logger: quietLogger() },
+      }) as AnyListr;
     case 'simple':
     case 'silent':
       // The plain renderer reads the event stream (line-renderer.ts); listr2 draws nothing.

@@ -51,7 +51,18 @@ export function newRunState(plan: Plan, opts: ExecuteOptions): RunState {
   }
   const stopAll = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stopAll.signal]) : stopAll.signal;
-  return { plan, opts, records, stopAll, signal, failure: undefined, failedChecks: [], healthDoneAt: undefined, onSettled: new Map(), facts: new Map(opts.facts ?? []) };
+  return {
+    plan,
+    opts,
+    records,
+    stopAll,
+    signal,
+    failure: undefined,
+    failedChecks: [],
+    healthDoneAt: undefined,
+    onSettled: new Map(),
+    facts: new Map(opts.facts ?? []),
+  };
 }
 
 export function rec(run: RunState, id: string): StepRecord {
@@ -120,7 +131,13 @@ export async function runStep(run: RunState, step: PlanStep, task: Task): Promis
         const interrupted = error instanceof InterruptedError || (opts.signal?.aborted ?? false);
         if (!run.failure && !(interrupted && !opts.signal?.aborted)) run.failure = { stepId: step.id, message, phase: step.phase };
         run.stopAll.abort();
-        emit({ type: 'step-failed', stepId: step.id, title: step.title, durationMs: Math.round(r.finishedAt - r.startedAt), error: message });
+        emit({
+          type: 'step-failed',
+          stepId: step.id,
+          title: step.title,
+          durationMs: Math.round(r.finishedAt - r.startedAt),
+          error: message,
+        });
         task.title = sanitizeText(`${step.title}: ${opts.signal?.aborted ? 'interrupted' : 'failed'}`);
         throw error instanceof ActionError || error instanceof InterruptedError ? new Error(message) : error;
       }
@@ -138,7 +155,13 @@ export async function runStep(run: RunState, step: PlanStep, task: Task): Promis
     }
     r.status = 'done';
     if (step.safetyCopy) emit({ type: 'safety-copy', stepId: step.id, copy: redactDeep(step.safetyCopy, redact) });
-    emit({ type: 'step-finished', stepId: step.id, title: step.doneTitle, durationMs, ...(details.length ? { detail: redact(details.join('; ')) } : {}) });
+    emit({
+      type: 'step-finished',
+      stepId: step.id,
+      title: step.doneTitle,
+      durationMs,
+      ...(details.length ? { detail: redact(details.join('; ')) } : {}),
+    });
     task.title = sanitizeText(`${step.doneTitle} (${formatDuration(durationMs)})`);
   } finally {
     r.resolve();

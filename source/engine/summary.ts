@@ -79,7 +79,13 @@ function actualCopy(step: PlanStep): SafetyCopy | undefined {
 }
 
 /** The summary of a rollback that did not complete: what is left, as pasteable manual steps. */
-export function incompleteRollback(rb: RollbackResult, state: string[], reason: string, rpoMs: number | undefined, failedChecks?: string[]): RunSummary {
+export function incompleteRollback(
+  rb: RollbackResult,
+  state: string[],
+  reason: string,
+  rpoMs: number | undefined,
+  failedChecks?: string[],
+): RunSummary {
   return buildSummary({
     outcome: 'rollback-incomplete',
     exitCode: ExitCode.rollbackIncomplete,
@@ -109,10 +115,15 @@ export function manualUndo(steps: PlanStep[], redact: Redactor): string[] {
 
 export function stateLines(
   plan: Plan,
-  s: { outcome: 'restored'; records: Map<string, StepRecord>; dropped: SafetyCopy[] } | { outcome: 'rollback'; records: Map<string, StepRecord>; rb: RollbackResult },
+  s:
+    | { outcome: 'restored'; records: Map<string, StepRecord>; dropped: SafetyCopy[] }
+    | { outcome: 'rollback'; records: Map<string, StepRecord>; rb: RollbackResult },
 ): string[] {
   const lines: string[] = [];
-  const kinds: Array<ComponentKind | 'services'> = [...targetsOf(plan), ...(plan.steps.some((st) => st.component === 'services') ? (['services'] as const) : [])];
+  const kinds: Array<ComponentKind | 'services'> = [
+    ...targetsOf(plan),
+    ...(plan.steps.some((st) => st.component === 'services') ? (['services'] as const) : []),
+  ];
   for (const kind of kinds) {
     const steps = plan.steps.filter((st) => st.component === kind);
     const started = steps.filter((st) => s.records.get(st.id)?.started);
@@ -123,7 +134,9 @@ export function stateLines(
     }
     if (s.outcome === 'restored') {
       if (kind === 'services') {
-        lines.push(`${label}: ${steps.some((st) => st.phase === 'start' && s.records.get(st.id)?.status === 'done') ? 'started again' : 'as before'}`);
+        lines.push(
+          `${label}: ${steps.some((st) => st.phase === 'start' && s.records.get(st.id)?.status === 'done') ? 'started again' : 'as before'}`,
+        );
         continue;
       }
       const copyStep = steps.find((st) => st.safetyCopy);
@@ -140,14 +153,20 @@ export function stateLines(
     const failedUndo = started.filter((st) => s.rb.notUndone.has(st.id));
     const kept = started.filter((st) => s.rb.keptStopped.has(st.id));
     if (kept.length > 0 && kept.length === failedUndo.length) {
-      const why = [...new Set(kept.flatMap((st) => s.rb.keptStopped.get(st.id) ?? []))].map((k) => (k === 'services' ? k : describeTarget(plan, k as ComponentKind)));
-      lines.push(`${label}: kept STOPPED because ${why.join(' and ')} ${why.length === 1 ? 'is' : 'are'} not back (start ${kind === 'services' ? 'them' : 'it'} by hand once ${why.length === 1 ? 'it is' : 'they are'}: see the manual steps)`);
+      const why = [...new Set(kept.flatMap((st) => s.rb.keptStopped.get(st.id) ?? []))].map((k) =>
+        k === 'services' ? k : describeTarget(plan, k as ComponentKind),
+      );
+      lines.push(
+        `${label}: kept STOPPED because ${why.join(' and ')} ${why.length === 1 ? 'is' : 'are'} not back (start ${kind === 'services' ? 'them' : 'it'} by hand once ${why.length === 1 ? 'it is' : 'they are'}: see the manual steps)`,
+      );
       continue;
     }
     if (failedUndo.length === 0) {
       lines.push(kind === 'services' ? `${label}: running again as before` : `${label}: back to its pre-restore data (rolled back)`);
     } else {
-      lines.push(`${label}: NOT back to its pre-restore state: ${failedUndo.map((st) => st.undo?.title ?? st.title).join(', ')} did not complete (see the manual steps)`);
+      lines.push(
+        `${label}: NOT back to its pre-restore state: ${failedUndo.map((st) => st.undo?.title ?? st.title).join(', ')} did not complete (see the manual steps)`,
+      );
     }
   }
   return lines;

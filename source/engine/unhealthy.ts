@@ -5,7 +5,12 @@ import type { ExecuteOptions, UnhealthyDecision } from './options.js';
  * Asks the injected hook whether to keep the restored state or roll back, and records the answer.
  * No hook (or a drill): keep, as before. An interrupt while the question is open wins.
  */
-export async function askUnhealthy(plan: Plan, opts: ExecuteOptions, checks: string[], state: string[]): Promise<UnhealthyDecision | 'interrupted'> {
+export async function askUnhealthy(
+  plan: Plan,
+  opts: ExecuteOptions,
+  checks: string[],
+  state: string[],
+): Promise<UnhealthyDecision | 'interrupted'> {
   const ask = opts.onUnhealthy;
   if (!ask || plan.mode === 'drill') return 'keep';
   const { bus, redact } = opts;
@@ -50,6 +55,11 @@ export async function askUnhealthy(plan: Plan, opts: ExecuteOptions, checks: str
     log('warn', `the question about failed health checks got no answer (${failure}): the restored state is kept`);
     return 'keep';
   }
-  log('info', answer === 'rollback' ? 'operator chose to roll back after failed health checks' : 'operator chose to keep the restored state after failed health checks');
+  log(
+    'info',
+    answer === 'rollback'
+      ? 'operator chose to roll back after failed health checks'
+      : 'operator chose to keep the restored state after failed health checks',
+  );
   return answer;
 }

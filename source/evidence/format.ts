@@ -180,7 +180,10 @@ export function parseHistory(text: string): HistoryEntry[] {
 
 /** A run id: 20261123T051200Z-restore-metachat-a1b2 (sortable, safe as a directory name). */
 export function formatRunStamp(now: Date): string {
-  return now.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return now
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 export const RUN_ID_PATTERN = /^\d{8}T\d{6}Z-(restore|drill|verify)-[a-z0-9._-]+-[0-9a-f]{4}$/;

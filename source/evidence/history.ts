@@ -148,7 +148,7 @@ function fromEntry(e: HistoryEntry, dir: string | null): HistoryRun {
 
 /** A drill that counts: finished restored (healthy), with evidence that is not tampered or gone. */
 export function isSuccessfulDrill(r: HistoryRun): boolean {
-  return r.kind === 'drill' && r.finished && r.outcome === 'restored' && (r.evidence === 'sealed');
+  return r.kind === 'drill' && r.finished && r.outcome === 'restored' && r.evidence === 'sealed';
 }
 
 export function rtoTrend(recipe: string, runs: HistoryRun[]): RtoTrend {
@@ -166,9 +166,7 @@ export function rtoTrend(recipe: string, runs: HistoryRun[]): RtoTrend {
 }
 
 export function drillFreshness(recipe: string, runs: HistoryRun[], intervalDays: number, now: Date): DrillFreshness {
-  const last = runs
-    .filter((r) => r.recipe === recipe && isSuccessfulDrill(r))
-    .sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
+  const last = runs.filter((r) => r.recipe === recipe && isSuccessfulDrill(r)).sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
   if (!last) {
     return {
       recipe,
@@ -233,7 +231,9 @@ export async function readHistory(evidenceDir: string, opts: ReadHistoryOptions 
 
   const recipes = opts.recipe ? [opts.recipe] : [...new Set(filtered.map((r) => r.recipe))].sort();
   const intervalFor = (recipe: string): number =>
-    opts.intervalDays ?? filtered.find((r) => r.recipe === recipe && r.drillIntervalDays !== undefined)?.drillIntervalDays ?? DEFAULT_DRILL_INTERVAL_DAYS;
+    opts.intervalDays ??
+    filtered.find((r) => r.recipe === recipe && r.drillIntervalDays !== undefined)?.drillIntervalDays ??
+    DEFAULT_DRILL_INTERVAL_DAYS;
   return {
     evidenceDir: root,
     runs: filtered,

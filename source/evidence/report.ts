@@ -78,7 +78,12 @@ export interface RunReport {
   warnings: string[];
   errors: string[];
   safetyCopies: SafetyCopy[];
-  rollback: { reason: string; steps: Array<{ stepId: string; title: string; ok: boolean; error?: string }>; complete: boolean | null; manualSteps: string[] } | null;
+  rollback: {
+    reason: string;
+    steps: Array<{ stepId: string; title: string; ok: boolean; error?: string }>;
+    complete: boolean | null;
+    manualSteps: string[];
+  } | null;
   state: string[];
   nextSteps: string[];
   /** Drills: who ran it, and blanks for the reviewer. */
@@ -169,7 +174,17 @@ function collectReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): 
       case 'command-finished': {
         let c = commands.get(e.commandId);
         if (!c) {
-          c = { commandId: e.commandId, argv: e.argv, exitCode: null, signal: null, durationMs: null, timedOut: false, finished: false, stdoutTail: [], stderrTail: [] };
+          c = {
+            commandId: e.commandId,
+            argv: e.argv,
+            exitCode: null,
+            signal: null,
+            durationMs: null,
+            timedOut: false,
+            finished: false,
+            stdoutTail: [],
+            stderrTail: [],
+          };
           commands.set(e.commandId, c);
           stepFor(e.stepId, e.stepId).commands.push(c);
         }
@@ -244,7 +259,13 @@ function collectReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): 
     finishedAt: finished?.ts ?? null,
     durationMs: finished ? Math.max(0, Date.parse(finished.ts) - Date.parse(startedAt)) : null,
     backup,
-    rto: { measuredMs: rtoMs, targetMinutes: rtoTarget, met: rtoMs !== null && rtoTarget !== null ? rtoMs <= rtoTarget * 60_000 : null, from: rtoFrom, to: rtoTo },
+    rto: {
+      measuredMs: rtoMs,
+      targetMinutes: rtoTarget,
+      met: rtoMs !== null && rtoTarget !== null ? rtoMs <= rtoTarget * 60_000 : null,
+      from: rtoFrom,
+      to: rtoTo,
+    },
     rpo: {
       measuredMs: rpoMs,
       targetMinutes: rpoTarget,
@@ -261,7 +282,14 @@ function collectReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): 
         }
       : null,
     steps: [...steps.values()],
-    healthChecks: healthEvents.map(({ ts, e }) => ({ name: e.name, ok: e.ok, attempts: e.attempts, durationMs: e.durationMs, detail: e.detail, ts })),
+    healthChecks: healthEvents.map(({ ts, e }) => ({
+      name: e.name,
+      ok: e.ok,
+      attempts: e.attempts,
+      durationMs: e.durationMs,
+      detail: e.detail,
+      ts,
+    })),
     dataChecks: all('data-check').map(({ ts, e }) => ({
       component: e.component,
       name: e.name,
@@ -276,7 +304,12 @@ function collectReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): 
     rollback: rollbackStarted
       ? {
           reason: rollbackStarted.e.reason,
-          steps: all('rollback-step').map(({ e }) => ({ stepId: e.stepId, title: e.title, ok: e.ok, ...(e.error ? { error: e.error } : {}) })),
+          steps: all('rollback-step').map(({ e }) => ({
+            stepId: e.stepId,
+            title: e.title,
+            ok: e.ok,
+            ...(e.error ? { error: e.error } : {}),
+          })),
           complete: rollbackFinished?.e.complete ?? null,
           manualSteps: rollbackFinished?.e.manualSteps ?? finished?.e.manualSteps ?? [],
         }
@@ -329,7 +362,10 @@ export function renderMarkdown(r: RunReport): string {
       '',
     );
   } else if (!r.finished) {
-    push('> **This run never finished**: the process stopped before recording its end. The state of the targets is unknown; check them before acting.', '');
+    push(
+      '> **This run never finished**: the process stopped before recording its end. The state of the targets is unknown; check them before acting.',
+      '',
+    );
   }
   push('| | |', '| --- | --- |');
   push(`| Run | ${code(r.runId)} |`);
@@ -353,7 +389,9 @@ export function renderMarkdown(r: RunReport): string {
 
   if (r.kind !== 'verify') {
     push('## Objectives', '', '| | Measured | Target | Met |', '| --- | --- | --- | --- |');
-    push(`| RTO (confirm to healthy) | ${ms(r.rto.measuredMs)} | ${r.rto.targetMinutes === null ? 'none set' : `${r.rto.targetMinutes} min`} | ${metWord(r.rto.met)} |`);
+    push(
+      `| RTO (confirm to healthy) | ${ms(r.rto.measuredMs)} | ${r.rto.targetMinutes === null ? 'none set' : `${r.rto.targetMinutes} min`} | ${metWord(r.rto.met)} |`,
+    );
     push(
       `| RPO (backup age at restore) | ${r.rpo.measuredMs === null ? 'n/a' : formatAge(r.rpo.measuredMs)} | ${r.rpo.targetMinutes === null ? 'none set' : `${r.rpo.targetMinutes} min`} | ${metWord(r.rpo.met)} |`,
       '',
@@ -380,7 +418,9 @@ export function renderMarkdown(r: RunReport): string {
     push('## Timeline', '', '| Step | Result | Started | Duration | Detail |', '| --- | --- | --- | --- | --- |');
     for (const s of r.steps) {
       const detail = s.error ?? s.reason ?? s.detail ?? '';
-      push(`| ${cell(s.title)} | ${s.status === 'failed' ? '**failed**' : s.status} | ${s.startT === null ? '' : `+${formatDuration(s.startT)}`} | ${ms(s.durationMs)} | ${cell(detail)} |`);
+      push(
+        `| ${cell(s.title)} | ${s.status === 'failed' ? '**failed**' : s.status} | ${s.startT === null ? '' : `+${formatDuration(s.startT)}`} | ${ms(s.durationMs)} | ${cell(detail)} |`,
+      );
     }
     push('');
     const cmds = r.steps.flatMap((s) => s.commands);
@@ -394,25 +434,32 @@ export function renderMarkdown(r: RunReport): string {
             : c.signal
               ? `killed by ${c.signal}`
               : `exit ${c.exitCode ?? '?'}`;
-        push(`- ${code(argvText(c.argv))}${c.runsIn ? ` in ${cell(c.runsIn)}` : ''}: ${status}${c.durationMs !== null ? `, ${formatDuration(c.durationMs)}` : ''}`);
+        push(
+          `- ${code(argvText(c.argv))}${c.runsIn ? ` in ${cell(c.runsIn)}` : ''}: ${status}${c.durationMs !== null ? `, ${formatDuration(c.durationMs)}` : ''}`,
+        );
         const failed = c.finished && (c.exitCode !== 0 || c.signal !== null || c.timedOut);
         if (failed && (c.stderrTail.length > 0 || c.stdoutTail.length > 0)) {
           push('', '  ```text', ...[...c.stdoutTail, ...c.stderrTail].map((l) => `  ${l.replace(/```/g, "'''")}`), '  ```', '');
         }
       }
-      if (r.evidence.cappedOutput > 0) push('', `(${r.evidence.cappedOutput} output lines beyond the per-command cap are counted in events.jsonl, not kept.)`);
+      if (r.evidence.cappedOutput > 0)
+        push('', `(${r.evidence.cappedOutput} output lines beyond the per-command cap are counted in events.jsonl, not kept.)`);
       push('');
     }
   }
 
   if (r.healthChecks.length > 0) {
     push('## Health checks', '', '| Check | Result | Attempts | Duration | Detail |', '| --- | --- | --- | --- | --- |');
-    for (const h of r.healthChecks) push(`| ${cell(h.name)} | ${h.ok ? 'passed' : '**failed**'} | ${h.attempts} | ${formatDuration(h.durationMs)} | ${cell(h.detail)} |`);
+    for (const h of r.healthChecks)
+      push(`| ${cell(h.name)} | ${h.ok ? 'passed' : '**failed**'} | ${h.attempts} | ${formatDuration(h.durationMs)} | ${cell(h.detail)} |`);
     push('');
   }
   if (r.dataChecks.length > 0) {
     push('## Data checks', '', '| Component | Check | Result | Expected | Actual |', '| --- | --- | --- | --- | --- |');
-    for (const d of r.dataChecks) push(`| ${d.component} | ${cell(d.name)} | ${d.ok ? 'passed' : '**failed**'} | ${cell(d.expected ?? '')} | ${cell(d.actual ?? '')} |`);
+    for (const d of r.dataChecks)
+      push(
+        `| ${d.component} | ${cell(d.name)} | ${d.ok ? 'passed' : '**failed**'} | ${cell(d.expected ?? '')} | ${cell(d.actual ?? '')} |`,
+      );
     push('');
   }
   if (r.warnings.length > 0 || r.errors.length > 0) {
@@ -433,7 +480,8 @@ export function renderMarkdown(r: RunReport): string {
   }
   push('## Safety copies', '');
   if (r.safetyCopies.length === 0) push('None recorded.');
-  for (const c of r.safetyCopies) push(`- ${c.component}: ${c.kind === 'none' ? 'none kept' : `${c.kind} at ${code(c.location)}`}: ${cell(c.description)}`);
+  for (const c of r.safetyCopies)
+    push(`- ${c.component}: ${c.kind === 'none' ? 'none kept' : `${c.kind} at ${code(c.location)}`}: ${cell(c.description)}`);
   push('', '## State', '');
   for (const s of r.state) push(`- ${cell(s)}`);
   if (r.nextSteps.length > 0) {

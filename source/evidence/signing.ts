@@ -1,5 +1,16 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -59,11 +70,18 @@ export function formatPublicKey(key: KeyObject): string {
 
 /** A short fingerprint for people: the first 16 hex digits of sha256 of the raw key. */
 export function keyFingerprint(publicKey: string): string {
-  return createHash('sha256').update(Buffer.from(publicKey.slice(KEY_PREFIX.length), 'base64')).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(Buffer.from(publicKey.slice(KEY_PREFIX.length), 'base64'))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function keyError(message: string, next: string, cause?: unknown): RestoreAssistantError {
-  return new RestoreAssistantError(message, ExitCode.preflightFailed, { untouched: 'Nothing was touched.', next, ...(cause ? { cause } : {}) });
+  return new RestoreAssistantError(message, ExitCode.preflightFailed, {
+    untouched: 'Nothing was touched.',
+    next,
+    ...(cause ? { cause } : {}),
+  });
 }
 
 function myUid(): number {
@@ -77,14 +95,30 @@ function ensureStateDir(dir: string): void {
     mkdirSync(dir, { mode: 0o700 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw keyError(`Cannot create the state directory ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'}).`, 'Make its parent writable, or set RESTORE_ASSISTANT_STATE_DIR to a directory of your own.', error);
+      throw keyError(
+        `Cannot create the state directory ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'}).`,
+        'Make its parent writable, or set RESTORE_ASSISTANT_STATE_DIR to a directory of your own.',
+        error,
+      );
     }
   }
   const st = lstatSync(dir);
   const mode = st.mode & 0o7777;
-  if (!st.isDirectory()) throw keyError(`The state directory ${dir} is not a directory (a symbolic link or a file).`, `Remove it (rm -- ${dir}) and run again; it is recreated with mode 0700.`);
-  if (st.uid !== myUid()) throw keyError(`The state directory ${dir} is owned by uid ${st.uid}, not by us (uid ${myUid()}): whoever owns it could read or replace the signing key.`, `chown ${myUid()} ${dir} && chmod 0700 ${dir}, after checking who made it and why.`);
-  if ((mode & 0o077) !== 0) throw keyError(`The state directory ${dir} has mode ${mode.toString(8).padStart(4, '0')}: others can reach the signing key.`, `chmod 0700 ${dir}`);
+  if (!st.isDirectory())
+    throw keyError(
+      `The state directory ${dir} is not a directory (a symbolic link or a file).`,
+      `Remove it (rm -- ${dir}) and run again; it is recreated with mode 0700.`,
+    );
+  if (st.uid !== myUid())
+    throw keyError(
+      `The state directory ${dir} is owned by uid ${st.uid}, not by us (uid ${myUid()}): whoever owns it could read or replace the signing key.`,
+      `chown ${myUid()} ${dir} && chmod 0700 ${dir}, after checking who made it and why.`,
+    );
+  if ((mode & 0o077) !== 0)
+    throw keyError(
+      `The state directory ${dir} has mode ${mode.toString(8).padStart(4, '0')}: others can reach the signing key.`,
+      `chmod 0700 ${dir}`,
+    );
 }
 
 function readKeyFile(file: string): string {
@@ -92,9 +126,21 @@ function readKeyFile(file: string): string {
   try {
     const st = fstatSync(fd);
     const mode = st.mode & 0o7777;
-    if (!st.isFile()) throw keyError(`The signing key ${file} is not a regular file.`, `Remove it (rm -- ${file}); a new key is made on the next run (register its public key again).`);
-    if (st.uid !== myUid()) throw keyError(`The signing key ${file} is owned by uid ${st.uid}, not by us (uid ${myUid()}).`, `Remove it (rm -- ${file}) after checking who made it; a new key is made on the next run.`);
-    if ((mode & 0o077) !== 0) throw keyError(`The signing key ${file} has mode ${mode.toString(8).padStart(4, '0')}: others may have read it.`, `Treat it as leaked: remove it (rm -- ${file}); a new key is made on the next run (register the new public key).`);
+    if (!st.isFile())
+      throw keyError(
+        `The signing key ${file} is not a regular file.`,
+        `Remove it (rm -- ${file}); a new key is made on the next run (register its public key again).`,
+      );
+    if (st.uid !== myUid())
+      throw keyError(
+        `The signing key ${file} is owned by uid ${st.uid}, not by us (uid ${myUid()}).`,
+        `Remove it (rm -- ${file}) after checking who made it; a new key is made on the next run.`,
+      );
+    if ((mode & 0o077) !== 0)
+      throw keyError(
+        `The signing key ${file} has mode ${mode.toString(8).padStart(4, '0')}: others may have read it.`,
+        `Treat it as leaked: remove it (rm -- ${file}); a new key is made on the next run (register the new public key).`,
+      );
     const buf = Buffer.alloc(Math.min(st.size, 64 * 1024));
     let off = 0;
     while (off < buf.length) {
@@ -136,7 +182,12 @@ export function loadSealSigner(env: NodeJS.ProcessEnv = process.env): SealSigner
       pem = text;
     } catch (error) {
       // Another run made it at the same moment: use that one.
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw keyError(`Cannot create the signing key ${keyFile} (${(error as NodeJS.ErrnoException).code ?? 'error'}).`, 'Make the state directory writable, or set RESTORE_ASSISTANT_STATE_DIR.', error);
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw keyError(
+          `Cannot create the signing key ${keyFile} (${(error as NodeJS.ErrnoException).code ?? 'error'}).`,
+          'Make the state directory writable, or set RESTORE_ASSISTANT_STATE_DIR.',
+          error,
+        );
       pem = readKeyFile(keyFile);
     }
   }
@@ -145,7 +196,11 @@ export function loadSealSigner(env: NodeJS.ProcessEnv = process.env): SealSigner
     privateKey = createPrivateKey(pem);
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`a ${privateKey.asymmetricKeyType ?? 'unknown'} key`);
   } catch (error) {
-    throw keyError(`The signing key ${keyFile} is not an Ed25519 private key (${error instanceof Error ? error.message : String(error)}).`, `Move it away (mv -- ${keyFile} ${keyFile}.bad); a new key is made on the next run.`, error);
+    throw keyError(
+      `The signing key ${keyFile} is not an Ed25519 private key (${error instanceof Error ? error.message : String(error)}).`,
+      `Move it away (mv -- ${keyFile} ${keyFile}.bad); a new key is made on the next run.`,
+      error,
+    );
   }
   const publicKey = formatPublicKey(createPublicKey(privateKey));
   const signer: SealSigner = {
@@ -193,10 +248,14 @@ export function parsePublicKey(arg: string): { key: KeyObject; publicKey: string
     if (key.asymmetricKeyType !== 'ed25519') throw new Error(`a ${key.asymmetricKeyType ?? 'unknown'} key`);
     return { key, publicKey: formatPublicKey(key) };
   } catch (error) {
-    throw new RestoreAssistantError(`--key is not an Ed25519 public key (${error instanceof Error ? error.message : String(error)}).`, ExitCode.usage, {
-      untouched: 'Nothing was touched.',
-      next: 'Pass the key `restore-assistant evidence key` prints on the host that made the runs (ed25519:<base64>), or a file holding it.',
-    });
+    throw new RestoreAssistantError(
+      `--key is not an Ed25519 public key (${error instanceof Error ? error.message : String(error)}).`,
+      ExitCode.usage,
+      {
+        untouched: 'Nothing was touched.',
+        next: 'Pass the key `restore-assistant evidence key` prints on the host that made the runs (ed25519:<base64>), or a file holding it.',
+      },
+    );
   }
 }
 
@@ -214,7 +273,11 @@ export interface SignatureCheck {
  * Without an expected key, a signature is checked against the key it names (which proves nothing
  * about who made it: anyone can sign with a key of their own; docs/evidence.md).
  */
-export function checkSignature(sigText: string | undefined, run: { runId: string; sealHash: string }, expected?: KeyObject): SignatureCheck {
+export function checkSignature(
+  sigText: string | undefined,
+  run: { runId: string; sealHash: string },
+  expected?: KeyObject,
+): SignatureCheck {
   if (sigText === undefined) return { status: 'missing', reason: `the run has no ${SIGNATURE_FILE}: its seal is not signed` };
   let sig: Partial<SealSignature>;
   try {
@@ -222,7 +285,12 @@ export function checkSignature(sigText: string | undefined, run: { runId: string
   } catch {
     return { status: 'invalid', reason: `${SIGNATURE_FILE} is not valid JSON` };
   }
-  if (sig.format !== SIGNATURE_FORMAT || sig.algorithm !== 'ed25519' || typeof sig.signature !== 'string' || typeof sig.publicKey !== 'string') {
+  if (
+    sig.format !== SIGNATURE_FORMAT ||
+    sig.algorithm !== 'ed25519' ||
+    typeof sig.signature !== 'string' ||
+    typeof sig.publicKey !== 'string'
+  ) {
     return { status: 'invalid', reason: `${SIGNATURE_FILE} is not a ${SIGNATURE_FORMAT} Ed25519 signature` };
   }
   const named = sig.publicKey;
@@ -233,13 +301,25 @@ export function checkSignature(sigText: string | undefined, run: { runId: string
     return { status: 'invalid', publicKey: named, reason: `${SIGNATURE_FILE} names a key that is not an Ed25519 public key` };
   }
   if (expected && named !== formatPublicKey(expected)) {
-    return { status: 'other-key', publicKey: named, reason: `the seal is signed by another key (${named}, fingerprint ${keyFingerprint(named)})` };
+    return {
+      status: 'other-key',
+      publicKey: named,
+      reason: `the seal is signed by another key (${named}, fingerprint ${keyFingerprint(named)})`,
+    };
   }
   if (sig.runId !== run.runId || sig.sealHash !== run.sealHash) {
-    return { status: 'invalid', publicKey: named, reason: `${SIGNATURE_FILE} signs another seal (run ${String(sig.runId)}, seal sha256 ${String(sig.sealHash)}) than this run's (${run.runId}, ${run.sealHash}): the run was re-sealed` };
+    return {
+      status: 'invalid',
+      publicKey: named,
+      reason: `${SIGNATURE_FILE} signs another seal (run ${String(sig.runId)}, seal sha256 ${String(sig.sealHash)}) than this run's (${run.runId}, ${run.sealHash}): the run was re-sealed`,
+    };
   }
   const ok = verify(null, signedMessage(run.runId, run.sealHash), key, Buffer.from(sig.signature, 'base64'));
   return ok
     ? { status: 'valid', publicKey: named, reason: `the seal is signed by ${named} (fingerprint ${keyFingerprint(named)})` }
-    : { status: 'invalid', publicKey: named, reason: 'the signature does not match the seal: the run was re-sealed or the signature edited' };
+    : {
+        status: 'invalid',
+        publicKey: named,
+        reason: 'the signature does not match the seal: the run was re-sealed or the signature edited',
+      };
 }

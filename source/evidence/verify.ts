@@ -5,7 +5,17 @@ import type { Outcome } from '../engine/events.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { checkSignature, SIGNATURE_FILE, type SignatureCheck } from './signing.js';
-import { EVENTS_FILE, expectedSelfHash, HISTORY_FILE, parseHistory, RUN_ID_PATTERN, sha256Hex, splitLines, ZERO_HASH, type HistoryEntry } from './format.js';
+import {
+  EVENTS_FILE,
+  expectedSelfHash,
+  HISTORY_FILE,
+  parseHistory,
+  RUN_ID_PATTERN,
+  sha256Hex,
+  splitLines,
+  ZERO_HASH,
+  type HistoryEntry,
+} from './format.js';
 
 export type EvidenceStatus = 'sealed' | 'unsealed' | 'tampered';
 
@@ -43,7 +53,10 @@ function isHex64(v: unknown): v is string {
  * hash and the previous line's hash; line 1 is the header; a seal, if any, is the last line and
  * matches the bytes before it; the history entry (when given) matches the seal.
  */
-export function verifyEvidenceBytes(bytes: Buffer, opts: { historyEntry?: HistoryEntry | undefined; runId?: string } = {}): EvidenceVerification {
+export function verifyEvidenceBytes(
+  bytes: Buffer,
+  opts: { historyEntry?: HistoryEntry | undefined; runId?: string } = {},
+): EvidenceVerification {
   const { lines, complete } = splitLines(bytes);
   const total = lines.length;
   let runId = opts.runId;
@@ -75,12 +88,20 @@ export function verifyEvidenceBytes(bytes: Buffer, opts: { historyEntry?: Histor
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return bad(n, `line ${n} is not a JSON object`);
     const obj = value as Record<string, unknown>;
     if (obj['seq'] !== n) {
-      return bad(n, `line ${n} carries seq ${JSON.stringify(obj['seq'])}, expected ${n}: a line was edited, deleted, inserted or reordered here`);
+      return bad(
+        n,
+        `line ${n} carries seq ${JSON.stringify(obj['seq'])}, expected ${n}: a line was edited, deleted, inserted or reordered here`,
+      );
     }
     const selfHash = expectedSelfHash(raw);
     if (selfHash === undefined || obj['h'] !== selfHash) return bad(n, `line ${n} was edited: its bytes do not match its own hash (h)`);
     if (obj['prev'] !== prev) {
-      return bad(n, n === 1 ? 'line 1 does not start the chain (prev is not 64 zeros)' : `line ${n} does not follow line ${n - 1} (prev hash differs): a line before it was replaced, deleted or reordered`);
+      return bad(
+        n,
+        n === 1
+          ? 'line 1 does not start the chain (prev is not 64 zeros)'
+          : `line ${n} does not follow line ${n - 1} (prev hash differs): a line before it was replaced, deleted or reordered`,
+      );
     }
     if (typeof obj['ts'] !== 'string' || typeof obj['t'] !== 'number') return bad(n, `line ${n} lacks ts or t`);
     const keys = ['header', 'event', 'note', 'seal'].filter((k) => k in obj);
@@ -99,12 +120,14 @@ export function verifyEvidenceBytes(bytes: Buffer, opts: { historyEntry?: Histor
     }
     if (kind === 'seal') {
       const s = obj['seal'] as Record<string, unknown> | null;
-      if (!s || s['lines'] !== n - 1) return bad(n, `line ${n}: the seal counts ${JSON.stringify(s?.['lines'])} lines before it, the file has ${n - 1}`);
+      if (!s || s['lines'] !== n - 1)
+        return bad(n, `line ${n}: the seal counts ${JSON.stringify(s?.['lines'])} lines before it, the file has ${n - 1}`);
       if (!isHex64(s['finalHash']) || s['finalHash'] !== sha256Hex(bytes.subarray(0, offset))) {
         return bad(n, `line ${n}: the seal's finalHash does not match the ${n - 1} lines before it`);
       }
       if (finishedOutcome === undefined) return bad(n, `line ${n}: a seal without a run-finished event before it`);
-      if (s['outcome'] !== finishedOutcome) return bad(n, `line ${n}: the seal records outcome ${String(s['outcome'])}, the run-finished event ${finishedOutcome}`);
+      if (s['outcome'] !== finishedOutcome)
+        return bad(n, `line ${n}: the seal records outcome ${String(s['outcome'])}, the run-finished event ${finishedOutcome}`);
       seal = { lines: n - 1, finalHash: s['finalHash'], outcome: finishedOutcome, hash: sha256Hex(raw) };
     }
     prev = sha256Hex(raw);
@@ -115,7 +138,10 @@ export function verifyEvidenceBytes(bytes: Buffer, opts: { historyEntry?: Histor
   const base = { lines: total, ...(runId ? { runId } : {}), indexed: entry !== undefined };
   if (seal) {
     if (entry && (entry.seal?.hash !== seal.hash || entry.seal.lines !== seal.lines)) {
-      return bad(total, `line ${total}: the seal differs from the one history.jsonl records for this run (${entry.seal?.lines ?? '?'} lines, seal sha256 ${entry.seal?.hash ?? '?'})`);
+      return bad(
+        total,
+        `line ${total}: the seal differs from the one history.jsonl records for this run (${entry.seal?.lines ?? '?'} lines, seal sha256 ${entry.seal?.hash ?? '?'})`,
+      );
     }
     return { status: 'sealed', ...base, outcome: seal.outcome, sealHash: seal.hash };
   }
@@ -157,7 +183,7 @@ export async function verifyEvidence(runDir: string, opts: { historyFile?: strin
   if (!isDir) {
     throw new RestoreAssistantError(`${dir} is not a run directory.`, ExitCode.usage, {
       untouched: 'Nothing was touched.',
-      next: '`restore-assistant history` lists runs; pass the run\'s directory (<evidence dir>/<run id>).',
+      next: "`restore-assistant history` lists runs; pass the run's directory (<evidence dir>/<run id>).",
     });
   }
   const historyFile = opts.historyFile ?? path.join(path.dirname(dir), HISTORY_FILE);
@@ -169,7 +195,7 @@ export async function verifyEvidence(runDir: string, opts: { historyFile?: strin
     if (!entry && !RUN_ID_PATTERN.test(path.basename(dir))) {
       throw new RestoreAssistantError(`${dir} is not a run directory (it holds no ${EVENTS_FILE}).`, ExitCode.usage, {
         untouched: 'Nothing was touched.',
-        next: 'Pass one run\'s directory, <evidence dir>/<run id>; `restore-assistant history` lists them.',
+        next: "Pass one run's directory, <evidence dir>/<run id>; `restore-assistant history` lists them.",
       });
     }
     return {

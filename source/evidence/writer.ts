@@ -1,5 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, fsyncSync, ftruncateSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { fsCause } from '../exec/diagnose.js';
 import { checkDirSafe, createExclusiveSync, openAppendNoFollowSync } from '../exec/safe-fs.js';
 import { loadSealSigner, SIGNATURE_FILE, type SealSigner } from './signing.js';
@@ -67,7 +78,12 @@ export interface EvidenceHandle {
 
 /** A new run id: `20261123T051200Z-restore-metachat-a1b2`. */
 export function newRunId(kind: RunKind, recipeName: string, now: Date = new Date()): string {
-  const name = recipeName.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/\.{2,}/g, '.').replace(/^[-.]+/, '') || 'recipe';
+  const name =
+    recipeName
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/\.{2,}/g, '.')
+      .replace(/^[-.]+/, '') || 'recipe';
   return `${formatRunStamp(now)}-${kind}-${name}-${randomBytes(2).toString('hex')}`;
 }
 
@@ -115,7 +131,7 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
       next:
         code === 'EEXIST'
           ? 'A run with this id exists already; run again (a new id is made each time).'
-          : 'Make the directory writable, or point evidence elsewhere: the recipe\'s evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.',
+          : "Make the directory writable, or point evidence elsewhere: the recipe's evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.",
       cause: error,
     });
   }
@@ -301,7 +317,8 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
       if (last && last.omitted > 0 && final) note({ type: 'progress-thinned', stepId: body.stepId, omitted: last.omitted }, false);
     } else if (body.type === 'command-finished') {
       const c = outputCounts.get(body.commandId);
-      if (c && c.seen > outputCap) note({ type: 'output-capped', stepId: c.stepId, commandId: body.commandId, kept: outputCap, omitted: c.seen - outputCap }, false);
+      if (c && c.seen > outputCap)
+        note({ type: 'output-capped', stepId: c.stepId, commandId: body.commandId, kept: outputCap, omitted: c.seen - outputCap }, false);
       outputCounts.delete(body.commandId);
     }
     const clean = redactDeep(body as EngineEventBody, redact);
@@ -344,10 +361,14 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
 export async function checkEvidenceDir(root: string): Promise<void> {
   const problem = await checkDirSafe(root);
   if (problem) {
-    throw new RestoreAssistantError(`The evidence directory ${root} is not safe to write as this user: ${problem.problem}.`, ExitCode.preflightFailed, {
-      untouched: 'Nothing was touched.',
-      next: `Fix it (${problem.fix}), or point evidence at a directory only root can write: the recipe's evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.`,
-    });
+    throw new RestoreAssistantError(
+      `The evidence directory ${root} is not safe to write as this user: ${problem.problem}.`,
+      ExitCode.preflightFailed,
+      {
+        untouched: 'Nothing was touched.',
+        next: `Fix it (${problem.fix}), or point evidence at a directory only root can write: the recipe's evidence.dir or $RESTORE_ASSISTANT_EVIDENCE_DIR.`,
+      },
+    );
   }
   checkEvidenceWritable(root);
 }
@@ -414,7 +435,10 @@ export function checkEvidenceWritable(root: string): void {
  * What restore, drill and verify call before anything slow: the recipe's evidence directory is
  * safe (checkEvidenceDir) and the seal signing key is there (created on first use; signing.ts).
  */
-export async function prepareRecipeEvidence(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): Promise<{ dir: string; signer: SealSigner }> {
+export async function prepareRecipeEvidence(
+  loaded: LoadedRecipe,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ dir: string; signer: SealSigner }> {
   const dir = evidenceDir(loaded.recipe, env);
   await checkEvidenceDir(dir);
   return { dir, signer: loadSealSigner(env) };

@@ -101,7 +101,21 @@ export function volumeHelperArgv(ctx: ExecContext, argv: readonly string[]): str
   // --entrypoint: the program runs whatever the image's ENTRYPOINT is (prom/prometheus has one,
   // and an offline host may have no image but the production ones); --user 0:0: files in the
   // volume belong to several users (an image's USER may be nobody); --network none: it needs none.
-  return ['docker', 'run', '--rm', '--volumes-from', ctx.container, '--user', '0:0', '--network', 'none', '--entrypoint', program, image, ...args];
+  return [
+    'docker',
+    'run',
+    '--rm',
+    '--volumes-from',
+    ctx.container,
+    '--user',
+    '0:0',
+    '--network',
+    'none',
+    '--entrypoint',
+    program,
+    image,
+    ...args,
+  ];
 }
 
 /*
@@ -111,7 +125,8 @@ export function volumeHelperArgv(ctx: ExecContext, argv: readonly string[]): str
  */
 
 /** Refuses to act on a directory a helper container cannot see (not on one of the container's volumes). */
-const REQUIRE_DIR = 'need_dir() { [ -d "$1" ] || { echo "restore-assistant: $1 does not exist here: it is not on a volume of the container (or not a directory)" >&2; exit 3; }; }';
+const REQUIRE_DIR =
+  'need_dir() { [ -d "$1" ] || { echo "restore-assistant: $1 does not exist here: it is not on a volume of the container (or not a directory)" >&2; exit 3; }; }';
 
 /** `move FROM TO` when FROM exists; refuses to overwrite TO. $1=from $2=to. */
 export const MOVE_IF_EXISTS_SCRIPT = [

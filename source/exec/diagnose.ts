@@ -13,13 +13,21 @@ export function postgresSessionEnd(lines: readonly string[]): string | undefined
   if (/terminating connection due to administrator command/i.test(text)) {
     return 'the server ended the session ("terminating connection due to administrator command"): another session ran pg_terminate_backend on it, or the server is shutting down. The dump is not at fault';
   }
-  if (/terminating connection due to (conflict with recovery|idle-in-transaction timeout|idle-session timeout|unexpected postmaster exit)/i.test(text)) {
+  if (
+    /terminating connection due to (conflict with recovery|idle-in-transaction timeout|idle-session timeout|unexpected postmaster exit)/i.test(
+      text,
+    )
+  ) {
     return `the server ended the session (${/terminating connection due to [^\n"]*/i.exec(text)?.[0] ?? ''}). The dump is not at fault`;
   }
   if (/the database system is shutting down|the database system is starting up|the database system is in recovery mode/i.test(text)) {
     return `the server is not accepting sessions (${/the database system is [a-z ]+/i.exec(text)?.[0] ?? ''}). The dump is not at fault`;
   }
-  if (/server closed the connection unexpectedly|connection to server was lost|could not receive data from server|no connection to the server|connection to server .* failed/i.test(text)) {
+  if (
+    /server closed the connection unexpectedly|connection to server was lost|could not receive data from server|no connection to the server|connection to server .* failed/i.test(
+      text,
+    )
+  ) {
     return 'the connection to the server was lost (the server stopped, crashed or restarted mid-load; see its log). The dump is not at fault';
   }
   if (/could not extend file|No space left on device/i.test(text)) {

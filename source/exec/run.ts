@@ -124,8 +124,14 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   emit?.({ type: 'command-started', commandId, argv: redactedArgv, ...(options.cwd ? { cwd: options.cwd } : {}) });
   const tailLines = options.tailLines ?? 20;
   const streamLines = options.streamLines ?? true;
-  const outTail = new LineTail(tailLines, streamLines && emit ? (line) => emit({ type: 'command-output', commandId, stream: 'stdout', line: redact(line) }) : undefined);
-  const errTail = new LineTail(tailLines, streamLines && emit ? (line) => emit({ type: 'command-output', commandId, stream: 'stderr', line: redact(line) }) : undefined);
+  const outTail = new LineTail(
+    tailLines,
+    streamLines && emit ? (line) => emit({ type: 'command-output', commandId, stream: 'stdout', line: redact(line) }) : undefined,
+  );
+  const errTail = new LineTail(
+    tailLines,
+    streamLines && emit ? (line) => emit({ type: 'command-output', commandId, stream: 'stderr', line: redact(line) }) : undefined,
+  );
   const maxStdout = options.maxStdoutBytes ?? 8 * 1024 * 1024;
   let stdout = '';
   let stderr = '';

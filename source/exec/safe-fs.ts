@@ -60,7 +60,8 @@ export async function openAppendNoFollow(file: string, opts: { create?: boolean;
   try {
     handle = await open(file, O_WRONLY | O_APPEND | O_NOFOLLOW | (opts.create ? O_CREAT : 0), opts.mode ?? 0o600);
   } catch (error) {
-    if (errno(error) === 'ELOOP') throw new UnsafeFileError(file, `${file} is a symbolic link; refusing to append through it.`, { cause: error });
+    if (errno(error) === 'ELOOP')
+      throw new UnsafeFileError(file, `${file} is a symbolic link; refusing to append through it.`, { cause: error });
     throw error;
   }
   try {
@@ -178,15 +179,22 @@ async function checkAncestors(start: string): Promise<DirProblem | undefined> {
     const writable = (mode & 0o022) !== 0;
     const sticky = (mode & 0o1000) !== 0;
     if (!ownerOk(st)) {
-      return { path: cur, problem: `${cur} is owned by uid ${st.uid} (only root or uid ${myUid()} may own it)`, fix: `${ownerFix(cur)} && chmod go-w ${shellQuote(cur)}` };
+      return {
+        path: cur,
+        problem: `${cur} is owned by uid ${st.uid} (only root or uid ${myUid()} may own it)`,
+        fix: `${ownerFix(cur)} && chmod go-w ${shellQuote(cur)}`,
+      };
     }
     if (writable && !sticky) {
-      return { path: cur, problem: `${cur} is writable by ${mode & 0o002 ? 'every user' : 'its group'} without the sticky bit (mode ${mode.toString(8).padStart(4, '0')})`, fix: `chmod go-w ${shellQuote(cur)}` };
+      return {
+        path: cur,
+        problem: `${cur} is writable by ${mode & 0o002 ? 'every user' : 'its group'} without the sticky bit (mode ${mode.toString(8).padStart(4, '0')})`,
+        fix: `chmod go-w ${shellQuote(cur)}`,
+      };
     }
     if (path.dirname(cur) === cur) return undefined;
   }
 }
-
 
 /** Only root (or we) can create, rename or remove entries in `st`'s directory. */
 function rootOnly(st: Stats): boolean {
@@ -238,7 +246,8 @@ export function openAppendNoFollowSync(file: string, opts: { create?: boolean; m
   try {
     fd = openSync(file, O_WRONLY | O_APPEND | O_NOFOLLOW | (opts.create ? O_CREAT : 0), opts.mode ?? 0o600);
   } catch (error) {
-    if (errno(error) === 'ELOOP') throw new UnsafeFileError(file, `${file} is a symbolic link; refusing to append through it.`, { cause: error });
+    if (errno(error) === 'ELOOP')
+      throw new UnsafeFileError(file, `${file} is a symbolic link; refusing to append through it.`, { cause: error });
     throw error;
   }
   try {

@@ -68,7 +68,8 @@ export async function findEvidenceDirs(source: string): Promise<string[]> {
       return;
     }
     if (depth >= MAX_DEPTH) return;
-    for (const e of entries.filter((x) => x.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) await walk(path.join(dir, e.name), depth + 1);
+    for (const e of entries.filter((x) => x.isDirectory()).sort((a, b) => a.name.localeCompare(b.name)))
+      await walk(path.join(dir, e.name), depth + 1);
   };
   await walk(path.resolve(source), 0);
   return found;
@@ -78,7 +79,8 @@ export async function findEvidenceDirs(source: string): Promise<string[]> {
 async function hostsOf(dir: string, runs: HistoryRun[]): Promise<Map<string, string>> {
   const map = new Map<string, string>();
   try {
-    for (const e of parseHistory(await readFile(path.join(dir, HISTORY_FILE), 'utf8'))) if (typeof e.host === 'string') map.set(e.runId, e.host);
+    for (const e of parseHistory(await readFile(path.join(dir, HISTORY_FILE), 'utf8')))
+      if (typeof e.host === 'string') map.set(e.runId, e.host);
   } catch {
     // no index
   }
@@ -113,21 +115,38 @@ export async function readFleet(source: string, now: Date = new Date()): Promise
       const fresh = drillFreshness(recipe, runs, interval, now);
       const trend = rtoTrend(recipe, runs);
       const drill = runs.find((r) => r.kind === 'drill');
-      const withBackup = runs.filter((r) => r.backup && Number.isFinite(Date.parse(r.backup.time))).sort((a, b) => Date.parse(b.backup?.time ?? '') - Date.parse(a.backup?.time ?? ''))[0];
+      const withBackup = runs
+        .filter((r) => r.backup && Number.isFinite(Date.parse(r.backup.time)))
+        .sort((a, b) => Date.parse(b.backup?.time ?? '') - Date.parse(a.backup?.time ?? ''))[0];
       const target = runs.find((r) => r.objectives.rtoMinutes !== null)?.objectives.rtoMinutes ?? null;
       rows.push({
         host,
         recipe,
         evidenceDir: dir,
         runs: runs.length,
-        lastDrill: drill ? { runId: drill.runId, at: drill.startedAt, outcome: drill.finished ? drill.outcome : 'interrupted', finished: drill.finished, exitCode: drill.exitCode, rtoMs: drill.rtoMs } : null,
+        lastDrill: drill
+          ? {
+              runId: drill.runId,
+              at: drill.startedAt,
+              outcome: drill.finished ? drill.outcome : 'interrupted',
+              finished: drill.finished,
+              exitCode: drill.exitCode,
+              rtoMs: drill.rtoMs,
+            }
+          : null,
         lastSuccessfulDrill: fresh.lastSuccessfulDrill,
         intervalDays: interval,
         overdue: fresh.stale,
         drillAgeDays: fresh.ageDays,
         rtoTrend: { direction: trend.direction, changePct: trend.changePct, points: trend.points.map((p) => p.rtoMs) },
         rtoTargetMinutes: target,
-        newestBackup: withBackup?.backup ? { id: withBackup.backup.id, time: withBackup.backup.time, ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(withBackup.backup.time)) / 1000)) } : null,
+        newestBackup: withBackup?.backup
+          ? {
+              id: withBackup.backup.id,
+              time: withBackup.backup.time,
+              ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(withBackup.backup.time)) / 1000)),
+            }
+          : null,
         damagedEvidence: runs.filter((r) => r.evidence === 'tampered' || r.evidence === 'missing').length,
       });
     }

@@ -78,7 +78,9 @@ export function setProblems(sets: BackupSet[], index: number, t: HealthThreshold
       });
     }
   }
-  const times = set.components.flatMap((c) => (c.time ? [{ kind: c.kind, ms: Date.parse(c.time) }] : [])).filter((x) => Number.isFinite(x.ms));
+  const times = set.components
+    .flatMap((c) => (c.time ? [{ kind: c.kind, ms: Date.parse(c.time) }] : []))
+    .filter((x) => Number.isFinite(x.ms));
   if (times.length >= 2) {
     const min = times.reduce((a, b) => (b.ms < a.ms ? b : a));
     const max = times.reduce((a, b) => (b.ms > a.ms ? b : a));
@@ -141,12 +143,24 @@ export function assessBackupHealth(sets: BackupSet[], thresholds: Partial<Health
       .map((x) => x.size);
     newest.push({ component: kind, setId: s.id, time: c.time ?? s.time, size: c.size, medianOfPrevious: median(previous) });
   }
-  return { ok: problems.length === 0, problems, bySet, newest, newestSet: { id: first.id, time: first.time, ageSeconds: Math.round(ageMs / 1000) } };
+  return {
+    ok: problems.length === 0,
+    problems,
+    bySet,
+    newest,
+    newestSet: { id: first.id, time: first.time, ageSeconds: Math.round(ageMs / 1000) },
+  };
 }
 
 /** Short words for a table cell. */
 export function healthCell(checks: HealthCheck[] | undefined): string {
   if (!checks || checks.length === 0) return '';
-  const words: Record<HealthCheck, string> = { size_drop: 'SMALL', time_skew: 'skew', checksum_missing: 'no-sums', stale: 'stale', no_backups: 'none' };
+  const words: Record<HealthCheck, string> = {
+    size_drop: 'SMALL',
+    time_skew: 'skew',
+    checksum_missing: 'no-sums',
+    stale: 'stale',
+    no_backups: 'none',
+  };
   return checks.map((c) => words[c]).join(',');
 }

@@ -26,7 +26,11 @@ function firstLine(r: { stderrTail: string[]; stdoutTail: string[] }): string {
 }
 
 /** What each target holds now, one line each, checked live and read-only. */
-export async function probeTargetsNow(loaded: LoadedRecipe, unfinished: UnfinishedRun | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+export async function probeTargetsNow(
+  loaded: LoadedRecipe,
+  unfinished: UnfinishedRun | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string[]> {
   const redact = recipeRedactor(loaded, env);
   const c = loaded.recipe.components;
   const lines: string[] = [];
@@ -40,7 +44,9 @@ export async function probeTargetsNow(loaded: LoadedRecipe, unfinished: Unfinish
     const cmd = pg.psqlCommand(t, {
       purpose: 'Which databases exist now',
       tuplesOnly: true,
-      sql: [`SELECT d.datname || '|' || d.datallowconn::text || '|' || d.oid::text FROM pg_catalog.pg_database d WHERE d.datname IN (${names.map((n) => pg.quoteLiteral(n)).join(', ')}) ORDER BY 1`],
+      sql: [
+        `SELECT d.datname || '|' || d.datallowconn::text || '|' || d.oid::text FROM pg_catalog.pg_database d WHERE d.datname IN (${names.map((n) => pg.quoteLiteral(n)).join(', ')}) ORDER BY 1`,
+      ],
     });
     const childEnv = t.passwordEnv && env[t.passwordEnv] !== undefined ? { PGPASSWORD: env[t.passwordEnv]! } : {};
     const r = await run(cmd.argv, { redact, timeoutMs: TIMEOUT_MS, env: childEnv });
@@ -69,9 +75,15 @@ export async function probeTargetsNow(loaded: LoadedRecipe, unfinished: Unfinish
     const childEnv = t.passwordEnv && env[t.passwordEnv] !== undefined ? { REDISCLI_AUTH: env[t.passwordEnv]! } : {};
     const r = await run(redisCliArgv(t, ['DBSIZE']), { redact, timeoutMs: TIMEOUT_MS, env: childEnv });
     const n = /^\(?integer\)?\s*(\d+)|^(\d+)/m.exec(r.stdout.trim());
-    const aside = copies.filter((x) => x.component === 'redis').flatMap((x) => x.location.split(', ')).filter((p) => p.startsWith('/'));
-    const kept = aside.length > 0 ? `; pre-incident copy ${aside.map((p) => `${p} ${existsSync(p) ? 'present' : 'absent'}`).join(', ')}` : '';
-    lines.push(`Redis ${t.host}:${t.port}: ${r.ok && n ? `running, ${n[1] ?? n[2]} keys` : `not answering (${redact(firstLine(r))})`}${kept}`);
+    const aside = copies
+      .filter((x) => x.component === 'redis')
+      .flatMap((x) => x.location.split(', '))
+      .filter((p) => p.startsWith('/'));
+    const kept =
+      aside.length > 0 ? `; pre-incident copy ${aside.map((p) => `${p} ${existsSync(p) ? 'present' : 'absent'}`).join(', ')}` : '';
+    lines.push(
+      `Redis ${t.host}:${t.port}: ${r.ok && n ? `running, ${n[1] ?? n[2]} keys` : `not answering (${redact(firstLine(r))})`}${kept}`,
+    );
   }
   if (c.prometheus && (!only || only.has('prometheus'))) {
     const t = c.prometheus;
@@ -84,9 +96,13 @@ export async function probeTargetsNow(loaded: LoadedRecipe, unfinished: Unfinish
     } catch (error) {
       state = `not answering (${(error as { cause?: { code?: string } }).cause?.code ?? 'error'})`;
     }
-    const aside = copies.filter((x) => x.component === 'prometheus').map((x) => x.location).filter((p) => p.startsWith('/'));
+    const aside = copies
+      .filter((x) => x.component === 'prometheus')
+      .map((x) => x.location)
+      .filter((p) => p.startsWith('/'));
     const data = t.dataDir ? `; data dir ${t.dataDir} ${existsSync(t.dataDir) ? 'present' : 'ABSENT'}` : '';
-    const kept = aside.length > 0 ? `; pre-incident copy ${aside.map((p) => `${p} ${existsSync(p) ? 'present' : 'absent'}`).join(', ')}` : '';
+    const kept =
+      aside.length > 0 ? `; pre-incident copy ${aside.map((p) => `${p} ${existsSync(p) ? 'present' : 'absent'}`).join(', ')}` : '';
     lines.push(`Prometheus ${t.url}: ${state}${data}${kept}`);
   }
   for (const svc of loaded.recipe.services) {
@@ -114,15 +130,23 @@ export function formatUnfinishedBlock(u: UnfinishedRun, now: string[], recipeRef
   const b = u.begin;
   lines.push(`An unfinished restore holds these targets: run ${u.runId}.`);
   lines.push(`  Started:  ${b.startedAt} by ${b.operator} (pid ${b.pid} on ${b.host}; that process is gone)`);
-  lines.push(`  Last act: ${u.lastAt}${u.attempts.length > 0 ? ` (after ${u.attempts.length} recover attempt${u.attempts.length === 1 ? '' : 's'}: ${u.attempts.map((a) => `${a.runId} ${a.mode}`).join(', ')})` : ''}`);
-  if (u.diedIn) lines.push(`  Died in:  "${u.diedIn.title}" (step ${u.diedIn.stepId}, started ${u.diedIn.at})${u.rollingBack ? ', while rolling back' : ''}`);
+  lines.push(
+    `  Last act: ${u.lastAt}${u.attempts.length > 0 ? ` (after ${u.attempts.length} recover attempt${u.attempts.length === 1 ? '' : 's'}: ${u.attempts.map((a) => `${a.runId} ${a.mode}`).join(', ')})` : ''}`,
+  );
+  if (u.diedIn)
+    lines.push(
+      `  Died in:  "${u.diedIn.title}" (step ${u.diedIn.stepId}, started ${u.diedIn.at})${u.rollingBack ? ', while rolling back' : ''}`,
+    );
   const counts = new Map<StepState, number>();
   for (const s of u.plan.steps) counts.set(settledState(u, s), (counts.get(settledState(u, s)) ?? 0) + 1);
   lines.push(`  Steps:    ${[...counts.entries()].map(([k, n]) => `${n} ${stateWords[k]}`).join(', ')}`);
-  if (u.preIncident.length > 0) lines.push(`  Pre-incident copies: ${u.preIncident.map((c) => `${c.location} (${c.description}, made by run ${c.run})`).join('; ')}`);
+  if (u.preIncident.length > 0)
+    lines.push(`  Pre-incident copies: ${u.preIncident.map((c) => `${c.location} (${c.description}, made by run ${c.run})`).join('; ')}`);
   lines.push('  Now (checked live):');
   for (const l of now) lines.push(`    - ${l}`);
   lines.push(`  Evidence: ${b.evidenceDir}`);
-  lines.push(`  Next:     restore-assistant recover --recipe ${shellQuote(recipeRef)}   (roll back to the pre-restore state, or finish the restore)`);
+  lines.push(
+    `  Next:     restore-assistant recover --recipe ${shellQuote(recipeRef)}   (roll back to the pre-restore state, or finish the restore)`,
+  );
   return lines.map((l) => sanitizeText(l)).join('\n');
 }

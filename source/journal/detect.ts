@@ -17,21 +17,34 @@ import { findUnfinishedRuns, type UnfinishedRun } from './state.js';
 export async function unfinishedFor(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): Promise<UnfinishedRun[]> {
   try {
     // The session's lock keys (the targets' identities): what a restore journals.
-    return findUnfinishedRuns(env, { lockKeys: await identityLockKeys(loaded.recipe, COMPONENT_KINDS, 'restore'), recipeName: loaded.recipe.name });
+    return findUnfinishedRuns(env, {
+      lockKeys: await identityLockKeys(loaded.recipe, COMPONENT_KINDS, 'restore'),
+      recipeName: loaded.recipe.name,
+    });
   } catch {
     return [];
   }
 }
 
 /** The blocks for the unfinished runs on this recipe's targets (empty string: none). */
-export async function unfinishedBlocks(loaded: LoadedRecipe, runs: UnfinishedRun[], recipeRef: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function unfinishedBlocks(
+  loaded: LoadedRecipe,
+  runs: UnfinishedRun[],
+  recipeRef: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const out: string[] = [];
   for (const u of runs) out.push(formatUnfinishedBlock(u, await probeTargetsNow(loaded, u, env), recipeRef));
   return out.join('\n\n');
 }
 
 /** Print the block on stderr when an unfinished run holds the targets (read commands, drills). */
-export async function warnUnfinished(loaded: LoadedRecipe, recipeRef: string, write: (text: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function warnUnfinished(
+  loaded: LoadedRecipe,
+  recipeRef: string,
+  write: (text: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
   const runs = await unfinishedFor(loaded, env);
   if (runs.length === 0) return;
   write(`${await unfinishedBlocks(loaded, runs, recipeRef, env)}\n`);
@@ -42,8 +55,12 @@ export async function refuseOverUnfinished(loaded: LoadedRecipe, recipeRef: stri
   const runs = await unfinishedFor(loaded, env);
   if (runs.length === 0) return;
   const block = await unfinishedBlocks(loaded, runs, recipeRef, env);
-  throw new RestoreAssistantError(`An unfinished restore (run ${runs.map((r) => r.runId).join(', ')}) holds these targets: a new restore would take its half-done state for the data as it was.`, ExitCode.locked, {
-    untouched: `${block}\nNothing was touched.`,
-    next: `Run \`restore-assistant recover --recipe ${recipeRef}\`: it rolls that run back to the pre-restore state or finishes it.`,
-  });
+  throw new RestoreAssistantError(
+    `An unfinished restore (run ${runs.map((r) => r.runId).join(', ')}) holds these targets: a new restore would take its half-done state for the data as it was.`,
+    ExitCode.locked,
+    {
+      untouched: `${block}\nNothing was touched.`,
+      next: `Run \`restore-assistant recover --recipe ${recipeRef}\`: it rolls that run back to the pre-restore state or finishes it.`,
+    },
+  );
 }

@@ -1,4 +1,15 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync, constants as fsConstants, lstatSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+  constants as fsConstants,
+  lstatSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { EngineEvent, EventBus } from '../engine/events.js';
@@ -251,7 +262,14 @@ export function attachJournal(bus: EventBus, opts: AttachJournalOptions): Journa
           opts.recovers?.preIncident ??
           plan.steps
             .filter((s) => s.safetyCopy && s.safetyCopy.kind !== 'none')
-            .map((s) => ({ stepId: s.id, component: s.safetyCopy!.component, kind: s.safetyCopy!.kind, location: s.safetyCopy!.location, description: s.safetyCopy!.description, run: e.runId }));
+            .map((s) => ({
+              stepId: s.id,
+              component: s.safetyCopy!.component,
+              kind: s.safetyCopy!.kind,
+              location: s.safetyCopy!.location,
+              description: s.safetyCopy!.description,
+              run: e.runId,
+            }));
         const begin: JournalRecord = {
           j: 'begin',
           format: JOURNAL_FORMAT,
@@ -294,14 +312,27 @@ export function attachJournal(bus: EventBus, opts: AttachJournalOptions): Journa
       }
       case 'step-started': {
         const step = plan?.steps.find((s) => s.id === e.stepId);
-        write({ j: 'intent', ts: e.ts, stepId: e.stepId, title: e.title, ...(step?.undo ? { undo: step.undo } : {}), ...(step?.safetyCopy ? { safetyCopy: step.safetyCopy } : {}) });
+        write({
+          j: 'intent',
+          ts: e.ts,
+          stepId: e.stepId,
+          title: e.title,
+          ...(step?.undo ? { undo: step.undo } : {}),
+          ...(step?.safetyCopy ? { safetyCopy: step.safetyCopy } : {}),
+        });
         return;
       }
       case 'step-finished':
         write({ j: 'step', ts: e.ts, stepId: e.stepId, status: 'done' });
         return;
       case 'step-failed':
-        write({ j: 'step', ts: e.ts, stepId: e.stepId, status: /health checks? failed/.test(e.error) && e.stepId === 'health' ? 'unhealthy' : 'failed', error: e.error });
+        write({
+          j: 'step',
+          ts: e.ts,
+          stepId: e.stepId,
+          status: /health checks? failed/.test(e.error) && e.stepId === 'health' ? 'unhealthy' : 'failed',
+          error: e.error,
+        });
         return;
       case 'step-skipped':
         write({ j: 'step', ts: e.ts, stepId: e.stepId, status: 'skipped' });

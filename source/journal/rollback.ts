@@ -105,21 +105,33 @@ export async function rollbackUnfinished(u: UnfinishedRun, opts: RollbackUnfinis
   }
   const complete = manualSteps.length === 0;
   emit({ type: 'rollback-finished', complete, manualSteps });
-  const state = await probeTargetsNow(opts.loaded, u, opts.env).catch((error: unknown) => [`the targets could not be checked: ${String(error)}`]);
+  const state = await probeTargetsNow(opts.loaded, u, opts.env).catch((error: unknown) => [
+    `the targets could not be checked: ${String(error)}`,
+  ]);
   const summary: RunSummary = complete
     ? {
         outcome: 'rolled-back',
         exitCode: ExitCode.ok,
         safetyCopies: [],
         state,
-        nextSteps: [`Run ${u.runId} is rolled back: the targets hold their pre-restore data again (from ${u.preIncident.map((c) => c.location).join(', ') || 'the safety copies'}). Restore again when ready.`],
+        nextSteps: [
+          `Run ${u.runId} is rolled back: the targets hold their pre-restore data again (from ${u.preIncident.map((c) => c.location).join(', ') || 'the safety copies'}). Restore again when ready.`,
+        ],
       }
     : {
         outcome: 'rollback-incomplete',
         exitCode: ExitCode.rollbackIncomplete,
-        safetyCopies: u.preIncident.map((c) => ({ component: c.component, kind: c.kind, location: c.location, description: `${c.description} (the pre-incident copy, made by run ${c.run})` })),
+        safetyCopies: u.preIncident.map((c) => ({
+          component: c.component,
+          kind: c.kind,
+          location: c.location,
+          description: `${c.description} (the pre-incident copy, made by run ${c.run})`,
+        })),
         state,
-        nextSteps: ['The rollback did not complete. Do these by hand, in order (or run `restore-assistant recover` again once the cause is fixed):', ...manualSteps.map((m, i) => `${i + 1}. ${m}`)],
+        nextSteps: [
+          'The rollback did not complete. Do these by hand, in order (or run `restore-assistant recover` again once the cause is fixed):',
+          ...manualSteps.map((m, i) => `${i + 1}. ${m}`),
+        ],
         manualSteps,
         error: `the rollback of run ${u.runId} did not complete`,
       };

@@ -2,7 +2,17 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import type { PlannedAction } from '../actions/types.js';
 import type { Plan, PlanStep } from '../plan/types.js';
-import { bootId, indexFile, readIndex, readJournal, removeIndexEntry, type JournalIndexEntry, type JournalRecord, type PreIncidentCopy, type RecoverMode } from './journal.js';
+import {
+  bootId,
+  indexFile,
+  readIndex,
+  readJournal,
+  removeIndexEntry,
+  type JournalIndexEntry,
+  type JournalRecord,
+  type PreIncidentCopy,
+  type RecoverMode,
+} from './journal.js';
 
 /**
  * What a journal says: which steps of an unfinished run started, finished, were undone, and
@@ -44,7 +54,12 @@ export interface UnfinishedRun {
 
 export type AttemptRecord = Extract<JournalRecord, { j: 'attempt' }>;
 
-function fold(plan: Plan, records: ReadonlyArray<JournalRecord>, steps: Map<string, StepState>, startedAt: Map<string, string>): { rollingBack: boolean; last?: string } {
+function fold(
+  plan: Plan,
+  records: ReadonlyArray<JournalRecord>,
+  steps: Map<string, StepState>,
+  startedAt: Map<string, string>,
+): { rollingBack: boolean; last?: string } {
   let rollingBack = false;
   let last: string | undefined;
   const known = (id: string): boolean => steps.has(id);
@@ -159,7 +174,16 @@ export function loadRun(entry: JournalIndexEntry, env: NodeJS.ProcessEnv): Unfin
     plan,
     steps,
     startedAt,
-    ...(died ? { diedIn: { stepId: died.id, title: died.title, at: startedAt.get(died.id) ?? begin.startedAt, state: steps.get(died.id) ?? 'pending' } } : {}),
+    ...(died
+      ? {
+          diedIn: {
+            stepId: died.id,
+            title: died.title,
+            at: startedAt.get(died.id) ?? begin.startedAt,
+            state: steps.get(died.id) ?? 'pending',
+          },
+        }
+      : {}),
     rollingBack,
     attempts,
     preIncident: begin.preIncident,

@@ -49,7 +49,12 @@ function newestFirst(runs: HistoryRun[]): HistoryRun[] {
 export function collectMetrics(input: CollectInput): MetricFamily[] {
   const recipe = input.recipe.name;
   const runs = newestFirst(input.runs.filter((r) => r.recipe === recipe));
-  const fam = (name: string, help: string, samples: Sample[]): MetricFamily => ({ name: `${PREFIX}_${name}`, help, type: 'gauge', samples });
+  const fam = (name: string, help: string, samples: Sample[]): MetricFamily => ({
+    name: `${PREFIX}_${name}`,
+    help,
+    type: 'gauge',
+    samples,
+  });
   const l = (extra: Record<string, string> = {}): Record<string, string> => ({ recipe, ...extra });
 
   const lastRun: Sample[] = [];
@@ -87,42 +92,99 @@ export function collectMetrics(input: CollectInput): MetricFamily[] {
 
   // The latest verification result: a verify run, or a drill/restore refused because its set was rejected (exit 3).
   const verification = runs.find((r) => r.finished && (r.kind === 'verify' || r.exitCode === 3));
-  const verifyOk: Sample[] = verification ? [{ labels: l(), value: verification.kind === 'verify' ? (verification.outcome === 'verified' ? 1 : 0) : 0 }] : [];
+  const verifyOk: Sample[] = verification
+    ? [{ labels: l(), value: verification.kind === 'verify' ? (verification.outcome === 'verified' ? 1 : 0) : 0 }]
+    : [];
   const verifyAt = verification ? endOf(verification) : undefined;
 
   const obj = input.recipe.objectives;
   const families: MetricFamily[] = [
     fam('last_run_timestamp_seconds', 'When the latest run of this kind with this outcome ended (Unix seconds).', lastRun),
-    fam('last_run_success', '1 when the latest run of this kind succeeded (drill/restore: restored and healthy; verify: verified), else 0.', lastOk),
+    fam(
+      'last_run_success',
+      '1 when the latest run of this kind succeeded (drill/restore: restored and healthy; verify: verified), else 0.',
+      lastOk,
+    ),
     fam('last_run_exit_code', 'Exit code of the latest run of this kind (README: exit codes).', lastExit),
-    fam('last_success_timestamp_seconds', 'When the latest successful run of this kind ended (Unix seconds); absent when none succeeded.', lastSuccess),
-    fam('drill_interval_seconds', 'The recipe\'s drill.intervalDays in seconds: a drill is overdue when the last successful one is older.', [
+    fam(
+      'last_success_timestamp_seconds',
+      'When the latest successful run of this kind ended (Unix seconds); absent when none succeeded.',
+      lastSuccess,
+    ),
+    fam('drill_interval_seconds', "The recipe's drill.intervalDays in seconds: a drill is overdue when the last successful one is older.", [
       { labels: l(), value: input.recipe.drill.intervalDays * 86_400 },
     ]),
     fam('rto_seconds', 'RTO of the latest run of this kind that measured one: confirm to healthy, seconds.', rto),
-    fam('rto_target_seconds', 'The recipe\'s RTO target (objectives.rtoMinutes) in seconds.', obj.rtoMinutes !== undefined ? [{ labels: l(), value: obj.rtoMinutes * 60 }] : []),
-    fam('rpo_seconds', 'RPO of the latest run of this kind: the restored backup\'s age, seconds.', rpo),
-    fam('rpo_target_seconds', 'The recipe\'s RPO target (objectives.rpoMinutes) in seconds.', obj.rpoMinutes !== undefined ? [{ labels: l(), value: obj.rpoMinutes * 60 }] : []),
+    fam(
+      'rto_target_seconds',
+      "The recipe's RTO target (objectives.rtoMinutes) in seconds.",
+      obj.rtoMinutes !== undefined ? [{ labels: l(), value: obj.rtoMinutes * 60 }] : [],
+    ),
+    fam('rpo_seconds', "RPO of the latest run of this kind: the restored backup's age, seconds.", rpo),
+    fam(
+      'rpo_target_seconds',
+      "The recipe's RPO target (objectives.rpoMinutes) in seconds.",
+      obj.rpoMinutes !== undefined ? [{ labels: l(), value: obj.rpoMinutes * 60 }] : [],
+    ),
     fam('verify_success', '1 when the latest verification of a backup set passed, 0 when it rejected the set.', verifyOk),
-    fam('verify_timestamp_seconds', 'When that verification ended (Unix seconds).', verifyAt !== undefined ? [{ labels: l(), value: verifyAt }] : []),
+    fam(
+      'verify_timestamp_seconds',
+      'When that verification ended (Unix seconds).',
+      verifyAt !== undefined ? [{ labels: l(), value: verifyAt }] : [],
+    ),
   ];
 
   const catalogOk = !('error' in input.catalog);
-  families.push(fam('backup_catalog_ok', '1 when the backup root could be listed, 0 when it could not (see the run\'s output).', [{ labels: l(), value: catalogOk ? 1 : 0 }]));
+  families.push(
+    fam('backup_catalog_ok', "1 when the backup root could be listed, 0 when it could not (see the run's output).", [
+      { labels: l(), value: catalogOk ? 1 : 0 },
+    ]),
+  );
   if (!('error' in input.catalog)) {
     const health = input.health;
     const nowS = input.now.getTime() / 1000;
-    families.push(fam('backup_sets', 'Backup sets found in the recipe\'s backup root.', [{ labels: l(), value: input.catalog.sets.length }]));
+    families.push(
+      fam('backup_sets', "Backup sets found in the recipe's backup root.", [{ labels: l(), value: input.catalog.sets.length }]),
+    );
     if (health) {
       families.push(
-        fam('backup_newest_timestamp_seconds', 'When the newest backup of this component was taken, as the backup records it (Unix seconds).', health.newest.map((n) => ({ labels: l({ component: n.component }), value: Date.parse(n.time) / 1000 }))),
-        fam('backup_newest_age_seconds', 'Age of the newest backup of this component when these metrics were written (alert on time() - backup_newest_timestamp_seconds instead).', health.newest.map((n) => ({ labels: l({ component: n.component }), value: Math.max(0, Math.round(nowS - Date.parse(n.time) / 1000)) }))),
-        fam('backup_newest_size_bytes', 'Size on disk of the newest backup of this component.', health.newest.map((n) => ({ labels: l({ component: n.component }), value: n.size }))),
-        fam('backup_previous_median_size_bytes', 'Median size of this component over the previous sets (backupHealth.compareLast); absent with fewer than 2.', health.newest.flatMap((n) => (n.medianOfPrevious === null ? [] : [{ labels: l({ component: n.component }), value: n.medianOfPrevious }]))),
-        fam('backup_health_problem', '1 when the backup-health check fails for the newest set (stale, size_drop, time_skew, checksum_missing, no_backups), else 0.', HEALTH_CHECKS.map((check) => ({ labels: l({ check }), value: health.problems.some((p) => p.check === check) ? 1 : 0 }))),
+        fam(
+          'backup_newest_timestamp_seconds',
+          'When the newest backup of this component was taken, as the backup records it (Unix seconds).',
+          health.newest.map((n) => ({ labels: l({ component: n.component }), value: Date.parse(n.time) / 1000 })),
+        ),
+        fam(
+          'backup_newest_age_seconds',
+          'Age of the newest backup of this component when these metrics were written (alert on time() - backup_newest_timestamp_seconds instead).',
+          health.newest.map((n) => ({
+            labels: l({ component: n.component }),
+            value: Math.max(0, Math.round(nowS - Date.parse(n.time) / 1000)),
+          })),
+        ),
+        fam(
+          'backup_newest_size_bytes',
+          'Size on disk of the newest backup of this component.',
+          health.newest.map((n) => ({ labels: l({ component: n.component }), value: n.size })),
+        ),
+        fam(
+          'backup_previous_median_size_bytes',
+          'Median size of this component over the previous sets (backupHealth.compareLast); absent with fewer than 2.',
+          health.newest.flatMap((n) =>
+            n.medianOfPrevious === null ? [] : [{ labels: l({ component: n.component }), value: n.medianOfPrevious }],
+          ),
+        ),
+        fam(
+          'backup_health_problem',
+          '1 when the backup-health check fails for the newest set (stale, size_drop, time_skew, checksum_missing, no_backups), else 0.',
+          HEALTH_CHECKS.map((check) => ({ labels: l({ check }), value: health.problems.some((p) => p.check === check) ? 1 : 0 })),
+        ),
       );
     }
   }
-  families.push(fam('metrics_timestamp_seconds', 'When restore-assistant last wrote these metrics (Unix seconds).', [{ labels: l(), value: Math.round(input.now.getTime() / 1000) }]));
+  families.push(
+    fam('metrics_timestamp_seconds', 'When restore-assistant last wrote these metrics (Unix seconds).', [
+      { labels: l(), value: Math.round(input.now.getTime() / 1000) },
+    ]),
+  );
   return families;
 }

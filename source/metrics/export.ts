@@ -22,9 +22,12 @@ export function writeTextfile(dir: string, recipe: string, text: string): string
   try {
     st = lstatSync(abs);
   } catch (error) {
-    throw new MetricsExportError(`textfile directory ${abs} is not there (${(error as NodeJS.ErrnoException).code ?? 'error'}); create it or fix metrics.textfileDir`);
+    throw new MetricsExportError(
+      `textfile directory ${abs} is not there (${(error as NodeJS.ErrnoException).code ?? 'error'}); create it or fix metrics.textfileDir`,
+    );
   }
-  if (st.isSymbolicLink()) throw new MetricsExportError(`textfile directory ${abs} is a symlink; set metrics.textfileDir to the real directory`);
+  if (st.isSymbolicLink())
+    throw new MetricsExportError(`textfile directory ${abs} is a symlink; set metrics.textfileDir to the real directory`);
   if (!st.isDirectory()) throw new MetricsExportError(`textfile directory ${abs} is not a directory`);
   const target = path.join(abs, textfileName(recipe));
   const tmp = path.join(abs, `.${textfileName(recipe)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -65,7 +68,13 @@ export function pushgatewayUrl(base: string, job: string, instance: string, reci
 export async function pushToGateway(url: string, text: string, timeoutMs: number): Promise<void> {
   let res: Response;
   try {
-    res = await fetch(url, { method: 'PUT', body: text, headers: { 'content-type': 'text/plain; version=0.0.4' }, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+    res = await fetch(url, {
+      method: 'PUT',
+      body: text,
+      headers: { 'content-type': 'text/plain; version=0.0.4' },
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'error',
+    });
   } catch (error) {
     throw new MetricsExportError(`Pushgateway ${new URL(url).origin} unreachable: ${(error as Error).message}`);
   }

@@ -14,7 +14,10 @@ export { collectMetrics } from './collect.js';
 export { renderExposition } from './exposition.js';
 
 /** The recipe's catalog and its health, or why it could not be listed. */
-export async function recipeBackupHealth(recipe: Recipe, now: Date = new Date()): Promise<{ sets: BackupSet[]; health: BackupHealth } | { error: string }> {
+export async function recipeBackupHealth(
+  recipe: Recipe,
+  now: Date = new Date(),
+): Promise<{ sets: BackupSet[]; health: BackupHealth } | { error: string }> {
   try {
     const { sets } = await listBackupSets({
       root: recipe.backups.root,
@@ -23,18 +26,31 @@ export async function recipeBackupHealth(recipe: Recipe, now: Date = new Date())
       pairWindowMinutes: recipe.backups.pairWindowMinutes,
     });
     const t = recipe.backupHealth;
-    return { sets, health: assessBackupHealth(sets, { ...t, ...(recipe.objectives.rpoMinutes !== undefined ? { rpoMinutes: recipe.objectives.rpoMinutes } : {}) }, now) };
+    return {
+      sets,
+      health: assessBackupHealth(
+        sets,
+        { ...t, ...(recipe.objectives.rpoMinutes !== undefined ? { rpoMinutes: recipe.objectives.rpoMinutes } : {}) },
+        now,
+      ),
+    };
   } catch (error) {
-    return { error: error instanceof Error ? error.message.split('\n')[0] ?? 'error' : String(error) };
+    return { error: error instanceof Error ? (error.message.split('\n')[0] ?? 'error') : String(error) };
   }
 }
 
 /** The exposition text of a recipe now: from its evidence history and its backup catalog. */
-export async function recipeMetricsText(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env, now: Date = new Date()): Promise<string> {
+export async function recipeMetricsText(
+  loaded: LoadedRecipe,
+  env: NodeJS.ProcessEnv = process.env,
+  now: Date = new Date(),
+): Promise<string> {
   const recipe = loaded.recipe;
   const view = await readHistory(evidenceDir(recipe, env), { recipe: recipe.name, intervalDays: recipe.drill.intervalDays, now });
   const catalog = await recipeBackupHealth(recipe, now);
-  return renderExposition(collectMetrics({ recipe, runs: view.runs, catalog, ...('health' in catalog ? { health: catalog.health } : {}), now }));
+  return renderExposition(
+    collectMetrics({ recipe, runs: view.runs, catalog, ...('health' in catalog ? { health: catalog.health } : {}), now }),
+  );
 }
 
 /**
@@ -60,7 +76,11 @@ export async function exportRecipeMetrics(loaded: LoadedRecipe, env: NodeJS.Proc
   }
   if (m.pushgateway) {
     try {
-      await pushToGateway(pushgatewayUrl(m.pushgateway.url, m.pushgateway.job, os.hostname(), loaded.recipe.name), text, m.pushgateway.timeoutSeconds * 1000);
+      await pushToGateway(
+        pushgatewayUrl(m.pushgateway.url, m.pushgateway.job, os.hostname(), loaded.recipe.name),
+        text,
+        m.pushgateway.timeoutSeconds * 1000,
+      );
     } catch (error) {
       problems.push(`metrics not pushed: ${(error as Error).message}`);
     }

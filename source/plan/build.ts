@@ -33,7 +33,10 @@ const ORDER = COMPONENT_KINDS;
 
 /** YYYYMMDDTHHMMSSZ (UTC). */
 export function planStamp(now: Date): string {
-  return now.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return now
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 /** A file-name-safe form of a name (for safety-copy files). */
@@ -54,30 +57,45 @@ function num(v: unknown): number | undefined {
 }
 
 /** The components this plan restores, in order, with warnings for those left out. */
-export function restorableComponents(recipe: LoadedRecipe, set: BackupSet, only: readonly ComponentKind[] | undefined): { kinds: ComponentKind[]; warnings: string[] } {
+export function restorableComponents(
+  recipe: LoadedRecipe,
+  set: BackupSet,
+  only: readonly ComponentKind[] | undefined,
+): { kinds: ComponentKind[]; warnings: string[] } {
   const warnings: string[] = [];
   const kinds: ComponentKind[] = [];
   for (const kind of ORDER) {
     const inRecipe = recipe.recipe.components[kind] !== undefined;
     const inSet = set.components.some((c) => c.kind === kind);
     const wanted = !only || only.includes(kind);
-    if (only?.includes(kind) && !inRecipe) throw new UsageError(`--only ${kind}: recipe ${recipe.recipe.name} has no ${kind} component.`, { next: 'Drop it from --only, or add the component to the recipe.' });
-    if (only?.includes(kind) && !inSet) throw new UsageError(`--only ${kind}: backup set ${set.id} has no ${kind} backup.`, { next: 'Pick another set (`restore-assistant list`), or drop it from --only.' });
+    if (only?.includes(kind) && !inRecipe)
+      throw new UsageError(`--only ${kind}: recipe ${recipe.recipe.name} has no ${kind} component.`, {
+        next: 'Drop it from --only, or add the component to the recipe.',
+      });
+    if (only?.includes(kind) && !inSet)
+      throw new UsageError(`--only ${kind}: backup set ${set.id} has no ${kind} backup.`, {
+        next: 'Pick another set (`restore-assistant list`), or drop it from --only.',
+      });
     if (!wanted) continue;
     if (inRecipe && !inSet) {
       warnings.push(`Backup set ${set.id} has no ${kind} backup: ${kind} is left as it is.`);
       continue;
     }
     if (!inRecipe && inSet) {
-      warnings.push(`Backup set ${set.id} has a ${kind} backup but recipe ${recipe.recipe.name} has no ${kind} component: it is not restored.`);
+      warnings.push(
+        `Backup set ${set.id} has a ${kind} backup but recipe ${recipe.recipe.name} has no ${kind} component: it is not restored.`,
+      );
       continue;
     }
     if (inRecipe && inSet) kinds.push(kind);
   }
   if (kinds.length === 0) {
-    throw new UsageError(`Nothing to restore: backup set ${set.id} and recipe ${recipe.recipe.name} have no component in common${only ? ` among --only ${only.join(',')}` : ''}.`, {
-      next: 'Pick another set (`restore-assistant list`) or check the recipe components.',
-    });
+    throw new UsageError(
+      `Nothing to restore: backup set ${set.id} and recipe ${recipe.recipe.name} have no component in common${only ? ` among --only ${only.join(',')}` : ''}.`,
+      {
+        next: 'Pick another set (`restore-assistant list`) or check the recipe components.',
+      },
+    );
   }
   return { kinds, warnings };
 }
@@ -103,22 +121,33 @@ export function redisLayout(target: RedisTarget, facts: TargetFacts): { layout: 
     });
   }
   if (f && f.source === 'server') {
-    if (target.dataDir !== undefined && f.dir !== target.dataDir) warnings.push(`Redis reports dir ${f.dir}, the recipe says ${target.dataDir}: using the server's.`);
-    if (target.dbfilename !== undefined && f.dbfilename !== target.dbfilename) warnings.push(`Redis reports dbfilename ${f.dbfilename}, the recipe says ${target.dbfilename}: using the server's.`);
-    if (target.appendonly !== undefined && f.appendonly !== target.appendonly) warnings.push(`Redis reports appendonly ${f.appendonly ? 'yes' : 'no'}, the recipe says ${target.appendonly ? 'yes' : 'no'}: using the server's.`);
+    if (target.dataDir !== undefined && f.dir !== target.dataDir)
+      warnings.push(`Redis reports dir ${f.dir}, the recipe says ${target.dataDir}: using the server's.`);
+    if (target.dbfilename !== undefined && f.dbfilename !== target.dbfilename)
+      warnings.push(`Redis reports dbfilename ${f.dbfilename}, the recipe says ${target.dbfilename}: using the server's.`);
+    if (target.appendonly !== undefined && f.appendonly !== target.appendonly)
+      warnings.push(
+        `Redis reports appendonly ${f.appendonly ? 'yes' : 'no'}, the recipe says ${target.appendonly ? 'yes' : 'no'}: using the server's.`,
+      );
   }
   if (f && f.source === 'recipe') {
     if (f.configFile && f.configError) warnings.push(`Redis config file ${f.configFile} could not be read (${f.configError}).`);
     if (f.appendonlyFrom === 'config-file' && f.configFile) {
       const c = f.configFile;
-      for (const [k, mine, theirs] of [['dir', target.dataDir, f.dir], ['dbfilename', target.dbfilename, f.dbfilename], ['appendonly', target.appendonly === undefined ? undefined : target.appendonly ? 'yes' : 'no', f.appendonly ? 'yes' : 'no']] as const) {
-        if (mine !== undefined && mine !== theirs) warnings.push(`${c} says ${k} ${theirs}, the recipe says ${mine}: using the config file's (Redis reads it when it starts).`);
+      for (const [k, mine, theirs] of [
+        ['dir', target.dataDir, f.dir],
+        ['dbfilename', target.dbfilename, f.dbfilename],
+        ['appendonly', target.appendonly === undefined ? undefined : target.appendonly ? 'yes' : 'no', f.appendonly ? 'yes' : 'no'],
+      ] as const) {
+        if (mine !== undefined && mine !== theirs)
+          warnings.push(`${c} says ${k} ${theirs}, the recipe says ${mine}: using the config file's (Redis reads it when it starts).`);
       }
     }
   }
   warnings.push(...learned.warnings);
   const major = f?.versionMajor ?? (f?.version ? Number.parseInt(f.version, 10) : undefined);
-  if (appendonly && major === undefined) warnings.push('Redis version unknown: assuming Redis 7 or later (multi-part AOF directory) for the AOF layout.');
+  if (appendonly && major === undefined)
+    warnings.push('Redis version unknown: assuming Redis 7 or later (multi-part AOF directory) for the AOF layout.');
   return {
     layout: {
       dir,
@@ -141,11 +170,21 @@ export function redisLayout(target: RedisTarget, facts: TargetFacts): { layout: 
 function redisAppendonly(target: RedisTarget, f: TargetFacts['redis']): { appendonly: boolean; warnings: string[] } {
   if (f?.source === 'server') return { appendonly: f.appendonly, warnings: [] };
   const from = f?.appendonlyFrom;
-  if (f && from === 'config-file') return { appendonly: f.appendonly, warnings: [`Redis is not answering: appendonly ${f.appendonly ? 'yes' : 'no'} per ${f.configFile ?? 'its config file'}.`] };
+  if (f && from === 'config-file')
+    return {
+      appendonly: f.appendonly,
+      warnings: [`Redis is not answering: appendonly ${f.appendonly ? 'yes' : 'no'} per ${f.configFile ?? 'its config file'}.`],
+    };
   if (f && from === 'aof-dir') {
-    return { appendonly: true, warnings: [`Redis is not answering and no config file says otherwise: an AOF exists in ${f.dir}, so appendonly yes is assumed and the backup is installed as the RDB and as the AOF base (Redis loads it either way).`] };
+    return {
+      appendonly: true,
+      warnings: [
+        `Redis is not answering and no config file says otherwise: an AOF exists in ${f.dir}, so appendonly yes is assumed and the backup is installed as the RDB and as the AOF base (Redis loads it either way).`,
+      ],
+    };
   }
-  if (from === 'recipe' || (target.appendonly !== undefined && !from)) return { appendonly: target.appendonly ?? f?.appendonly ?? false, warnings: [] };
+  if (from === 'recipe' || (target.appendonly !== undefined && !from))
+    return { appendonly: target.appendonly ?? f?.appendonly ?? false, warnings: [] };
   return {
     appendonly: true,
     warnings: [
@@ -161,9 +200,11 @@ interface StepDraft extends Omit<PlanStep, 'dependsOn'> {
 function describeTargets(recipe: LoadedRecipe, kinds: ComponentKind[]): Plan['targets'] {
   const c = recipe.recipe.components;
   const out: Plan['targets'] = {};
-  if (kinds.includes('postgres') && c.postgres) out.postgres = `PostgreSQL ${c.postgres.database} on ${c.postgres.host}:${c.postgres.port} (${contextLabel(c.postgres.exec)})`;
+  if (kinds.includes('postgres') && c.postgres)
+    out.postgres = `PostgreSQL ${c.postgres.database} on ${c.postgres.host}:${c.postgres.port} (${contextLabel(c.postgres.exec)})`;
   if (kinds.includes('redis') && c.redis) out.redis = `Redis on ${c.redis.host}:${c.redis.port} (${contextLabel(c.redis.exec)})`;
-  if (kinds.includes('prometheus') && c.prometheus) out.prometheus = `Prometheus at ${c.prometheus.url}, data ${c.prometheus.dataDir} (${contextLabel(c.prometheus.exec)})`;
+  if (kinds.includes('prometheus') && c.prometheus)
+    out.prometheus = `Prometheus at ${c.prometheus.url}, data ${c.prometheus.dataDir} (${contextLabel(c.prometheus.exec)})`;
   return out;
 }
 
@@ -191,8 +232,10 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
 
   if (t.safetyCopy === 'rename') {
     const aside = pg.safetyDatabaseName(db, stamp);
-    if (f?.databaseExists === false) warnings.push(`Database ${db} did not exist when probed: the rename keeps nothing (it is skipped when the database is absent).`);
-    if (!aside.startsWith(db)) warnings.push(`Database name ${db} is shortened in the safety copy name ${aside} (PostgreSQL names are at most 63 bytes).`);
+    if (f?.databaseExists === false)
+      warnings.push(`Database ${db} did not exist when probed: the rename keeps nothing (it is skipped when the database is absent).`);
+    if (!aside.startsWith(db))
+      warnings.push(`Database name ${db} is shortened in the safety copy name ${aside} (PostgreSQL names are at most 63 bytes).`);
     steps.push({
       id: 'postgres:safety-copy',
       title: `Rename database ${db} aside to ${aside}`,
@@ -223,9 +266,14 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
       safetyCopy: absent
         ? { component: 'postgres', kind: 'none', location: '', description: `nothing to keep: database ${db} did not exist when probed` }
         : { component: 'postgres', kind: 'dump', location: file, description: `pg_dump -Fc of ${db} as it was` },
-      actions: absent ? [{ type: 'note', purpose: `Database ${db} did not exist when probed: there is nothing to dump.` }] : pg.dumpSafetyCopyActions(t, file, `/tmp/restore-assistant-safety-${stamp}.dump`),
+      actions: absent
+        ? [{ type: 'note', purpose: `Database ${db} did not exist when probed: there is nothing to dump.` }]
+        : pg.dumpSafetyCopyActions(t, file, `/tmp/restore-assistant-safety-${stamp}.dump`),
     });
-    const restoreBack = absent ? [] : pg.archiveRestoreActions(t, file, { jobs: 1, skipOwnership: false, ctxTempPath: `/tmp/restore-assistant-safety-${stamp}.dump` }).actions;
+    const restoreBack = absent
+      ? []
+      : pg.archiveRestoreActions(t, file, { jobs: 1, skipOwnership: false, ctxTempPath: `/tmp/restore-assistant-safety-${stamp}.dump` })
+          .actions;
     steps.push({
       id: 'postgres:drop',
       title: `Drop database ${db}`,
@@ -240,7 +288,10 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
         title: absent ? `Check that nothing is named ${db} now` : `Recreate ${db} from the safety dump`,
         // The database this run created is dropped by its OID (postgres:create's undo); whatever else
         // is named ${db} now is not this run's to drop: refused with its OID.
-        actions: [...pg.assertNoDatabaseActions(t, 'the one this run created was dropped by its OID'), ...(absent ? [] : [...pg.createDatabaseActions(t), ...restoreBack])],
+        actions: [
+          ...pg.assertNoDatabaseActions(t, 'the one this run created was dropped by its OID'),
+          ...(absent ? [] : [...pg.createDatabaseActions(t), ...restoreBack]),
+        ],
       },
     });
   } else {
@@ -256,8 +307,16 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
       component: 'postgres',
       destructive: true,
       destroys: `database ${db} and everything in it, with no copy kept (${why})`,
-      safetyCopy: { component: 'postgres', kind: 'none', location: '', description: input.mode === 'drill' ? `none: ${why}` : 'none: the operator chose to keep no copy (recipe safetyCopy: none)' },
-      actions: [{ type: 'note', purpose: `No safety copy is kept of ${db} (${why}); this was recorded.` }, ...pg.dropDatabaseActions(t, `Drop database ${db}`)],
+      safetyCopy: {
+        component: 'postgres',
+        kind: 'none',
+        location: '',
+        description: input.mode === 'drill' ? `none: ${why}` : 'none: the operator chose to keep no copy (recipe safetyCopy: none)',
+      },
+      actions: [
+        { type: 'note', purpose: `No safety copy is kept of ${db} (${why}); this was recorded.` },
+        ...pg.dropDatabaseActions(t, `Drop database ${db}`),
+      ],
     });
   }
 
@@ -276,7 +335,9 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
   } else if (missing.length > 0 && skipOwnership) {
     warnings.push(`The dump references roles the server lacks (${missing.join(', ')}): restoring without ownership and grants.`);
   } else if (missing.length > 0) {
-    warnings.push(`The dump references roles the server lacks (${missing.join(', ')}): preflight refuses until you choose --missing-roles create or --missing-roles skip-ownership.`);
+    warnings.push(
+      `The dump references roles the server lacks (${missing.join(', ')}): preflight refuses until you choose --missing-roles create or --missing-roles skip-ownership.`,
+    );
   }
 
   steps.push({
@@ -288,7 +349,10 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
     component: 'postgres',
     destructive: false,
     actions: pg.createDatabaseRecordedActions(t),
-    undo: { title: `Drop the new database ${db} (only the one this run created, by its OID)`, actions: pg.dropCreatedDatabaseActions(t, stamp) },
+    undo: {
+      title: `Drop the new database ${db} (only the one this run created, by its OID)`,
+      actions: pg.dropCreatedDatabaseActions(t, stamp),
+    },
   });
 
   let restoreActions: PlannedAction[];
@@ -298,7 +362,12 @@ function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: string, 
   } else {
     const toc = f?.dump?.tocEntries ?? num(verifyFacts(verify, 'postgres')['tocEntries']);
     const jobs = Math.max(1, options.jobs);
-    const r = pg.archiveRestoreActions(t, comp.path, { jobs, skipOwnership, ctxTempPath: ctxTemp, ...(toc !== undefined ? { tocEntries: toc } : {}) });
+    const r = pg.archiveRestoreActions(t, comp.path, {
+      jobs,
+      skipOwnership,
+      ctxTempPath: ctxTemp,
+      ...(toc !== undefined ? { tocEntries: toc } : {}),
+    });
     restoreActions = r.actions;
     if (r.cleanup.length > 0) undoActions = r.cleanup;
   }
@@ -333,8 +402,21 @@ function redisSteps(t: RedisTarget, input: BuildPlanInput, stamp: string, warnin
   const svc = t.service;
   const files = redis.redisFiles(layout, stamp);
   const backupKeys = input.facts.redis?.backupKeys ?? num(verifyFacts(input.verify, 'redis')['redisKeys']);
-  const waitDown: PlannedAction = { type: 'wait-tcp', host: t.host, port: t.port, until: 'down', timeoutSeconds: svc.timeoutSeconds, purpose: `Wait until ${t.host}:${t.port} refuses connections` };
-  const waitUp: PlannedAction = { type: 'wait-command', command: redis.pongCommand(t), untilExit: 'zero', timeoutSeconds: Math.max(svc.timeoutSeconds, 300), purpose: 'Wait until Redis answers PONG (dataset loaded)' };
+  const waitDown: PlannedAction = {
+    type: 'wait-tcp',
+    host: t.host,
+    port: t.port,
+    until: 'down',
+    timeoutSeconds: svc.timeoutSeconds,
+    purpose: `Wait until ${t.host}:${t.port} refuses connections`,
+  };
+  const waitUp: PlannedAction = {
+    type: 'wait-command',
+    command: redis.pongCommand(t),
+    untilExit: 'zero',
+    timeoutSeconds: Math.max(svc.timeoutSeconds, 300),
+    purpose: 'Wait until Redis answers PONG (dataset loaded)',
+  };
   return [
     {
       id: 'redis:stop',
@@ -356,11 +438,19 @@ function redisSteps(t: RedisTarget, input: BuildPlanInput, stamp: string, warnin
       component: 'redis',
       destructive: true,
       destroys: `nothing: ${files.map((f) => f.path).join(' and ')} are moved aside (kept)`,
-      safetyCopy: { component: 'redis', kind: 'move', location: files.map((f) => f.aside).join(', '), description: 'the RDB and AOF files as they were, renamed with .pre_restore_' + stamp },
+      safetyCopy: {
+        component: 'redis',
+        kind: 'move',
+        location: files.map((f) => f.aside).join(', '),
+        description: 'the RDB and AOF files as they were, renamed with .pre_restore_' + stamp,
+      },
       actions: redis.safetyMoveActions(t, layout, stamp),
       // Redis is stopped first (a no-op when the start's undo already did): a running Redis would
       // rewrite the AOF it has open, and the pasted manual form must say so too.
-      undo: { title: 'Put the previous Redis files back', actions: [...stopActions('Redis', svc), waitDown, ...redis.safetyMoveBackActions(t, layout, stamp)] },
+      undo: {
+        title: 'Put the previous Redis files back',
+        actions: [...stopActions('Redis', svc), waitDown, ...redis.safetyMoveBackActions(t, layout, stamp)],
+      },
     },
     {
       id: 'redis:place',
@@ -409,8 +499,19 @@ function redisSteps(t: RedisTarget, input: BuildPlanInput, stamp: string, warnin
 function prometheusSteps(t: PrometheusTarget, input: BuildPlanInput, stamp: string): StepDraft[] {
   const comp = component(input.set, 'prometheus');
   const svc = t.service;
-  const waitDown: PlannedAction = { type: 'wait-http', url: prom.readyUrl(t), until: 'down', timeoutSeconds: svc.timeoutSeconds, purpose: 'Wait until Prometheus no longer answers' };
-  const waitUp: PlannedAction = { type: 'wait-http', url: prom.readyUrl(t), timeoutSeconds: Math.max(svc.timeoutSeconds, 300), purpose: 'Wait until Prometheus is ready (/-/ready)' };
+  const waitDown: PlannedAction = {
+    type: 'wait-http',
+    url: prom.readyUrl(t),
+    until: 'down',
+    timeoutSeconds: svc.timeoutSeconds,
+    purpose: 'Wait until Prometheus no longer answers',
+  };
+  const waitUp: PlannedAction = {
+    type: 'wait-http',
+    url: prom.readyUrl(t),
+    timeoutSeconds: Math.max(svc.timeoutSeconds, 300),
+    purpose: 'Wait until Prometheus is ready (/-/ready)',
+  };
   const location = prom.safetyLocation(t, stamp);
   return [
     {
@@ -467,7 +568,13 @@ function prometheusSteps(t: PrometheusTarget, input: BuildPlanInput, stamp: stri
       lane: 'prometheus',
       component: 'prometheus',
       destructive: false,
-      actions: [{ type: 'check', check: prom.seriesCheck(input.set.time), purpose: `Series with samples within an hour either side of the backup (${input.set.time})` }],
+      actions: [
+        {
+          type: 'check',
+          check: prom.seriesCheck(input.set.time),
+          purpose: `Series with samples within an hour either side of the backup (${input.set.time})`,
+        },
+      ],
     },
   ];
 }
@@ -592,7 +699,10 @@ export function buildPlan(input: BuildPlanInput): Plan {
   const pgTarget = kinds.includes('postgres') ? r.components.postgres : undefined;
   if (pgTarget) {
     const dump = facts.postgres?.dump;
-    const mismatches = databaseMismatches(databaseClaims(set, dump?.database ?? str(verifyFacts(input.verify, 'postgres')['dbname'])), pgTarget.database);
+    const mismatches = databaseMismatches(
+      databaseClaims(set, dump?.database ?? str(verifyFacts(input.verify, 'postgres')['dbname'])),
+      pgTarget.database,
+    );
     for (const m of mismatches) {
       warnings.push(
         options.allowDatabaseMismatch
@@ -635,6 +745,9 @@ export function buildPlan(input: BuildPlanInput): Plan {
     options: { ...options, parallel },
     facts,
     warnings,
-    objectives: { ...(r.objectives.rtoMinutes ? { rtoMinutes: r.objectives.rtoMinutes } : {}), ...(r.objectives.rpoMinutes ? { rpoMinutes: r.objectives.rpoMinutes } : {}) },
+    objectives: {
+      ...(r.objectives.rtoMinutes ? { rtoMinutes: r.objectives.rtoMinutes } : {}),
+      ...(r.objectives.rpoMinutes ? { rpoMinutes: r.objectives.rpoMinutes } : {}),
+    },
   };
 }

@@ -132,11 +132,23 @@ export async function scanPlainDump(file: string, gzip: boolean): Promise<SqlSca
 }
 
 /** The probe's dump facts from `pg_restore --list` (catalog/pg-restore-list.ts parses it). */
-export function restoreListDumpFacts(text: string): { pgDumpVersion?: string; serverVersion?: string; tocEntries: number; database?: string; createdAt?: string } {
+export function restoreListDumpFacts(text: string): {
+  pgDumpVersion?: string;
+  serverVersion?: string;
+  tocEntries: number;
+  database?: string;
+  createdAt?: string;
+} {
   const list = parseRestoreList(text);
   const pgDumpVersion = versionOf(list.headers['Dumped by pg_dump version']);
   const serverVersion = versionOf(list.headers['Dumped from database version']);
   const database = list.headers['dbname'];
   const createdAt = list.createdAt;
-  return { tocEntries: list.tocEntries, ...(pgDumpVersion ? { pgDumpVersion } : {}), ...(serverVersion ? { serverVersion } : {}), ...(database ? { database } : {}), ...(createdAt ? { createdAt } : {}) };
+  return {
+    tocEntries: list.tocEntries,
+    ...(pgDumpVersion ? { pgDumpVersion } : {}),
+    ...(serverVersion ? { serverVersion } : {}),
+    ...(database ? { database } : {}),
+    ...(createdAt ? { createdAt } : {}),
+  };
 }

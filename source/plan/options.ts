@@ -27,9 +27,12 @@ export function parseOnly(value: string | ComponentKind[] | undefined): Componen
   const parts = (Array.isArray(value) ? value : value.split(',')).map((s) => s.trim()).filter(Boolean);
   const bad = parts.filter((p) => !KINDS.includes(p as ComponentKind));
   if (bad.length > 0 || parts.length === 0) {
-    throw new UsageError(`--only ${Array.isArray(value) ? value.join(',') : value}: ${bad.length > 0 ? `unknown component ${bad.join(', ')}` : 'names no component'}.`, {
-      next: 'Use a comma-separated subset of postgres,redis,prometheus.',
-    });
+    throw new UsageError(
+      `--only ${Array.isArray(value) ? value.join(',') : value}: ${bad.length > 0 ? `unknown component ${bad.join(', ')}` : 'names no component'}.`,
+      {
+        next: 'Use a comma-separated subset of postgres,redis,prometheus.',
+      },
+    );
   }
   return KINDS.filter((k) => parts.includes(k));
 }
@@ -38,7 +41,12 @@ export function parseOnly(value: string | ComponentKind[] | undefined): Componen
  * PlanOptions from the recipe and the flags. The recipe's `missingRoles: ask` becomes `fail`
  * here (preflight then names both choices); the guided flow asks instead.
  */
-export function resolvePlanOptions(recipe: Recipe, flags: PlanFlags, cores = os.availableParallelism(), env: NodeJS.ProcessEnv = process.env): PlanOptions {
+export function resolvePlanOptions(
+  recipe: Recipe,
+  flags: PlanFlags,
+  cores = os.availableParallelism(),
+  env: NodeJS.ProcessEnv = process.env,
+): PlanOptions {
   const pgRoles = recipe.components.postgres?.missingRoles ?? 'ask';
   const missingRoles = (flags.missingRoles ?? (pgRoles === 'ask' ? 'fail' : pgRoles)) as PlanOptions['missingRoles'];
   if (!['create', 'skip-ownership', 'fail'].includes(missingRoles)) {

@@ -108,7 +108,14 @@ export function psqlAcceptsRestrict(psqlVersion: string): boolean {
 
 /* ------------------------------------------------------------------ PostgreSQL */
 
-async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyReport | undefined, env: Env, redact: Redactor, opts: ProbeOptions): Promise<NonNullable<TargetFacts['postgres']>> {
+async function probePostgres(
+  t: PostgresTarget,
+  set: BackupSet,
+  verify: VerifyReport | undefined,
+  env: Env,
+  redact: Redactor,
+  opts: ProbeOptions,
+): Promise<NonNullable<TargetFacts['postgres']>> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const childEnv = secretEnv(t.passwordEnv, 'PGPASSWORD', env);
   const base = { redact, timeoutMs, env: childEnv, ...(opts.signal ? { signal: opts.signal } : {}) };
@@ -152,7 +159,14 @@ async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyRe
     const r = await run(q.argv, base);
     if (r.ok) {
       try {
-        const j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { num: string; ver: string; exists: boolean; owner: boolean; size: number | null; roles: string[] | null };
+        const j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as {
+          num: string;
+          ver: string;
+          exists: boolean;
+          owner: boolean;
+          size: number | null;
+          roles: string[] | null;
+        };
         facts.reachable = true;
         facts.serverVersionNum = Number(j.num);
         facts.serverVersion = j.ver.split(' ')[0] ?? j.ver;
@@ -205,7 +219,11 @@ async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyRe
         } else {
           const pgRestore = t.bin ? path.posix.join(t.bin, 'pg_restore') : 'pg_restore';
           const listArgv = wrapArgv(t.exec, [pgRestore, '--list', ...(inCtx ? [] : [comp.path])], { interactive: inCtx });
-          const list = await run(listArgv, { ...base, ...(inCtx ? { input: createReadStream(comp.path) } : {}), timeoutMs: Math.max(timeoutMs, 120_000) });
+          const list = await run(listArgv, {
+            ...base,
+            ...(inCtx ? { input: createReadStream(comp.path) } : {}),
+            timeoutMs: Math.max(timeoutMs, 120_000),
+          });
           if (!list.ok) {
             dump.unreadable = firstError(list);
           } else {
@@ -215,7 +233,9 @@ async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyRe
             if (parsed.serverVersion) dump.serverVersion = parsed.serverVersion;
             if (parsed.database) dump.database = parsed.database;
             if (parsed.createdAt) dump.createdAt = parsed.createdAt;
-            const schemaArgv = wrapArgv(t.exec, [pgRestore, '--schema-only', '-f', '-', ...(inCtx ? [] : [comp.path])], { interactive: inCtx });
+            const schemaArgv = wrapArgv(t.exec, [pgRestore, '--schema-only', '-f', '-', ...(inCtx ? [] : [comp.path])], {
+              interactive: inCtx,
+            });
             const sqlScan = await scanCommandOutput(schemaArgv, inCtx ? comp.path : undefined, base);
             referenced = sqlScan.roles;
           }
@@ -239,7 +259,11 @@ async function probePostgres(t: PostgresTarget, set: BackupSet, verify: VerifyRe
 }
 
 /** Run a command and scan its stdout as SQL, streaming (pg_restore -f - can be large). */
-async function scanCommandOutput(argv: string[], inputFile: string | undefined, base: Parameters<typeof run>[1]): Promise<{ roles: string[] }> {
+async function scanCommandOutput(
+  argv: string[],
+  inputFile: string | undefined,
+  base: Parameters<typeof run>[1],
+): Promise<{ roles: string[] }> {
   const out = new PassThrough();
   const scanning = scanSqlStream(out);
   const r = await run(argv, { ...base, stdoutTo: out, ...(inputFile ? { input: createReadStream(inputFile) } : {}), timeoutMs: 600_000 });
@@ -262,7 +286,14 @@ function isErrorReply(text: string): boolean {
   return /^(ERR|NOAUTH|WRONGPASS|NOPERM|LOADING|MISCONF|Could not connect|Error:)/m.test(text.trim());
 }
 
-async function probeRedis(t: RedisTarget, set: BackupSet, verify: VerifyReport | undefined, env: Env, redact: Redactor, opts: ProbeOptions): Promise<NonNullable<TargetFacts['redis']>> {
+async function probeRedis(
+  t: RedisTarget,
+  set: BackupSet,
+  verify: VerifyReport | undefined,
+  env: Env,
+  redact: Redactor,
+  opts: ProbeOptions,
+): Promise<NonNullable<TargetFacts['redis']>> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const base = { redact, timeoutMs, env: secretEnv(t.passwordEnv, 'REDISCLI_AUTH', env), ...(opts.signal ? { signal: opts.signal } : {}) };
   const fromRecipe: NonNullable<TargetFacts['redis']> = {
@@ -285,7 +316,7 @@ async function probeRedis(t: RedisTarget, set: BackupSet, verify: VerifyReport |
 
   const info = await run(redisCliArgv(t, ['INFO', 'server']), base);
   if (!info.ok || isErrorReply(info.stdout)) {
-    const error = info.ok ? info.stdout.trim().split('\n')[0] ?? 'error reply' : firstError(info);
+    const error = info.ok ? (info.stdout.trim().split('\n')[0] ?? 'error reply') : firstError(info);
     return { ...withoutServer(t, fromRecipe, await offlineRedisFacts(t)), reachable: false, error: redact(error) };
   }
   const version = /^redis_version:(\S+)/m.exec(info.stdout)?.[1];
@@ -303,7 +334,11 @@ async function probeRedis(t: RedisTarget, set: BackupSet, verify: VerifyReport |
   const common = { reachable: true, ...(version ? { version } : {}), ...(versionMajor !== undefined ? { versionMajor } : {}) };
   if (configError !== undefined || learned['dir'] === undefined) {
     // CONFIG is often renamed or disabled: fall back to the recipe's values.
-    return { ...withoutServer(t, fromRecipe, await offlineRedisFacts(t)), ...common, error: redact(`CONFIG GET failed (${configError ?? 'no dir'}); using the config file's or the recipe's values`) };
+    return {
+      ...withoutServer(t, fromRecipe, await offlineRedisFacts(t)),
+      ...common,
+      error: redact(`CONFIG GET failed (${configError ?? 'no dir'}); using the config file's or the recipe's values`),
+    };
   }
   return {
     ...fromRecipe,
@@ -324,7 +359,11 @@ async function probeRedis(t: RedisTarget, set: BackupSet, verify: VerifyReport |
  * file, else the recipe, else an AOF found in the data dir; when none says, it stays unlearned
  * (no appendonlyFrom) and the plan installs the backup both ways (plan/build.ts redisLayout).
  */
-function withoutServer(t: RedisTarget, fromRecipe: NonNullable<TargetFacts['redis']>, off: OfflineRedisFacts): NonNullable<TargetFacts['redis']> {
+function withoutServer(
+  t: RedisTarget,
+  fromRecipe: NonNullable<TargetFacts['redis']>,
+  off: OfflineRedisFacts,
+): NonNullable<TargetFacts['redis']> {
   const out: NonNullable<TargetFacts['redis']> = { ...fromRecipe };
   const c = off.conf;
   if (off.configFile) out.configFile = off.configFile;
@@ -352,7 +391,10 @@ function withoutServer(t: RedisTarget, fromRecipe: NonNullable<TargetFacts['redi
 }
 
 /** Keys in an RDB according to redis-check-rdb (when it is installed on this host). */
-export async function rdbKeyCount(file: string, opts: { redact: Redactor; timeoutMs: number; signal?: AbortSignal }): Promise<number | undefined> {
+export async function rdbKeyCount(
+  file: string,
+  opts: { redact: Redactor; timeoutMs: number; signal?: AbortSignal },
+): Promise<number | undefined> {
   const r = await run(['redis-check-rdb', file], opts);
   if (!r.ok) return undefined;
   const m = /(\d+) keys read/.exec(r.stdout);
@@ -393,25 +435,51 @@ export async function freeBytes(p: string): Promise<{ path: string; free: number
   }
 }
 
-async function diskFacts(recipe: LoadedRecipe, set: BackupSet, facts: TargetFacts, verify: VerifyReport | undefined, safetyDir: string | undefined): Promise<NonNullable<TargetFacts['disk']>> {
+async function diskFacts(
+  recipe: LoadedRecipe,
+  set: BackupSet,
+  facts: TargetFacts,
+  verify: VerifyReport | undefined,
+  safetyDir: string | undefined,
+): Promise<NonNullable<TargetFacts['disk']>> {
   const out: NonNullable<TargetFacts['disk']> = [];
   const c = recipe.recipe.components;
   const size = (kind: 'postgres' | 'redis' | 'prometheus'): number => set.components.find((x) => x.kind === kind)?.size ?? 0;
   if (c.redis && c.redis.exec.kind === 'host' && facts.redis?.dir && set.components.some((x) => x.kind === 'redis')) {
     const f = await freeBytes(facts.redis.dir);
     const needed = size('redis') * (facts.redis.appendonly ? 2 : 1);
-    if (f) out.push({ component: 'redis', path: f.path, freeBytes: f.free, neededBytes: needed, what: facts.redis.appendonly ? 'the restored RDB and its AOF base copy' : 'the restored RDB' });
+    if (f)
+      out.push({
+        component: 'redis',
+        path: f.path,
+        freeBytes: f.free,
+        neededBytes: needed,
+        what: facts.redis.appendonly ? 'the restored RDB and its AOF base copy' : 'the restored RDB',
+      });
   }
   if (c.prometheus && c.prometheus.exec.kind === 'host' && set.components.some((x) => x.kind === 'prometheus')) {
     const f = await freeBytes(path.dirname(c.prometheus.dataDir));
     const vf = verify?.components.find((x) => x.kind === 'prometheus')?.facts ?? {};
     const unpacked = typeof vf['uncompressedBytes'] === 'number' ? vf['uncompressedBytes'] : Math.ceil(size('prometheus') * 1.5);
-    if (f) out.push({ component: 'prometheus', path: f.path, freeBytes: f.free, neededBytes: unpacked, what: typeof vf['uncompressedBytes'] === 'number' ? 'the extracted TSDB' : 'the extracted TSDB (estimated 1.5x the tarball)' });
+    if (f)
+      out.push({
+        component: 'prometheus',
+        path: f.path,
+        freeBytes: f.free,
+        neededBytes: unpacked,
+        what: typeof vf['uncompressedBytes'] === 'number' ? 'the extracted TSDB' : 'the extracted TSDB (estimated 1.5x the tarball)',
+      });
   }
   if (c.postgres?.safetyCopy === 'rename' && facts.postgres?.databaseExists && facts.postgres.databaseSize !== undefined) {
     const room = await postgresServerDisk(c.postgres, facts.postgres.dataDirectory);
     if (room.free) {
-      out.push({ component: 'postgres', path: room.free.path, freeBytes: room.free.free, neededBytes: facts.postgres.databaseSize, what: `the restored database next to the renamed safety copy on the PostgreSQL server's disk (estimated as the current database's ${facts.postgres.databaseSize} bytes)` });
+      out.push({
+        component: 'postgres',
+        path: room.free.path,
+        freeBytes: room.free.free,
+        neededBytes: facts.postgres.databaseSize,
+        what: `the restored database next to the renamed safety copy on the PostgreSQL server's disk (estimated as the current database's ${facts.postgres.databaseSize} bytes)`,
+      });
     } else {
       facts.postgres.diskUnchecked = room.why;
     }
@@ -419,16 +487,32 @@ async function diskFacts(recipe: LoadedRecipe, set: BackupSet, facts: TargetFact
   if (c.postgres?.safetyCopy === 'dump' && facts.postgres?.databaseSize !== undefined) {
     const dir = safetyDir ?? path.join(recipe.recipe.evidence.dir ?? path.dirname(recipe.file), 'safety');
     const f = await freeBytes(dir);
-    if (f) out.push({ component: 'postgres', path: f.path, freeBytes: f.free, neededBytes: Math.ceil(facts.postgres.databaseSize / 2), what: 'the pg_dump safety copy (estimated half the database size)' });
+    if (f)
+      out.push({
+        component: 'postgres',
+        path: f.path,
+        freeBytes: f.free,
+        neededBytes: Math.ceil(facts.postgres.databaseSize / 2),
+        what: 'the pg_dump safety copy (estimated half the database size)',
+      });
   }
   return out;
 }
 
 /** The free space of a PostgreSQL server's data directory when it is on this host, else why it is not checkable. */
-async function postgresServerDisk(t: PostgresTarget, dataDirectory: string | undefined): Promise<{ free?: { path: string; free: number }; why: string }> {
+async function postgresServerDisk(
+  t: PostgresTarget,
+  dataDirectory: string | undefined,
+): Promise<{ free?: { path: string; free: number }; why: string }> {
   const local = t.exec.kind === 'host' && (t.host.startsWith('/') || ['127.0.0.1', 'localhost', '::1'].includes(t.host));
-  if (!local) return { why: `the server ${t.host} is ${t.exec.kind === 'host' ? 'remote' : `in a container (${t.exec.kind})`}: its disk cannot be checked from here; make sure it has room for a second copy of the database` };
-  if (!dataDirectory) return { why: `the server does not tell this role its data_directory (needs superuser or pg_read_all_settings): its disk was not checked` };
+  if (!local)
+    return {
+      why: `the server ${t.host} is ${t.exec.kind === 'host' ? 'remote' : `in a container (${t.exec.kind})`}: its disk cannot be checked from here; make sure it has room for a second copy of the database`,
+    };
+  if (!dataDirectory)
+    return {
+      why: `the server does not tell this role its data_directory (needs superuser or pg_read_all_settings): its disk was not checked`,
+    };
   try {
     await stat(dataDirectory);
   } catch {
@@ -454,7 +538,13 @@ function containerDataPath(recipe: LoadedRecipe, kind: 'postgres' | 'redis' | 'p
  * pulled at 3 a.m.; and the free space of the volume the restore writes to (df inside the running
  * container). Read-only.
  */
-async function containerFacts(recipe: LoadedRecipe, set: BackupSet, facts: TargetFacts, verify: VerifyReport | undefined, opts: ProbeOptions): Promise<{ containers: NonNullable<TargetFacts['containers']>; disk: NonNullable<TargetFacts['disk']> }> {
+async function containerFacts(
+  recipe: LoadedRecipe,
+  set: BackupSet,
+  facts: TargetFacts,
+  verify: VerifyReport | undefined,
+  opts: ProbeOptions,
+): Promise<{ containers: NonNullable<TargetFacts['containers']>; disk: NonNullable<TargetFacts['disk']> }> {
   const c = recipe.recipe.components;
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const base = { timeoutMs, ...(opts.redact ? { redact: opts.redact } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
@@ -495,7 +585,13 @@ async function containerFacts(recipe: LoadedRecipe, set: BackupSet, facts: Targe
             : typeof vf['uncompressedBytes'] === 'number'
               ? vf['uncompressedBytes']
               : Math.ceil(size('prometheus') * 1.5);
-        disk.push({ component: kind, path: `${dataPath} in ${name}`, freeBytes: avail * 1024, neededBytes: needed, what: kind === 'redis' ? 'the restored RDB' : 'the extracted TSDB' });
+        disk.push({
+          component: kind,
+          path: `${dataPath} in ${name}`,
+          freeBytes: avail * 1024,
+          neededBytes: needed,
+          what: kind === 'redis' ? 'the restored RDB' : 'the extracted TSDB',
+        });
       }
     }
     containers.push(entry);
@@ -523,7 +619,12 @@ export function recipeFacts(recipe: LoadedRecipe): TargetFacts {
 }
 
 /** Probe every component the recipe and the set share. Read-only. */
-export async function probeFacts(recipe: LoadedRecipe, set: BackupSet, verify: VerifyReport | undefined, opts: ProbeOptions & { now?: () => Date; safetyDir?: string } = {}): Promise<TargetFacts> {
+export async function probeFacts(
+  recipe: LoadedRecipe,
+  set: BackupSet,
+  verify: VerifyReport | undefined,
+  opts: ProbeOptions & { now?: () => Date; safetyDir?: string } = {},
+): Promise<TargetFacts> {
   const env = opts.env ?? process.env;
   const redact = redactorFor(opts, env, recipe);
   const c = recipe.recipe.components;
@@ -556,7 +657,8 @@ export function preflightProblems(
 ): PreflightProblem[] {
   const problems: PreflightProblem[] = [];
   const c = recipe.recipe.components;
-  const wants = (k: 'postgres' | 'redis' | 'prometheus'): boolean => set.components.some((x) => x.kind === k) && (!options.only || options.only.includes(k)) && c[k] !== undefined;
+  const wants = (k: 'postgres' | 'redis' | 'prometheus'): boolean =>
+    set.components.some((x) => x.kind === k) && (!options.only || options.only.includes(k)) && c[k] !== undefined;
 
   if (wants('postgres') && c.postgres && facts.postgres) {
     const t = c.postgres;
@@ -567,12 +669,24 @@ export function preflightProblems(
     const where = t.exec.kind === 'host' ? 'on this host' : `in ${t.exec.container}`;
     const wrapperMissing = (f.missingTools ?? []).find((m) => m !== 'psql' && m !== 'pg_restore');
     if (wrapperMissing) {
-      problems.push({ code: 'tool-missing', component: 'postgres', severity: 'error', message: `${wrapperMissing} is not available on this host (needed to reach ${where}).`, next: `Install ${wrapperMissing}, or run restore-assistant where ${where.replace(/^in /, '')} can be reached.` });
+      problems.push({
+        code: 'tool-missing',
+        component: 'postgres',
+        severity: 'error',
+        message: `${wrapperMissing} is not available on this host (needed to reach ${where}).`,
+        next: `Install ${wrapperMissing}, or run restore-assistant where ${where.replace(/^in /, '')} can be reached.`,
+      });
     }
     for (const m of wrapperMissing ? [] : (f.missingTools ?? [])) {
       if (m === tool || m === 'psql') {
         const why = f.toolErrors?.[m];
-        problems.push({ code: 'tool-missing', component: 'postgres', severity: 'error', message: `${m} is not available ${where}${why ? ` (${why})` : ''}.`, next: `Install the PostgreSQL client ${where}${t.bin ? ` (recipe bin: ${t.bin})` : ''}, or set components.postgres.bin.` });
+        problems.push({
+          code: 'tool-missing',
+          component: 'postgres',
+          severity: 'error',
+          message: `${m} is not available ${where}${why ? ` (${why})` : ''}.`,
+          next: `Install the PostgreSQL client ${where}${t.bin ? ` (recipe bin: ${t.bin})` : ''}, or set components.postgres.bin.`,
+        });
       }
     }
     if (f.reachable === false && !(f.missingTools ?? []).some((m) => m !== 'pg_restore')) {
@@ -581,16 +695,30 @@ export function preflightProblems(
         component: 'postgres',
         severity: 'error',
         message: `PostgreSQL at ${t.host}:${t.port} (user ${t.user}) could not be queried: ${f.error ?? 'no answer'}.`,
-        next: t.passwordEnv ? `Check that ${t.passwordEnv} holds the password of ${t.user} and that the server runs.` : `Check that the server runs and accepts ${t.user}; set passwordEnv in the recipe if it needs a password.`,
+        next: t.passwordEnv
+          ? `Check that ${t.passwordEnv} holds the password of ${t.user} and that the server runs.`
+          : `Check that the server runs and accepts ${t.user}; set passwordEnv in the recipe if it needs a password.`,
       });
     }
     const dump = f.dump;
     const dumpMajor = majorOf(dump?.pgDumpVersion);
     if (!plain) {
       if (dump?.unreadable && /unsupported version|newer|not a valid archive|did not find magic/i.test(dump.unreadable)) {
-        problems.push({ code: 'client-too-old', component: 'postgres', severity: 'error', message: `pg_restore ${f.pgRestoreVersion ?? ''} cannot read the archive: ${dump.unreadable}`, next: 'Use a pg_restore at least as new as the pg_dump that wrote the archive (components.postgres.bin).' });
+        problems.push({
+          code: 'client-too-old',
+          component: 'postgres',
+          severity: 'error',
+          message: `pg_restore ${f.pgRestoreVersion ?? ''} cannot read the archive: ${dump.unreadable}`,
+          next: 'Use a pg_restore at least as new as the pg_dump that wrote the archive (components.postgres.bin).',
+        });
       } else if (dumpMajor !== undefined && f.pgRestoreVersion && dumpMajor > (majorOf(f.pgRestoreVersion) ?? 0)) {
-        problems.push({ code: 'client-too-old', component: 'postgres', severity: 'error', message: `The archive was written by pg_dump ${dump?.pgDumpVersion}; pg_restore ${f.pgRestoreVersion} cannot read dumps from a newer major.`, next: `Install the PostgreSQL ${dumpMajor} client and point components.postgres.bin at it.` });
+        problems.push({
+          code: 'client-too-old',
+          component: 'postgres',
+          severity: 'error',
+          message: `The archive was written by pg_dump ${dump?.pgDumpVersion}; pg_restore ${f.pgRestoreVersion} cannot read dumps from a newer major.`,
+          next: `Install the PostgreSQL ${dumpMajor} client and point components.postgres.bin at it.`,
+        });
       }
     } else if (f.psqlVersion && !psqlAcceptsRestrict(f.psqlVersion)) {
       // Every plain dump goes through psql's restricted mode (engine/psql-guard.ts): without it a
@@ -606,7 +734,12 @@ export function preflightProblems(
       });
     }
     if (dumpMajor !== undefined && f.serverMajor !== undefined && dumpMajor > f.serverMajor) {
-      problems.push({ code: 'server-older-than-dump', component: 'postgres', severity: 'warning', message: `The dump comes from pg_dump ${dump?.pgDumpVersion}; the server is ${f.serverVersion}. Statements newer servers accept may fail.` });
+      problems.push({
+        code: 'server-older-than-dump',
+        component: 'postgres',
+        severity: 'warning',
+        message: `The dump comes from pg_dump ${dump?.pgDumpVersion}; the server is ${f.serverVersion}. Statements newer servers accept may fail.`,
+      });
     }
     const missing = f.missingRoles ?? [];
     const owner = t.owner ?? t.user;
@@ -619,7 +752,13 @@ export function preflightProblems(
         next: 'Re-run with --missing-roles create (creates them NOLOGIN) or --missing-roles skip-ownership (restores without ownership and grants).',
       });
     } else if (options.missingRoles === 'skip-ownership' && missing.includes(owner)) {
-      problems.push({ code: 'owner-missing', component: 'postgres', severity: 'error', message: `The database owner ${owner} (recipe owner) does not exist on the server.`, next: `Create role ${owner}, choose --missing-roles create, or set components.postgres.owner to an existing role.` });
+      problems.push({
+        code: 'owner-missing',
+        component: 'postgres',
+        severity: 'error',
+        message: `The database owner ${owner} (recipe owner) does not exist on the server.`,
+        next: `Create role ${owner}, choose --missing-roles create, or set components.postgres.owner to an existing role.`,
+      });
     }
   }
 
@@ -636,27 +775,59 @@ export function preflightProblems(
         message: auth
           ? `Redis at ${t.host}:${t.port} refused the credentials: ${f.error}.`
           : `Redis at ${t.host}:${t.port} did not answer (${f.error ?? 'no answer'}); ${noLayout ? 'its data directory is unknown' : `using the recipe's dir ${t.dataDir}`}.`,
-        next: auth ? `Check that ${t.passwordEnv ?? 'the recipe passwordEnv'} holds the Redis password.` : noLayout ? 'Set components.redis.dataDir (and dbfilename, appendonly) in the recipe.' : 'A stopped Redis is fine; the recipe values are used.',
+        next: auth
+          ? `Check that ${t.passwordEnv ?? 'the recipe passwordEnv'} holds the Redis password.`
+          : noLayout
+            ? 'Set components.redis.dataDir (and dbfilename, appendonly) in the recipe.'
+            : 'A stopped Redis is fine; the recipe values are used.',
       });
     }
   }
 
   if (wants('prometheus') && c.prometheus && facts.prometheus?.ready === false) {
-    problems.push({ code: 'not-ready', component: 'prometheus', severity: 'warning', message: `Prometheus is not ready: ${facts.prometheus.error ?? 'no answer'} (a stopped Prometheus is fine).` });
+    problems.push({
+      code: 'not-ready',
+      component: 'prometheus',
+      severity: 'warning',
+      message: `Prometheus is not ready: ${facts.prometheus.error ?? 'no answer'} (a stopped Prometheus is fine).`,
+    });
   }
 
   for (const ct of facts.containers ?? []) {
     if (!wants(ct.component)) continue;
     const label = componentLabel[ct.component];
     if (ct.error) {
-      problems.push({ code: 'tool-missing', component: ct.component, severity: 'error', message: `docker inspect ${ct.name} failed on this host: ${ct.error}.`, next: 'Install the docker client (Debian: docker.io) and check that it reaches the daemon (DOCKER_HOST), then re-run.' });
+      problems.push({
+        code: 'tool-missing',
+        component: ct.component,
+        severity: 'error',
+        message: `docker inspect ${ct.name} failed on this host: ${ct.error}.`,
+        next: 'Install the docker client (Debian: docker.io) and check that it reaches the daemon (DOCKER_HOST), then re-run.',
+      });
     } else if (!ct.exists) {
-      problems.push({ code: 'container-missing', component: ct.component, severity: 'error', message: `Container ${ct.name} (${label}) does not exist.`, next: `Create it (docker compose up -d), or set components.${ct.component}.exec.container to the right name (docker ps -a lists them).` });
+      problems.push({
+        code: 'container-missing',
+        component: ct.component,
+        severity: 'error',
+        message: `Container ${ct.name} (${label}) does not exist.`,
+        next: `Create it (docker compose up -d), or set components.${ct.component}.exec.container to the right name (docker ps -a lists them).`,
+      });
     } else if (!ct.running && ct.component === 'postgres') {
       // PostgreSQL is restored into the running server; the plan never starts it.
-      problems.push({ code: 'container-stopped', component: ct.component, severity: 'error', message: `Container ${ct.name} (PostgreSQL) is not running: the restore runs psql inside it.`, next: `Start it (docker start ${ct.name}) and re-run.` });
+      problems.push({
+        code: 'container-stopped',
+        component: ct.component,
+        severity: 'error',
+        message: `Container ${ct.name} (PostgreSQL) is not running: the restore runs psql inside it.`,
+        next: `Start it (docker start ${ct.name}) and re-run.`,
+      });
     } else if (!ct.running) {
-      problems.push({ code: 'container-stopped', component: ct.component, severity: 'warning', message: `Container ${ct.name} (${label}) is stopped; the plan starts it after the restore.` });
+      problems.push({
+        code: 'container-stopped',
+        component: ct.component,
+        severity: 'warning',
+        message: `Container ${ct.name} (${label}) is stopped; the plan starts it after the restore.`,
+      });
     }
     if (ct.helperImage && !ct.helperImage.present) {
       problems.push({
@@ -670,7 +841,12 @@ export function preflightProblems(
   }
 
   if (wants('postgres') && facts.postgres?.diskUnchecked) {
-    problems.push({ code: 'disk-space', component: 'postgres', severity: 'warning', message: `PostgreSQL disk room not checked: ${facts.postgres.diskUnchecked}.` });
+    problems.push({
+      code: 'disk-space',
+      component: 'postgres',
+      severity: 'warning',
+      message: `PostgreSQL disk room not checked: ${facts.postgres.diskUnchecked}.`,
+    });
   }
   for (const d of facts.disk ?? []) {
     if (d.freeBytes < d.neededBytes) {
@@ -695,7 +871,13 @@ export function setFromPlan(plan: Plan): BackupSet {
     location: plan.backup.location,
     time: plan.backup.time,
     timeSource: 'metadata',
-    components: plan.backup.components.map((c) => ({ kind: c.kind, format: c.format, path: c.path, size: c.size, checksum: 'absent' as const })),
+    components: plan.backup.components.map((c) => ({
+      kind: c.kind,
+      format: c.format,
+      path: c.path,
+      size: c.size,
+      checksum: 'absent' as const,
+    })),
     metadata: {},
     warnings: [],
     totalSize: plan.backup.components.reduce((a, c) => a + c.size, 0),
@@ -706,10 +888,20 @@ export function setFromPlan(plan: Plan): BackupSet {
  * The engine's preflight: probe again (read-only) right before the first step, and return the
  * problems, including facts that changed since the plan was built (re-plan then).
  */
-export async function runPreflight(plan: Plan, recipe: LoadedRecipe, opts: ProbeOptions & { verify?: VerifyReport } = {}): Promise<PreflightProblem[]> {
+export async function runPreflight(
+  plan: Plan,
+  recipe: LoadedRecipe,
+  opts: ProbeOptions & { verify?: VerifyReport } = {},
+): Promise<PreflightProblem[]> {
   const set = setFromPlan(plan);
-  const facts = await probeFacts(recipe, set, opts.verify, { ...opts, ...(plan.options.safetyDir ? { safetyDir: plan.options.safetyDir } : {}) });
-  const problems = preflightProblems(recipe, set, facts, { missingRoles: plan.options.missingRoles, ...(plan.options.only ? { only: plan.options.only } : {}) });
+  const facts = await probeFacts(recipe, set, opts.verify, {
+    ...opts,
+    ...(plan.options.safetyDir ? { safetyDir: plan.options.safetyDir } : {}),
+  });
+  const problems = preflightProblems(recipe, set, facts, {
+    missingRoles: plan.options.missingRoles,
+    ...(plan.options.only ? { only: plan.options.only } : {}),
+  });
   const before = plan.facts;
   const changed: string[] = [];
   if (before.redis && facts.redis && before.redis.source === 'server' && facts.redis.source === 'server') {
@@ -731,7 +923,12 @@ export async function runPreflight(plan: Plan, recipe: LoadedRecipe, opts: Probe
     }
   }
   if (changed.length > 0) {
-    problems.push({ code: 'facts-changed', severity: 'error', message: `The targets changed since the plan was built: ${changed.join('; ')}.`, next: 'Build the plan again (restore-assistant plan) and re-confirm.' });
+    problems.push({
+      code: 'facts-changed',
+      severity: 'error',
+      message: `The targets changed since the plan was built: ${changed.join('; ')}.`,
+      next: 'Build the plan again (restore-assistant plan) and re-confirm.',
+    });
   }
   return problems;
 }

@@ -26,7 +26,8 @@ export function renderPlanText(rawPlan: Plan, color = false): string {
   const scripts: ScriptTable = new Map();
   lines.push(p('bold', `Restore plan: recipe ${plan.recipe.name}, backup ${plan.backup.id} (${plan.mode})`));
   lines.push(`Backup taken ${plan.backup.time} (${plan.backup.layout}, ${plan.backup.location})`);
-  for (const c of plan.backup.components) lines.push(`  ${c.kind.padEnd(10)} ${c.format.padEnd(18)} ${formatBytes(c.size).padStart(9)}  ${c.path}`);
+  for (const c of plan.backup.components)
+    lines.push(`  ${c.kind.padEnd(10)} ${c.format.padEnd(18)} ${formatBytes(c.size).padStart(9)}  ${c.path}`);
   const dumpLine = describeDump(plan);
   if (dumpLine) lines.push(dumpLine);
   lines.push('Targets:');
@@ -41,10 +42,14 @@ export function renderPlanText(rawPlan: Plan, color = false): string {
   lines.push('');
   plan.steps.forEach((step, i) => {
     const marker = step.destructive ? p('red', ' DESTRUCTIVE') : '';
-    const deps = step.dependsOn.length > 0 ? p('dim', `  [after ${step.dependsOn.join(', ')}; lane ${step.lane}]`) : p('dim', `  [lane ${step.lane}]`);
+    const deps =
+      step.dependsOn.length > 0 ? p('dim', `  [after ${step.dependsOn.join(', ')}; lane ${step.lane}]`) : p('dim', `  [lane ${step.lane}]`);
     lines.push(`${String(i + 1).padStart(2)}. ${p('bold', step.title)}${marker}${deps}`);
     if (step.destroys) lines.push(`    Destroys: ${step.destroys}`);
-    if (step.safetyCopy) lines.push(`    Safety copy: ${step.safetyCopy.kind === 'none' ? 'NONE (recorded decision)' : `${step.safetyCopy.kind} -> ${step.safetyCopy.location}`}`);
+    if (step.safetyCopy)
+      lines.push(
+        `    Safety copy: ${step.safetyCopy.kind === 'none' ? 'NONE (recorded decision)' : `${step.safetyCopy.kind} -> ${step.safetyCopy.location}`}`,
+      );
     for (const a of step.actions) lines.push(`    - ${displayAction(a, scripts)}`);
     if (step.undo) {
       lines.push(`    Undo: ${step.undo.title}`);
@@ -61,6 +66,8 @@ export function renderPlanText(rawPlan: Plan, color = false): string {
   }
   const copies = plan.steps.flatMap((s) => (s.safetyCopy ? [s.safetyCopy] : []));
   lines.push('');
-  lines.push(`Safety copies: ${copies.length === 0 ? 'none' : copies.map((c) => (c.kind === 'none' ? `${c.component}: none` : `${c.component}: ${c.location}`)).join('; ')}`);
+  lines.push(
+    `Safety copies: ${copies.length === 0 ? 'none' : copies.map((c) => (c.kind === 'none' ? `${c.component}: none` : `${c.component}: ${c.location}`)).join('; ')}`,
+  );
   return lines.join('\n');
 }

@@ -48,7 +48,15 @@ export interface PlanBackup {
    * `sha256`: the digest the set records (sidecar, SHA256SUMS); `verifiedSha256` and `identity`: what
    * verification hashed and the file it hashed. The engine restores only those bytes (docs/architecture.md).
    */
-  components: Array<{ kind: ComponentKind; format: ComponentFormat; path: string; size: number; sha256?: string; verifiedSha256?: string; identity?: FileIdentity }>;
+  components: Array<{
+    kind: ComponentKind;
+    format: ComponentFormat;
+    path: string;
+    size: number;
+    sha256?: string;
+    verifiedSha256?: string;
+    identity?: FileIdentity;
+  }>;
 }
 
 /** Facts learned read-only from the running targets before planning (or taken from the recipe). */

@@ -22,9 +22,14 @@ export function validatePlan(plan: Plan): string[] {
     }
     seen.add(step.id);
     // The copy may be taken by an earlier step of the same component (dump first, then drop).
-    const copied = step.safetyCopy ?? plan.steps.slice(0, plan.steps.indexOf(step)).find((s) => s.safetyCopy && s.component !== undefined && s.component === step.component)?.safetyCopy;
+    const copied =
+      step.safetyCopy ??
+      plan.steps.slice(0, plan.steps.indexOf(step)).find((s) => s.safetyCopy && s.component !== undefined && s.component === step.component)
+        ?.safetyCopy;
     if (step.destructive && !copied) {
-      problems.push(`step "${step.id}" (${step.title}) destroys ${step.destroys ?? 'data'} but plans no safety copy and no recorded decision to keep none`);
+      problems.push(
+        `step "${step.id}" (${step.title}) destroys ${step.destroys ?? 'data'} but plans no safety copy and no recorded decision to keep none`,
+      );
     }
   }
   return problems;

@@ -30,7 +30,12 @@ export function expandHome(p: string): string {
 }
 
 function pathLabel(p: ReadonlyArray<PropertyKey>): string {
-  return p.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('').replace(/^\./, '') || '(top level)';
+  return (
+    p
+      .map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`))
+      .join('')
+      .replace(/^\./, '') || '(top level)'
+  );
 }
 
 function issueMessage(issue: z.core.$ZodIssue): string {
@@ -105,7 +110,10 @@ export async function loadRecipeFile(file: string): Promise<LoadedRecipe> {
 
 /** Directories searched for recipes: $RESTORE_ASSISTANT_RECIPES (colon-separated), then ./recipes. */
 export function recipeDirs(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string[] {
-  const fromEnv = (env['RESTORE_ASSISTANT_RECIPES'] ?? '').split(':').filter(Boolean).map((d) => path.resolve(expandHome(d)));
+  const fromEnv = (env['RESTORE_ASSISTANT_RECIPES'] ?? '')
+    .split(':')
+    .filter(Boolean)
+    .map((d) => path.resolve(expandHome(d)));
   return [...fromEnv, path.join(cwd, 'recipes')];
 }
 

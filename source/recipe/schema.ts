@@ -23,7 +23,9 @@ export const execContextSchema = z
           .string()
           .min(1)
           .optional()
-          .describe('Image used to move files inside a stopped container\'s volumes (docker run --rm --volumes-from). Default: busybox:stable'),
+          .describe(
+            "Image used to move files inside a stopped container's volumes (docker run --rm --volumes-from). Default: busybox:stable",
+          ),
       })
       .strict(),
     z
@@ -38,11 +40,13 @@ export const execContextSchema = z
           .array(z.string().min(1))
           .min(1)
           .optional()
-          .describe('The compose program as argv: ["docker", "compose"] (the Compose v2 plugin, the default) or ["docker-compose"] (Compose v1: Debian\'s docker-compose package)'),
+          .describe(
+            'The compose program as argv: ["docker", "compose"] (the Compose v2 plugin, the default) or ["docker-compose"] (Compose v1: Debian\'s docker-compose package)',
+          ),
       })
       .strict(),
   ])
-  .describe('Where this component\'s commands run: on this host, or inside a container');
+  .describe("Where this component's commands run: on this host, or inside a container");
 
 export const serviceControlSchema = z
   .object({
@@ -64,12 +68,14 @@ export const postgresSchema = z
     maintenanceDatabase: z.string().min(1).default('postgres').describe('Database to connect to while the target is dropped'),
     owner: z.string().min(1).optional().describe('Owner of the recreated database (default: user)'),
     encoding: z.string().default('UTF8'),
-    locale: z.string().optional().describe('LC_COLLATE/LC_CTYPE of the recreated database; default: the server\'s'),
+    locale: z.string().optional().describe("LC_COLLATE/LC_CTYPE of the recreated database; default: the server's"),
     template: z.string().default('template0'),
     safetyCopy: z
       .enum(['rename', 'dump', 'none'])
       .default('rename')
-      .describe('rename: move the current database aside as <db>__pre_restore_<timestamp>; dump: pg_dump it first; none: keep nothing (recorded)'),
+      .describe(
+        'rename: move the current database aside as <db>__pre_restore_<timestamp>; dump: pg_dump it first; none: keep nothing (recorded)',
+      ),
     jobs: z.number().int().positive().optional().describe('pg_restore --jobs for custom/directory dumps (default: CPU cores)'),
     missingRoles: z
       .enum(['ask', 'create', 'skip-ownership'])
@@ -93,7 +99,9 @@ export const redisSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('redis.conf of this Redis (host path), read when the server is down to learn appendonly, dir, dbfilename; default: /etc/redis/redis.conf when the service is Debian\'s redis-server unit'),
+      .describe(
+        "redis.conf of this Redis (host path), read when the server is down to learn appendonly, dir, dbfilename; default: /etc/redis/redis.conf when the service is Debian's redis-server unit",
+      ),
     service: serviceControlSchema.describe('How to stop and start this Redis'),
   })
   .strict();
@@ -127,7 +135,12 @@ const checkBase = {
 };
 
 export const checkSchema = z.union([
-  z.object({ ...checkBase, http: z.object({ url: z.string().url(), status: z.number().int().default(200), bodyContains: z.string().optional() }).strict() }).strict(),
+  z
+    .object({
+      ...checkBase,
+      http: z.object({ url: z.string().url(), status: z.number().int().default(200), bodyContains: z.string().optional() }).strict(),
+    })
+    .strict(),
   z.object({ ...checkBase, tcp: z.object({ host: z.string(), port: z.number().int().min(1).max(65535) }).strict() }).strict(),
   z
     .object({
@@ -142,7 +155,14 @@ export const checkSchema = z.union([
         .strict(),
     })
     .strict(),
-  z.object({ ...checkBase, redis: z.object({ command: argv, expect: z.string().optional(), min: z.number().optional(), db: z.number().int().min(0).default(0) }).strict() }).strict(),
+  z
+    .object({
+      ...checkBase,
+      redis: z
+        .object({ command: argv, expect: z.string().optional(), min: z.number().optional(), db: z.number().int().min(0).default(0) })
+        .strict(),
+    })
+    .strict(),
   z
     .object({
       ...checkBase,
@@ -165,25 +185,46 @@ export const metricsSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('node_exporter --collector.textfile.directory (Debian: /var/lib/prometheus/node-exporter); restore_assistant_<recipe>.prom is replaced atomically after each run'),
+      .describe(
+        'node_exporter --collector.textfile.directory (Debian: /var/lib/prometheus/node-exporter); restore_assistant_<recipe>.prom is replaced atomically after each run',
+      ),
     pushgateway: z
       .object({
         url: z.string().url().describe('Pushgateway base URL, e.g. http://pushgateway:9091'),
-        job: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('restore_assistant').describe('The job label of the pushed group'),
+        job: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:-]+$/)
+          .default('restore_assistant')
+          .describe('The job label of the pushed group'),
         timeoutSeconds: z.number().positive().default(10),
       })
       .strict()
       .optional()
-      .describe('PUT the run\'s metrics to <url>/metrics/job/<job>/instance/<host>/recipe/<recipe>'),
+      .describe("PUT the run's metrics to <url>/metrics/job/<job>/instance/<host>/recipe/<recipe>"),
   })
   .strict();
 
 /** Thresholds of the backup-health checks (list, metrics, the guide). */
 export const backupHealthSchema = z
   .object({
-    sizeDropPercent: z.number().min(1).max(99).default(50).describe('A component smaller than the median of the previous sets by this much is an anomaly'),
-    compareLast: z.number().int().min(2).max(50).default(5).describe('How many previous sets the median is taken over (at least 2 must exist)'),
-    maxSkewMinutes: z.number().positive().default(60).describe('Components of one set whose recorded times differ by more than this disagree'),
+    sizeDropPercent: z
+      .number()
+      .min(1)
+      .max(99)
+      .default(50)
+      .describe('A component smaller than the median of the previous sets by this much is an anomaly'),
+    compareLast: z
+      .number()
+      .int()
+      .min(2)
+      .max(50)
+      .default(5)
+      .describe('How many previous sets the median is taken over (at least 2 must exist)'),
+    maxSkewMinutes: z
+      .number()
+      .positive()
+      .default(60)
+      .describe('Components of one set whose recorded times differ by more than this disagree'),
   })
   .strict();
 
@@ -196,7 +237,11 @@ export const recipeSchema = z
         root: z.string().min(1).describe('Directory holding the backup sets'),
         layout: z.enum(['auto', 'story-portal', 'metachat', 'flat']).default('auto'),
         database: z.string().optional().describe('metachat layout: the <db> part of <db>_<YYYYMMDD_HHMMSS>.dump'),
-        pairWindowMinutes: z.number().positive().default(30).describe('metachat: Redis and PostgreSQL files this close in time form one set'),
+        pairWindowMinutes: z
+          .number()
+          .positive()
+          .default(30)
+          .describe('metachat: Redis and PostgreSQL files this close in time form one set'),
       })
       .strict(),
     components: z
@@ -215,8 +260,14 @@ export const recipeSchema = z
       })
       .strict()
       .default({}),
-    drill: z.object({ intervalDays: z.number().positive().default(90) }).strict().default({ intervalDays: 90 }),
-    evidence: z.object({ dir: z.string().optional().describe('Default: $XDG_STATE_HOME/restore-assistant/runs') }).strict().default({}),
+    drill: z
+      .object({ intervalDays: z.number().positive().default(90) })
+      .strict()
+      .default({ intervalDays: 90 }),
+    evidence: z
+      .object({ dir: z.string().optional().describe('Default: $XDG_STATE_HOME/restore-assistant/runs') })
+      .strict()
+      .default({}),
     metrics: metricsSchema.default({}).describe('Where the outcome of every run is exported for Prometheus (docs/drills.md)'),
     backupHealth: backupHealthSchema.default({ sizeDropPercent: 50, compareLast: 5, maxSkewMinutes: 60 }),
     confirmWord: z.string().optional().describe('Word the operator types to confirm (default: the database name, else the recipe name)'),

@@ -129,7 +129,15 @@ export async function backupPrometheusLive(prom: PrometheusSandbox, path: string
   const result = await execa(tar, ['czf', '-', '-C', prom.dataDir, '.'], { stdout: { file: path }, reject: false });
   const warnings = result.stderr.split('\n').filter((line) => line.trim() !== '');
   // GNU tar: exit 1 = "some files differ" (changed/removed while read) — expected for a live TSDB.
-  if (result.exitCode !== 0 && !(result.exitCode === 1 && warnings.every((w) => /file changed as we read it|File removed before we read it|file removed before we read it|socket ignored/i.test(w)))) {
+  if (
+    result.exitCode !== 0 &&
+    !(
+      result.exitCode === 1 &&
+      warnings.every((w) =>
+        /file changed as we read it|File removed before we read it|file removed before we read it|socket ignored/i.test(w),
+      )
+    )
+  ) {
     await rm(path, { force: true });
     throw new Error(`tar czf - -C ${prom.dataDir} . > ${path} failed (exit ${result.exitCode ?? result.signal}): ${result.stderr.trim()}`);
   }
@@ -181,8 +189,10 @@ export async function backupStoryPortal(world: World, root: string, options: Bac
   } else warnings.push('Prometheus not running, skipped');
 
   const status = [`  agentic-postgres: Up (sandbox pid ${world.pg.pid() ?? '?'}, ${world.pg.host}:${world.pg.port})`];
-  if (world.redis) status.push(`  agentic-redis: Up (sandbox pid ${(await world.redis.pid()) ?? '?'}, ${world.redis.host}:${world.redis.port})`);
-  if (world.prom) status.push(`  agentic-prometheus: Up (sandbox pid ${(await world.prom.pid()) ?? '?'}, ${world.prom.host}:${world.prom.port})`);
+  if (world.redis)
+    status.push(`  agentic-redis: Up (sandbox pid ${(await world.redis.pid()) ?? '?'}, ${world.redis.host}:${world.redis.port})`);
+  if (world.prom)
+    status.push(`  agentic-prometheus: Up (sandbox pid ${(await world.prom.pid()) ?? '?'}, ${world.prom.host}:${world.prom.port})`);
   const metadata = [
     `Backup Date: ${id}`,
     'Platform: Story Portal V2',
@@ -244,7 +254,12 @@ export async function backupMetachat(world: World, root: string, options: Backup
  * What metachat's scripts/backup-database.sh itself writes (the cron job the audit could not confirm):
  * <root>/metachat_backup_<YYYYMMDD_HHMMSS>.sql.gz = pg_dump --format=plain --no-owner --no-acl --clean --if-exists | gzip.
  */
-export async function backupMetachatDatabaseScript(pg: PostgresSandbox, db: string, root: string, options: BackupTimeOptions = {}): Promise<string> {
+export async function backupMetachatDatabaseScript(
+  pg: PostgresSandbox,
+  db: string,
+  root: string,
+  options: BackupTimeOptions = {},
+): Promise<string> {
   await mkdir(root, { recursive: true });
   const path = join(root, `metachat_backup_${metachatTimestamp(options.time ?? new Date())}.sql.gz`);
   return backupPgPlain(pg, db, path, ['--no-owner', '--no-acl', '--clean', '--if-exists']);

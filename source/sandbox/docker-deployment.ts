@@ -134,7 +134,10 @@ exec setpriv --reuid=65534 --regid=65534 --clear-groups -- node /ra/app.js
 async function hostVersions(): Promise<LocalImages['versions']> {
   const { majorVersion } = await findPostgresBinaries();
   const redis = /v=(\d+\.\d+\.\d+)/.exec((await execa(requireBinary('redis-server', 'docker images'), ['--version'])).stdout)?.[1] ?? '7';
-  const prom = /version (\d+\.\d+\.\d+)/.exec((await execa(requireBinary('prometheus', 'docker images'), ['--version'], { all: true })).all ?? '')?.[1] ?? '2';
+  const prom =
+    /version (\d+\.\d+\.\d+)/.exec(
+      (await execa(requireBinary('prometheus', 'docker images'), ['--version'], { all: true })).all ?? '',
+    )?.[1] ?? '2';
   return { postgresMajor: majorVersion, redis, prometheus: prom };
 }
 
@@ -158,7 +161,22 @@ export async function buildLocalImages(daemon: DockerDaemon): Promise<LocalImage
 
   const rootfs = join(daemon.rootDir, 'image-rootfs');
   await rm(rootfs, { recursive: true, force: true });
-  for (const d of ['usr', 'etc', 'tmp', 'var/run', 'var/lib/postgresql/data', 'proc', 'sys', 'dev', 'run', 'data', 'prometheus', 'ra', 'root', 'home']) {
+  for (const d of [
+    'usr',
+    'etc',
+    'tmp',
+    'var/run',
+    'var/lib/postgresql/data',
+    'proc',
+    'sys',
+    'dev',
+    'run',
+    'data',
+    'prometheus',
+    'ra',
+    'root',
+    'home',
+  ]) {
     await mkdir(join(rootfs, d), { recursive: true });
   }
   await chmod(join(rootfs, 'tmp'), 0o1777);
@@ -185,9 +203,20 @@ export async function buildLocalImages(daemon: DockerDaemon): Promise<LocalImage
   await execa(requireBinary('tar', 'docker images'), ['--numeric-owner', '--owner=0', '--group=0', '-C', rootfs, '-cf', tarball, '.']);
   const basePath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   const roles: [string, string[]][] = [
-    [images.postgres, [`ENV PATH=${binDir}:${basePath}`, 'ENV PGDATA=/var/lib/postgresql/data', 'ENTRYPOINT ["/ra/postgres-entrypoint.sh"]', 'VOLUME /var/lib/postgresql/data']],
+    [
+      images.postgres,
+      [
+        `ENV PATH=${binDir}:${basePath}`,
+        'ENV PGDATA=/var/lib/postgresql/data',
+        'ENTRYPOINT ["/ra/postgres-entrypoint.sh"]',
+        'VOLUME /var/lib/postgresql/data',
+      ],
+    ],
     [images.redis, [`ENV PATH=${basePath}`, 'WORKDIR /data', 'ENTRYPOINT ["/ra/redis-entrypoint.sh"]', 'VOLUME /data']],
-    [images.prometheus, [`ENV PATH=${basePath}`, 'WORKDIR /prometheus', 'ENTRYPOINT ["/ra/prometheus-entrypoint.sh"]', 'VOLUME /prometheus']],
+    [
+      images.prometheus,
+      [`ENV PATH=${basePath}`, 'WORKDIR /prometheus', 'ENTRYPOINT ["/ra/prometheus-entrypoint.sh"]', 'VOLUME /prometheus'],
+    ],
     [images.app, [`ENV PATH=${basePath}`, 'ENTRYPOINT ["/ra/app-entrypoint.sh"]']],
     [images.helper, [`ENV PATH=${basePath}`, 'CMD ["sh"]']],
   ];
@@ -275,7 +304,13 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   }
 }
 
-function composeFile(images: LocalImages, names: DockerDeployment['names'], volumes: DockerDeployment['volumes'], ports: DockerDeployment['ports'], withApp: boolean): string {
+function composeFile(
+  images: LocalImages,
+  names: DockerDeployment['names'],
+  volumes: DockerDeployment['volumes'],
+  ports: DockerDeployment['ports'],
+  withApp: boolean,
+): string {
   const hostMounts = ['/usr:/usr:ro', '/etc:/etc:ro'];
   const services: Record<string, unknown> = {
     postgres: {
@@ -352,18 +387,48 @@ export async function startStoryPortalDeployment(daemon: DockerDaemon, options: 
       await mkdir(options.compose.dir, { recursive: true });
       const file = join(options.compose.dir, 'docker-compose.yml');
       await writeFile(file, composeFile(images, names, volumes, ports, withApp));
-      compose = { file, project: options.compose.project, services: { postgres: 'postgres', redis: 'redis', prometheus: 'prometheus', app: 'api' } };
+      compose = {
+        file,
+        project: options.compose.project,
+        services: { postgres: 'postgres', redis: 'redis', prometheus: 'prometheus', app: 'api' },
+      };
       await runCompose(['up', '-d', '--no-build']);
     } else {
       for (const v of Object.values(volumes)) await daemon.docker(['volume', 'create', v]);
       const run = (name: string, image: string, env: string[], mounts: string[]): Promise<unknown> =>
-        daemon.docker(['run', '-d', '--name', name, '--network', 'host', ...(name === names.postgres ? POSTGRES_RUN_FLAGS : []), ...HOST_MOUNTS, ...mounts, ...env.flatMap((e) => ['-e', e]), image], {
-          env: { POSTGRES_PASSWORD: password },
-        });
-      await run(names.postgres, images.postgres, [`PGPORT=${ports.postgres}`, 'POSTGRES_PASSWORD'], ['-v', `${volumes.postgres}:${CONTAINER_DATA_PATHS.postgres}`]);
+        daemon.docker(
+          [
+            'run',
+            '-d',
+            '--name',
+            name,
+            '--network',
+            'host',
+            ...(name === names.postgres ? POSTGRES_RUN_FLAGS : []),
+            ...HOST_MOUNTS,
+            ...mounts,
+            ...env.flatMap((e) => ['-e', e]),
+            image,
+          ],
+          {
+            env: { POSTGRES_PASSWORD: password },
+          },
+        );
+      await run(
+        names.postgres,
+        images.postgres,
+        [`PGPORT=${ports.postgres}`, 'POSTGRES_PASSWORD'],
+        ['-v', `${volumes.postgres}:${CONTAINER_DATA_PATHS.postgres}`],
+      );
       await run(names.redis, images.redis, [`REDIS_PORT=${ports.redis}`], ['-v', `${volumes.redis}:${CONTAINER_DATA_PATHS.redis}`]);
-      await run(names.prometheus, images.prometheus, [`PROM_PORT=${ports.prometheus}`], ['-v', `${volumes.prometheus}:${CONTAINER_DATA_PATHS.prometheus}`]);
-      if (withApp) await run(names.app, images.app, [`APP_PORT=${ports.app}`, `PG_PORT=${ports.postgres}`, `REDIS_PORT=${ports.redis}`], []);
+      await run(
+        names.prometheus,
+        images.prometheus,
+        [`PROM_PORT=${ports.prometheus}`],
+        ['-v', `${volumes.prometheus}:${CONTAINER_DATA_PATHS.prometheus}`],
+      );
+      if (withApp)
+        await run(names.app, images.app, [`APP_PORT=${ports.app}`, `PG_PORT=${ports.postgres}`, `REDIS_PORT=${ports.redis}`], []);
     }
   } catch (error) {
     await dispose().catch(() => undefined);
@@ -379,13 +444,18 @@ export async function startStoryPortalDeployment(daemon: DockerDaemon, options: 
     env: pgEnv,
     // From the host over TCP (the test process has the host's client; the CLI under test does not).
     psql: async (sql, db = 'postgres') => {
-      const r = await execa(join(binDir, 'psql'), ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', host, '-p', String(ports.postgres), '-U', 'postgres', '-d', db], {
-        input: sql,
-        env: cleanEnv({ PGPASSWORD: password }),
-        extendEnv: false,
-        reject: false,
-      });
-      if (r.exitCode !== 0) throw new Error(`psql on ${host}:${ports.postgres} (${names.postgres}) db ${JSON.stringify(db)} failed: ${r.stderr.trim()}`);
+      const r = await execa(
+        join(binDir, 'psql'),
+        ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', host, '-p', String(ports.postgres), '-U', 'postgres', '-d', db],
+        {
+          input: sql,
+          env: cleanEnv({ PGPASSWORD: password }),
+          extendEnv: false,
+          reject: false,
+        },
+      );
+      if (r.exitCode !== 0)
+        throw new Error(`psql on ${host}:${ports.postgres} (${names.postgres}) db ${JSON.stringify(db)} failed: ${r.stderr.trim()}`);
       return r.stdout.replace(/\n$/, '');
     },
   };
@@ -403,7 +473,8 @@ export async function startStoryPortalDeployment(daemon: DockerDaemon, options: 
     if (time !== undefined) params.set('time', String(time instanceof Date ? time.getTime() / 1000 : time));
     const response = await fetch(`${url}/api/v1/query?${params.toString()}`, { signal: AbortSignal.timeout(10_000) });
     const body = (await response.json()) as { status?: string; data?: PromQueryData; error?: string };
-    if (body.status !== 'success' || !body.data) throw new Error(`Prometheus ${url} (${names.prometheus}): ${promql}: ${body.error ?? 'error'}`);
+    if (body.status !== 'success' || !body.data)
+      throw new Error(`Prometheus ${url} (${names.prometheus}): ${promql}: ${body.error ?? 'error'}`);
     return body.data;
   };
   const queryNumber = async (promql: string, time?: Date | number): Promise<number | undefined> => {
@@ -422,15 +493,52 @@ export async function startStoryPortalDeployment(daemon: DockerDaemon, options: 
     query,
     queryNumber,
     waitForSamples: (min, timeoutMs = 30_000) =>
-      waitFor(`${names.prometheus} (${min} samples of up)`, async () => ((await queryNumber('sum(count_over_time(up{job="prometheus"}[1h]))').catch(() => 0)) ?? 0) >= min, timeoutMs, () => logs(names.prometheus)),
+      waitFor(
+        `${names.prometheus} (${min} samples of up)`,
+        async () => ((await queryNumber('sum(count_over_time(up{job="prometheus"}[1h]))').catch(() => 0)) ?? 0) >= min,
+        timeoutMs,
+        () => logs(names.prometheus),
+      ),
   };
   const appHealthUrl = `http://${host}:${ports.app}/health`;
   const waitReady = async (timeoutMs = 60_000): Promise<void> => {
     await Promise.all([
-      waitFor(names.postgres, async () => (await pg.psql('SELECT 1').then(() => true, () => false)), timeoutMs, () => logs(names.postgres)),
-      waitFor(names.redis, async () => (await redis.command(['PING']).then((r) => Buffer.isBuffer(r) && r.toString() === 'PONG', () => false)), timeoutMs, () => logs(names.redis)),
-      waitFor(names.prometheus, () => httpOk(`${url}/-/ready`), timeoutMs, () => logs(names.prometheus)),
-      ...(withApp ? [waitFor(names.app, () => httpOk(appHealthUrl), timeoutMs, () => logs(names.app))] : []),
+      waitFor(
+        names.postgres,
+        async () =>
+          await pg.psql('SELECT 1').then(
+            () => true,
+            () => false,
+          ),
+        timeoutMs,
+        () => logs(names.postgres),
+      ),
+      waitFor(
+        names.redis,
+        async () =>
+          await redis.command(['PING']).then(
+            (r) => Buffer.isBuffer(r) && r.toString() === 'PONG',
+            () => false,
+          ),
+        timeoutMs,
+        () => logs(names.redis),
+      ),
+      waitFor(
+        names.prometheus,
+        () => httpOk(`${url}/-/ready`),
+        timeoutMs,
+        () => logs(names.prometheus),
+      ),
+      ...(withApp
+        ? [
+            waitFor(
+              names.app,
+              () => httpOk(appHealthUrl),
+              timeoutMs,
+              () => logs(names.app),
+            ),
+          ]
+        : []),
     ]);
   };
   const state = async (name: string): Promise<ContainerState> => {
@@ -474,28 +582,46 @@ export async function startStoryPortalDeployment(daemon: DockerDaemon, options: 
  *   docker exec agentic-prometheus tar czf - -C /prometheus . > prometheus-data.tar.gz  (live data)
  *   metadata.txt
  */
-export async function backupStoryPortalDocker(d: DockerDeployment, db: string, root: string, options: { time?: Date } = {}): Promise<StoryPortalBackup> {
+export async function backupStoryPortalDocker(
+  d: DockerDeployment,
+  db: string,
+  root: string,
+  options: { time?: Date } = {},
+): Promise<StoryPortalBackup> {
   const id = storyPortalBackupId(options.time ?? new Date());
   const dir = join(root, id);
   await mkdir(root, { recursive: true });
   await mkdir(dir);
-  const files: StoryPortalBackup['files'] = { postgres: join(dir, 'postgres.sql.gz'), redis: join(dir, 'redis.rdb'), prometheus: join(dir, 'prometheus-data.tar.gz'), metadata: join(dir, 'metadata.txt') };
+  const files: StoryPortalBackup['files'] = {
+    postgres: join(dir, 'postgres.sql.gz'),
+    redis: join(dir, 'redis.rdb'),
+    prometheus: join(dir, 'prometheus-data.tar.gz'),
+    metadata: join(dir, 'metadata.txt'),
+  };
   const warnings: string[] = [];
   const client = d.daemon.client;
   const env = cleanEnv(d.daemon.env());
 
   // PostgreSQL: pg_dump inside the container (socket, trust), piped through the host's gzip.
-  const dump = execa(client, ['exec', d.names.postgres, 'pg_dump', '-U', 'postgres', db], { env, extendEnv: false }).pipe(requireBinary('gzip', 'docker backup'), ['-c'], {
-    stdout: { file: files.postgres },
-  });
+  const dump = execa(client, ['exec', d.names.postgres, 'pg_dump', '-U', 'postgres', db], { env, extendEnv: false }).pipe(
+    requireBinary('gzip', 'docker backup'),
+    ['-c'],
+    {
+      stdout: { file: files.postgres },
+    },
+  );
   try {
     await dump;
   } catch (error) {
-    throw new Error(`docker exec ${d.names.postgres} pg_dump ${db} | gzip failed: ${(error as { stderr?: string }).stderr ?? (error as Error).message}`, { cause: error });
+    throw new Error(
+      `docker exec ${d.names.postgres} pg_dump ${db} | gzip failed: ${(error as { stderr?: string }).stderr ?? (error as Error).message}`,
+      { cause: error },
+    );
   }
 
   // Redis: BGSAVE, wait until it finished, docker cp the RDB out.
-  const info = async (): Promise<string> => (await d.daemon.docker(['exec', d.names.redis, 'redis-cli', '-p', String(d.ports.redis), 'INFO', 'persistence'])).stdout;
+  const info = async (): Promise<string> =>
+    (await d.daemon.docker(['exec', d.names.redis, 'redis-cli', '-p', String(d.ports.redis), 'INFO', 'persistence'])).stdout;
   const saves = (text: string): number => Number(/rdb_saves:(\d+)/.exec(text)?.[1] ?? '0');
   const before = saves(await info());
   await d.daemon.docker(['exec', d.names.redis, 'redis-cli', '-p', String(d.ports.redis), 'BGSAVE']);
@@ -512,9 +638,16 @@ export async function backupStoryPortalDocker(d: DockerDeployment, db: string, r
   await d.daemon.docker(['cp', `${d.names.redis}:${CONTAINER_DATA_PATHS.redis}/dump.rdb`, files.redis!]);
 
   // Prometheus: tar of the live data dir inside the container (exit 1 = file changed: tolerated).
-  const tar = await d.daemon.docker(['exec', d.names.prometheus, 'tar', 'czf', '-', '-C', CONTAINER_DATA_PATHS.prometheus, '.'], { reject: false, stdoutFile: files.prometheus!, timeoutMs: 120_000 });
+  const tar = await d.daemon.docker(['exec', d.names.prometheus, 'tar', 'czf', '-', '-C', CONTAINER_DATA_PATHS.prometheus, '.'], {
+    reject: false,
+    stdoutFile: files.prometheus!,
+    timeoutMs: 120_000,
+  });
   const tarWarnings = tar.stderr.split('\n').filter((l) => l.trim() !== '');
-  if (tar.exitCode !== 0 && !(tar.exitCode === 1 && tarWarnings.every((w) => /file changed as we read it|removed before we read it|socket ignored/i.test(w)))) {
+  if (
+    tar.exitCode !== 0 &&
+    !(tar.exitCode === 1 && tarWarnings.every((w) => /file changed as we read it|removed before we read it|socket ignored/i.test(w)))
+  ) {
     throw new Error(`docker exec ${d.names.prometheus} tar czf - -C /prometheus . failed (exit ${tar.exitCode}): ${tar.stderr.trim()}`);
   }
   warnings.push(...tarWarnings);

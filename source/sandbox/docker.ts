@@ -52,7 +52,10 @@ export interface DockerDaemon {
   /** DOCKER_HOST and DOCKER_CONFIG (an empty client config dir: no credential helpers, no contexts). */
   env(): Record<string, string>;
   /** Runs the client; rejects with its stderr unless `reject: false`. */
-  docker(args: string[], opts?: { input?: string | Buffer; reject?: boolean; timeoutMs?: number; env?: Record<string, string>; stdoutFile?: string }): Promise<DockerRunResult>;
+  docker(
+    args: string[],
+    opts?: { input?: string | Buffer; reject?: boolean; timeoutMs?: number; env?: Record<string, string>; stdoutFile?: string },
+  ): Promise<DockerRunResult>;
   pid(): number | undefined;
   /** Removes every container and volume, stops the daemon, removes rootDir. Idempotent. */
   dispose(): Promise<void>;
@@ -69,7 +72,7 @@ export function dockerClientFor(dockerd: string): string {
 
 function findDockerd(): string {
   const found = whichSync('dockerd') ?? (existsSync('/usr/sbin/dockerd') ? '/usr/sbin/dockerd' : undefined);
-  if (!found) throw new Error('docker sandbox: dockerd not found (PATH, /usr/sbin); install Debian\'s docker.io (scripts/setup.sh does)');
+  if (!found) throw new Error("docker sandbox: dockerd not found (PATH, /usr/sbin); install Debian's docker.io (scripts/setup.sh does)");
   return found;
 }
 
@@ -167,7 +170,8 @@ export async function startDockerDaemon(options: StartDockerOptions = {}): Promi
   await mkdir(baseDir, { recursive: true });
   const rootDir = await mkdtemp(join(baseDir, 'ra-dk-'));
   const socket = join(rootDir, 'docker.sock');
-  if (Buffer.byteLength(socket) > 100) throw new Error(`docker sandbox: socket path ${socket} is too long for a unix socket; use a shorter baseDir`);
+  if (Buffer.byteLength(socket) > 100)
+    throw new Error(`docker sandbox: socket path ${socket} is too long for a unix socket; use a shorter baseDir`);
   const host = `unix://${socket}`;
   const logFile = join(rootDir, 'dockerd.log');
   const pidFile = join(rootDir, 'dockerd.pid');
@@ -204,7 +208,9 @@ export async function startDockerDaemon(options: StartDockerOptions = {}): Promi
     });
     const out = { stdout: typeof result.stdout === 'string' ? result.stdout : '', stderr: result.stderr, exitCode: result.exitCode ?? -1 };
     if ((opts.reject ?? true) && result.exitCode !== 0) {
-      throw new Error(`docker ${args.join(' ')} failed (${result.timedOut ? 'timed out' : `exit ${result.exitCode ?? result.signal}`}): ${result.stderr.trim() || out.stdout.trim()}`);
+      throw new Error(
+        `docker ${args.join(' ')} failed (${result.timedOut ? 'timed out' : `exit ${result.exitCode ?? result.signal}`}): ${result.stderr.trim() || out.stdout.trim()}`,
+      );
     }
     return out;
   };
@@ -221,7 +227,9 @@ export async function startDockerDaemon(options: StartDockerOptions = {}): Promi
     '--userland-proxy=false',
     '--log-level=warn',
     '--shutdown-timeout=5',
-    ...(process.env['RESTORE_ASSISTANT_DOCKER_STORAGE_DRIVER'] ? [`--storage-driver=${process.env['RESTORE_ASSISTANT_DOCKER_STORAGE_DRIVER']}`] : []),
+    ...(process.env['RESTORE_ASSISTANT_DOCKER_STORAGE_DRIVER']
+      ? [`--storage-driver=${process.env['RESTORE_ASSISTANT_DOCKER_STORAGE_DRIVER']}`]
+      : []),
   ];
 
   const forceStop = async (): Promise<void> => {
@@ -240,7 +248,16 @@ export async function startDockerDaemon(options: StartDockerOptions = {}): Promi
     const left = unmountAllSync(rootDir);
     if (left.length > 0) throw new Error(`docker sandbox: not removing ${rootDir}: still mounted: ${left.join(', ')}`);
     if (!keepSandboxFiles()) await rm(rootDir, { recursive: true, force: true, maxRetries: 3 });
-    spawnSync('sh', ['-c', 'for d in /sys/fs/cgroup/*"$1"; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done; true', 'sh', cgroupParent], { stdio: 'ignore' });
+    spawnSync(
+      'sh',
+      [
+        '-c',
+        'for d in /sys/fs/cgroup/*"$1"; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done; true',
+        'sh',
+        cgroupParent,
+      ],
+      { stdio: 'ignore' },
+    );
   };
 
   let disposed: Promise<void> | undefined;
@@ -273,7 +290,11 @@ export async function startDockerDaemon(options: StartDockerOptions = {}): Promi
   try {
     const log = openSync(logFile, 'a');
     try {
-      child = spawn(dockerd, args, { detached: true, stdio: ['ignore', log, log], env: cleanEnv({ PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' }) });
+      child = spawn(dockerd, args, {
+        detached: true,
+        stdio: ['ignore', log, log],
+        env: cleanEnv({ PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' }),
+      });
     } finally {
       closeSync(log);
     }
@@ -290,7 +311,9 @@ export async function startDockerDaemon(options: StartDockerOptions = {}): Promi
         );
       }
       if (Date.now() > deadline) {
-        throw new Error(`docker sandbox: ${dockerd} did not answer on ${socket} within ${options.startTimeoutMs ?? 60_000} ms\n${formatLogTail('dockerd.log', await tailFile(logFile, 40))}`);
+        throw new Error(
+          `docker sandbox: ${dockerd} did not answer on ${socket} within ${options.startTimeoutMs ?? 60_000} ms\n${formatLogTail('dockerd.log', await tailFile(logFile, 40))}`,
+        );
       }
       await sleep(100);
     }

@@ -151,7 +151,13 @@ export function guardOnExit(entry: ExitGuardEntry): () => void {
  * files (unless kept) and drops it from the exit guard; `startOrClean()` starts it, and on failure
  * stops whatever started, removes the files and rethrows.
  */
-export function serviceSandboxLifecycle(s: { rootDir: string; start: () => Promise<void>; stop: () => Promise<void>; forceStop: () => Promise<unknown>; unguard: () => void }): {
+export function serviceSandboxLifecycle(s: {
+  rootDir: string;
+  start: () => Promise<void>;
+  stop: () => Promise<void>;
+  forceStop: () => Promise<unknown>;
+  unguard: () => void;
+}): {
   dispose: () => Promise<void>;
   startOrClean: () => Promise<void>;
 } {

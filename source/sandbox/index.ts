@@ -15,13 +15,7 @@ export {
   type StartResult,
   type StopResult,
 } from './service-ctl.js';
-export {
-  findPostgresBinaries,
-  startPostgres,
-  type PostgresBinaries,
-  type PostgresSandbox,
-  type StartPostgresOptions,
-} from './postgres.js';
+export { findPostgresBinaries, startPostgres, type PostgresBinaries, type PostgresSandbox, type StartPostgresOptions } from './postgres.js';
 export { parseRedisInfo, readAofManifest, redisBgsave, startRedis, type RedisSandbox, type StartRedisOptions } from './redis.js';
 export { RespError, replyText, respCommand, respCommands, type RespReply, type RespTarget } from './resp.js';
 export {

@@ -44,7 +44,13 @@ export async function startNodeExporter(options: { baseDir?: string; textfileDir
   const url = `http://${host}:${port}`;
   const spec: ServiceSpec = {
     name: `node-exporter-sandbox-${port}`,
-    argv: [binary, `--web.listen-address=${host}:${port}`, '--collector.disable-defaults', '--collector.textfile', `--collector.textfile.directory=${textfileDir}`],
+    argv: [
+      binary,
+      `--web.listen-address=${host}:${port}`,
+      '--collector.disable-defaults',
+      '--collector.textfile',
+      `--collector.textfile.directory=${textfileDir}`,
+    ],
     cwd: rootDir,
     pidFile,
     logFile,

@@ -6,17 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { guardOnExit, keepSandboxFiles } from './exit-guard.js';
 import { freePort } from './ports.js';
-import {
-  cleanEnv,
-  formatLogTail,
-  isPidAlive,
-  isRoot,
-  lookupOsUser,
-  signalPid,
-  tailFile,
-  waitUntil,
-  whichSync,
-} from './process-utils.js';
+import { cleanEnv, formatLogTail, isPidAlive, isRoot, lookupOsUser, signalPid, tailFile, waitUntil, whichSync } from './process-utils.js';
 
 export interface StartPostgresOptions {
   /** Parent for the temp dir (default os.tmpdir()). Must be traversable by the `postgres` OS user when running as root. */
@@ -188,8 +178,10 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
 
   try {
     const [file, args] = asServerUser(asRoot, bin('initdb'), [
-      '-D', dataDir,
-      '-U', 'postgres',
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
       `--pwfile=${pwFile}`,
       '--auth-local=scram-sha-256',
       '--auth-host=scram-sha-256',

@@ -108,9 +108,7 @@ export async function startPrometheus(options: StartPrometheusOptions = {}): Pro
     ...(options.ruleFiles?.length ? { rule_files: options.ruleFiles } : {}),
     scrape_configs: [
       { job_name: 'prometheus', static_configs: [{ targets: [`${host}:${port}`] }] },
-      ...(options.extraScrapeTargets?.length
-        ? [{ job_name: 'extra', static_configs: [{ targets: options.extraScrapeTargets }] }]
-        : []),
+      ...(options.extraScrapeTargets?.length ? [{ job_name: 'extra', static_configs: [{ targets: options.extraScrapeTargets }] }] : []),
     ],
   };
   await writeFile(configPath, stringify(config));
@@ -142,7 +140,9 @@ export async function startPrometheus(options: StartPrometheusOptions = {}): Pro
     try {
       await startService(spec);
     } catch (error) {
-      throw new Error(`Prometheus sandbox (${binary}, port ${port}, ${rootDir}): start failed: ${(error as Error).message}`, { cause: error });
+      throw new Error(`Prometheus sandbox (${binary}, port ${port}, ${rootDir}): start failed: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   };
   const stop = async (): Promise<void> => {
@@ -160,7 +160,9 @@ export async function startPrometheus(options: StartPrometheusOptions = {}): Pro
       throw new Error(`Prometheus ${url}: query ${JSON.stringify(promql)} failed: ${(error as Error).message}`, { cause: error });
     }
     if (body.status !== 'success' || body.data === undefined) {
-      throw new Error(`Prometheus ${url}: query ${JSON.stringify(promql)}: ${body.errorType ?? 'error'}: ${body.error ?? JSON.stringify(body)}`);
+      throw new Error(
+        `Prometheus ${url}: query ${JSON.stringify(promql)}: ${body.errorType ?? 'error'}: ${body.error ?? JSON.stringify(body)}`,
+      );
     }
     return body.data;
   };

@@ -180,7 +180,9 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       if (Buffer.isBuffer(reply) && reply.toString() === 'PONG') return;
       if (Date.now() > deadline) {
         const why = reply instanceof Error ? reply.message : String(reply);
-        throw new Error(`Redis sandbox (port ${port}, ${rootDir}): no PONG after start: ${why}\n${formatLogTail(logFile, await tailFile(logFile))}`);
+        throw new Error(
+          `Redis sandbox (port ${port}, ${rootDir}): no PONG after start: ${why}\n${formatLogTail(logFile, await tailFile(logFile))}`,
+        );
       }
       await sleep(25); // LOADING while it reads the RDB/AOF
     }
@@ -190,7 +192,9 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     try {
       await startService(spec);
     } catch (error) {
-      throw new Error(`Redis sandbox (${serverBinary}, port ${port}, ${rootDir}): start failed: ${(error as Error).message}`, { cause: error });
+      throw new Error(`Redis sandbox (${serverBinary}, port ${port}, ${rootDir}): start failed: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     await waitForPing();
   };

@@ -270,7 +270,9 @@ export async function stopService(spec: ServiceSpec): Promise<StopResult> {
     escalated = true;
     signalGroup(pid, 'SIGKILL');
     if (!(await waitUntil(() => !isPidAlive(pid), { timeoutMs: 5000, intervalMs: 25 }))) {
-      throw new Error(`service-ctl: ${spec.name} (pid ${pid}) still alive after ${signal} and SIGKILL\n${formatLogTail(spec.logFile, await tailFile(spec.logFile))}`);
+      throw new Error(
+        `service-ctl: ${spec.name} (pid ${pid}) still alive after ${signal} and SIGKILL\n${formatLogTail(spec.logFile, await tailFile(spec.logFile))}`,
+      );
     }
   }
   // Anything left in its process group (e.g. a forked saver) goes too. Group only: the pid itself
@@ -289,7 +291,9 @@ function tsxLoaderUrl(): string {
     try {
       resolved = require.resolve('tsx');
     } catch (error) {
-      throw new Error('service-ctl: running from .ts source needs the tsx package (devDependency), which cannot be resolved', { cause: error });
+      throw new Error('service-ctl: running from .ts source needs the tsx package (devDependency), which cannot be resolved', {
+        cause: error,
+      });
     }
     tsxLoader = pathToFileURL(resolved).href;
   }

@@ -187,7 +187,11 @@ SELECT setval('app.invoice_number_seq', ${INVOICE_SEQUENCE_VALUE});
  * (bigserial + a standalone one at a known value), a view, plpgsql functions, triggers, indexes
  * and a GRANT to a second role. Roles are cluster-wide: pg_dump of one database does not carry them.
  */
-export async function seedPostgres(pg: Pick<PostgresSandbox, 'psql'>, db: string, options: SeedPostgresOptions = {}): Promise<SeedPostgresResult> {
+export async function seedPostgres(
+  pg: Pick<PostgresSandbox, 'psql'>,
+  db: string,
+  options: SeedPostgresOptions = {},
+): Promise<SeedPostgresResult> {
   const n = options.rows ?? 200;
   if (!Number.isInteger(n) || n < 1) throw new Error(`seedPostgres: rows must be a positive integer, got ${n}`);
   const owner = options.owner ?? 'app_owner';
@@ -426,7 +430,13 @@ export async function fingerprintRedis(redis: Pick<RedisSandbox, 'command' | 'co
     } while (cursor !== '0');
     keys.sort(Buffer.compare);
 
-    const meta = await redis.commands(keys.flatMap((key) => [['TYPE', key], ['PTTL', key]]), db);
+    const meta = await redis.commands(
+      keys.flatMap((key) => [
+        ['TYPE', key],
+        ['PTTL', key],
+      ]),
+      db,
+    );
     const reads: (string | number | Buffer)[][] = [];
     const kinds: string[] = [];
     keys.forEach((key, index) => {

@@ -27,11 +27,14 @@ export interface SystemdPlan {
 /** How this very tool is started again by a scheduler: node and the real path of its entry script. */
 export function toolArgv(): string[] {
   const script = process.argv[1];
-  if (!script) throw new Error('cannot tell the path of restore-assistant\'s entry script');
+  if (!script) throw new Error("cannot tell the path of restore-assistant's entry script");
   return [process.execPath, realpathSync(script)];
 }
 
-export async function planSystemd(loaded: LoadedRecipe, opts: { every?: string; unitDir?: string; envFile?: string; env?: NodeJS.ProcessEnv }): Promise<SystemdPlan> {
+export async function planSystemd(
+  loaded: LoadedRecipe,
+  opts: { every?: string; unitDir?: string; envFile?: string; env?: NodeJS.ProcessEnv },
+): Promise<SystemdPlan> {
   const env = opts.env ?? process.env;
   const period = parsePeriod(opts.every ?? '7d');
   const sizing = await lastDrillSizing(loaded, env);
@@ -142,14 +145,26 @@ export interface KubernetesOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export async function kubernetesManifest(loaded: LoadedRecipe, opts: KubernetesOptions): Promise<{ text: string; objects: Array<Record<string, unknown>>; sizing: DrillSizing; warnings: string[] }> {
-  if (!opts.image) throw new UsageError('--kubernetes needs --image IMAGE: the container image with restore-assistant and the PostgreSQL/Redis/Prometheus binaries (scripts/setup.sh installs them).');
+export async function kubernetesManifest(
+  loaded: LoadedRecipe,
+  opts: KubernetesOptions,
+): Promise<{ text: string; objects: Array<Record<string, unknown>>; sizing: DrillSizing; warnings: string[] }> {
+  if (!opts.image)
+    throw new UsageError(
+      '--kubernetes needs --image IMAGE: the container image with restore-assistant and the PostgreSQL/Redis/Prometheus binaries (scripts/setup.sh installs them).',
+    );
   const r = loaded.recipe;
   const period = parsePeriod(opts.every ?? '7d');
   const sizing = await lastDrillSizing(loaded, opts.env ?? process.env);
   const warnings: string[] = [];
-  if (!r.metrics.pushgateway) warnings.push(`${r.name}: the recipe has no metrics.pushgateway; a pod's textfile is read by no node_exporter, so its drills reach Prometheus only through a Pushgateway.`);
-  if (period.seconds > r.drill.intervalDays * 86_400) warnings.push(`${r.name}: --every ${period.text} is longer than drill.intervalDays (${r.drill.intervalDays}): the drill-overdue alert will fire between runs.`);
+  if (!r.metrics.pushgateway)
+    warnings.push(
+      `${r.name}: the recipe has no metrics.pushgateway; a pod's textfile is read by no node_exporter, so its drills reach Prometheus only through a Pushgateway.`,
+    );
+  if (period.seconds > r.drill.intervalDays * 86_400)
+    warnings.push(
+      `${r.name}: --every ${period.text} is longer than drill.intervalDays (${r.drill.intervalDays}): the drill-overdue alert will fire between runs.`,
+    );
   const evidence = r.evidence.dir ? path.posix.resolve(r.evidence.dir) : '/var/lib/restore-assistant/runs';
   const recipeText = await readFile(loaded.file, 'utf8');
   const base = `restore-assistant-${r.name}`;

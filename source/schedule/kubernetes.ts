@@ -38,7 +38,11 @@ export function kubernetesName(recipe: string): string {
 export function kubernetesObjects(input: KubernetesInput): Array<Record<string, unknown>> {
   const r = input.recipe;
   const name = kubernetesName(r.name);
-  const labels = { 'app.kubernetes.io/name': 'restore-assistant', 'app.kubernetes.io/component': 'drill', 'restore-assistant/recipe': name.slice('ra-drill-'.length) };
+  const labels = {
+    'app.kubernetes.io/name': 'restore-assistant',
+    'app.kubernetes.io/component': 'drill',
+    'restore-assistant/recipe': name.slice('ra-drill-'.length),
+  };
   const meta = (n: string): Record<string, unknown> => ({ name: n, ...(input.namespace ? { namespace: input.namespace } : {}), labels });
   const configMap = {
     apiVersion: 'v1',

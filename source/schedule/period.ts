@@ -32,7 +32,13 @@ export function parsePeriod(value: string): Period {
   if (unit === 'h') {
     if (n === 24) return parsePeriod('1d');
     if (n < 1 || 24 % n !== 0) return fail();
-    return { text: `${n}h`, seconds: n * 3600, onCalendar: n === 1 ? '*-*-* *:15:00' : `*-*-* 00/${n}:15:00`, cron: n === 1 ? '15 * * * *' : `15 */${n} * * *`, randomizedDelaySeconds: Math.round((n * 3600) / 10) };
+    return {
+      text: `${n}h`,
+      seconds: n * 3600,
+      onCalendar: n === 1 ? '*-*-* *:15:00' : `*-*-* 00/${n}:15:00`,
+      cron: n === 1 ? '15 * * * *' : `15 */${n} * * *`,
+      randomizedDelaySeconds: Math.round((n * 3600) / 10),
+    };
   }
   const days = unit === 'w' ? n * 7 : n;
   switch (days) {
@@ -43,7 +49,13 @@ export function parsePeriod(value: string): Period {
     case 30:
       return { text: '30d', seconds: 30 * 86_400, onCalendar: '*-*-01 04:30:00', cron: '30 4 1 * *', randomizedDelaySeconds: 3600 };
     case 90:
-      return { text: '90d', seconds: 90 * 86_400, onCalendar: '*-01,04,07,10-01 04:30:00', cron: '30 4 1 1,4,7,10 *', randomizedDelaySeconds: 3600 };
+      return {
+        text: '90d',
+        seconds: 90 * 86_400,
+        onCalendar: '*-01,04,07,10-01 04:30:00',
+        cron: '30 4 1 1,4,7,10 *',
+        randomizedDelaySeconds: 3600,
+      };
     default:
       return fail();
   }

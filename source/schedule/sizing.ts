@@ -33,14 +33,24 @@ export async function lastDrillSizing(loaded: LoadedRecipe, env: NodeJS.ProcessE
   }
   let backupBytes: number | undefined;
   try {
-    const { sets } = await listBackupSets({ root: r.backups.root, layout: r.backups.layout, ...(r.backups.database ? { database: r.backups.database } : {}), pairWindowMinutes: r.backups.pairWindowMinutes });
+    const { sets } = await listBackupSets({
+      root: r.backups.root,
+      layout: r.backups.layout,
+      ...(r.backups.database ? { database: r.backups.database } : {}),
+      pairWindowMinutes: r.backups.pairWindowMinutes,
+    });
     const set = sets.find((s) => s.id === setId) ?? sets[0];
     if (set) backupBytes = set.totalSize;
   } catch {
     // backups not reachable from here (a scheduler host without them): defaults
   }
   const source = runId ? 'last-drill' : backupBytes !== undefined ? 'catalog' : 'defaults';
-  return { source, ...(runId ? { runId } : {}), ...(durationSeconds !== undefined ? { durationSeconds } : {}), ...(backupBytes !== undefined ? { backupBytes } : {}) };
+  return {
+    source,
+    ...(runId ? { runId } : {}),
+    ...(durationSeconds !== undefined ? { durationSeconds } : {}),
+    ...(backupBytes !== undefined ? { backupBytes } : {}),
+  };
 }
 
 /** A time budget for one drill: four times the last one, at least an hour. */

@@ -47,7 +47,8 @@ export function systemdWord(arg: string): string {
 
 /** A path for ReadWritePaths=/EnvironmentFile=: refuses what systemd would split or expand. */
 function unitPath(p: string): string {
-  if (!path.isAbsolute(p) || /[\s"'\\%$]/.test(p)) throw new Error(`path ${JSON.stringify(p)} cannot be written into a unit (absolute, no spaces, quotes, % or $)`);
+  if (!path.isAbsolute(p) || /[\s"'\\%$]/.test(p))
+    throw new Error(`path ${JSON.stringify(p)} cannot be written into a unit (absolute, no spaces, quotes, % or $)`);
   return p;
 }
 
@@ -71,7 +72,9 @@ export function systemdUnits(input: SystemdUnitInput): UnitFile[] {
     '[Service]',
     'Type=oneshot',
     `ExecStart=${exec}`,
-    '# The recipe\'s secrets (' + (secretEnvNames(r).join(', ') || 'none named') + '): NAME=value lines, root-owned, mode 0600. Never in this unit.',
+    "# The recipe's secrets (" +
+      (secretEnvNames(r).join(', ') || 'none named') +
+      '): NAME=value lines, root-owned, mode 0600. Never in this unit.',
     `EnvironmentFile=-${unitPath(input.envFile)}`,
     `Environment=RESTORE_ASSISTANT_EVIDENCE_DIR=${unitPath(input.evidenceDir)}`,
     'Environment=NO_COLOR=1',
@@ -96,7 +99,12 @@ export function systemdUnits(input: SystemdUnitInput): UnitFile[] {
     `ReadWritePaths=${writable.join(' ')}`,
     `# Locks (${input.lockDir}), shared with interactive restores so a drill never runs into one.`,
     ...(input.lockDir.startsWith('/run/restore-assistant/')
-      ? ['# /run is read-only under ProtectSystem=strict: systemd makes /run/restore-assistant (kept after the run).', 'RuntimeDirectory=restore-assistant', 'RuntimeDirectoryMode=0755', 'RuntimeDirectoryPreserve=yes']
+      ? [
+          '# /run is read-only under ProtectSystem=strict: systemd makes /run/restore-assistant (kept after the run).',
+          'RuntimeDirectory=restore-assistant',
+          'RuntimeDirectoryMode=0755',
+          'RuntimeDirectoryPreserve=yes',
+        ]
       : [`ReadWritePaths=-${unitPath(path.dirname(input.lockDir))}`]),
     '',
   ].join('\n');
@@ -107,7 +115,7 @@ export function systemdUnits(input: SystemdUnitInput): UnitFile[] {
     '',
     '[Timer]',
     `OnCalendar=${input.period.onCalendar}`,
-    '# Spread a fleet\'s drills; the same delay on each run of this host, so the period stays even.',
+    "# Spread a fleet's drills; the same delay on each run of this host, so the period stays even.",
     `RandomizedDelaySec=${input.period.randomizedDelaySeconds}`,
     'FixedRandomDelay=true',
     '# A drill missed while the host was off runs at the next boot.',

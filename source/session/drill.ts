@@ -46,7 +46,15 @@ export function drillScratchHolder(real: LoadedRecipe, env: NodeJS.ProcessEnv): 
       if (!held) {
         const scratch = await startDrillScratch(real, [...kinds], env);
         const { recipe, skippedChecks } = drillRecipe(real.recipe, scratch.sandbox);
-        held = { key, drill: { scratch, target: { recipe, file: real.file, digest: real.digest }, skippedChecks, safetyDir: scratch.sandbox.rootDirs[0] ?? '' } };
+        held = {
+          key,
+          drill: {
+            scratch,
+            target: { recipe, file: real.file, digest: real.digest },
+            skippedChecks,
+            safetyDir: scratch.sandbox.rootDirs[0] ?? '',
+          },
+        };
       }
       return held.drill;
     },

@@ -29,7 +29,12 @@ export interface GuideDepsOptions {
 }
 
 function toEntry(run: HistoryRun): GuideHistoryEntry {
-  const e: GuideHistoryEntry = { runId: run.runId, kind: run.kind, startedAt: run.startedAt, outcome: !run.finished && run.outcome === 'interrupted' ? 'killed' : run.outcome };
+  const e: GuideHistoryEntry = {
+    runId: run.runId,
+    kind: run.kind,
+    startedAt: run.startedAt,
+    outcome: !run.finished && run.outcome === 'interrupted' ? 'killed' : run.outcome,
+  };
   if (run.backup) e.backupId = run.backup.id;
   if (run.rtoMs !== null) e.rtoMs = run.rtoMs;
   if (run.rpoMs !== null) e.rpoMs = run.rpoMs;
@@ -60,7 +65,10 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
   };
 
   const history = async (loaded: LoadedRecipe): Promise<GuideHistoryEntry[]> => {
-    const view = await readHistory(evidenceDir(loaded.recipe, env), { recipe: loaded.recipe.name, intervalDays: loaded.recipe.drill.intervalDays });
+    const view = await readHistory(evidenceDir(loaded.recipe, env), {
+      recipe: loaded.recipe.name,
+      intervalDays: loaded.recipe.drill.intervalDays,
+    });
     return view.runs
       .filter((r) => r.kind === 'restore' || r.kind === 'drill')
       .map(toEntry)
@@ -101,7 +109,12 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
 
     async listSets(loaded) {
       const b = loaded.recipe.backups;
-      const result = await listBackupSets({ root: b.root, layout: b.layout, ...(b.database ? { database: b.database } : {}), pairWindowMinutes: b.pairWindowMinutes });
+      const result = await listBackupSets({
+        root: b.root,
+        layout: b.layout,
+        ...(b.database ? { database: b.database } : {}),
+        pairWindowMinutes: b.pairWindowMinutes,
+      });
       return { sets: result.sets, warnings: result.warnings };
     },
 
@@ -110,7 +123,8 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       return session.verify(set, {
         depth: o.depth,
         signal: o.signal,
-        onProgress: (p) => o.onProgress({ component: p.component, check: sanitizeText(path.basename(p.path)), done: p.bytesDone, total: p.bytesTotal }),
+        onProgress: (p) =>
+          o.onProgress({ component: p.component, check: sanitizeText(path.basename(p.path)), done: p.bytesDone, total: p.bytesTotal }),
       });
     },
 
@@ -124,12 +138,20 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
         set: req.set,
         facts: req.facts,
         ...(req.verify ? { verify: req.verify } : {}),
-        flags: { yes: true, missingRoles: req.missingRoles, ...(req.overrideRejected !== undefined ? { forceUnverified: req.overrideRejected } : {}) },
+        flags: {
+          yes: true,
+          missingRoles: req.missingRoles,
+          ...(req.overrideRejected !== undefined ? { forceUnverified: req.overrideRejected } : {}),
+        },
       });
     },
 
     async runPlan(plan, o) {
-      const { summary, evidenceDir: dir, runId } = await sessionOf(plan.mode).start(plan, {
+      const {
+        summary,
+        evidenceDir: dir,
+        runId,
+      } = await sessionOf(plan.mode).start(plan, {
         bus: o.bus,
         signal: o.signal,
         stopSignal: o.stopSignal,

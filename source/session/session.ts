@@ -122,7 +122,13 @@ export interface Session {
 /** The set `--backup` names: an id, "latest", or a path. */
 export async function pickBackupSet(recipe: LoadedRecipe, ref: string): Promise<BackupSet> {
   const b = recipe.recipe.backups;
-  const list = (): ReturnType<typeof listBackupSets> => listBackupSets({ root: b.root, layout: b.layout, ...(b.database ? { database: b.database } : {}), pairWindowMinutes: b.pairWindowMinutes });
+  const list = (): ReturnType<typeof listBackupSets> =>
+    listBackupSets({
+      root: b.root,
+      layout: b.layout,
+      ...(b.database ? { database: b.database } : {}),
+      pairWindowMinutes: b.pairWindowMinutes,
+    });
   if (ref !== 'latest' && (await isPathRef(ref))) {
     try {
       return findBackupSet((await list()).sets, ref);
@@ -157,25 +163,38 @@ export function problemLine(p: Pick<PreflightProblem, 'component' | 'message' | 
 
 /** The error a restore raises for a set that failed verification (exit 3). */
 export function verifyRejected(report: VerifyReport, setId: string): RestoreAssistantError {
-  return new RestoreAssistantError(`Backup set ${setId} failed ${report.depth} verification: it is not restored.`, ExitCode.backupRejected, {
-    problems: report.problems.map((p) => `${p.component ? `${p.component}: ` : ''}${p.message}`),
-    untouched: 'Nothing was touched.',
-    next: `Pick another set (restore-assistant list), run \`restore-assistant verify ${setId}\` for details, or restore it anyway with --force-unverified "<reason>" (the reason is recorded).`,
-  });
+  return new RestoreAssistantError(
+    `Backup set ${setId} failed ${report.depth} verification: it is not restored.`,
+    ExitCode.backupRejected,
+    {
+      problems: report.problems.map((p) => `${p.component ? `${p.component}: ` : ''}${p.message}`),
+      untouched: 'Nothing was touched.',
+      next: `Pick another set (restore-assistant list), run \`restore-assistant verify ${setId}\` for details, or restore it anyway with --force-unverified "<reason>" (the reason is recorded).`,
+    },
+  );
 }
 
-function preflightRefusal(problems: PreflightProblem[], redact: Redactor, mode: SessionMode, surface: 'command' | 'guide'): RestoreAssistantError {
+function preflightRefusal(
+  problems: PreflightProblem[],
+  redact: Redactor,
+  mode: SessionMode,
+  surface: 'command' | 'guide',
+): RestoreAssistantError {
   const next =
     surface === 'guide'
       ? 'Fix the problems listed, then choose the set again (`restore-assistant plan` shows the plan without touching anything).'
       : mode === 'drill'
         ? 'Fix the problems listed (they would stop a real restore too), then run the drill again.'
         : 'Fix the problems listed, then run the restore again (`restore-assistant plan` shows the plan without touching anything).';
-  return new RestoreAssistantError(`Preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}: the ${mode} did not start.`, ExitCode.preflightFailed, {
-    problems: problems.map((p) => redact(problemLine(p))),
-    untouched: mode === 'drill' ? 'Nothing was restored; the real targets were not contacted.' : 'Nothing was touched.',
-    next,
-  });
+  return new RestoreAssistantError(
+    `Preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}: the ${mode} did not start.`,
+    ExitCode.preflightFailed,
+    {
+      problems: problems.map((p) => redact(problemLine(p))),
+      untouched: mode === 'drill' ? 'Nothing was restored; the real targets were not contacted.' : 'Nothing was touched.',
+      next,
+    },
+  );
 }
 
 const KINDS: ComponentKind[] = ['postgres', 'redis', 'prometheus'];
@@ -248,8 +267,15 @@ export function openSession(options: SessionOptions): Session {
     return scratch.forKinds(kinds);
   };
 
-  const preflightAtRun = async (plan: Plan, target: LoadedRecipe, runEnv: NodeJS.ProcessEnv, verify: VerifyReport | undefined): Promise<string[]> =>
-    (await runPreflight(plan, target, { redact: redactor(), env: runEnv, ...(verify ? { verify } : {}) })).filter((p) => p.severity === 'error').map(problemLine);
+  const preflightAtRun = async (
+    plan: Plan,
+    target: LoadedRecipe,
+    runEnv: NodeJS.ProcessEnv,
+    verify: VerifyReport | undefined,
+  ): Promise<string[]> =>
+    (await runPreflight(plan, target, { redact: redactor(), env: runEnv, ...(verify ? { verify } : {}) }))
+      .filter((p) => p.severity === 'error')
+      .map(problemLine);
 
   return {
     loaded,
@@ -287,7 +313,12 @@ export function openSession(options: SessionOptions): Session {
         const d = await drillFor(set);
         return probeFacts(d.target, set, report, { redact: redactor(), env: d.scratch.env, ...signal, safetyDir: d.safetyDir });
       }
-      return probeFacts(loaded, set, report, { redact: base, env, ...signal, safetyDir: baseFlags.safetyDir || defaultSafetyDir(loaded.recipe, env) });
+      return probeFacts(loaded, set, report, {
+        redact: base,
+        env,
+        ...signal,
+        safetyDir: baseFlags.safetyDir || defaultSafetyDir(loaded.recipe, env),
+      });
     },
 
     plan(input) {
@@ -296,14 +327,30 @@ export function openSession(options: SessionOptions): Session {
       const target = d ? d.target : loaded;
       const flags: PlanFlags = d
         ? { ...baseFlags, ...input.flags, yes: true, missingRoles: 'create', safetyDir: d.safetyDir }
-        : { ...baseFlags, ...input.flags, safetyDir: input.flags?.safetyDir || baseFlags.safetyDir || defaultSafetyDir(loaded.recipe, env) };
+        : {
+            ...baseFlags,
+            ...input.flags,
+            safetyDir: input.flags?.safetyDir || baseFlags.safetyDir || defaultSafetyDir(loaded.recipe, env),
+          };
       const options = resolvePlanOptions(target.recipe, flags, undefined, env);
-      const blocking = preflightProblems(target, input.set, input.facts, { missingRoles: options.missingRoles, ...(options.only ? { only: options.only } : {}) }).filter((p) => p.severity === 'error');
+      const blocking = preflightProblems(target, input.set, input.facts, {
+        missingRoles: options.missingRoles,
+        ...(options.only ? { only: options.only } : {}),
+      }).filter((p) => p.severity === 'error');
       if (blocking.length > 0) throw preflightRefusal(blocking, redactor(), mode, surface);
       const verify = input.verify ?? reports.get(input.set.id);
       const lockKeys = keysBySet.get(input.set.id);
       if (!lockKeys) throw new Error('a plan is built after its targets are locked (verify or probe first)');
-      const plan = buildPlan({ recipe: target, set: input.set, facts: input.facts, options, mode, now: now(), ...(verify ? { verify } : {}), lockKeys });
+      const plan = buildPlan({
+        recipe: target,
+        set: input.set,
+        facts: input.facts,
+        options,
+        mode,
+        now: now(),
+        ...(verify ? { verify } : {}),
+        lockKeys,
+      });
       if (d) assertDrillIsolation(plan, d.scratch.sandbox, loaded.recipe);
       built.set(plan, { set: input.set, ...(verify ? { verify } : {}) });
       return plan;
@@ -335,10 +382,22 @@ export function openSession(options: SessionOptions): Session {
         const otherProblems = report ? report.problems.length - mismatch.length : 1;
         const coveredByOverride = otherProblems > 0 || (mismatch.length > 0 && plan.options.allowDatabaseMismatch === undefined);
         if (plan.options.overrideRejected !== undefined && coveredByOverride) {
-          bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that failed ${report ? `${report.depth} ` : ''}verification; operator's reason: ${plan.options.overrideRejected}`) });
+          bus.emit({
+            type: 'log',
+            level: 'warn',
+            message: redact(
+              `restoring a set that failed ${report ? `${report.depth} ` : ''}verification; operator's reason: ${plan.options.overrideRejected}`,
+            ),
+          });
         }
         if (plan.options.allowDatabaseMismatch !== undefined && mismatch.length > 0) {
-          bus.emit({ type: 'log', level: 'warn', message: redact(`restoring a set that names another database (${mismatch.map((p) => p.message).join('; ')}); operator's reason: ${plan.options.allowDatabaseMismatch}`) });
+          bus.emit({
+            type: 'log',
+            level: 'warn',
+            message: redact(
+              `restoring a set that names another database (${mismatch.map((p) => p.message).join('; ')}); operator's reason: ${plan.options.allowDatabaseMismatch}`,
+            ),
+          });
         }
         summary = await runPlan(plan, {
           bus,
@@ -389,7 +448,10 @@ export function openSession(options: SessionOptions): Session {
           exitCode: ExitCode.backupRejected,
           rpoMs: confirmedAt.getTime() - Date.parse(set.time),
           safetyCopies: [],
-          state: ['Nothing was restored: the backup set failed verification.', ...report.problems.map((p) => `${p.component ?? 'set'}: ${p.message}`)],
+          state: [
+            'Nothing was restored: the backup set failed verification.',
+            ...report.problems.map((p) => `${p.component ?? 'set'}: ${p.message}`),
+          ],
           nextSteps: ['Fix the backup job that produced this set; run `restore-assistant verify` on newer sets.'],
         };
         bus.emit({ type: 'run-finished', ...summary });
@@ -446,7 +508,11 @@ export async function prepare(session: Session, o: PrepareOptions): Promise<Prep
   await session.lock(set);
   if (o.confirmBeforeVerify && !(await o.confirmBeforeVerify(set))) return { kind: 'cancelled', set };
   o.onStage?.('verify', set);
-  const report = await session.verify(set, { depth: o.depth, ...(o.signal ? { signal: o.signal } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+  const report = await session.verify(set, {
+    depth: o.depth,
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
   if (!report.ok) {
     if (!o.onRejected) throw verifyRejected(report, set.id);
     if (o.onRejected(report, set) === 'stop') return { kind: 'rejected', set, report };

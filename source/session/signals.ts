@@ -41,7 +41,9 @@ export function ownRunSignals(notify: (line: string) => void): RunSignals {
   const stop = new AbortController();
   const dispose = ownProcessSignals((sig) => {
     if (!abort.signal.aborted) {
-      notify(`\n${sig} received: stopping the running command and rolling back. Send it again to stop waiting (the state will be reported as it is).`);
+      notify(
+        `\n${sig} received: stopping the running command and rolling back. Send it again to stop waiting (the state will be reported as it is).`,
+      );
       abort.abort(new Error(sig));
     } else if (!stop.signal.aborted) {
       notify(`\n${sig} received again: no longer waiting; reporting the exact state.`);

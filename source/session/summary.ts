@@ -30,7 +30,9 @@ export function formatSummary(rawSummary: RunSummary, rawPlan: Plan, evidence: s
   const c = paint(color);
   const lines: string[] = [];
   const good = summary.exitCode === 0;
-  lines.push(`${c('bold', 'Result:')} ${c(good ? 'green' : summary.exitCode === 4 ? 'yellow' : 'red', outcomeWords[summary.outcome] ?? summary.outcome)} (exit ${summary.exitCode})`);
+  lines.push(
+    `${c('bold', 'Result:')} ${c(good ? 'green' : summary.exitCode === 4 ? 'yellow' : 'red', outcomeWords[summary.outcome] ?? summary.outcome)} (exit ${summary.exitCode})`,
+  );
   if (summary.error && !good) lines.push(`${c('bold', 'Why:')} ${summary.error}`);
   lines.push(`${c('bold', 'Backup:')} ${plan.backup.id}, taken ${plan.backup.time}`);
   lines.push(

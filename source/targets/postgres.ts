@@ -145,7 +145,11 @@ export function allowConnectionsActions(target: PostgresTarget, database = targe
     exec(
       psqlCommand(target, {
         purpose: `Allow connections to ${database} again`,
-        sql: [doBlock(`IF ${dbExists(database)} THEN EXECUTE format('ALTER DATABASE %I ALLOW_CONNECTIONS true', ${quoteLiteral(database)}); END IF;`)],
+        sql: [
+          doBlock(
+            `IF ${dbExists(database)} THEN EXECUTE format('ALTER DATABASE %I ALLOW_CONNECTIONS true', ${quoteLiteral(database)}); END IF;`,
+          ),
+        ],
         timeoutSeconds: 60,
       }),
     ),
@@ -210,13 +214,20 @@ export function dropDatabaseActions(target: PostgresTarget, purpose: string): Pl
 /** CREATE DATABASE with owner, encoding, locale and template from the recipe. */
 export function createDatabaseSql(target: PostgresTarget): string {
   const owner = target.owner ?? target.user;
-  const parts = [`CREATE DATABASE ${quoteIdent(target.database)}`, `OWNER ${quoteIdent(owner)}`, `ENCODING ${quoteLiteral(target.encoding)}`, `TEMPLATE ${quoteIdent(target.template)}`];
+  const parts = [
+    `CREATE DATABASE ${quoteIdent(target.database)}`,
+    `OWNER ${quoteIdent(owner)}`,
+    `ENCODING ${quoteLiteral(target.encoding)}`,
+    `TEMPLATE ${quoteIdent(target.template)}`,
+  ];
   if (target.locale) parts.push(`LC_COLLATE ${quoteLiteral(target.locale)}`, `LC_CTYPE ${quoteLiteral(target.locale)}`);
   return parts.join(' ');
 }
 
 export function createDatabaseActions(target: PostgresTarget): PlannedAction[] {
-  return [exec(psqlCommand(target, { purpose: `Create database ${target.database}`, sql: [createDatabaseSql(target)], timeoutSeconds: 300 }))];
+  return [
+    exec(psqlCommand(target, { purpose: `Create database ${target.database}`, sql: [createDatabaseSql(target)], timeoutSeconds: 300 })),
+  ];
 }
 
 /** The run facts of undo by identity: the OID of the database this run created, and the highest database OID before it. */
@@ -231,9 +242,17 @@ export const OID_WATERMARK_FACT = 'postgres.oidWatermark';
  */
 export function createDatabaseRecordedActions(target: PostgresTarget): PlannedAction[] {
   const record = (purpose: string, sql: string, fact: string, what: string): PlannedAction =>
-    exec({ ...psqlCommand(target, { purpose, sql: [sql], tuplesOnly: true, timeoutSeconds: 60 }), record: { fact, pattern: '^[0-9]+$', what } });
+    exec({
+      ...psqlCommand(target, { purpose, sql: [sql], tuplesOnly: true, timeoutSeconds: 60 }),
+      record: { fact, pattern: '^[0-9]+$', what },
+    });
   return [
-    record(`Record the highest database OID before creating ${target.database}`, 'SELECT COALESCE(max(oid), 0) FROM pg_catalog.pg_database', OID_WATERMARK_FACT, 'the highest database OID before the create'),
+    record(
+      `Record the highest database OID before creating ${target.database}`,
+      'SELECT COALESCE(max(oid), 0) FROM pg_catalog.pg_database',
+      OID_WATERMARK_FACT,
+      'the highest database OID before the create',
+    ),
     ...createDatabaseActions(target),
     record(
       `Record the OID of the new database ${target.database} (the rollback drops only that database)`,
@@ -301,7 +320,9 @@ export function createRolesActions(target: PostgresTarget, roles: readonly strin
       psqlCommand(target, {
         purpose: `Create missing roles (NOLOGIN): ${roles.join(', ')}`,
         sql: roles.map((r) =>
-          doBlock(`IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${quoteLiteral(r)}) THEN EXECUTE format('CREATE ROLE %I NOLOGIN', ${quoteLiteral(r)}); END IF;`),
+          doBlock(
+            `IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${quoteLiteral(r)}) THEN EXECUTE format('CREATE ROLE %I NOLOGIN', ${quoteLiteral(r)}); END IF;`,
+          ),
         ),
         timeoutSeconds: 60,
       }),
@@ -334,7 +355,12 @@ export function plainRestoreAction(target: PostgresTarget, file: string, opts: {
     purpose: `Restore ${path.basename(file)} into ${target.database} with psql (ON_ERROR_STOP, restricted: no meta-commands)${opts.skipOwnership ? ', without ownership and grants' : ''}`,
     runsIn: contextLabel(target.exec),
     ...envFrom(target),
-    input: { file, ...(opts.gunzip ? { gunzip: true } : {}), ...(opts.skipOwnership ? { filter: 'strip-ownership-and-acl' as const } : {}), psqlRestrict: true },
+    input: {
+      file,
+      ...(opts.gunzip ? { gunzip: true } : {}),
+      ...(opts.skipOwnership ? { filter: 'strip-ownership-and-acl' as const } : {}),
+      psqlRestrict: true,
+    },
     progress: 'input-bytes',
   };
 }
@@ -373,7 +399,13 @@ export function archiveRestoreActions(
       ]
     : [];
   const actions: PlannedAction[] = [];
-  if (inCtx) actions.push({ type: 'exec', argv: inCtx, purpose: `Copy ${path.basename(file)} into the container (pg_restore --jobs needs a file)`, runsIn: 'host' });
+  if (inCtx)
+    actions.push({
+      type: 'exec',
+      argv: inCtx,
+      purpose: `Copy ${path.basename(file)} into the container (pg_restore --jobs needs a file)`,
+      runsIn: 'host',
+    });
   actions.push({
     type: 'exec',
     argv: wrapArgv(target.exec, argv, { env: envNames(target) }),
@@ -404,20 +436,43 @@ export function dumpSafetyCopyActions(target: PostgresTarget, hostFile: string, 
   ];
   if (inContainer && target.exec.kind !== 'host') {
     actions.push(
-      { type: 'exec', argv: ['docker', 'cp', `${target.exec.container}:${ctxTempPath}`, hostFile], purpose: 'Copy the safety dump out of the container', runsIn: 'host' },
-      { type: 'exec', argv: wrapArgv(target.exec, ['rm', '-f', '--', ctxTempPath]), purpose: 'Remove the safety dump from the container', runsIn: contextLabel(target.exec) },
+      {
+        type: 'exec',
+        argv: ['docker', 'cp', `${target.exec.container}:${ctxTempPath}`, hostFile],
+        purpose: 'Copy the safety dump out of the container',
+        runsIn: 'host',
+      },
+      {
+        type: 'exec',
+        argv: wrapArgv(target.exec, ['rm', '-f', '--', ctxTempPath]),
+        purpose: 'Remove the safety dump from the container',
+        runsIn: contextLabel(target.exec),
+      },
     );
   }
   return actions;
 }
 
 export function analyzeActions(target: PostgresTarget): PlannedAction[] {
-  return [exec(psqlCommand(target, { database: target.database, purpose: `Update planner statistics of ${target.database} (ANALYZE)`, sql: ['ANALYZE'] }))];
+  return [
+    exec(
+      psqlCommand(target, {
+        database: target.database,
+        purpose: `Update planner statistics of ${target.database} (ANALYZE)`,
+        sql: ['ANALYZE'],
+      }),
+    ),
+  ];
 }
 
 /** Read-only probe commands. */
 export function serverVersionCommand(target: PostgresTarget): PlannedCommand {
-  return psqlCommand(target, { purpose: 'Read the server version', sql: ['SHOW server_version_num', 'SHOW server_version'], tuplesOnly: true, timeoutSeconds: 15 });
+  return psqlCommand(target, {
+    purpose: 'Read the server version',
+    sql: ['SHOW server_version_num', 'SHOW server_version'],
+    tuplesOnly: true,
+    timeoutSeconds: 15,
+  });
 }
 
 export function clientVersionArgv(target: PostgresTarget, tool: 'psql' | 'pg_restore' | 'pg_dump'): string[] {

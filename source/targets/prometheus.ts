@@ -46,12 +46,22 @@ export function containerAsideName(stamp: string): string {
 
 /** Where the safety copy is kept, in words for the plan. */
 export function safetyLocation(target: PrometheusTarget, stamp: string): string {
-  return target.exec.kind === 'host' ? hostAsidePath(target, stamp) : `${path.posix.join(target.dataDir, containerAsideName(stamp))} (inside the volume of ${target.exec.container})`;
+  return target.exec.kind === 'host'
+    ? hostAsidePath(target, stamp)
+    : `${path.posix.join(target.dataDir, containerAsideName(stamp))} (inside the volume of ${target.exec.container})`;
 }
 
 export function moveAsideActions(target: PrometheusTarget, stamp: string): PlannedAction[] {
   if (target.exec.kind === 'host') {
-    return [{ type: 'move', from: target.dataDir, to: hostAsidePath(target, stamp), purpose: `Move the data dir aside to ${hostAsidePath(target, stamp)}`, ifExists: true }];
+    return [
+      {
+        type: 'move',
+        from: target.dataDir,
+        to: hostAsidePath(target, stamp),
+        purpose: `Move the data dir aside to ${hostAsidePath(target, stamp)}`,
+        ifExists: true,
+      },
+    ];
   }
   return [
     {
@@ -74,13 +84,21 @@ export function moveBackActions(target: PrometheusTarget, stamp: string): Planne
     return [
       { type: 'move', from: target.dataDir, to: failed, purpose: `Move the restored data dir away to ${failed}`, ifExists: true },
       { type: 'move', from: hostAsidePath(target, stamp), to: target.dataDir, purpose: 'Put the previous data dir back', ifExists: true },
-      { type: 'exec', argv: shScript(REMOVE_PLACED_SCRIPT, [failed]), purpose: `Remove the restored data (${failed}, a copy of the backup)`, runsIn: 'host' },
+      {
+        type: 'exec',
+        argv: shScript(REMOVE_PLACED_SCRIPT, [failed]),
+        purpose: `Remove the restored data (${failed}, a copy of the backup)`,
+        runsIn: 'host',
+      },
     ];
   }
   return [
     {
       type: 'exec',
-      argv: volumeHelperArgv(target.exec, shScript(MOVE_CONTENTS_BACK_SCRIPT, [target.dataDir, containerAsideName(stamp), `.failed_restore_${stamp}`])),
+      argv: volumeHelperArgv(
+        target.exec,
+        shScript(MOVE_CONTENTS_BACK_SCRIPT, [target.dataDir, containerAsideName(stamp), `.failed_restore_${stamp}`]),
+      ),
       purpose: `Move the restored data into .failed_restore_${stamp} and the previous data back`,
       runsIn: helperLabel(target.exec),
     },
@@ -105,7 +123,13 @@ export function extractActions(target: PrometheusTarget, archive: string): Plann
         runsIn: 'host',
       },
     ];
-    if (owner) actions.push({ type: 'exec', argv: ['chown', '-R', '--', owner, target.dataDir], purpose: `Give the data dir to ${owner}`, runsIn: 'host' });
+    if (owner)
+      actions.push({
+        type: 'exec',
+        argv: ['chown', '-R', '--', owner, target.dataDir],
+        purpose: `Give the data dir to ${owner}`,
+        runsIn: 'host',
+      });
     return actions;
   }
   const cp = extractIntoArgv(target.exec, target.dataDir) ?? [];

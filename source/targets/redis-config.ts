@@ -64,8 +64,7 @@ export function parseRedisConf(text: string): RedisConfSettings {
     if (key === 'dir') {
       // A relative dir is relative to Redis's working directory, which is not known here.
       if (path.posix.isAbsolute(value)) out.dir = value;
-    }
-    else if (key === 'dbfilename') out.dbfilename = value;
+    } else if (key === 'dbfilename') out.dbfilename = value;
     else if (key === 'appendonly') {
       if (/^yes$/i.test(value)) out.appendonly = true;
       else if (/^no$/i.test(value)) out.appendonly = false;

@@ -41,7 +41,9 @@ function envNames(target: RedisTarget): string[] {
 }
 
 export function redisCliArgv(target: RedisTarget, args: readonly string[], db?: number): string[] {
-  return wrapArgv(target.exec, ['redis-cli', '-h', target.host, '-p', String(target.port), ...(db ? ['-n', String(db)] : []), ...args], { env: envNames(target) });
+  return wrapArgv(target.exec, ['redis-cli', '-h', target.host, '-p', String(target.port), ...(db ? ['-n', String(db)] : []), ...args], {
+    env: envNames(target),
+  });
 }
 
 export function redisCliCommand(target: RedisTarget, args: readonly string[], purpose: string, db?: number): PlannedCommand {
@@ -73,18 +75,33 @@ function j(...parts: string[]): string {
 
 /** Paths of the live files this restore replaces, and where each goes aside. */
 export function redisFiles(layout: RedisLayout, stamp: string): Array<{ path: string; aside: string; what: string }> {
-  const files = [{ path: j(layout.dir, layout.dbfilename), aside: j(layout.dir, `${layout.dbfilename}.pre_restore_${stamp}`), what: 'RDB file' }];
+  const files = [
+    { path: j(layout.dir, layout.dbfilename), aside: j(layout.dir, `${layout.dbfilename}.pre_restore_${stamp}`), what: 'RDB file' },
+  ];
   if (layout.multiPartAof) {
-    files.push({ path: j(layout.dir, layout.appenddirname), aside: j(layout.dir, `${layout.appenddirname}.pre_restore_${stamp}`), what: 'AOF directory' });
+    files.push({
+      path: j(layout.dir, layout.appenddirname),
+      aside: j(layout.dir, `${layout.appenddirname}.pre_restore_${stamp}`),
+      what: 'AOF directory',
+    });
   } else {
-    files.push({ path: j(layout.dir, layout.appendfilename), aside: j(layout.dir, `${layout.appendfilename}.pre_restore_${stamp}`), what: 'AOF file' });
+    files.push({
+      path: j(layout.dir, layout.appendfilename),
+      aside: j(layout.dir, `${layout.appendfilename}.pre_restore_${stamp}`),
+      what: 'AOF file',
+    });
   }
   return files;
 }
 
 function moveAction(target: RedisTarget, from: string, to: string, purpose: string): PlannedAction {
   if (target.exec.kind === 'host') return { type: 'move', from, to, purpose, ifExists: true };
-  return { type: 'exec', argv: volumeHelperArgv(target.exec, shScript(MOVE_IF_EXISTS_SCRIPT, [from, to])), purpose, runsIn: helperLabel(target.exec) };
+  return {
+    type: 'exec',
+    argv: volumeHelperArgv(target.exec, shScript(MOVE_IF_EXISTS_SCRIPT, [from, to])),
+    purpose,
+    runsIn: helperLabel(target.exec),
+  };
 }
 
 /** Move the current RDB and AOF aside (when they exist). */
@@ -101,7 +118,8 @@ export function safetyMoveActions(target: RedisTarget, layout: RedisLayout, stam
 export function safetyMoveBackActions(target: RedisTarget, layout: RedisLayout, stamp: string): PlannedAction[] {
   return redisFiles(layout, stamp).map((f): PlannedAction => {
     const purpose = `Put the previous ${f.what} back`;
-    if (target.exec.kind === 'host') return { type: 'move', from: f.aside, to: f.path, purpose, ifExists: true, displaceTo: `${f.path}.failed_restore_${stamp}` };
+    if (target.exec.kind === 'host')
+      return { type: 'move', from: f.aside, to: f.path, purpose, ifExists: true, displaceTo: `${f.path}.failed_restore_${stamp}` };
     return moveAction(target, f.aside, f.path, purpose);
   });
 }
@@ -112,7 +130,10 @@ export function safetyMoveBackActions(target: RedisTarget, layout: RedisLayout, 
  * was created by this restore or by the Redis it started, never the pre-restore data.
  */
 export function placedPaths(layout: RedisLayout): string[] {
-  return [j(layout.dir, layout.dbfilename), layout.multiPartAof ? j(layout.dir, layout.appenddirname) : j(layout.dir, layout.appendfilename)];
+  return [
+    j(layout.dir, layout.dbfilename),
+    layout.multiPartAof ? j(layout.dir, layout.appenddirname) : j(layout.dir, layout.appendfilename),
+  ];
 }
 
 function placedByRestore(layout: RedisLayout): string[] {
@@ -124,9 +145,12 @@ function placedByRestore(layout: RedisLayout): string[] {
 /** A Redis 7 AOF file name is written unquoted into the manifest: only plain names. */
 function plainAofName(name: string): string {
   if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') {
-    throw new UsageError(`Redis appendfilename ${JSON.stringify(name)} is not a plain file name (letters, digits, . _ -): refusing to write it into the AOF manifest.`, {
-      next: 'Check the server\'s appendfilename (CONFIG GET appendfilename) or its config file.',
-    });
+    throw new UsageError(
+      `Redis appendfilename ${JSON.stringify(name)} is not a plain file name (letters, digits, . _ -): refusing to write it into the AOF manifest.`,
+      {
+        next: "Check the server's appendfilename (CONFIG GET appendfilename) or its config file.",
+      },
+    );
   }
   return name;
 }
@@ -144,7 +168,9 @@ export function placeActions(target: RedisTarget, layout: RedisLayout, rdb: stri
     return argv ? { type: 'exec', argv, purpose, runsIn: 'host' } : { type: 'copy-file', from: rdb, to, purpose };
   };
   const helper = (argv: string[], purpose: string): PlannedAction =>
-    target.exec.kind === 'host' ? hostExec(argv, purpose) : { type: 'exec', argv: volumeHelperArgv(target.exec, argv), purpose, runsIn: helperLabel(target.exec) };
+    target.exec.kind === 'host'
+      ? hostExec(argv, purpose)
+      : { type: 'exec', argv: volumeHelperArgv(target.exec, argv), purpose, runsIn: helperLabel(target.exec) };
 
   actions.push(copy(rdbPath, `Copy the backup RDB to ${rdbPath}`));
   if (layout.appendonly) {
@@ -166,7 +192,10 @@ export function placeActions(target: RedisTarget, layout: RedisLayout, rdb: stri
       } else {
         actions.push(
           helper(shScript(MKDIR_SCRIPT, [aofDir]), `Create the AOF directory ${aofDir}`),
-          copy(j(aofDir, base), `Install the backup RDB as the AOF base ${base} (appendonly is on: Redis loads the AOF, not ${layout.dbfilename})`),
+          copy(
+            j(aofDir, base),
+            `Install the backup RDB as the AOF base ${base} (appendonly is on: Redis loads the AOF, not ${layout.dbfilename})`,
+          ),
           helper(shScript(WRITE_AOF_MANIFEST_SCRIPT, [j(aofDir, manifest), base]), `Write the AOF manifest naming ${base} as the base`),
         );
       }
@@ -177,7 +206,12 @@ export function placeActions(target: RedisTarget, layout: RedisLayout, rdb: stri
   }
   if (target.exec.kind === 'host') {
     // Redis must own what it will rewrite; the data dir's owner is the reference (no-op when equal).
-    actions.push(hostExec(['chown', '-R', `--reference=${layout.dir}`, '--', ...placedByRestore(layout)], `Give the restored files the owner of ${layout.dir}`));
+    actions.push(
+      hostExec(
+        ['chown', '-R', `--reference=${layout.dir}`, '--', ...placedByRestore(layout)],
+        `Give the restored files the owner of ${layout.dir}`,
+      ),
+    );
   }
   return actions;
 }

@@ -93,5 +93,8 @@ const JSON_UNSAFE = /[\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u
  * the same value), so evidence keeps the exact bytes a name had while `cat events.jsonl` stays safe.
  */
 export function safeJsonStringify(value: unknown, space?: number): string {
-  return (JSON.stringify(value, null, space) ?? 'null').replace(JSON_UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return (JSON.stringify(value, null, space) ?? 'null').replace(
+    JSON_UNSAFE,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

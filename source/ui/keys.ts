@@ -57,7 +57,10 @@ export function isPrintable(input: string, key: Key): boolean {
 }
 
 /** A footer hint: the key and what it does, per action. Descriptions may be overridden per screen. */
-export function footerItems(actions: readonly KeyAction[], overrides: Partial<Record<KeyAction, string>> = {}): Array<{ key: string; description: string }> {
+export function footerItems(
+  actions: readonly KeyAction[],
+  overrides: Partial<Record<KeyAction, string>> = {},
+): Array<{ key: string; description: string }> {
   const merged: Array<{ key: string; description: string }> = [];
   for (const a of actions) {
     if (a === 'down' && actions.includes('up')) continue;

@@ -44,7 +44,8 @@ export interface FooterHint {
  * keeping `? help`, which lists every key); never a cut word.
  */
 export function fitFooter(hints: readonly FooterHint[], columns: number): string {
-  const render = (items: Array<{ key: string; description: string }>, sep: string): string => items.map((h) => (h.description ? `${h.key} ${h.description}` : h.key)).join(sep);
+  const render = (items: Array<{ key: string; description: string }>, sep: string): string =>
+    items.map((h) => (h.description ? `${h.key} ${h.description}` : h.key)).join(sep);
   const full = hints.map((h) => ({ key: h.key, description: h.description }));
   for (const sep of ['  ·  ', ' · ']) {
     const line = render(full, sep);

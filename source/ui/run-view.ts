@@ -84,7 +84,13 @@ export function foldRunEvent(view: RunView, raw: EngineEvent): RunView {
       return updateStep(view, event.stepId, event.title, patch, true);
     }
     case 'step-failed':
-      return updateStep(view, event.stepId, event.title, { status: 'failed', durationMs: event.durationMs, error: event.error, title: event.title }, true);
+      return updateStep(
+        view,
+        event.stepId,
+        event.title,
+        { status: 'failed', durationMs: event.durationMs, error: event.error, title: event.title },
+        true,
+      );
     case 'step-skipped':
       return updateStep(view, event.stepId, event.title, { status: 'skipped', reason: event.reason, title: event.title }, true);
     case 'command-output': {
@@ -105,7 +111,13 @@ export function foldRunEvent(view: RunView, raw: EngineEvent): RunView {
     case 'safety-copy':
       return { ...view, safetyCopies: [...view.safetyCopies, event.copy] };
     case 'health-check':
-      return { ...view, health: [...view.health, { name: event.name, ok: event.ok, attempts: event.attempts, durationMs: event.durationMs, detail: event.detail }] };
+      return {
+        ...view,
+        health: [
+          ...view.health,
+          { name: event.name, ok: event.ok, attempts: event.attempts, durationMs: event.durationMs, detail: event.detail },
+        ],
+      };
     case 'data-check': {
       const c: RunView['dataChecks'][number] = { component: event.component, name: event.name, ok: event.ok };
       if (event.expected !== undefined) c.expected = event.expected;
@@ -160,7 +172,8 @@ export function describeRunState(view: RunView, plan: Plan): string[] {
     else if (seen.status === 'failed') state = 'failed';
     else state = 'done';
     if (rb) state += rb.ok ? ', undone' : `, undo FAILED${rb.error ? `: ${rb.error}` : ''}`;
-    else if (seen && seen.status !== 'skipped' && (step.destructive || step.undo) && view.rollback) state += step.undo ? ', NOT undone yet' : '';
+    else if (seen && seen.status !== 'skipped' && (step.destructive || step.undo) && view.rollback)
+      state += step.undo ? ', NOT undone yet' : '';
     lines.push(`${step.title}: ${state}`);
   }
   for (const copy of view.safetyCopies) lines.push(`Safety copy of ${copy.component} kept: ${copy.location} (${copy.description})`);

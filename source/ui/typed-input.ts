@@ -13,7 +13,11 @@ export interface TypedResult {
   submit: boolean;
 }
 
-export function applyTypedChunk(value: string, input: string, key: Pick<Key, 'backspace' | 'delete' | 'return' | 'ctrl' | 'meta' | 'escape' | 'tab'>): TypedResult {
+export function applyTypedChunk(
+  value: string,
+  input: string,
+  key: Pick<Key, 'backspace' | 'delete' | 'return' | 'ctrl' | 'meta' | 'escape' | 'tab'>,
+): TypedResult {
   // Ink reports a lone backspace/DEL as a key with an empty input, and Enter as key.return.
   if (input === '' || input === '\x7f' || input === '\b') {
     if (key.backspace || key.delete) return { value: value.slice(0, -1), submit: false };

@@ -92,7 +92,12 @@ export interface GuideDeps {
     options: { depth: 'quick' | 'deep'; onProgress: (p: VerifyProgress) => void; signal: AbortSignal; mode: GuideMode },
   ): Promise<VerifyReport>;
   /** Read-only facts about the targets (server versions, missing roles, Redis dir). */
-  probe(recipe: LoadedRecipe, set: BackupSet, verify: VerifyReport | undefined, options: { signal: AbortSignal; mode: GuideMode }): Promise<TargetFacts>;
+  probe(
+    recipe: LoadedRecipe,
+    set: BackupSet,
+    verify: VerifyReport | undefined,
+    options: { signal: AbortSignal; mode: GuideMode },
+  ): Promise<TargetFacts>;
   /** Pure: the plan the engine will run. */
   buildPlan(request: PlanRequest): Plan;
   /**

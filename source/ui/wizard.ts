@@ -268,7 +268,9 @@ export function catalogRejections(set: BackupSet): string[] {
 export function filterSets(sets: readonly BackupSet[], filter: string): BackupSet[] {
   const f = filter.trim().toLowerCase();
   if (f === '') return [...sets];
-  return sets.filter((s) => s.id.toLowerCase().includes(f) || s.time.toLowerCase().replace('t', ' ').includes(f) || s.time.toLowerCase().includes(f));
+  return sets.filter(
+    (s) => s.id.toLowerCase().includes(f) || s.time.toLowerCase().replace('t', ' ').includes(f) || s.time.toLowerCase().includes(f),
+  );
 }
 
 /** Median duration (RTO when recorded) of earlier successful runs of this kind. */
@@ -354,7 +356,9 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
       if (state.interrupts < 2) {
         // An open question is closed: the interrupt rolls back (the engine stops waiting for the answer).
         const { question: _question, ...rest } = state;
-        return state.question && !state.answer ? { ...rest, interrupts: state.interrupts + 1 } : { ...state, interrupts: state.interrupts + 1 };
+        return state.question && !state.answer
+          ? { ...rest, interrupts: state.interrupts + 1 }
+          : { ...state, interrupts: state.interrupts + 1 };
       }
       const abandoned: AbandonedState = { screen: 'abandoned', chosen: state.chosen, plan: state.plan, confirmedAt: state.confirmedAt };
       if (event.view) abandoned.view = event.view;
@@ -392,7 +396,16 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
     case 'roles':
       if (event.type === 'roles-chosen') {
         if (event.choice === 'fail') return cancelled('roles');
-        const next: VerifyState = { screen: 'verify', chosen: state.chosen, set: state.set, phase: 'planning', job: job('plan'), facts: state.facts, missingRoles: event.choice, back: state.back };
+        const next: VerifyState = {
+          screen: 'verify',
+          chosen: state.chosen,
+          set: state.set,
+          phase: 'planning',
+          job: job('plan'),
+          facts: state.facts,
+          missingRoles: event.choice,
+          back: state.back,
+        };
         if (state.report) next.report = state.report;
         if (state.overrideRejected !== undefined) next.overrideRejected = state.overrideRejected;
         return next;
@@ -406,14 +419,30 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
       if (event.type === 'back') return state.back;
       if (event.type === 'confirm-submit') {
         if (event.text.trim() === state.word) {
-          return { screen: 'run', chosen: state.chosen, set: state.set, plan: state.plan, confirmedAt: event.at, job: job('run'), interrupts: 0, onUnhealthy: state.onUnhealthy };
+          return {
+            screen: 'run',
+            chosen: state.chosen,
+            set: state.set,
+            plan: state.plan,
+            confirmedAt: event.at,
+            job: job('run'),
+            interrupts: 0,
+            onUnhealthy: state.onUnhealthy,
+          };
         }
         return { ...state, attempts: state.attempts + 1, mismatch: event.text };
       }
       return state;
     case 'run':
       if (event.type === 'run-done') {
-        const summary: SummaryState = { screen: 'summary', chosen: state.chosen, set: state.set, plan: state.plan, confirmedAt: state.confirmedAt, result: event.result };
+        const summary: SummaryState = {
+          screen: 'summary',
+          chosen: state.chosen,
+          set: state.set,
+          plan: state.plan,
+          confirmedAt: state.confirmedAt,
+          result: event.result,
+        };
         if (event.view) summary.view = event.view;
         return summary;
       }
@@ -496,7 +525,14 @@ function reduceBackup(state: BackupState, event: WizardEvent): WizardState {
       const set = visibleSets(state)[state.cursor];
       if (!set) return state;
       if (state.rejected[set.id]) return { ...state, filtering: false, override: { setId: set.id }, notice: undefined };
-      return { screen: 'verify', chosen: state.chosen, set, phase: 'verifying', job: job('verify'), back: { ...state, filtering: false, notice: undefined } };
+      return {
+        screen: 'verify',
+        chosen: state.chosen,
+        set,
+        phase: 'verifying',
+        job: job('verify'),
+        back: { ...state, filtering: false, notice: undefined },
+      };
     }
     case 'override-submit': {
       if (!state.override) return state;
@@ -552,7 +588,10 @@ function reduceVerify(state: VerifyState, event: WizardEvent): WizardState {
     case 'back': {
       if (state.phase === 'rejected') {
         const reasons = (state.report?.problems ?? []).map((p) => p.message);
-        return { ...state.back, rejected: { ...state.back.rejected, [state.set.id]: reasons.length > 0 ? reasons : ['failed verification'] } };
+        return {
+          ...state.back,
+          rejected: { ...state.back.rejected, [state.set.id]: reasons.length > 0 ? reasons : ['failed verification'] },
+        };
       }
       return state.back;
     }
@@ -584,7 +623,16 @@ function reducePlan(state: PlanState, event: WizardEvent): WizardState {
       return { ...state, onUnhealthy: nextUnhealthyPolicy[state.onUnhealthy] };
     }
     case 'proceed':
-      return { screen: 'confirm', chosen: state.chosen, set: state.set, plan: state.plan, onUnhealthy: state.onUnhealthy, word: confirmWordFor(state.chosen.recipe.recipe), attempts: 0, back: state };
+      return {
+        screen: 'confirm',
+        chosen: state.chosen,
+        set: state.set,
+        plan: state.plan,
+        onUnhealthy: state.onUnhealthy,
+        word: confirmWordFor(state.chosen.recipe.recipe),
+        attempts: 0,
+        back: state,
+      };
     case 'back':
       return state.back;
     default:
@@ -594,7 +642,12 @@ function reducePlan(state: PlanState, event: WizardEvent): WizardState {
 
 /** States the guide ends in. */
 export function isTerminal(state: WizardState): boolean {
-  return state.screen === 'cancelled' || state.screen === 'summary' || state.screen === 'abandoned' || (state.screen === 'error' && state.back === undefined);
+  return (
+    state.screen === 'cancelled' ||
+    state.screen === 'summary' ||
+    state.screen === 'abandoned' ||
+    (state.screen === 'error' && state.back === undefined)
+  );
 }
 
 /** The exit code of a terminal state (the one place the guide decides it). */

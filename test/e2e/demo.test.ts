@@ -19,7 +19,18 @@ describe('demo: the guided incident flow in a terminal', () => {
 
   it('walks recipe, backup, verify, plan, confirm, run and summary, restores production, and cleans up', async () => {
     mkdirSync(path.join(base, 'no-recipes'));
-    const t = Terminal.start(['demo'], { ...process.env, XDG_STATE_HOME: path.join(base, 'state'), RESTORE_ASSISTANT_RECIPES: path.join(base, 'no-recipes'), NO_COLOR: '1', TERM: 'xterm-256color' }, base, { cols: 80, rows: 24 });
+    const t = Terminal.start(
+      ['demo'],
+      {
+        ...process.env,
+        XDG_STATE_HOME: path.join(base, 'state'),
+        RESTORE_ASSISTANT_RECIPES: path.join(base, 'no-recipes'),
+        NO_COLOR: '1',
+        TERM: 'xterm-256color',
+      },
+      base,
+      { cols: 80, rows: 24 },
+    );
     terminals.push(t);
 
     const incident = await t.waitFor('Prometheus: data directory wiped', 120_000);

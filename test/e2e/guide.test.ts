@@ -55,11 +55,36 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
       description: 'e2e story-portal',
       backups: { root: join(base, 'backups'), layout: 'story-portal' },
       components: {
-        postgres: { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: 'E2E_PG_PASSWORD', database: DB, owner: 'app_owner', bin: pg.binDir, missingRoles: 'create' },
-        redis: { host: redis.host, port: redis.port, service: { stop: ctl('stop', redis.spec), start: ctl('start', redis.spec), status: ctl('status', redis.spec), timeoutSeconds: 30 } },
-        prometheus: { url: prom.url, dataDir: prom.dataDir, service: { stop: ctl('stop', prom.spec), start: ctl('start', prom.spec), status: ctl('status', prom.spec), timeoutSeconds: 60 } },
+        postgres: {
+          host: pg.host,
+          port: pg.port,
+          user: 'postgres',
+          passwordEnv: 'E2E_PG_PASSWORD',
+          database: DB,
+          owner: 'app_owner',
+          bin: pg.binDir,
+          missingRoles: 'create',
+        },
+        redis: {
+          host: redis.host,
+          port: redis.port,
+          service: {
+            stop: ctl('stop', redis.spec),
+            start: ctl('start', redis.spec),
+            status: ctl('status', redis.spec),
+            timeoutSeconds: 30,
+          },
+        },
+        prometheus: {
+          url: prom.url,
+          dataDir: prom.dataDir,
+          service: { stop: ctl('stop', prom.spec), start: ctl('start', prom.spec), status: ctl('status', prom.spec), timeoutSeconds: 60 },
+        },
       },
-      checks: [{ name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 }, ...extraChecks],
+      checks: [
+        { name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 },
+        ...extraChecks,
+      ],
       objectives: { rtoMinutes: 30, rpoMinutes: 1440 },
       evidence: { dir: join(base, 'evidence') },
     };
@@ -74,7 +99,9 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
   }
 
   async function asideDatabases(): Promise<string[]> {
-    const out = await pg.psql(`SELECT coalesce(string_agg(datname, ' '), '') FROM pg_database WHERE datname LIKE '${DB}\\_\\_pre\\_restore\\_%'`);
+    const out = await pg.psql(
+      `SELECT coalesce(string_agg(datname, ' '), '') FROM pg_database WHERE datname LIKE '${DB}\\_\\_pre\\_restore\\_%'`,
+    );
     return out.split(' ').filter(Boolean);
   }
 
@@ -124,19 +151,29 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     t.write(KEYS.enter); // to confirm
     const confirm = await t.waitFor(`Type ${DB} to restore, or Esc to go back:`);
     expect(confirm).toContain(`IN-PLACE restore over the real targets of ${recipeName}`);
-    expect(confirm).toContain(o.rollbackOnUnhealthy ? 'If health checks fail: roll back (changed on the plan screen)' : 'If health checks fail: ask then (changed on the plan screen)');
+    expect(confirm).toContain(
+      o.rollbackOnUnhealthy
+        ? 'If health checks fail: roll back (changed on the plan screen)'
+        : 'If health checks fail: ask then (changed on the plan screen)',
+    );
   }
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'ra-guide-e2e-'));
-    ({ serviceCtlArgv } = (await import(join(dirname(cliBin()), 'sandbox', 'service-ctl.js'))) as { serviceCtlArgv: typeof serviceCtlArgv });
+    ({ serviceCtlArgv } = (await import(join(dirname(cliBin()), 'sandbox', 'service-ctl.js'))) as {
+      serviceCtlArgv: typeof serviceCtlArgv;
+    });
     group = new SandboxGroup();
     [pg, redis, prom] = await Promise.all([group.postgres(), group.redis(), group.prometheus()]);
     await Promise.all([seedPostgres(pg, DB, { rows: 60 }), seedRedis(redis)]);
     await prom.waitForSamples(4);
     promT = Math.floor(Date.now() / 1000) - 1;
     set = await backupStoryPortal({ pg, db: DB, redis, prom }, join(base, 'backups'), { time: new Date() });
-    [backupPg, backupRedis, backupProm] = await Promise.all([fingerprintPostgres(pg, DB), fingerprintRedis(redis), fingerprintPrometheus(prom, promT)]);
+    [backupPg, backupRedis, backupProm] = await Promise.all([
+      fingerprintPostgres(pg, DB),
+      fingerprintRedis(redis),
+      fingerprintPrometheus(prom, promT),
+    ]);
     env = {
       ...process.env,
       E2E_PG_PASSWORD: pg.password,
@@ -188,15 +225,28 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const dirs = await runDirs();
     expect(dirs).toHaveLength(1);
     // The plan that ran (recorded in the evidence) carries the choice made with u.
-    const started = JSON.parse((await readFile(join(base, 'evidence', dirs[0] ?? '', 'events.jsonl'), 'utf8')).split('\n').find((l) => l.includes('"run-started"')) ?? '{}') as { event?: { plan?: { options?: { rollbackOnUnhealthy?: boolean } } } };
+    const started = JSON.parse(
+      (await readFile(join(base, 'evidence', dirs[0] ?? '', 'events.jsonl'), 'utf8'))
+        .split('\n')
+        .find((l) => l.includes('"run-started"')) ?? '{}',
+    ) as { event?: { plan?: { options?: { rollbackOnUnhealthy?: boolean } } } };
     expect(started.event?.plan?.options?.rollbackOnUnhealthy).toBe(true);
     for (const name of await asideDatabases()) await pg.psql(`DROP DATABASE "${name}"`);
   }, 300_000);
 
   it('cancelling at the confirm screen touches nothing', async () => {
-    await pg.psql('CREATE TABLE IF NOT EXISTS public.cancel_marker (tag text); INSERT INTO public.cancel_marker VALUES (\'before-cancel\')', DB);
+    await pg.psql(
+      "CREATE TABLE IF NOT EXISTS public.cancel_marker (tag text); INSERT INTO public.cancel_marker VALUES ('before-cancel')",
+      DB,
+    );
     await redis.command(['SET', 'cancel:marker', 'before-cancel']);
-    const [pgBefore, redisBefore, redisPid, promPid, runsBefore] = await Promise.all([fingerprintPostgres(pg, DB), fingerprintRedis(redis), redis.pid(), prom.pid(), runDirs()]);
+    const [pgBefore, redisBefore, redisPid, promPid, runsBefore] = await Promise.all([
+      fingerprintPostgres(pg, DB),
+      fingerprintRedis(redis),
+      redis.pid(),
+      prom.pid(),
+      runDirs(),
+    ]);
 
     const recipe = await writeRecipe('e2e-cancel');
     const t = guide(recipe);
@@ -224,20 +274,25 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
 
   it('Ctrl-C during the run rolls back and says so on screen', async () => {
     // The pre-restore state to come back to.
-    await pg.psql('CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES (\'before-abort\')', DB);
+    await pg.psql(
+      "CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES ('before-abort')",
+      DB,
+    );
     await redis.command(['SET', 'pre:restore:marker', 'before-abort']);
     const [pgBefore, redisBefore] = await Promise.all([fingerprintPostgres(pg, DB), fingerprintRedis(redis)]);
 
     // A health check that keeps the run busy after every destructive step, until interrupted.
     const closedPort = await freePort();
-    const recipe = await writeRecipe('e2e-abort', [{ name: 'never answers', tcp: { host: '127.0.0.1', port: closedPort }, timeoutSeconds: 1, retries: 600, intervalSeconds: 1 }]);
+    const recipe = await writeRecipe('e2e-abort', [
+      { name: 'never answers', tcp: { host: '127.0.0.1', port: closedPort }, timeoutSeconds: 1, retries: 600, intervalSeconds: 1 },
+    ]);
     const t = guide(recipe);
     await walkToConfirm(t, 'e2e-abort');
     // Typed in bursts, backspaces inside them, Enter in the last one: the right word is taken.
     for (const burst of ['sto', 'ryx', '\u007F\u007Fy', 'db\r']) t.write(burst);
     await t.waitFor('▸ Run health checks', 180_000);
     // By now the database, Redis and Prometheus were replaced by the backup's.
-    expect(await pg.psql('SELECT to_regclass(\'public.pre_restore_marker\') IS NULL', DB)).toBe('t');
+    expect(await pg.psql("SELECT to_regclass('public.pre_restore_marker') IS NULL", DB)).toBe('t');
     t.write(KEYS.ctrlC);
     const aborting = await t.waitFor('Interrupt received: stopping and rolling back');
     expect(aborting).toContain('Ctrl-C stop waiting and report the state');
@@ -256,9 +311,14 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
   }, 300_000);
 
   it('failed health checks: the run asks keep or roll back; r rolls back and the pre-restore data is back (exit 1)', async () => {
-    await pg.psql('CREATE TABLE IF NOT EXISTS public.ask_marker (tag text); INSERT INTO public.ask_marker VALUES (\'before-ask\')', DB);
+    await pg.psql("CREATE TABLE IF NOT EXISTS public.ask_marker (tag text); INSERT INTO public.ask_marker VALUES ('before-ask')", DB);
     await redis.command(['SET', 'ask:marker', 'before-ask']);
-    const [pgBefore, redisBefore, promBefore, runsBefore] = await Promise.all([fingerprintPostgres(pg, DB), fingerprintRedis(redis), fingerprintPrometheus(prom, promT), runDirs()]);
+    const [pgBefore, redisBefore, promBefore, runsBefore] = await Promise.all([
+      fingerprintPostgres(pg, DB),
+      fingerprintRedis(redis),
+      fingerprintPrometheus(prom, promT),
+      runDirs(),
+    ]);
 
     // A check that can never pass: the first column is 0, at least 1 is expected.
     const recipe = await writeRecipe('e2e-ask', [{ name: 'orders counted', sql: { query: 'SELECT 0', minRows: 1 }, retries: 0 }]);
@@ -270,7 +330,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     expect(asked).toContain('orders counted: returned 0 (expected at least 1) (1 attempt)');
     expect(asked).toMatch(/k keep the restored state\s+·\s+r roll back/);
     // While the question is open, the backup's data is in place.
-    expect(await pg.psql('SELECT to_regclass(\'public.ask_marker\') IS NULL', DB)).toBe('t');
+    expect(await pg.psql("SELECT to_regclass('public.ask_marker') IS NULL", DB)).toBe('t');
     t.write('r');
     const summary = await t.waitFor('failed, rolled back (exit 1)', 180_000);
     expect(t.text()).toContain('Rolling back, as you chose.');

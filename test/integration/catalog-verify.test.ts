@@ -56,7 +56,13 @@ function buildCli(): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', path.join(out, 'dist')],
+      [
+        path.join(repo, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        path.join(repo, 'tsconfig.build.json'),
+        '--outDir',
+        path.join(out, 'dist'),
+      ],
       { cwd: repo },
       () => {
         // tsc still emits when files that are not ours have type errors; what matters is the output.
@@ -143,7 +149,10 @@ beforeAll(async () => {
   const copy = async (id: string): Promise<string> => {
     const dir = path.join(spBad, id);
     await cp(newer.dir, dir, { recursive: true });
-    await writeFile(path.join(dir, 'metadata.txt'), `Backup Date: ${id}\nComponents:\n  - PostgreSQL (${DB} database)\n  - Redis\n  - Prometheus\n`);
+    await writeFile(
+      path.join(dir, 'metadata.txt'),
+      `Backup Date: ${id}\nComponents:\n  - PostgreSQL (${DB} database)\n  - Redis\n  - Prometheus\n`,
+    );
     return dir;
   };
   await cutFile(path.join(await copy('2026-01-10_00-00-01'), 'postgres.sql.gz'), 0.6);
@@ -194,7 +203,10 @@ beforeAll(async () => {
   await cutFile(truncated, 0.7);
   const mismatched = path.join(mcBad, 'postgres', `${DB}_20260102_000000.dump`);
   await cp(goodDump, mismatched);
-  await writeFile(`${mismatched}.sha256`, `${(await readFile(`${goodDump}.sha256`, 'utf8')).split(/\s+/)[0]}  ${path.basename(mismatched)}\n`);
+  await writeFile(
+    `${mismatched}.sha256`,
+    `${(await readFile(`${goodDump}.sha256`, 'utf8')).split(/\s+/)[0]}  ${path.basename(mismatched)}\n`,
+  );
   await flipByteAt(mismatched, 0.9);
   await writeFile(path.join(mcBad, 'postgres', `${DB}_20260103_000000.dump`), '');
 
@@ -225,8 +237,13 @@ describe('story-portal backups', () => {
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
     const byKind = Object.fromEntries(report.components.map((c) => [c.kind, c]));
-    const head = gunzipSync(await readFile(path.join(spRoot, '2026-01-18_01-45-13', 'postgres.sql.gz'))).subarray(0, 4096).toString('utf8');
-    expect(byKind['postgres']?.facts).toMatchObject({ plainDumpHasRestrictLine: /^\\restrict \S+$/m.test(head), pgDumpVersion: expect.stringMatching(/^\d+/) });
+    const head = gunzipSync(await readFile(path.join(spRoot, '2026-01-18_01-45-13', 'postgres.sql.gz')))
+      .subarray(0, 4096)
+      .toString('utf8');
+    expect(byKind['postgres']?.facts).toMatchObject({
+      plainDumpHasRestrictLine: /^\\restrict \S+$/m.test(head),
+      pgDumpVersion: expect.stringMatching(/^\d+/),
+    });
     expect(byKind['postgres']?.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(byKind['redis']?.facts?.['redisKeys']).toBe(redisKeyTotal);
     const prom = byKind['prometheus']?.facts ?? {};
@@ -238,7 +255,11 @@ describe('story-portal backups', () => {
     const report = await verifySetIn(spRoot, '2026-01-17_01-00-00', 'quick');
     expect(report.ok).toBe(true);
     expect(report.depth).toBe('quick');
-    expect(report.components.find((c) => c.kind === 'postgres')?.facts?.['notChecked']).toEqual(['gzip stream', 'dump complete line', 'psql meta-commands']);
+    expect(report.components.find((c) => c.kind === 'postgres')?.facts?.['notChecked']).toEqual([
+      'gzip stream',
+      'dump complete line',
+      'psql meta-commands',
+    ]);
     expect(report.components.find((c) => c.kind === 'redis')?.facts?.['notChecked']).toEqual(['redis-check-rdb']);
   });
 
@@ -248,7 +269,9 @@ describe('story-portal backups', () => {
     const tarReport = await verifySetIn(spBad, '2026-01-10_00-00-03');
     expect(codes(tarReport)).toEqual(['tar-unsafe-link', 'tar-unsafe-path']);
     expect(tarReport.problems.map((p) => p.message).join('\n')).toMatch(/"\.\.\/escape\.txt" climbs out/);
-    expect(tarReport.problems.map((p) => p.message).join('\n')).toMatch(/symlink "\.\/evil" points outside the archive \(to "\/etc\/passwd"\)/);
+    expect(tarReport.problems.map((p) => p.message).join('\n')).toMatch(
+      /symlink "\.\/evil" points outside the archive \(to "\/etc\/passwd"\)/,
+    );
     expect(codes(await verifySetIn(spBad, '2026-01-10_00-00-04'))).toEqual(['rdb-check-failed']);
     const sums = await verifySetIn(spBad, '2026-01-10_00-00-06', 'quick');
     expect(codes(sums)).toEqual(['checksum-mismatch']);
@@ -350,7 +373,11 @@ describe('the built CLI', () => {
     expect(lines[2]).toMatch(/^2026-01-17_01-00-00/);
     const json = await cli(['list', '--root', mcRoot, '--json']);
     expect(json.code).toBe(0);
-    const parsed = JSON.parse(json.stdout) as { layout: string; sets: Array<{ id: string; ageSeconds: number; health: string[] }>; health: { ok: boolean; problems: Array<{ check: string }>; newest: Array<{ component: string }> } };
+    const parsed = JSON.parse(json.stdout) as {
+      layout: string;
+      sets: Array<{ id: string; ageSeconds: number; health: string[] }>;
+      health: { ok: boolean; problems: Array<{ check: string }>; newest: Array<{ component: string }> };
+    };
     expect(parsed.layout).toBe('metachat');
     expect(parsed.health.newest.map((n) => n.component)).toContain('postgres');
     expect(Array.isArray(parsed.sets[0]?.health)).toBe(true);

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheck } from '../../source/checks/index.js';
 import { recipeSchema, type Check, type Recipe } from '../../source/recipe/schema.js';
-import { freePort, SandboxGroup, serviceCtlArgv, type PostgresSandbox, type PrometheusSandbox, type RedisSandbox } from '../../source/sandbox/index.js';
+import {
+  freePort,
+  SandboxGroup,
+  serviceCtlArgv,
+  type PostgresSandbox,
+  type PrometheusSandbox,
+  type RedisSandbox,
+} from '../../source/sandbox/index.js';
 
 /** Every check kind against real services: each passes when it should and fails when it should. */
 
@@ -19,7 +26,12 @@ const env = (): NodeJS.ProcessEnv => ({ ...process.env, RA_CHECK_PG: pg.password
 
 function check(partial: Record<string, unknown>): Check {
   // Defaults as the recipe schema applies them; no waiting between attempts.
-  const parsed = recipeSchema.parse({ name: 'x', backups: { root: '/x' }, components: {}, checks: [{ name: 'c', retries: 0, intervalSeconds: 0, ...partial }] });
+  const parsed = recipeSchema.parse({
+    name: 'x',
+    backups: { root: '/x' },
+    components: {},
+    checks: [{ name: 'c', retries: 0, intervalSeconds: 0, ...partial }],
+  });
   return parsed.checks[0]!;
 }
 
@@ -57,7 +69,9 @@ async function result(c: Check): Promise<{ ok: boolean; attempts: number; detail
 
 describe('runCheck against real services', () => {
   it('http: status and body', async () => {
-    expect(await result(check({ http: { url: `${prom.url}/-/ready` } }))).toEqual(expect.objectContaining({ ok: true, detail: 'HTTP 200' }));
+    expect(await result(check({ http: { url: `${prom.url}/-/ready` } }))).toEqual(
+      expect.objectContaining({ ok: true, detail: 'HTTP 200' }),
+    );
     expect((await result(check({ http: { url: `${prom.url}/-/ready`, bodyContains: 'Ready' } }))).ok).toBe(true);
     const body = await result(check({ http: { url: `${prom.url}/-/ready`, bodyContains: 'definitely not there' } }));
     expect(body).toEqual(expect.objectContaining({ ok: false }));
@@ -77,8 +91,12 @@ describe('runCheck against real services', () => {
   });
 
   it('sql: expect and minRows, with the password from passwordEnv', async () => {
-    expect(await result(check({ sql: { query: 'select count(*) from items', expect: '5' } }))).toEqual(expect.objectContaining({ ok: true, detail: 'returned 5' }));
-    expect(await result(check({ sql: { query: 'select count(*) from items', expect: '6' } }))).toEqual(expect.objectContaining({ ok: false, detail: 'returned "5" (expected "6")' }));
+    expect(await result(check({ sql: { query: 'select count(*) from items', expect: '5' } }))).toEqual(
+      expect.objectContaining({ ok: true, detail: 'returned 5' }),
+    );
+    expect(await result(check({ sql: { query: 'select count(*) from items', expect: '6' } }))).toEqual(
+      expect.objectContaining({ ok: false, detail: 'returned "5" (expected "6")' }),
+    );
     expect((await result(check({ sql: { query: 'select count(*) from items', minRows: 5 } }))).ok).toBe(true);
     expect((await result(check({ sql: { query: 'select count(*) from items', minRows: 6 } }))).ok).toBe(false);
     const missing = await result(check({ sql: { query: 'select count(*) from no_such_table', minRows: 1 } }));
@@ -92,24 +110,33 @@ describe('runCheck against real services', () => {
   });
 
   it('redis: expect, min, other databases, INFO keyspace totals, and error replies fail', async () => {
-    expect(await result(check({ redis: { command: ['PING'], expect: 'PONG' } }))).toEqual(expect.objectContaining({ ok: true, detail: 'replied PONG' }));
+    expect(await result(check({ redis: { command: ['PING'], expect: 'PONG' } }))).toEqual(
+      expect.objectContaining({ ok: true, detail: 'replied PONG' }),
+    );
     expect((await result(check({ redis: { command: ['GET', 'greeting'], expect: 'hello' } }))).ok).toBe(true);
     expect((await result(check({ redis: { command: ['GET', 'greeting'], expect: 'bye' } }))).ok).toBe(false);
     expect((await result(check({ redis: { command: ['DBSIZE'], min: 1, db: 3 } }))).ok).toBe(true);
     expect((await result(check({ redis: { command: ['DBSIZE'], min: 2, db: 3 } }))).ok).toBe(false);
-    expect(await result(check({ redis: { command: ['INFO', 'keyspace'], min: 2 } }))).toEqual(expect.objectContaining({ ok: true, detail: '2 keys in all databases' }));
+    expect(await result(check({ redis: { command: ['INFO', 'keyspace'], min: 2 } }))).toEqual(
+      expect.objectContaining({ ok: true, detail: '2 keys in all databases' }),
+    );
     expect((await result(check({ redis: { command: ['INFO', 'keyspace'], min: 3 } }))).ok).toBe(false);
     const err = await result(check({ redis: { command: ['NOSUCHCOMMAND'] } }));
     expect(err.ok).toBe(false);
     expect(err.detail).toMatch(/^ERR/);
-    const auth = await runCheck(check({ redis: { command: ['PING'], expect: 'PONG' } }), { recipe, env: { ...env(), RA_CHECK_REDIS: 'nope-wrong' } });
+    const auth = await runCheck(check({ redis: { command: ['PING'], expect: 'PONG' } }), {
+      recipe,
+      env: { ...env(), RA_CHECK_REDIS: 'nope-wrong' },
+    });
     expect(auth.ok).toBe(false);
     expect(auth.detail).toMatch(/WRONGPASS|NOAUTH|AUTH/);
   });
 
   it('promql: series present or absent, at a given time', async () => {
     expect(await result(check({ promql: { query: 'up' } }))).toEqual(expect.objectContaining({ ok: true }));
-    expect(await result(check({ promql: { query: 'no_such_metric_anywhere' } }))).toEqual(expect.objectContaining({ ok: false, detail: '0 series for no_such_metric_anywhere (expected at least 1)' }));
+    expect(await result(check({ promql: { query: 'no_such_metric_anywhere' } }))).toEqual(
+      expect.objectContaining({ ok: false, detail: '0 series for no_such_metric_anywhere (expected at least 1)' }),
+    );
     // Long before the server existed there is nothing.
     expect((await result(check({ promql: { query: 'up', time: '2001-01-01T00:00:00Z' } }))).ok).toBe(false);
     const bad = await result(check({ promql: { query: 'up{' } }));
@@ -119,7 +146,9 @@ describe('runCheck against real services', () => {
 
   it('command: exit codes, and retries until the last attempt', async () => {
     expect((await result(check({ command: { argv: ['true'] } }))).ok).toBe(true);
-    expect(await result(check({ command: { argv: ['false'] } }))).toEqual(expect.objectContaining({ ok: false, detail: 'exited 1 (expected 0)' }));
+    expect(await result(check({ command: { argv: ['false'] } }))).toEqual(
+      expect.objectContaining({ ok: false, detail: 'exited 1 (expected 0)' }),
+    );
     expect((await result(check({ command: { argv: ['false'], expectExitCode: 1 } }))).ok).toBe(true);
     const attempts: number[] = [];
     const r = await runCheck(check({ command: { argv: ['false'] }, retries: 2 }), { recipe, onAttempt: (a) => attempts.push(a.attempt) });
@@ -135,7 +164,10 @@ describe('runCheck against real services', () => {
     await redis.stop();
     const restart = setTimeout(() => void redis.start(), 600);
     try {
-      const r = await runCheck(check({ redis: { command: ['PING'], expect: 'PONG' }, retries: 30, intervalSeconds: 0.2, timeoutSeconds: 2 }), { recipe, env: env() });
+      const r = await runCheck(
+        check({ redis: { command: ['PING'], expect: 'PONG' }, retries: 30, intervalSeconds: 0.2, timeoutSeconds: 2 }),
+        { recipe, env: env() },
+      );
       expect(r.ok).toBe(true);
       expect(r.attempts).toBeGreaterThan(1);
     } finally {

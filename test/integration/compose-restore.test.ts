@@ -46,12 +46,21 @@ describe('restore into the story-portal compose services (compose exec kind, doc
 
   async function recipe(name: string): Promise<string> {
     const file = join(base, `${name}.yaml`);
-    await writeFile(file, JSON.stringify(storyPortalRecipe(d, { name, kind: 'compose', backupRoot: spRoot, evidenceDir: join(base, 'evidence') }), null, 2));
+    await writeFile(
+      file,
+      JSON.stringify(storyPortalRecipe(d, { name, kind: 'compose', backupRoot: spRoot, evidenceDir: join(base, 'evidence') }), null, 2),
+    );
     return file;
   }
 
   async function restore(args: string[]): Promise<CliResult> {
-    const r = await execa(process.execPath, [inject('cliBin'), 'restore', ...args], { env, extendEnv: false, reject: false, cwd: base, stdin: 'ignore' });
+    const r = await execa(process.execPath, [inject('cliBin'), 'restore', ...args], {
+      env,
+      extendEnv: false,
+      reject: false,
+      cwd: base,
+      stdin: 'ignore',
+    });
     return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
   }
 
@@ -70,9 +79,21 @@ describe('restore into the story-portal compose services (compose exec kind, doc
     promT = Math.floor(Date.now() / 1000) - 1;
     spRoot = join(base, 'story-portal-backups');
     set = await backupStoryPortalDocker(d, DB, spRoot, { time: new Date() });
-    [backupPg, backupRedis, backupProm] = await Promise.all([fingerprintPostgres(d.pg, DB), fingerprintRedis(d.redis), fingerprintPrometheus(d.prom, promT)]);
+    [backupPg, backupRedis, backupProm] = await Promise.all([
+      fingerprintPostgres(d.pg, DB),
+      fingerprintRedis(d.redis),
+      fingerprintPrometheus(d.prom, promT),
+    ]);
     const hostPath = await restrictedPathDir(join(base, 'host-bin'), ['node', 'docker-compose'], { docker: daemon.client });
-    env = { PATH: hostPath, HOME: base, ...daemon.env(), IT_PG_PASSWORD: d.password, XDG_RUNTIME_DIR: join(base, 'run'), XDG_STATE_HOME: join(base, 'state'), NO_COLOR: '1' };
+    env = {
+      PATH: hostPath,
+      HOME: base,
+      ...daemon.env(),
+      IT_PG_PASSWORD: d.password,
+      XDG_RUNTIME_DIR: join(base, 'run'),
+      XDG_STATE_HOME: join(base, 'state'),
+      NO_COLOR: '1',
+    };
   }, 240_000);
 
   afterAll(async () => {
@@ -93,7 +114,9 @@ describe('restore into the story-portal compose services (compose exec kind, doc
     expect(await fingerprintRedis(d.redis)).toEqual(backupRedis);
     expect(await fingerprintPrometheus(d.prom, promT)).toEqual(backupProm);
     await containersRun();
-    for (const name of (await d.pg.psql(`SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '${DB}__pre_restore_%'`)).split(' ').filter(Boolean)) {
+    for (const name of (await d.pg.psql(`SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '${DB}__pre_restore_%'`))
+      .split(' ')
+      .filter(Boolean)) {
       await d.pg.psql(`DROP DATABASE "${name}"`);
     }
   }, 240_000);
@@ -101,7 +124,15 @@ describe('restore into the story-portal compose services (compose exec kind, doc
   it('a truncated dump is rolled back inside the compose services: exit 1', async () => {
     await markPreRestoreState(d, 'compose-truncated');
     const id = await variantStorySet(set, spRoot, 60, (gz) => gz.subarray(0, Math.floor(gz.length * 0.6)));
-    const r = await restore(['--recipe', await recipe('sp-compose'), '--backup', id, '--yes', '--force-unverified', 'integration test: truncated on purpose']);
+    const r = await restore([
+      '--recipe',
+      await recipe('sp-compose'),
+      '--backup',
+      id,
+      '--yes',
+      '--force-unverified',
+      'integration test: truncated on purpose',
+    ]);
     expect(r.exitCode, show(r)).toBe(1);
     expect(r.stdout).toMatch(/Result: failed and rolled back/);
     expect(await preRestoreStateProblems(d, 'compose-truncated')).toBe('');

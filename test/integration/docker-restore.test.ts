@@ -17,7 +17,13 @@ import {
   type RedisFingerprint,
   type StoryPortalBackup,
 } from '../../source/sandbox/index.js';
-import { markPreRestoreState as markPreRestore, preRestoreStateProblems, STORY_DB as DB, storyPortalRecipe, variantStorySet } from '../support/docker.js';
+import {
+  markPreRestoreState as markPreRestore,
+  preRestoreStateProblems,
+  STORY_DB as DB,
+  storyPortalRecipe,
+  variantStorySet,
+} from '../support/docker.js';
 
 /**
  * The audited story-portal deployment, in real containers of a private dockerd: the built CLI
@@ -50,7 +56,10 @@ describe('restore into the story-portal containers (docker exec kind), the real 
 
   async function recipe(name: string): Promise<string> {
     const file = join(base, `${name}.yaml`);
-    await writeFile(file, JSON.stringify(storyPortalRecipe(d, { name, kind: 'docker', backupRoot: spRoot, evidenceDir: join(base, 'evidence') }), null, 2));
+    await writeFile(
+      file,
+      JSON.stringify(storyPortalRecipe(d, { name, kind: 'docker', backupRoot: spRoot, evidenceDir: join(base, 'evidence') }), null, 2),
+    );
     return file;
   }
 
@@ -78,7 +87,8 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     expect((await fetch(`${d.prom.url}/-/ready`)).status).toBe(200);
   }
 
-  const variantSet = (offsetSeconds: number, rewrite: (gz: Buffer) => Buffer): Promise<string> => variantStorySet(set, spRoot, offsetSeconds, rewrite);
+  const variantSet = (offsetSeconds: number, rewrite: (gz: Buffer) => Buffer): Promise<string> =>
+    variantStorySet(set, spRoot, offsetSeconds, rewrite);
   const markPreRestoreState = (tag: string): Promise<void> => markPreRestore(d, tag);
   const expectPreRestoreState = async (tag: string): Promise<void> => expect(await preRestoreStateProblems(d, tag)).toBe('');
 
@@ -93,7 +103,11 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     promT = Math.floor(Date.now() / 1000) - 1;
     spRoot = join(base, 'story-portal-backups');
     set = await backupStoryPortalDocker(d, DB, spRoot, { time: new Date() });
-    [backupPg, backupRedis, backupProm] = await Promise.all([fingerprintPostgres(d.pg, DB), fingerprintRedis(d.redis), fingerprintPrometheus(d.prom, promT)]);
+    [backupPg, backupRedis, backupProm] = await Promise.all([
+      fingerprintPostgres(d.pg, DB),
+      fingerprintRedis(d.redis),
+      fingerprintPrometheus(d.prom, promT),
+    ]);
     // The audited host: docker and node, no PostgreSQL or Redis client tools.
     hostPath = await restrictedPathDir(join(base, 'host-bin'), ['node', 'tar', 'gzip', 'sh'], { docker: daemon.client });
     env = {
@@ -116,7 +130,9 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     const before = await Promise.all(Object.values(d.names).map((n) => d.state(n)));
     const pgBefore = await fingerprintPostgres(d.pg, DB);
     const file = join(base, 'sp-broken.yaml');
-    const body = storyPortalRecipe(d, { name: 'sp-broken', kind: 'docker', backupRoot: spRoot, evidenceDir: join(base, 'evidence') }) as { components: Record<string, { exec: Record<string, unknown> }> };
+    const body = storyPortalRecipe(d, { name: 'sp-broken', kind: 'docker', backupRoot: spRoot, evidenceDir: join(base, 'evidence') }) as {
+      components: Record<string, { exec: Record<string, unknown> }>;
+    };
     // No helperImage: the default busybox:stable is not on this (offline) host.
     delete body.components['redis']!.exec['helperImage'];
     body.components['prometheus']!.exec['container'] = 'agentic-prometheus-typo';
@@ -129,7 +145,11 @@ describe('restore into the story-portal containers (docker exec kind), the real 
 
     // The audited host without even docker on PATH: the tool says so.
     const noDocker = await restrictedPathDir(join(base, 'host-bin-no-docker'), ['node']);
-    const r2 = await execa(process.execPath, [inject('cliBin'), 'restore', '--recipe', await recipe('sp-docker'), '--backup', set.id, '--yes'], { env: { ...env, PATH: noDocker }, extendEnv: false, reject: false, cwd: base, stdin: 'ignore' });
+    const r2 = await execa(
+      process.execPath,
+      [inject('cliBin'), 'restore', '--recipe', await recipe('sp-docker'), '--backup', set.id, '--yes'],
+      { env: { ...env, PATH: noDocker }, extendEnv: false, reject: false, cwd: base, stdin: 'ignore' },
+    );
     expect(r2.exitCode, `${String(r2.stdout)}\n${String(r2.stderr)}`).toBe(9);
     expect(String(r2.stderr)).toMatch(/docker is not available on this host/);
 
@@ -143,7 +163,17 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     await d.redis.command(['FLUSHALL']);
     // Prometheus loses its data: a fresh, empty volume.
     await daemon.docker(['stop', d.names.prometheus]);
-    await daemon.docker(['run', '--rm', '--volumes-from', d.names.prometheus, '--entrypoint', 'sh', d.images.helper, '-c', 'rm -rf /prometheus/* /prometheus/.[!.]*']);
+    await daemon.docker([
+      'run',
+      '--rm',
+      '--volumes-from',
+      d.names.prometheus,
+      '--entrypoint',
+      'sh',
+      d.images.helper,
+      '-c',
+      'rm -rf /prometheus/* /prometheus/.[!.]*',
+    ]);
     await daemon.docker(['start', d.names.prometheus]);
     await d.waitReady();
     expect(await fingerprintPostgres(d.pg, DB)).not.toEqual(backupPg);
@@ -164,7 +194,9 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     const aside = await daemon.docker(['exec', d.names.prometheus, 'sh', '-c', 'ls -a /prometheus']);
     expect(aside.stdout).toMatch(/\.pre_restore_\d{8}T\d{6}Z/);
     expect(r.stdout + r.stderr).not.toContain(d.password);
-    for (const name of (await d.pg.psql(`SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '${DB}__pre_restore_%'`)).split(' ').filter(Boolean)) {
+    for (const name of (await d.pg.psql(`SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '${DB}__pre_restore_%'`))
+      .split(' ')
+      .filter(Boolean)) {
       await d.pg.psql(`DROP DATABASE "${name}"`);
     }
   });
@@ -172,7 +204,15 @@ describe('restore into the story-portal containers (docker exec kind), the real 
   it('a truncated dump fails midway and is rolled back inside the containers: exit 1, the data as it was', async () => {
     await markPreRestoreState('truncated');
     const id = await variantSet(60, (gz) => gz.subarray(0, Math.floor(gz.length * 0.6)));
-    const r = await restore(['--recipe', await recipe('sp-docker'), '--backup', id, '--yes', '--force-unverified', 'integration test: truncated on purpose']);
+    const r = await restore([
+      '--recipe',
+      await recipe('sp-docker'),
+      '--backup',
+      id,
+      '--yes',
+      '--force-unverified',
+      'integration test: truncated on purpose',
+    ]);
     expect(r.exitCode, show(r)).toBe(1);
     expect(r.stdout).toMatch(/Result: failed and rolled back/);
     await expectPreRestoreState('truncated');
@@ -205,7 +245,8 @@ describe('restore into the story-portal containers (docker exec kind), the real 
   it('a drill of the docker recipe uses throwaway containers of the production images: production ids, start times and data unchanged, scratch removed', async () => {
     const names = Object.values(d.names);
     const states = await Promise.all(names.map((n) => d.state(n)));
-    const fingerprints = async (): Promise<unknown[]> => Promise.all([fingerprintPostgres(d.pg, DB), fingerprintRedis(d.redis), fingerprintPrometheus(d.prom, promT)]);
+    const fingerprints = async (): Promise<unknown[]> =>
+      Promise.all([fingerprintPostgres(d.pg, DB), fingerprintRedis(d.redis), fingerprintPrometheus(d.prom, promT)]);
     const before = await fingerprints();
     const volumesBefore = (await daemon.docker(['volume', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').sort();
 
@@ -214,12 +255,18 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     let watching = true;
     const watcher = (async () => {
       while (watching) {
-        const ps = await daemon.docker(['ps', '--filter', 'label=restore-assistant.drill=1', '--format', '{{.Names}} {{.Image}}'], { reject: false });
+        const ps = await daemon.docker(['ps', '--filter', 'label=restore-assistant.drill=1', '--format', '{{.Names}} {{.Image}}'], {
+          reject: false,
+        });
         for (const line of ps.stdout.split('\n').filter(Boolean)) seen.add(line);
         await new Promise((resolve) => setTimeout(resolve, 300));
       }
     })();
-    const r = await execa(process.execPath, [inject('cliBin'), 'drill', '--recipe', await recipe('sp-docker'), '--backup', set.id, '--yes'], { env, extendEnv: false, reject: false, cwd: base, stdin: 'ignore' });
+    const r = await execa(
+      process.execPath,
+      [inject('cliBin'), 'drill', '--recipe', await recipe('sp-docker'), '--backup', set.id, '--yes'],
+      { env, extendEnv: false, reject: false, cwd: base, stdin: 'ignore' },
+    );
     watching = false;
     await watcher;
     const out = `exit ${r.exitCode}\n--- stdout\n${String(r.stdout)}\n--- stderr\n${String(r.stderr)}`;
@@ -228,18 +275,25 @@ describe('restore into the story-portal containers (docker exec kind), the real 
     // The scratch containers ran the production images (docker ps shows the image id they were created from).
     const scratch = [...seen].map((line) => line.split(' '));
     expect(scratch.map(([n]) => n?.replace(/^ra-drill-[0-9a-f]+-/, '')).sort(), out).toEqual(['postgres', 'prometheus', 'redis']);
-    const prodImages = await Promise.all(['postgres', 'redis', 'prometheus'].map(async (k) => (await d.state(d.names[k as 'postgres'])).image));
-    for (const [, image] of scratch) expect(prodImages.some((id) => id.replace(/^sha256:/, '').startsWith((image ?? '').replace(/^sha256:/, '')))).toBe(true);
+    const prodImages = await Promise.all(
+      ['postgres', 'redis', 'prometheus'].map(async (k) => (await d.state(d.names[k as 'postgres'])).image),
+    );
+    for (const [, image] of scratch)
+      expect(prodImages.some((id) => id.replace(/^sha256:/, '').startsWith((image ?? '').replace(/^sha256:/, '')))).toBe(true);
 
     expect(await Promise.all(names.map((n) => d.state(n)))).toEqual(states);
     expect(await fingerprints()).toEqual(before);
     // --rm helper containers (also those of earlier tests) are removed by the daemon after they
     // exit, asynchronously: wait for that (bounded), then nothing but production may be left.
     const others = async (): Promise<string[]> =>
-      (await daemon.docker(['ps', '-a', '--format', '{{.Names}} {{.Image}} {{.Status}} {{.Command}}'])).stdout.split('\n').filter((l) => l !== '' && !names.includes(l.split(' ')[0] ?? ''));
+      (await daemon.docker(['ps', '-a', '--format', '{{.Names}} {{.Image}} {{.Status}} {{.Command}}'])).stdout
+        .split('\n')
+        .filter((l) => l !== '' && !names.includes(l.split(' ')[0] ?? ''));
     for (let i = 0; i < 60 && (await others()).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await others(), 'containers left').toEqual([]);
-    expect((await daemon.docker(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean).sort()).toEqual([...names].sort());
+    expect((await daemon.docker(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(Boolean).sort()).toEqual(
+      [...names].sort(),
+    );
     expect((await daemon.docker(['volume', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').sort()).toEqual(volumesBefore);
   }, 240_000);
 });

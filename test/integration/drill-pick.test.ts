@@ -26,7 +26,16 @@ describe('drill --pick (built CLI)', () => {
       writeFileSync(path.join(root, 'postgres', `app_${stamp}.dump`), `not a dump ${days}\n`);
     }
     recipeFile = path.join(base, 'pick.yaml');
-    writeFileSync(recipeFile, stringify({ name: 'pick', backups: { root, layout: 'metachat', database: 'app' }, components: { postgres: { database: 'app' } }, drill: { intervalDays: 7 }, evidence: { dir: evidenceDir } }));
+    writeFileSync(
+      recipeFile,
+      stringify({
+        name: 'pick',
+        backups: { root, layout: 'metachat', database: 'app' },
+        components: { postgres: { database: 'app' } },
+        drill: { intervalDays: 7 },
+        evidence: { dir: evidenceDir },
+      }),
+    );
   });
   afterAll(() => rmSync(base, { recursive: true, force: true }));
 

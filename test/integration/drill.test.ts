@@ -92,9 +92,17 @@ describe('drill: restores into scratch services and never touches the real targe
             dataDir: redis.dir,
             dbfilename: redis.dbfilename,
             appendonly: false,
-            service: { stop: serviceCtlArgv('stop', redis.spec), start: serviceCtlArgv('start', redis.spec), status: serviceCtlArgv('status', redis.spec) },
+            service: {
+              stop: serviceCtlArgv('stop', redis.spec),
+              start: serviceCtlArgv('start', redis.spec),
+              status: serviceCtlArgv('status', redis.spec),
+            },
           },
-          prometheus: { url: prom.url, dataDir: prom.dataDir, service: { stop: serviceCtlArgv('stop', prom.spec), start: serviceCtlArgv('start', prom.spec) } },
+          prometheus: {
+            url: prom.url,
+            dataDir: prom.dataDir,
+            service: { stop: serviceCtlArgv('stop', prom.spec), start: serviceCtlArgv('start', prom.spec) },
+          },
         },
         services: [{ name: 'api', stop: touch(stoppedMarker), start: touch(`${stoppedMarker}.started`) }],
         checks: [
@@ -126,7 +134,9 @@ describe('drill: restores into scratch services and never touches the real targe
     const promReq = await promRequests(prom);
     const tmpBefore = readdirSync(tmpdir()).filter((n) => n.startsWith('restore-assistant-drill-'));
 
-    const result = await runCli(['drill', '--recipe', recipeFile, '--backup', 'latest', '--yes'], { env: { PROD_PGPASSWORD: pg.password, XDG_STATE_HOME: path.join(base, 'xdg') } });
+    const result = await runCli(['drill', '--recipe', recipeFile, '--backup', 'latest', '--yes'], {
+      env: { PROD_PGPASSWORD: pg.password, XDG_STATE_HOME: path.join(base, 'xdg') },
+    });
     expect(result.stderr + result.stdout).toContain('Drill of prod: PASSED');
     expect(result.code).toBe(0);
     // The http and tcp checks would reach real systems: skipped, and said so.
@@ -169,7 +179,9 @@ describe('drill: restores into scratch services and never touches the real targe
     writeFileSync(gz, bytes.subarray(0, Math.floor(bytes.length / 2)));
     const runsBefore = readdirSync(evidenceDir).filter((n) => n.includes('-drill-'));
 
-    const result = await runCli(['drill', '--recipe', recipeFile, '--backup', damaged, '--yes'], { env: { PROD_PGPASSWORD: pg.password, XDG_STATE_HOME: path.join(base, 'xdg') } });
+    const result = await runCli(['drill', '--recipe', recipeFile, '--backup', damaged, '--yes'], {
+      env: { PROD_PGPASSWORD: pg.password, XDG_STATE_HOME: path.join(base, 'xdg') },
+    });
     expect(result.code).toBe(3);
     expect(result.stdout).toContain(`Drill FAILED: backup set ${damaged} is not restorable.`);
     expect(result.stdout + result.stderr).not.toContain('Starting scratch services');
@@ -181,14 +193,16 @@ describe('drill: restores into scratch services and never touches the real targe
     rmSync(path.join(root, damaged), { recursive: true, force: true });
   }, 120_000);
 
-  it('verify with a recipe is recorded as a verify run in the recipe\'s evidence', async () => {
+  it("verify with a recipe is recorded as a verify run in the recipe's evidence", async () => {
     const result = await runCli(['verify', 'latest', '--recipe', recipeFile], { env: { XDG_STATE_HOME: path.join(base, 'xdg') } });
     expect(result.code, result.stderr).toBe(0);
     const dir = /Evidence: (\S+)/.exec(result.stderr)?.[1];
     expect(dir).toBeDefined();
     expect(path.dirname(dir ?? '')).toBe(evidenceDir);
     expect((await runCli(['evidence', 'verify', dir ?? ''])).code).toBe(0);
-    const history = JSON.parse((await runCli(['history', '--recipe', recipeFile, '--json'])).stdout) as { runs: Array<{ kind: string; outcome: string }> };
+    const history = JSON.parse((await runCli(['history', '--recipe', recipeFile, '--json'])).stdout) as {
+      runs: Array<{ kind: string; outcome: string }>;
+    };
     expect(history.runs.some((r) => r.kind === 'verify' && r.outcome === 'verified')).toBe(true);
   }, 120_000);
 
@@ -205,8 +219,12 @@ describe('drill: restores into scratch services and never touches the real targe
     const drillRuns = (): string[] => (existsSync(evidenceDir) ? readdirSync(evidenceDir).filter((n) => n.includes('-drill-')) : []);
     const runsBefore = drillRuns();
     const env: Record<string, string> = { NO_COLOR: '1', PROD_PGPASSWORD: pg.password, XDG_STATE_HOME: path.join(base, 'xdg') };
-    for (const k of ['PATH', 'HOME', 'LANG', 'TMPDIR', 'RESTORE_ASSISTANT_STATE_DIR', 'RESTORE_ASSISTANT_LOCK_DIR']) if (process.env[k]) env[k] = process.env[k] ?? '';
-    const child = spawn(process.execPath, [cliBin(), 'drill', '--recipe', recipeFile, '--backup', slow, '--yes'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const k of ['PATH', 'HOME', 'LANG', 'TMPDIR', 'RESTORE_ASSISTANT_STATE_DIR', 'RESTORE_ASSISTANT_LOCK_DIR'])
+      if (process.env[k]) env[k] = process.env[k] ?? '';
+    const child = spawn(process.execPath, [cliBin(), 'drill', '--recipe', recipeFile, '--backup', slow, '--yes'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -217,14 +235,21 @@ describe('drill: restores into scratch services and never touches the real targe
       let run: string | undefined;
       for (let i = 0; i < 1200; i++) {
         run = drillRuns().find((n) => !runsBefore.includes(n));
-        events = run && existsSync(path.join(evidenceDir, run, 'events.jsonl')) ? readFileSync(path.join(evidenceDir, run, 'events.jsonl'), 'utf8') : '';
+        events =
+          run && existsSync(path.join(evidenceDir, run, 'events.jsonl'))
+            ? readFileSync(path.join(evidenceDir, run, 'events.jsonl'), 'utf8')
+            : '';
         if (/"type":"step-started"[^\n]*"stepId":"postgres:restore"/.test(events)) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(events, output).toMatch(/"stepId":"postgres:restore"/);
       // The scratch dir is the drill plan's safety dir (other test runs may have drills of their own).
       type Line = { event?: { type?: string; outcome?: string; plan?: { options: { safetyDir?: string } } } };
-      const lines = (text: string): NonNullable<Line['event']>[] => text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as Line).event ?? {});
+      const lines = (text: string): NonNullable<Line['event']>[] =>
+        text
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => (JSON.parse(l) as Line).event ?? {});
       const started = lines(events).find((e) => e.type === 'run-started');
       const scratchDir = started?.plan?.options.safetyDir ?? '';
       expect(path.basename(scratchDir)).toMatch(/^restore-assistant-drill-/);
@@ -260,12 +285,27 @@ describe('drill: restores into scratch services and never touches the real targe
     const sandbox: DrillSandbox = {
       rootDirs: [path.join(base, 'scratch')],
       postgres: { host: '127.0.0.1', port: 1, user: 'postgres', passwordEnv: 'X' },
-      redis: { host: '127.0.0.1', port: 2, dir: path.join(base, 'scratch', 'redis'), dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir', service: { stop: ['true'], start: ['true'] } },
+      redis: {
+        host: '127.0.0.1',
+        port: 2,
+        dir: path.join(base, 'scratch', 'redis'),
+        dbfilename: 'dump.rdb',
+        appendonly: false,
+        appenddirname: 'appendonlydir',
+        service: { stop: ['true'], start: ['true'] },
+      },
       prometheus: { url: 'http://127.0.0.1:3', dataDir: path.join(base, 'scratch', 'prom'), service: { stop: ['true'], start: ['true'] } },
     };
     const options = resolvePlanOptions(loaded.recipe, { yes: true, missingRoles: 'create' });
     // The real recipe's own plan (a restore) is refused on every count.
-    const realPlan = buildPlan({ recipe: loaded, set, facts: recipeFacts(loaded), options: { ...options }, mode: 'drill', now: new Date() });
+    const realPlan = buildPlan({
+      recipe: loaded,
+      set,
+      facts: recipeFacts(loaded),
+      options: { ...options },
+      mode: 'drill',
+      now: new Date(),
+    });
     const problems = isolationProblems(realPlan, sandbox, loaded.recipe);
     expect(problems.some((p) => p.includes(`port ${pg.port}`))).toBe(true);
     expect(problems.some((p) => p.includes('application services'))).toBe(true);
@@ -275,7 +315,14 @@ describe('drill: restores into scratch services and never touches the real targe
     // The drill recipe's plan passes...
     const { recipe: drill } = drillRecipe(loaded.recipe, sandbox);
     const drillLoaded = { ...loaded, recipe: drill };
-    const drillPlan = buildPlan({ recipe: drillLoaded, set, facts: recipeFacts(drillLoaded), options: resolvePlanOptions(drill, { yes: true, missingRoles: 'create' }), mode: 'drill', now: new Date() });
+    const drillPlan = buildPlan({
+      recipe: drillLoaded,
+      set,
+      facts: recipeFacts(drillLoaded),
+      options: resolvePlanOptions(drill, { yes: true, missingRoles: 'create' }),
+      mode: 'drill',
+      now: new Date(),
+    });
     expect(isolationProblems(drillPlan, sandbox, loaded.recipe)).toEqual([]);
     // ...until one port in it is changed to production's.
     const tampered = JSON.parse(JSON.stringify(drillPlan).replaceAll('"1"', `"${pg.port}"`)) as typeof drillPlan;

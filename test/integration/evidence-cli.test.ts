@@ -25,7 +25,15 @@ function cli(args: string[], env: Record<string, string> = {}): ReturnType<typeo
 async function sealedRun(kind: 'restore' | 'drill', outcome: 'restored' | 'rolled-back' = 'restored'): Promise<string> {
   const runId = newRunId(kind, recipe.name);
   const bus = new EventBus();
-  const handle = attachEvidence(bus, { evidenceDir, runId, kind, recipe, redact: createRedactor([]), toolVersion: '0.1.0', objectives: { rtoMinutes: 30, rpoMinutes: 60 } });
+  const handle = attachEvidence(bus, {
+    evidenceDir,
+    runId,
+    kind,
+    recipe,
+    redact: createRedactor([]),
+    toolVersion: '0.1.0',
+    objectives: { rtoMinutes: 30, rpoMinutes: 60 },
+  });
   bus.emit({
     type: 'run-started',
     runId,
@@ -40,7 +48,14 @@ async function sealedRun(kind: 'restore' | 'drill', outcome: 'restored' | 'rolle
   bus.emit({ type: 'step-started', stepId: 's1', title: 'Restore Redis' });
   bus.emit({ type: 'step-finished', stepId: 's1', title: 'Redis restored', durationMs: 10 });
   bus.emit({ type: 'health-check', name: 'redis ping', ok: true, attempts: 1, durationMs: 3, detail: 'PONG' });
-  bus.emit({ type: 'run-finished', outcome, exitCode: outcome === 'restored' ? 0 : 1, safetyCopies: [], state: ['Redis: restored'], nextSteps: [] });
+  bus.emit({
+    type: 'run-finished',
+    outcome,
+    exitCode: outcome === 'restored' ? 0 : 1,
+    safetyCopies: [],
+    state: ['Redis: restored'],
+    nextSteps: [],
+  });
   await handle.close();
   return handle.dir;
 }
@@ -203,10 +218,13 @@ describe('CLI exit codes', () => {
     expect((await cli(['history', '--json', '--markdown'], env)).code).toBe(2);
   });
 
-  it('`history --recipe` uses the recipe\'s evidence dir and drill interval', async () => {
+  it("`history --recipe` uses the recipe's evidence dir and drill interval", async () => {
     const recipeFile = path.join(tmp, 'evidence-cli.yaml');
     const other = path.join(tmp, 'other-evidence');
-    writeFileSync(recipeFile, `name: evidence-cli\nbackups:\n  root: ${tmp}\ncomponents: {}\nevidence:\n  dir: ${other}\ndrill:\n  intervalDays: 7\n`);
+    writeFileSync(
+      recipeFile,
+      `name: evidence-cli\nbackups:\n  root: ${tmp}\ncomponents: {}\nevidence:\n  dir: ${other}\ndrill:\n  intervalDays: 7\n`,
+    );
     const r = await cli(['history', '--recipe', recipeFile]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');

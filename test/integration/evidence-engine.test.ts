@@ -44,7 +44,17 @@ const node = (code: string, extra: Partial<Extract<PlannedAction, { type: 'exec'
 });
 
 function step(id: string, actions: PlannedAction[], extra: Partial<PlanStep> = {}): PlanStep {
-  return { id, title: `Run ${id}`, doneTitle: `${id} done`, phase: 'postgres', lane: 'main', destructive: false, actions, dependsOn: [], ...extra };
+  return {
+    id,
+    title: `Run ${id}`,
+    doneTitle: `${id} done`,
+    phase: 'postgres',
+    lane: 'main',
+    destructive: false,
+    actions,
+    dependsOn: [],
+    ...extra,
+  };
 }
 
 function plan(steps: PlanStep[]): Plan {
@@ -70,7 +80,15 @@ async function restoreWithEvidence(p: Plan): Promise<{ dir: string; runId: strin
   const redact = createRedactor([SECRET]);
   const runId = newRunId('restore', p.recipe.name);
   const bus = new EventBus();
-  const evidence = attachEvidence(bus, { evidenceDir, runId, kind: 'restore', recipe: p.recipe, redact, toolVersion: '0.1.0', objectives: p.objectives });
+  const evidence = attachEvidence(bus, {
+    evidenceDir,
+    runId,
+    kind: 'restore',
+    recipe: p.recipe,
+    redact,
+    toolVersion: '0.1.0',
+    objectives: p.objectives,
+  });
   let exitCode: number;
   try {
     const summary = await runPlan(p, {
@@ -106,11 +124,30 @@ describe('evidence of real engine runs', () => {
     const marker = path.join(tmp, 'restored');
     const p = plan([
       step('restore', [
-        node(`console.log('password=' + process.env.PGPASSWORD); console.error('restoring ' + process.argv[1]); require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`),
+        node(
+          `console.log('password=' + process.env.PGPASSWORD); console.error('restoring ' + process.argv[1]); require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`,
+        ),
       ]),
-      step('health', [{ type: 'check', check: { name: 'restored marker exists', timeoutSeconds: 5, retries: 0, intervalSeconds: 0, when: ['restore', 'drill'], command: { argv: ['test', '-f', marker], expectExitCode: 0 } }, purpose: 'check' }], {
-        phase: 'health',
-      }),
+      step(
+        'health',
+        [
+          {
+            type: 'check',
+            check: {
+              name: 'restored marker exists',
+              timeoutSeconds: 5,
+              retries: 0,
+              intervalSeconds: 0,
+              when: ['restore', 'drill'],
+              command: { argv: ['test', '-f', marker], expectExitCode: 0 },
+            },
+            purpose: 'check',
+          },
+        ],
+        {
+          phase: 'health',
+        },
+      ),
     ]);
     const run = await restoreWithEvidence(p);
     expect(run.exitCode).toBe(0);
@@ -142,7 +179,9 @@ describe('evidence of real engine runs', () => {
         safetyCopy: { component: 'postgres', kind: 'move', location: moved, description: 'the data before the restore' },
         undo: { title: 'Put the data back', actions: [{ type: 'move', from: moved, to: original, purpose: 'put back' }] },
       }),
-      step('restore', [node(`console.error('FATAL: password ' + process.env.PGPASSWORD + ' rejected for ' + process.argv[1]); process.exit(3)`)]),
+      step('restore', [
+        node(`console.error('FATAL: password ' + process.env.PGPASSWORD + ' rejected for ' + process.argv[1]); process.exit(3)`),
+      ]),
     ]);
     const run = await restoreWithEvidence(p);
     expect(run.exitCode).toBe(1);

@@ -6,7 +6,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBus } from '../../source/engine/events.js';
 import { createRedactor } from '../../source/exec/redact.js';
-import { EVENTS_FILE, HISTORY_FILE, serializeLine, sha256Hex, splitLines, type HistoryEntry, type LineBody } from '../../source/evidence/format.js';
+import {
+  EVENTS_FILE,
+  HISTORY_FILE,
+  serializeLine,
+  sha256Hex,
+  splitLines,
+  type HistoryEntry,
+  type LineBody,
+} from '../../source/evidence/format.js';
 import { formatPublicKey, KEY_FILE, loadSealSigner, SIGNATURE_FILE, SIGNATURE_FORMAT } from '../../source/evidence/signing.js';
 import { attachEvidence, checkEvidenceDir, newRunId } from '../../source/evidence/writer.js';
 import { runCli, type CliResult } from '../support/cli.js';
@@ -71,7 +79,9 @@ async function recordRun(evidenceDir: string, opts: { finish?: boolean; signed?:
  */
 function forgeRestored(dir: string, keep: number, history: 'rewrite' | 'delete'): string {
   const events = path.join(dir, EVENTS_FILE);
-  const kept = splitLines(readFileSync(events)).lines.slice(0, keep).map((l) => l.toString('utf8'));
+  const kept = splitLines(readFileSync(events))
+    .lines.slice(0, keep)
+    .map((l) => l.toString('utf8'));
   let prev = sha256Hex(kept.at(-1) as string);
   const lines = [...kept];
   const add = (body: LineBody): string => {
@@ -90,12 +100,26 @@ function forgeRestored(dir: string, keep: number, history: 'rewrite' | 'delete')
   const historyFile = path.join(path.dirname(dir), HISTORY_FILE);
   let entries: HistoryEntry[] = [];
   try {
-    entries = readFileSync(historyFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as HistoryEntry);
+    entries = readFileSync(historyFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as HistoryEntry);
   } catch {
     entries = [];
   }
   const others = entries.filter((e) => e.runId !== runId);
-  const forged = history === 'rewrite' ? [{ ...(entries.find((e) => e.runId === runId) ?? others[0]), runId, outcome: 'restored', exitCode: 0, seal: { lines: lines.length - 1, finalHash: sha256Hex(before), hash: sha256Hex(sealLine) } }] : [];
+  const forged =
+    history === 'rewrite'
+      ? [
+          {
+            ...(entries.find((e) => e.runId === runId) ?? others[0]),
+            runId,
+            outcome: 'restored',
+            exitCode: 0,
+            seal: { lines: lines.length - 1, finalHash: sha256Hex(before), hash: sha256Hex(sealLine) },
+          },
+        ]
+      : [];
   writeFileSync(historyFile, [...others, ...forged].map((e) => `${JSON.stringify(e)}\n`).join(''));
   return sha256Hex(sealLine);
 }
@@ -135,21 +159,29 @@ describe('planted links in the evidence directory', () => {
     writeFileSync(victim, 'precious\n');
     linkSync(victim, path.join(evidenceDir, HISTORY_FILE));
     const bus = new EventBus();
-    const handle = attachEvidence(bus, { evidenceDir, runId: newRunId('restore', recipe.name), kind: 'restore', recipe, redact: createRedactor([]) });
+    const handle = attachEvidence(bus, {
+      evidenceDir,
+      runId: newRunId('restore', recipe.name),
+      kind: 'restore',
+      recipe,
+      redact: createRedactor([]),
+    });
     bus.emit({ type: 'run-finished', outcome: 'refused', exitCode: 9, safetyCopies: [], state: [], nextSteps: [] });
     await handle.close();
     expect(handle.errors.join('\n')).toContain('hard links');
     expect(readFileSync(victim, 'utf8')).toBe('precious\n');
   });
 
-  it('a symlink planted at the run directory\'s name is refused before anything is written', () => {
+  it("a symlink planted at the run directory's name is refused before anything is written", () => {
     const evidenceDir = path.join(tmp, 'ev-rundir');
     mkdirSync(evidenceDir, { mode: 0o750 });
     const victimDir = path.join(tmp, 'victim-dir');
     mkdirSync(victimDir);
     const runId = newRunId('restore', recipe.name);
     symlinkSync(victimDir, path.join(evidenceDir, runId));
-    expect(() => attachEvidence(new EventBus(), { evidenceDir, runId, kind: 'restore', recipe, redact: createRedactor([]) })).toThrow(/Cannot create the evidence directory .*EEXIST/);
+    expect(() => attachEvidence(new EventBus(), { evidenceDir, runId, kind: 'restore', recipe, redact: createRedactor([]) })).toThrow(
+      /Cannot create the evidence directory .*EEXIST/,
+    );
     expect(readFileSync(path.join(tmp, 'victim-shadow'), 'utf8')).toContain('precious');
     expect(() => statSync(path.join(victimDir, EVENTS_FILE))).toThrow();
   });
@@ -164,8 +196,19 @@ describe('planted links in the evidence directory', () => {
     await mkdir(path.join(root, '2026-01-18_01-45-13'), { recursive: true });
     await writeFile(path.join(root, '2026-01-18_01-45-13', 'redis.rdb'), 'REDIS0011 not really');
     const recipeFile = path.join(tmp, 'open.yaml');
-    await writeFile(recipeFile, JSON.stringify({ name: 'open', backups: { root, layout: 'story-portal' }, components: { redis: { host: '127.0.0.1', port: 1, service: { stop: ['true'], start: ['true'] } } }, evidence: { dir: evidenceDir } }));
-    for (const args of [['restore', '--recipe', recipeFile, '--yes'], ['drill', '--recipe', recipeFile, '--yes']]) {
+    await writeFile(
+      recipeFile,
+      JSON.stringify({
+        name: 'open',
+        backups: { root, layout: 'story-portal' },
+        components: { redis: { host: '127.0.0.1', port: 1, service: { stop: ['true'], start: ['true'] } } },
+        evidence: { dir: evidenceDir },
+      }),
+    );
+    for (const args of [
+      ['restore', '--recipe', recipeFile, '--yes'],
+      ['drill', '--recipe', recipeFile, '--yes'],
+    ]) {
       const r = await cli(args);
       expect(r.code, r.stderr).toBe(9);
       expect(r.stderr).toContain(`The evidence directory ${evidenceDir} is not safe`);
@@ -228,12 +271,19 @@ describe('seal signatures: evidence key, evidence verify --key', () => {
     expect(keyed.stdout).toContain('its seal is not signed');
   });
 
-  it('the forger\'s own signature, or a signature copied from another run, fails --key', async () => {
+  it("the forger's own signature, or a signature copied from another run, fails --key", async () => {
     const dir = await recordRun(evidenceDir, { finish: false });
     const sealHash = forgeRestored(dir, splitLines(readFileSync(path.join(dir, EVENTS_FILE))).lines.length - 1, 'rewrite');
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const runId = path.basename(dir);
-    const own = { format: SIGNATURE_FORMAT, runId, sealHash, algorithm: 'ed25519', publicKey: formatPublicKey(publicKey), signature: sign(null, Buffer.from(`${SIGNATURE_FORMAT} ${runId} ${sealHash}\n`), privateKey).toString('base64') };
+    const own = {
+      format: SIGNATURE_FORMAT,
+      runId,
+      sealHash,
+      algorithm: 'ed25519',
+      publicKey: formatPublicKey(publicKey),
+      signature: sign(null, Buffer.from(`${SIGNATURE_FORMAT} ${runId} ${sealHash}\n`), privateKey).toString('base64'),
+    };
     writeFileSync(path.join(dir, SIGNATURE_FILE), JSON.stringify(own));
     expect((await cli(['evidence', 'verify', dir])).code).toBe(0);
     const forged = await cli(['evidence', 'verify', dir, '--key', pub, '--json']);

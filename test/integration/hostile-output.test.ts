@@ -3,7 +3,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupRedisRdb, SandboxGroup, seedRedis, serviceCtlArgv, storyPortalBackupId, type RedisSandbox } from '../../source/sandbox/index.js';
+import {
+  backupRedisRdb,
+  SandboxGroup,
+  seedRedis,
+  serviceCtlArgv,
+  storyPortalBackupId,
+  type RedisSandbox,
+} from '../../source/sandbox/index.js';
 import { runCli, type CliResult } from '../support/cli.js';
 
 /**
@@ -26,13 +33,23 @@ let recipeFile: string;
 let evidenceDir: string;
 
 function cli(args: string[]): Promise<CliResult> {
-  return runCli(args, { env: { XDG_STATE_HOME: path.join(tmp, 'xdg'), XDG_RUNTIME_DIR: path.join(tmp, 'run'), RESTORE_ASSISTANT_STATE_DIR: path.join(tmp, 'state') }, cwd: tmp });
+  return runCli(args, {
+    env: {
+      XDG_STATE_HOME: path.join(tmp, 'xdg'),
+      XDG_RUNTIME_DIR: path.join(tmp, 'run'),
+      RESTORE_ASSISTANT_STATE_DIR: path.join(tmp, 'state'),
+    },
+    cwd: tmp,
+  });
 }
 
 function expectClean(text: string, where: string): void {
   expect(RAW.test(text), `${where} holds a raw control character`).toBe(false);
   expect(text.includes(FORGED), `${where} holds the forged line`).toBe(false);
-  expect(text.split('\n').some((l) => /^12:00:00 ✔ Health checks passed/.test(l.trim())), `${where} starts a line with the forged text`).toBe(false);
+  expect(
+    text.split('\n').some((l) => /^12:00:00 ✔ Health checks passed/.test(l.trim())),
+    `${where} starts a line with the forged text`,
+  ).toBe(false);
 }
 
 function runFiles(): string[] {
@@ -54,7 +71,10 @@ beforeAll(async () => {
   const setDir = path.join(root, storyPortalBackupId(new Date(Date.now() - 60_000)));
   await mkdir(setDir, { recursive: true });
   await backupRedisRdb(redis, path.join(setDir, HOSTILE_NAME));
-  await writeFile(path.join(setDir, 'metadata.txt'), `Platform: hostile \u001B[2J${'\u001B]0;pwned\u0007'}\nComponents:\n  - Redis (session/cache data)\n`);
+  await writeFile(
+    path.join(setDir, 'metadata.txt'),
+    `Platform: hostile \u001B[2J${'\u001B]0;pwned\u0007'}\nComponents:\n  - Redis (session/cache data)\n`,
+  );
   recipeFile = path.join(tmp, 'hostile.yaml');
   await writeFile(
     recipeFile,
@@ -65,7 +85,12 @@ beforeAll(async () => {
         redis: {
           host: redis.host,
           port: redis.port,
-          service: { stop: serviceCtlArgv('stop', redis.spec), start: serviceCtlArgv('start', redis.spec), status: serviceCtlArgv('status', redis.spec), timeoutSeconds: 30 },
+          service: {
+            stop: serviceCtlArgv('stop', redis.spec),
+            start: serviceCtlArgv('start', redis.spec),
+            status: serviceCtlArgv('status', redis.spec),
+            timeoutSeconds: 30,
+          },
         },
       },
       checks: [{ name: 'redis answers', redis: { command: ['PING'], expect: 'PONG' }, retries: 2, intervalSeconds: 0.5 }],
@@ -94,7 +119,9 @@ describe('a backup file name with newlines and escape sequences', () => {
     for (const f of files) expectClean(readFileSync(f, 'utf8'), f);
     // The record is lossless: events.jsonl keeps the exact name, JSON-escaped.
     const events = readFileSync(files.find((f) => f.endsWith('events.jsonl')) as string, 'utf8');
-    expect(events.split('\n').some((l) => l.length > 0 && JSON.stringify(JSON.parse(l)).includes(JSON.stringify(HOSTILE_NAME).slice(1, -1)))).toBe(true);
+    expect(
+      events.split('\n').some((l) => l.length > 0 && JSON.stringify(JSON.parse(l)).includes(JSON.stringify(HOSTILE_NAME).slice(1, -1))),
+    ).toBe(true);
     const rep = await cli(['report', path.dirname(md as string)]);
     expect(rep.code).toBe(0);
     expectClean(rep.stdout, 'report stdout');

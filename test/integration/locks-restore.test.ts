@@ -4,7 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupStoryPortal, fingerprintPostgres, SandboxGroup, seedPostgres, seedRedis, type PostgresFingerprint, type PostgresSandbox, type RedisSandbox, type StoryPortalBackup } from '../../source/sandbox/index.js';
+import {
+  backupStoryPortal,
+  fingerprintPostgres,
+  SandboxGroup,
+  seedPostgres,
+  seedRedis,
+  type PostgresFingerprint,
+  type PostgresSandbox,
+  type RedisSandbox,
+  type StoryPortalBackup,
+} from '../../source/sandbox/index.js';
 import { cliBin } from '../support/cli.js';
 
 /**
@@ -43,9 +53,21 @@ describe('one restore per target, whatever the spelling and the environment', ()
       JSON.stringify({
         name,
         backups: { root: join(base, 'backups'), layout: 'story-portal' },
-        components: { postgres: { host, port: pg.port, user: 'postgres', passwordEnv: 'IT_PG_PASSWORD', database: DB, owner: 'app_owner', bin: pg.binDir } },
+        components: {
+          postgres: {
+            host,
+            port: pg.port,
+            user: 'postgres',
+            passwordEnv: 'IT_PG_PASSWORD',
+            database: DB,
+            owner: 'app_owner',
+            bin: pg.binDir,
+          },
+        },
         services: [{ name: 'app', stop: [process.execPath, '-e', wait], start: [process.execPath, '-e', ''], timeoutSeconds: 130 }],
-        checks: [{ name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 }],
+        checks: [
+          { name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 },
+        ],
         evidence: { dir: join(base, `evidence-${name}`) },
       }),
     );
@@ -53,7 +75,12 @@ describe('one restore per target, whatever the spelling and the environment', ()
   }
 
   function restore(recipeFile: string, env: NodeJS.ProcessEnv): ResultPromise {
-    return execa(process.execPath, [cliBin(), 'restore', '--recipe', recipeFile, '--backup', set.id, '--yes', '--quick-verify'], { env, reject: false, cwd: base, stdin: 'ignore' });
+    return execa(process.execPath, [cliBin(), 'restore', '--recipe', recipeFile, '--backup', set.id, '--yes', '--quick-verify'], {
+      env,
+      reject: false,
+      cwd: base,
+      stdin: 'ignore',
+    });
   }
 
   const result = async (p: ResultPromise): Promise<CliResult> => {
@@ -62,7 +89,9 @@ describe('one restore per target, whatever the spelling and the environment', ()
   };
 
   async function asideDatabases(): Promise<string[]> {
-    const out = await pg.psql(`SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE '${DB}\\_\\_pre\\_restore\\_%'`);
+    const out = await pg.psql(
+      `SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE '${DB}\\_\\_pre\\_restore\\_%'`,
+    );
     return out.trim() === '' ? [] : out.trim().split(',');
   }
 
@@ -83,14 +112,30 @@ describe('one restore per target, whatever the spelling and the environment', ()
 
   it('`localhost` and `127.0.0.1`, two environments, one second apart: exactly one run, the pre-restore data kept once', async () => {
     expect(pg.host).toBe('127.0.0.1');
-    await pg.psql(`CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES ('before')`, DB);
+    await pg.psql(
+      `CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES ('before')`,
+      DB,
+    );
     const pre = await fingerprintPostgres(pg, DB);
     const gate = join(base, 'gate');
     const a = await recipe('locks-a', 'localhost', gate);
     const b = await recipe('locks-b', '127.0.0.1', gate);
-    const common = { PATH: process.env['PATH'] ?? '', LANG: 'C.UTF-8', NO_COLOR: '1', IT_PG_PASSWORD: pg.password, RESTORE_ASSISTANT_LOCK_DIR: lockDir, RESTORE_ASSISTANT_STATE_DIR: join(base, 'state') };
+    const common = {
+      PATH: process.env['PATH'] ?? '',
+      LANG: 'C.UTF-8',
+      NO_COLOR: '1',
+      IT_PG_PASSWORD: pg.password,
+      RESTORE_ASSISTANT_LOCK_DIR: lockDir,
+      RESTORE_ASSISTANT_STATE_DIR: join(base, 'state'),
+    };
     const envA = { ...common, HOME: join(base, 'home-a'), XDG_RUNTIME_DIR: join(base, 'run-a'), XDG_STATE_HOME: join(base, 'xdg-a') };
-    const envB = { ...common, HOME: join(base, 'home-b'), XDG_RUNTIME_DIR: join(base, 'run-b'), XDG_STATE_HOME: join(base, 'xdg-b'), SUDO_USER: 'alice' };
+    const envB = {
+      ...common,
+      HOME: join(base, 'home-b'),
+      XDG_RUNTIME_DIR: join(base, 'run-b'),
+      XDG_STATE_HOME: join(base, 'xdg-b'),
+      SUDO_USER: 'alice',
+    };
 
     const first = restore(a, envA);
     await new Promise((r) => setTimeout(r, 1000));
@@ -101,7 +146,9 @@ describe('one restore per target, whatever the spelling and the environment', ()
     const [ra, rb] = await Promise.all([result(first), result(second)]);
     const [winner, loser] = refused === 'a' ? [rb, ra] : [ra, rb];
     expect(loser.exitCode, show(loser)).toBe(8);
-    expect(loser.stderr).toMatch(new RegExp(`Another restore holds postgres:127\\.0\\.0\\.1:${pg.port}/${DB} \\(pid \\d+ on .*, by .*, started \\d{4}-`));
+    expect(loser.stderr).toMatch(
+      new RegExp(`Another restore holds postgres:127\\.0\\.0\\.1:${pg.port}/${DB} \\(pid \\d+ on .*, by .*, started \\d{4}-`),
+    );
     expect(loser.stderr).toMatch(/Nothing was touched/);
     expect(winner.exitCode, show(winner)).toBe(0);
 

@@ -51,7 +51,10 @@ describe('metrics → node_exporter → Prometheus → shipped alerts', () => {
     // A backup job that writes garbage: a "dump" that is not one, taken a day ago.
     const root = path.join(base, 'backups');
     mkdirSync(path.join(root, 'postgres'), { recursive: true });
-    writeFileSync(path.join(root, 'postgres', `app_${metachatTimestamp(new Date(Date.now() - DAY))}.dump`), 'this is not a pg_dump archive\n');
+    writeFileSync(
+      path.join(root, 'postgres', `app_${metachatTimestamp(new Date(Date.now() - DAY))}.dump`),
+      'this is not a pg_dump archive\n',
+    );
     recipeFile = path.join(base, 'fleet-a.yaml');
     writeFileSync(
       recipeFile,
@@ -74,10 +77,37 @@ describe('metrics → node_exporter → Prometheus → shipped alerts', () => {
       vi.setSystemTime(then);
       const bus = new EventBus();
       const runId = newRunId('drill', 'fleet-a', then);
-      const handle = attachEvidence(bus, { evidenceDir, runId, kind: 'drill', recipe: { name: 'fleet-a', file: loaded.file, digest: loaded.digest }, redact: createRedactor([]), objectives: loaded.recipe.objectives, drillIntervalDays: 7 });
-      bus.emit({ type: 'run-started', runId, kind: 'drill', operator: 'ci', host: 'host-a', toolVersion: 't', recipe: { name: 'fleet-a', file: loaded.file, digest: loaded.digest }, backup: { id: 'old', time: new Date(then.getTime() - 3_600_000).toISOString(), location: root }, confirmedAt: then.toISOString() });
+      const handle = attachEvidence(bus, {
+        evidenceDir,
+        runId,
+        kind: 'drill',
+        recipe: { name: 'fleet-a', file: loaded.file, digest: loaded.digest },
+        redact: createRedactor([]),
+        objectives: loaded.recipe.objectives,
+        drillIntervalDays: 7,
+      });
+      bus.emit({
+        type: 'run-started',
+        runId,
+        kind: 'drill',
+        operator: 'ci',
+        host: 'host-a',
+        toolVersion: 't',
+        recipe: { name: 'fleet-a', file: loaded.file, digest: loaded.digest },
+        backup: { id: 'old', time: new Date(then.getTime() - 3_600_000).toISOString(), location: root },
+        confirmedAt: then.toISOString(),
+      });
       vi.setSystemTime(new Date(then.getTime() + 600_000));
-      bus.emit({ type: 'run-finished', outcome: 'restored', exitCode: 0, rtoMs: 600_000, rpoMs: 3_600_000, safetyCopies: [], state: ['drill restored'], nextSteps: [] });
+      bus.emit({
+        type: 'run-finished',
+        outcome: 'restored',
+        exitCode: 0,
+        rtoMs: 600_000,
+        rpoMs: 3_600_000,
+        safetyCopies: [],
+        state: ['drill restored'],
+        nextSteps: [],
+      });
       await handle.close();
       expect(handle.sealed).toBe(true);
     } finally {
@@ -91,7 +121,7 @@ describe('metrics → node_exporter → Prometheus → shipped alerts', () => {
     rmSync(base, { recursive: true, force: true });
   });
 
-  it('a failed drill writes the recipe\'s metrics atomically into the textfile directory', async () => {
+  it("a failed drill writes the recipe's metrics atomically into the textfile directory", async () => {
     const r = await runCli(['drill', '--recipe', recipeFile, '--yes']);
     expect(r.stderr).not.toMatch(/Warning: metrics/);
     expect(r.code).toBe(3);
@@ -107,7 +137,12 @@ describe('metrics → node_exporter → Prometheus → shipped alerts', () => {
   it('scraped through node_exporter by Prometheus with the shipped rules, the drill-failed and drill-overdue alerts fire', async () => {
     ne = await startNodeExporter({ baseDir: base, textfileDir });
     prom = await startPrometheus({ baseDir: base, extraScrapeTargets: [ne.target], ruleFiles: [RULES], scrapeIntervalSeconds: 1 });
-    const wanted = ['RestoreAssistantDrillFailed', 'RestoreAssistantDrillOverdue', 'RestoreAssistantBackupTooOld', 'RestoreAssistantVerifyFailed'];
+    const wanted = [
+      'RestoreAssistantDrillFailed',
+      'RestoreAssistantDrillOverdue',
+      'RestoreAssistantBackupTooOld',
+      'RestoreAssistantVerifyFailed',
+    ];
     let seen: Alert[] = [];
     const firing = await waitUntil(
       async () => {
@@ -116,11 +151,15 @@ describe('metrics → node_exporter → Prometheus → shipped alerts', () => {
       },
       { timeoutMs: 90_000, intervalMs: 500 },
     );
-    expect(seen.map((a) => a.labels['alertname']).sort(), `alerts: ${JSON.stringify(await alerts(prom))}`).toEqual(expect.arrayContaining(wanted));
+    expect(seen.map((a) => a.labels['alertname']).sort(), `alerts: ${JSON.stringify(await alerts(prom))}`).toEqual(
+      expect.arrayContaining(wanted),
+    );
     expect(firing).toBe(true);
     const failed = seen.find((a) => a.labels['alertname'] === 'RestoreAssistantDrillFailed');
     expect(failed?.labels).toMatchObject({ severity: 'critical', kind: 'drill', instance: ne.target });
-    expect(seen.find((a) => a.labels['alertname'] === 'RestoreAssistantDrillOverdue')?.annotations['description']).toMatch(/restore-assistant drill --recipe fleet-a --yes/);
+    expect(seen.find((a) => a.labels['alertname'] === 'RestoreAssistantDrillOverdue')?.annotations['description']).toMatch(
+      /restore-assistant drill --recipe fleet-a --yes/,
+    );
     // The old drill's RTO (10 min) met its target (30 min): evaluated in the same rule group, it does not fire.
     expect(seen.some((a) => a.labels['alertname'] === 'RestoreAssistantRtoOverTarget')).toBe(false);
   });

@@ -20,7 +20,16 @@ describe('metrics pushed to a Pushgateway', () => {
 
   const recipe = (name: string, url: string): string => {
     const file = path.join(base, `${name}.yaml`);
-    writeFileSync(file, stringify({ name, backups: { root, layout: 'metachat', database: 'app' }, components: { postgres: { database: 'app' } }, evidence: { dir: path.join(base, 'evidence') }, metrics: { pushgateway: { url } } }));
+    writeFileSync(
+      file,
+      stringify({
+        name,
+        backups: { root, layout: 'metachat', database: 'app' },
+        components: { postgres: { database: 'app' } },
+        evidence: { dir: path.join(base, 'evidence') },
+        metrics: { pushgateway: { url } },
+      }),
+    );
     return file;
   };
 
@@ -50,7 +59,7 @@ describe('metrics pushed to a Pushgateway', () => {
     expect(text).toMatch(/restore_assistant_last_run_success\{[^}]*kind="verify"[^}]*\} 0/);
   });
 
-  it('an unreachable Pushgateway is a warning; the exit code is the run\'s', async () => {
+  it("an unreachable Pushgateway is a warning; the exit code is the run's", async () => {
     const port = await freePort();
     const r = await runCli(['verify', 'latest', '--recipe', recipe('push-b', `http://127.0.0.1:${port}`)]);
     expect(r.code).toBe(3);

@@ -26,7 +26,11 @@ let env: NodeJS.ProcessEnv;
 
 function recipe(host: string): LoadedRecipe {
   return {
-    recipe: recipeSchema.parse({ name: 'room', backups: { root: base }, components: { postgres: { host, port: pg.port, user: pg.user, passwordEnv: PW_ENV, database: DB, safetyCopy: 'rename' } } }),
+    recipe: recipeSchema.parse({
+      name: 'room',
+      backups: { root: base },
+      components: { postgres: { host, port: pg.port, user: pg.user, passwordEnv: PW_ENV, database: DB, safetyCopy: 'rename' } },
+    }),
     file: '<inline>',
     digest: 'test',
   };
@@ -34,7 +38,18 @@ function recipe(host: string): LoadedRecipe {
 
 function set(): BackupSet {
   const size = statSync(dump).size;
-  return { id: 's', layout: 'flat', root: base, location: base, time: '2026-01-18T01:45:13Z', timeSource: 'name', components: [{ kind: 'postgres', format: 'pg-custom', path: dump, size, checksum: 'absent' }], metadata: {}, warnings: [], totalSize: size };
+  return {
+    id: 's',
+    layout: 'flat',
+    root: base,
+    location: base,
+    time: '2026-01-18T01:45:13Z',
+    timeSource: 'name',
+    components: [{ kind: 'postgres', format: 'pg-custom', path: dump, size, checksum: 'absent' }],
+    metadata: {},
+    warnings: [],
+    totalSize: size,
+  };
 }
 
 describe('PostgreSQL server disk room (rename mode)', () => {
@@ -63,6 +78,8 @@ describe('PostgreSQL server disk room (rename mode)', () => {
     expect(Math.abs((entry?.freeBytes ?? 0) - Number(s.bavail) * Number(s.bsize))).toBeLessThan(64 * 1024 * 1024);
     // Pretend the disk is almost full: preflight refuses with the disk-space problem.
     const tight = { ...facts, disk: facts.disk?.map((d) => (d.component === 'postgres' ? { ...d, freeBytes: d.neededBytes - 1 } : d)) };
-    expect(preflightProblems(recipe(pg.host), set(), tight, { missingRoles: 'fail' })).toContainEqual(expect.objectContaining({ code: 'disk-space', component: 'postgres', severity: 'error' }));
+    expect(preflightProblems(recipe(pg.host), set(), tight, { missingRoles: 'fail' })).toContainEqual(
+      expect.objectContaining({ code: 'disk-space', component: 'postgres', severity: 'error' }),
+    );
   }, 120_000);
 });

@@ -117,7 +117,10 @@ beforeAll(async () => {
   env = { ...process.env, [PW_ENV]: pg.password };
   // The backup: tables owned by a role the target will lack.
   await pg.psql(`CREATE ROLE ghost_owner NOLOGIN; CREATE DATABASE ${quoteIdent(DB)}`);
-  await pg.psql(`CREATE TABLE backed_up (id int primary key, v text); ALTER TABLE backed_up OWNER TO ghost_owner; INSERT INTO backed_up SELECT g, 'row ' || g FROM generate_series(1, 50) g`, DB);
+  await pg.psql(
+    `CREATE TABLE backed_up (id int primary key, v text); ALTER TABLE backed_up OWNER TO ghost_owner; INSERT INTO backed_up SELECT g, 'row ' || g FROM generate_series(1, 50) g`,
+    DB,
+  );
   plainGz = await backupPgPlain(pg, DB, join(baseDir, 'db.sql.gz'));
   custom = await backupPgCustom(pg, DB, join(baseDir, 'db.dump'));
   // The live database has changed since (what the restore replaces), and the role is gone.
@@ -138,12 +141,29 @@ describe('PostgreSQL steps against a real server, hostile database name', () => 
     const s = set(plainGz, 'pg-plain-gz');
     const facts = await probeFacts(r, s, undefined, { env });
     expect(facts.postgres?.missingRoles).toEqual(['ghost_owner']);
-    const plan = buildPlan({ recipe: r, set: s, facts, options: resolvePlanOptions(r.recipe, { missingRoles: 'create', jobs: 2 }, 2), mode: 'restore', now: new Date('2026-02-01T00:00:00Z') });
+    const plan = buildPlan({
+      recipe: r,
+      set: s,
+      facts,
+      options: resolvePlanOptions(r.recipe, { missingRoles: 'create', jobs: 2 }, 2),
+      mode: 'restore',
+      now: new Date('2026-02-01T00:00:00Z'),
+    });
     const ids = lane(plan);
-    expect(ids).toEqual(['postgres:terminate', 'postgres:safety-copy', 'postgres:roles', 'postgres:create', 'postgres:restore', 'postgres:analyze']);
+    expect(ids).toEqual([
+      'postgres:terminate',
+      'postgres:safety-copy',
+      'postgres:roles',
+      'postgres:create',
+      'postgres:restore',
+      'postgres:analyze',
+    ]);
 
     // A live session on the database is ended by the terminate step.
-    const session = execa(pg.bin('psql'), ['-X', '-d', DB, '-c', 'SELECT pg_sleep(60)'], { env: { ...process.env, ...pg.env() }, reject: false });
+    const session = execa(pg.bin('psql'), ['-X', '-d', DB, '-c', 'SELECT pg_sleep(60)'], {
+      env: { ...process.env, ...pg.env() },
+      reject: false,
+    });
     await sleep(300);
     await runSteps(plan, ids);
     await session;
@@ -165,7 +185,14 @@ describe('PostgreSQL steps against a real server, hostile database name', () => 
     const r = recipe();
     const s = set(custom, 'pg-custom');
     const facts0 = await probeFacts(r, s, undefined, { env });
-    const plan = buildPlan({ recipe: r, set: s, facts: facts0, options: resolvePlanOptions(r.recipe, { missingRoles: 'skip-ownership', jobs: 1 }, 2), mode: 'restore', now: new Date('2026-02-01T00:00:02Z') });
+    const plan = buildPlan({
+      recipe: r,
+      set: s,
+      facts: facts0,
+      options: resolvePlanOptions(r.recipe, { missingRoles: 'skip-ownership', jobs: 1 }, 2),
+      mode: 'restore',
+      now: new Date('2026-02-01T00:00:02Z'),
+    });
     const create = plan.steps.find((x) => x.id === 'postgres:create')!;
     const undo = create.undo!.actions;
     const lit = (t: string): string => `'${t.replace(/'/g, "''")}'`;
@@ -189,7 +216,9 @@ describe('PostgreSQL steps against a real server, hostile database name', () => 
     await pg.psql(`ALTER DATABASE ${quoteIdent(DB)} RENAME TO ${quoteIdent('we_moved')}`);
     await pg.psql(`CREATE DATABASE ${quoteIdent(DB)}`);
     await pg.psql(`CREATE TABLE not_ours (x int); INSERT INTO not_ours VALUES (8)`, DB);
-    await expect(execute(undo[0]!)).rejects.toThrow(/the database this run created \(OID \d+\) is now named we_moved, not .*: not dropping it/);
+    await expect(execute(undo[0]!)).rejects.toThrow(
+      /the database this run created \(OID \d+\) is now named we_moved, not .*: not dropping it/,
+    );
     expect(await pg.psql('SELECT x FROM not_ours', DB)).toBe('8');
     expect(await pg.psql(`SELECT oid FROM pg_database WHERE datname = 'we_moved'`)).toBe(facts.get('postgres.createdOid'));
 
@@ -222,7 +251,14 @@ describe('PostgreSQL steps against a real server, hostile database name', () => 
     const s = set(custom, 'pg-custom');
     const facts = await probeFacts(r, s, undefined, { env });
     expect(facts.postgres?.dump?.tocEntries).toBeGreaterThan(2);
-    const plan = buildPlan({ recipe: r, set: s, facts, options: resolvePlanOptions(r.recipe, { missingRoles: 'skip-ownership', jobs: 2 }, 2), mode: 'restore', now: new Date('2026-02-01T00:00:01Z') });
+    const plan = buildPlan({
+      recipe: r,
+      set: s,
+      facts,
+      options: resolvePlanOptions(r.recipe, { missingRoles: 'skip-ownership', jobs: 2 }, 2),
+      mode: 'restore',
+      now: new Date('2026-02-01T00:00:01Z'),
+    });
     const ids = lane(plan);
     expect(ids).toEqual(['postgres:terminate', 'postgres:drop', 'postgres:create', 'postgres:restore', 'postgres:analyze']);
     await runSteps(plan, ids);

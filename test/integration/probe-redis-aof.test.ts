@@ -82,7 +82,11 @@ async function execute(action: PlannedAction, recipe: LoadedRecipe): Promise<voi
         return action.untilExit === 'zero' ? code === 0 : code !== 0;
       });
     case 'wait-tcp':
-      return until(action.purpose, action.timeoutSeconds, async () => (await tcpUp(action.host, action.port)) === (action.until !== 'down'));
+      return until(
+        action.purpose,
+        action.timeoutSeconds,
+        async () => (await tcpUp(action.host, action.port)) === (action.until !== 'down'),
+      );
     case 'move':
       if (!existsSync(action.from)) {
         if (action.ifExists) return;
@@ -140,7 +144,12 @@ function recipeFor(r: RedisSandbox): LoadedRecipe {
           host: r.host,
           port: r.port,
           passwordEnv: PW_ENV,
-          service: { stop: serviceCtlArgv('stop', r.spec), start: serviceCtlArgv('start', r.spec), status: serviceCtlArgv('status', r.spec), timeoutSeconds: 30 },
+          service: {
+            stop: serviceCtlArgv('stop', r.spec),
+            start: serviceCtlArgv('start', r.spec),
+            status: serviceCtlArgv('status', r.spec),
+            timeoutSeconds: 30,
+          },
         },
       },
     }),
@@ -172,7 +181,10 @@ async function keys(r: RedisSandbox): Promise<string[]> {
 beforeAll(async () => {
   baseDir = mkdtempSync(join(tmpdir(), 'ra-aof-test-'));
   group = new SandboxGroup({ baseDir });
-  [source, target] = await Promise.all([group.redis({ password: PASSWORD, save: '' }), group.redis({ appendonly: true, password: PASSWORD })]);
+  [source, target] = await Promise.all([
+    group.redis({ password: PASSWORD, save: '' }),
+    group.redis({ appendonly: true, password: PASSWORD }),
+  ]);
   await source.commands([
     ['SET', 'restored:a', '1'],
     ['RPUSH', 'restored:list', 'x', 'y', 'z'],
@@ -199,7 +211,14 @@ describe('Redis 7 with appendonly yes: the backup RDB installed as the AOF base'
     const set = setFor(backupRdb);
     const facts = await probeFacts(recipe, set, undefined, { env });
     expect(facts.redis).toEqual(expect.objectContaining({ source: 'server', appendonly: true, versionMajor: 7, backupKeys: 4 }));
-    const plan = buildPlan({ recipe, set, facts, options: resolvePlanOptions(recipe.recipe, { jobs: 1 }, 1), mode: 'restore', now: new Date('2026-02-01T00:00:00Z') });
+    const plan = buildPlan({
+      recipe,
+      set,
+      facts,
+      options: resolvePlanOptions(recipe.recipe, { jobs: 1 }, 1),
+      mode: 'restore',
+      now: new Date('2026-02-01T00:00:00Z'),
+    });
 
     await runSteps(plan, lane, recipe);
 

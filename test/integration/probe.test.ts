@@ -46,7 +46,11 @@ function recipeFor(over: { redisPort?: number; redisPasswordEnv?: string; dataDi
         port: over.redisPort ?? redis.port,
         passwordEnv: over.redisPasswordEnv ?? REDIS_PW_ENV,
         ...(over.dataDir ? { dataDir: over.dataDir } : {}),
-        service: { stop: serviceCtlArgv('stop', redis.spec), start: serviceCtlArgv('start', redis.spec), status: serviceCtlArgv('status', redis.spec) },
+        service: {
+          stop: serviceCtlArgv('stop', redis.spec),
+          start: serviceCtlArgv('start', redis.spec),
+          status: serviceCtlArgv('status', redis.spec),
+        },
       },
     },
   });
@@ -133,7 +137,17 @@ describe('probeFacts (read-only, real servers)', () => {
   it('learns the Redis layout from CONFIG GET with AOF on, authenticating through REDISCLI_AUTH', async () => {
     const facts = await probeFacts(recipeFor(), setWith(plainGz, 'pg-plain-gz'), undefined, { env });
     expect(facts.redis).toEqual(
-      expect.objectContaining({ source: 'server', reachable: true, dir: redis.dir, dbfilename: 'dump.rdb', appendonly: true, appenddirname: 'appendonlydir', appendfilename: 'appendonly.aof', version: '7.0.15', versionMajor: 7 }),
+      expect.objectContaining({
+        source: 'server',
+        reachable: true,
+        dir: redis.dir,
+        dbfilename: 'dump.rdb',
+        appendonly: true,
+        appenddirname: 'appendonlydir',
+        appendfilename: 'appendonly.aof',
+        version: '7.0.15',
+        versionMajor: 7,
+      }),
     );
     expect(facts.redis?.backupKeys).toBe(2);
     expect(facts.disk?.find((d) => d.component === 'redis')?.freeBytes).toBeGreaterThan(0);
@@ -141,17 +155,23 @@ describe('probeFacts (read-only, real servers)', () => {
 
   it('falls back to the recipe when Redis does not answer, and reports wrong credentials', async () => {
     const closed = await freePort();
-    const down = await probeFacts(recipeFor({ redisPort: closed, dataDir: '/srv/redis' }), setWith(plainGz, 'pg-plain-gz'), undefined, { env });
+    const down = await probeFacts(recipeFor({ redisPort: closed, dataDir: '/srv/redis' }), setWith(plainGz, 'pg-plain-gz'), undefined, {
+      env,
+    });
     expect(down.redis).toEqual(expect.objectContaining({ source: 'recipe', reachable: false, dir: '/srv/redis' }));
-    expect(preflightProblems(recipeFor({ redisPort: closed, dataDir: '/srv/redis' }), setWith(plainGz, 'pg-plain-gz'), down, { missingRoles: 'create' })).toEqual([
-      expect.objectContaining({ code: 'unreachable', component: 'redis', severity: 'warning' }),
-    ]);
+    expect(
+      preflightProblems(recipeFor({ redisPort: closed, dataDir: '/srv/redis' }), setWith(plainGz, 'pg-plain-gz'), down, {
+        missingRoles: 'create',
+      }),
+    ).toEqual([expect.objectContaining({ code: 'unreachable', component: 'redis', severity: 'warning' })]);
     const badEnv = { ...env, RA_WRONG: 'not-the-password' };
     const r = recipeFor({ redisPasswordEnv: 'RA_WRONG' });
     const wrong = await probeFacts(r, setWith(plainGz, 'pg-plain-gz'), undefined, { env: badEnv });
     expect(wrong.redis?.reachable).toBe(false);
     expect(JSON.stringify(wrong)).not.toContain('not-the-password');
-    expect(preflightProblems(r, setWith(plainGz, 'pg-plain-gz'), wrong, { missingRoles: 'create' })).toEqual([expect.objectContaining({ code: 'auth-failed', component: 'redis', severity: 'error' })]);
+    expect(preflightProblems(r, setWith(plainGz, 'pg-plain-gz'), wrong, { missingRoles: 'create' })).toEqual([
+      expect.objectContaining({ code: 'auth-failed', component: 'redis', severity: 'error' }),
+    ]);
   });
 
   it('preflight: missing roles block with both choices named, unless one was chosen', async () => {
@@ -180,7 +200,14 @@ describe('probeFacts (read-only, real servers)', () => {
     const r = recipeFor();
     const set = setWith(plainGz, 'pg-plain-gz');
     const facts = await probeFacts(r, set, undefined, { env });
-    const plan = buildPlan({ recipe: r, set, facts, options: resolvePlanOptions(r.recipe, { missingRoles: 'create', jobs: 1 }, 1), mode: 'restore', now: new Date() });
+    const plan = buildPlan({
+      recipe: r,
+      set,
+      facts,
+      options: resolvePlanOptions(r.recipe, { missingRoles: 'create', jobs: 1 }, 1),
+      mode: 'restore',
+      now: new Date(),
+    });
     expect(await runPreflight(plan, r, { env })).toEqual([]);
     await redis.command(['CONFIG', 'SET', 'appendonly', 'no']);
     try {

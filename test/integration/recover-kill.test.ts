@@ -102,29 +102,48 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
   }
 
   async function asideDatabases(): Promise<string[]> {
-    const out = await pg.psql(`SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE '${DB}\\_\\_pre\\_restore\\_%'`);
+    const out = await pg.psql(
+      `SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE '${DB}\\_\\_pre\\_restore\\_%'`,
+    );
     return out.trim() === '' ? [] : out.trim().split(',');
   }
 
   /** The state before each restore: the backup plus a marker (PostgreSQL, Redis), and Prometheus's own newer samples. */
-  async function preRestoreState(tag: string): Promise<{ pg: PostgresFingerprint; redis: RedisFingerprint; promAt: number; prom: unknown }> {
+  async function preRestoreState(
+    tag: string,
+  ): Promise<{ pg: PostgresFingerprint; redis: RedisFingerprint; promAt: number; prom: unknown }> {
     for (const name of await asideDatabases()) await pg.psql(`DROP DATABASE "${name}"`);
-    await pg.psql(`CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES ('${tag}')`, DB);
+    await pg.psql(
+      `CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES ('${tag}')`,
+      DB,
+    );
     await redis.command(['SET', 'pre:restore:marker', tag]);
     await prom.waitForSamples(2);
     const promAt = Math.floor(Date.now() / 1000) - 1;
-    return { pg: await fingerprintPostgres(pg, DB), redis: await fingerprintRedis(redis), promAt, prom: await fingerprintPrometheus(prom, promAt) };
+    return {
+      pg: await fingerprintPostgres(pg, DB),
+      redis: await fingerprintRedis(redis),
+      promAt,
+      prom: await fingerprintPrometheus(prom, promAt),
+    };
   }
 
   /** The journal of the newest restore run (not a recover run). */
   async function newestJournal(before: Set<string>): Promise<string | undefined> {
-    const runs = (await readdir(evidenceRoot()).catch(() => [] as string[])).filter((r) => r.includes('-restore-') && !before.has(r)).sort();
+    const runs = (await readdir(evidenceRoot()).catch(() => [] as string[]))
+      .filter((r) => r.includes('-restore-') && !before.has(r))
+      .sort();
     const run = runs.at(-1);
     return run ? join(evidenceRoot(), run, 'journal.jsonl') : undefined;
   }
 
   /** Start a restore and send `signal` once `ready()` says so (polled); returns how it ended. */
-  async function killRestore(recipeFile: string, setId: string, signal: NodeJS.Signals, ready: (journal: string) => Promise<boolean>): Promise<CliResult & { journal: string }> {
+  async function killRestore(
+    recipeFile: string,
+    setId: string,
+    signal: NodeJS.Signals,
+    ready: (journal: string) => Promise<boolean>,
+  ): Promise<CliResult & { journal: string }> {
     const before = new Set(await readdir(evidenceRoot()).catch(() => [] as string[]));
     const child = cli(['restore', '--recipe', recipeFile, '--backup', setId, '--yes', '--no-parallel', '--quick-verify']);
     let journal: string | undefined;
@@ -143,10 +162,12 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
     return { exitCode: r.exitCode, signal: r.signal, stdout: String(r.stdout), stderr: String(r.stderr), journal: journal ?? '' };
   }
 
-  const intentOf = (stepId: string) => async (journal: string): Promise<boolean> =>
-    readFileSync(journal, 'utf8')
-      .split('\n')
-      .some((l) => l.includes('"j":"intent"') && l.includes(`"stepId":${JSON.stringify(stepId)}`));
+  const intentOf =
+    (stepId: string) =>
+    async (journal: string): Promise<boolean> =>
+      readFileSync(journal, 'utf8')
+        .split('\n')
+        .some((l) => l.includes('"j":"intent"') && l.includes(`"stepId":${JSON.stringify(stepId)}`));
 
   async function expectPre(pre: Awaited<ReturnType<typeof preRestoreState>>, what: string): Promise<void> {
     expect(await fingerprintPostgres(pg, DB), what).toEqual(pre.pg);
@@ -210,20 +231,54 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
     slowSetId = `${time.getUTCFullYear()}-${p(time.getUTCMonth() + 1)}-${p(time.getUTCDate())}_${p(time.getUTCHours())}-${p(time.getUTCMinutes())}-${p(time.getUTCSeconds())}`;
     const slowDir = join(spRoot, slowSetId);
     await mkdir(slowDir);
-    for (const f of await readdir(set.dir)) if (f !== 'postgres.sql.gz' && f !== 'metadata.txt') await copyFile(join(set.dir, f), join(slowDir, f));
-    await writeFile(join(slowDir, 'metadata.txt'), (await readFile(join(set.dir, 'metadata.txt'), 'utf8')).replace(/^Backup Date: .*$/m, `Backup Date: ${slowSetId}`));
+    for (const f of await readdir(set.dir))
+      if (f !== 'postgres.sql.gz' && f !== 'metadata.txt') await copyFile(join(set.dir, f), join(slowDir, f));
+    await writeFile(
+      join(slowDir, 'metadata.txt'),
+      (await readFile(join(set.dir, 'metadata.txt'), 'utf8')).replace(/^Backup Date: .*$/m, `Backup Date: ${slowSetId}`),
+    );
     const sql = gunzipSync(await readFile(join(set.dir, 'postgres.sql.gz'))).toString('utf8');
     const ends = [...sql.matchAll(/^\\\.$/gm)].map((m) => m.index ?? 0);
     expect(ends.length).toBeGreaterThan(1);
     const cut = (ends[Math.floor(ends.length / 2)] ?? 0) + 3;
     await writeFile(join(slowDir, 'postgres.sql.gz'), gzipSync(`${sql.slice(0, cut)}SELECT pg_sleep(3);\n${sql.slice(cut)}`));
 
-    env = { ...process.env, IT_PG_PASSWORD: pg.password, XDG_RUNTIME_DIR: join(base, 'run'), XDG_STATE_HOME: join(base, 'state'), RESTORE_ASSISTANT_STATE_DIR: join(base, 'state'), RESTORE_ASSISTANT_LOCK_DIR: join(base, 'locks'), NO_COLOR: '1' };
+    env = {
+      ...process.env,
+      IT_PG_PASSWORD: pg.password,
+      XDG_RUNTIME_DIR: join(base, 'run'),
+      XDG_STATE_HOME: join(base, 'state'),
+      RESTORE_ASSISTANT_STATE_DIR: join(base, 'state'),
+      RESTORE_ASSISTANT_LOCK_DIR: join(base, 'locks'),
+      NO_COLOR: '1',
+    };
     delete env['CI'];
-    const pgComponent = { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: 'IT_PG_PASSWORD', database: DB, owner: 'app_owner', bin: pg.binDir };
-    const usersCheck = { name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 };
+    const pgComponent = {
+      host: pg.host,
+      port: pg.port,
+      user: 'postgres',
+      passwordEnv: 'IT_PG_PASSWORD',
+      database: DB,
+      owner: 'app_owner',
+      bin: pg.binDir,
+    };
+    const usersCheck = {
+      name: 'users restored',
+      sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 },
+      retries: 1,
+      intervalSeconds: 0.5,
+    };
     pgRecipe = join(base, 'kill-pg.yaml');
-    await writeFile(pgRecipe, JSON.stringify({ name: 'kill-pg', backups: { root: spRoot, layout: 'story-portal' }, components: { postgres: pgComponent }, checks: [usersCheck], evidence: { dir: join(base, 'evidence') } }));
+    await writeFile(
+      pgRecipe,
+      JSON.stringify({
+        name: 'kill-pg',
+        backups: { root: spRoot, layout: 'story-portal' },
+        components: { postgres: pgComponent },
+        checks: [usersCheck],
+        evidence: { dir: join(base, 'evidence') },
+      }),
+    );
     fullRecipe = join(base, 'kill-full.yaml');
     await writeFile(
       fullRecipe,
@@ -232,11 +287,29 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
         backups: { root: spRoot, layout: 'story-portal' },
         components: {
           postgres: pgComponent,
-          redis: { host: redis.host, port: redis.port, service: { stop: ctl('stop', redis.spec), start: ctl('start', redis.spec), status: ctl('status', redis.spec), timeoutSeconds: 30 } },
-          prometheus: { url: prom.url, dataDir: prom.dataDir, service: { stop: ctl('stop', prom.spec), start: ctl('start', prom.spec), status: ctl('status', prom.spec), timeoutSeconds: 60 } },
+          redis: {
+            host: redis.host,
+            port: redis.port,
+            service: {
+              stop: ctl('stop', redis.spec),
+              start: ctl('start', redis.spec),
+              status: ctl('status', redis.spec),
+              timeoutSeconds: 30,
+            },
+          },
+          prometheus: {
+            url: prom.url,
+            dataDir: prom.dataDir,
+            service: { stop: ctl('stop', prom.spec), start: ctl('start', prom.spec), status: ctl('status', prom.spec), timeoutSeconds: 60 },
+          },
         },
-        services: [{ name: 'app', stop: ctl('stop', appSpec), start: ctl('start', appSpec), status: ctl('status', appSpec), timeoutSeconds: 30 }],
-        checks: [{ name: 'app answers', http: { url: `http://127.0.0.1:${appPort}/health`, status: 200 }, retries: 3, intervalSeconds: 0.5 }, usersCheck],
+        services: [
+          { name: 'app', stop: ctl('stop', appSpec), start: ctl('start', appSpec), status: ctl('status', appSpec), timeoutSeconds: 30 },
+        ],
+        checks: [
+          { name: 'app answers', http: { url: `http://127.0.0.1:${appPort}/health`, status: 200 }, retries: 3, intervalSeconds: 0.5 },
+          usersCheck,
+        ],
         evidence: { dir: join(base, 'evidence') },
       }),
     );
@@ -256,7 +329,14 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
   });
 
   /** Kill a restore of `recipeFile` when `stepId` started, check the refusal (once), recover with `mode`, check the targets. */
-  async function killAndRecover(recipeFile: string, full: boolean, stepId: string, mode: 'rollback' | 'finish', tag: string, checkRefusal = false): Promise<void> {
+  async function killAndRecover(
+    recipeFile: string,
+    full: boolean,
+    stepId: string,
+    mode: 'rollback' | 'finish',
+    tag: string,
+    checkRefusal = false,
+  ): Promise<void> {
     const what = `${full ? 'full' : 'postgres'} recipe killed when step ${stepId} started, recover --${mode}`;
     const pre = await preRestoreState(tag);
     const killed = await killRestore(recipeFile, set.id, 'SIGKILL', intentOf(stepId));
@@ -304,7 +384,17 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
   for (const mode of ['rollback', 'finish'] as const) {
     it(`SIGKILL in the middle of the PostgreSQL load (some tables committed): recover --${mode}${mode === 'finish' ? ' loads it again (never keeps the half database) and names the real pre-incident copy' : ' puts the pre-incident database back, never the half-loaded one'}`, async () => {
       const pre = await preRestoreState(`mid-${mode}`);
-      const killed = await killRestore(pgRecipe, slowSetId, 'SIGKILL', async () => (await pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${DB}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()`)).trim() !== '0');
+      const killed = await killRestore(
+        pgRecipe,
+        slowSetId,
+        'SIGKILL',
+        async () =>
+          (
+            await pg.psql(
+              `SELECT count(*) FROM pg_stat_activity WHERE datname = '${DB}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()`,
+            )
+          ).trim() !== '0',
+      );
       expect(killed.signal, show(killed)).toBe('SIGKILL');
       const journal = readFileSync(killed.journal, 'utf8');
       const aside = /"location":"(killdb__pre_restore_[^"]+)"/.exec(journal)?.[1];
@@ -337,7 +427,10 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
     let done = false;
     void child.finally(() => (done = true));
     while (!done) {
-      const run = (await readdir(evidenceRoot())).filter((r) => r.includes('-recover-') && !before.has(r)).sort().at(-1);
+      const run = (await readdir(evidenceRoot()))
+        .filter((r) => r.includes('-recover-') && !before.has(r))
+        .sort()
+        .at(-1);
       const j = run ? join(evidenceRoot(), run, 'journal.jsonl') : undefined;
       if (j && existsSync(j) && readFileSync(j, 'utf8').includes('"j":"undo"')) {
         child.kill('SIGKILL');

@@ -3,7 +3,15 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupRedisRdb, fingerprintRedis, SandboxGroup, seedRedis, serviceCtlArgv, type RedisFingerprint, type RedisSandbox } from '../../source/sandbox/index.js';
+import {
+  backupRedisRdb,
+  fingerprintRedis,
+  SandboxGroup,
+  seedRedis,
+  serviceCtlArgv,
+  type RedisFingerprint,
+  type RedisSandbox,
+} from '../../source/sandbox/index.js';
 import { runCli, type CliResult } from '../support/cli.js';
 
 /**
@@ -39,7 +47,12 @@ describe('Redis appendonly yes, down at the start, recipe silent about appendonl
             dataDir: redis.dir,
             dbfilename: redis.dbfilename,
             ...extra,
-            service: { stop: serviceCtlArgv('stop', redis.spec), start: serviceCtlArgv('start', redis.spec), status: serviceCtlArgv('status', redis.spec), timeoutSeconds: 30 },
+            service: {
+              stop: serviceCtlArgv('stop', redis.spec),
+              start: serviceCtlArgv('start', redis.spec),
+              status: serviceCtlArgv('status', redis.spec),
+              timeoutSeconds: 30,
+            },
           },
         },
         checks,
@@ -100,10 +113,18 @@ describe('Redis appendonly yes, down at the start, recipe silent about appendonl
     await redis.stop();
   }, 240_000);
 
-  it('learns appendonly from the recipe\'s configFile and rolls back to the pre-restore keys with the AOF dir back', async () => {
+  it("learns appendonly from the recipe's configFile and rolls back to the pre-restore keys with the AOF dir back", async () => {
     const pre = await preRestore('rollback');
     const keptBefore = (await readdir(redis.dir)).filter((n) => n.includes('_restore_')).sort();
-    const failing = [{ name: 'always fails', redis: { command: ['GET', 'no:such:key'], expect: 'never' }, retries: 0, intervalSeconds: 0, when: ['restore'] }];
+    const failing = [
+      {
+        name: 'always fails',
+        redis: { command: ['GET', 'no:such:key'], expect: 'never' },
+        retries: 0,
+        intervalSeconds: 0,
+        when: ['restore'],
+      },
+    ];
     const file = await recipe('aof-rollback', { configFile: redis.confPath }, failing);
     const r = await runCli(['restore', '--recipe', file, '--backup', 'latest', '--yes', '--rollback-on-unhealthy'], { env });
     expect(r.code, show(r)).toBe(1);

@@ -79,11 +79,34 @@ describe('restore: real services, real backups, the real CLI', () => {
     return writeRecipe(name, {
       backups: { root: spRoot, layout: 'story-portal' },
       components: {
-        postgres: { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: 'IT_PG_PASSWORD', database: DB, owner: 'app_owner', bin: pg.binDir },
-        redis: { host: redis.host, port: redis.port, service: { stop: ctl('stop', redis.spec), start: ctl('start', redis.spec), status: ctl('status', redis.spec), timeoutSeconds: 30 } },
-        prometheus: { url: prom.url, dataDir: prom.dataDir, service: { stop: ctl('stop', prom.spec), start: ctl('start', prom.spec), status: ctl('status', prom.spec), timeoutSeconds: 60 } },
+        postgres: {
+          host: pg.host,
+          port: pg.port,
+          user: 'postgres',
+          passwordEnv: 'IT_PG_PASSWORD',
+          database: DB,
+          owner: 'app_owner',
+          bin: pg.binDir,
+        },
+        redis: {
+          host: redis.host,
+          port: redis.port,
+          service: {
+            stop: ctl('stop', redis.spec),
+            start: ctl('start', redis.spec),
+            status: ctl('status', redis.spec),
+            timeoutSeconds: 30,
+          },
+        },
+        prometheus: {
+          url: prom.url,
+          dataDir: prom.dataDir,
+          service: { stop: ctl('stop', prom.spec), start: ctl('start', prom.spec), status: ctl('status', prom.spec), timeoutSeconds: 60 },
+        },
       },
-      services: [{ name: 'app', stop: ctl('stop', appSpec), start: ctl('start', appSpec), status: ctl('status', appSpec), timeoutSeconds: 30 }],
+      services: [
+        { name: 'app', stop: ctl('stop', appSpec), start: ctl('start', appSpec), status: ctl('status', appSpec), timeoutSeconds: 30 },
+      ],
       checks: [
         { name: 'app answers', http: { url: `http://127.0.0.1:${appPort}/health`, status: 200 }, retries: 3, intervalSeconds: 0.5 },
         { name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 },
@@ -129,19 +152,26 @@ describe('restore: real services, real backups, the real CLI', () => {
     const id = `${time.getUTCFullYear()}-${p(time.getUTCMonth() + 1)}-${p(time.getUTCDate())}_${p(time.getUTCHours())}-${p(time.getUTCMinutes())}-${p(time.getUTCSeconds())}`;
     const dir = join(spRoot, id);
     await mkdir(dir);
-    for (const f of await readdir(set.dir)) if (f !== 'postgres.sql.gz' && f !== 'metadata.txt') await copyFile(join(set.dir, f), join(dir, f));
-    await writeFile(join(dir, 'metadata.txt'), (await readFile(join(set.dir, 'metadata.txt'), 'utf8')).replace(/^Backup Date: .*$/m, `Backup Date: ${id}`));
+    for (const f of await readdir(set.dir))
+      if (f !== 'postgres.sql.gz' && f !== 'metadata.txt') await copyFile(join(set.dir, f), join(dir, f));
+    await writeFile(
+      join(dir, 'metadata.txt'),
+      (await readFile(join(set.dir, 'metadata.txt'), 'utf8')).replace(/^Backup Date: .*$/m, `Backup Date: ${id}`),
+    );
     await writeFile(join(dir, 'postgres.sql.gz'), rewrite(await readFile(join(set.dir, 'postgres.sql.gz'))));
     return id;
   }
 
   async function markPreRestoreState(tag: string): Promise<void> {
-    await pg.psql(`CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES ('${tag}')`, DB);
+    await pg.psql(
+      `CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES ('${tag}')`,
+      DB,
+    );
     await redis.command(['SET', 'pre:restore:marker', tag]);
   }
 
   async function expectPreRestoreState(tag: string): Promise<void> {
-    expect(await pg.psql('SELECT string_agg(tag, \',\') FROM public.pre_restore_marker', DB)).toContain(tag);
+    expect(await pg.psql("SELECT string_agg(tag, ',') FROM public.pre_restore_marker", DB)).toContain(tag);
     expect(String(await redis.command(['GET', 'pre:restore:marker']))).toBe(tag);
     // No database left renamed aside: the rollback renamed it back.
     expect(await pg.psql(`SELECT count(*) FROM pg_database WHERE datname LIKE '${DB}\\_\\_pre\\_restore\\_%'`)).toBe('0');
@@ -149,10 +179,18 @@ describe('restore: real services, real backups, the real CLI', () => {
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'ra-restore-it-'));
-    execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.build.json')], { cwd: repo, stdio: 'inherit' });
+    execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.build.json')], {
+      cwd: repo,
+      stdio: 'inherit',
+    });
     ({ serviceCtlArgv } = (await import(join(repo, 'dist', 'sandbox', 'service-ctl.js'))) as { serviceCtlArgv: typeof serviceCtlArgv });
     group = new SandboxGroup();
-    [pg, redis, redisAof, prom] = await Promise.all([group.postgres(), group.redis(), group.redis({ appendonly: true }), group.prometheus()]);
+    [pg, redis, redisAof, prom] = await Promise.all([
+      group.postgres(),
+      group.redis(),
+      group.redis({ appendonly: true }),
+      group.prometheus(),
+    ]);
     appPort = await freePort();
     appSpec = join(base, 'app.json');
     await writeServiceSpec(appSpec, {
@@ -165,10 +203,14 @@ describe('restore: real services, real backups, the real CLI', () => {
     const [file, ...args] = ctl('start', appSpec);
     await execa(file ?? process.execPath, args);
     // The two PostgreSQL seeds share cluster-wide roles: one after the other.
-    await Promise.all([(async () => {
-      await seedPostgres(pg, DB, { rows: 100 });
-      await seedPostgres(pg, CHAT_DB, { rows: 50 });
-    })(), seedRedis(redis), seedRedis(redisAof)]);
+    await Promise.all([
+      (async () => {
+        await seedPostgres(pg, DB, { rows: 100 });
+        await seedPostgres(pg, CHAT_DB, { rows: 50 });
+      })(),
+      seedRedis(redis),
+      seedRedis(redisAof),
+    ]);
     await prom.waitForSamples(6);
     promT = Math.floor(Date.now() / 1000) - 1;
 
@@ -234,7 +276,14 @@ describe('restore: real services, real backups, the real CLI', () => {
     // --json: the summary as JSON; evidence is sealed.
     const j = await restore(['--recipe', recipe, '--backup', set.id, '--yes', '--json', '--drop-safety-copies']);
     expect(j.exitCode, show(j)).toBe(0);
-    const summary = JSON.parse(j.stdout) as { outcome: string; exitCode: number; evidence: string; rtoMs: number; rpoMs: number; state: string[] };
+    const summary = JSON.parse(j.stdout) as {
+      outcome: string;
+      exitCode: number;
+      evidence: string;
+      rtoMs: number;
+      rpoMs: number;
+      state: string[];
+    };
     expect(summary).toMatchObject({ outcome: 'restored', exitCode: 0 });
     expect(summary.rpoMs).toBeGreaterThan(0);
     const ev = await run(['evidence', 'verify', summary.evidence]);
@@ -243,10 +292,13 @@ describe('restore: real services, real backups, the real CLI', () => {
     // The real database password was in the environment of both runs: no evidence file, no output holds it.
     const files = (await readdir(join(base, 'evidence'), { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
     expect(files.length).toBeGreaterThan(4);
-    for (const f of files) expect((await readFile(join(f.parentPath, f.name), 'utf8')).includes(pg.password), join(f.parentPath, f.name)).toBe(false);
+    for (const f of files)
+      expect((await readFile(join(f.parentPath, f.name), 'utf8')).includes(pg.password), join(f.parentPath, f.name)).toBe(false);
     for (const out of [r.stdout, r.stderr, j.stdout, j.stderr]) expect(out.includes(pg.password)).toBe(false);
     // clean up the aside databases of this test
-    for (const name of (await pg.psql(`SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '${DB}__pre_restore_%'`)).split(' ').filter(Boolean)) {
+    for (const name of (await pg.psql(`SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '${DB}__pre_restore_%'`))
+      .split(' ')
+      .filter(Boolean)) {
       await pg.psql(`DROP DATABASE "${name}"`);
     }
   });
@@ -258,8 +310,21 @@ describe('restore: real services, real backups, the real CLI', () => {
     const recipe = await writeRecipe('it-chat', {
       backups: { root: mcRoot, layout: 'metachat', database: CHAT_DB },
       components: {
-        postgres: { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: 'IT_PG_PASSWORD', database: CHAT_DB, owner: 'app_owner', bin: pg.binDir, jobs: 2 },
-        redis: { host: redisAof.host, port: redisAof.port, service: { stop: ctl('stop', redisAof.spec), start: ctl('start', redisAof.spec), timeoutSeconds: 30 } },
+        postgres: {
+          host: pg.host,
+          port: pg.port,
+          user: 'postgres',
+          passwordEnv: 'IT_PG_PASSWORD',
+          database: CHAT_DB,
+          owner: 'app_owner',
+          bin: pg.binDir,
+          jobs: 2,
+        },
+        redis: {
+          host: redisAof.host,
+          port: redisAof.port,
+          service: { stop: ctl('stop', redisAof.spec), start: ctl('start', redisAof.spec), timeoutSeconds: 30 },
+        },
       },
       evidence: { dir: join(base, 'evidence') },
     });

@@ -82,7 +82,9 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     expect(pg.majorVersion).toBeGreaterThanOrEqual(13);
     expect(existsSync(join(pg.binDir, 'initdb'))).toBe(true);
     expect(pg.env()).toEqual({ PGHOST: '127.0.0.1', PGPORT: String(pg.port), PGUSER: 'postgres', PGPASSWORD: pg.password });
-    expect(await pg.psql("SELECT current_setting('listen_addresses'), current_setting('fsync'), current_user")).toBe('127.0.0.1|off|postgres');
+    expect(await pg.psql("SELECT current_setting('listen_addresses'), current_setting('fsync'), current_user")).toBe(
+      '127.0.0.1|off|postgres',
+    );
 
     const wrong = await execa(pg.bin('psql'), ['-X', '-At', '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-c', 'SELECT 1'], {
       env: { PGPASSWORD: 'not-the-password' },
@@ -92,9 +94,13 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     expect(wrong.stderr).toMatch(/password authentication failed/);
 
     // The seeded owner role can log in over TCP with its own password.
-    const owner = await execa(pg.bin('psql'), ['-X', '-At', '-h', pg.host, '-p', String(pg.port), '-U', 'app_owner', '-d', DB, '-c', 'SELECT count(*) FROM app.users'], {
-      env: { PGPASSWORD: 'app_owner-password' },
-    });
+    const owner = await execa(
+      pg.bin('psql'),
+      ['-X', '-At', '-h', pg.host, '-p', String(pg.port), '-U', 'app_owner', '-d', DB, '-c', 'SELECT count(*) FROM app.users'],
+      {
+        env: { PGPASSWORD: 'app_owner-password' },
+      },
+    );
     expect(owner.stdout).toBe('200');
 
     const pid = pg.pid();
@@ -129,7 +135,7 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     const scratch = await fingerprintPostgres(pg, 'scratch');
     expect({ ...scratch, database: DB }).toEqual(first);
 
-    await pg.psql("UPDATE app.users SET karma = karma + 1 WHERE id = 7", 'scratch');
+    await pg.psql('UPDATE app.users SET karma = karma + 1 WHERE id = 7', 'scratch');
     const changed = await fingerprintPostgres(pg, 'scratch');
     expect(changed.tables['app.users']?.md5).not.toBe(first.tables['app.users']?.md5);
     expect(changed.tables['app.users']?.rows).toBe(200);
@@ -233,7 +239,9 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     const plain = await backupPgPlain(pg, DB, join(root, 'plain.sql'));
     expect(await readFile(plain, 'utf8')).toContain('CREATE TRIGGER stories_word_count');
 
-    const script = await backupMetachatDatabaseScript(pg, DB, join(root, 'var-backups-metachat'), { time: new Date('2026-01-18T02:00:00Z') });
+    const script = await backupMetachatDatabaseScript(pg, DB, join(root, 'var-backups-metachat'), {
+      time: new Date('2026-01-18T02:00:00Z'),
+    });
     expect(script).toMatch(/metachat_backup_20260118_020000\.sql\.gz$/);
     const scriptSql = (await execa('gzip', ['-dc', script])).stdout;
     expect(scriptSql).toContain('DROP TABLE IF EXISTS app.users');
@@ -257,9 +265,13 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
       { env: pg.env() },
     );
     expect({ ...(await fingerprintPostgres(pg, 'restored_plain')), database: DB }).toEqual(expected);
-    await execa(pg.bin('pg_restore'), ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-d', 'restored_custom', '--exit-on-error', metachatDump], {
-      env: pg.env(),
-    });
+    await execa(
+      pg.bin('pg_restore'),
+      ['-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-d', 'restored_custom', '--exit-on-error', metachatDump],
+      {
+        env: pg.env(),
+      },
+    );
     expect({ ...(await fingerprintPostgres(pg, 'restored_custom')), database: DB }).toEqual(expected);
 
     // Redis: stop, drop the RDB in, start.
@@ -324,7 +336,12 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     const before = await fingerprintPrometheus(prom, promT);
     expect((await serviceCtl('stop', prom.spec)).exitCode).toBe(0);
     expect((await serviceCtl('status', prom.spec)).exitCode).toBe(3);
-    expect(await fetch(`${prom.url}/-/ready`).then(() => 'up', () => 'down')).toBe('down');
+    expect(
+      await fetch(`${prom.url}/-/ready`).then(
+        () => 'up',
+        () => 'down',
+      ),
+    ).toBe('down');
     const start = await serviceCtl('start', prom.spec);
     expect(start.exitCode, start.stderr).toBe(0);
     expect((await serviceCtl('status', prom.spec)).exitCode).toBe(0);
@@ -378,7 +395,11 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
     const dir = await group.tempDir('ra-svc-user-');
     const spec = {
       name: 'sleeper',
-      argv: [process.execPath, '-e', 'process.stdout.write(`uid=${process.getuid()} home=${process.env.HOME}\\n`); setInterval(() => {}, 1000)'],
+      argv: [
+        process.execPath,
+        '-e',
+        'process.stdout.write(`uid=${process.getuid()} home=${process.env.HOME}\\n`); setInterval(() => {}, 1000)',
+      ],
       runAsUser: process.getuid?.() === 0 ? 'postgres' : undefined,
       pidFile: join(dir, 'sleeper.pid'),
       logFile: join(dir, 'sleeper.log'),
@@ -391,7 +412,8 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
       expect(processUid(started.pid)).not.toBe(0);
     }
     // node may still be booting after the grace period: wait for its line before stopping it.
-    for (let i = 0; i < 200 && !(await readFile(spec.logFile, 'utf8')).includes('uid='); i += 1) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && !(await readFile(spec.logFile, 'utf8')).includes('uid='); i += 1)
+      await new Promise((r) => setTimeout(r, 25));
     if (process.getuid?.() === 0) expect(await readFile(spec.logFile, 'utf8')).toMatch(/uid=(?!0\b)\d+ home=\//);
     expect(await stopService(spec)).toEqual({ wasRunning: true, pid: started.pid, escalated: false });
     expect(pidAlive(started.pid)).toBe(false);

@@ -67,10 +67,36 @@ describe('schedule', () => {
       vi.setSystemTime(start);
       const bus = new EventBus();
       const runId = newRunId('drill', 'sched-a', start);
-      const h = attachEvidence(bus, { evidenceDir, runId, kind: 'drill', recipe: { name: 'sched-a', file: loaded.file, digest: loaded.digest }, redact: createRedactor([]), drillIntervalDays: 7 });
-      bus.emit({ type: 'run-started', runId, kind: 'drill', operator: 'ci', host: 'h', toolVersion: 't', recipe: { name: 'sched-a', file: loaded.file, digest: loaded.digest }, backup: { id: 'gone', time: start.toISOString(), location: root }, confirmedAt: start.toISOString() });
+      const h = attachEvidence(bus, {
+        evidenceDir,
+        runId,
+        kind: 'drill',
+        recipe: { name: 'sched-a', file: loaded.file, digest: loaded.digest },
+        redact: createRedactor([]),
+        drillIntervalDays: 7,
+      });
+      bus.emit({
+        type: 'run-started',
+        runId,
+        kind: 'drill',
+        operator: 'ci',
+        host: 'h',
+        toolVersion: 't',
+        recipe: { name: 'sched-a', file: loaded.file, digest: loaded.digest },
+        backup: { id: 'gone', time: start.toISOString(), location: root },
+        confirmedAt: start.toISOString(),
+      });
       vi.setSystemTime(new Date(start.getTime() + 2 * 3_600_000));
-      bus.emit({ type: 'run-finished', outcome: 'restored', exitCode: 0, rtoMs: 7_000_000, rpoMs: 1000, safetyCopies: [], state: [], nextSteps: [] });
+      bus.emit({
+        type: 'run-finished',
+        outcome: 'restored',
+        exitCode: 0,
+        rtoMs: 7_000_000,
+        rpoMs: 1000,
+        safetyCopies: [],
+        state: [],
+        nextSteps: [],
+      });
       await h.close();
     } finally {
       vi.useRealTimers();
@@ -81,7 +107,10 @@ describe('schedule', () => {
   it('--systemd --install writes a service and a timer that systemd-analyze verify accepts without a warning', async () => {
     const unitDir = path.join(base, 'units');
     const secrets = path.join(base, 'etc', 'sched-a.env');
-    const r = await runCli(['schedule', '--recipe', recipeFile, '--systemd', '--every', '7d', '--install', '--unit-dir', unitDir, '--secrets-file', secrets], { env: { PGPASSWORD_APP: SECRET } });
+    const r = await runCli(
+      ['schedule', '--recipe', recipeFile, '--systemd', '--every', '7d', '--install', '--unit-dir', unitDir, '--secrets-file', secrets],
+      { env: { PGPASSWORD_APP: SECRET } },
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const service = path.join(unitDir, 'restore-assistant-drill-sched-a.service');
@@ -94,7 +123,14 @@ describe('schedule', () => {
     const t = readFileSync(timer, 'utf8');
     expect(s).toMatch(/^Type=oneshot$/m);
     // the odd path is quoted, with $ and % escaped so systemd expands nothing
-    expect(s).toContain('"' + path.dirname(recipeFile).replace('$HOME', () => '$$HOME').replace('%n', () => '%%n') + '/sched-a.yaml"');
+    expect(s).toContain(
+      '"' +
+        path
+          .dirname(recipeFile)
+          .replace('$HOME', () => '$$HOME')
+          .replace('%n', () => '%%n') +
+        '/sched-a.yaml"',
+    );
     expect(s).toMatch(/^SuccessExitStatus=130$/m);
     expect(s).toContain(`EnvironmentFile=-${secrets}`);
     expect(s).toMatch(new RegExp(`^ReadWritePaths=${evidenceDir} ${base}$`, 'm'));
@@ -114,7 +150,13 @@ describe('schedule', () => {
   it('systemd-analyze does flag a broken unit (the check above can fail)', async () => {
     const dir = path.join(base, 'units');
     const broken = path.join(dir, 'broken-check.service');
-    writeFileSync(broken, readFileSync(path.join(dir, 'restore-assistant-drill-sched-a.service'), 'utf8').replace('Type=oneshot', 'Type=oneshot\nRandomizedDelaySecs=1'));
+    writeFileSync(
+      broken,
+      readFileSync(path.join(dir, 'restore-assistant-drill-sched-a.service'), 'utf8').replace(
+        'Type=oneshot',
+        'Type=oneshot\nRandomizedDelaySecs=1',
+      ),
+    );
     const v = await analyze([broken]);
     expect(v.out).toMatch(/Unknown key 'RandomizedDelaySecs'/);
     rmSync(broken);
@@ -126,7 +168,17 @@ describe('schedule', () => {
     mkdirSync(path.dirname(secrets), { recursive: true });
     writeFileSync(secrets, `PGPASSWORD_APP=${SECRET}\n`);
     chmodSync(secrets, 0o644);
-    const r = await runCli(['schedule', '--recipe', recipeFile, '--systemd', '--install', '--unit-dir', unitDir, '--secrets-file', secrets]);
+    const r = await runCli([
+      'schedule',
+      '--recipe',
+      recipeFile,
+      '--systemd',
+      '--install',
+      '--unit-dir',
+      unitDir,
+      '--secrets-file',
+      secrets,
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/was 644, fixed/);
     expect(statSync(secrets).mode & 0o777).toBe(0o600);
@@ -147,7 +199,21 @@ describe('schedule', () => {
   });
 
   it('--kubernetes prints a ConfigMap and a CronJob that validate against the Kubernetes schema, sized from the last drill', async () => {
-    const r = await runCli(['schedule', '--recipe', recipeFile, '--kubernetes', '--every', '30d', '--image', 'registry.example/restore-assistant:1', '--namespace', 'dr'], { env: { PGPASSWORD_APP: SECRET } });
+    const r = await runCli(
+      [
+        'schedule',
+        '--recipe',
+        recipeFile,
+        '--kubernetes',
+        '--every',
+        '30d',
+        '--image',
+        'registry.example/restore-assistant:1',
+        '--namespace',
+        'dr',
+      ],
+      { env: { PGPASSWORD_APP: SECRET } },
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain(SECRET);
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Record<string, unknown>);
@@ -164,7 +230,10 @@ describe('schedule', () => {
     expect(job.backoffLimit).toBe(0);
     expect(job.activeDeadlineSeconds).toBe(28_800);
     const c = job.template.spec!.containers[0]!;
-    expect(c.env?.find((e) => e.name === 'PGPASSWORD_APP')?.valueFrom?.secretKeyRef).toEqual({ name: 'restore-assistant-sched-a', key: 'PGPASSWORD_APP' });
+    expect(c.env?.find((e) => e.name === 'PGPASSWORD_APP')?.valueFrom?.secretKeyRef).toEqual({
+      name: 'restore-assistant-sched-a',
+      key: 'PGPASSWORD_APP',
+    });
     expect(c.resources?.requests).toMatchObject({ cpu: '1', memory: '2048Mi', 'ephemeral-storage': '2048Mi' });
     expect(c.args).toEqual(['drill', '--recipe', '/etc/restore-assistant/recipe.yaml', '--backup', 'latest', '--yes']);
     expect(cj.metadata?.namespace).toBe('dr');

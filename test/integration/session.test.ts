@@ -39,8 +39,13 @@ describe('the restore session: guide wiring, one lock policy', () => {
   let loaded: LoadedRecipe;
   let sets: BackupSet[];
   let env: NodeJS.ProcessEnv;
-  const cliEnv = (): Record<string, string | undefined> => ({ ...world.env, XDG_RUNTIME_DIR: env['XDG_RUNTIME_DIR'], XDG_STATE_HOME: env['XDG_STATE_HOME'] });
-  const runs = (kind: string): string[] => (existsSync(world.evidenceDir) ? readdirSync(world.evidenceDir).filter((n) => n.includes(`-${kind}-`)) : []);
+  const cliEnv = (): Record<string, string | undefined> => ({
+    ...world.env,
+    XDG_RUNTIME_DIR: env['XDG_RUNTIME_DIR'],
+    XDG_STATE_HOME: env['XDG_STATE_HOME'],
+  });
+  const runs = (kind: string): string[] =>
+    existsSync(world.evidenceDir) ? readdirSync(world.evidenceDir).filter((n) => n.includes(`-${kind}-`)) : [];
   const noop = (): void => undefined;
 
   beforeAll(async () => {
@@ -72,7 +77,9 @@ describe('the restore session: guide wiring, one lock policy', () => {
       const before = verifyCalls.count;
       const other = createGuideDeps({ env });
       try {
-        await expect(other.verify(loaded, set, { depth: 'deep', onProgress: noop, signal, mode: 'restore' })).rejects.toMatchObject({ exitCode: 8 });
+        await expect(other.verify(loaded, set, { depth: 'deep', onProgress: noop, signal, mode: 'restore' })).rejects.toMatchObject({
+          exitCode: 8,
+        });
         await expect(other.probe(loaded, set, report, { signal, mode: 'restore' })).rejects.toMatchObject({ exitCode: 8 });
       } finally {
         await other.dispose();
@@ -94,7 +101,13 @@ describe('the restore session: guide wiring, one lock policy', () => {
       const bus = new EventBus();
       const events: EngineEvent[] = [];
       bus.on((e) => events.push(e));
-      const result = await deps.runPlan(plan, { bus, signal, stopSignal: new AbortController().signal, confirmedAt: new Date().toISOString(), rollbackOnUnhealthy: false });
+      const result = await deps.runPlan(plan, {
+        bus,
+        signal,
+        stopSignal: new AbortController().signal,
+        confirmedAt: new Date().toISOString(),
+        rollbackOnUnhealthy: false,
+      });
       expect(result.summary.exitCode, JSON.stringify(result.summary)).toBe(0);
       expect(events.map((e) => e.type)).toContain('verification');
       expect(events.findIndex((e) => e.type === 'verification')).toBeLessThan(events.findIndex((e) => e.type === 'run-started'));
@@ -111,12 +124,17 @@ describe('the restore session: guide wiring, one lock policy', () => {
   it('drill: a locked drill of the deployment is refused (exit 8) before anything is verified, in the guide and on the command line', async () => {
     const set = sets[0];
     if (!set) throw new Error('no backup set');
-    const held = await acquireLocks(await identityLockKeys(loaded.recipe, ['postgres', 'redis', 'prometheus'], 'drill'), { dir: lockDirFor(loaded, env), runId: 'another-drill' });
+    const held = await acquireLocks(await identityLockKeys(loaded.recipe, ['postgres', 'redis', 'prometheus'], 'drill'), {
+      dir: lockDirFor(loaded, env),
+      runId: 'another-drill',
+    });
     try {
       const before = verifyCalls.count;
       const deps = createGuideDeps({ env });
       try {
-        await expect(deps.verify(loaded, set, { depth: 'deep', onProgress: noop, signal: new AbortController().signal, mode: 'drill' })).rejects.toMatchObject({ exitCode: 8 });
+        await expect(
+          deps.verify(loaded, set, { depth: 'deep', onProgress: noop, signal: new AbortController().signal, mode: 'drill' }),
+        ).rejects.toMatchObject({ exitCode: 8 });
       } finally {
         await deps.dispose();
       }
@@ -145,7 +163,10 @@ describe('the restore session: guide wiring, one lock policy', () => {
       const report = await deps.verify(loaded, set, { depth: 'deep', onProgress: noop, signal, mode: 'drill' });
       expect(report.ok).toBe(true);
       // A restore's keys are free while a drill holds its own.
-      const restoreLock = await acquireLocks(await identityLockKeys(loaded.recipe, ['postgres'], 'restore'), { dir: lockDirFor(loaded, env), runId: 'restore-meanwhile' });
+      const restoreLock = await acquireLocks(await identityLockKeys(loaded.recipe, ['postgres'], 'restore'), {
+        dir: lockDirFor(loaded, env),
+        runId: 'restore-meanwhile',
+      });
       await restoreLock.release();
       const tmpBefore = readdirSync(tmpdir()).filter((n) => n.startsWith('restore-assistant-drill-'));
       const facts = await deps.probe(loaded, set, report, { signal, mode: 'drill' });
@@ -155,7 +176,13 @@ describe('the restore session: guide wiring, one lock policy', () => {
       expect(plan.mode).toBe('drill');
       expect(plan.lockKeys.every((k) => k.startsWith('drill:'))).toBe(true);
       expect(plan.options.missingRoles).toBe('create');
-      const result = await deps.runPlan(plan, { bus: new EventBus(), signal, stopSignal: new AbortController().signal, confirmedAt: new Date().toISOString(), rollbackOnUnhealthy: false });
+      const result = await deps.runPlan(plan, {
+        bus: new EventBus(),
+        signal,
+        stopSignal: new AbortController().signal,
+        confirmedAt: new Date().toISOString(),
+        rollbackOnUnhealthy: false,
+      });
       expect(result.summary.exitCode, JSON.stringify(result.summary)).toBe(0);
       expect(existsSync(path.join(tmpdir(), scratchDir ?? ''))).toBe(true);
     } finally {

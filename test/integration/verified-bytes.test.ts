@@ -7,7 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupStoryPortal, fingerprintRedis, SandboxGroup, seedPostgres, seedRedis, type PostgresSandbox, type RedisFingerprint, type RedisSandbox, type StoryPortalBackup } from '../../source/sandbox/index.js';
+import {
+  backupStoryPortal,
+  fingerprintRedis,
+  SandboxGroup,
+  seedPostgres,
+  seedRedis,
+  type PostgresSandbox,
+  type RedisFingerprint,
+  type RedisSandbox,
+  type StoryPortalBackup,
+} from '../../source/sandbox/index.js';
 
 /**
  * Issue 9: a backup store written by an attacker. Real PostgreSQL and Redis, real backups, the
@@ -54,11 +64,30 @@ describe('the restored bytes are the verified bytes; no write through planted na
         name,
         backups: { root: spRoot, layout: 'story-portal' },
         components: {
-          postgres: { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: 'IT_PG_PASSWORD', database: DB, owner: 'app_owner', bin: pg.binDir },
-          redis: { host: redis.host, port: redis.port, service: { stop: ctl('stop', redis.spec), start: ctl('start', redis.spec), status: ctl('status', redis.spec), timeoutSeconds: 30 } },
+          postgres: {
+            host: pg.host,
+            port: pg.port,
+            user: 'postgres',
+            passwordEnv: 'IT_PG_PASSWORD',
+            database: DB,
+            owner: 'app_owner',
+            bin: pg.binDir,
+          },
+          redis: {
+            host: redis.host,
+            port: redis.port,
+            service: {
+              stop: ctl('stop', redis.spec),
+              start: ctl('start', redis.spec),
+              status: ctl('status', redis.spec),
+              timeoutSeconds: 30,
+            },
+          },
         },
         services: [{ name: 'attacker', stop: [process.execPath, '-e', attack], start: noop, timeoutSeconds: 30 }],
-        checks: [{ name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 }],
+        checks: [
+          { name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 },
+        ],
         evidence: { dir: join(base, 'evidence') },
       }),
     );
@@ -73,17 +102,28 @@ describe('the restored bytes are the verified bytes; no write through planted na
     const dir = join(spRoot, id);
     await mkdir(dir);
     for (const f of await readdir(set.dir)) await copyFile(join(set.dir, f), join(dir, f));
-    await writeFile(join(dir, 'metadata.txt'), (await readFile(join(set.dir, 'metadata.txt'), 'utf8')).replace(/^Backup Date: .*$/m, `Backup Date: ${id}`));
+    await writeFile(
+      join(dir, 'metadata.txt'),
+      (await readFile(join(set.dir, 'metadata.txt'), 'utf8')).replace(/^Backup Date: .*$/m, `Backup Date: ${id}`),
+    );
     return { id, dir };
   }
 
   async function restore(recipeFile: string, id: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-    const r = await execa(process.execPath, [bin, 'restore', '--recipe', recipeFile, '--backup', id, '--yes'], { env: { ...env, ...extraEnv }, reject: false, cwd: base, stdin: 'ignore' });
+    const r = await execa(process.execPath, [bin, 'restore', '--recipe', recipeFile, '--backup', id, '--yes'], {
+      env: { ...env, ...extraEnv },
+      reject: false,
+      cwd: base,
+      stdin: 'ignore',
+    });
     return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
   }
 
   async function mark(tag: string): Promise<void> {
-    await pg.psql(`CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES ('${tag}')`, DB);
+    await pg.psql(
+      `CREATE TABLE IF NOT EXISTS public.pre_restore_marker (tag text); INSERT INTO public.pre_restore_marker VALUES ('${tag}')`,
+      DB,
+    );
     await redis.command(['SET', 'pre:restore:marker', tag]);
   }
 
@@ -113,7 +153,10 @@ describe('the restored bytes are the verified bytes; no write through planted na
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'ra-vbytes-it-'));
-    execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.build.json')], { cwd: repo, stdio: 'inherit' });
+    execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.build.json')], {
+      cwd: repo,
+      stdio: 'inherit',
+    });
     ({ serviceCtlArgv: ctl } = (await import(join(repo, 'dist', 'sandbox', 'service-ctl.js'))) as { serviceCtlArgv: typeof ctl });
     group = new SandboxGroup();
     [pg, redis] = await Promise.all([group.postgres(), group.redis()]);
@@ -123,7 +166,13 @@ describe('the restored bytes are the verified bytes; no write through planted na
     backupRedis = await fingerprintRedis(redis);
     victim = join(base, 'victim.conf');
     await writeFile(victim, VICTIM);
-    env = { ...process.env, IT_PG_PASSWORD: pg.password, XDG_RUNTIME_DIR: join(base, 'run'), XDG_STATE_HOME: join(base, 'state'), NO_COLOR: '1' };
+    env = {
+      ...process.env,
+      IT_PG_PASSWORD: pg.password,
+      XDG_RUNTIME_DIR: join(base, 'run'),
+      XDG_STATE_HOME: join(base, 'state'),
+      NO_COLOR: '1',
+    };
     delete env['CI'];
   }, 240_000);
 

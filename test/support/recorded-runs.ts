@@ -39,7 +39,17 @@ export async function recordPastRun(o: {
       ...(o.intervalDays !== undefined ? { drillIntervalDays: o.intervalDays } : {}),
     });
     const backupTime = o.backupTime ?? new Date(o.startedAt.getTime() - 3_600_000);
-    bus.emit({ type: 'run-started', runId, kind: o.kind, operator: 'ci', host: o.host, toolVersion: 't', recipe, backup: { id: backupTime.toISOString().slice(0, 10), time: backupTime.toISOString(), location: '/backups' }, confirmedAt: o.startedAt.toISOString() });
+    bus.emit({
+      type: 'run-started',
+      runId,
+      kind: o.kind,
+      operator: 'ci',
+      host: o.host,
+      toolVersion: 't',
+      recipe,
+      backup: { id: backupTime.toISOString().slice(0, 10), time: backupTime.toISOString(), location: '/backups' },
+      confirmedAt: o.startedAt.toISOString(),
+    });
     vi.setSystemTime(new Date(o.startedAt.getTime() + o.durationMs));
     bus.emit({
       type: 'run-finished',

@@ -19,10 +19,17 @@ export class Terminal {
   }
 
   /** Starts the CLI with args; CI is removed from the environment (Ink renders nothing with CI set). */
-  static start(args: string[], env: NodeJS.ProcessEnv, cwd: string, size: { cols: number; rows: number } = { cols: 100, rows: 30 }): Terminal {
+  static start(
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    cwd: string,
+    size: { cols: number; rows: number } = { cols: 100, rows: 30 },
+  ): Terminal {
     const childEnv: Record<string, string> = {};
     for (const [k, v] of Object.entries(env)) if (v !== undefined && k !== 'CI' && k !== 'CONTINUOUS_INTEGRATION') childEnv[k] = v;
-    return new Terminal(spawn(process.execPath, [cliBin(), ...args], { name: 'xterm-256color', cols: size.cols, rows: size.rows, cwd, env: childEnv }));
+    return new Terminal(
+      spawn(process.execPath, [cliBin(), ...args], { name: 'xterm-256color', cols: size.cols, rows: size.rows, cwd, env: childEnv }),
+    );
   }
 
   /** Everything shown, ANSI stripped. */
@@ -46,7 +53,8 @@ export class Terminal {
         await new Promise((r) => setTimeout(r, 150));
         return f;
       }
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${String(want)}; the terminal showed:\n${this.text().slice(-4000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`Timed out waiting for ${String(want)}; the terminal showed:\n${this.text().slice(-4000)}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }
@@ -70,4 +78,3 @@ export class Terminal {
     }
   }
 }
-

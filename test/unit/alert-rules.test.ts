@@ -56,14 +56,45 @@ describe('recipes/alerts/restore-assistant.rules.yml', () => {
 
   it('names only metrics restore-assistant writes', () => {
     const doc = parse(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
-    const used = new Set(doc.groups.flatMap((g) => g.rules.flatMap((r) => [...r.expr.matchAll(/restore_assistant_[a-z_]+/g)].map((m) => m[0]))));
+    const used = new Set(
+      doc.groups.flatMap((g) => g.rules.flatMap((r) => [...r.expr.matchAll(/restore_assistant_[a-z_]+/g)].map((m) => m[0]))),
+    );
     const recipe = recipeSchema.parse({ name: 'a', backups: { root: '/b' }, components: {}, objectives: { rtoMinutes: 1, rpoMinutes: 1 } });
     const runs: HistoryRun[] = (['drill', 'restore', 'verify'] as const).map((kind) => ({
-      runId: kind, dir: null, kind, recipe: 'a', operator: 'o', startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:01:00Z', backup: null,
-      outcome: kind === 'verify' ? 'verified' : 'restored', finished: true, exitCode: 0, rtoMs: 1, rpoMs: 1, objectives: { rtoMinutes: 1, rpoMinutes: 1 },
-      rtoMet: true, rpoMet: true, evidence: 'sealed', indexed: true, sealHash: null,
+      runId: kind,
+      dir: null,
+      kind,
+      recipe: 'a',
+      operator: 'o',
+      startedAt: '2026-01-01T00:00:00Z',
+      finishedAt: '2026-01-01T00:01:00Z',
+      backup: null,
+      outcome: kind === 'verify' ? 'verified' : 'restored',
+      finished: true,
+      exitCode: 0,
+      rtoMs: 1,
+      rpoMs: 1,
+      objectives: { rtoMinutes: 1, rpoMinutes: 1 },
+      rtoMet: true,
+      rpoMet: true,
+      evidence: 'sealed',
+      indexed: true,
+      sealHash: null,
     }));
-    const sets = [{ id: 's', layout: 'flat' as const, root: '/b', location: '/b', time: '2026-01-01T00:00:00Z', timeSource: 'name' as const, components: [{ kind: 'postgres' as const, format: 'pg-custom' as const, path: '/b/x', size: 1, checksum: 'present' as const }], metadata: {}, warnings: [], totalSize: 1 }];
+    const sets = [
+      {
+        id: 's',
+        layout: 'flat' as const,
+        root: '/b',
+        location: '/b',
+        time: '2026-01-01T00:00:00Z',
+        timeSource: 'name' as const,
+        components: [{ kind: 'postgres' as const, format: 'pg-custom' as const, path: '/b/x', size: 1, checksum: 'present' as const }],
+        metadata: {},
+        warnings: [],
+        totalSize: 1,
+      },
+    ];
     const written = new Set(
       collectMetrics({ recipe, runs, catalog: { sets }, health: assessBackupHealth(sets), now: new Date('2026-01-02T00:00:00Z') })
         .filter((f) => f.samples.length > 0)

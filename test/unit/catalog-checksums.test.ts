@@ -6,7 +6,9 @@ const B = 'B'.repeat(64);
 
 describe('checksum files', () => {
   it('reads sha256sum text and binary lines, BSD lines and bare digests', () => {
-    const { sums, warnings } = parseSha256Sums(`${A}  postgres.sql.gz\n${B} *./redis.rdb\nSHA256 (prometheus-data.tar.gz) = ${A}\n# comment\n`);
+    const { sums, warnings } = parseSha256Sums(
+      `${A}  postgres.sql.gz\n${B} *./redis.rdb\nSHA256 (prometheus-data.tar.gz) = ${A}\n# comment\n`,
+    );
     expect(sums.get('postgres.sql.gz')).toBe(A);
     expect(sums.get('redis.rdb')).toBe(B.toLowerCase());
     expect(sums.get('prometheus-data.tar.gz')).toBe(A);

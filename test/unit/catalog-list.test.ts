@@ -28,7 +28,10 @@ async function storySet(name: string, opts: { metadata?: string; mtime?: Date } 
   await file(`${name}/postgres.sql.gz`, Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1]));
   await file(`${name}/redis.rdb`, 'REDIS0010');
   await file(`${name}/prometheus-data.tar.gz`, Buffer.from([0x1f, 0x8b, 8]));
-  await file(`${name}/metadata.txt`, opts.metadata ?? `Backup Date: ${name}\nComponents:\n  - PostgreSQL (agentic_platform)\n  - Redis\n  - Prometheus\n`);
+  await file(
+    `${name}/metadata.txt`,
+    opts.metadata ?? `Backup Date: ${name}\nComponents:\n  - PostgreSQL (agentic_platform)\n  - Redis\n  - Prometheus\n`,
+  );
   if (opts.mtime) await utimes(path.join(root, name), opts.mtime, opts.mtime);
 }
 
@@ -44,12 +47,18 @@ describe('story-portal layout', () => {
   });
 
   it('takes the time from metadata over the name, and reads components and database', async () => {
-    await storySet('2026-01-18_01-45-13', { metadata: 'Backup Date: 2026-01-18 03:45:13 +02:00\nComponents:\n  - PostgreSQL (agentic_platform)\n' });
+    await storySet('2026-01-18_01-45-13', {
+      metadata: 'Backup Date: 2026-01-18 03:45:13 +02:00\nComponents:\n  - PostgreSQL (agentic_platform)\n',
+    });
     const { sets } = await listBackupSets({ root });
     const s = sets[0]!;
     expect(s.time).toBe('2026-01-18T01:45:13.000Z');
     expect(s.timeSource).toBe('metadata');
-    expect(s.components.map((c) => `${c.kind}:${c.format}`).sort()).toEqual(['postgres:pg-plain-gz', 'prometheus:prometheus-tar-gz', 'redis:redis-rdb']);
+    expect(s.components.map((c) => `${c.kind}:${c.format}`).sort()).toEqual([
+      'postgres:pg-plain-gz',
+      'prometheus:prometheus-tar-gz',
+      'redis:redis-rdb',
+    ]);
     expect(s.components.find((c) => c.kind === 'postgres')?.database).toBe('agentic_platform');
     expect(s.components.every((c) => c.checksum === 'absent')).toBe(true);
   });
@@ -70,7 +79,12 @@ describe('story-portal layout', () => {
     await file('2026-01-18_01-45-13/metadata.txt', 'Backup Date: 2026-01-18_01-45-13\nComponents:\n  - PostgreSQL (x)\n  - Redis\n');
     await file('2026-01-17_01-45-13/redis.rdb', 'REDIS0010');
     const { sets } = await listBackupSets({ root });
-    expect(sets[0]?.warnings).toEqual(expect.arrayContaining(['2026-01-18_01-45-13/postgres.sql.gz is empty (0 bytes)', 'metadata.txt lists Redis, but the set holds no Redis backup']));
+    expect(sets[0]?.warnings).toEqual(
+      expect.arrayContaining([
+        '2026-01-18_01-45-13/postgres.sql.gz is empty (0 bytes)',
+        'metadata.txt lists Redis, but the set holds no Redis backup',
+      ]),
+    );
     expect(sets[1]?.warnings).toContain('2026-01-17_01-45-13/metadata.txt is missing');
   });
 
@@ -104,7 +118,12 @@ describe('metachat layout', () => {
       ['20260110_020000', ['dump_20260110_020000.rdb']],
     ]);
     const paired = sets[1]!;
-    expect(paired.components[0]).toMatchObject({ database: 'metachat', checksum: 'present', checksumSource: 'sidecar', format: 'pg-custom' });
+    expect(paired.components[0]).toMatchObject({
+      database: 'metachat',
+      checksum: 'present',
+      checksumSource: 'sidecar',
+      format: 'pg-custom',
+    });
     expect(warnings).toContain('postgres/notes.txt does not match <db>_<YYYYMMDD_HHMMSS>.dump (ignored)');
   });
 
@@ -120,7 +139,13 @@ describe('metachat layout', () => {
   });
 
   it('pairByTime prefers the closest pair', () => {
-    const c = (kind: BackupComponent['kind'], p: string): BackupComponent => ({ kind, format: kind === 'redis' ? 'redis-rdb' : 'pg-custom', path: p, size: 1, checksum: 'absent' });
+    const c = (kind: BackupComponent['kind'], p: string): BackupComponent => ({
+      kind,
+      format: kind === 'redis' ? 'redis-rdb' : 'pg-custom',
+      path: p,
+      size: 1,
+      checksum: 'absent',
+    });
     const t = (iso: string): number => Date.parse(iso);
     const groups = pairByTime(
       [
@@ -185,7 +210,9 @@ describe('flat layout and paths', () => {
     const { sets } = await listBackupSets({ root });
     expect(sets[0]?.components.map((c) => c.kind).sort()).toEqual(['postgres', 'prometheus']);
     expect(sets[0]?.warnings.join('\n')).toMatch(/postgres\.sql\.gz\.sha256 cannot be read \(ENOTREG\)/);
-    await expect(loadBackupSetFromPath(path.join(root, '2026-01-18_01-45-13', 'pipe_20260118_014513.dump'))).rejects.toThrow(/neither a file nor a directory/);
+    await expect(loadBackupSetFromPath(path.join(root, '2026-01-18_01-45-13', 'pipe_20260118_014513.dump'))).rejects.toThrow(
+      /neither a file nor a directory/,
+    );
   });
 
   it('refuses a lone file that records no time', async () => {
@@ -196,7 +223,10 @@ describe('flat layout and paths', () => {
 
 describe('bad roots', () => {
   it('a missing root, a file as root and an unknown layout are usage errors (exit 2) naming what was found', async () => {
-    await expect(listBackupSets({ root: path.join(root, 'nope') })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/does not exist/) });
+    await expect(listBackupSets({ root: path.join(root, 'nope') })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/does not exist/),
+    });
     const f = await file('plain.txt', 'hi');
     await expect(listBackupSets({ root: f })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/is not a directory/) });
     await file('notes/readme.md', 'hi');

@@ -71,7 +71,7 @@ describe('MetaCommandScanner', () => {
     }
   });
 
-  it('a command after pg_dump\'s \\unrestrict (an appended member) is reported; a second \\unrestrict with another key too', async () => {
+  it("a command after pg_dump's \\unrestrict (an appended member) is reported; a second \\unrestrict with another key too", async () => {
     const text = `${dump('SELECT 1;')}\\! id > /tmp/canary\n\\unrestrict Other\n\\unrestrict Key123\n`;
     const r = await scan(text);
     const lines = text.split('\n');
@@ -85,7 +85,16 @@ describe('MetaCommandScanner', () => {
   });
 
   it('recognises pg_dump --create and pg_dumpall', async () => {
-    const r = await scan(dump('CREATE DATABASE shop WITH TEMPLATE = template0;', '', '\\unrestrict Key123', '\\connect shop', '\\restrict Key123', 'SELECT 1;'));
+    const r = await scan(
+      dump(
+        'CREATE DATABASE shop WITH TEMPLATE = template0;',
+        '',
+        '\\unrestrict Key123',
+        '\\connect shop',
+        '\\restrict Key123',
+        'SELECT 1;',
+      ),
+    );
     expect(r.createDatabase).toEqual({ line: 7, name: 'shop' });
     expect(r.connect).toEqual({ line: 10, target: 'shop' });
     expect(r.findings.map((f) => f.command)).toEqual(['\\connect', '\\restrict']);
@@ -94,7 +103,9 @@ describe('MetaCommandScanner', () => {
   });
 
   it('a multi-line string or body does not hide or invent commands; a COPY inside a string is not COPY', async () => {
-    const r = await scan(dump("SELECT 'line one", '\\! inside the string', "end';", '\\! outside', "SELECT $x$", 'COPY t FROM stdin;', '$x$;', '\\! after'));
+    const r = await scan(
+      dump("SELECT 'line one", '\\! inside the string', "end';", '\\! outside', 'SELECT $x$', 'COPY t FROM stdin;', '$x$;', '\\! after'),
+    );
     expect(r.findings.map((f) => f.line)).toEqual([10, 14]);
   });
 

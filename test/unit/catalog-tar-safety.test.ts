@@ -38,7 +38,15 @@ describe('tar entry safety', () => {
 describe('Prometheus data dir shape', () => {
   it('accepts block dirs with meta.json and wal/', () => {
     const s = new PrometheusShape();
-    for (const p of ['./', './01HQZXABCDEFGHJKMNPQRSTVWX/', './01HQZXABCDEFGHJKMNPQRSTVWX/meta.json', './01HQZXABCDEFGHJKMNPQRSTVWX/index', './wal/', './wal/00000000']) s.add(p);
+    for (const p of [
+      './',
+      './01HQZXABCDEFGHJKMNPQRSTVWX/',
+      './01HQZXABCDEFGHJKMNPQRSTVWX/meta.json',
+      './01HQZXABCDEFGHJKMNPQRSTVWX/index',
+      './wal/',
+      './wal/00000000',
+    ])
+      s.add(p);
     expect(s.problem()).toBeUndefined();
     expect(s.blockCount).toBe(1);
     expect(s.hasWal).toBe(true);

@@ -22,7 +22,14 @@ import type { ExecContext } from '../../source/recipe/schema.js';
 
 const host: ExecContext = { kind: 'host' };
 const docker: ExecContext = { kind: 'docker', container: 'story-portal-postgres' };
-const compose: ExecContext = { kind: 'compose', service: 'db', file: '/opt/app/docker-compose.yml', project: 'app', container: 'app-db-1', helperImage: 'alpine:3' };
+const compose: ExecContext = {
+  kind: 'compose',
+  service: 'db',
+  file: '/opt/app/docker-compose.yml',
+  project: 'app',
+  container: 'app-db-1',
+  helperImage: 'alpine:3',
+};
 
 describe('wrapArgv', () => {
   it('leaves host argv unchanged (a copy)', () => {
@@ -33,18 +40,58 @@ describe('wrapArgv', () => {
   });
 
   it('docker: exec, -i for stdin, -e NAME without a value, then the container', () => {
-    expect(wrapArgv(docker, ['psql', '-d', 'x'], { interactive: true, env: ['PGPASSWORD'] })).toEqual(['docker', 'exec', '-i', '-e', 'PGPASSWORD', 'story-portal-postgres', 'psql', '-d', 'x']);
+    expect(wrapArgv(docker, ['psql', '-d', 'x'], { interactive: true, env: ['PGPASSWORD'] })).toEqual([
+      'docker',
+      'exec',
+      '-i',
+      '-e',
+      'PGPASSWORD',
+      'story-portal-postgres',
+      'psql',
+      '-d',
+      'x',
+    ]);
     expect(wrapArgv(docker, ['redis-cli', 'PING'])).toEqual(['docker', 'exec', 'story-portal-postgres', 'redis-cli', 'PING']);
   });
 
   it('compose: -f, -p, exec -T, env names, service', () => {
     expect(wrapArgv(compose, ['psql'], { env: ['PGPASSWORD', 'OTHER'] })).toEqual([
-      'docker', 'compose', '-f', '/opt/app/docker-compose.yml', '-p', 'app', 'exec', '-T', '-e', 'PGPASSWORD', '-e', 'OTHER', 'db', 'psql',
+      'docker',
+      'compose',
+      '-f',
+      '/opt/app/docker-compose.yml',
+      '-p',
+      'app',
+      'exec',
+      '-T',
+      '-e',
+      'PGPASSWORD',
+      '-e',
+      'OTHER',
+      'db',
+      'psql',
     ]);
-    expect(wrapArgv({ kind: 'compose', service: 'db', container: 'c' }, ['true'])).toEqual(['docker', 'compose', 'exec', '-T', 'db', 'true']);
+    expect(wrapArgv({ kind: 'compose', service: 'db', container: 'c' }, ['true'])).toEqual([
+      'docker',
+      'compose',
+      'exec',
+      '-T',
+      'db',
+      'true',
+    ]);
     // Compose v1 (Debian's docker-compose package): the recipe names the program.
     const v1: ExecContext = { kind: 'compose', service: 'db', container: 'c', file: '/f.yml', command: ['docker-compose'] };
-    expect(wrapArgv(v1, ['psql'], { env: ['PGPASSWORD'] })).toEqual(['docker-compose', '-f', '/f.yml', 'exec', '-T', '-e', 'PGPASSWORD', 'db', 'psql']);
+    expect(wrapArgv(v1, ['psql'], { env: ['PGPASSWORD'] })).toEqual([
+      'docker-compose',
+      '-f',
+      '/f.yml',
+      'exec',
+      '-T',
+      '-e',
+      'PGPASSWORD',
+      'db',
+      'psql',
+    ]);
     expect(contextLabel(v1)).toBe('docker-compose exec db');
   });
 
@@ -58,16 +105,49 @@ describe('wrapArgv', () => {
 
 describe('files and labels', () => {
   it('docker cp in and out, extract from stdin; nothing on the host', () => {
-    expect(copyIntoArgv(docker, '/b/redis.rdb', '/data/dump.rdb')).toEqual(['docker', 'cp', '/b/redis.rdb', 'story-portal-postgres:/data/dump.rdb']);
+    expect(copyIntoArgv(docker, '/b/redis.rdb', '/data/dump.rdb')).toEqual([
+      'docker',
+      'cp',
+      '/b/redis.rdb',
+      'story-portal-postgres:/data/dump.rdb',
+    ]);
     expect(copyOutArgv(compose, '/tmp/x.dump', '/safe/x.dump')).toEqual(['docker', 'cp', 'app-db-1:/tmp/x.dump', '/safe/x.dump']);
     expect(extractIntoArgv(docker, '/prometheus')).toEqual(['docker', 'cp', '-', 'story-portal-postgres:/prometheus']);
     expect(copyIntoArgv(host, '/a', '/b')).toBeUndefined();
     expect(extractIntoArgv(host, '/a')).toBeUndefined();
   });
 
-  it('helper containers mount the stopped container\'s volumes, run the program as root whatever the image\'s ENTRYPOINT and USER, without a network; default image busybox:stable', () => {
-    expect(volumeHelperArgv(docker, ['mv', 'a', 'b'])).toEqual(['docker', 'run', '--rm', '--volumes-from', 'story-portal-postgres', '--user', '0:0', '--network', 'none', '--entrypoint', 'mv', 'busybox:stable', 'a', 'b']);
-    expect(volumeHelperArgv(compose, ['true'])).toEqual(['docker', 'run', '--rm', '--volumes-from', 'app-db-1', '--user', '0:0', '--network', 'none', '--entrypoint', 'true', 'alpine:3']);
+  it("helper containers mount the stopped container's volumes, run the program as root whatever the image's ENTRYPOINT and USER, without a network; default image busybox:stable", () => {
+    expect(volumeHelperArgv(docker, ['mv', 'a', 'b'])).toEqual([
+      'docker',
+      'run',
+      '--rm',
+      '--volumes-from',
+      'story-portal-postgres',
+      '--user',
+      '0:0',
+      '--network',
+      'none',
+      '--entrypoint',
+      'mv',
+      'busybox:stable',
+      'a',
+      'b',
+    ]);
+    expect(volumeHelperArgv(compose, ['true'])).toEqual([
+      'docker',
+      'run',
+      '--rm',
+      '--volumes-from',
+      'app-db-1',
+      '--user',
+      '0:0',
+      '--network',
+      'none',
+      '--entrypoint',
+      'true',
+      'alpine:3',
+    ]);
     expect(volumeHelperArgv(host, ['true'])).toEqual(['true']);
   });
 
@@ -81,7 +161,8 @@ describe('files and labels', () => {
 /** The helper scripts run for real with sh (what busybox sh runs inside the helper container). */
 describe('helper scripts (real sh, hostile names)', () => {
   let dir: string;
-  const sh = async (script: string, args: string[]) => execa(shScript(script, args)[0]!, shScript(script, args).slice(1), { reject: false });
+  const sh = async (script: string, args: string[]) =>
+    execa(shScript(script, args)[0]!, shScript(script, args).slice(1), { reject: false });
   const hostile = 'we ird"$(touch PWNED)`id`;\n*';
 
   beforeEach(() => {
@@ -130,8 +211,12 @@ describe('helper scripts (real sh, hostile names)', () => {
 
   it('writes the AOF manifest, removes placed files, and finishes a Prometheus dir', async () => {
     mkdirSync(join(dir, 'appendonlydir'));
-    expect((await sh(WRITE_AOF_MANIFEST_SCRIPT, [join(dir, 'appendonlydir', 'appendonly.aof.manifest'), 'appendonly.aof.1.base.rdb'])).exitCode).toBe(0);
-    expect(readFileSync(join(dir, 'appendonlydir', 'appendonly.aof.manifest'), 'utf8')).toBe('file appendonly.aof.1.base.rdb seq 1 type b\n');
+    expect(
+      (await sh(WRITE_AOF_MANIFEST_SCRIPT, [join(dir, 'appendonlydir', 'appendonly.aof.manifest'), 'appendonly.aof.1.base.rdb'])).exitCode,
+    ).toBe(0);
+    expect(readFileSync(join(dir, 'appendonlydir', 'appendonly.aof.manifest'), 'utf8')).toBe(
+      'file appendonly.aof.1.base.rdb seq 1 type b\n',
+    );
     writeFileSync(join(dir, 'lock'), '');
     writeFileSync(join(dir, 'queries.active'), '');
     writeFileSync(join(dir, 'keep'), '');

@@ -10,8 +10,19 @@ import { safeExtractTarGz } from '../../source/engine/extract.js';
 
 describe('postgresSessionEnd', () => {
   it('names a terminated session and a lost server, not the dump', () => {
-    expect(postgresSessionEnd(['psql:<stdin>:42: FATAL:  terminating connection due to administrator command', 'server closed the connection unexpectedly'])).toMatch(/pg_terminate_backend.*not at fault/);
-    expect(postgresSessionEnd(['psql:<stdin>:9: server closed the connection unexpectedly', '\tThis probably means the server terminated abnormally', 'connection to server was lost'])).toMatch(/server stopped, crashed or restarted/);
+    expect(
+      postgresSessionEnd([
+        'psql:<stdin>:42: FATAL:  terminating connection due to administrator command',
+        'server closed the connection unexpectedly',
+      ]),
+    ).toMatch(/pg_terminate_backend.*not at fault/);
+    expect(
+      postgresSessionEnd([
+        'psql:<stdin>:9: server closed the connection unexpectedly',
+        '\tThis probably means the server terminated abnormally',
+        'connection to server was lost',
+      ]),
+    ).toMatch(/server stopped, crashed or restarted/);
     expect(postgresSessionEnd(['ERROR:  could not extend file "base/16384/16385": No space left on device'])).toMatch(/disk is full/);
     expect(postgresSessionEnd(['ERROR:  syntax error at or near "x"'])).toBeUndefined();
   });

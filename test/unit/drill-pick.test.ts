@@ -4,7 +4,16 @@ import { pickFrom } from '../../source/drill/pick.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 const set = (id: string, daysAgo: number): BackupSet => ({
-  id, layout: 'metachat', root: '/b', location: '/b', time: new Date(NOW.getTime() - daysAgo * 86_400_000).toISOString(), timeSource: 'name', components: [], metadata: {}, warnings: [], totalSize: 0,
+  id,
+  layout: 'metachat',
+  root: '/b',
+  location: '/b',
+  time: new Date(NOW.getTime() - daysAgo * 86_400_000).toISOString(),
+  timeSource: 'name',
+  components: [],
+  metadata: {},
+  warnings: [],
+  totalSize: 0,
 });
 
 describe('drill --pick', () => {

@@ -71,7 +71,14 @@ describe('strip-ownership-and-acl filter', () => {
       '',
     ].join('\n');
     const out = await strip(dump);
-    expect(out).toBe(['SET statement_timeout = 0;', 'CREATE TABLE public.t (id integer);', 'ALTER TABLE ONLY public.t ADD CONSTRAINT t_pkey PRIMARY KEY (id);', ''].join('\n'));
+    expect(out).toBe(
+      [
+        'SET statement_timeout = 0;',
+        'CREATE TABLE public.t (id integer);',
+        'ALTER TABLE ONLY public.t ADD CONSTRAINT t_pkey PRIMARY KEY (id);',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('never touches COPY data or function bodies', async () => {
@@ -116,26 +123,45 @@ describe('exec action', () => {
     const full = gzipSync('CREATE TABLE a (id int);\n'.repeat(20_000));
     await writeFile(gz, full.subarray(0, Math.floor(full.length / 2)));
     const out = path.join(dir, 'out.sql');
-    await expect(executeAction({ ...sinkTo(out), input: { file: gz, gunzip: true } } as PlannedAction, ctx())).rejects.toThrow(/decompressing .* failed .*damaged or truncated/);
+    await expect(executeAction({ ...sinkTo(out), input: { file: gz, gunzip: true } } as PlannedAction, ctx())).rejects.toThrow(
+      /decompressing .* failed .*damaged or truncated/,
+    );
   });
 
   it('fails on an empty .gz', async () => {
     const gz = path.join(dir, 'empty.sql.gz');
     await writeFile(gz, '');
-    await expect(executeAction({ ...sinkTo(path.join(dir, 'o')), input: { file: gz, gunzip: true } } as PlannedAction, ctx())).rejects.toThrow(/decompressing/);
+    await expect(
+      executeAction({ ...sinkTo(path.join(dir, 'o')), input: { file: gz, gunzip: true } } as PlannedAction, ctx()),
+    ).rejects.toThrow(/decompressing/);
   });
 
   it('fails when the process exits 0 without reading all of its input', async () => {
     const file = path.join(dir, 'dump.sql');
     await writeFile(file, 'x'.repeat(8 * 1024 * 1024));
-    const action: PlannedAction = { type: 'exec', argv: [process.execPath, '-e', 'process.exit(0)'], input: { file }, purpose: 'x', runsIn: 'host' };
+    const action: PlannedAction = {
+      type: 'exec',
+      argv: [process.execPath, '-e', 'process.exit(0)'],
+      input: { file },
+      purpose: 'x',
+      runsIn: 'host',
+    };
     await expect(executeAction(action, ctx())).rejects.toThrow(/exited before reading all of .*dump\.sql/);
   });
 
   it('fails with the exit code and stderr tail of a failing process', async () => {
-    const action: PlannedAction = { type: 'exec', argv: [process.execPath, '-e', 'console.error("ERROR: relation exists"); process.exit(3)'], purpose: 'x', runsIn: 'host' };
+    const action: PlannedAction = {
+      type: 'exec',
+      argv: [process.execPath, '-e', 'console.error("ERROR: relation exists"); process.exit(3)'],
+      purpose: 'x',
+      runsIn: 'host',
+    };
     await expect(executeAction(action, ctx())).rejects.toThrow(/exited with code 3: ERROR: relation exists/);
-    expect(events.find((e) => e.type === 'command-finished')).toMatchObject({ stepId: 's1', exitCode: 3, stderrTail: ['ERROR: relation exists'] });
+    expect(events.find((e) => e.type === 'command-finished')).toMatchObject({
+      stepId: 's1',
+      exitCode: 3,
+      stderrTail: ['ERROR: relation exists'],
+    });
   });
 
   it('passes envFrom secrets through the environment and never shows them', async () => {
@@ -154,7 +180,12 @@ describe('exec action', () => {
   });
 
   it('counts pg_restore --verbose items against the total', async () => {
-    const lines = ['pg_restore: connecting to database for restore', 'pg_restore: creating TABLE "public.a"', 'pg_restore: processing data for table "public.a"', 'pg_restore: creating INDEX "public.a_idx"'];
+    const lines = [
+      'pg_restore: connecting to database for restore',
+      'pg_restore: creating TABLE "public.a"',
+      'pg_restore: processing data for table "public.a"',
+      'pg_restore: creating INDEX "public.a_idx"',
+    ];
     const action: PlannedAction = {
       type: 'exec',
       argv: [process.execPath, '-e', `console.error(${JSON.stringify(lines.join('\n'))})`],
@@ -169,7 +200,14 @@ describe('exec action', () => {
 
   it('describes itself as a pasteable command line', () => {
     const text = pasteableAction(
-      { type: 'exec', argv: ['psql', '-v', 'ON_ERROR_STOP=1', '-d', 'my db'], envFrom: { PGPASSWORD: 'PW' }, input: { file: '/b/d.sql.gz', gunzip: true }, purpose: 'x', runsIn: 'host' },
+      {
+        type: 'exec',
+        argv: ['psql', '-v', 'ON_ERROR_STOP=1', '-d', 'my db'],
+        envFrom: { PGPASSWORD: 'PW' },
+        input: { file: '/b/d.sql.gz', gunzip: true },
+        purpose: 'x',
+        runsIn: 'host',
+      },
       createRedactor(),
     );
     expect(text).toBe(`gunzip -c /b/d.sql.gz | PGPASSWORD="$PW" psql -v ON_ERROR_STOP=1 -d 'my db'`);
@@ -222,10 +260,13 @@ describe('extract-tar', () => {
   it.each([
     ['an absolute path', async (src: string, archive: string) => tar(src, archive, '-P', path.join(src, 'f'))],
     ['a ".." path', async (src: string, archive: string) => tar(path.join(src, 'sub'), archive, '-P', '../f')],
-    ['a symlink leaving the archive', async (src: string, archive: string) => {
-      await symlink('/etc/passwd', path.join(src, 'sub', 'evil'));
-      tar(path.join(src, 'sub'), archive, 'evil');
-    }],
+    [
+      'a symlink leaving the archive',
+      async (src: string, archive: string) => {
+        await symlink('/etc/passwd', path.join(src, 'sub', 'evil'));
+        tar(path.join(src, 'sub'), archive, 'evil');
+      },
+    ],
   ])('refuses an archive with %s and leaves nothing behind', async (_name, make) => {
     const src = path.join(dir, 'src');
     await mkdir(path.join(src, 'sub'), { recursive: true });
@@ -244,10 +285,16 @@ describe('wait actions', () => {
     const server = net.createServer((s) => s.destroy());
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
-    await expect(executeAction({ type: 'wait-tcp', host: '127.0.0.1', port, timeoutSeconds: 5, purpose: 'up' }, ctx())).resolves.toMatch(/accepting/);
-    await expect(executeAction({ type: 'wait-tcp', host: '127.0.0.1', port, timeoutSeconds: 0.3, purpose: 'down', until: 'down' }, ctx())).rejects.toThrow(/still accepts/);
+    await expect(executeAction({ type: 'wait-tcp', host: '127.0.0.1', port, timeoutSeconds: 5, purpose: 'up' }, ctx())).resolves.toMatch(
+      /accepting/,
+    );
+    await expect(
+      executeAction({ type: 'wait-tcp', host: '127.0.0.1', port, timeoutSeconds: 0.3, purpose: 'down', until: 'down' }, ctx()),
+    ).rejects.toThrow(/still accepts/);
     await new Promise<void>((r) => server.close(() => r()));
-    await expect(executeAction({ type: 'wait-tcp', host: '127.0.0.1', port, timeoutSeconds: 5, purpose: 'down', until: 'down' }, ctx())).resolves.toMatch(/refusing/);
+    await expect(
+      executeAction({ type: 'wait-tcp', host: '127.0.0.1', port, timeoutSeconds: 5, purpose: 'down', until: 'down' }, ctx()),
+    ).resolves.toMatch(/refusing/);
   });
 
   it('wait-command polls until the command exits zero', async () => {

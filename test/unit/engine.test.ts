@@ -58,7 +58,10 @@ function plan(steps: PlanStep[], options: Partial<Plan['options']> = {}): Plan {
 const node = (code: string): PlannedAction => ({ type: 'exec', argv: [process.execPath, '-e', code], purpose: 'node', runsIn: 'host' });
 const move = (from: string, to: string): PlannedAction => ({ type: 'move', from, to, purpose: `move ${from}` });
 
-async function go(p: Plan, extra: Partial<RunPlanOptions> = {}): Promise<{ summary: Awaited<ReturnType<typeof runPlan>>; events: EngineEvent[]; states: Array<{ title: string; state: string }> }> {
+async function go(
+  p: Plan,
+  extra: Partial<RunPlanOptions> = {},
+): Promise<{ summary: Awaited<ReturnType<typeof runPlan>>; events: EngineEvent[]; states: Array<{ title: string; state: string }> }> {
   const bus = new EventBus();
   let states: Array<{ title: string; state: string }> = [];
   const summary = await runPlan(p, {
@@ -75,13 +78,16 @@ async function go(p: Plan, extra: Partial<RunPlanOptions> = {}): Promise<{ summa
 }
 
 const types = (events: EngineEvent[], type: EngineEvent['type']): EngineEvent[] => events.filter((e) => e.type === type);
-const idsOf = (events: EngineEvent[], type: EngineEvent['type']): string[] => types(events, type).map((e) => ('stepId' in e ? (e.stepId ?? '') : ''));
+const idsOf = (events: EngineEvent[], type: EngineEvent['type']): string[] =>
+  types(events, type).map((e) => ('stepId' in e ? (e.stepId ?? '') : ''));
 
 describe('runPlan: order and lanes', () => {
   it('runs main steps in order and lanes concurrently, respecting dependsOn', async () => {
     const flag = path.join(dir, 'prometheus-ran');
     // The PostgreSQL step only finishes once the Prometheus step has run: that needs concurrency.
-    const waitForFlag = node(`const fs=require('fs');const t=setInterval(()=>{if(fs.existsSync(${JSON.stringify(flag)})){clearInterval(t);process.exit(0)}},20);setTimeout(()=>process.exit(3),20000)`);
+    const waitForFlag = node(
+      `const fs=require('fs');const t=setInterval(()=>{if(fs.existsSync(${JSON.stringify(flag)})){clearInterval(t);process.exit(0)}},20);setTimeout(()=>process.exit(3),20000)`,
+    );
     const p = plan([
       step('quiesce', [node('')], { phase: 'quiesce' }),
       step('pg-restore', [waitForFlag], { lane: 'postgres', dependsOn: ['quiesce'] }),
@@ -98,13 +104,15 @@ describe('runPlan: order and lanes', () => {
     expect(started[0]).toBe('quiesce');
     expect(finished.indexOf('quiesce')).toBeLessThan(started.indexOf('pg-restore'));
     // redis waits for its dependency in another lane
-    const order = events.filter((e) => e.type === 'step-started' || e.type === 'step-finished').map((e) => `${e.type === 'step-started' ? '>' : '<'}${'stepId' in e ? e.stepId : ''}`);
+    const order = events
+      .filter((e) => e.type === 'step-started' || e.type === 'step-finished')
+      .map((e) => `${e.type === 'step-started' ? '>' : '<'}${'stepId' in e ? e.stepId : ''}`);
     expect(order.indexOf('<pg-restore')).toBeLessThan(order.indexOf('>redis'));
     expect(order.indexOf('<pg-analyze')).toBeLessThan(order.indexOf('>start'));
     expect(order.indexOf('<redis')).toBeLessThan(order.indexOf('>start'));
     expect(started.at(-1)).toBe('start');
     // listr2 task titles end as the done titles
-    const completed = states.filter((s) => s.state === "COMPLETED").map((s) => s.title);
+    const completed = states.filter((s) => s.state === 'COMPLETED').map((s) => s.title);
     expect(completed.some((t) => t.startsWith('pg-restore done ('))).toBe(true);
     expect(completed.some((t) => t.startsWith('start done ('))).toBe(true);
   });
@@ -113,7 +121,9 @@ describe('runPlan: order and lanes', () => {
     const flag = path.join(dir, 'never');
     const p = plan(
       [
-        step('a', [{ ...node(`setTimeout(()=>process.exit(require('fs').existsSync(${JSON.stringify(flag)})?0:3), 50)`) }], { lane: 'postgres' }),
+        step('a', [{ ...node(`setTimeout(()=>process.exit(require('fs').existsSync(${JSON.stringify(flag)})?0:3), 50)`) }], {
+          lane: 'postgres',
+        }),
         step('b', [node(`require('fs').writeFileSync(${JSON.stringify(flag)}, 'x')`)], { lane: 'prometheus' }),
       ],
       { parallel: false },
@@ -152,9 +162,14 @@ describe('runPlan: failure and rollback', () => {
     await writeFile(path.join(data, 'old'), 'old data');
     await writeFile(redisFile, 'old rdb');
     const log = path.join(dir, 'undo.log');
-    const logUndo = (what: string): PlannedAction => node(`require('fs').appendFileSync(${JSON.stringify(log)}, ${JSON.stringify(`${what}\n`)})`);
+    const logUndo = (what: string): PlannedAction =>
+      node(`require('fs').appendFileSync(${JSON.stringify(log)}, ${JSON.stringify(`${what}\n`)})`);
     const p = plan([
-      step('quiesce', [node('')], { phase: 'quiesce', component: 'services', undo: { title: 'Undo quiesce: start services', actions: [logUndo('start services')] } }),
+      step('quiesce', [node('')], {
+        phase: 'quiesce',
+        component: 'services',
+        undo: { title: 'Undo quiesce: start services', actions: [logUndo('start services')] },
+      }),
       step('aside', [move(data, aside)], {
         component: 'prometheus',
         destructive: true,
@@ -167,10 +182,17 @@ describe('runPlan: failure and rollback', () => {
         safetyCopy: { component: 'redis', kind: 'move', location: `${redisFile}.old`, description: 'old rdb' },
         undo: { title: 'Undo rdb-aside', actions: [logUndo('rdb-aside'), move(`${redisFile}.old`, redisFile)] },
       }),
-      step('restore', [node(`require('fs').mkdirSync(${JSON.stringify(data)})`), node(`console.error('boom: bad dump'); process.exit(3)`)], {
-        component: 'prometheus',
-        undo: { title: 'Undo restore', actions: [logUndo('restore'), { type: 'exec', argv: ['rm', '-rf', '--', data], purpose: 'remove partial', runsIn: 'host' }] },
-      }),
+      step(
+        'restore',
+        [node(`require('fs').mkdirSync(${JSON.stringify(data)})`), node(`console.error('boom: bad dump'); process.exit(3)`)],
+        {
+          component: 'prometheus',
+          undo: {
+            title: 'Undo restore',
+            actions: [logUndo('restore'), { type: 'exec', argv: ['rm', '-rf', '--', data], purpose: 'remove partial', runsIn: 'host' }],
+          },
+        },
+      ),
       step('never', [node('')], { component: 'prometheus' }),
     ]);
     const { summary, events } = await go(p);
@@ -210,7 +232,10 @@ describe('runPlan: failure and rollback', () => {
         destructive: true,
         safetyCopy: { component: 'redis', kind: 'move', location: `${b}.old`, description: 'b' },
         // The undo itself breaks: something occupies the way back.
-        undo: { title: 'Undo move-b', actions: [node(`require('fs').writeFileSync(${JSON.stringify(b)}, 'intruder')`), move(`${b}.old`, b), node('')] },
+        undo: {
+          title: 'Undo move-b',
+          actions: [node(`require('fs').writeFileSync(${JSON.stringify(b)}, 'intruder')`), move(`${b}.old`, b), node('')],
+        },
       }),
       step('fail', [node('process.exit(2)')], { component: 'redis' }),
     ]);
@@ -247,7 +272,15 @@ describe('runPlan: failure and rollback', () => {
     bus.on((e) => {
       if (e.type === 'command-output' && e.stepId === 'long') controller.abort();
     });
-    const summary = await runPlan(p, { bus, redact: createRedactor(), renderer: 'test', runId: 'r', kind: 'restore', lockDir, signal: controller.signal });
+    const summary = await runPlan(p, {
+      bus,
+      redact: createRedactor(),
+      renderer: 'test',
+      runId: 'r',
+      kind: 'restore',
+      lockDir,
+      signal: controller.signal,
+    });
     expect(summary.outcome).toBe('interrupted');
     expect(summary.exitCode).toBe(130);
     expect(await readFile(a, 'utf8')).toBe('A');
@@ -278,7 +311,16 @@ describe('runPlan: failure and rollback', () => {
       if (e.type === 'rollback-started') rollingBack = true;
       if (rollingBack && e.type === 'command-output' && e.line === 'undo waiting') stop.abort();
     });
-    const summary = await runPlan(p, { bus, redact: createRedactor(), renderer: 'test', runId: 'r', kind: 'restore', lockDir, signal: interrupt.signal, stopSignal: stop.signal });
+    const summary = await runPlan(p, {
+      bus,
+      redact: createRedactor(),
+      renderer: 'test',
+      runId: 'r',
+      kind: 'restore',
+      lockDir,
+      signal: interrupt.signal,
+      stopSignal: stop.signal,
+    });
     expect(summary).toMatchObject({ outcome: 'rollback-incomplete', exitCode: 5 });
     expect(summary.manualSteps?.[0]).toMatch(/# failed: interrupted/);
     expect(summary.manualSteps?.[1]).toBe(`mv -T -- ${a}.old ${a}`);
@@ -290,7 +332,9 @@ describe('runPlan: failure and rollback', () => {
     const undone = path.join(dir, 'undone');
     const p = {
       ...plan([
-        step('a', [node('0')], { undo: { title: 'undo a', actions: [node(`require('fs').writeFileSync(${JSON.stringify(undone)}, 'x')`)] } }),
+        step('a', [node('0')], {
+          undo: { title: 'undo a', actions: [node(`require('fs').writeFileSync(${JSON.stringify(undone)}, 'x')`)] },
+        }),
         step('b', [node('process.exit(3)')]),
       ]),
       mode: 'drill' as const,
@@ -332,7 +376,10 @@ describe('runPlan: failure and rollback', () => {
 
   it('refuses a destructive step without a safety copy before touching anything', async () => {
     const marker = path.join(dir, 'touched');
-    const p = plan([step('ok', [node(`require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`)]), step('drop', [node('')], { destructive: true, destroys: 'the database' })]);
+    const p = plan([
+      step('ok', [node(`require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`)]),
+      step('drop', [node('')], { destructive: true, destroys: 'the database' }),
+    ]);
     expect(validatePlan(p)).toHaveLength(1);
     const { summary, events } = await go(p);
     expect(summary.outcome).toBe('refused');
@@ -344,7 +391,11 @@ describe('runPlan: failure and rollback', () => {
 
   it('accepts an explicit safety copy of kind none and says the data could not be brought back', async () => {
     const p = plan([
-      step('drop', [node('')], { destructive: true, component: 'postgres', safetyCopy: { component: 'postgres', kind: 'none', location: '', description: 'operator chose none' } }),
+      step('drop', [node('')], {
+        destructive: true,
+        component: 'postgres',
+        safetyCopy: { component: 'postgres', kind: 'none', location: '', description: 'operator chose none' },
+      }),
       step('fail', [node('process.exit(1)')], { component: 'postgres' }),
     ]);
     const { summary } = await go(p);
@@ -362,12 +413,25 @@ describe('runPlan: failure and rollback', () => {
 });
 
 describe('runPlan: health checks', () => {
-  const failing: CheckRunner = async (check) => ({ ok: check.name !== 'api', attempts: 3, durationMs: 5, detail: check.name === 'api' ? 'status 500' : 'fine' });
+  const failing: CheckRunner = async (check) => ({
+    ok: check.name !== 'api',
+    attempts: 3,
+    durationMs: 5,
+    detail: check.name === 'api' ? 'status 500' : 'fine',
+  });
   const healthStep = step(
     'health',
     [
-      { type: 'check', check: { name: 'api', timeoutSeconds: 1, retries: 0, intervalSeconds: 0, when: ['restore'], tcp: { host: '127.0.0.1', port: 1 } }, purpose: 'api' },
-      { type: 'check', check: { name: 'db', timeoutSeconds: 1, retries: 0, intervalSeconds: 0, when: ['restore'], tcp: { host: '127.0.0.1', port: 1 } }, purpose: 'db' },
+      {
+        type: 'check',
+        check: { name: 'api', timeoutSeconds: 1, retries: 0, intervalSeconds: 0, when: ['restore'], tcp: { host: '127.0.0.1', port: 1 } },
+        purpose: 'api',
+      },
+      {
+        type: 'check',
+        check: { name: 'db', timeoutSeconds: 1, retries: 0, intervalSeconds: 0, when: ['restore'], tcp: { host: '127.0.0.1', port: 1 } },
+        purpose: 'db',
+      },
     ],
     { phase: 'health' },
   );
@@ -380,7 +444,10 @@ describe('runPlan: health checks', () => {
         component: 'redis',
         destructive: true,
         safetyCopy: { component: 'redis', kind: 'move', location: `${a}.old`, description: 'old a' },
-        undo: { title: 'Undo swap', actions: [{ type: 'exec', argv: ['rm', '-f', '--', a], purpose: 'rm', runsIn: 'host' }, move(`${a}.old`, a)] },
+        undo: {
+          title: 'Undo swap',
+          actions: [{ type: 'exec', argv: ['rm', '-f', '--', a], purpose: 'rm', runsIn: 'host' }, move(`${a}.old`, a)],
+        },
       }),
       healthStep,
       step('cleanup', [node('')], { phase: 'cleanup' }),
@@ -406,7 +473,10 @@ describe('runPlan: health checks', () => {
           component: 'redis',
           destructive: true,
           safetyCopy: { component: 'redis', kind: 'move', location: `${a}.old`, description: 'old a' },
-          undo: { title: 'Undo swap', actions: [{ type: 'exec', argv: ['rm', '-f', '--', a], purpose: 'rm', runsIn: 'host' }, move(`${a}.old`, a)] },
+          undo: {
+            title: 'Undo swap',
+            actions: [{ type: 'exec', argv: ['rm', '-f', '--', a], purpose: 'rm', runsIn: 'host' }, move(`${a}.old`, a)],
+          },
         }),
         healthStep,
       ],
@@ -427,7 +497,10 @@ describe('runPlan: health checks', () => {
           component: 'redis',
           destructive: true,
           safetyCopy: { component: 'redis', kind: 'move', location: `${a}.old`, description: 'old a' },
-          undo: { title: 'Undo swap', actions: [{ type: 'exec', argv: ['rm', '-f', '--', a], purpose: 'rm', runsIn: 'host' }, move(`${a}.old`, a)] },
+          undo: {
+            title: 'Undo swap',
+            actions: [{ type: 'exec', argv: ['rm', '-f', '--', a], purpose: 'rm', runsIn: 'host' }, move(`${a}.old`, a)],
+          },
         }),
         healthStep,
       ]);
@@ -495,14 +568,23 @@ describe('runPlan: health checks', () => {
         asked++;
         return 'keep';
       };
-      const healthy = await go(plan([step('one', [node('')]), healthStep]), { runCheck: async () => ({ ok: true, attempts: 1, durationMs: 1, detail: 'fine' }), onUnhealthy });
+      const healthy = await go(plan([step('one', [node('')]), healthStep]), {
+        runCheck: async () => ({ ok: true, attempts: 1, durationMs: 1, detail: 'fine' }),
+        onUnhealthy,
+      });
       expect(healthy.summary.outcome).toBe('restored');
       const planned = await swapThenCheck();
-      const rolled = await go({ ...planned.p, options: { ...planned.p.options, rollbackOnUnhealthy: true } }, { runCheck: failing, onUnhealthy });
+      const rolled = await go(
+        { ...planned.p, options: { ...planned.p.options, rollbackOnUnhealthy: true } },
+        { runCheck: failing, onUnhealthy },
+      );
       expect(rolled.summary).toMatchObject({ outcome: 'rolled-back', exitCode: 1 });
       expect(rolled.summary.nextSteps.join(' ')).toContain('--rollback-on-unhealthy');
       expect(logs(rolled.events).some((m) => m.includes('operator'))).toBe(false);
-      const drill = await go({ ...plan([step('one', [node('')]), healthStep]), mode: 'drill' as const }, { kind: 'drill', runCheck: failing, onUnhealthy });
+      const drill = await go(
+        { ...plan([step('one', [node('')]), healthStep]), mode: 'drill' as const },
+        { kind: 'drill', runCheck: failing, onUnhealthy },
+      );
       expect(drill.summary.failedChecks).toEqual(['api']);
       expect(asked).toBe(0);
     });
@@ -535,7 +617,9 @@ describe('runPlan: health checks', () => {
       });
       expect(summary).toMatchObject({ outcome: 'unhealthy', exitCode: 4 });
       expect(await readFile(a, 'utf8')).toBe('new');
-      expect(logs(events)).toContain('the question about failed health checks got no answer (the terminal went away): the restored state is kept');
+      expect(logs(events)).toContain(
+        'the question about failed health checks got no answer (the terminal went away): the restored state is kept',
+      );
     });
   });
 
@@ -581,7 +665,16 @@ describe('runPlan: locks', () => {
     const pid = Number(dead.stdout.trim());
     await mkdir(lockDir, { recursive: true });
     const file = path.join(lockDir, lockFileName('redis:127.0.0.1:6379'));
-    await writeFile(file, JSON.stringify({ key: 'redis:127.0.0.1:6379', pid, host: os.hostname(), startedAt: '2026-01-01T00:00:00.000Z', runId: 'crashed-run' }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        key: 'redis:127.0.0.1:6379',
+        pid,
+        host: os.hostname(),
+        startedAt: '2026-01-01T00:00:00.000Z',
+        runId: 'crashed-run',
+      }),
+    );
     const p = plan([step('one', [node('')])]);
     const { summary } = await go({ ...p, lockKeys: ['redis:127.0.0.1:6379'] });
     expect(summary).toMatchObject({ outcome: 'refused', exitCode: 8 });
@@ -596,8 +689,16 @@ describe('runPlan: services stay stopped while data is not back; start undos are
   it('an application is not started again while a data target is not back, and the summary says so', async () => {
     const started = path.join(dir, 'app-started');
     const p = plan([
-      step('quiesce:app', [node('')], { phase: 'quiesce', component: 'services', undo: { title: 'Start app', actions: [node(`require('fs').writeFileSync(${JSON.stringify(started)}, 'x')`)] } }),
-      step('postgres:create', [node('')], { component: 'postgres', dependsOn: ['quiesce:app'], undo: { title: 'Drop the new database', actions: [node('process.exit(4)')] } }),
+      step('quiesce:app', [node('')], {
+        phase: 'quiesce',
+        component: 'services',
+        undo: { title: 'Start app', actions: [node(`require('fs').writeFileSync(${JSON.stringify(started)}, 'x')`)] },
+      }),
+      step('postgres:create', [node('')], {
+        component: 'postgres',
+        dependsOn: ['quiesce:app'],
+        undo: { title: 'Drop the new database', actions: [node('process.exit(4)')] },
+      }),
       step('postgres:restore', [node('process.exit(1)')], { component: 'postgres', dependsOn: ['postgres:create'] }),
     ]);
     const { summary, events } = await go(p);
@@ -606,21 +707,35 @@ describe('runPlan: services stay stopped while data is not back; start undos are
     expect(summary.state.join('\n')).toMatch(/Application services: kept STOPPED because PostgreSQL is not back/);
     expect(summary.state.join('\n')).not.toMatch(/running again as before/);
     const manual = summary.manualSteps ?? [];
-    expect(manual.findIndex((m) => m.includes('Start app only once'))).toBeGreaterThan(manual.findIndex((m) => m.includes('process.exit(4)')));
-    expect(types(events, 'rollback-step').find((e) => e.type === 'rollback-step' && e.stepId === 'quiesce:app')).toMatchObject({ ok: false, error: expect.stringContaining('kept stopped') });
+    expect(manual.findIndex((m) => m.includes('Start app only once'))).toBeGreaterThan(
+      manual.findIndex((m) => m.includes('process.exit(4)')),
+    );
+    expect(types(events, 'rollback-step').find((e) => e.type === 'rollback-step' && e.stepId === 'quiesce:app')).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('kept stopped'),
+    });
   });
 
   it('undoing a stop that never completed is not an error: the service still running means nothing to start', async () => {
     const running = path.join(dir, 'running');
     await writeFile(running, 'x');
     const startCalls = path.join(dir, 'start-calls');
-    const status: PlannedAction = { type: 'wait-command', command: { argv: ['test', '-e', running], purpose: 'status', runsIn: 'host' }, untilExit: 'zero', timeoutSeconds: 5, purpose: 'Wait until it is running' };
+    const status: PlannedAction = {
+      type: 'wait-command',
+      command: { argv: ['test', '-e', running], purpose: 'status', runsIn: 'host' },
+      untilExit: 'zero',
+      timeoutSeconds: 5,
+      purpose: 'Wait until it is running',
+    };
     const p = plan([
       // The stop fails half-way: the service keeps running.
       step('redis:stop', [node('process.exit(1)')], {
         component: 'redis',
         phase: 'redis',
-        undo: { title: 'Start Redis', actions: [node(`require('fs').appendFileSync(${JSON.stringify(startCalls)}, 'x'); process.exit(1)`), status] },
+        undo: {
+          title: 'Start Redis',
+          actions: [node(`require('fs').appendFileSync(${JSON.stringify(startCalls)}, 'x'); process.exit(1)`), status],
+        },
       }),
     ]);
     const { summary } = await go(p);

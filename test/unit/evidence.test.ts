@@ -4,7 +4,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBus, type Outcome, type RunKind } from '../../source/engine/events.js';
 import { createRedactor, type Redactor } from '../../source/exec/redact.js';
-import { EVENTS_FILE, HISTORY_FILE, parseHistory, serializeLine, sha256Hex, splitLines, type HistoryEntry } from '../../source/evidence/format.js';
+import {
+  EVENTS_FILE,
+  HISTORY_FILE,
+  parseHistory,
+  serializeLine,
+  sha256Hex,
+  splitLines,
+  type HistoryEntry,
+} from '../../source/evidence/format.js';
 import { readHistory } from '../../source/evidence/history.js';
 import { renderReport } from '../../source/evidence/report.js';
 import { verifyEvidence, verifyEvidenceBytes } from '../../source/evidence/verify.js';
@@ -119,7 +127,13 @@ async function syntheticRun(spec: RunSpec = {}): Promise<{ dir: string; runId: s
   bus.emit({ type: 'command-started', stepId: 'pg-restore', commandId: 'c1', argv, runsIn: 'host' });
   const n = spec.outputLines ?? 3;
   for (let i = 0; i < n; i++) {
-    bus.emit({ type: 'command-output', stepId: 'pg-restore', commandId: 'c1', stream: 'stderr', line: `pg_restore: processing item ${i} ${i === 1 ? SECRET_ENV_VALUE : ''}` });
+    bus.emit({
+      type: 'command-output',
+      stepId: 'pg-restore',
+      commandId: 'c1',
+      stream: 'stderr',
+      line: `pg_restore: processing item ${i} ${i === 1 ? SECRET_ENV_VALUE : ''}`,
+    });
   }
   bus.emit({ type: 'progress', stepId: 'pg-restore', unit: 'items', done: 5, total: 10 });
   bus.emit({ type: 'progress', stepId: 'pg-restore', unit: 'items', done: 6, total: 10 });
@@ -136,14 +150,30 @@ async function syntheticRun(spec: RunSpec = {}): Promise<{ dir: string; runId: s
     stdoutTail: [],
     stderrTail: [`connected with password=${SECRET_PASSWORD}`],
   });
-  bus.emit({ type: 'safety-copy', stepId: 'pg-restore', copy: { component: 'postgres', kind: 'rename', location: 'metachat__pre_restore_abcd', description: 'the database before the restore' } });
+  bus.emit({
+    type: 'safety-copy',
+    stepId: 'pg-restore',
+    copy: { component: 'postgres', kind: 'rename', location: 'metachat__pre_restore_abcd', description: 'the database before the restore' },
+  });
   bus.emit({ type: 'log', level: 'warn', message: `PGPASSWORD was ${SECRET_ENV_VALUE}` });
   if (outcome === 'restored') {
-    bus.emit({ type: 'step-finished', stepId: 'pg-restore', title: 'PostgreSQL database metachat restored', durationMs: 1300, detail: '42 tables' });
+    bus.emit({
+      type: 'step-finished',
+      stepId: 'pg-restore',
+      title: 'PostgreSQL database metachat restored',
+      durationMs: 1300,
+      detail: '42 tables',
+    });
     bus.emit({ type: 'health-check', name: 'api answers', ok: true, attempts: 2, durationMs: 800, detail: 'HTTP 200' });
     bus.emit({ type: 'data-check', component: 'postgres', name: 'users rows', ok: true, expected: '100', actual: '100' });
   } else {
-    bus.emit({ type: 'step-failed', stepId: 'pg-restore', title: 'Restore PostgreSQL database metachat', durationMs: 1300, error: 'pg_restore exited 1' });
+    bus.emit({
+      type: 'step-failed',
+      stepId: 'pg-restore',
+      title: 'Restore PostgreSQL database metachat',
+      durationMs: 1300,
+      error: 'pg_restore exited 1',
+    });
     bus.emit({ type: 'rollback-started', reason: 'pg_restore exited 1' });
     bus.emit({ type: 'rollback-step', stepId: 'pg-restore', title: 'Rename metachat__pre_restore_abcd back', ok: true });
     bus.emit({ type: 'rollback-finished', complete: true, manualSteps: [] });
@@ -156,7 +186,9 @@ async function syntheticRun(spec: RunSpec = {}): Promise<{ dir: string; runId: s
       ...(outcome === 'restored' ? { rtoMs: 5 * 60_000 } : {}),
       ...(outcome === 'restored' ? {} : { error: 'Restore PostgreSQL database metachat failed: pg_restore exited 1' }),
       rpoMs: 3 * 3_600_000,
-      safetyCopies: [{ component: 'postgres', kind: 'rename', location: 'metachat__pre_restore_abcd', description: 'the database before the restore' }],
+      safetyCopies: [
+        { component: 'postgres', kind: 'rename', location: 'metachat__pre_restore_abcd', description: 'the database before the restore' },
+      ],
       state: [outcome === 'restored' ? 'PostgreSQL metachat: restored from 20261122_020000' : 'PostgreSQL metachat: as before the run'],
       nextSteps: [],
     });
@@ -199,7 +231,15 @@ describe('a complete run', () => {
     expect(seal.finalHash).toBe(sha256Hex(before));
 
     const entry = historyEntryFor(evidenceDir, runId);
-    expect(entry).toMatchObject({ runId, kind: 'restore', outcome: 'restored', exitCode: 0, rtoMs: 300_000, rpoMs: 10_800_000, backup: { id: '20261122_020000' } });
+    expect(entry).toMatchObject({
+      runId,
+      kind: 'restore',
+      outcome: 'restored',
+      exitCode: 0,
+      rtoMs: 300_000,
+      rpoMs: 10_800_000,
+      backup: { id: '20261122_020000' },
+    });
     expect(entry?.objectives).toEqual({ rtoMinutes: 30, rpoMinutes: 1440 });
     expect(entry?.seal.hash).toBe(v.sealHash);
 
@@ -243,7 +283,9 @@ describe('a complete run', () => {
 
   it('caps command output per command and records how much was left out', async () => {
     const { dir } = await syntheticRun({ outputLines: 250 });
-    const lines = splitLines(readFileSync(path.join(dir, EVENTS_FILE))).lines.map((l) => JSON.parse(l.toString()) as { event?: { type: string }; note?: { type: string; omitted: number } });
+    const lines = splitLines(readFileSync(path.join(dir, EVENTS_FILE))).lines.map(
+      (l) => JSON.parse(l.toString()) as { event?: { type: string }; note?: { type: string; omitted: number } },
+    );
     expect(lines.filter((l) => l.event?.type === 'command-output')).toHaveLength(200);
     expect(lines.find((l) => l.note?.type === 'output-capped')?.note?.omitted).toBe(50);
     expect(lines.filter((l) => l.event?.type === 'progress').length).toBeLessThan(3);
@@ -325,7 +367,9 @@ describe('tampering is caught, naming the first bad line', () => {
   });
 
   it('a line appended after the seal', () => {
-    const extra = serializeLine(total + 1, new Date().toISOString(), 0, sha256Hex(splitLines(bytes).lines.at(-1) as Buffer), { note: { type: 'closed-unsealed', reason: 'x' } });
+    const extra = serializeLine(total + 1, new Date().toISOString(), 0, sha256Hex(splitLines(bytes).lines.at(-1) as Buffer), {
+      note: { type: 'closed-unsealed', reason: 'x' },
+    });
     const v = verifyEvidenceBytes(Buffer.concat([bytes, Buffer.from(`${extra}\n`)]), { historyEntry: entry });
     expect(v).toMatchObject({ status: 'tampered', firstBadLine: total + 1 });
   });
@@ -446,12 +490,22 @@ describe('attachRecipeEvidence', () => {
     );
     expect(r).toBeDefined();
     const bus = new EventBus();
-    const handle = attachRecipeEvidence(bus, { loaded: { recipe: r as NonNullable<typeof r>, file: '/r/demo.yaml', digest: 'f'.repeat(64) }, kind: 'verify', redact: createRedactor() });
+    const handle = attachRecipeEvidence(bus, {
+      loaded: { recipe: r as NonNullable<typeof r>, file: '/r/demo.yaml', digest: 'f'.repeat(64) },
+      kind: 'verify',
+      redact: createRedactor(),
+    });
     await handle.close();
     expect(path.dirname(handle.dir)).toBe(dir);
     expect(handle.runId).toMatch(/^\d{8}T\d{6}Z-verify-demo-[0-9a-f]{4}$/);
-    const first = JSON.parse(splitLines(readFileSync(path.join(handle.dir, EVENTS_FILE))).lines[0]?.toString() ?? '{}') as { header: Record<string, unknown> };
-    expect(first.header).toMatchObject({ objectives: { rtoMinutes: 15 }, drillIntervalDays: 30, recipe: { name: 'demo', digest: 'f'.repeat(64) } });
+    const first = JSON.parse(splitLines(readFileSync(path.join(handle.dir, EVENTS_FILE))).lines[0]?.toString() ?? '{}') as {
+      header: Record<string, unknown>;
+    };
+    expect(first.header).toMatchObject({
+      objectives: { rtoMinutes: 15 },
+      drillIntervalDays: 30,
+      recipe: { name: 'demo', digest: 'f'.repeat(64) },
+    });
     // closed without run-finished: a note, no seal
     expect(await verifyEvidence(handle.dir)).toMatchObject({ status: 'unsealed', lines: 2 });
   });
@@ -459,8 +513,14 @@ describe('attachRecipeEvidence', () => {
   it('refuses, before anything is touched, when the evidence directory cannot be created', () => {
     const file = path.join(root, 'a-file');
     writeFileSync(file, 'x');
-    expect(() => attachEvidence(new EventBus(), { evidenceDir: path.join(file, 'sub'), runId: 'r', kind: 'restore', recipe, redact: createRedactor() })).toThrow(
-      /Cannot create the evidence directory/,
-    );
+    expect(() =>
+      attachEvidence(new EventBus(), {
+        evidenceDir: path.join(file, 'sub'),
+        runId: 'r',
+        kind: 'restore',
+        recipe,
+        redact: createRedactor(),
+      }),
+    ).toThrow(/Cannot create the evidence directory/);
   });
 });

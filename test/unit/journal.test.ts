@@ -12,7 +12,18 @@ import type { Plan, PlanStep } from '../../source/plan/types.js';
 const note = (purpose: string) => ({ type: 'note' as const, purpose });
 
 function step(id: string, extra: Partial<PlanStep> = {}): PlanStep {
-  return { id, title: `Do ${id}`, doneTitle: `${id} done`, phase: 'postgres', lane: 'main', component: 'postgres', destructive: false, actions: [note(id)], dependsOn: [], ...extra };
+  return {
+    id,
+    title: `Do ${id}`,
+    doneTitle: `${id} done`,
+    phase: 'postgres',
+    lane: 'main',
+    component: 'postgres',
+    destructive: false,
+    actions: [note(id)],
+    dependsOn: [],
+    ...extra,
+  };
 }
 
 const plan = {
@@ -26,7 +37,12 @@ const plan = {
   steps: [
     step('preflight', { phase: 'preflight', component: undefined as never }),
     step('postgres:terminate', { undo: { title: 'Allow', actions: [note('allow')] } }),
-    step('postgres:safety-copy', { destructive: true, destroys: 'db', safetyCopy: { component: 'postgres', kind: 'rename', location: 'app__pre_restore_S', description: 'the database as it was' }, undo: { title: 'Rename back', actions: [note('rename back')] } }),
+    step('postgres:safety-copy', {
+      destructive: true,
+      destroys: 'db',
+      safetyCopy: { component: 'postgres', kind: 'rename', location: 'app__pre_restore_S', description: 'the database as it was' },
+      undo: { title: 'Rename back', actions: [note('rename back')] },
+    }),
     step('postgres:create', { undo: { title: 'Drop new', actions: [note('drop')] } }),
     step('postgres:restore'),
     step('postgres:analyze'),
@@ -54,7 +70,17 @@ function deadRun(upTo: number): string {
   // The run dir is the evidence writer's (made before the journal is attached).
   mkdirSync(runDir, { recursive: true });
   attachJournal(bus, { runDir, lockKeys: ['postgres:x'], env });
-  bus.emit({ type: 'run-started', runId: 'R1', kind: 'restore', operator: 'op', host: os.hostname(), toolVersion: '0', recipe: plan.recipe, backup: { id: 'set', time: plan.backup.time, location: '/b' }, plan });
+  bus.emit({
+    type: 'run-started',
+    runId: 'R1',
+    kind: 'restore',
+    operator: 'op',
+    host: os.hostname(),
+    toolVersion: '0',
+    recipe: plan.recipe,
+    backup: { id: 'set', time: plan.backup.time, location: '/b' },
+    plan,
+  });
   for (const [i, s] of plan.steps.entries()) {
     bus.emit({ type: 'step-started', stepId: s.id, title: s.title });
     if (i === upTo) break;
@@ -67,8 +93,15 @@ describe('restore journal', () => {
   it('records the begin (plan, pre-incident copy), every intent with its undo, and outcomes; indexes the run in the state dir', () => {
     const file = deadRun(4);
     const records = readJournal(file);
-    expect(records[0]).toMatchObject({ j: 'begin', runId: 'R1', lockKeys: ['postgres:x'], preIncident: [{ stepId: 'postgres:safety-copy', location: 'app__pre_restore_S', run: 'R1' }] });
-    expect(records.find((r) => r.j === 'intent' && r.stepId === 'postgres:create')).toMatchObject({ undo: { actions: [{ purpose: 'drop' }] } });
+    expect(records[0]).toMatchObject({
+      j: 'begin',
+      runId: 'R1',
+      lockKeys: ['postgres:x'],
+      preIncident: [{ stepId: 'postgres:safety-copy', location: 'app__pre_restore_S', run: 'R1' }],
+    });
+    expect(records.find((r) => r.j === 'intent' && r.stepId === 'postgres:create')).toMatchObject({
+      undo: { actions: [{ purpose: 'drop' }] },
+    });
     expect(records.at(-1)).toMatchObject({ j: 'intent', stepId: 'postgres:restore' });
     expect(readIndex(env).map((e) => e.runId)).toEqual(['R1']);
   });
@@ -88,7 +121,13 @@ describe('restore journal', () => {
     writeFileSync(idx, JSON.stringify({ ...entry, pid: 2 ** 22 + 12345 }));
     const [u] = findUnfinishedRuns(env, { lockKeys: ['postgres:x'] });
     expect(u?.diedIn).toMatchObject({ stepId: 'postgres:restore', state: 'in-doubt' });
-    expect(stepsToUndo(u!).map((s) => s.id)).toEqual(['postgres:restore', 'postgres:create', 'postgres:safety-copy', 'postgres:terminate', 'preflight']);
+    expect(stepsToUndo(u!).map((s) => s.id)).toEqual([
+      'postgres:restore',
+      'postgres:create',
+      'postgres:safety-copy',
+      'postgres:terminate',
+      'preflight',
+    ]);
     // Finish: the component is reset from its safety copy on (half-loaded database dropped, copy renamed back), then run again.
     const f = finishPlan(u!);
     expect(f.steps.map((s) => s.id)).toEqual([

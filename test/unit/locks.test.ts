@@ -5,7 +5,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cliBin } from '../support/cli.js';
-import { acquireLocks, bootId, findStaleLocks, inspectLocks, LockError, lockFileName, processStartTime, takeOverLocks } from '../../source/engine/lock.js';
+import {
+  acquireLocks,
+  bootId,
+  findStaleLocks,
+  inspectLocks,
+  LockError,
+  lockFileName,
+  processStartTime,
+  takeOverLocks,
+} from '../../source/engine/lock.js';
 import { canonicalAddress, realPathOf, resolveAddress } from '../../source/engine/target-identity.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -31,7 +40,21 @@ function deadPid(): number {
 async function plant(key: string, content: Record<string, unknown>): Promise<string> {
   await mkdir(lockDir, { recursive: true, mode: 0o755 });
   const file = path.join(lockDir, lockFileName(key));
-  await writeFile(file, JSON.stringify({ format: 'restore-assistant/lock@1', key, user: 'alice', uid: 1000, host: os.hostname(), bootId: bootId(), runId: 'crashed-run', startedAt: '2026-12-01T03:00:00.000Z', command: 'restore', ...content }));
+  await writeFile(
+    file,
+    JSON.stringify({
+      format: 'restore-assistant/lock@1',
+      key,
+      user: 'alice',
+      uid: 1000,
+      host: os.hostname(),
+      bootId: bootId(),
+      runId: 'crashed-run',
+      startedAt: '2026-12-01T03:00:00.000Z',
+      command: 'restore',
+      ...content,
+    }),
+  );
   return file;
 }
 
@@ -47,7 +70,15 @@ describe('lock files', () => {
     const h = await acquireLocks(['postgres:127.0.0.1:5432/app'], { dir: lockDir, runId: 'run-1', command: 'restore' });
     const file = h.files.get('postgres:127.0.0.1:5432/app')!;
     const content = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    expect(content).toMatchObject({ format: 'restore-assistant/lock@1', key: 'postgres:127.0.0.1:5432/app', pid: process.pid, host: os.hostname(), runId: 'run-1', command: 'restore', bootId: bootId() });
+    expect(content).toMatchObject({
+      format: 'restore-assistant/lock@1',
+      key: 'postgres:127.0.0.1:5432/app',
+      pid: process.pid,
+      host: os.hostname(),
+      runId: 'run-1',
+      command: 'restore',
+      bootId: bootId(),
+    });
     expect(content['processStart']).toBe(processStartTime(process.pid));
     expect(content['processStart']).toMatch(/^\d+$/);
     expect(typeof content['user']).toBe('string');
@@ -75,27 +106,36 @@ describe('lock files', () => {
     expect(await readFile(file, 'utf8')).toBe('{"pid":1,"host":"x"}');
   });
 
-  it.runIf(isRoot)('a sticky world-writable dir owned by another user is refused (its owner could delete every lock), as is one without the sticky bit', async () => {
-    await mkdir(lockDir);
-    await chmod(lockDir, 0o1777);
-    const { chown } = await import('node:fs/promises');
-    await chown(lockDir, NOBODY, NOBODY);
-    await expect(acquireLocks(['k'], { dir: lockDir, runId: 'r' })).rejects.toMatchObject({ exitCode: 9 });
-    await chown(lockDir, 0, 0);
-    await chmod(lockDir, 0o777);
-    await expect(acquireLocks(['k'], { dir: lockDir, runId: 'r' })).rejects.toThrow(/writable by every user without the sticky bit/);
-  });
+  it.runIf(isRoot)(
+    'a sticky world-writable dir owned by another user is refused (its owner could delete every lock), as is one without the sticky bit',
+    async () => {
+      await mkdir(lockDir);
+      await chmod(lockDir, 0o1777);
+      const { chown } = await import('node:fs/promises');
+      await chown(lockDir, NOBODY, NOBODY);
+      await expect(acquireLocks(['k'], { dir: lockDir, runId: 'r' })).rejects.toMatchObject({ exitCode: 9 });
+      await chown(lockDir, 0, 0);
+      await chmod(lockDir, 0o777);
+      await expect(acquireLocks(['k'], { dir: lockDir, runId: 'r' })).rejects.toThrow(/writable by every user without the sticky bit/);
+    },
+  );
 });
 
 describe('live and stale locks', () => {
   it('a live lock refuses with exit 8 naming owner, pid and start', async () => {
     const held = await acquireLocks(['redis:127.0.0.1:6379'], { dir: lockDir, runId: 'other-run', command: 'restore' });
-    const err = await acquireLocks(['redis:127.0.0.1:6379', 'postgres:127.0.0.1:5432/app'], { dir: lockDir, runId: 'me' }).catch((e: unknown) => e);
+    const err = await acquireLocks(['redis:127.0.0.1:6379', 'postgres:127.0.0.1:5432/app'], { dir: lockDir, runId: 'me' }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(LockError);
     const e = err as LockError;
     expect(e.exitCode).toBe(8);
     expect(e.stale).toBe(false);
-    expect(e.message).toMatch(new RegExp(`Another restore holds redis:127\\.0\\.0\\.1:6379 \\(pid ${process.pid} on .*, by .*, started \\d{4}-.*, restore run other-run\\)`));
+    expect(e.message).toMatch(
+      new RegExp(
+        `Another restore holds redis:127\\.0\\.0\\.1:6379 \\(pid ${process.pid} on .*, by .*, started \\d{4}-.*, restore run other-run\\)`,
+      ),
+    );
     // all or nothing: the free key was not kept
     expect(existsSync(path.join(lockDir, lockFileName('postgres:127.0.0.1:5432/app')))).toBe(false);
     await held.release();
@@ -164,12 +204,15 @@ describe('takeover (recover)', () => {
     expect(stale).toHaveLength(2);
     const h = await takeOverLocks(stale, { dir: lockDir, runId: 'recover-1', command: 'recover', keys: ['x', 'y', 'z'] });
     expect([...h.files.keys()].sort()).toEqual(['x', 'y', 'z']);
-    for (const f of h.files.values()) expect(JSON.parse(await readFile(f, 'utf8'))).toMatchObject({ pid: process.pid, runId: 'recover-1', command: 'recover' });
+    for (const f of h.files.values())
+      expect(JSON.parse(await readFile(f, 'utf8'))).toMatchObject({ pid: process.pid, runId: 'recover-1', command: 'recover' });
     // A second recover finds nothing stale and cannot take them.
     expect(await findStaleLocks(['x', 'y'], { dir: lockDir })).toEqual([]);
     await expect(takeOverLocks(stale, { dir: lockDir, runId: 'recover-2' })).rejects.toMatchObject({ exitCode: 8 });
     await h.release();
-    expect(await inspectLocks(['x', 'y', 'z'], { dir: lockDir })).toEqual(expect.arrayContaining([expect.objectContaining({ state: 'free' })]));
+    expect(await inspectLocks(['x', 'y', 'z'], { dir: lockDir })).toEqual(
+      expect.arrayContaining([expect.objectContaining({ state: 'free' })]),
+    );
   });
 
   it('refuses a lock that changed since it was judged stale (another file in its place)', async () => {
@@ -184,7 +227,10 @@ describe('takeover (recover)', () => {
 
 describe.runIf(isRoot)('two users, one machine-wide directory', () => {
   /** Take `key` as `uid` (the built module, in a child process), print JSON, hold it until `release()`, then release it. */
-  function asUser(uid: number, key: string): { done: Promise<{ code: number | null; out: string }>; release: () => void; out: () => string } {
+  function asUser(
+    uid: number,
+    key: string,
+  ): { done: Promise<{ code: number | null; out: string }>; release: () => void; out: () => string } {
     const mod = path.join(path.dirname(cliBin()), 'engine', 'lock.js');
     const script = `import(${JSON.stringify(mod)}).then(async (m) => { try { const h = await m.acquireLocks([${JSON.stringify(key)}], { dir: ${JSON.stringify(lockDir)}, runId: 'user-${uid}' }); console.log(JSON.stringify({ ok: true })); await new Promise((r) => { process.stdin.on('end', r); process.stdin.resume(); }); await h.release(); } catch (e) { console.log(JSON.stringify({ ok: false, exitCode: e.exitCode, message: e.message })); } })`;
     const argv = ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', script];
@@ -195,7 +241,7 @@ describe.runIf(isRoot)('two users, one machine-wide directory', () => {
     return { done, release: () => child.stdin.end(), out: () => out };
   }
 
-  it('an unprivileged user takes a lock in the root 1777 dir; root cannot take the same target, and the user cannot remove root\'s lock', async () => {
+  it("an unprivileged user takes a lock in the root 1777 dir; root cannot take the same target, and the user cannot remove root's lock", async () => {
     const root = await acquireLocks(['postgres:127.0.0.1:5432/shop'], { dir: lockDir, runId: 'root-run' });
     const attempt = asUser(NOBODY, 'postgres:127.0.0.1:5432/shop');
     attempt.release();
@@ -203,7 +249,14 @@ describe.runIf(isRoot)('two users, one machine-wide directory', () => {
     expect(JSON.parse(theirs.out)).toMatchObject({ ok: false, exitCode: 8 });
     expect(JSON.parse(theirs.out).message).toMatch(/Another restore holds postgres:127\.0\.0\.1:5432\/shop .*root-run/);
     // The sticky bit: nobody cannot unlink root's lock.
-    const rmAsNobody = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'rm', '-f', root.files.get('postgres:127.0.0.1:5432/shop')!]);
+    const rmAsNobody = spawnSync('setpriv', [
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      '--clear-groups',
+      'rm',
+      '-f',
+      root.files.get('postgres:127.0.0.1:5432/shop')!,
+    ]);
     expect(rmAsNobody.status).not.toBe(0);
     expect(existsSync(root.files.get('postgres:127.0.0.1:5432/shop')!)).toBe(true);
     await root.release();

@@ -18,7 +18,18 @@ function comp(kind: BackupComponent['kind'], size: number, extra: Partial<Backup
 }
 
 function set(id: string, time: string, components: BackupComponent[]): BackupSet {
-  return { id, layout: 'metachat', root: '/b', location: '/b', time, timeSource: 'name', components, metadata: {}, warnings: [], totalSize: components.reduce((s, c) => s + c.size, 0) };
+  return {
+    id,
+    layout: 'metachat',
+    root: '/b',
+    location: '/b',
+    time,
+    timeSource: 'name',
+    components,
+    metadata: {},
+    warnings: [],
+    totalSize: components.reduce((s, c) => s + c.size, 0),
+  };
 }
 
 function run(over: Partial<HistoryRun>): HistoryRun {
@@ -56,7 +67,11 @@ const recipe = recipeSchema.parse({
 
 describe('backup health', () => {
   it('is ok for fresh, steady, checksummed sets', () => {
-    const sets = [set('3', '2026-06-01T06:00:00Z', [comp('postgres', 1000)]), set('2', '2026-05-31T06:00:00Z', [comp('postgres', 990)]), set('1', '2026-05-30T06:00:00Z', [comp('postgres', 980)])];
+    const sets = [
+      set('3', '2026-06-01T06:00:00Z', [comp('postgres', 1000)]),
+      set('2', '2026-05-31T06:00:00Z', [comp('postgres', 990)]),
+      set('1', '2026-05-30T06:00:00Z', [comp('postgres', 980)]),
+    ];
     const h = assessBackupHealth(sets, { rpoMinutes: 1440 }, NOW);
     expect(h.problems).toEqual([]);
     expect(h.ok).toBe(true);
@@ -79,7 +94,12 @@ describe('backup health', () => {
   });
 
   it('flags a stale newest set against the RPO, skewed component times, and missing checksums', () => {
-    const sets = [set('2', '2026-05-29T00:00:00Z', [comp('postgres', 1000, { time: '2026-05-29T00:00:00Z', checksum: 'absent' }), comp('redis', 10, { time: '2026-05-29T03:00:00Z' })])];
+    const sets = [
+      set('2', '2026-05-29T00:00:00Z', [
+        comp('postgres', 1000, { time: '2026-05-29T00:00:00Z', checksum: 'absent' }),
+        comp('redis', 10, { time: '2026-05-29T03:00:00Z' }),
+      ]),
+    ];
     const h = assessBackupHealth(sets, { rpoMinutes: 1440, maxSkewMinutes: 60 }, NOW);
     expect(h.problems.map((p) => p.check)).toEqual(['stale', 'time_skew', 'checksum_missing']);
     expect(h.problems[0]?.message).toMatch(/the newest set 2 is 3d 12h old, older than the RPO target of 24h 0m/);
@@ -102,26 +122,63 @@ describe('exposition format', () => {
   });
 
   it('refuses invalid names and duplicate series', () => {
-    expect(() => renderExposition([{ name: 'bad-name', help: '', type: 'gauge', samples: [{ labels: {}, value: 1 }] }])).toThrow(/invalid metric name/);
-    expect(() => renderExposition([{ name: 'a', help: '', type: 'gauge', samples: [{ labels: { x: '1' }, value: 1 }, { labels: { x: '1' }, value: 2 }] }])).toThrow(/twice/);
+    expect(() => renderExposition([{ name: 'bad-name', help: '', type: 'gauge', samples: [{ labels: {}, value: 1 }] }])).toThrow(
+      /invalid metric name/,
+    );
+    expect(() =>
+      renderExposition([
+        {
+          name: 'a',
+          help: '',
+          type: 'gauge',
+          samples: [
+            { labels: { x: '1' }, value: 1 },
+            { labels: { x: '1' }, value: 2 },
+          ],
+        },
+      ]),
+    ).toThrow(/twice/);
   });
 });
 
 describe('metrics from history and catalog', () => {
-  const sets = [set('2', '2026-06-01T06:00:00Z', [comp('postgres', 20)]), set('1', '2026-05-31T06:00:00Z', [comp('postgres', 1000)]), set('0', '2026-05-30T06:00:00Z', [comp('postgres', 1000)])];
+  const sets = [
+    set('2', '2026-06-01T06:00:00Z', [comp('postgres', 20)]),
+    set('1', '2026-05-31T06:00:00Z', [comp('postgres', 1000)]),
+    set('0', '2026-05-30T06:00:00Z', [comp('postgres', 1000)]),
+  ];
 
   it('last run by kind and outcome, last success, RTO/RPO vs target, verify result, newest backup and health', () => {
     const runs = [
       run({ runId: 'old-ok', startedAt: '2026-05-01T00:00:00.000Z', finishedAt: '2026-05-01T00:10:00.000Z', rtoMs: 600_000 }),
-      run({ runId: 'new-bad', startedAt: '2026-05-20T00:00:00.000Z', finishedAt: '2026-05-20T00:01:00.000Z', outcome: 'refused', exitCode: 3, rtoMs: null, rpoMs: 3_600_000 }),
-      run({ runId: 'v', kind: 'verify', startedAt: '2026-05-10T00:00:00.000Z', finishedAt: '2026-05-10T00:00:30.000Z', outcome: 'verified', rtoMs: null }),
+      run({
+        runId: 'new-bad',
+        startedAt: '2026-05-20T00:00:00.000Z',
+        finishedAt: '2026-05-20T00:01:00.000Z',
+        outcome: 'refused',
+        exitCode: 3,
+        rtoMs: null,
+        rpoMs: 3_600_000,
+      }),
+      run({
+        runId: 'v',
+        kind: 'verify',
+        startedAt: '2026-05-10T00:00:00.000Z',
+        finishedAt: '2026-05-10T00:00:30.000Z',
+        outcome: 'verified',
+        rtoMs: null,
+      }),
       run({ runId: 'other', recipe: 'other', outcome: 'failed' }),
     ];
     const health = assessBackupHealth(sets, { rpoMinutes: 1440 }, NOW);
     const text = renderExposition(collectMetrics({ recipe, runs, catalog: { sets }, health, now: NOW }));
     const s = (t: string): number => Date.parse(t) / 1000;
-    expect(text).toContain(`restore_assistant_last_run_timestamp_seconds{kind="drill",outcome="refused",recipe="app"} ${s('2026-05-20T00:01:00Z')}\n`);
-    expect(text).toContain(`restore_assistant_last_run_timestamp_seconds{kind="drill",outcome="restored",recipe="app"} ${s('2026-05-01T00:10:00Z')}\n`);
+    expect(text).toContain(
+      `restore_assistant_last_run_timestamp_seconds{kind="drill",outcome="refused",recipe="app"} ${s('2026-05-20T00:01:00Z')}\n`,
+    );
+    expect(text).toContain(
+      `restore_assistant_last_run_timestamp_seconds{kind="drill",outcome="restored",recipe="app"} ${s('2026-05-01T00:10:00Z')}\n`,
+    );
     expect(text).toContain('restore_assistant_last_run_success{kind="drill",recipe="app"} 0\n');
     expect(text).toContain('restore_assistant_last_run_exit_code{kind="drill",recipe="app"} 3\n');
     expect(text).toContain(`restore_assistant_last_success_timestamp_seconds{kind="drill",recipe="app"} ${s('2026-05-01T00:10:00Z')}\n`);
@@ -133,7 +190,9 @@ describe('metrics from history and catalog', () => {
     expect(text).toContain('restore_assistant_rpo_target_seconds{recipe="app"} 86400\n');
     // the newest verification is the drill refused with exit 3 (its set was rejected)
     expect(text).toContain('restore_assistant_verify_success{recipe="app"} 0\n');
-    expect(text).toContain(`restore_assistant_backup_newest_timestamp_seconds{component="postgres",recipe="app"} ${s('2026-06-01T06:00:00Z')}\n`);
+    expect(text).toContain(
+      `restore_assistant_backup_newest_timestamp_seconds{component="postgres",recipe="app"} ${s('2026-06-01T06:00:00Z')}\n`,
+    );
     expect(text).toContain('restore_assistant_backup_newest_age_seconds{component="postgres",recipe="app"} 21600\n');
     expect(text).toContain('restore_assistant_backup_newest_size_bytes{component="postgres",recipe="app"} 20\n');
     expect(text).toContain('restore_assistant_backup_previous_median_size_bytes{component="postgres",recipe="app"} 1000\n');
@@ -144,7 +203,10 @@ describe('metrics from history and catalog', () => {
   });
 
   it('no successful drill: no last-success series (the overdue alert fires on its absence); tampered evidence never counts', () => {
-    const runs = [run({ runId: 't', evidence: 'tampered' }), run({ runId: 'u', finished: false, outcome: 'interrupted', finishedAt: null, exitCode: null })];
+    const runs = [
+      run({ runId: 't', evidence: 'tampered' }),
+      run({ runId: 'u', finished: false, outcome: 'interrupted', finishedAt: null, exitCode: null }),
+    ];
     expect(isSuccess(runs[0]!)).toBe(false);
     const text = renderExposition(collectMetrics({ recipe, runs, catalog: { error: 'ENOENT' }, now: NOW }));
     expect(text).not.toContain('restore_assistant_last_success_timestamp_seconds');
@@ -190,7 +252,11 @@ describe('textfile and Pushgateway targets', () => {
   });
 
   it('builds the Pushgateway grouping key, base64 for values a path cannot carry', () => {
-    expect(pushgatewayUrl('http://pg:9091/', 'restore_assistant', 'db-1', 'app')).toBe('http://pg:9091/metrics/job/restore_assistant/instance/db-1/recipe/app');
-    expect(pushgatewayUrl('http://pg:9091', 'j', 'a/b', 'app')).toBe(`http://pg:9091/metrics/job/j/instance@base64/${Buffer.from('a/b').toString('base64url')}/recipe/app`);
+    expect(pushgatewayUrl('http://pg:9091/', 'restore_assistant', 'db-1', 'app')).toBe(
+      'http://pg:9091/metrics/job/restore_assistant/instance/db-1/recipe/app',
+    );
+    expect(pushgatewayUrl('http://pg:9091', 'j', 'a/b', 'app')).toBe(
+      `http://pg:9091/metrics/job/j/instance@base64/${Buffer.from('a/b').toString('base64url')}/recipe/app`,
+    );
   });
 });

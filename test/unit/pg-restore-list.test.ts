@@ -27,7 +27,14 @@ describe('the one pg_restore --list parser', () => {
     expect(parsed.tocEntries).toBe(2);
     expect(parsed.tocHeaderEntries).toBe(3);
     expect(parsed.createdAt).toBe('2026-01-18 01:45:13 UTC');
-    expect(parsed.headers).toMatchObject({ dbname: 'metachat', Compression: 'gzip', Format: 'CUSTOM', 'Dump Version': '1.15-0', 'Dumped from database version': '15.12 (Debian 15.12-0+deb12u1)', 'Dumped by pg_dump version': '15.12' });
+    expect(parsed.headers).toMatchObject({
+      dbname: 'metachat',
+      Compression: 'gzip',
+      Format: 'CUSTOM',
+      'Dump Version': '1.15-0',
+      'Dumped from database version': '15.12 (Debian 15.12-0+deb12u1)',
+      'Dumped by pg_dump version': '15.12',
+    });
     expect(versionOf(parsed.headers['Dumped from database version'])).toBe('15.12');
   });
 

@@ -47,7 +47,14 @@ function metachatSet(): BackupSet {
     time: '2026-01-18T02:00:00Z',
     timeSource: 'name',
     components: [
-      { kind: 'postgres', format: 'pg-custom', path: '/var/backups/metachat/postgres/metachat_20260118_020000.dump', size: 2000, checksum: 'present', expectedSha256: 'ab'.repeat(32) },
+      {
+        kind: 'postgres',
+        format: 'pg-custom',
+        path: '/var/backups/metachat/postgres/metachat_20260118_020000.dump',
+        size: 2000,
+        checksum: 'present',
+        expectedSha256: 'ab'.repeat(32),
+      },
       { kind: 'redis', format: 'redis-rdb', path: '/var/backups/metachat/redis/dump_20260118_020000.rdb', size: 50, checksum: 'absent' },
     ],
     metadata: {},
@@ -56,12 +63,31 @@ function metachatSet(): BackupSet {
   };
 }
 
-const metachatFacts = (over: Partial<NonNullable<TargetFacts['redis']>> = {}, pgOver: Partial<NonNullable<TargetFacts['postgres']>> = {}): TargetFacts => ({
+const metachatFacts = (
+  over: Partial<NonNullable<TargetFacts['redis']>> = {},
+  pgOver: Partial<NonNullable<TargetFacts['postgres']>> = {},
+): TargetFacts => ({
   postgres: { serverMajor: 15, databaseExists: true, missingRoles: [], dump: { tocEntries: 42 }, ...pgOver },
-  redis: { dir: '/var/lib/redis', dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir', appendfilename: 'appendonly.aof', version: '7.0.15', versionMajor: 7, source: 'server', backupKeys: 12, ...over },
+  redis: {
+    dir: '/var/lib/redis',
+    dbfilename: 'dump.rdb',
+    appendonly: false,
+    appenddirname: 'appendonlydir',
+    appendfilename: 'appendonly.aof',
+    version: '7.0.15',
+    versionMajor: 7,
+    source: 'server',
+    backupKeys: 12,
+    ...over,
+  },
 });
 
-function input(recipe: LoadedRecipe, set: BackupSet, facts: TargetFacts, flags: Parameters<typeof resolvePlanOptions>[1] = {}): BuildPlanInput {
+function input(
+  recipe: LoadedRecipe,
+  set: BackupSet,
+  facts: TargetFacts,
+  flags: Parameters<typeof resolvePlanOptions>[1] = {},
+): BuildPlanInput {
   return { recipe, set, facts, options: resolvePlanOptions(recipe.recipe, { jobs: 4, ...flags }, 2), mode: 'restore', now: NOW };
 }
 
@@ -138,18 +164,42 @@ describe('buildPlan: story-portal (docker)', () => {
     const plan = buildPlan(input(await story(), storySet(), {}));
     const [restore] = execs(step(plan, 'postgres:restore').actions);
     expect(restore?.argv).toEqual([
-      'docker', 'exec', '-i', '-e', 'PGPASSWORD', 'agentic-postgres',
-      'psql', '-X', '-v', 'ON_ERROR_STOP=1', '--no-psqlrc', '--no-password',
-      '-h', '127.0.0.1', '-p', '5432', '-U', 'postgres', '-d', 'agentic_platform',
+      'docker',
+      'exec',
+      '-i',
+      '-e',
+      'PGPASSWORD',
+      'agentic-postgres',
+      'psql',
+      '-X',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '--no-psqlrc',
+      '--no-password',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      '5432',
+      '-U',
+      'postgres',
+      '-d',
+      'agentic_platform',
     ]);
-    expect(restore?.input).toEqual({ file: '/var/backups/story-portal/2026-01-18_01-45-13/postgres.sql.gz', gunzip: true, psqlRestrict: true });
+    expect(restore?.input).toEqual({
+      file: '/var/backups/story-portal/2026-01-18_01-45-13/postgres.sql.gz',
+      gunzip: true,
+      psqlRestrict: true,
+    });
     expect(restore?.envFrom).toEqual({ PGPASSWORD: 'STORY_PORTAL_PGPASSWORD' });
     expect(restore?.progress).toBe('input-bytes');
     expect(restore?.runsIn).toBe('docker exec agentic-postgres');
   });
 
   it('never docker-execs into a container between its docker stop and its docker start', async () => {
-    const plan = buildPlan({ ...input(await story(), storySet(), {}), options: { ...resolvePlanOptions((await story()).recipe, { jobs: 2 }, 2), parallel: false } });
+    const plan = buildPlan({
+      ...input(await story(), storySet(), {}),
+      options: { ...resolvePlanOptions((await story()).recipe, { jobs: 2 }, 2), parallel: false },
+    });
     const stopped = new Set<string>();
     const everStopped = new Set<string>();
     const offenders: string[] = [];
@@ -182,12 +232,27 @@ describe('buildPlan: story-portal (docker)', () => {
     const safety = execs(step(plan, 'redis:safety-copy').actions);
     expect(safety).toHaveLength(2);
     for (const a of safety) {
-      expect(a.argv.slice(0, 12)).toEqual(['docker', 'run', '--rm', '--volumes-from', 'agentic-redis', '--user', '0:0', '--network', 'none', '--entrypoint', 'sh', 'busybox:stable']);
+      expect(a.argv.slice(0, 12)).toEqual([
+        'docker',
+        'run',
+        '--rm',
+        '--volumes-from',
+        'agentic-redis',
+        '--user',
+        '0:0',
+        '--network',
+        'none',
+        '--entrypoint',
+        'sh',
+        'busybox:stable',
+      ]);
       expect(a.argv[12]).toBe('-c');
     }
     expect(safety[0]?.argv.slice(-2)).toEqual(['/data/dump.rdb', '/data/dump.rdb.pre_restore_20260118T030405Z']);
     const place = execs(step(plan, 'redis:place').actions);
-    expect(place.map((a) => a.argv)).toEqual([['docker', 'cp', '/var/backups/story-portal/2026-01-18_01-45-13/redis.rdb', 'agentic-redis:/data/dump.rdb']]);
+    expect(place.map((a) => a.argv)).toEqual([
+      ['docker', 'cp', '/var/backups/story-portal/2026-01-18_01-45-13/redis.rdb', 'agentic-redis:/data/dump.rdb'],
+    ]);
     // Recipe says appendonly: false, so no AOF base.
     expect(JSON.stringify(step(plan, 'redis:place'))).not.toContain('manifest');
   });
@@ -195,7 +260,20 @@ describe('buildPlan: story-portal (docker)', () => {
   it('streams the Prometheus tarball with docker cp - and moves the data inside the volume', async () => {
     const plan = buildPlan(input(await story(), storySet(), {}));
     const aside = execs(step(plan, 'prometheus:safety-copy').actions);
-    expect(aside[0]?.argv.slice(0, 12)).toEqual(['docker', 'run', '--rm', '--volumes-from', 'agentic-prometheus', '--user', '0:0', '--network', 'none', '--entrypoint', 'sh', 'busybox:stable']);
+    expect(aside[0]?.argv.slice(0, 12)).toEqual([
+      'docker',
+      'run',
+      '--rm',
+      '--volumes-from',
+      'agentic-prometheus',
+      '--user',
+      '0:0',
+      '--network',
+      'none',
+      '--entrypoint',
+      'sh',
+      'busybox:stable',
+    ]);
     expect(aside[0]?.argv.slice(-2)).toEqual(['/prometheus', '.pre_restore_20260118T030405Z']);
     const place = execs(step(plan, 'prometheus:place').actions);
     expect(place[0]?.argv).toEqual(['docker', 'cp', '-', 'agentic-prometheus:/prometheus']);
@@ -207,7 +285,9 @@ describe('buildPlan: story-portal (docker)', () => {
     expect(start).toContainEqual(expect.objectContaining({ type: 'wait-http', url: 'http://127.0.0.1:9090/-/ready' }));
     const verify = step(plan, 'prometheus:verify-series').actions[0];
     // Evaluated an hour after the recorded time, looking back two: an hour either side of it.
-    expect(verify?.type === 'check' && 'promql' in verify.check ? [verify.check.promql.time, verify.check.promql.query] : undefined).toEqual(['2026-01-18T02:45:13.000Z', 'count(last_over_time({__name__=~".+"}[2h]))']);
+    expect(
+      verify?.type === 'check' && 'promql' in verify.check ? [verify.check.promql.time, verify.check.promql.query] : undefined,
+    ).toEqual(['2026-01-18T02:45:13.000Z', 'count(last_over_time({__name__=~".+"}[2h]))']);
     const undo = execs(step(plan, 'prometheus:safety-copy').undo?.actions ?? []);
     expect(undo).toHaveLength(2); // move back, then remove the restored copy (no .failed_restore_ leftover)
     expect(undo[1]?.argv.slice(-1)).toEqual(['/prometheus/.failed_restore_20260118T030405Z']);
@@ -222,7 +302,9 @@ describe('buildPlan: story-portal (docker)', () => {
       expect(s.safetyCopy).toBeTruthy();
       expect(s.undo?.actions.length).toBeGreaterThan(0);
     }
-    expect(step(plan, 'postgres:safety-copy').safetyCopy).toEqual(expect.objectContaining({ kind: 'rename', location: 'agentic_platform__pre_restore_20260118T030405Z' }));
+    expect(step(plan, 'postgres:safety-copy').safetyCopy).toEqual(
+      expect.objectContaining({ kind: 'rename', location: 'agentic_platform__pre_restore_20260118T030405Z' }),
+    );
     for (const s of plan.steps) expect(s.doneTitle).not.toBe(s.title);
     expect(step(plan, 'postgres:restore').doneTitle).toBe('PostgreSQL database agentic_platform restored');
   });
@@ -250,8 +332,20 @@ describe('buildPlan: metachat (host)', () => {
     const plan = buildPlan(input(await metachat(), metachatSet(), metachatFacts()));
     const [restore] = execs(step(plan, 'postgres:restore').actions);
     expect(restore?.argv).toEqual([
-      'pg_restore', '--jobs', '4', '--exit-on-error', '--no-password', '--verbose',
-      '-h', '127.0.0.1', '-p', '5432', '-U', 'postgres', '-d', 'metachat',
+      'pg_restore',
+      '--jobs',
+      '4',
+      '--exit-on-error',
+      '--no-password',
+      '--verbose',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      '5432',
+      '-U',
+      'postgres',
+      '-d',
+      'metachat',
       '/var/backups/metachat/postgres/metachat_20260118_020000.dump',
     ]);
     expect(restore?.progress).toBe('pg-restore-items');
@@ -278,11 +372,27 @@ describe('buildPlan: metachat (host)', () => {
       expect.objectContaining({ type: 'wait-tcp', host: '127.0.0.1', port: 6379, until: 'down' }),
     ]);
     expect(step(plan, 'redis:safety-copy').actions).toEqual([
-      expect.objectContaining({ type: 'move', from: '/var/lib/redis/dump.rdb', to: '/var/lib/redis/dump.rdb.pre_restore_20260118T030405Z', ifExists: true }),
-      expect.objectContaining({ type: 'move', from: '/var/lib/redis/appendonlydir', to: '/var/lib/redis/appendonlydir.pre_restore_20260118T030405Z', ifExists: true }),
+      expect.objectContaining({
+        type: 'move',
+        from: '/var/lib/redis/dump.rdb',
+        to: '/var/lib/redis/dump.rdb.pre_restore_20260118T030405Z',
+        ifExists: true,
+      }),
+      expect.objectContaining({
+        type: 'move',
+        from: '/var/lib/redis/appendonlydir',
+        to: '/var/lib/redis/appendonlydir.pre_restore_20260118T030405Z',
+        ifExists: true,
+      }),
     ]);
     const place = step(plan, 'redis:place').actions;
-    expect(place[0]).toEqual(expect.objectContaining({ type: 'copy-file', from: '/var/backups/metachat/redis/dump_20260118_020000.rdb', to: '/var/lib/redis/dump.rdb' }));
+    expect(place[0]).toEqual(
+      expect.objectContaining({
+        type: 'copy-file',
+        from: '/var/backups/metachat/redis/dump_20260118_020000.rdb',
+        to: '/var/lib/redis/dump.rdb',
+      }),
+    );
     expect(place).toHaveLength(2); // copy + chown, no AOF base
   });
 
@@ -292,10 +402,23 @@ describe('buildPlan: metachat (host)', () => {
     expect(place.map((a) => a.type)).toEqual(['copy-file', 'install-aof', 'exec']);
     // One engine action builds the AOF dir in staging and renames it in (nothing by path in the redis-owned dir).
     expect(place[1]).toEqual(
-      expect.objectContaining({ type: 'install-aof', from: '/var/backups/metachat/redis/dump_20260118_020000.rdb', dir: '/var/lib/redis/appendonlydir', base: 'appendonly.aof.1.base.rdb', manifest: 'appendonly.aof.manifest' }),
+      expect.objectContaining({
+        type: 'install-aof',
+        from: '/var/backups/metachat/redis/dump_20260118_020000.rdb',
+        dir: '/var/lib/redis/appendonlydir',
+        base: 'appendonly.aof.1.base.rdb',
+        manifest: 'appendonly.aof.manifest',
+      }),
     );
     const chown = place[2];
-    expect(chown?.type === 'exec' ? chown.argv : []).toEqual(['chown', '-R', '--reference=/var/lib/redis', '--', '/var/lib/redis/dump.rdb', '/var/lib/redis/appendonlydir']);
+    expect(chown?.type === 'exec' ? chown.argv : []).toEqual([
+      'chown',
+      '-R',
+      '--reference=/var/lib/redis',
+      '--',
+      '/var/lib/redis/dump.rdb',
+      '/var/lib/redis/appendonlydir',
+    ]);
     const undo = step(plan, 'redis:place').undo?.actions[0];
     expect(undo?.type === 'exec' ? undo.argv.slice(-2) : []).toEqual(['/var/lib/redis/dump.rdb', '/var/lib/redis/appendonlydir']);
   });
@@ -308,7 +431,9 @@ describe('buildPlan: metachat (host)', () => {
   });
 
   it('missing roles: create adds a roles step before the database is created; undo drops them', async () => {
-    const plan = buildPlan(input(await metachat(), metachatSet(), metachatFacts({}, { missingRoles: ['ghost_role', 'we"ird'] }), { missingRoles: 'create' }));
+    const plan = buildPlan(
+      input(await metachat(), metachatSet(), metachatFacts({}, { missingRoles: ['ghost_role', 'we"ird'] }), { missingRoles: 'create' }),
+    );
     const ids = plan.steps.map((s) => s.id);
     expect(ids.indexOf('postgres:roles')).toBeLessThan(ids.indexOf('postgres:create'));
     const argv = execs(step(plan, 'postgres:roles').actions)[0]?.argv ?? [];
@@ -324,7 +449,9 @@ describe('buildPlan: metachat (host)', () => {
     expect(plan.steps.some((s) => s.id === 'postgres:roles')).toBe(false);
     expect(execs(step(plan, 'postgres:restore').actions)[0]?.argv).toEqual(expect.arrayContaining(['--no-owner', '--no-acl']));
     expect(plan.warnings.join(' ')).toContain('without ownership and grants');
-    const sp = buildPlan(input(await story(), storySet(), { postgres: { missingRoles: ['ghost_role'] } }, { missingRoles: 'skip-ownership' }));
+    const sp = buildPlan(
+      input(await story(), storySet(), { postgres: { missingRoles: ['ghost_role'] } }, { missingRoles: 'skip-ownership' }),
+    );
     expect(execs(step(sp, 'postgres:restore').actions)[0]?.input?.filter).toBe('strip-ownership-and-acl');
   });
 
@@ -346,8 +473,12 @@ describe('buildPlan: metachat (host)', () => {
     r.recipe.components.postgres!.safetyCopy = 'dump';
     const plan = buildPlan(input(r, metachatSet(), metachatFacts(), { safetyDir: '/srv/safety' }));
     const copy = step(plan, 'postgres:safety-copy');
-    expect(copy.safetyCopy).toEqual(expect.objectContaining({ kind: 'dump', location: '/srv/safety/metachat__pre_restore_20260118T030405Z.dump' }));
-    expect(execs(copy.actions)[1]?.argv).toEqual(expect.arrayContaining(['pg_dump', '--format=custom', '--file', '/srv/safety/metachat__pre_restore_20260118T030405Z.dump']));
+    expect(copy.safetyCopy).toEqual(
+      expect.objectContaining({ kind: 'dump', location: '/srv/safety/metachat__pre_restore_20260118T030405Z.dump' }),
+    );
+    expect(execs(copy.actions)[1]?.argv).toEqual(
+      expect.arrayContaining(['pg_dump', '--format=custom', '--file', '/srv/safety/metachat__pre_restore_20260118T030405Z.dump']),
+    );
     const undo = execs(step(plan, 'postgres:drop').undo?.actions ?? []).map((a) => a.argv[0]);
     expect(undo).toEqual(['psql', 'psql', 'pg_restore']);
     // pg_dump must connect: it runs before the terminate step refuses connections.
@@ -368,7 +499,9 @@ describe('buildPlan: metachat (host)', () => {
     expect(plan.steps.some((s) => s.id === 'redis:place')).toBe(true);
     expect(plan.steps.some((s) => s.id === 'quiesce:metachat-api')).toBe(true);
     expect(plan.backup.components.map((c) => c.kind)).toEqual(['redis']);
-    await expect(async () => buildPlan(input(await metachat(), metachatSet(), metachatFacts(), { only: 'prometheus' }))).rejects.toThrow(/no prometheus component/);
+    await expect(async () => buildPlan(input(await metachat(), metachatSet(), metachatFacts(), { only: 'prometheus' }))).rejects.toThrow(
+      /no prometheus component/,
+    );
   });
 
   it('parallel off: one lane, each step after the previous', async () => {
@@ -389,13 +522,13 @@ describe('buildPlan: metachat (host)', () => {
 });
 
 describe('buildPlan: recipe values vs what the server reports', () => {
-  it('uses the server\'s Redis dir and says so when the recipe disagrees', async () => {
+  it("uses the server's Redis dir and says so when the recipe disagrees", async () => {
     // recipes/metachat.yaml states /var/lib/redis and dump.rdb for planning while Redis is down.
     const agree = buildPlan(input(await metachat(), metachatSet(), metachatFacts()));
     expect(agree.warnings.filter((w) => w.startsWith('Redis reports'))).toEqual([]);
     const differ = buildPlan(input(await metachat(), metachatSet(), metachatFacts({ dir: '/srv/redis', dbfilename: 'cache.rdb' })));
-    expect(differ.warnings).toContain('Redis reports dir /srv/redis, the recipe says /var/lib/redis: using the server\'s.');
-    expect(differ.warnings).toContain('Redis reports dbfilename cache.rdb, the recipe says dump.rdb: using the server\'s.');
+    expect(differ.warnings).toContain("Redis reports dir /srv/redis, the recipe says /var/lib/redis: using the server's.");
+    expect(differ.warnings).toContain("Redis reports dbfilename cache.rdb, the recipe says dump.rdb: using the server's.");
     expect(JSON.stringify(step(differ, 'redis:place'))).toContain('/srv/redis/cache.rdb');
   });
 
@@ -420,7 +553,9 @@ describe('buildPlan: hostile names', () => {
     expect(sql).toContain(`E'bad"name''; DROP DATABASE postgres; --\\\\ é`);
     expect(sql).toContain(`format('ALTER DATABASE %I RENAME TO %I'`);
     // The create step records the highest database OID first (undo by identity), then creates.
-    const create = execs(step(plan, 'postgres:create').actions).map((a) => a.argv.at(-1)!).find((a) => a.startsWith('CREATE DATABASE'))!;
+    const create = execs(step(plan, 'postgres:create').actions)
+      .map((a) => a.argv.at(-1)!)
+      .find((a) => a.startsWith('CREATE DATABASE'))!;
     expect(create.startsWith(`CREATE DATABASE "bad""name'; DROP DATABASE postgres; --\\ é`)).toBe(true);
     expect(plan.warnings.join(' ')).toContain('shortened');
   });

@@ -16,7 +16,10 @@ beforeAll(() => {
   for (const id of ['2026-01-17_01-00-00', '2026-01-18_01-45-13']) {
     const set = join(dir, 'backups', id);
     mkdirSync(set, { recursive: true });
-    writeFileSync(join(set, 'postgres.sql.gz'), gzipSync('-- PostgreSQL database dump\nCREATE TABLE t (i int);\n-- PostgreSQL database dump complete\n'));
+    writeFileSync(
+      join(set, 'postgres.sql.gz'),
+      gzipSync('-- PostgreSQL database dump\nCREATE TABLE t (i int);\n-- PostgreSQL database dump complete\n'),
+    );
     writeFileSync(join(set, 'redis.rdb'), Buffer.from('REDIS0010\xff', 'latin1'));
     writeFileSync(join(set, 'prometheus-data.tar.gz'), gzipSync(Buffer.alloc(1024)));
     writeFileSync(join(set, 'metadata.txt'), `Backup Date: ${id.replace('_', ' ').replace(/-(\d\d)-(\d\d)$/, ':$1:$2')}\n`);
@@ -51,13 +54,19 @@ describe('plan command (offline)', () => {
     expect(plan.version).toBe(1);
     expect(plan.backup.id).toBe('2026-01-18_01-45-13');
     expect(plan.steps[0]?.id).toBe('preflight');
-    expect(plan.steps.filter((s) => s.destructive).map((s) => s.id)).toEqual(['postgres:safety-copy', 'redis:safety-copy', 'prometheus:safety-copy']);
+    expect(plan.steps.filter((s) => s.destructive).map((s) => s.id)).toEqual([
+      'postgres:safety-copy',
+      'redis:safety-copy',
+      'prometheus:safety-copy',
+    ]);
     expect(plan.facts.probedAt).toBeUndefined();
     expect(plan.preflight).toEqual([]);
   });
 
   it('text: numbered steps with DESTRUCTIVE markers and the chosen set; --only and --no-parallel respected', async () => {
-    const { code, stdout } = await capture(() => planCommand({ recipe: recipeFile, backup: '2026-01-17_01-00-00', offline: true, only: 'redis,postgres', parallel: false }));
+    const { code, stdout } = await capture(() =>
+      planCommand({ recipe: recipeFile, backup: '2026-01-17_01-00-00', offline: true, only: 'redis,postgres', parallel: false }),
+    );
     expect(code).toBe(0);
     expect(stdout).toContain('Restore plan: recipe story-portal, backup 2026-01-17_01-00-00');
     expect(stdout).toMatch(/^ ?\d+\. Move the current Redis files aside DESTRUCTIVE/m);
@@ -67,6 +76,8 @@ describe('plan command (offline)', () => {
   });
 
   it('an unknown set is a usage error naming the nearest ids', async () => {
-    await expect(capture(() => planCommand({ recipe: recipeFile, backup: '2026-01-18_01-45-14', offline: true }))).rejects.toThrow(/No backup set/);
+    await expect(capture(() => planCommand({ recipe: recipeFile, backup: '2026-01-18_01-45-14', offline: true }))).rejects.toThrow(
+      /No backup set/,
+    );
   });
 });

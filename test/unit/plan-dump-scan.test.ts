@@ -60,7 +60,13 @@ describe('roles a dump references', () => {
       '3370; 0 16385 TABLE DATA public t postgres',
       ';3371; 0 0 ACL - SCHEMA public pg_database_owner',
     ].join('\n');
-    expect(restoreListDumpFacts(list)).toEqual({ tocEntries: 2, pgDumpVersion: '15.12', serverVersion: '15.12', database: 'metachat', createdAt: '2026-01-18 01:45:13 UTC' });
+    expect(restoreListDumpFacts(list)).toEqual({
+      tocEntries: 2,
+      pgDumpVersion: '15.12',
+      serverVersion: '15.12',
+      database: 'metachat',
+      createdAt: '2026-01-18 01:45:13 UTC',
+    });
   });
 });
 

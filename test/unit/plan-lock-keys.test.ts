@@ -39,7 +39,14 @@ describe('plan: lock keys, safety dir, validation', () => {
     expect(restoreKeys.some((k) => k.startsWith('redis:') && k.endsWith(`:${redis.port}`))).toBe(true);
     expect(await identityLockKeys(loaded.recipe, ['postgres', 'redis'], 'drill')).toEqual(restoreKeys.map((k) => `drill:${k}`));
 
-    const input = { recipe: loaded, set, facts: recipeFacts(loaded), options: resolvePlanOptions(loaded.recipe, { missingRoles: 'create' }, 2), mode: 'restore' as const, now: new Date() };
+    const input = {
+      recipe: loaded,
+      set,
+      facts: recipeFacts(loaded),
+      options: resolvePlanOptions(loaded.recipe, { missingRoles: 'create' }, 2),
+      mode: 'restore' as const,
+      now: new Date(),
+    };
     const plan = buildPlan({ ...input, lockKeys: restoreKeys });
     expect(plan.lockKeys).toEqual(restoreKeys);
     expect(validatePlan(plan)).toEqual([]);

@@ -15,10 +15,22 @@ async function guard(text: string, size = 7, key = KEY): Promise<{ out: string; 
   return { out: Buffer.concat(parts).toString('utf8'), dropped: g.droppedPgDumpLines };
 }
 
-const pgDump = ['\\restrict Abc123', '--', '-- PostgreSQL database dump', '--', 'SELECT 1;', 'COPY t (a) FROM stdin;', 'x\\\\y', '\\.', '', '\\unrestrict Abc123', ''].join('\n');
+const pgDump = [
+  '\\restrict Abc123',
+  '--',
+  '-- PostgreSQL database dump',
+  '--',
+  'SELECT 1;',
+  'COPY t (a) FROM stdin;',
+  'x\\\\y',
+  '\\.',
+  '',
+  '\\unrestrict Abc123',
+  '',
+].join('\n');
 
 describe('PsqlRestrictGuard', () => {
-  it('sends our \\restrict first and drops exactly pg_dump\'s own pair, at every chunk size', async () => {
+  it("sends our \\restrict first and drops exactly pg_dump's own pair, at every chunk size", async () => {
     for (const size of [1, 2, 3, 5, 7, 13, 64, 100_000]) {
       const r = await guard(pgDump, size);
       expect(r.out).toBe(`\\restrict ${KEY}\n${pgDump.replace('\\restrict Abc123\n', '').replace('\\unrestrict Abc123\n', '')}`);
@@ -26,20 +38,34 @@ describe('PsqlRestrictGuard', () => {
     }
   });
 
-  it('passes every other backslash line untouched (psql refuses them), including after pg_dump\'s \\unrestrict', async () => {
+  it("passes every other backslash line untouched (psql refuses them), including after pg_dump's \\unrestrict", async () => {
     const hostile = `${pgDump}\\! id > /tmp/canary\n\\unrestrict Other\n\\unrestrict Abc1234\n \\unrestrict Abc123\n\\restrict Abc123\nSELECT 2; \\o |sh\n`;
     for (const size of [1, 4, 9, 100_000]) {
       const r = await guard(hostile, size);
       expect(r.out.startsWith(`\\restrict ${KEY}\n`)).toBe(true);
-      expect(r.out).toContain('\\! id > /tmp/canary\n\\unrestrict Other\n\\unrestrict Abc1234\n \\unrestrict Abc123\n\\restrict Abc123\nSELECT 2; \\o |sh\n');
+      expect(r.out).toContain(
+        '\\! id > /tmp/canary\n\\unrestrict Other\n\\unrestrict Abc1234\n \\unrestrict Abc123\n\\restrict Abc123\nSELECT 2; \\o |sh\n',
+      );
       // Only the first line and the exact line `\unrestrict Abc123` are dropped (' \unrestrict Abc123' is not exact).
       expect(r.dropped).toBe(2);
       expect(r.out.split('\n').filter((l) => l === '\\unrestrict Abc123')).toHaveLength(0);
     }
   });
 
-  it('finds pg_dump\'s \\restrict after its header comment, as pg_dump 15.14+ writes it', async () => {
-    const real = ['--', '-- PostgreSQL database dump', '--', '', '\\restrict Abc123', '', '-- Dumped by pg_dump version 15.18', 'SELECT 1;', '', '\\unrestrict Abc123', ''].join('\n');
+  it("finds pg_dump's \\restrict after its header comment, as pg_dump 15.14+ writes it", async () => {
+    const real = [
+      '--',
+      '-- PostgreSQL database dump',
+      '--',
+      '',
+      '\\restrict Abc123',
+      '',
+      '-- Dumped by pg_dump version 15.18',
+      'SELECT 1;',
+      '',
+      '\\unrestrict Abc123',
+      '',
+    ].join('\n');
     for (const size of [1, 6, 100_000]) {
       const r = await guard(real, size);
       expect(r.out).toBe(`\\restrict ${KEY}\n--\n-- PostgreSQL database dump\n--\n\n\n-- Dumped by pg_dump version 15.18\nSELECT 1;\n\n`);
@@ -54,7 +80,7 @@ describe('PsqlRestrictGuard', () => {
     expect(r.dropped).toBe(0);
   });
 
-  it('a \\restrict that is not the first line is not pg_dump\'s and is not dropped', async () => {
+  it("a \\restrict that is not the first line is not pg_dump's and is not dropped", async () => {
     const text = 'SELECT 1;\n\\restrict Abc123\n\\unrestrict Abc123\n';
     expect((await guard(text, 2)).out).toBe(`\\restrict ${KEY}\n${text}`);
   });

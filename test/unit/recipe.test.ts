@@ -26,7 +26,13 @@ describe('recipe parsing', () => {
     const { recipe, problems } = parseRecipe(minimal);
     expect(problems).toEqual([]);
     expect(recipe?.backups).toEqual({ root: '/var/backups/demo', layout: 'auto', pairWindowMinutes: 30 });
-    expect(recipe?.components.postgres).toMatchObject({ host: '127.0.0.1', port: 5432, user: 'postgres', safetyCopy: 'rename', exec: { kind: 'host' } });
+    expect(recipe?.components.postgres).toMatchObject({
+      host: '127.0.0.1',
+      port: 5432,
+      user: 'postgres',
+      safetyCopy: 'rename',
+      exec: { kind: 'host' },
+    });
     expect(recipe?.parallel).toBe(true);
   });
 
@@ -82,7 +88,10 @@ describe('recipe files', () => {
   });
 
   it('loadRecipeFile reports an unreadable file without a stack', async () => {
-    await expect(loadRecipeFile(path.join(dir, 'missing.yaml'))).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/Cannot read recipe .*ENOENT/) });
+    await expect(loadRecipeFile(path.join(dir, 'missing.yaml'))).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/Cannot read recipe .*ENOENT/),
+    });
   });
 
   it('records a digest of the bytes', async () => {

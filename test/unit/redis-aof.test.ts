@@ -42,7 +42,17 @@ const svc = { stop: ['systemctl', 'stop', 'redis-server'], start: ['systemctl', 
 describe('redis.conf parsing', () => {
   it('reads the restore-relevant settings; the last one wins; quotes and comments as Redis reads them', () => {
     const conf = parseRedisConf(
-      ['# appendonly yes', 'appendonly no', 'dir "/var/lib/red is"', "dbfilename 'x.rdb'", 'APPENDONLY yes', 'appenddirname aofs', 'appendfilename "a.aof"', 'dir relative/', 'bogus "unbalanced'].join('\n'),
+      [
+        '# appendonly yes',
+        'appendonly no',
+        'dir "/var/lib/red is"',
+        "dbfilename 'x.rdb'",
+        'APPENDONLY yes',
+        'appenddirname aofs',
+        'appendfilename "a.aof"',
+        'dir relative/',
+        'bogus "unbalanced',
+      ].join('\n'),
     );
     expect(conf).toEqual({ appendonly: true, dir: '/var/lib/red is', dbfilename: 'x.rdb', appenddirname: 'aofs', appendfilename: 'a.aof' });
     expect(parseRedisConf('port 6379\n')).toEqual({});
@@ -61,13 +71,23 @@ describe('redis.conf parsing', () => {
     await writeFile(conf, `dir ${data}\nappendonly yes\n`);
     const t = redisSchema.parse({ service: svc, configFile: conf });
     expect(await offlineRedisFacts(t)).toEqual({ configFile: conf, conf: { dir: data, appendonly: true }, aofFound: true });
-    const missing = await offlineRedisFacts(redisSchema.parse({ service: svc, configFile: path.join(dir, 'nope.conf'), dataDir: path.join(dir, 'empty') }));
+    const missing = await offlineRedisFacts(
+      redisSchema.parse({ service: svc, configFile: path.join(dir, 'nope.conf'), dataDir: path.join(dir, 'empty') }),
+    );
     expect(missing).toEqual({ configFile: path.join(dir, 'nope.conf'), configError: 'it does not exist', conf: {}, aofFound: false });
   });
 });
 
 describe('redisLayout: appendonly when the server did not say', () => {
-  const base: NonNullable<TargetFacts['redis']> = { dir: '/var/lib/redis', dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir', appendfilename: 'appendonly.aof', source: 'recipe', reachable: false };
+  const base: NonNullable<TargetFacts['redis']> = {
+    dir: '/var/lib/redis',
+    dbfilename: 'dump.rdb',
+    appendonly: false,
+    appenddirname: 'appendonlydir',
+    appendfilename: 'appendonly.aof',
+    source: 'recipe',
+    reachable: false,
+  };
   const t = redisSchema.parse({ service: svc, dataDir: '/var/lib/redis' });
 
   it('an AOF dir in the data dir means appendonly yes, never "assuming appendonly no"', () => {
@@ -86,7 +106,9 @@ describe('redisLayout: appendonly when the server did not say', () => {
 
   it("the config file's answer wins over the recipe's, with a warning; the server's over both", () => {
     const stated = redisSchema.parse({ service: svc, dataDir: '/var/lib/redis', appendonly: true });
-    const fromFile = redisLayout(stated, { redis: { ...base, appendonly: false, appendonlyFrom: 'config-file', configFile: '/etc/redis/redis.conf' } });
+    const fromFile = redisLayout(stated, {
+      redis: { ...base, appendonly: false, appendonlyFrom: 'config-file', configFile: '/etc/redis/redis.conf' },
+    });
     expect(fromFile.layout.appendonly).toBe(false);
     expect(fromFile.warnings.join('\n')).toContain('/etc/redis/redis.conf says appendonly no, the recipe says yes');
     expect(redisLayout(stated, { redis: { ...base, appendonly: false, source: 'server', reachable: true } }).layout.appendonly).toBe(false);
@@ -100,10 +122,19 @@ describe('install-aof action', () => {
     await mkdir(data);
     const rdb = path.join(dir, 'backup.rdb');
     await writeFile(rdb, 'REDIS0011-fake');
-    const action: PlannedAction = { type: 'install-aof', from: rdb, dir: path.join(data, 'appendonlydir'), base: 'appendonly.aof.1.base.rdb', manifest: 'appendonly.aof.manifest', purpose: 'x' };
+    const action: PlannedAction = {
+      type: 'install-aof',
+      from: rdb,
+      dir: path.join(data, 'appendonlydir'),
+      base: 'appendonly.aof.1.base.rdb',
+      manifest: 'appendonly.aof.manifest',
+      purpose: 'x',
+    };
     await executeAction(action, ctx());
     expect(readdirSync(path.join(data, 'appendonlydir')).sort()).toEqual(['appendonly.aof.1.base.rdb', 'appendonly.aof.manifest']);
-    expect(await readFile(path.join(data, 'appendonlydir', 'appendonly.aof.manifest'), 'utf8')).toBe('file appendonly.aof.1.base.rdb seq 1 type b\n');
+    expect(await readFile(path.join(data, 'appendonlydir', 'appendonly.aof.manifest'), 'utf8')).toBe(
+      'file appendonly.aof.1.base.rdb seq 1 type b\n',
+    );
     expect(await readFile(path.join(data, 'appendonlydir', 'appendonly.aof.1.base.rdb'), 'utf8')).toBe('REDIS0011-fake');
     expect(lstatSync(path.join(data, 'appendonlydir')).mode & 0o777).toBe(0o755);
     expect(readdirSync(dir).filter((n) => n.includes('.restore-'))).toEqual([]);
@@ -118,7 +149,14 @@ describe('install-aof action', () => {
     await symlink(victim, path.join(data, 'appendonlydir'));
     const rdb = path.join(dir, 'backup.rdb');
     await writeFile(rdb, 'x');
-    const action: PlannedAction = { type: 'install-aof', from: rdb, dir: path.join(data, 'appendonlydir'), base: 'a.1.base.rdb', manifest: 'a.manifest', purpose: 'x' };
+    const action: PlannedAction = {
+      type: 'install-aof',
+      from: rdb,
+      dir: path.join(data, 'appendonlydir'),
+      base: 'a.1.base.rdb',
+      manifest: 'a.manifest',
+      purpose: 'x',
+    };
     await expect(executeAction(action, ctx())).rejects.toThrow(/already exists/);
     expect(readdirSync(victim)).toEqual([]);
   });
@@ -128,7 +166,10 @@ describe('install-aof action', () => {
     await mkdir(data);
     const rdb = path.join(dir, 'backup.rdb');
     await writeFile(rdb, 'rdb');
-    const line = describeAction({ type: 'install-aof', from: rdb, dir: path.join(data, 'aof dir'), base: 'a.1.base.rdb', manifest: 'a.manifest', purpose: 'x' }, createRedactor());
+    const line = describeAction(
+      { type: 'install-aof', from: rdb, dir: path.join(data, 'aof dir'), base: 'a.1.base.rdb', manifest: 'a.manifest', purpose: 'x' },
+      createRedactor(),
+    );
     execFileSync('sh', ['-c', line]);
     expect(await readFile(path.join(data, 'aof dir', 'a.manifest'), 'utf8')).toBe('file a.1.base.rdb seq 1 type b\n');
   });
@@ -142,7 +183,14 @@ describe('move with displaceTo', () => {
       await writeFile(path.join(d, 'appendonlydir.pre', 'old'), 'old');
       await mkdir(path.join(d, 'appendonlydir'));
       await writeFile(path.join(d, 'appendonlydir', 'new'), 'new');
-      const action: PlannedAction = { type: 'move', from: path.join(d, 'appendonlydir.pre'), to: path.join(d, 'appendonlydir'), ifExists: true, displaceTo: path.join(d, 'appendonlydir.failed'), purpose: 'x' };
+      const action: PlannedAction = {
+        type: 'move',
+        from: path.join(d, 'appendonlydir.pre'),
+        to: path.join(d, 'appendonlydir'),
+        ifExists: true,
+        displaceTo: path.join(d, 'appendonlydir.failed'),
+        purpose: 'x',
+      };
       if (how === 'engine') await executeAction(action, ctx());
       else execFileSync('sh', ['-c', describeAction(action, createRedactor())]);
       expect(readdirSync(path.join(d, 'appendonlydir'))).toEqual(['old']);

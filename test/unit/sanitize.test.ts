@@ -3,7 +3,14 @@ import { formatEventLine } from '../../source/engine/line-renderer.js';
 import { formatError, RestoreAssistantError } from '../../source/errors.js';
 import { ExitCode } from '../../source/exit-codes.js';
 import { paint } from '../../source/output.js';
-import { hasControlCharacters, safeJsonStringify, sanitizeBlock, sanitizeDeep, sanitizeText, terminalSafe } from '../../source/text/sanitize.js';
+import {
+  hasControlCharacters,
+  safeJsonStringify,
+  sanitizeBlock,
+  sanitizeDeep,
+  sanitizeText,
+  terminalSafe,
+} from '../../source/text/sanitize.js';
 import { truncate } from '../../source/ui/format.js';
 
 /** The attack of issue 9: a file name that forges a line, clears the screen and sets the title. */
@@ -36,7 +43,7 @@ describe('sanitizeBlock, terminalSafe, sanitizeDeep, safeJsonStringify', () => {
     expect(sanitizeBlock('one\n\ttwo\u001B[2J\r')).toBe('one\n\ttwo\\x1b[2J\\r');
   });
 
-  it('terminalSafe lets the tool\'s own colours through and nothing else', () => {
+  it("terminalSafe lets the tool's own colours through and nothing else", () => {
     const c = paint(true);
     const line = `${c('green', '✔')} ${c('bold', 'done')}\nnext`;
     expect(terminalSafe(line)).toBe(line);
@@ -62,18 +69,43 @@ describe('sanitizeBlock, terminalSafe, sanitizeDeep, safeJsonStringify', () => {
 describe('the boundaries', () => {
   it('the line renderer prints a hostile name on one line, escaped', () => {
     const c = paint(false);
-    const line = formatEventLine({ type: 'step-finished', stepId: 's', title: `Restored ${HOSTILE}`, durationMs: 5, ts: new Date().toISOString(), t: 1 }, c);
+    const line = formatEventLine(
+      { type: 'step-finished', stepId: 's', title: `Restored ${HOSTILE}`, durationMs: 5, ts: new Date().toISOString(), t: 1 },
+      c,
+    );
     expect(line).toBeDefined();
     expect(line).not.toContain('\n');
     expect(line).not.toMatch(RAW);
     expect(line).toContain('postgres\\n12:00:00 ✔ Health checks passed\\x1b[2J\\x1b]0;pwned\\x07.sql.gz');
-    const out = formatEventLine({ type: 'command-finished', stepId: 's', commandId: 'c', argv: ['psql'], exitCode: 1, signal: null, durationMs: 5, timedOut: false, stdoutTail: [], stderrTail: [HOSTILE], ts: new Date().toISOString(), t: 2 }, c);
+    const out = formatEventLine(
+      {
+        type: 'command-finished',
+        stepId: 's',
+        commandId: 'c',
+        argv: ['psql'],
+        exitCode: 1,
+        signal: null,
+        durationMs: 5,
+        timedOut: false,
+        stdoutTail: [],
+        stderrTail: [HOSTILE],
+        ts: new Date().toISOString(),
+        t: 2,
+      },
+      c,
+    );
     expect(out).not.toContain('\n');
     expect(out).not.toMatch(RAW);
   });
 
   it('formatError escapes message and problems, keeps the layout', () => {
-    const text = formatError(new RestoreAssistantError(`Cannot read ${HOSTILE}.`, ExitCode.usage, { problems: [HOSTILE], untouched: 'Nothing was touched.', next: 'Fix it.' }));
+    const text = formatError(
+      new RestoreAssistantError(`Cannot read ${HOSTILE}.`, ExitCode.usage, {
+        problems: [HOSTILE],
+        untouched: 'Nothing was touched.',
+        next: 'Fix it.',
+      }),
+    );
     const lines = text.split('\n');
     expect(lines).toHaveLength(4);
     expect(lines[0]).toBe(`Error: Cannot read ${sanitizeText(HOSTILE)}.`);

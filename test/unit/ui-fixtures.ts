@@ -1,10 +1,18 @@
 import type { BackupSet, VerifyReport } from '../../source/catalog/types.js';
-import type { EventBus} from '../../source/engine/events.js';
+import type { EventBus } from '../../source/engine/events.js';
 import { type EngineEventBody } from '../../source/engine/events.js';
 import type { Plan, PlanStep } from '../../source/plan/types.js';
 import type { LoadedRecipe } from '../../source/recipe/load.js';
 import { recipeSchema, type RecipeInput } from '../../source/recipe/schema.js';
-import type { GuideDeps, GuideHistoryEntry, PlanRequest, RecipeChoice, RunResult, UnhealthyDecision, UnhealthyQuestion } from '../../source/ui/types.js';
+import type {
+  GuideDeps,
+  GuideHistoryEntry,
+  PlanRequest,
+  RecipeChoice,
+  RunResult,
+  UnhealthyDecision,
+  UnhealthyQuestion,
+} from '../../source/ui/types.js';
 
 /** Fixtures and fake deps for the guided-interface tests (pure logic and screens only). */
 
@@ -18,7 +26,11 @@ export function recipeFixture(overrides: Partial<RecipeInput> = {}): LoadedRecip
     components: {
       postgres: { database: 'agentic_platform', port: 5432 },
       redis: { port: 6379, service: { stop: ['svc', 'stop', 'redis'], start: ['svc', 'start', 'redis'] } },
-      prometheus: { url: 'http://127.0.0.1:9090', dataDir: '/var/lib/prometheus', service: { stop: ['svc', 'stop', 'prom'], start: ['svc', 'start', 'prom'] } },
+      prometheus: {
+        url: 'http://127.0.0.1:9090',
+        dataDir: '/var/lib/prometheus',
+        service: { stop: ['svc', 'stop', 'prom'], start: ['svc', 'start', 'prom'] },
+      },
     },
     objectives: { rtoMinutes: 30, rpoMinutes: 240 },
     ...overrides,
@@ -36,9 +48,31 @@ export function setFixture(id: string, time: string, extra: Partial<BackupSet> =
     time,
     timeSource: 'metadata',
     components: [
-      { kind: 'postgres', format: 'pg-plain-gz', path: `${location}/postgres.sql.gz`, size: 3 * 1024 * 1024, checksum: 'present', expectedSha256: 'a'.repeat(64), checksumSource: 'sidecar' },
-      { kind: 'redis', format: 'redis-rdb', path: `${location}/redis.rdb`, size: 40 * 1024, checksum: 'present', expectedSha256: 'b'.repeat(64), checksumSource: 'sidecar' },
-      { kind: 'prometheus', format: 'prometheus-tar-gz', path: `${location}/prometheus-data.tar.gz`, size: 2 * 1024 * 1024, checksum: 'absent' },
+      {
+        kind: 'postgres',
+        format: 'pg-plain-gz',
+        path: `${location}/postgres.sql.gz`,
+        size: 3 * 1024 * 1024,
+        checksum: 'present',
+        expectedSha256: 'a'.repeat(64),
+        checksumSource: 'sidecar',
+      },
+      {
+        kind: 'redis',
+        format: 'redis-rdb',
+        path: `${location}/redis.rdb`,
+        size: 40 * 1024,
+        checksum: 'present',
+        expectedSha256: 'b'.repeat(64),
+        checksumSource: 'sidecar',
+      },
+      {
+        kind: 'prometheus',
+        format: 'prometheus-tar-gz',
+        path: `${location}/prometheus-data.tar.gz`,
+        size: 2 * 1024 * 1024,
+        checksum: 'absent',
+      },
     ],
     metadata: {},
     warnings: [],
@@ -62,16 +96,36 @@ export function reportFixture(set: BackupSet, ok: boolean): VerifyReport {
       kind: c.kind,
       path: c.path,
       ok: ok || c.kind !== 'postgres',
-      checks: [{ name: 'sha256', ok: ok || c.kind !== 'postgres', durationMs: 5 }, { name: 'gzip stream', ok: true, durationMs: 9 }],
+      checks: [
+        { name: 'sha256', ok: ok || c.kind !== 'postgres', durationMs: 5 },
+        { name: 'gzip stream', ok: true, durationMs: 9 },
+      ],
     })),
-    problems: ok ? [] : [{ component: 'postgres', path: set.components[0]!.path, code: 'gzip-truncated', message: 'postgres.sql.gz ends before the end of the gzip stream' }],
+    problems: ok
+      ? []
+      : [
+          {
+            component: 'postgres',
+            path: set.components[0]!.path,
+            code: 'gzip-truncated',
+            message: 'postgres.sql.gz ends before the end of the gzip stream',
+          },
+        ],
     startedAt: NOW.toISOString(),
     durationMs: 14,
   };
 }
 
 function step(partial: Partial<PlanStep> & { id: string; title: string }): PlanStep {
-  return { doneTitle: `${partial.title} done`, phase: 'postgres', lane: 'main', destructive: false, actions: [], dependsOn: [], ...partial };
+  return {
+    doneTitle: `${partial.title} done`,
+    phase: 'postgres',
+    lane: 'main',
+    destructive: false,
+    actions: [],
+    dependsOn: [],
+    ...partial,
+  };
 }
 
 export function planFixture(req: Pick<PlanRequest, 'set' | 'recipe' | 'mode'> & { overrideRejected?: string }): Plan {
@@ -82,28 +136,74 @@ export function planFixture(req: Pick<PlanRequest, 'set' | 'recipe' | 'mode'> & 
     createdAt: NOW.toISOString(),
     stamp: '20260118T050000Z',
     recipe: { name: recipe.recipe.name, file: recipe.file, digest: recipe.digest },
-    backup: { id: set.id, time: set.time, layout: set.layout, location: set.location, components: set.components.map((c) => ({ kind: c.kind, format: c.format, path: c.path, size: c.size })) },
+    backup: {
+      id: set.id,
+      time: set.time,
+      layout: set.layout,
+      location: set.location,
+      components: set.components.map((c) => ({ kind: c.kind, format: c.format, path: c.path, size: c.size })),
+    },
     targets: { postgres: 'PostgreSQL agentic_platform on 127.0.0.1:5432 (host)', redis: 'Redis on 127.0.0.1:6379 (host)' },
     lockKeys: ['postgres:127.0.0.1:5432/agentic_platform', 'redis:127.0.0.1:6379'],
     steps: [
       step({ id: 'preflight', title: 'Check tools, versions and disk', phase: 'preflight' }),
-      step({ id: 'stop-api', title: 'Stop service api', phase: 'quiesce', actions: [{ type: 'exec', argv: ['svc', 'stop', 'api'], purpose: 'stop api', runsIn: 'host' }] }),
+      step({
+        id: 'stop-api',
+        title: 'Stop service api',
+        phase: 'quiesce',
+        actions: [{ type: 'exec', argv: ['svc', 'stop', 'api'], purpose: 'stop api', runsIn: 'host' }],
+      }),
       step({
         id: 'pg-restore',
         title: 'Restore PostgreSQL database agentic_platform',
         destructive: true,
         destroys: 'the current database agentic_platform',
-        safetyCopy: { component: 'postgres', kind: 'rename', location: 'agentic_platform__pre_restore_20260118T050000Z', description: 'the current database, renamed' },
+        safetyCopy: {
+          component: 'postgres',
+          kind: 'rename',
+          location: 'agentic_platform__pre_restore_20260118T050000Z',
+          description: 'the current database, renamed',
+        },
         undo: { title: 'Rename agentic_platform__pre_restore back', actions: [] },
         actions: [
-          { type: 'exec', argv: ['psql', '-h', '127.0.0.1', '-c', 'ALTER DATABASE "agentic_platform" RENAME TO x'], purpose: 'rename', runsIn: 'host' },
-          { type: 'exec', argv: ['psql', '-h', '127.0.0.1', '-d', 'agentic_platform'], purpose: 'load', runsIn: 'host', input: { file: set.components[0]!.path, gunzip: true } },
+          {
+            type: 'exec',
+            argv: ['psql', '-h', '127.0.0.1', '-c', 'ALTER DATABASE "agentic_platform" RENAME TO x'],
+            purpose: 'rename',
+            runsIn: 'host',
+          },
+          {
+            type: 'exec',
+            argv: ['psql', '-h', '127.0.0.1', '-d', 'agentic_platform'],
+            purpose: 'load',
+            runsIn: 'host',
+            input: { file: set.components[0]!.path, gunzip: true },
+          },
         ],
       }),
-      step({ id: 'redis-restore', title: 'Restore Redis dump.rdb', destructive: true, destroys: 'the current Redis dataset', safetyCopy: { component: 'redis', kind: 'move', location: '/var/lib/redis/dump.rdb.pre_restore', description: 'the current dump.rdb, moved aside' } }),
+      step({
+        id: 'redis-restore',
+        title: 'Restore Redis dump.rdb',
+        destructive: true,
+        destroys: 'the current Redis dataset',
+        safetyCopy: {
+          component: 'redis',
+          kind: 'move',
+          location: '/var/lib/redis/dump.rdb.pre_restore',
+          description: 'the current dump.rdb, moved aside',
+        },
+      }),
       step({ id: 'health', title: 'Run health checks', phase: 'health' }),
     ],
-    options: { yes: true, rollbackOnUnhealthy: false, dropSafetyCopies: false, missingRoles: 'fail', parallel: true, jobs: 2, ...(req.overrideRejected !== undefined ? { overrideRejected: req.overrideRejected } : {}) },
+    options: {
+      yes: true,
+      rollbackOnUnhealthy: false,
+      dropSafetyCopies: false,
+      missingRoles: 'fail',
+      parallel: true,
+      jobs: 2,
+      ...(req.overrideRejected !== undefined ? { overrideRejected: req.overrideRejected } : {}),
+    },
     facts: {},
     warnings: [],
     objectives: { rtoMinutes: 30, rpoMinutes: 240 },
@@ -116,7 +216,14 @@ export function summaryFixture(overrides: Partial<RunResult['summary']> = {}): R
     exitCode: 0,
     rtoMs: 252_000,
     rpoMs: 11_687_000,
-    safetyCopies: [{ component: 'postgres', kind: 'rename', location: 'agentic_platform__pre_restore_20260118T050000Z', description: 'the current database, renamed' }],
+    safetyCopies: [
+      {
+        component: 'postgres',
+        kind: 'rename',
+        location: 'agentic_platform__pre_restore_20260118T050000Z',
+        description: 'the current database, renamed',
+      },
+    ],
     state: ['PostgreSQL agentic_platform: restored from 2026-01-18_01-45-13'],
     nextSteps: ['Drop the safety copy agentic_platform__pre_restore_20260118T050000Z once the application is confirmed healthy.'],
     ...overrides,
@@ -144,7 +251,15 @@ export interface FakeDepsControl {
 }
 
 /** Fake deps for pure UI tests: records calls, never touches a system. Runs finish when the test says so. */
-export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]; badSets?: string[]; history?: GuideHistoryEntry[]; missingRoles?: string[] } = {}): FakeDepsControl {
+export function fakeDeps(
+  options: {
+    recipes?: RecipeChoice[];
+    sets?: BackupSet[];
+    badSets?: string[];
+    history?: GuideHistoryEntry[];
+    missingRoles?: string[];
+  } = {},
+): FakeDepsControl {
   const calls: string[] = [];
   const planRequests: PlanRequest[] = [];
   const runPlans: Plan[] = [];
@@ -159,7 +274,12 @@ export function fakeDeps(options: { recipes?: RecipeChoice[]; sets?: BackupSet[]
   const deps: GuideDeps = {
     listRecipes: async (extra) => {
       calls.push(`listRecipes(${extra.map((r) => r.recipe.name).join(',')})`);
-      return options.recipes ?? [{ name: recipe.recipe.name, file: recipe.file, loaded: recipe, lastRun: options.history?.[0] }].map((r) => (r.lastRun ? r : { name: r.name, file: r.file, loaded: r.loaded }));
+      return (
+        options.recipes ??
+        [{ name: recipe.recipe.name, file: recipe.file, loaded: recipe, lastRun: options.history?.[0] }].map((r) =>
+          r.lastRun ? r : { name: r.name, file: r.file, loaded: r.loaded },
+        )
+      );
     },
     listSets: async (r) => {
       calls.push(`listSets(${r.recipe.name})`);

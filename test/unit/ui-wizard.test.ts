@@ -64,7 +64,11 @@ describe('guided flow state machine', () => {
     if (s.screen !== 'run') throw new Error('unreachable');
     expect(s.confirmedAt).toBe(NOW.toISOString());
     expect(exitCodeOf(s)).toBeUndefined();
-    s = wizardReducer(s, { type: 'run-done', job: jobOf(s), result: { summary: summaryFixture({ outcome: 'unhealthy', exitCode: ExitCode.unhealthy }), evidenceDir: '/runs/x' } });
+    s = wizardReducer(s, {
+      type: 'run-done',
+      job: jobOf(s),
+      result: { summary: summaryFixture({ outcome: 'unhealthy', exitCode: ExitCode.unhealthy }), evidenceDir: '/runs/x' },
+    });
     expect(s.screen).toBe('summary');
     expect(isTerminal(s)).toBe(true);
     expect(exitCodeOf(s)).toBe(ExitCode.unhealthy);
@@ -73,7 +77,9 @@ describe('guided flow state machine', () => {
   it('the confirm word is recipe.confirmWord, else the database name, else the recipe name', () => {
     expect(confirmWordFor(recipeFixture({ confirmWord: 'yes-restore-prod' }).recipe)).toBe('yes-restore-prod');
     expect(confirmWordFor(recipe.recipe)).toBe('agentic_platform');
-    expect(confirmWordFor(recipeFixture({ components: { redis: { service: { stop: ['a'], start: ['b'] } } } }).recipe)).toBe('story-portal');
+    expect(confirmWordFor(recipeFixture({ components: { redis: { service: { stop: ['a'], start: ['b'] } } } }).recipe)).toBe(
+      'story-portal',
+    );
   });
 
   it('a wrong word keeps the confirm screen, counts the attempt and never starts the run', () => {
@@ -101,7 +107,8 @@ describe('guided flow state machine', () => {
       report: (v: { ok: boolean }) => v.ok,
       result: () => 'result',
     };
-    const keyOf = (s: WizardState): string => JSON.stringify(s, (k: string, v: unknown) => (k in heavy && v !== undefined ? heavy[k]!(v as never) : v));
+    const keyOf = (s: WizardState): string =>
+      JSON.stringify(s, (k: string, v: unknown) => (k in heavy && v !== undefined ? heavy[k]!(v as never) : v));
     const queue: WizardState[] = [initialState()];
     let transitionsToRun = 0;
     let answered = 0;
@@ -220,15 +227,19 @@ describe('guided flow state machine', () => {
     if (s.screen !== 'backup') throw new Error('unreachable');
     expect(s.notice).toMatch(/reason is required/);
 
-    s = wizardReducer(s, { type: 'override-submit', reason: 'only set with yesterday\'s orders' });
-    expect(s).toMatchObject({ screen: 'verify', phase: 'probing', overrideRejected: 'only set with yesterday\'s orders' });
+    s = wizardReducer(s, { type: 'override-submit', reason: "only set with yesterday's orders" });
+    expect(s).toMatchObject({ screen: 'verify', phase: 'probing', overrideRejected: "only set with yesterday's orders" });
     s = wizardReducer(s, { type: 'probe-done', job: jobOf(s), facts: {} });
     if (s.screen !== 'verify') throw new Error('unreachable');
-    expect(planRequestOf(s)).toEqual({ missingRoles: 'fail', overrideRejected: 'only set with yesterday\'s orders' });
+    expect(planRequestOf(s)).toEqual({ missingRoles: 'fail', overrideRejected: "only set with yesterday's orders" });
   });
 
   it('Esc on the override prompt returns to the list without choosing', () => {
-    const sets = [setFixture('bad', '2026-01-18T01:00:00Z', { components: [{ kind: 'postgres', format: 'pg-custom', path: '/b/x.dump', size: 0, checksum: 'absent' }] })];
+    const sets = [
+      setFixture('bad', '2026-01-18T01:00:00Z', {
+        components: [{ kind: 'postgres', format: 'pg-custom', path: '/b/x.dump', size: 0, checksum: 'absent' }],
+      }),
+    ];
     let s = initialState({ pinned: recipe });
     s = wizardReducer(s, { type: 'recipes-loaded', job: jobOf(s), recipes: [] });
     s = wizardReducer(s, { type: 'recipe-action', action: 'restore' });
@@ -284,7 +295,11 @@ describe('guided flow state machine', () => {
     s = wizardReducer(s, { type: 'interrupt' });
     expect(s).toMatchObject({ screen: 'run', interrupts: 1 });
     // The engine's answer after an abort is the summary (rolled back, exit 130).
-    const finished = wizardReducer(s, { type: 'run-done', job: jobOf(s), result: { summary: summaryFixture({ outcome: 'interrupted', exitCode: 130 }) } });
+    const finished = wizardReducer(s, {
+      type: 'run-done',
+      job: jobOf(s),
+      result: { summary: summaryFixture({ outcome: 'interrupted', exitCode: 130 }) },
+    });
     expect(exitCodeOf(finished)).toBe(130);
     s = wizardReducer(s, { type: 'interrupt' });
     expect(s).toMatchObject({ screen: 'run', interrupts: 2 });
@@ -316,7 +331,11 @@ describe('guided flow state machine', () => {
     let s = toBackup();
     s = wizardReducer(s, { type: 'choose-set' });
     s = wizardReducer(s, { type: 'verify-done', job: jobOf(s), report: reportFixture(SETS[0]!, true) });
-    s = wizardReducer(s, { type: 'job-failed', job: jobOf(s), error: { message: 'PostgreSQL unreachable', exitCode: ExitCode.preflightFailed } });
+    s = wizardReducer(s, {
+      type: 'job-failed',
+      job: jobOf(s),
+      error: { message: 'PostgreSQL unreachable', exitCode: ExitCode.preflightFailed },
+    });
     expect(s).toMatchObject({ screen: 'error', touched: false });
     expect(isTerminal(s)).toBe(false);
     expect(wizardReducer(s, { type: 'back' }).screen).toBe('backup');
@@ -330,9 +349,20 @@ describe('guided flow state machine', () => {
   });
 
   it('estimates the duration from earlier successful runs of the same kind (median of RTO)', () => {
-    const e = (kind: 'restore' | 'drill', outcome: 'restored' | 'rolled-back', rtoMs: number) => ({ runId: `${kind}${rtoMs}`, kind, startedAt: NOW.toISOString(), outcome, rtoMs });
+    const e = (kind: 'restore' | 'drill', outcome: 'restored' | 'rolled-back', rtoMs: number) => ({
+      runId: `${kind}${rtoMs}`,
+      kind,
+      startedAt: NOW.toISOString(),
+      outcome,
+      rtoMs,
+    });
     expect(estimateFromHistory([], 'restore')).toBeUndefined();
-    expect(estimateFromHistory([e('restore', 'restored', 100), e('restore', 'restored', 300), e('restore', 'rolled-back', 5), e('drill', 'restored', 1)], 'restore')).toEqual({ ms: 200, runs: 2 });
+    expect(
+      estimateFromHistory(
+        [e('restore', 'restored', 100), e('restore', 'restored', 300), e('restore', 'rolled-back', 5), e('drill', 'restored', 1)],
+        'restore',
+      ),
+    ).toEqual({ ms: 200, runs: 2 });
   });
 
   it('failed health checks: ask by default; the plan screen can decide in advance (u: ask → roll back → keep → ask)', () => {
@@ -378,7 +408,11 @@ describe('guided flow state machine', () => {
     expect(rolled).toMatchObject({ screen: 'run', question, answer: 'rollback' });
     expect(wizardReducer(rolled, { type: 'unhealthy-answer', decision: 'keep' })).toBe(rolled);
     expect(wizardReducer(rolled, { type: 'unhealthy-asked', job: jobOf(rolled), question })).toBe(rolled);
-    const done = wizardReducer(rolled, { type: 'run-done', job: jobOf(rolled), result: { summary: summaryFixture({ outcome: 'rolled-back', exitCode: ExitCode.failedRolledBack }) } });
+    const done = wizardReducer(rolled, {
+      type: 'run-done',
+      job: jobOf(rolled),
+      result: { summary: summaryFixture({ outcome: 'rolled-back', exitCode: ExitCode.failedRolledBack }) },
+    });
     expect(exitCodeOf(done)).toBe(ExitCode.failedRolledBack);
     const kept = wizardReducer(asked, { type: 'unhealthy-answer', decision: 'keep' });
     expect(kept).toMatchObject({ answer: 'keep' });
@@ -392,7 +426,9 @@ describe('guided flow state machine', () => {
     if (interrupted.screen !== 'run') throw new Error('unreachable');
     expect(interrupted.question).toBeUndefined();
     expect(wizardReducer(interrupted, { type: 'unhealthy-answer', decision: 'keep' })).toBe(interrupted);
-    expect(wizardReducer(interrupted, { type: 'unhealthy-asked', job: jobOf(interrupted), question: { checks: ['api'], state: [] } })).toBe(interrupted);
+    expect(wizardReducer(interrupted, { type: 'unhealthy-asked', job: jobOf(interrupted), question: { checks: ['api'], state: [] } })).toBe(
+      interrupted,
+    );
   });
 
   it('a drill is never asked and has nothing to decide on the plan screen', () => {

@@ -85,7 +85,9 @@ describe('streamed input (psql, gunzip | psql, docker cp -)', () => {
     const v = await verified(dump);
     await executeAction(sink(path.join(dir, 'out'), dump), ctx([v]));
     expect(await readFile(path.join(dir, 'out'), 'utf8')).toBe('SELECT 1;\n'.repeat(1000));
-    expect(consumed()).toEqual([{ path: dump, how: 'hashed', sha256: v.verifiedSha256, bytes: 10_000, verifiedSha256: v.verifiedSha256, match: true }]);
+    expect(consumed()).toEqual([
+      { path: dump, how: 'hashed', sha256: v.verifiedSha256, bytes: 10_000, verifiedSha256: v.verifiedSha256, match: true },
+    ]);
   });
 
   it('a file swapped after verification (same size) is refused before the process gets a byte', async () => {
@@ -131,14 +133,18 @@ describe('files a command opens itself (pg_restore FILE, docker cp FILE)', () =>
     const v = await verified(dump);
     const canary = path.join(dir, 'ran');
     await swapSameSize(dump);
-    await expect(executeAction(reader(dump, `require('fs').writeFileSync(${JSON.stringify(canary)}, 'x')`), ctx([v]))).rejects.toThrow(/before the step, it was replaced/);
+    await expect(executeAction(reader(dump, `require('fs').writeFileSync(${JSON.stringify(canary)}, 'x')`), ctx([v]))).rejects.toThrow(
+      /before the step, it was replaced/,
+    );
     expect(existsSync(canary)).toBe(false);
 
     const dump2 = path.join(dir, 'app2.dump');
     await writeFile(dump2, 'PGDMP custom archive bytes');
     const v2 = await verified(dump2);
     // Written in place while "pg_restore" runs (same inode): ctime moves, which nobody can set back.
-    await expect(executeAction(reader(dump2, `require('fs').appendFileSync(process.argv[1], 'tail')`), ctx([v2]))).rejects.toThrow(/after the step, it was modified in place/);
+    await expect(executeAction(reader(dump2, `require('fs').appendFileSync(process.argv[1], 'tail')`), ctx([v2]))).rejects.toThrow(
+      /after the step, it was modified in place/,
+    );
   });
 });
 
@@ -174,7 +180,9 @@ describe('copy-file (Redis RDB into a data dir the redis account can write)', ()
     await writeFile(rdb, 'REDIS0011 payload');
     const to = path.join(data, 'dump.rdb');
     await symlink(victim, to);
-    await expect(executeAction({ type: 'copy-file', from: rdb, to, purpose: 'copy' }, ctx([await verified(rdb)]))).rejects.toThrow(/already exists/);
+    await expect(executeAction({ type: 'copy-file', from: rdb, to, purpose: 'copy' }, ctx([await verified(rdb)]))).rejects.toThrow(
+      /already exists/,
+    );
     expect(await readFile(victim, 'utf8')).toBe(VICTIM);
   });
 
@@ -188,7 +196,9 @@ describe('copy-file (Redis RDB into a data dir the redis account can write)', ()
     await expect(executeAction({ type: 'copy-file', from: rdb, to, purpose: 'copy' }, ctx([v]))).rejects.toBeInstanceOf(NotVerifiedError);
     expect(existsSync(to)).toBe(false);
     // And with only a digest to go by: hashed while copying, refused before the link into place.
-    await expect(executeAction({ type: 'copy-file', from: rdb, to, purpose: 'copy' }, ctx([{ path: rdb, verifiedSha256: v.verifiedSha256! }]))).rejects.toThrow(/differ from the verified bytes/);
+    await expect(
+      executeAction({ type: 'copy-file', from: rdb, to, purpose: 'copy' }, ctx([{ path: rdb, verifiedSha256: v.verifiedSha256! }])),
+    ).rejects.toThrow(/differ from the verified bytes/);
     expect(existsSync(to)).toBe(false);
   });
 });
@@ -222,7 +232,19 @@ describe('tar extraction (Prometheus data dir whose parent the prometheus accoun
         onStaging: (staging) => {
           // The attacker (uid 65534, owner of the parent) moves the staging dir away and puts a symlink there.
           staged = staging;
-          attack = spawnSync('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', 'sh', '-c', 'mv -- "$1" "$1.moved" && ln -s -- "$2" "$1"', 'sh', staging, elsewhere]);
+          attack = spawnSync('setpriv', [
+            '--reuid',
+            String(NOBODY),
+            '--regid',
+            String(NOBODY),
+            '--clear-groups',
+            'sh',
+            '-c',
+            'mv -- "$1" "$1.moved" && ln -s -- "$2" "$1"',
+            'sh',
+            staging,
+            elsewhere,
+          ]);
         },
       });
     } finally {
@@ -254,7 +276,9 @@ describe('tar extraction (Prometheus data dir whose parent the prometheus accoun
     const v = await verified(archive);
     const other = await archiveOf({ b: '2' });
     await rename(other, archive);
-    await expect(executeAction({ type: 'extract-tar', archive, dest: path.join(dir, 'data'), purpose: 'x' }, ctx([v]))).rejects.toThrow(/is not the file that was verified/);
+    await expect(executeAction({ type: 'extract-tar', archive, dest: path.join(dir, 'data'), purpose: 'x' }, ctx([v]))).rejects.toThrow(
+      /is not the file that was verified/,
+    );
     expect(existsSync(path.join(dir, 'data'))).toBe(false);
   });
 });

@@ -2,7 +2,17 @@ import path from 'node:path';
 import { metadataValue } from '../metadata.js';
 import { parseRecordedTime, stampInName } from '../names.js';
 import type { BackupComponent, BackupSet } from '../types.js';
-import { DEFAULT_WINDOW_MINUTES, buildDirSet, loadSums, makeComponent, pairByTime, readMetadata, timedSets, type ListOptions, type Timed } from '../sets.js';
+import {
+  DEFAULT_WINDOW_MINUTES,
+  buildDirSet,
+  loadSums,
+  makeComponent,
+  pairByTime,
+  readMetadata,
+  timedSets,
+  type ListOptions,
+  type Timed,
+} from '../sets.js';
 import { classifyPath, readEntries, type Entry } from '../files.js';
 
 /** The flat layout: any recognised component files in one directory (or one per set), paired by time. */
@@ -67,7 +77,9 @@ export async function listFlat(root: string, entries: Entry[], opts: ListOptions
       });
     } else {
       for (const u of untimed) {
-        warnings.push(`${path.basename(u.c.path)} records no backup time (no YYYYMMDD_HHMMSS in its name, no metadata.txt): not listed; rename it, e.g. app_20260118_014513.dump`);
+        warnings.push(
+          `${path.basename(u.c.path)} records no backup time (no YYYYMMDD_HHMMSS in its name, no metadata.txt): not listed; rename it, e.g. app_20260118_014513.dump`,
+        );
       }
     }
   }

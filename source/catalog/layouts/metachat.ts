@@ -65,7 +65,8 @@ export async function listMetachat(root: string, opts: ListOptions, warnings: st
       }
     }
   }
-  if (otherDbs.size > 0) warnings.push(`dumps of other databases ignored: ${[...otherDbs].sort().join(', ')} (the recipe names ${opts.database})`);
+  if (otherDbs.size > 0)
+    warnings.push(`dumps of other databases ignored: ${[...otherDbs].sort().join(', ')} (the recipe names ${opts.database})`);
   const dbs = new Set(items.map((i) => i.component.database).filter(Boolean));
   if (!opts.database && dbs.size > 1) {
     warnings.push(`dumps of ${dbs.size} databases found (${[...dbs].sort().join(', ')}); set backups.database in the recipe to pick one`);
