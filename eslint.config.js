@@ -31,7 +31,6 @@ const layers = [
   // which only shapes argv for docker/compose/kubectl exec, is allowed.)
   {
     files: ['source/plan/**'],
-    ignores: ['source/plan/probe.ts', 'source/plan/dump-scan.ts'],
     patterns: [runner, ...['probe', 'engine', 'session', 'ui'].map((w) => above(w, 'plan/'))],
   },
   // The vocabulary and the text helpers are leaves.
@@ -42,6 +41,8 @@ const layers = [
   { files: ['source/targets/**'], patterns: ['plan', 'engine', 'session', 'ui'].map((w) => above(w, 'targets/')) },
   { files: ['source/catalog/**'], patterns: ['plan', 'engine', 'session', 'ui', 'probe'].map((w) => above(w, 'catalog/')) },
   { files: ['source/engine/**'], patterns: ['session', 'ui', 'probe'].map((w) => above(w, 'engine/')) },
+  // Read-only probing runs processes (through the runner) but never the engine.
+  { files: ['source/probe/**'], patterns: ['engine', 'session', 'ui'].map((w) => above(w, 'probe/')) },
 ];
 
 /** Nothing below session/ imports commands/ (commands parse arguments and print; they are the top). */

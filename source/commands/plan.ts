@@ -5,7 +5,7 @@ import { createOutput, paint } from '../output.js';
 import { identityLockKeys } from '../engine/target-identity.js';
 import { buildPlan, restorableComponents } from '../plan/build.js';
 import { resolvePlanOptions } from '../plan/options.js';
-import { preflightProblems, probeFacts, recipeFacts, type PreflightProblem } from '../plan/probe.js';
+import { preflightProblems, probeFacts, recipeFacts, type PreflightProblem } from '../probe/index.js';
 import { renderPlanText } from '../plan/render.js';
 import type { Plan } from '../plan/types.js';
 import { validatePlan } from '../plan/validate.js';

@@ -15,7 +15,7 @@ import { refuseOverUnfinished } from '../journal/detect.js';
 import { attachJournal } from '../journal/journal.js';
 import { buildPlan, restorableComponents } from '../plan/build.js';
 import { parseOnly, resolvePlanOptions, type PlanFlags } from '../plan/options.js';
-import { preflightProblems, probeFacts, runPreflight, type PreflightProblem } from '../plan/probe.js';
+import { preflightProblems, probeFacts, runPreflight, type PreflightProblem } from '../probe/index.js';
 import type { Plan, TargetFacts } from '../plan/types.js';
 import { defaultSafetyDir, evidenceDir, type LoadedRecipe } from '../recipe/load.js';
 import { toolVersion } from '../version.js';

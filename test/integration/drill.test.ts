@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { assertDrillIsolation, drillRecipe, isolationProblems, type DrillSandbox } from '../../source/drill/isolate.js';
 import { buildPlan } from '../../source/plan/build.js';
 import { resolvePlanOptions } from '../../source/plan/options.js';
-import { recipeFacts } from '../../source/plan/probe.js';
+import { recipeFacts } from '../../source/probe/index.js';
 import { listBackupSets } from '../../source/catalog/index.js';
 import { loadRecipeFile } from '../../source/recipe/load.js';
 import {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupSet } from '../../source/catalog/types.js';
-import { preflightProblems, probeFacts } from '../../source/plan/probe.js';
+import { preflightProblems, probeFacts } from '../../source/probe/index.js';
 import type { LoadedRecipe } from '../../source/recipe/load.js';
 import { recipeSchema } from '../../source/recipe/schema.js';
 import { SandboxGroup, type PostgresSandbox } from '../../source/sandbox/index.js';

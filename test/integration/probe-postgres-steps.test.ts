@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupSet, ComponentFormat } from '../../source/catalog/types.js';
 import { buildPlan } from '../../source/plan/build.js';
 import { resolvePlanOptions } from '../../source/plan/options.js';
-import { probeFacts } from '../../source/plan/probe.js';
+import { probeFacts } from '../../source/probe/index.js';
 import type { Plan } from '../../source/plan/types.js';
 import type { PlannedAction, PlannedCommand } from '../../source/actions/types.js';
 import type { LoadedRecipe } from '../../source/recipe/load.js';

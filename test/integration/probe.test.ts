@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupSet, ComponentFormat } from '../../source/catalog/types.js';
 import { buildPlan } from '../../source/plan/build.js';
 import { resolvePlanOptions } from '../../source/plan/options.js';
-import { preflightProblems, probeFacts, runPreflight } from '../../source/plan/probe.js';
+import { preflightProblems, probeFacts, runPreflight } from '../../source/probe/index.js';
 import type { LoadedRecipe } from '../../source/recipe/load.js';
 import { recipeSchema, type RecipeInput } from '../../source/recipe/schema.js';
 import { freePort, SandboxGroup, serviceCtlArgv, type PostgresSandbox, type RedisSandbox } from '../../source/sandbox/index.js';

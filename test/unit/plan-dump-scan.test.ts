@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { restoreListDumpFacts, rolesInLine, scanSqlStream } from '../../source/plan/dump-scan.js';
-import { majorOf, parseClientVersion, psqlAcceptsRestrict } from '../../source/plan/probe.js';
+import { restoreListDumpFacts, rolesInLine, scanSqlStream } from '../../source/probe/dump-scan.js';
+import { majorOf, parseClientVersion, psqlAcceptsRestrict } from '../../source/probe/index.js';
 
 describe('roles a dump references', () => {
   it('finds OWNER TO, GRANT/REVOKE lists, FOR ROLE, AUTHORIZATION, quoted names; skips PUBLIC and pg_ roles', () => {

@@ -4,7 +4,7 @@ import type { BackupSet } from '../../source/catalog/types.js';
 import { buildPlan } from '../../source/plan/build.js';
 import { identityLockKeys } from '../../source/engine/target-identity.js';
 import { resolvePlanOptions } from '../../source/plan/options.js';
-import { recipeFacts } from '../../source/plan/probe.js';
+import { recipeFacts } from '../../source/probe/index.js';
 import { validatePlan } from '../../source/plan/validate.js';
 import { defaultSafetyDir, evidenceDir, loadRecipeFile } from '../../source/recipe/load.js';
 

@@ -12,7 +12,7 @@ import * as pg from '../targets/postgres.js';
 import { redisCliArgv } from '../targets/redis.js';
 import { offlineRedisFacts, type OfflineRedisFacts } from '../targets/redis-config.js';
 import { restoreListDumpFacts, scanPlainDump, scanSqlStream } from './dump-scan.js';
-import type { DumpFacts, Plan, PlanOptions, TargetFacts } from './types.js';
+import type { DumpFacts, Plan, PlanOptions, TargetFacts } from '../plan/types.js';
 
 /**
  * Read-only probing of the targets before planning: versions, whether the database exists, the
