@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { recipeRedactor } from '../recipe/secrets.js';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createRedactor, type Redactor } from '../exec/redact.js';
@@ -226,8 +227,7 @@ async function attempt(
 export async function runCheck(check: Check, ctx: CheckContext): Promise<CheckResult> {
   const recipe = recipeOf(ctx.recipe);
   const env = ctx.env ?? process.env;
-  const secrets = [recipe.components.postgres?.passwordEnv, recipe.components.redis?.passwordEnv].map((n) => (n ? env[n] : undefined));
-  const redact = (ctx.redact ?? createRedactor()).with(secrets);
+  const redact = recipeRedactor(recipe, env, ctx.redact ?? createRedactor());
   const started = performance.now();
   const of = check.retries + 1;
   let last: Attempt = { ok: false, detail: 'not run' };

@@ -10,7 +10,8 @@ import { renderPlanText } from '../plan/render.js';
 import type { Plan } from '../plan/types.js';
 import { validatePlan } from '../plan/validate.js';
 import { resolveRecipe } from '../recipe/load.js';
-import { pickBackupSet, recipeRedactor } from '../session/session.js';
+import { recipeRedactor } from '../recipe/secrets.js';
+import { pickBackupSet } from '../session/session.js';
 
 export interface PlanCommandOptions {
   recipe?: string;

@@ -1,11 +1,11 @@
 import path from 'node:path';
+import { recipeRedactor } from '../recipe/secrets.js';
 import { createInterface } from 'node:readline/promises';
 import { defaultLockDir, findStaleLocks, takeOverLocks } from '../engine/lock.js';
 import { EventBus } from '../engine/events.js';
 import { runPlan, type RunSummary } from '../engine/run.js';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { createRedactor } from '../exec/redact.js';
 import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence, type EvidenceHandle } from '../evidence/writer.js';
 import { formatUnfinishedBlock, probeTargetsNow } from '../journal/describe.js';
 import { appendRecord, attachJournal, JOURNAL_FILE, removeIndexEntry, type RecoverMode } from '../journal/journal.js';
@@ -142,8 +142,7 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
   if (ownerAlive(u.entry)) throw new UsageError(`Run ${u.runId} is running again; recover refuses to touch it.`);
 
   const recipe = loaded.recipe;
-  const c = recipe.components;
-  const redact = createRedactor([c.postgres?.passwordEnv, c.redis?.passwordEnv].map((n) => (n ? env[n] : undefined)));
+  const redact = recipeRedactor(recipe, env);
   await prepareRecipeEvidence(loaded, env);
   const runId = newRunId('restore', recipe.name).replace('-restore-', '-recover-');
   const lockDir = defaultLockDir(env, evidenceDir(recipe, env));

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { recipeRedactor } from '../recipe/secrets.js';
 import { findBackupSet, listBackupSets, loadBackupSetFromPath } from '../catalog/index.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { formatUtc } from '../catalog/names.js';
@@ -10,7 +11,6 @@ import { ExitCode } from '../exit-codes.js';
 import { expandHome, type LoadedRecipe } from '../recipe/load.js';
 import os from 'node:os';
 import { EventBus, verificationEvent } from '../engine/events.js';
-import { createRedactor } from '../exec/redact.js';
 import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence } from '../evidence/writer.js';
 import { toolVersion } from '../version.js';
 import { createOutput, formatAge, formatBytes, formatDuration, paint, type Output } from '../output.js';
@@ -177,9 +177,7 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
 /** A verify run recorded in the recipe's evidence: run-started now, verification and seal at finish. */
 function startVerifyEvidence(loaded: LoadedRecipe, set: BackupSet): { finish: (report: VerifyReport | undefined) => Promise<string> } {
   const r = loaded.recipe;
-  const redact = createRedactor(
-    [r.components.postgres?.passwordEnv, r.components.redis?.passwordEnv].map((n) => (n ? process.env[n] : undefined)),
-  );
+  const redact = recipeRedactor(r);
   const bus = new EventBus();
   const startedAt = new Date();
   const runId = newRunId('verify', r.name, startedAt);

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { createRedactor, type Redactor } from '../exec/redact.js';
+import { recipeRedactor } from '../recipe/secrets.js';
 import { run } from '../exec/run.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import * as pg from '../targets/postgres.js';
@@ -15,11 +15,6 @@ import { settledState, type StepState, type UnfinishedRun } from './state.js';
  */
 
 const TIMEOUT_MS = 10_000;
-
-function recipeRedactor(loaded: LoadedRecipe, env: NodeJS.ProcessEnv): Redactor {
-  const c = loaded.recipe.components;
-  return createRedactor([c.postgres?.passwordEnv, c.redis?.passwordEnv].map((n) => (n ? env[n] : undefined)));
-}
 
 function firstLine(r: { stderrTail: string[]; stdoutTail: string[] }): string {
   return [...r.stderrTail, ...r.stdoutTail].find((l) => l.trim() !== '')?.trim() ?? 'no answer';

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { recipeRedactor } from '../recipe/secrets.js';
 import { statfs, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -62,9 +63,7 @@ function secretEnv(name: string | undefined, childName: string, env: Env): Recor
 }
 
 function redactorFor(opts: ProbeOptions, env: Env, recipe: LoadedRecipe): Redactor {
-  const c = recipe.recipe.components;
-  const secrets = [c.postgres?.passwordEnv, c.redis?.passwordEnv].map((n) => (n ? env[n] : undefined));
-  return (opts.redact ?? createRedactor()).with(secrets);
+  return recipeRedactor(recipe, env, opts.redact ?? createRedactor());
 }
 
 function firstError(r: RunResult): string {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { recipeSecretEnvNames } from '../recipe/secrets.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { Period } from './period.js';
 import { timeBudgetSeconds, type DrillSizing } from './sizing.js';
@@ -53,7 +54,7 @@ function unitPath(p: string): string {
 }
 
 export function secretEnvNames(recipe: Recipe): string[] {
-  return [recipe.components.postgres?.passwordEnv, recipe.components.redis?.passwordEnv].filter((n): n is string => Boolean(n));
+  return recipeSecretEnvNames(recipe);
 }
 
 export function systemdUnits(input: SystemdUnitInput): UnitFile[] {

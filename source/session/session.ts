@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { recipeRedactor } from '../recipe/secrets.js';
 import { findBackupSet, listBackupSets, loadBackupSetFromPath, verifyBackupSet } from '../catalog/index.js';
 import { isPathRef } from '../catalog/resolve.js';
 import type { BackupSet, ComponentKind, VerifyReport } from '../catalog/types.js';
@@ -9,7 +10,7 @@ import { identityLockKeys } from '../engine/target-identity.js';
 import { runPlan, type RendererName, type RunSummary, type UnhealthyDecision } from '../engine/run.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { createRedactor, type Redactor } from '../exec/redact.js';
+import type { Redactor } from '../exec/redact.js';
 import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence } from '../evidence/writer.js';
 import { refuseOverUnfinished } from '../journal/detect.js';
 import { attachJournal } from '../journal/journal.js';
@@ -143,12 +144,6 @@ export async function pickBackupSet(recipe: LoadedRecipe, ref: string): Promise<
 export function applyUnhealthyChoice(plan: Plan, rollbackOnUnhealthy: boolean): Plan {
   const wanted = plan.mode === 'drill' ? plan.options.rollbackOnUnhealthy : rollbackOnUnhealthy;
   return wanted === plan.options.rollbackOnUnhealthy ? plan : { ...plan, options: { ...plan.options, rollbackOnUnhealthy: wanted } };
-}
-
-/** The redactor for a recipe: the values of the secrets it names. */
-export function recipeRedactor(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): Redactor {
-  const c = loaded.recipe.components;
-  return createRedactor([c.postgres?.passwordEnv, c.redis?.passwordEnv].map((n) => (n ? env[n] : undefined)));
 }
 
 /** Where a recipe's locks live. */
