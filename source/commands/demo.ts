@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { demoEvidenceDir } from '../state/paths.js';
 import path from 'node:path';
 import { buildDemoWorld, type DemoWorld } from '../demo/world.js';
 import type { DockerDemoWorld } from '../demo/docker-world.js';
@@ -23,10 +23,6 @@ export interface DemoCommandOptions {
   docker?: boolean;
 }
 
-export function demoEvidenceDir(env: NodeJS.ProcessEnv = process.env): string {
-  const state = env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state');
-  return path.join(state, 'restore-assistant', 'demo', 'runs');
-}
 
 export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
   const out = createOutput();

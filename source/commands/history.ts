@@ -1,7 +1,8 @@
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createOutput, formatAge, formatDuration, paint } from '../output.js';
-import { evidenceDir, resolveRecipe } from '../recipe/load.js';
+import { resolveRecipe } from '../recipe/load.js';
+import { evidenceDir } from '../state/paths.js';
 import { readHistory, type HistoryRun, type HistoryView, type RtoTrend } from '../evidence/history.js';
 import { sanitizeText } from '../text/sanitize.js';
 

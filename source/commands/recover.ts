@@ -14,7 +14,8 @@ import { attemptRecord, findUnfinishedRuns, finishPlan, ownerAlive } from '../jo
 import { identityLockKeys } from '../engine/target-identity.js';
 import { COMPONENT_KINDS } from '../catalog/types.js';
 import { createOutput } from '../output.js';
-import { evidenceDir, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
+import { resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
+import { evidenceDir } from '../state/paths.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { formatSummary } from '../session/summary.js';
 import { ownRunSignals } from '../session/signals.js';

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { createOutput } from '../output.js';
-import { evidenceDir, expandHome, resolveRecipe } from '../recipe/load.js';
+import { expandHome, resolveRecipe } from '../recipe/load.js';
+import { evidenceDir } from '../state/paths.js';
 import { EVENTS_FILE } from '../evidence/format.js';
 import { formatReport, loadReport } from '../evidence/report.js';
 

@@ -37,7 +37,8 @@ import {
   type LineBody,
 } from './format.js';
 import { buildReport, renderMarkdown } from './report.js';
-import { evidenceDir, type LoadedRecipe } from '../recipe/load.js';
+import { type LoadedRecipe } from '../recipe/load.js';
+import { evidenceDir } from '../state/paths.js';
 import { toolVersion } from '../version.js';
 import { exportMetricsOnClose } from '../metrics/index.js';
 import { safeJsonStringify, sanitizeDeep } from '../text/sanitize.js';

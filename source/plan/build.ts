@@ -3,7 +3,8 @@ import { databaseClaims, databaseMismatches, describeMismatch } from '../catalog
 import { type BackupComponent, type BackupSet, COMPONENT_KINDS, type ComponentKind, type VerifyReport } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
 import { contextLabel } from '../exec/context.js';
-import { defaultSafetyDir, type LoadedRecipe } from '../recipe/load.js';
+import { type LoadedRecipe } from '../recipe/load.js';
+import { defaultSafetyDir } from '../state/paths.js';
 import type { Check, PostgresTarget, PrometheusTarget, RedisTarget } from '../recipe/schema.js';
 import * as pg from '../targets/postgres.js';
 import * as prom from '../targets/prometheus.js';

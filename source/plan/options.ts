@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { COMPONENT_KINDS, type ComponentKind } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
-import { defaultSafetyDir } from '../recipe/load.js';
+import { defaultSafetyDir } from '../state/paths.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { PlanOptions } from './types.js';
 

@@ -169,19 +169,3 @@ export async function resolveRecipe(ref: string, dirs = recipeDirs()): Promise<L
     next: 'Pass a path (--recipe ./recipes/x.yaml), or set RESTORE_ASSISTANT_RECIPES to the directory holding your recipes.',
   });
 }
-
-/** Where this recipe's evidence goes: recipe.evidence.dir, else $XDG_STATE_HOME/restore-assistant/runs. */
-export function evidenceDir(recipe: Recipe | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (recipe?.evidence.dir) return path.resolve(expandHome(recipe.evidence.dir));
-  if (env['RESTORE_ASSISTANT_EVIDENCE_DIR']) return path.resolve(expandHome(env['RESTORE_ASSISTANT_EVIDENCE_DIR']));
-  const state = env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state');
-  return path.join(state, 'restore-assistant', 'runs');
-}
-
-/**
- * Where safety copies that are files (a pg_dump safety copy) go by default: `safety` beside the
- * recipe's evidence directory. The one default: the plan options and the plan builder both use it.
- */
-export function defaultSafetyDir(recipe: Recipe | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(path.dirname(evidenceDir(recipe, env)), 'safety');
-}

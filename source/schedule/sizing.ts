@@ -1,6 +1,7 @@
 import { listBackupSets } from '../catalog/index.js';
 import { isSuccessfulDrill, readHistory } from '../evidence/history.js';
-import { evidenceDir, type LoadedRecipe } from '../recipe/load.js';
+import { type LoadedRecipe } from '../recipe/load.js';
+import { evidenceDir } from '../state/paths.js';
 
 /**
  * What the last successful drill of a recipe tells a scheduler: how long it took (from its

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { listBackupSets } from '../catalog/index.js';
 import { readHistory, type HistoryRun } from '../evidence/history.js';
-import { discoverRecipes, evidenceDir, recipeDirs, type LoadedRecipe } from '../recipe/load.js';
+import { discoverRecipes, recipeDirs, type LoadedRecipe } from '../recipe/load.js';
+import { evidenceDir } from '../state/paths.js';
 import { sanitizeText } from '../text/sanitize.js';
 import type { GuideDeps, GuideHistoryEntry, GuideMode, RecipeChoice } from '../ui/types.js';
 import { openSession, type Session } from './session.js';

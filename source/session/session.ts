@@ -18,7 +18,8 @@ import { buildPlan, restorableComponents } from '../plan/build.js';
 import { parseOnly, resolvePlanOptions, type PlanFlags } from '../plan/options.js';
 import { preflightProblems, probeFacts, runPreflight, type PreflightProblem } from '../probe/index.js';
 import type { Plan, TargetFacts } from '../plan/types.js';
-import { defaultSafetyDir, evidenceDir, type LoadedRecipe } from '../recipe/load.js';
+import { type LoadedRecipe } from '../recipe/load.js';
+import { defaultSafetyDir, evidenceDir } from '../state/paths.js';
 import { toolVersion } from '../version.js';
 import { drillScratchHolder, type DrillScratchHolder, type DrillTarget } from './drill.js';
 

@@ -1,5 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
+import { expandHome } from '../recipe/load.js';
+import type { Recipe } from '../recipe/schema.js';
 
 /**
  * The machine-wide places restore-assistant keeps state in, in one module (docs/architecture.md,
@@ -25,11 +27,36 @@ export const DEFAULT_LOCK_DIR = '/run/restore-assistant/locks';
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env[STATE_DIR_ENV]) return path.resolve(env[STATE_DIR_ENV]);
   if (process.getuid?.() === 0) return '/var/lib/restore-assistant';
-  return path.join(env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state'), 'restore-assistant');
+  return userStateDir(env);
 }
 
 /** The machine-wide lock directory (see the module comment): the same for every user. */
 export function lockDir(env: NodeJS.ProcessEnv = process.env): string {
   const set = env[LOCK_DIR_ENV];
   return set ? path.resolve(set) : DEFAULT_LOCK_DIR;
+}
+
+/** The operator's own state directory: $XDG_STATE_HOME/restore-assistant (~/.local/state/restore-assistant). */
+export function userStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state'), 'restore-assistant');
+}
+
+/** Where this recipe's evidence goes: recipe.evidence.dir, else $XDG_STATE_HOME/restore-assistant/runs. */
+export function evidenceDir(recipe: Recipe | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (recipe?.evidence.dir) return path.resolve(expandHome(recipe.evidence.dir));
+  if (env['RESTORE_ASSISTANT_EVIDENCE_DIR']) return path.resolve(expandHome(env['RESTORE_ASSISTANT_EVIDENCE_DIR']));
+  return path.join(userStateDir(env), 'runs');
+}
+
+/**
+ * Where safety copies that are files (a pg_dump safety copy) go by default: `safety` beside the
+ * recipe's evidence directory. The one default: the plan options and the plan builder both use it.
+ */
+export function defaultSafetyDir(recipe: Recipe | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(path.dirname(evidenceDir(recipe, env)), 'safety');
+}
+
+/** Where `demo` keeps its evidence (apart from every real recipe's). */
+export function demoEvidenceDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(userStateDir(env), 'demo', 'runs');
 }

@@ -6,7 +6,8 @@ import { identityLockKeys } from '../../source/engine/target-identity.js';
 import { resolvePlanOptions } from '../../source/plan/options.js';
 import { recipeFacts } from '../../source/probe/index.js';
 import { validatePlan } from '../../source/plan/validate.js';
-import { defaultSafetyDir, evidenceDir, loadRecipeFile } from '../../source/recipe/load.js';
+import { loadRecipeFile } from '../../source/recipe/load.js';
+import { defaultSafetyDir, evidenceDir } from '../../source/state/paths.js';
 
 /** One lock-key scheme carried by the plan, one safety-copy directory default, one plan check. */
 

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecipeError } from '../../source/errors.js';
-import { discoverRecipes, evidenceDir, loadRecipeFile, parseRecipe, resolveRecipe } from '../../source/recipe/load.js';
+import { discoverRecipes, loadRecipeFile, parseRecipe, resolveRecipe } from '../../source/recipe/load.js';
+import { evidenceDir } from '../../source/state/paths.js';
 
 const minimal = `name: demo
 backups:
