@@ -23,7 +23,6 @@ export interface DemoCommandOptions {
   docker?: boolean;
 }
 
-
 export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
   const out = createOutput();
   const c = paint(out.color);
