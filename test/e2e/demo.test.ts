@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { processesMentioning } from '../support/processes.js';
-import { KEYS, Terminal } from '../support/terminal.js';
+import { keys } from '../support/keys.js';
+import { Terminal } from '../support/terminal.js';
 
 /**
  * `restore-assistant demo` in a pseudo-terminal at 80x24: the newcomer's first run, walked through
@@ -38,13 +39,13 @@ describe('demo: the guided incident flow in a terminal', () => {
     const recipe = await t.waitFor('What do you want to do with demo?');
     expect(recipe).toContain('Restore in place');
     expect(recipe).toContain('Drill');
-    t.write(KEYS.enter);
+    t.write(keys.enter);
     const backups = await t.waitFor(/Time \(UTC\)[\s\S]*Set \d{4}-/);
     expect(backups).toContain('Which backup of demo do you want to restore?');
-    t.write(KEYS.enter);
+    t.write(keys.enter);
     const plan = await t.waitFor('IN-PLACE restore of demo from', 120_000);
     expect(plan).toContain('If health checks fail:');
-    t.write(KEYS.enter);
+    t.write(keys.enter);
     const confirm = await t.waitFor('Type shop to restore, or Esc to go back:');
     expect(confirm).toContain('IN-PLACE restore over the real targets of demo');
     await t.type('shop');

@@ -21,7 +21,8 @@ import {
   type StoryPortalBackup,
 } from '../../source/sandbox/index.js';
 import { cliBin } from '../support/cli.js';
-import { KEYS, Terminal } from '../support/terminal.js';
+import { keys } from '../support/keys.js';
+import { Terminal } from '../support/terminal.js';
 
 /**
  * The guided interface end to end: the real built binary in a pseudo-terminal, driven by real
@@ -118,12 +119,12 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const recipeScreen = await t.waitFor(`What do you want to do with ${recipeName}?`);
     expect(recipeScreen).toContain(`Backups     ${join(base, 'backups')} (story-portal layout)`);
     expect(recipeScreen).toContain(`PostgreSQL ${DB} on ${pg.host}:${pg.port} (host)`);
-    t.write(KEYS.enter); // Restore in place
+    t.write(keys.enter); // Restore in place
     const backupScreen = await t.waitFor(`Set ${set.id}`);
     expect(backupScreen).toContain(`Which backup of ${recipeName} do you want to restore?`);
     expect(backupScreen).toMatch(/Time \(UTC\)\s+Age\s+PostgreSQL\s+Redis\s+Prometheus\s+Checksums/);
     expect(backupScreen).toMatch(/RPO if restored now: \d+[sm] of changes lost \(target 24h 0m\)/);
-    t.write(KEYS.enter); // verify this set
+    t.write(keys.enter); // verify this set
     const plan = await t.waitFor(`IN-PLACE restore of ${recipeName} from ${set.id}`);
     expect(plan).toMatch(/Restore PostgreSQL database storydb/);
     expect(plan).toContain('If health checks fail: ask: keep the restored state or roll back');
@@ -148,7 +149,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     t.write('c');
     const cmds = await t.waitFor('$ ');
     expect(cmds).toMatch(/\$ \S*psql .*storydb/s);
-    t.write(KEYS.enter); // to confirm
+    t.write(keys.enter); // to confirm
     const confirm = await t.waitFor(`Type ${DB} to restore, or Esc to go back:`);
     expect(confirm).toContain(`IN-PLACE restore over the real targets of ${recipeName}`);
     expect(confirm).toContain(
@@ -202,7 +203,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     await walkToConfirm(t, 'e2e-story', { rollbackOnUnhealthy: true });
     // The confirm word with a typo and its backspaces in one write (a paste, a laggy link), then Enter.
     t.write(`${DB}xx\u007F\u007F`);
-    t.write(KEYS.enter);
+    t.write(keys.enter);
     const run = await t.waitFor('Confirmed at');
     expect(run).toContain(`IN-PLACE restore of e2e-story from set ${set.id}`);
     const summary = await t.waitFor(/Evidence: \S+/, 180_000);
@@ -255,7 +256,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const wrong = await t.waitFor('"stroydb" is not "storydb". Nothing was touched');
     expect(wrong).toContain('Type storydb to restore');
     // Esc goes back one screen (the plan), as everywhere; q there cancels.
-    t.write(KEYS.escape);
+    t.write(keys.escape);
     await t.waitFor(`IN-PLACE restore of e2e-cancel from ${set.id}`);
     t.write('q');
     const cancelled = await t.waitFor('Cancelled');
@@ -293,7 +294,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     await t.waitFor('▸ Run health checks', 180_000);
     // By now the database, Redis and Prometheus were replaced by the backup's.
     expect(await pg.psql("SELECT to_regclass('public.pre_restore_marker') IS NULL", DB)).toBe('t');
-    t.write(KEYS.ctrlC);
+    t.write(keys.ctrlC);
     const aborting = await t.waitFor('Interrupt received: stopping and rolling back');
     expect(aborting).toContain('Ctrl-C stop waiting and report the state');
     const rolled = await t.waitFor('interrupted, rolled back (exit 130)', 180_000);
@@ -356,9 +357,9 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
   it('Ctrl-C before anything ran cancels: exit 0 (130 means a rolled-back run), "Cancelled" said once', async () => {
     const t = guide(await writeRecipe('e2e-ctrlc'));
     await t.waitFor('What do you want to do with e2e-ctrlc?');
-    t.write(KEYS.enter);
+    t.write(keys.enter);
     await t.waitFor(`Set ${set.id}`);
-    t.write(KEYS.ctrlC);
+    t.write(keys.ctrlC);
     await t.waitFor('Cancelled, nothing was touched.');
     expect(await t.exited).toBe(0);
     expect(t.text().match(/Cancelled/g)).toHaveLength(1);

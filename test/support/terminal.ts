@@ -1,10 +1,9 @@
 import { stripVTControlCharacters } from 'node:util';
+import { keys } from './keys.js';
 import { spawn, type IPty } from 'node-pty';
 import { cliBin } from './cli.js';
 
 /** Driving the real built binary in a pseudo-terminal, as a person at a keyboard would. */
-
-export const KEYS = { enter: '\r', escape: '\u001B', down: '\u001B[B', ctrlC: '\u0003' } as const;
 
 /** A program in a pseudo-terminal, with the text it has shown so far (ANSI stripped). */
 export class Terminal {
@@ -67,7 +66,7 @@ export class Terminal {
   async type(text: string): Promise<void> {
     this.write(text);
     await this.waitFor(text);
-    this.write(KEYS.enter);
+    this.write(keys.enter);
   }
 
   kill(): void {

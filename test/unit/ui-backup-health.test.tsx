@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup } from 'ink-testing-library';
 import { initialState } from '../../source/ui/wizard.js';
-import { fakeDeps, recipeFixture, setFixture } from './ui-fixtures.js';
-import { keys, renderGuide } from './ui-render.js';
+import { fakeDeps, recipeFixture, setFixture } from '../support/ui-fixtures.js';
+import { keys } from '../support/keys.js';
+import { renderGuide } from '../support/ui-render.js';
 
 /** The guide's backup screen shows the backup-health problem of the set under the cursor. */
 

@@ -4,8 +4,9 @@ import type { PlanStep } from '../../source/plan/types.js';
 import { breadcrumbForm, breadcrumbWidth, compactBreadcrumb, fitFooter, FLOW_STEPS } from '../../source/ui/layout.js';
 import { applyTypedChunk } from '../../source/ui/typed-input.js';
 import { initialState } from '../../source/ui/wizard.js';
-import { fakeDeps, recipeFixture } from './ui-fixtures.js';
-import { keys, renderGuide, type Rendered } from './ui-render.js';
+import { fakeDeps, recipeFixture } from '../support/ui-fixtures.js';
+import { keys } from '../support/keys.js';
+import { renderGuide, type Rendered } from '../support/ui-render.js';
 
 /**
  * Layout at 60x20, 80x24 and 160x45 (issue 12): the breadcrumb is one whole line in a form that

@@ -4,8 +4,9 @@ import { cleanup } from 'ink-testing-library';
 import { themeFor } from '../../source/ui/theme.js';
 import { ExitCode } from '../../source/exit-codes.js';
 import { initialState } from '../../source/ui/wizard.js';
-import { fakeDeps, NOW, recipeFixture, setFixture, SETS, summaryFixture } from './ui-fixtures.js';
-import { keys, renderGuide, type Rendered } from './ui-render.js';
+import { fakeDeps, NOW, recipeFixture, setFixture, SETS, summaryFixture } from '../support/ui-fixtures.js';
+import { keys } from '../support/keys.js';
+import { renderGuide, type Rendered } from '../support/ui-render.js';
 
 /** The frame with line wrapping undone (for sentences that wrap at the terminal width). */
 const flat = (frame: string): string => frame.replace(/\s+/g, ' ');

@@ -14,7 +14,7 @@ import {
   type WizardEvent,
   type WizardState,
 } from '../../source/ui/wizard.js';
-import { NOW, planFixture, recipeFixture, reportFixture, SETS, setFixture, summaryFixture } from './ui-fixtures.js';
+import { NOW, planFixture, recipeFixture, reportFixture, SETS, setFixture, summaryFixture } from '../support/ui-fixtures.js';
 
 const recipe = recipeFixture();
 

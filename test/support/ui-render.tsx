@@ -4,17 +4,10 @@ import { App, type GuideOutcome } from '../../source/ui/App.js';
 import { ThemeContext, themeFor } from '../../source/ui/theme.js';
 import type { GuideDeps } from '../../source/ui/types.js';
 import { initialState, type WizardState } from '../../source/ui/wizard.js';
+import { keys } from './keys.js';
 
 /** Rendering and keystroke helpers for the guided-interface tests (ink-testing-library, stripped frames). */
 
-export const keys = {
-  enter: '\r',
-  escape: '\u001B',
-  up: '\u001B[A',
-  down: '\u001B[B',
-  ctrlC: '\u0003',
-  backspace: '\u007F',
-} as const;
 
 export interface Rendered {
   instance: ReturnType<typeof render>;

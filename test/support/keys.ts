@@ -1,0 +1,9 @@
+/** The one key map of the tests: what a terminal sends for each key (ink-testing-library and the pty tests alike). */
+export const keys = {
+  enter: '\r',
+  escape: '\u001B',
+  up: '\u001B[A',
+  down: '\u001B[B',
+  ctrlC: '\u0003',
+  backspace: '\u007F',
+} as const;
