@@ -1,4 +1,4 @@
-import type { ComponentKind, VerifyReport } from '../catalog/types.js';
+import type { VerifyReport } from '../catalog/types.js';
 import type { Redactor } from '../exec/redact.js';
 import type { Plan, SafetyCopy } from '../plan/types.js';
 
@@ -80,7 +80,6 @@ export type EngineEventBody =
     }
   | { type: 'safety-copy'; stepId: string; copy: SafetyCopy }
   | { type: 'health-check'; name: string; ok: boolean; attempts: number; durationMs: number; detail: string }
-  | { type: 'data-check'; component: ComponentKind; name: string; ok: boolean; expected?: string; actual?: string }
   | { type: 'rollback-started'; reason: string }
   | { type: 'rollback-step'; stepId: string; title: string; ok: boolean; error?: string }
   | { type: 'rollback-finished'; complete: boolean; manualSteps: string[] }

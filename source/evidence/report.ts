@@ -74,7 +74,6 @@ export interface RunReport {
   plan: { steps: number; destructive: string[]; targets: Record<string, string>; warnings: string[] } | null;
   steps: ReportStep[];
   healthChecks: Array<{ name: string; ok: boolean; attempts: number; durationMs: number; detail: string; ts: string }>;
-  dataChecks: Array<{ component: string; name: string; ok: boolean; expected?: string; actual?: string; ts: string }>;
   warnings: string[];
   errors: string[];
   safetyCopies: SafetyCopy[];
@@ -290,14 +289,6 @@ function collectReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): 
       detail: e.detail,
       ts,
     })),
-    dataChecks: all('data-check').map(({ ts, e }) => ({
-      component: e.component,
-      name: e.name,
-      ok: e.ok,
-      ...(e.expected !== undefined ? { expected: e.expected } : {}),
-      ...(e.actual !== undefined ? { actual: e.actual } : {}),
-      ts,
-    })),
     warnings: [...(plan?.warnings ?? []), ...logs.filter((l) => l.e.level === 'warn').map((l) => l.e.message)],
     errors: logs.filter((l) => l.e.level === 'error').map((l) => l.e.message),
     safetyCopies: finished?.e.safetyCopies ?? all('safety-copy').map((x) => x.e.copy),
@@ -452,14 +443,6 @@ export function renderMarkdown(r: RunReport): string {
     push('## Health checks', '', '| Check | Result | Attempts | Duration | Detail |', '| --- | --- | --- | --- | --- |');
     for (const h of r.healthChecks)
       push(`| ${cell(h.name)} | ${h.ok ? 'passed' : '**failed**'} | ${h.attempts} | ${formatDuration(h.durationMs)} | ${cell(h.detail)} |`);
-    push('');
-  }
-  if (r.dataChecks.length > 0) {
-    push('## Data checks', '', '| Component | Check | Result | Expected | Actual |', '| --- | --- | --- | --- | --- |');
-    for (const d of r.dataChecks)
-      push(
-        `| ${d.component} | ${cell(d.name)} | ${d.ok ? 'passed' : '**failed**'} | ${cell(d.expected ?? '')} | ${cell(d.actual ?? '')} |`,
-      );
     push('');
   }
   if (r.warnings.length > 0 || r.errors.length > 0) {

@@ -1,4 +1,3 @@
-import type { ComponentKind } from '../catalog/types.js';
 import type { EngineEvent } from '../engine/events.js';
 import type { Plan, SafetyCopy } from '../plan/types.js';
 import type { RunSummary } from './types.js';
@@ -48,7 +47,6 @@ export interface RunView {
   tails: Record<string, string[]>;
   safetyCopies: SafetyCopy[];
   health: Array<{ name: string; ok: boolean; attempts: number; durationMs: number; detail: string }>;
-  dataChecks: Array<{ component: ComponentKind; name: string; ok: boolean; expected?: string; actual?: string }>;
   /** Warnings and errors the engine logged. */
   notes: Array<{ level: 'warn' | 'error'; message: string }>;
   rollback?: RollbackView;
@@ -58,7 +56,7 @@ export interface RunView {
 export const TAIL_LINES = 4;
 
 export function emptyRunView(): RunView {
-  return { steps: [], finishedOrder: [], progress: {}, tails: {}, safetyCopies: [], health: [], dataChecks: [], notes: [] };
+  return { steps: [], finishedOrder: [], progress: {}, tails: {}, safetyCopies: [], health: [], notes: [] };
 }
 
 function updateStep(view: RunView, id: string, title: string, patch: Partial<StepView>, finished: boolean): RunView {
@@ -118,12 +116,6 @@ export function foldRunEvent(view: RunView, raw: EngineEvent): RunView {
           { name: event.name, ok: event.ok, attempts: event.attempts, durationMs: event.durationMs, detail: event.detail },
         ],
       };
-    case 'data-check': {
-      const c: RunView['dataChecks'][number] = { component: event.component, name: event.name, ok: event.ok };
-      if (event.expected !== undefined) c.expected = event.expected;
-      if (event.actual !== undefined) c.actual = event.actual;
-      return { ...view, dataChecks: [...view.dataChecks, c] };
-    }
     case 'rollback-started':
       return { ...view, rollback: { reason: event.reason, steps: [] } };
     case 'rollback-step': {

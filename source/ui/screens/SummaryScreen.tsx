@@ -16,7 +16,6 @@ export function SummaryScreen({ state }: { state: SummaryState }): React.JSX.Ele
   const theme = useTheme();
   const { summary, evidenceDir } = state.result;
   const health = state.view?.health ?? [];
-  const dataChecks = state.view?.dataChecks ?? [];
   const good = summary.outcome === 'restored';
   const bad = summary.outcome === 'rollback-incomplete' || summary.outcome === 'unhealthy';
   const objectives = state.plan.objectives;
@@ -30,16 +29,11 @@ export function SummaryScreen({ state }: { state: SummaryState }): React.JSX.Ele
         <Text>RTO  {objective(summary.rtoMs, objectives.rtoMinutes, summary.outcome === 'unhealthy' ? 'from confirm to the end of the failed health checks' : 'from confirm to healthy', formatDuration)}</Text>
         <Text>RPO  {objective(summary.rpoMs, objectives.rpoMinutes, 'of changes lost (backup age at restore)', formatAge)}</Text>
       </Box>
-      {health.length + dataChecks.length > 0 ? (
+      {health.length > 0 ? (
         <Box flexDirection="column" marginTop={1}>
           {health.map((h, i) => (
             <Text key={`h${i}`} color={h.ok ? undefined : theme.danger} wrap="truncate-end">
               {h.ok ? theme.symbols.ok : theme.symbols.fail} Health check {h.name}: {h.ok ? 'passed' : 'FAILED'} ({h.attempts} {h.attempts === 1 ? 'attempt' : 'attempts'}){h.ok ? '' : ` ${h.detail}`}
-            </Text>
-          ))}
-          {dataChecks.map((c, i) => (
-            <Text key={`d${i}`} color={c.ok ? undefined : theme.danger} wrap="truncate-end">
-              {c.ok ? theme.symbols.ok : theme.symbols.fail} Data check {c.name}: {c.ok ? 'passed' : `FAILED (expected ${c.expected ?? '?'}, got ${c.actual ?? '?'})`}
             </Text>
           ))}
         </Box>
