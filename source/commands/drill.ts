@@ -1,7 +1,10 @@
 import { createInterface } from 'node:readline/promises';
+import { EventBus } from '../engine/events.js';
 import { UsageError } from '../errors.js';
+import { closingFromReport, closingFromRun, formatClosing } from '../evidence/closing.js';
 import { ExitCode } from '../exit-codes.js';
 import type { RunSummary } from '../engine/run.js';
+import { loadReport } from '../evidence/report.js';
 import { pickDrillSet } from '../drill/pick.js';
 import { warnUnfinished } from '../journal/detect.js';
 import { createOutput } from '../output.js';
@@ -66,6 +69,7 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
   let confirmedAt = new Date();
   let finished: { summary: RunSummary; runId: string; evidenceDir: string; plan: Plan } | undefined;
   let kept: string[] = [];
+  const bus = new EventBus();
   try {
     const prepared = await prepare(session, {
       backup: opts.backup ?? 'latest',
@@ -101,10 +105,13 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
       out.result(`Drill FAILED: backup set ${prepared.set.id} is not restorable.`);
       for (const p of prepared.report.problems) out.result(`  - ${p.component ? `${p.component}: ` : ''}${p.message}`);
       out.result(`Evidence: ${evidenceDir}`);
+      out.result('');
+      out.result(formatClosing(closingFromReport(await loadReport(evidenceDir))));
       return ExitCode.backupRejected;
     }
     const { plan } = prepared;
     const started = await session.start(plan, {
+      bus,
       signal: signals.signal,
       stopSignal: signals.stopSignal,
       renderer: process.stderr.isTTY ? 'default' : 'simple',
@@ -136,6 +143,8 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
     out.result(`Drill of ${real.name}: ${summary.exitCode === 0 ? 'PASSED' : 'FAILED'}`);
     out.result(formatSummary(summary, plan, evidenceDir, out.color));
     if (!opts.keep) out.result('Scratch services stopped and removed.');
+    out.result('');
+    out.result(formatClosing(closingFromRun({ summary, plan, evidenceDir, events: bus.history })));
   }
   return summary.exitCode;
 }

@@ -1,6 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import type { VerifyReport } from '../catalog/types.js';
+import { EventBus } from '../engine/events.js';
 import { RestoreAssistantError, UsageError } from '../errors.js';
+import { closingFromRun, formatClosing } from '../evidence/closing.js';
 import { ExitCode } from '../exit-codes.js';
 import { createOutput, formatBytes, type Output } from '../output.js';
 import { renderPlanText } from '../plan/render.js';
@@ -146,9 +148,11 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
     const confirmedAt = new Date();
 
     const signals = ownRunSignals((line) => out.info(line));
+    const bus = new EventBus();
     let started;
     try {
       started = await session.start(plan, {
+        bus,
         signal: signals.signal,
         stopSignal: signals.stopSignal,
         renderer: process.stderr.isTTY ? 'default' : 'simple',
@@ -170,6 +174,9 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
       });
     } else {
       out.result(formatSummary(summary, plan, evidenceDir, out.color));
+      // The block to paste into the incident channel (evidence/closing.ts; report.md ends with it too).
+      out.result('');
+      out.result(formatClosing(closingFromRun({ summary, plan, evidenceDir, events: bus.history })));
     }
     for (const e of started.evidenceErrors) out.info(`Warning: evidence: ${e}`);
     return summary.exitCode;

@@ -40,8 +40,10 @@ export type EngineEventBody =
       recipe: { name: string; file: string; digest: string };
       backup: { id: string; time: string; location: string };
       plan?: Plan;
-      /** When the operator confirmed (RTO starts here). */
+      /** When the operator confirmed (a restore's RTO starts here). */
       confirmedAt?: string;
+      /** When the RTO clock started (source/evidence/rto.ts: a restore's confirmation, a drill's engine start). Absent in older evidence. */
+      rtoFrom?: string;
     }
   | { type: 'step-started'; stepId: string; title: string }
   | { type: 'step-finished'; stepId: string; title: string; durationMs: number; detail?: string }

@@ -56,6 +56,7 @@ export interface RunPlanOptions {
 export interface ExecuteOptions extends RunPlanOptions {
   env: NodeJS.ProcessEnv;
   runCheck: CheckRunner;
+  /** Where the RTO clock starts (evidence/rto.ts `rtoClockStart`). */
   clockStart: Date;
   rpoMs: number | undefined;
 }

@@ -9,6 +9,7 @@ import type { CheckRunner } from './actions.js';
 import { dropCopies } from './drop-copies.js';
 import type { EngineEventBody, Outcome } from './events.js';
 import { attachLineRenderer } from './line-renderer.js';
+import { rtoClockStart } from '../evidence/rto.js';
 import { acquireLocks, defaultLockDir, LockError, type LockHandle } from './lock.js';
 import type { ExecuteOptions, RunPlanOptions } from './options.js';
 import { rollback } from './rollback.js';
@@ -46,6 +47,8 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
   const env = opts.env ?? process.env;
   const runStartedAt = new Date();
   const clockStart = opts.confirmedAt ?? runStartedAt;
+  // The one RTO definition (evidence/rto.ts): a restore's clock starts at the confirmation, a drill's here.
+  const rtoFrom = rtoClockStart(opts.kind, { confirmedAt: opts.confirmedAt, runStartedAt });
   const emit = (body: EngineEventBody): void => {
     bus.emit(body);
   };
@@ -65,6 +68,7 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
     backup: { id: plan.backup.id, time: plan.backup.time, location: redact(plan.backup.location) },
     plan: redactDeep(plan, redact),
     ...(opts.confirmedAt ? { confirmedAt: opts.confirmedAt.toISOString() } : {}),
+    rtoFrom: rtoFrom.toISOString(),
   });
 
   const rpoMs = Number.isNaN(Date.parse(plan.backup.time)) ? undefined : Math.max(0, clockStart.getTime() - Date.parse(plan.backup.time));
@@ -123,7 +127,7 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
       if (opts.signal?.aborted) {
         return finish(notStarted(plan));
       }
-      return finish(await execute(plan, { ...opts, env, runCheck: opts.runCheck ?? defaultCheckRunner, clockStart, rpoMs }));
+      return finish(await execute(plan, { ...opts, env, runCheck: opts.runCheck ?? defaultCheckRunner, clockStart: rtoFrom, rpoMs }));
     } finally {
       await lock.release();
     }

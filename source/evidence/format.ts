@@ -89,6 +89,8 @@ export interface HistoryEntry {
   confirmedAt: string | null;
   finishedAt: string;
   rtoMs: number | null;
+  /** Where the RTO clock started (evidence/rto.ts); absent in entries written before the one definition (their drill RTOs are normalised on reading). */
+  rtoFrom?: string | null;
   rpoMs: number | null;
   objectives: { rtoMinutes: number | null; rpoMinutes: number | null };
   operator: string;

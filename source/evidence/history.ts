@@ -4,6 +4,7 @@ import type { Outcome, RunKind } from '../engine/events.js';
 import { formatAge } from '../output.js';
 import { EVENTS_FILE, HISTORY_FILE, parseHistory, type HistoryEntry } from './format.js';
 import { buildReport } from './report.js';
+import { normalizedRtoMs } from './rto.js';
 import { verifyEvidenceBytes, type EvidenceStatus } from './verify.js';
 import { sanitizeDeep } from '../text/sanitize.js';
 
@@ -122,6 +123,8 @@ async function readRun(evidenceDir: string, name: string, entry: HistoryEntry | 
 }
 
 function fromEntry(e: HistoryEntry, dir: string | null): HistoryRun {
+  // One RTO definition (evidence/rto.ts): an entry written before it (no rtoFrom) is normalised.
+  const rtoMs = 'rtoFrom' in e ? e.rtoMs : normalizedRtoMs(e.kind, e.rtoMs, { confirmedAt: e.confirmedAt, runStartedAt: e.startedAt });
   return {
     runId: e.runId,
     dir,
@@ -134,10 +137,10 @@ function fromEntry(e: HistoryEntry, dir: string | null): HistoryRun {
     outcome: e.outcome,
     finished: true,
     exitCode: e.exitCode,
-    rtoMs: e.rtoMs,
+    rtoMs,
     rpoMs: e.rpoMs,
     objectives: e.objectives,
-    rtoMet: met(e.rtoMs, e.objectives.rtoMinutes),
+    rtoMet: met(rtoMs, e.objectives.rtoMinutes),
     rpoMet: met(e.rpoMs, e.objectives.rpoMinutes),
     evidence: 'missing',
     indexed: true,

@@ -5,6 +5,8 @@ import type { EngineEventBody, Outcome, RunKind } from '../engine/events.js';
 import type { SafetyCopy } from '../plan/types.js';
 import { formatAge, formatDuration } from '../output.js';
 import { EVENTS_FILE, parseLinesLenient, REPORT_FORMAT, type EvidenceHeader, type EvidenceLine } from './format.js';
+import { closingFromReport, formatClosing } from './closing.js';
+import { normalizedRtoMs, rtoTableLabel } from './rto.js';
 import { verifyEvidence, type EvidenceStatus } from './verify.js';
 import { safeJsonStringify, sanitizeDeep } from '../text/sanitize.js';
 
@@ -214,10 +216,17 @@ function collectReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): 
   const healthEvents = all('health-check');
   const kind = started?.e.kind ?? header?.kind ?? 'restore';
 
-  // RTO: the engine's figure, else confirm (or start) to the last health check of a restored run.
-  let rtoMs: number | null = finished?.e.rtoMs ?? null;
+  // RTO (evidence/rto.ts, the one definition): the engine's figure, else from where the clock
+  // starts to the last health check of a restored run. A drill recorded before the definition
+  // (no rtoFrom) has the time before its engine start taken off.
+  const runStartedTs = started?.ts ?? null;
+  let rtoMs: number | null = normalizedRtoMs(kind, finished?.e.rtoMs ?? null, {
+    rtoFrom: started?.e.rtoFrom,
+    confirmedAt,
+    runStartedAt: runStartedTs,
+  });
   let rtoTo: string | null = null;
-  const rtoFrom = confirmedAt ?? started?.ts ?? null;
+  const rtoFrom = started?.e.rtoFrom ?? (kind === 'drill' ? runStartedTs : (confirmedAt ?? runStartedTs));
   if (finished && (finished.e.outcome === 'restored' || finished.e.outcome === 'unhealthy') && rtoFrom) {
     rtoTo = healthEvents.at(-1)?.ts ?? finished.ts;
     if (rtoMs === null) rtoMs = Math.max(0, Date.parse(rtoTo) - Date.parse(rtoFrom));
@@ -225,8 +234,9 @@ function collectReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): 
   if (rtoMs !== null && rtoTo === null && rtoFrom) rtoTo = new Date(Date.parse(rtoFrom) + rtoMs).toISOString();
   // RPO: the engine's figure, else backup age at confirm (or start).
   let rpoMs: number | null = finished?.e.rpoMs ?? null;
-  if (rpoMs === null && backup && kind !== 'verify' && rtoFrom && !Number.isNaN(Date.parse(backup.time))) {
-    rpoMs = Math.max(0, Date.parse(rtoFrom) - Date.parse(backup.time));
+  const rpoFrom = confirmedAt ?? runStartedTs;
+  if (rpoMs === null && backup && kind !== 'verify' && rpoFrom && !Number.isNaN(Date.parse(backup.time))) {
+    rpoMs = Math.max(0, Date.parse(rpoFrom) - Date.parse(backup.time));
   }
 
   const logs = all('log');
@@ -381,7 +391,7 @@ export function renderMarkdown(r: RunReport): string {
   if (r.kind !== 'verify') {
     push('## Objectives', '', '| | Measured | Target | Met |', '| --- | --- | --- | --- |');
     push(
-      `| RTO (confirm to healthy) | ${ms(r.rto.measuredMs)} | ${r.rto.targetMinutes === null ? 'none set' : `${r.rto.targetMinutes} min`} | ${metWord(r.rto.met)} |`,
+      `| ${rtoTableLabel(r.kind)} | ${ms(r.rto.measuredMs)} | ${r.rto.targetMinutes === null ? 'none set' : `${r.rto.targetMinutes} min`} | ${metWord(r.rto.met)} |`,
     );
     push(
       `| RPO (backup age at restore) | ${r.rpo.measuredMs === null ? 'n/a' : formatAge(r.rpo.measuredMs)} | ${r.rpo.targetMinutes === null ? 'none set' : `${r.rpo.targetMinutes} min`} | ${metWord(r.rpo.met)} |`,
@@ -483,6 +493,10 @@ export function renderMarkdown(r: RunReport): string {
       '| Run by | ________________ | ________________ | __________ |',
       '| Reviewed by | ________________ | ________________ | __________ |',
     );
+  }
+  if (r.kind !== 'verify') {
+    // The closing block (evidence/closing.ts): the same text `restore` / `drill` print at the end.
+    push('', '## For the incident channel', '', '```text', formatClosing(closingFromReport(r)).replace(/```/g, "'''"), '```');
   }
   push('', `Verify this record: \`restore-assistant evidence verify ${r.evidence.dir}\``, '');
   return out.join('\n');

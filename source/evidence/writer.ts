@@ -275,6 +275,7 @@ export function attachEvidence(bus: EventBus, opts: AttachEvidenceOptions): Evid
         confirmedAt: report?.confirmedAt ?? null,
         finishedAt: report?.finishedAt ?? new Date().toISOString(),
         rtoMs: report?.rto.measuredMs ?? null,
+        rtoFrom: report?.rto.from ?? null,
         rpoMs: report?.rpo.measuredMs ?? null,
         objectives: { rtoMinutes: report?.rto.targetMinutes ?? null, rpoMinutes: report?.rpo.targetMinutes ?? null },
         operator: header.operator,

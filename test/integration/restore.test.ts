@@ -265,6 +265,18 @@ describe('restore: real services, real backups, the real CLI', () => {
     expect(r.stdout).toMatch(/RPO: .+ of data lost at most \(target .+: met\)/);
     expect(r.stdout).toContain(`restored from ${set.id}`);
     expect(r.stderr).toMatch(/\d\d:\d\d:\d\d ✔ .*restored|\d\d:\d\d:\d\d ✔ /);
+    // The closing block ends stdout and report.md, the same text; its Next command works when pasted.
+    const closing = r.stdout.slice(r.stdout.lastIndexOf('----- restore-assistant restore of')).trimEnd();
+    expect(closing).toMatch(/^Verdict: +RESTORED and healthy \(exit 0\)$/m);
+    expect(closing).toMatch(new RegExp(`^Set: +${set.id}, taken `, 'm'));
+    expect(closing).toMatch(/^RTO: +.+ from confirm to healthy \(target .+: met\)$/m);
+    expect(closing).toMatch(/^Health checks: +(\d+) of \1 passed/m);
+    expect(closing).toMatch(/^Safety copies: +.*__pre_restore_/m);
+    const closingDir = /^Evidence: +(\S+)$/m.exec(closing)?.[1] ?? '';
+    expect(await readFile(join(closingDir, 'report.md'), 'utf8')).toContain(closing);
+    const nextLine = /^Next: +restore-assistant (.+)$/m.exec(closing)?.[1] ?? '';
+    expect(nextLine).toBe(`evidence verify ${closingDir}`);
+    expect((await run(['evidence', 'verify', closingDir])).exitCode).toBe(0);
 
     expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);
     expect(await fingerprintRedis(redis)).toEqual(backupRedis);
