@@ -59,8 +59,9 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     .option('--recipe <recipe>', 'recipe name or path')
     .option('--root <dir>', 'a backup root directory')
     .option('--quick', 'checksums and headers only (skip whole-stream checks)')
+    .option('--to <target>', "physical layout: check the WAL up to this target: latest (default), immediate, or a time with its zone ('2026-12-01 03:12:00Z')")
     .option('--json', 'print JSON')
-    .action(async (set: string, opts: { recipe?: string; root?: string; quick?: boolean; json?: boolean }) => {
+    .action(async (set: string, opts: { recipe?: string; root?: string; quick?: boolean; json?: boolean; to?: string }) => {
       setHandler(async () => (await import('./commands/verify.js')).verifyCommand(set, opts));
     });
 

@@ -11,6 +11,7 @@ import { classifyPath, readEntries, rootError, type Entry } from './files.js';
 import { listMetachat } from './layouts/metachat.js';
 import { listStoryPortal } from './layouts/story-portal.js';
 import { listFlat } from './layouts/flat.js';
+import { listPhysical, PHYSICAL_BASE_DIR } from './layouts/physical.js';
 
 export type { BackupComponent, BackupSet, Layout } from './types.js';
 export { verifyBackupSet } from './verify.js';
@@ -29,12 +30,15 @@ export interface ListResult {
 export const SUPPORTED_LAYOUTS_HELP = [
   'story-portal: <root>/<YYYY-MM-DD_HH-MM-SS>/ holding postgres.sql.gz, redis.rdb, prometheus-data.tar.gz, metadata.txt',
   'metachat: <root>/postgres/<db>_<YYYYMMDD_HHMMSS>.dump (+ .sha256) and <root>/redis/dump_<YYYYMMDD_HHMMSS>.rdb',
+  'physical: <root>/base/<stamp>/ holding pg_basebackup -Ft output (base.tar[.gz], backup_manifest), with backups.walArchive naming the WAL archive',
   'flat: dumps directly in <root> (<name>_<YYYYMMDD_HHMMSS>.dump/.sql/.sql.gz, pg_dump -Fd directories, .rdb, prometheus*.tar.gz), or set directories with a metadata.txt',
 ];
 
 /** Which layout a root holds, or undefined. */
 export async function detectLayout(root: string, entries: Entry[]): Promise<Layout | undefined> {
   if (entries.some((e) => e.isDir && STORY_PORTAL_DIR.test(e.name))) return 'story-portal';
+  const base = entries.find((e) => e.isDir && e.name === PHYSICAL_BASE_DIR);
+  if (base && (await readEntries(base.full).catch(() => [] as Entry[])).some((e) => e.isDir)) return 'physical';
   for (const sub of ['postgres', 'redis'] as const) {
     const e = entries.find((x) => x.isDir && x.name === sub);
     if (!e) continue;
@@ -86,6 +90,7 @@ export async function listBackupSets(opts: ListOptions): Promise<ListResult> {
   let sets: BackupSet[];
   if (layout === 'story-portal') sets = await listStoryPortal(root, entries, warnings);
   else if (layout === 'metachat') sets = await listMetachat(root, opts, warnings);
+  else if (layout === 'physical') sets = await listPhysical(root, entries, warnings);
   else sets = await listFlat(root, entries, opts, warnings);
   sets.sort(byRecordedTime);
   return { sets, layout, warnings };

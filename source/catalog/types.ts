@@ -1,6 +1,6 @@
 /** The data model of backups on disk. The catalog produces it; verify, plan and evidence read it. */
 
-export type Layout = 'story-portal' | 'metachat' | 'flat';
+export type Layout = 'story-portal' | 'metachat' | 'flat' | 'physical';
 
 /** Every component kind, in restore order. A new kind starts here (docs/architecture.md, "Adding a component kind"). */
 export const COMPONENT_KINDS = ['postgres', 'redis', 'prometheus'] as const;
@@ -22,7 +22,9 @@ export type ComponentFormat =
   /** Redis RDB snapshot */
   | 'redis-rdb'
   /** tar.gz of a Prometheus data dir (live dir or TSDB snapshot) */
-  | 'prometheus-tar-gz';
+  | 'prometheus-tar-gz'
+  /** pg_basebackup -Ft base.tar or base.tar.gz (with backup_manifest; restored to a point in time with the WAL archive, source/pitr/) */
+  | 'pg-base-tar';
 
 export type ChecksumStatus =
   /** an expected checksum exists and the file matched it */

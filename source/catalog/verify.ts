@@ -20,6 +20,7 @@ const QUICK_SKIPS: Record<BackupComponent['format'], string[]> = {
   'pg-directory': ['pg_restore read-through (data blocks)'],
   'redis-rdb': ['redis-check-rdb'],
   'prometheus-tar-gz': ['gzip stream', 'tar entries', 'prometheus data dir'],
+  'pg-base-tar': ['pg_verifybackup', 'WAL archive'],
 };
 
 async function verifyComponent(
@@ -66,6 +67,9 @@ async function verifyComponent(
         break;
       case 'prometheus-tar-gz':
         await verifyPrometheus(r, opts);
+        break;
+      case 'pg-base-tar':
+        // Hashed above; pg_verifybackup and the WAL archive are checked by source/pitr/verify.ts.
         break;
     }
     if (opts.depth === 'quick') r.facts['notChecked'] = QUICK_SKIPS[component.format];

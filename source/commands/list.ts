@@ -4,6 +4,7 @@ import { listBackupSets } from '../catalog/index.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { formatUtc } from '../catalog/names.js';
 import { needSourceError, resolveBackupSource } from '../catalog/resolve.js';
+import { isPhysicalSource } from '../pitr/source.js';
 import type { BackupSet } from '../catalog/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { assessBackupHealth, healthCell } from '../health/backups.js';
@@ -45,6 +46,7 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
   const source = await resolveBackupSource(opts);
   if (!source) throw await needSourceError('list');
   if (source.recipe) await warnUnfinished(source.recipe, opts.recipe ?? source.recipe.file, (t) => process.stderr.write(`${t}\n`));
+  if (await isPhysicalSource(source)) return (await import('./pitr.js')).pitrListCommand(source, opts);
   const result = await listBackupSets({
     root: source.root,
     layout: source.layout,

@@ -4,6 +4,7 @@ import { findBackupSet, listBackupSets, loadBackupSetFromPath } from '../catalog
 import { sanitizeText } from '../text/sanitize.js';
 import { formatUtc } from '../catalog/names.js';
 import { isPathRef, needSourceError, resolveBackupSource } from '../catalog/resolve.js';
+import { isPhysicalSource } from '../pitr/source.js';
 import type { BackupSet, VerifyReport } from '../catalog/types.js';
 import { verifyBackupSet, type VerifyProgress } from '../catalog/verify.js';
 import { RestoreAssistantError, UsageError } from '../errors.js';
@@ -20,6 +21,8 @@ export interface VerifyCommandOptions {
   root?: string;
   quick?: boolean;
   json?: boolean;
+  /** Point-in-time (physical layout): verify the WAL up to this target ("latest", "immediate", a time). */
+  to?: string;
 }
 
 /** Progress on stderr: one line per component without a TTY, a live percentage with one. */
@@ -109,6 +112,8 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
     if (!refIsPath)
       throw await needSourceError('verify', ` (or give a path to a set directory or dump file instead of "${sanitizeText(ref, 60)}")`);
     set = await loadBackupSetFromPath(ref);
+  } else if (await isPhysicalSource(source)) {
+    return (await import('./pitr.js')).pitrVerifyCommand(source, ref, opts);
   } else {
     const listed = await listBackupSets({
       root: source.root,

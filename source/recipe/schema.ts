@@ -57,6 +57,30 @@ export const serviceControlSchema = z
   })
   .strict();
 
+/** A PostgreSQL cluster restored as a whole (point-in-time recovery, source/pitr/). */
+export const clusterSchema = z
+  .object({
+    dataDir: z.string().min(1).describe('The data directory (PGDATA) the base backup replaces, e.g. /var/lib/postgresql/15/main'),
+    service: serviceControlSchema.describe('How to stop and start this PostgreSQL (start may return while it is still recovering)'),
+    osUser: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]*$/, 'an OS user name')
+      .default('postgres')
+      .describe('The OS user the server runs as: owner of the restored data directory'),
+    bin: z
+      .string()
+      .optional()
+      .describe(
+        'Directory of the server binaries (pg_waldump, pg_verifybackup); default: postgres.bin, else /usr/lib/postgresql/<major>/bin',
+      ),
+    recoveryTimeoutMinutes: z
+      .number()
+      .positive()
+      .default(120)
+      .describe('How long recovery may take before the restore gives up and rolls back'),
+  })
+  .strict();
+
 export const postgresSchema = z
   .object({
     exec: execContextSchema.default({ kind: 'host' }),
@@ -82,6 +106,9 @@ export const postgresSchema = z
       .default('ask')
       .describe('When the dump references roles the server lacks: create them, or restore without ownership and grants'),
     bin: z.string().optional().describe('Directory of the PostgreSQL client binaries (psql, pg_restore); default: PATH'),
+    cluster: clusterSchema
+      .optional()
+      .describe('The whole cluster, for point-in-time recovery from base backups and a WAL archive (backups.layout: physical)'),
   })
   .strict();
 
@@ -235,7 +262,12 @@ export const recipeSchema = z
     backups: z
       .object({
         root: z.string().min(1).describe('Directory holding the backup sets'),
-        layout: z.enum(['auto', 'story-portal', 'metachat', 'flat']).default('auto'),
+        layout: z.enum(['auto', 'story-portal', 'metachat', 'flat', 'physical']).default('auto'),
+        walArchive: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("physical: the WAL archive directory archive_command = 'cp %p <dir>/%f' writes (segments may be gzip-compressed, .gz)"),
         database: z.string().optional().describe('metachat layout: the <db> part of <db>_<YYYYMMDD_HHMMSS>.dump'),
         pairWindowMinutes: z
           .number()
@@ -279,6 +311,7 @@ export type Recipe = z.infer<typeof recipeSchema>;
 export type RecipeInput = z.input<typeof recipeSchema>;
 export type ExecContext = z.infer<typeof execContextSchema>;
 export type PostgresTarget = z.infer<typeof postgresSchema>;
+export type ClusterTarget = z.infer<typeof clusterSchema>;
 export type RedisTarget = z.infer<typeof redisSchema>;
 export type PrometheusTarget = z.infer<typeof prometheusSchema>;
 export type AppService = z.infer<typeof appServiceSchema>;

@@ -17,6 +17,8 @@ export interface StartPostgresOptions {
   durable?: boolean;
   /** Extra postgresql.conf lines (`key = value`). */
   extraConf?: string[];
+  /** Extra initdb arguments, e.g. `--wal-segsize=1` (small WAL segments for point-in-time tests). */
+  initdbArgs?: string[];
 }
 
 export interface PostgresSandbox {
@@ -189,6 +191,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       '--locale=C.UTF-8',
       '--no-sync',
       '--no-instructions',
+      ...(options.initdbArgs ?? []),
     ]);
     await execa(file, args, { cwd: rootDir, env: cleanEnv({ LC_ALL: 'C.UTF-8' }) });
   } catch (error) {

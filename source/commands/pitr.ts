@@ -1,0 +1,172 @@
+import { formatUtc } from '../catalog/names.js';
+import type { BackupSource } from '../catalog/resolve.js';
+import { RestoreAssistantError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { createOutput, formatBytes, formatDuration, paint } from '../output.js';
+import { loadPitrCatalog, clusterBinDir, type PitrCatalog } from '../pitr/catalog.js';
+import { chooseBase, parseTarget, targetText, type PitrTarget } from '../pitr/target.js';
+import { verifyPitr } from '../pitr/verify.js';
+import { lsnText, type PitrBase } from '../pitr/window.js';
+import { recipeRedactor } from '../recipe/secrets.js';
+import { createRedactor } from '../exec/redact.js';
+import { sanitizeText } from '../text/sanitize.js';
+import { renderTable } from './list.js';
+
+/** `list` / `verify` for the physical layout (base backups + WAL archive): the windows and where they end. */
+
+function when(iso: string | undefined): string {
+  return iso ? `${formatUtc(iso.replace(/\.(\d{3})Z$/, (m, ms: string) => (ms === '000' ? 'Z' : m)))}` : '?';
+}
+
+export function baseJson(b: PitrBase): Record<string, unknown> {
+  return {
+    id: b.set.id,
+    location: b.set.location,
+    base: b.set.components[0]?.path,
+    size: b.set.totalSize,
+    extractedBytes: b.extractedBytes,
+    timeline: b.timeline,
+    startLsn: lsnText(b.startLsn),
+    endLsn: lsnText(b.endLsn),
+    startTime: b.startTime,
+    stopTime: b.stopTime,
+    walMajor: b.walMajor,
+    walSegmentBytes: b.segSize,
+    window: b.window ?? null,
+    walFirst: b.run?.first,
+    walLast: b.run?.last,
+    gap: b.run?.gap ?? null,
+    problems: b.problems,
+    notes: b.notes,
+    warnings: b.set.warnings,
+  };
+}
+
+export function windowLines(b: PitrBase, color: boolean): string[] {
+  const p = paint(color);
+  const lines: string[] = [];
+  const id = sanitizeText(b.set.id, 80);
+  if (b.window) {
+    lines.push(
+      `${id}: restorable from ${when(b.window.from)} to ${when(b.window.to)} UTC (WAL ${b.run?.first ?? '?'} .. ${b.window.lastSegment}); latest: ${b.window.rpo}`,
+    );
+  } else lines.push(p('red', `${id}: no restorable window`));
+  for (const pr of b.problems)
+    lines.push(p(pr.code === 'pitr-wal-gap' ? 'yellow' : 'red', `  ! ${sanitizeText(pr.message, 400)} [${pr.code}]`));
+  for (const n of b.notes) lines.push(p('dim', `  ${sanitizeText(n, 300)}`));
+  for (const w of b.set.warnings) lines.push(p('yellow', `  ${sanitizeText(w, 300)}`));
+  return lines;
+}
+
+export async function pitrListCommand(source: BackupSource, opts: { json?: boolean }): Promise<number> {
+  const out = createOutput();
+  const redact = source.recipe ? recipeRedactor(source.recipe) : createRedactor();
+  const cat = await loadPitrCatalog(source.root, { ...(source.recipe ? { recipe: source.recipe.recipe } : {}), redact });
+  const newest = [...cat.bases].sort((a, b) => Date.parse(b.startTime) - Date.parse(a.startTime));
+  if (opts.json) {
+    out.json({
+      root: cat.root,
+      layout: 'physical',
+      walArchive: cat.archiveDir,
+      ...(source.recipe ? { recipe: source.recipe.recipe.name } : {}),
+      listedAt: new Date().toISOString(),
+      bases: newest.map(baseJson),
+      warnings: cat.warnings,
+    });
+    return ExitCode.ok;
+  }
+  const p = paint(out.color);
+  if (newest.length === 0) {
+    out.info(`No base backups found in ${cat.root}/base (physical layout).`);
+    for (const w of cat.warnings) out.info(`  ! ${sanitizeText(w, 300)}`);
+    out.info('Nothing was touched. Next: check the pg_basebackup job (pg_basebackup -Ft -D <root>/base/<stamp>).');
+    return ExitCode.ok;
+  }
+  const rows = newest.map((b) => [
+    sanitizeText(b.set.id, 80),
+    when(b.startTime),
+    `${lsnText(b.startLsn)} .. ${lsnText(b.endLsn)}`,
+    formatBytes(b.set.totalSize),
+    b.window ? `${when(b.window.from)} .. ${when(b.window.to)}` : 'none',
+    b.problems.length > 0 ? String(b.problems.length) : '',
+  ]);
+  const lines = renderTable(['BASE', 'START (UTC)', 'LSN START .. END', 'SIZE', 'WINDOW (UTC)', 'PROBLEMS'], rows);
+  out.result(p('bold', lines[0] ?? ''));
+  for (const l of lines.slice(1)) out.result(l);
+  out.result('');
+  for (const b of newest) for (const l of windowLines(b, out.color)) out.result(l);
+  if (cat.warnings.length > 0) {
+    out.result(p('yellow', 'Warnings:'));
+    for (const w of cat.warnings) out.result(`  ${sanitizeText(w, 300)}`);
+  }
+  out.info(
+    `${newest.length} base backup${newest.length === 1 ? '' : 's'} in ${cat.root}/base, WAL archive ${cat.archiveDir} (${cat.archive.segments.size} segments). A restore can stop at any second inside a window (--to).`,
+  );
+  return ExitCode.ok;
+}
+
+/** The base for `ref` ("latest" or an id) and a target: the newest that reaches the target when ref is "latest". */
+export function pickBase(cat: PitrCatalog, ref: string, target: PitrTarget): PitrBase {
+  if (ref !== 'latest') {
+    const b = cat.bases.find((x) => x.set.id === ref);
+    if (!b)
+      throw new RestoreAssistantError(`No base backup "${sanitizeText(ref, 80)}" in ${cat.root}/base.`, ExitCode.usage, {
+        problems: cat.bases.map((x) => `base: ${sanitizeText(x.set.id, 80)}`),
+        untouched: 'Nothing was touched.',
+        next: 'Pick one of the bases `restore-assistant list` shows, or "latest".',
+      });
+    return b;
+  }
+  const chosen = chooseBase(cat.bases, target);
+  if (chosen) return chosen;
+  const any = [...cat.bases].sort((a, b) => Date.parse(b.startTime) - Date.parse(a.startTime))[0];
+  if (any) return any;
+  throw new RestoreAssistantError(`No base backups in ${cat.root}/base.`, ExitCode.backupRejected, {
+    untouched: 'Nothing was touched.',
+    next: 'Take a base backup (pg_basebackup -Ft -D <root>/base/<stamp>), then run this again.',
+  });
+}
+
+export async function pitrVerifyCommand(
+  source: BackupSource,
+  ref: string,
+  opts: { quick?: boolean; json?: boolean; to?: string },
+): Promise<number> {
+  const out = createOutput();
+  const target = parseTarget(opts.to);
+  const recipe = source.recipe?.recipe;
+  const redact = source.recipe ? recipeRedactor(source.recipe) : createRedactor();
+  const cat = await loadPitrCatalog(source.root, { ...(recipe ? { recipe } : {}), redact });
+  const base = pickBase(cat, ref, target);
+  const depth = opts.quick ? 'quick' : 'deep';
+  out.info(`Verifying base ${sanitizeText(base.set.id, 80)} and the WAL archive to ${targetText(target)} (${depth})…`);
+  const binDir = clusterBinDir(recipe);
+  const { report, segments, walBytes } = await verifyPitr(base, { depth, target, redact, ...(binDir ? { binDir } : {}) });
+  if (opts.json) out.json({ ...report, target: targetText(target), base: baseJson(base) });
+  else {
+    const p = paint(out.color);
+    const c = report.components[0];
+    out.result(
+      `Base ${sanitizeText(base.set.id, 80)} (${formatBytes(base.set.totalSize)}, LSN ${lsnText(base.startLsn)} .. ${lsnText(base.endLsn)}), ${depth} verification, target ${targetText(target)}`,
+    );
+    for (const ch of c?.checks ?? [])
+      out.result(`  ${ch.ok ? p('green', 'ok  ') : p('red', 'FAIL')} ${ch.name}${ch.detail ? `: ${sanitizeText(ch.detail, 200)}` : ''}`);
+    for (const l of windowLines(base, out.color)) out.result(l);
+    if (report.ok)
+      out.result(
+        p('green', `Base and WAL verified (${segments} segments, ${formatBytes(walBytes)}, ${formatDuration(report.durationMs)}).`),
+      );
+    else {
+      out.result(p('red', `Rejected: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}.`));
+      for (const pr of report.problems) out.result(`  - ${sanitizeText(pr.message, 400)} [${pr.code}]`);
+    }
+  }
+  if (report.ok) {
+    out.info('Nothing was touched.');
+    return ExitCode.ok;
+  }
+  out.info(
+    'Nothing was touched. Next: restore to a time inside the window (--to), pick another base, or recover the missing WAL into the archive and verify again.',
+  );
+  return ExitCode.backupRejected;
+}

@@ -1,0 +1,205 @@
+import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { findPgTool } from '../catalog/tools.js';
+import type { BackupSet } from '../catalog/types.js';
+import { createRedactor, type Redactor } from '../exec/redact.js';
+import { sanitizeText } from '../text/sanitize.js';
+import { dumpSegments } from './waldump.js';
+import {
+  formatLsn,
+  parseLabel,
+  parseLabelTime,
+  parseLsn,
+  parseSegmentHeader,
+  readSegmentHead,
+  segmentName,
+  segNoOf,
+  walRun,
+  type WalArchive,
+  type WalRun,
+} from './wal.js';
+
+/**
+ * The restorable window of each base backup: from the end of the base (the earliest consistent
+ * point) to the last commit in the unbroken WAL sequence that starts at the base's start segment.
+ * A missing segment ends the sequence, and so the window, even when later segments exist.
+ */
+
+/** WAL page magic → PostgreSQL major (src/include/access/xlog_internal.h). */
+const MAGIC_MAJOR: Record<number, number> = { 0xd106: 13, 0xd10d: 14, 0xd110: 15, 0xd113: 16, 0xd116: 17, 0xd118: 18 };
+
+export interface PitrWindow {
+  /** Earliest time a restore can stop at: the base backup's end (consistency). ISO. */
+  from: string;
+  /** Latest: the last commit in the unbroken WAL from the base. ISO. */
+  to: string;
+  /** Segment the unbroken WAL ends with. */
+  lastSegment: string;
+  /** What `latest` loses: "changes after <to> lost". */
+  rpo: string;
+}
+
+export interface PitrBase {
+  set: BackupSet;
+  timeline: number;
+  startLsn: bigint;
+  /** The base's end (STOP WAL LOCATION / manifest End-LSN). */
+  endLsn?: bigint;
+  startTime: string;
+  stopTime?: string;
+  segSize?: number;
+  /** Major version of the WAL (page magic). */
+  walMajor?: number;
+  systemId?: string;
+  /** Bytes of the data dir the base extracts to (manifest). */
+  extractedBytes?: number;
+  run?: WalRun;
+  window?: PitrWindow;
+  /** Why there is no window, or what cuts it short (a gap). */
+  problems: Array<{ code: string; message: string }>;
+  notes: string[];
+}
+
+function meta(set: BackupSet, key: string): string | undefined {
+  const v = set.metadata[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The `.backup` history file of this base (the archive names it after the start segment and offset). */
+async function backupHistory(
+  archive: WalArchive,
+  startLsn: bigint,
+  segSize: number,
+  timeline: number,
+): Promise<Record<string, string> | undefined> {
+  const offset = (startLsn % BigInt(segSize)).toString(16).toUpperCase().padStart(8, '0');
+  const name = `${segmentName(timeline, segNoOf(startLsn, segSize), segSize)}.${offset}.backup`;
+  const entry = archive.backupFiles.get(name) ?? archive.backupFiles.get(`${name}.gz`);
+  if (!entry) return undefined;
+  try {
+    const raw = await readFile(entry.file);
+    if (raw.length > 64 * 1024) return undefined;
+    return parseLabel((entry.gz ? gunzipSync(raw, { maxOutputLength: 64 * 1024 }) : raw).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function walTool(
+  name: 'pg_waldump' | 'pg_verifybackup',
+  major: number | undefined,
+  binDir?: string,
+): Promise<string | undefined> {
+  return findPgTool(name, { ...(binDir ? { binDir } : major ? { binDir: `/usr/lib/postgresql/${major}/bin` } : {}) });
+}
+
+export interface WindowOptions {
+  /** Directory of pg_waldump (recipe cluster.bin / postgres.bin). */
+  binDir?: string;
+  redact?: Redactor;
+  signal?: AbortSignal;
+}
+
+/** A base backup with its LSNs, times, and restorable window over the archive. */
+export async function describeBase(set: BackupSet, archive: WalArchive, opts: WindowOptions = {}): Promise<PitrBase> {
+  const redact = opts.redact ?? createRedactor();
+  const problems: PitrBase['problems'] = [];
+  const notes: string[] = [];
+  const startLsn = parseLsn(meta(set, 'startLsn') ?? '');
+  const timeline = Number(meta(set, 'timeline') ?? '1');
+  const base: PitrBase = { set, timeline, startLsn: startLsn ?? 0n, startTime: set.time, problems, notes };
+  const extracted = Number(meta(set, 'extractedBytes'));
+  if (Number.isSafeInteger(extracted) && extracted > 0) base.extractedBytes = extracted;
+  if (startLsn === undefined) {
+    problems.push({
+      code: 'pitr-no-start-lsn',
+      message: `base ${sanitizeText(set.id, 80)} records no start LSN (backup_manifest WAL-Ranges or backup_label)`,
+    });
+    return base;
+  }
+  const endFromManifest = parseLsn(meta(set, 'endLsn') ?? '');
+  // The segment size and major are in every segment's long header: read the first one we have.
+  const probeSeg =
+    [...archive.segments.values()].find((s) => s.name.startsWith(timeline.toString(16).toUpperCase().padStart(8, '0'))) ??
+    [...archive.segments.values()][0];
+  if (probeSeg) {
+    const header = parseSegmentHeader(await readSegmentHead(probeSeg).catch(() => Buffer.alloc(0)));
+    if (header) {
+      base.segSize = header.segSize;
+      base.systemId = header.systemId;
+      const major = MAGIC_MAJOR[header.magic];
+      if (major !== undefined) base.walMajor = major;
+      const sys = meta(set, 'systemIdentifier');
+      if (sys && sys !== header.systemId)
+        problems.push({
+          code: 'pitr-other-cluster',
+          message: `the WAL archive belongs to another cluster (system identifier ${header.systemId}; base ${sanitizeText(set.id, 80)} records ${sys})`,
+        });
+    } else problems.push({ code: 'pitr-wal-unreadable', message: `archived segment ${probeSeg.name} has no valid WAL page header` });
+  }
+  if (!base.segSize) {
+    if (!probeSeg)
+      problems.push({ code: 'pitr-archive-empty', message: `the WAL archive ${sanitizeText(archive.dir, 200)} holds no WAL segments` });
+    return base;
+  }
+  const segSize = base.segSize;
+  const history = await backupHistory(archive, startLsn, segSize, timeline);
+  const stopLoc = /^([0-9A-F]{1,8}\/[0-9A-F]{1,8})/i.exec(history?.['STOP WAL LOCATION'] ?? '')?.[1];
+  const endLsn = endFromManifest ?? (stopLoc ? parseLsn(stopLoc) : undefined);
+  if (endLsn !== undefined) base.endLsn = endLsn;
+  const stopTime = parseLabelTime(history?.['STOP TIME']);
+  if (stopTime) base.stopTime = stopTime;
+  else
+    notes.push(
+      `no backup history file (.backup) for base ${sanitizeText(set.id, 80)} in the archive: its end time is taken as its start time`,
+    );
+
+  const run = walRun(archive, timeline, segNoOf(startLsn, segSize), segSize);
+  base.run = run;
+  const endSeg = endLsn !== undefined ? segNoOf(endLsn, segSize) : segNoOf(startLsn, segSize);
+  const runEnd = run.segments.length > 0 ? segNoOf(startLsn, segSize) + BigInt(run.segments.length) - 1n : -1n;
+  if (runEnd < endSeg) {
+    const missing = segmentName(timeline, runEnd + 1n, segSize);
+    problems.push({
+      code: 'pitr-wal-missing',
+      message: `WAL segment ${missing} is missing from the archive: base ${sanitizeText(set.id, 80)} cannot reach a consistent state (it needs ${run.first} to ${segmentName(timeline, endSeg, segSize)})`,
+    });
+    return base;
+  }
+  // The window's end: the last commit in the unbroken run, looked for from its last segment backwards.
+  const tool = await walTool('pg_waldump', base.walMajor, opts.binDir);
+  let lastCommit: string | undefined;
+  if (!tool) notes.push('pg_waldump not found: the window end is the base end (install the PostgreSQL server package)');
+  else {
+    for (let i = run.segments.length - 1; i >= 0 && !lastCommit; i--) {
+      const seg = run.segments[i]!;
+      const segStart = (segNoOf(startLsn, segSize) + BigInt(i)) * BigInt(segSize);
+      const from = segStart > startLsn ? segStart : startLsn;
+      const r = await dumpSegments(tool, [seg], { timeline, start: from, redact, ...(opts.signal ? { signal: opts.signal } : {}) });
+      lastCommit = r.lastCommit;
+      if (endLsn !== undefined && segStart <= endLsn) break;
+    }
+  }
+  // Label times have whole seconds: the consistent point is up to a second after the recorded one.
+  const from = new Date(Date.parse(base.stopTime ?? base.startTime) + 1000).toISOString();
+  const to = lastCommit && Date.parse(lastCommit) > Date.parse(from) ? lastCommit : from;
+  const last = run.last ?? run.first;
+  base.window = {
+    from,
+    to,
+    lastSegment: last,
+    rpo: `changes after ${to.replace('T', ' ').replace(/Z$/, 'Z')} lost`,
+  };
+  if (run.gap) {
+    problems.push({
+      code: 'pitr-wal-gap',
+      message: `WAL segment ${run.gap.missing} is missing (the archive has ${run.gap.nextPresent} after it): the window ends at ${to} (segment ${last}); changes after it cannot be replayed unless ${run.gap.missing} is found`,
+    });
+  }
+  return base;
+}
+
+/** `0/700028` for messages. */
+export function lsnText(lsn: bigint | undefined): string {
+  return lsn === undefined ? 'unknown' : formatLsn(lsn);
+}
