@@ -92,6 +92,21 @@ export class MetaCommandScanner extends Writable {
     cb();
   }
 
+  /** Reads one line (without its newline), as writing it would: for a caller that splits lines itself (catalog/plain-sections.ts). */
+  scanLine(data: Buffer, start: number, end: number): void {
+    this.line(data, start, end);
+  }
+
+  /** Where psql would begin a new statement: outside COPY data, quotes, dollar bodies and comments, no statement pending. */
+  get atStatementBoundary(): boolean {
+    return !this.inCopy && this.inside.kind === 'none' && !this.inStatement;
+  }
+
+  /** Inside `COPY ... FROM stdin` data (until its `\.` line). */
+  get inCopyData(): boolean {
+    return this.inCopy;
+  }
+
   private line(data: Buffer, start: number, end: number): void {
     const no = ++this.result.lines;
     if (this.inCopy) {

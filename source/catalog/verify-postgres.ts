@@ -4,7 +4,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import zlib from 'node:zlib';
 import { sanitizeText } from '../text/sanitize.js';
-import { MetaCommandScanner, type MetaScanResult } from './meta-scan.js';
+import type { MetaScanResult } from './meta-scan.js';
+import { SectionScanWriter } from './plain-sections.js';
 import { findPgTool } from './tools.js';
 import {
   checksumOutcome,
@@ -124,11 +125,12 @@ export async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boo
   if (opts.depth === 'deep') {
     const started = performance.now();
     const scanner = new EdgeScanner();
-    const meta = new MetaCommandScanner();
+    // The meta-command scan and the section structure (parallel restore, issue 14) in one lexer.
+    const sections = new SectionScanWriter();
     const pass = await streamPass(c.path, {
       hash: true,
       gunzip: gz,
-      consumer: new Fanout([scanner, meta]),
+      consumer: new Fanout([scanner, sections]),
       onBytes,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
@@ -153,7 +155,8 @@ export async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boo
       if (pass.inflateError) gzipProblem(cr, pass.inflateError);
     }
     judgePlain(cr, scanner.head, scanner.tail, started, true);
-    judgeMetaCommands(cr, meta.result, started);
+    judgeMetaCommands(cr, sections.splitter.metaScan, started);
+    cr.facts['plainSections'] = sections.splitter.summary();
     return;
   }
   // quick
