@@ -41,7 +41,7 @@ export function describeCheck(c: Check): string {
 /** The `$ argv < input [env]  (where)` line of a command, for display. */
 function displayCommand(cmd: PlannedCommand, scripts?: ScriptTable): string {
   const input = cmd.input
-    ? ` < ${shellQuote(cmd.input.file)}${cmd.input.gunzip ? ' (gunzip in-process)' : ''}${cmd.input.filter ? ` (filter: ${cmd.input.filter})` : ''}${cmd.input.psqlRestrict ? ' (psql \\restrict with a per-run key: meta-commands refused)' : ''}`
+    ? ` < ${shellQuote(cmd.input.file)}${cmd.input.gunzip ? ' (gunzip in-process)' : ''}${cmd.input.filter ? ` (filter: ${cmd.input.filter})` : ''}${cmd.input.psqlRestrict ? ' (psql \\restrict with a per-run key: meta-commands refused)' : ''}${cmd.input.parallel ? ` (split at pg_dump's section markers, on ${cmd.input.parallel.jobs} connections of this command)` : ''}`
     : '';
   const env = cmd.envFrom
     ? ` [env: ${Object.entries(cmd.envFrom)

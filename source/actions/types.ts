@@ -22,7 +22,21 @@ export interface PlannedCommand {
    * file's bytes and drops pg_dump's own `\restrict`/`\unrestrict` pair (engine/psql-guard.ts), so
    * psql refuses every meta-command in the file.
    */
-  input?: { file: string; gunzip?: boolean; filter?: 'strip-ownership-and-acl'; psqlRestrict?: boolean };
+  input?: {
+    file: string;
+    gunzip?: boolean;
+    filter?: 'strip-ownership-and-acl';
+    psqlRestrict?: boolean;
+    /**
+     * A plain dump restored in parallel (issue 14, engine/plain-split/): one pass over the file cuts
+     * it at pg_dump's section markers (catalog/plain-sections.ts); pre-data runs on one psql, table
+     * data and then indexes/constraints and foreign keys on `jobs` psql connections (this argv, each
+     * restricted with the run's key), the rest in dump order on one. `entries`: the TOC entries
+     * verification counted (the progress total). Run by hand, the same command with the file on
+     * stdin gives the same database (the single stream).
+     */
+    parallel?: { jobs: number; entries?: number };
+  };
   /** Child env var name -> operator env var name holding the value. */
   envFrom?: EnvFrom;
   okExitCodes?: number[];

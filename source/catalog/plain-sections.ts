@@ -274,7 +274,9 @@ export class PlainSectionSplitter {
     }
     if (kind.what === 'statement') {
       if (!this.current && !(first === 0x5c && RESTRICT_LINE.test(data.toString('latin1', start, nl)))) {
-        this.refuse(`a statement comes before the first pg_dump entry: ${sanitizeText(data.toString('utf8', start, Math.min(nl, start + 80)), 81)}`);
+        this.refuse(
+          `a statement comes before the first pg_dump entry: ${sanitizeText(data.toString('utf8', start, Math.min(nl, start + 80)), 81)}`,
+        );
       }
       if (this.body) this.addBody(data, start, nl);
     }
@@ -357,11 +359,15 @@ export class PlainSectionSplitter {
       phase = this.section === 0 ? 'pre' : 'tail';
     } else if (nat === 0) {
       if (this.section > 0)
-        this.refuse(`the ${sanitizeText(type, 40)} entry ${sanitizeText(rawName, 60)} comes after the data (an order this tool does not split)`);
+        this.refuse(
+          `the ${sanitizeText(type, 40)} entry ${sanitizeText(rawName, 60)} comes after the data (an order this tool does not split)`,
+        );
       phase = this.section === 0 ? 'pre' : 'tail';
     } else if (nat === 1) {
       if (this.section === 2)
-        this.refuse(`the ${sanitizeText(type, 40)} entry ${sanitizeText(rawName, 60)} comes after the post-data entries (an order this tool does not split)`);
+        this.refuse(
+          `the ${sanitizeText(type, 40)} entry ${sanitizeText(rawName, 60)} comes after the post-data entries (an order this tool does not split)`,
+        );
       this.section = 1;
       phase = 'data';
     } else {

@@ -17,6 +17,7 @@ import { isDecompressionDamage, postgresSessionEnd } from '../exec/diagnose.js';
 import { ArchiveChangedError, safeExtractTarGz } from './extract.js';
 import { PsqlRestrictGuard } from './psql-guard.js';
 import { isPgRestoreItemLine, StripOwnershipAndAcl, throttle } from './streams.js';
+import { plainParallelRestore, type SplitHelpers } from './plain-split/restore.js';
 
 /**
  * Executors for every planned action (docs/architecture.md, "Planned actions"). Each either
@@ -266,6 +267,7 @@ async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx
   const action = planned.argv.some((a) => a.includes('{{fact'))
     ? { ...planned, argv: resolveFacts(planned.argv, ctx.facts, planned.purpose) }
     : planned;
+  if (action.input?.parallel && action.input.psqlRestrict) return plainParallelRestore(action, splitHelpers(action, ctx));
   const { env, redact } = secretEnv(action, ctx);
   const interval = ctx.progressIntervalMs ?? 250;
   let input: Readable | undefined;
@@ -450,6 +452,28 @@ async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx
   if (filter && filter.dropped > 0) parts.push(`${filter.dropped} ownership/privilege statements skipped`);
   if (items > 0) parts.push(`${items} items`);
   return parts.join(', ');
+}
+
+/** What the parallel plain restore (engine/plain-split/restore.ts) uses of this module. */
+function splitHelpers(action: PlannedCommand, ctx: ActionContext): SplitHelpers {
+  let verified: VerifiedFile | undefined;
+  return {
+    emit: ctx.emit,
+    stepId: ctx.stepId,
+    signal: ctx.signal,
+    progressIntervalMs: ctx.progressIntervalMs ?? 250,
+    secretEnv: (cmd) => secretEnv(cmd, ctx),
+    openVerified: async (file) => {
+      const o = await openVerified(file, ctx);
+      verified = o.verified;
+      return o;
+    },
+    consumed: (file, sha256, bytes) => consumedOutcome(ctx, file, sha256, bytes, verified),
+    forward: (extra) => forward(ctx, action.runsIn, extra),
+    failure,
+    actionError: (message) => new ActionError(message),
+    interrupted: (what) => new InterruptedError(what),
+  };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

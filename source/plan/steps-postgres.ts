@@ -4,6 +4,7 @@ import type { PostgresTarget } from '../recipe/schema.js';
 import * as pg from '../targets/postgres.js';
 import type { PlannedAction } from '../actions/types.js';
 import { component, fileSafe, num, verifyFacts, type BuildPlanInput, type StepDraft } from './draft.js';
+import { plainParallelChoice } from './plain-parallel.js';
 
 /** The PostgreSQL steps of a plan: end sessions, keep a safety copy (rename or dump), create, load, analyze; their undos. */
 
@@ -157,7 +158,20 @@ export function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: s
   let restoreActions: PlannedAction[];
   let undoActions: PlannedAction[] | undefined;
   if (comp.format === 'pg-plain' || comp.format === 'pg-plain-gz') {
-    restoreActions = [pg.plainRestoreAction(t, comp.path, { gunzip: comp.format === 'pg-plain-gz', skipOwnership })];
+    const choice = plainParallelChoice(
+      Math.max(1, options.jobs),
+      verifyFacts(verify, 'postgres')['plainSections'],
+      path.basename(comp.path),
+      verify ? verify.depth : 'none',
+    );
+    if (choice.warning) warnings.push(choice.warning);
+    restoreActions = [
+      pg.plainRestoreAction(t, comp.path, {
+        gunzip: comp.format === 'pg-plain-gz',
+        skipOwnership,
+        ...(choice.parallel ? { parallel: choice.parallel } : {}),
+      }),
+    ];
   } else {
     const toc = f?.dump?.tocEntries ?? num(verifyFacts(verify, 'postgres')['tocEntries']);
     const jobs = Math.max(1, options.jobs);

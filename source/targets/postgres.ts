@@ -347,12 +347,19 @@ export function dropRolesActions(target: PostgresTarget, roles: readonly string[
  * Stream a plain (.sql / .sql.gz) dump from the host into psql (through Node's gunzip; no temp
  * file), in psql's restricted mode with a per-run key: no meta-command in the dump ever runs.
  */
-export function plainRestoreAction(target: PostgresTarget, file: string, opts: { gunzip: boolean; skipOwnership: boolean }): PlannedAction {
+export function plainRestoreAction(
+  target: PostgresTarget,
+  file: string,
+  opts: { gunzip: boolean; skipOwnership: boolean; parallel?: { jobs: number; entries?: number } },
+): PlannedAction {
   const argv = psqlBase(target, target.database);
+  const how = opts.parallel
+    ? `psql on ${opts.parallel.jobs} connections (split at pg_dump's section markers: pre-data on one, table data, then indexes and constraints, then foreign keys on ${opts.parallel.jobs}, the rest in dump order; each connection ON_ERROR_STOP, restricted: no meta-commands)`
+    : 'psql (ON_ERROR_STOP, restricted: no meta-commands)';
   return {
     type: 'exec',
     argv: wrapArgv(target.exec, argv, { interactive: true, env: envNames(target) }),
-    purpose: `Restore ${path.basename(file)} into ${target.database} with psql (ON_ERROR_STOP, restricted: no meta-commands)${opts.skipOwnership ? ', without ownership and grants' : ''}`,
+    purpose: `Restore ${path.basename(file)} into ${target.database} with ${how}${opts.skipOwnership ? ', without ownership and grants' : ''}`,
     runsIn: contextLabel(target.exec),
     ...envFrom(target),
     input: {
@@ -360,6 +367,7 @@ export function plainRestoreAction(target: PostgresTarget, file: string, opts: {
       ...(opts.gunzip ? { gunzip: true } : {}),
       ...(opts.skipOwnership ? { filter: 'strip-ownership-and-acl' as const } : {}),
       psqlRestrict: true,
+      ...(opts.parallel ? { parallel: opts.parallel } : {}),
     },
     progress: 'input-bytes',
   };

@@ -112,7 +112,6 @@ ALTER FUNCTION shop.audit_order() OWNER TO ra_shop_owner;
 GRANT USAGE ON SCHEMA shop TO ra_shop_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA shop TO ra_shop_reader;
 GRANT UPDATE (status) ON shop.orders TO ra_shop_reader;
-REVOKE ALL ON shop.audit FROM ra_shop_reader;
 `;
 }
 
@@ -131,7 +130,7 @@ SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
   UNION ALL
   SELECT 'seq ' || schemaname || '.' || sequencename || ' ' || coalesce(last_value::text, 'null') FROM pg_sequences
   UNION ALL
-  SELECT 'owner ' || c.relkind || ' ' || c.relname || ' ' || pg_get_userbyid(c.relowner) || ' acl ' || coalesce(c.relacl::text, '-')
+  SELECT 'owner ' || c.relkind::text || ' ' || c.relname || ' ' || pg_get_userbyid(c.relowner) || ' acl ' || coalesce(c.relacl::text, '-')
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
   UNION ALL
@@ -144,7 +143,7 @@ SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
   SELECT 'trigger ' || tgrelid::regclass::text || ' ' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
   UNION ALL
   SELECT 'index ' || indexrelid::regclass::text || ' ' || pg_get_indexdef(indexrelid) || ' valid ' || indisvalid FROM pg_index
-   WHERE indrelid >= 16384
+   WHERE indrelid >= 16384 AND indexrelid::regclass::text NOT LIKE 'pg_toast.%'
   UNION ALL
   SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' validated ' || convalidated
     FROM pg_constraint WHERE connamespace >= 16384

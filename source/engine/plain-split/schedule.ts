@@ -1,0 +1,147 @@
+import type { DumpEntry, EntryPhase } from '../../catalog/plain-sections.js';
+
+/**
+ * Which spilled entry of a plain dump runs next on a free connection (engine/plain-split/restore.ts).
+ * The order is pg_restore's, as far as a plain script can say it:
+ * - nothing before pre-data has run (on its own connection) and succeeded;
+ * - table data, sequence values and large objects: any order, as soon as their bytes are staged;
+ * - an index or a primary key / unique / exclusion / check constraint: once the table it builds on
+ *   is loaded (when the table cannot be read from the statement: once all data is loaded), and only
+ *   after the whole file was read and its digest matched the verified one;
+ * - partition index attachments: one at a time, in dump order, after every index;
+ * - foreign keys: after every index and attachment (the keys they need exist), never two that
+ *   lock the same table at once (a foreign key whose tables cannot be read runs alone);
+ * - everything else (triggers, rules, comments, grants, materialized view data, ...): one at a
+ *   time, in dump order, last.
+ * Pure: no I/O, no timers.
+ */
+
+export interface Item {
+  entry: DumpEntry;
+  /** Byte range in the staging file. */
+  start: number;
+  end: number;
+}
+
+const ORDER: EntryPhase[] = ['data', 'index', 'attach', 'fk', 'tail'];
+
+export class Scheduler {
+  private readonly waiting: Item[] = [];
+  private readonly running = new Set<Item>();
+  private readonly left: Record<EntryPhase, number> = { pre: 0, data: 0, index: 0, attach: 0, fk: 0, tail: 0 };
+  /** Tables whose data entry is not done yet. */
+  private readonly loading = new Set<string>();
+  private pre: boolean | undefined;
+  private known = false;
+  private wakers: Array<() => void> = [];
+
+  constructor(readonly jobs: number) {}
+
+  /** An entry whose bytes are all staged. */
+  add(item: Item): void {
+    this.waiting.push(item);
+    this.left[item.entry.phase]++;
+    if (item.entry.phase === 'data' && item.entry.table) this.loading.add(item.entry.table);
+    this.wake();
+  }
+
+  /** Pre-data ran (ok) or failed (nothing else will run). */
+  preFinished(ok: boolean): void {
+    this.pre = ok;
+    this.wake();
+  }
+
+  /** The whole file is read and its digest matched: no entry will be added. */
+  allKnown(): void {
+    this.known = true;
+    this.wake();
+  }
+
+  finished(item: Item): void {
+    this.running.delete(item);
+    this.left[item.entry.phase]--;
+    if (item.entry.phase === 'data' && item.entry.table) this.loading.delete(item.entry.table);
+    this.wake();
+  }
+
+  /** Every entry ran. */
+  complete(): boolean {
+    return this.known && this.waiting.length === 0 && this.running.size === 0;
+  }
+
+  /** The next entry to run, when there is one; undefined when none is left (or the signal aborted). */
+  async next(signal: AbortSignal): Promise<Item | undefined> {
+    for (;;) {
+      if (signal.aborted || this.pre === false) return undefined;
+      if (this.complete()) return undefined;
+      const item = this.pick();
+      if (item) {
+        this.waiting.splice(this.waiting.indexOf(item), 1);
+        this.running.add(item);
+        return item;
+      }
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        this.wakers.push(done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  private wake(): void {
+    const w = this.wakers;
+    this.wakers = [];
+    for (const f of w) f();
+  }
+
+  private runningIn(phase: EntryPhase): Item[] {
+    return [...this.running].filter((i) => i.entry.phase === phase);
+  }
+
+  private ready(item: Item): boolean {
+    const e = item.entry;
+    if (this.pre !== true) return false;
+    switch (e.phase) {
+      case 'pre':
+        return false;
+      case 'data':
+        return true;
+      case 'index':
+        if (!this.known) return false;
+        return e.table ? !this.loading.has(e.table) : this.left.data === 0;
+      case 'attach':
+        return this.known && this.left.data === 0 && this.left.index === 0 && this.runningIn('attach').length === 0;
+      case 'fk': {
+        if (!this.known || this.left.data + this.left.index + this.left.attach > 0) return false;
+        const others = this.runningIn('fk');
+        if (!e.locks) return others.length === 0;
+        return others.every((o) => o.entry.locks !== undefined && !o.entry.locks.some((t) => e.locks!.includes(t)));
+      }
+      case 'tail':
+        return (
+          this.known && this.left.data + this.left.index + this.left.attach + this.left.fk === 0 && this.runningIn('tail').length === 0
+        );
+    }
+  }
+
+  private pick(): Item | undefined {
+    // Serial phases take the first waiting entry of their phase, never a later one.
+    const first: Partial<Record<EntryPhase, number>> = {};
+    for (const w of this.waiting) {
+      const p = w.entry.phase;
+      if ((p === 'attach' || p === 'tail') && (first[p] === undefined || w.entry.seq < first[p])) first[p] = w.entry.seq;
+    }
+    let best: Item | undefined;
+    for (const item of this.waiting) {
+      const p = item.entry.phase;
+      if ((p === 'attach' || p === 'tail') && item.entry.seq !== first[p]) continue;
+      if (best && (ORDER.indexOf(p) > ORDER.indexOf(best.entry.phase) || (p === best.entry.phase && item.entry.seq > best.entry.seq)))
+        continue;
+      if (this.ready(item)) best = item;
+    }
+    return best;
+  }
+}
