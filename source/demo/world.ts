@@ -54,7 +54,11 @@ export async function buildDemoWorld(opts: { evidenceDir: string; log?: (line: s
   let appSpec: string | undefined;
   try {
     log('Starting a sandbox "production": PostgreSQL, Redis, Prometheus and a shop API on loopback ports...');
-    const [pg, redis, prom] = await Promise.all([group.postgres({ password }), group.redis({ appendonly: false }), group.prometheus({})]);
+    const [pg, redis, prom] = await Promise.all([
+      group.postgres({ password, scratch: true }),
+      group.redis({ appendonly: false }),
+      group.prometheus({}),
+    ]);
     const appPort = await freePort();
     appSpec = path.join(base, 'shop-api.service.json');
     await writeServiceSpec(appSpec, {

@@ -45,7 +45,7 @@ export async function startDrillScratch(
   let boxes: ContainerScratch | undefined;
   try {
     const [pg, redis, prom, containers] = await Promise.all([
-      onHost.includes('postgres') ? group.postgres({ password }) : undefined,
+      onHost.includes('postgres') ? group.postgres({ password, scratch: true }) : undefined,
       onHost.includes('redis') ? group.redis({ appendonly: real.recipe.components.redis?.appendonly ?? false, save: '' }) : undefined,
       onHost.includes('prometheus') ? group.prometheus({}) : undefined,
       inContainers.length > 0 ? startContainerScratch(real, inContainers, password, DRILL_PG_PASSWORD_ENV) : undefined,

@@ -216,7 +216,13 @@ export function buildPlan(input: BuildPlanInput): Plan {
       );
     }
   }
-  if (mode === 'drill') warnings.push('Drill: the targets are throwaway scratch services, never the real ones.');
+  if (mode === 'drill') {
+    warnings.push('Drill: the targets are throwaway scratch services, never the real ones.');
+    if (pgTarget && pgTarget.exec.kind === 'host')
+      warnings.push(
+        "Drill: the scratch PostgreSQL runs with non-durable settings for load speed (fsync, synchronous_commit and full_page_writes off, wal_level minimal, maintenance_work_mem sized to the host: source/sandbox/pg-tuning.ts); a restore in place never changes a server's settings.",
+      );
+  }
 
   return {
     version: 1,

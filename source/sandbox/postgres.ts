@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { guardOnExit, keepSandboxFiles } from './exit-guard.js';
+import { scratchRestoreConf } from './pg-tuning.js';
 import { freePort } from './ports.js';
 import { cleanEnv, formatLogTail, isPidAlive, isRoot, lookupOsUser, signalPid, tailFile, waitUntil, whichSync } from './process-utils.js';
 
@@ -19,6 +20,8 @@ export interface StartPostgresOptions {
   extraConf?: string[];
   /** Extra initdb arguments, e.g. `--wal-segsize=1` (small WAL segments for point-in-time tests). */
   initdbArgs?: string[];
+  /** A cluster restores go into (drill scratch, demo world, bench): sandbox/pg-tuning.ts's load-speed settings (implies not durable). */
+  scratch?: boolean;
 }
 
 export interface PostgresSandbox {
@@ -200,7 +203,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     await rm(pwFile, { force: true });
   }
 
-  const durable = options.durable ?? false;
+  const durable = !options.scratch && (options.durable ?? false);
   const conf = [
     '',
     '# restore-assistant sandbox',
@@ -215,6 +218,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     "log_line_prefix = '%m [%p] %q%u@%d '",
     'logging_collector = off',
     ...(durable ? [] : ['fsync = off', 'synchronous_commit = off', 'full_page_writes = off']),
+    ...(options.scratch ? scratchRestoreConf() : []),
     ...(options.extraConf ?? []),
     '',
   ].join('\n');
