@@ -7,6 +7,8 @@ import { UsageError } from '../errors.js';
 import { releaseFromExitGuard } from '../sandbox/exit-guard.js';
 import { serviceCtlArgv } from '../sandbox/service-ctl.js';
 import { createOutput, paint } from '../output.js';
+import { ownCommandSignals } from '../session/signals.js';
+import { shellJoin } from '../text/shell.js';
 
 /**
  * `restore-assistant demo`: the whole incident flow on a sandbox, for a first try. Builds a
@@ -33,11 +35,16 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     });
   }
   let world: DemoWorld | DockerDemoWorld | undefined;
-  const onSignal = (): void => {
-    // The restore handles its own interrupts; before and after it, a signal ends the demo and
-    // the finally block below removes the sandbox.
-  };
-  process.on('SIGINT', onSignal);
+  // The one signal owner (session/signals.ts), from here: while the sandbox is built and broken a
+  // signal cancels the demo (once the step under way is done; the finally block removes the
+  // sandbox, exit `cancelled`); the restore or the guide below owns them while it runs; after it, a
+  // signal only says the sandbox is being removed.
+  const signals = ownCommandSignals({
+    notify: (line) => out.info(line),
+    what: 'the demo',
+    again: shellJoin(['restore-assistant', ...process.argv.slice(2)]),
+    finishing: 'comparing production with the backup, removing the sandbox',
+  });
   try {
     if (opts.docker) {
       const { buildDockerDemoWorld } = await import('../demo/docker-world.js');
@@ -45,10 +52,12 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     } else {
       world = await buildDemoWorld({ evidenceDir: demoEvidenceDir(), log: (l) => out.info(l) });
     }
+    signals.throwIfCancelled('the building of the sandbox');
     for (const [k, v] of Object.entries(world.env)) process.env[k] = v;
     out.info('');
     out.info(c('bold', 'Incident! Production just broke:'));
     for (const line of await world.breakProduction()) out.info(`  ${c('red', '✖')} ${line}`);
+    signals.throwIfCancelled('the breaking of the sandbox production');
     out.info('');
     out.info(`Backups are in ${world.backupRoot} (two sets, newest first). The recipe for this sandbox is ${world.recipeFile}.`);
     out.info(
@@ -66,6 +75,7 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
       const { guideCommand } = await import('./guide.js');
       code = await guideCommand({ recipe: world.recipeFile });
     }
+    signals.finishing();
 
     out.info('');
     out.info(c('bold', 'Production now, compared with the backup (a drill or a cancel leaves it broken):'));
@@ -101,11 +111,15 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     }
     return code;
   } finally {
-    process.off('SIGINT', onSignal);
-    if (world && !opts.keep) {
-      out.info('Stopping the sandbox and removing its files...');
-      await world.teardown();
-      out.info('Sandbox removed.');
+    signals.finishing();
+    try {
+      if (world && !opts.keep) {
+        out.info('Stopping the sandbox and removing its files...');
+        await world.teardown();
+        out.info('Sandbox removed.');
+      }
+    } finally {
+      signals.dispose();
     }
   }
 }

@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline/promises';
 import { EventBus } from '../engine/events.js';
 import { UsageError } from '../errors.js';
 import { closingFromReport, closingFromRun, formatClosing } from '../evidence/closing.js';
@@ -11,9 +10,11 @@ import { createOutput } from '../output.js';
 import type { Plan } from '../plan/types.js';
 import { resolveRecipe } from '../recipe/load.js';
 import { openSession, prepare } from '../session/session.js';
-import { ownRunSignals } from '../session/signals.js';
+import { askLine } from '../session/prompt.js';
+import { ownCommandSignals, type CommandSignals } from '../session/signals.js';
 import { formatSummary } from '../session/summary.js';
 import { sanitizeText } from '../text/sanitize.js';
+import { shellJoin } from '../text/shell.js';
 
 /**
  * `restore-assistant drill`: prove a backup restores, without touching production. Parse ->
@@ -34,20 +35,36 @@ export interface DrillCommandOptions {
   json?: boolean;
 }
 
-async function askStart(out: ReturnType<typeof createOutput>, recipeName: string, setId: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  try {
-    const answer = await rl.question(`Start a drill of ${recipeName} from backup ${setId} into scratch services? [y/N] `);
-    const ok = /^y(es)?$/i.test(answer.trim());
-    out.info(ok ? 'Confirmed.' : 'Cancelled. Nothing was touched.');
-    return ok;
-  } finally {
-    rl.close();
-  }
+async function askStart(
+  out: ReturnType<typeof createOutput>,
+  recipeName: string,
+  setId: string,
+  signals: CommandSignals,
+): Promise<boolean> {
+  const answer = await askLine(`Start a drill of ${recipeName} from backup ${setId} into scratch services? [y/N] `, signals);
+  signals.throwIfCancelled('the question');
+  const ok = /^y(es)?$/i.test((answer ?? '').trim());
+  out.info(ok ? 'Confirmed.' : 'Cancelled. Nothing was touched.');
+  return ok;
 }
 
 export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
   const out = createOutput();
+  // Signals are owned from the first line (session/signals.ts): before the run one cancels (exit
+  // `cancelled`; scratch services removed, locks released); during it one stops the engine.
+  const signals = ownCommandSignals({
+    notify: (line) => out.info(line),
+    what: 'the drill',
+    again: shellJoin(['restore-assistant', ...process.argv.slice(2)]),
+  });
+  try {
+    return await drillOwned(opts, out, signals);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function drillOwned(opts: DrillCommandOptions, out: ReturnType<typeof createOutput>, signals: CommandSignals): Promise<number> {
   if (!opts.recipe) throw new UsageError('drill needs --recipe NAME (or a path to a recipe file).');
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   if (!opts.yes && !interactive) {
@@ -63,9 +80,6 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
   await warnUnfinished(loaded, opts.recipe, (t) => process.stderr.write(`${t}\n`));
   const real = loaded.recipe;
   const session = openSession({ loaded, mode: 'drill', env: process.env, commandLine: ['restore-assistant', ...process.argv.slice(2)] });
-  // The session owns SIGINT/SIGTERM from here on: a first Ctrl-C stops the engine (the scratch
-  // services stay until it has finished), and dispose() below removes them.
-  const signals = ownRunSignals((line) => out.info(line));
   let confirmedAt = new Date();
   let finished: { summary: RunSummary; runId: string; evidenceDir: string; plan: Plan } | undefined;
   let kept: string[] = [];
@@ -87,9 +101,9 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
         : {}),
       // A drill exists to prove the backup: every byte is read.
       depth: 'deep',
-      signal: signals.signal,
+      signals,
       confirmBeforeVerify: async (set) => {
-        const ok = opts.yes || (await askStart(out, real.name, set.id));
+        const ok = opts.yes || (await askStart(out, real.name, set.id, signals));
         confirmedAt = new Date();
         return ok;
       },
@@ -99,7 +113,7 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
       },
       onRejected: () => 'stop',
     });
-    if (prepared.kind === 'cancelled') return ExitCode.ok;
+    if (prepared.kind === 'cancelled') return ExitCode.cancelled;
     if (prepared.kind === 'rejected') {
       const { evidenceDir } = await session.recordRefusedDrill(prepared.set, prepared.report, confirmedAt);
       out.result(`Drill FAILED: backup set ${prepared.set.id} is not restorable.`);
@@ -110,20 +124,26 @@ export async function drillCommand(opts: DrillCommandOptions): Promise<number> {
       return ExitCode.backupRejected;
     }
     const { plan } = prepared;
-    const started = await session.start(plan, {
-      bus,
-      signal: signals.signal,
-      stopSignal: signals.stopSignal,
-      renderer: process.stderr.isTTY ? 'default' : 'simple',
-      write: (line) => out.info(line),
-      color: out.color,
-      confirmedAt,
-    });
-    finished = { ...started, plan };
+    signals.throwIfCancelled('the start of the drill');
+    // From here a first signal stops the engine (the scratch services stay until it has finished).
+    const run = signals.startRun();
+    try {
+      const started = await session.start(plan, {
+        bus,
+        signal: run.signal,
+        stopSignal: run.stopSignal,
+        renderer: process.stderr.isTTY ? 'default' : 'simple',
+        write: (line) => out.info(line),
+        color: out.color,
+        confirmedAt,
+      });
+      finished = { ...started, plan };
+    } finally {
+      run.dispose();
+    }
   } finally {
     // After the engine has finished (or never started): remove the scratch services, or keep them.
     kept = await session.dispose({ keepScratch: Boolean(opts.keep && finished) });
-    signals.dispose();
   }
   const { summary, runId, evidenceDir, plan } = finished;
   if (opts.keep) {

@@ -31,6 +31,35 @@ export async function guideCommand(
       next: `Without a terminal, restore non-interactively: restore-assistant restore --recipe ${opts.recipe ?? 'R'} --backup ID --yes (check it first with \`restore-assistant plan --recipe ${opts.recipe ?? 'R'} --backup ID\`; \`restore-assistant list --recipe ${opts.recipe ?? 'R'}\` shows the set ids). A drill: restore-assistant drill --recipe ${opts.recipe ?? 'R'} --yes.`,
     });
   }
+  // Signals are owned from here (session/signals.ts): SIGINT, SIGTERM and SIGHUP count as Ctrl-C.
+  // Before anything ran they cancel (exit `cancelled`); during a run they abort it and the engine
+  // rolls back (a second within 3 s is absorbed: ui/App.tsx), instead of killing the process
+  // half-way. A drill's scratch services stay until the engine has finished. One that arrives
+  // before the screens are up is handed to them as soon as they are.
+  const listeners = new Set<() => void>();
+  let pending = 0;
+  const releaseSignals = ownProcessSignals(() => {
+    if (listeners.size === 0) pending++;
+    for (const l of listeners) l();
+  });
+  try {
+    return await guideOwned(opts, io, {
+      subscribe: (fn) => {
+        listeners.add(fn);
+        for (; pending > 0; pending--) fn();
+        return () => listeners.delete(fn);
+      },
+    });
+  } finally {
+    releaseSignals();
+  }
+}
+
+async function guideOwned(
+  opts: GuideCommandOptions,
+  io: GuideIo,
+  interrupts: { subscribe: (fn: () => void) => () => boolean },
+): Promise<number> {
   let pinned: LoadedRecipe | undefined;
   if (opts.recipe) pinned = await resolveRecipe(opts.recipe);
   // Said before the screens start; a guided restore over it is refused (the session, before it verifies).
@@ -43,13 +72,6 @@ export async function guideCommand(
     commandLine: ['restore-assistant', 'guide', ...(opts.recipe ? ['--recipe', opts.recipe] : [])],
   });
 
-  // SIGINT/SIGTERM from outside (kill, a closing terminal) count as Ctrl-C: during a run they
-  // abort it and the engine rolls back, instead of killing the process half-way. The session owns
-  // them (session/signals.ts), so a drill's scratch services stay until the engine has finished.
-  const listeners = new Set<() => void>();
-  const releaseSignals = ownProcessSignals(() => {
-    for (const l of listeners) l();
-  });
   try {
     const outcome = await runGuide(deps, {
       ...(pinned ? { pinned } : {}),
@@ -58,8 +80,10 @@ export async function guideCommand(
       stderr: io.stderr,
       env: io.env,
       subscribeInterrupts: (fn) => {
-        listeners.add(fn);
-        return () => listeners.delete(fn);
+        const off = interrupts.subscribe(fn);
+        return () => {
+          off();
+        };
       },
     });
     // Ink leaves the cursor at the end of its last frame: end the line so the shell prompt (or the
@@ -71,6 +95,5 @@ export async function guideCommand(
     return outcome.exitCode;
   } finally {
     await deps.dispose().catch(() => undefined);
-    releaseSignals();
   }
 }

@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { recipeRedactor } from '../recipe/secrets.js';
-import { createInterface } from 'node:readline/promises';
 import { defaultLockDir, findStaleLocks, takeOverLocks } from '../engine/lock.js';
 import { EventBus } from '../engine/events.js';
 import { runPlan, type RunSummary } from '../engine/run.js';
@@ -18,7 +17,10 @@ import { resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { evidenceDir } from '../state/paths.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { formatSummary } from '../session/summary.js';
-import { ownRunSignals } from '../session/signals.js';
+import { askLine } from '../session/prompt.js';
+import { ownCommandSignals, type CommandSignals } from '../session/signals.js';
+import { shellJoin } from '../text/shell.js';
+import type { Output } from '../output.js';
 
 /**
  * `restore-assistant recover [--recipe R] [--run ID] [--rollback|--finish] [--yes] [--json]`: finds
@@ -43,17 +45,30 @@ function confirmWord(loaded: LoadedRecipe): string {
   return r.confirmWord ?? r.components.postgres?.database ?? r.name;
 }
 
-async function ask(question: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  try {
-    return (await rl.question(question)).trim();
-  } finally {
-    rl.close();
-  }
+async function ask(question: string, signals: CommandSignals): Promise<string> {
+  const answer = await askLine(question, signals);
+  // Ctrl-C (or a signal) at the question: cancelled, nothing touched (exit `cancelled`).
+  signals.throwIfCancelled('the question');
+  return (answer ?? '').trim();
 }
 
 export async function recoverCommand(opts: RecoverCommandOptions): Promise<number> {
   const out = createOutput();
+  // Signals are owned from the first line (session/signals.ts): before anything is touched one
+  // cancels (exit `cancelled`); during the recover see below.
+  const signals = ownCommandSignals({
+    notify: (line) => out.info(line),
+    what: 'the recover',
+    again: shellJoin(['restore-assistant', ...process.argv.slice(2)]),
+  });
+  try {
+    return await recoverOwned(opts, out, signals);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function recoverOwned(opts: RecoverCommandOptions, out: Output, signals: CommandSignals): Promise<number> {
   const env = process.env;
   if (opts.rollback && opts.finish) throw new UsageError('recover takes --rollback or --finish, not both.');
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
@@ -120,6 +135,7 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
     }
     const answer = await ask(
       'Roll back to the pre-restore state, or finish the restore? Type "rollback" or "finish" (anything else cancels): ',
+      signals,
     );
     if (answer !== 'rollback' && answer !== 'finish') {
       out.info('Cancelled. Nothing was touched.');
@@ -133,13 +149,17 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
         next: 'Pass --yes to confirm on the command line.',
       });
     const word = confirmWord(loaded);
-    const answer = await ask(`Type "${word}" to ${mode === 'rollback' ? 'roll back' : 'finish'} run ${u.runId} (anything else cancels): `);
+    const answer = await ask(
+      `Type "${word}" to ${mode === 'rollback' ? 'roll back' : 'finish'} run ${u.runId} (anything else cancels): `,
+      signals,
+    );
     if (answer !== word) {
       out.info('Cancelled. Nothing was touched.');
       return ExitCode.ok;
     }
     out.info('Confirmed.');
   }
+  signals.throwIfCancelled('the look at the unfinished run');
   if (ownerAlive(u.entry)) throw new UsageError(`Run ${u.runId} is running again; recover refuses to touch it.`);
 
   const recipe = loaded.recipe;
@@ -155,7 +175,10 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
   for (const l of stale)
     out.info(sanitizeText(`Took over the stale lock on ${l.key} (left by run ${l.runId}, pid ${l.pid}: ${l.reason}).`));
   const bus = new EventBus();
-  const signals = ownRunSignals((line) => out.info(line));
+  // From here a signal interrupts the recover (session/interrupts.ts). A rollback is already the
+  // rollback: it goes on, and only a further signal stops it (what is left is reported, and the
+  // next recover resumes it). A finish rolls back like a restore.
+  const run = signals.startRun();
   let evidence: EvidenceHandle | undefined;
   let summary: RunSummary;
   let plan = u.plan;
@@ -192,7 +215,7 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
           runId,
           operator,
           loaded,
-          signal: signals.signal,
+          signal: run.stopSignal,
           write: (l) => out.info(sanitizeText(l)),
         });
       } else {
@@ -201,8 +224,8 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
           bus,
           redact,
           env,
-          signal: signals.signal,
-          stopSignal: signals.stopSignal,
+          signal: run.signal,
+          stopSignal: run.stopSignal,
           renderer: process.stderr.isTTY ? 'default' : 'simple',
           write: (line) => out.info(line),
           color: out.color,
@@ -213,6 +236,7 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
           heldLocks: locks,
           checkContext: { recipe, loaded, mode: 'restore' },
           facts: u.facts,
+          stateNow: () => probeTargetsNow(loaded, u, env),
         });
       }
     } finally {
@@ -224,7 +248,7 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
       removeIndexEntry(env, u.runId);
     }
   } finally {
-    signals.dispose();
+    run.dispose();
     await evidence?.close();
     await locks.release();
   }

@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline/promises';
 import type { VerifyReport } from '../catalog/types.js';
 import { EventBus } from '../engine/events.js';
 import { RestoreAssistantError, UsageError } from '../errors.js';
@@ -8,9 +7,11 @@ import { createOutput, formatBytes, type Output } from '../output.js';
 import { renderPlanText } from '../plan/render.js';
 import { resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { openSession, prepare, verifyRejected } from '../session/session.js';
-import { ownRunSignals } from '../session/signals.js';
+import { askLine } from '../session/prompt.js';
+import { ownCommandSignals, type CommandSignals } from '../session/signals.js';
 import { formatSummary } from '../session/summary.js';
 import { sanitizeText } from '../text/sanitize.js';
+import { shellJoin } from '../text/shell.js';
 
 /**
  * `restore-assistant restore`: parse -> session -> print. The session (source/session/) resolves
@@ -40,16 +41,13 @@ function confirmWord(loaded: LoadedRecipe): string {
   return r.confirmWord ?? r.components.postgres?.database ?? r.name;
 }
 
-async function askConfirmation(word: string, out: Output): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  try {
-    const answer = await rl.question(`Type "${word}" to start the restore (anything else cancels): `);
-    const ok = answer.trim() === word;
-    out.info(ok ? 'Confirmed.' : 'Cancelled. Nothing was touched.');
-    return ok;
-  } finally {
-    rl.close();
-  }
+async function askConfirmation(word: string, out: Output, signals: CommandSignals): Promise<boolean> {
+  const answer = await askLine(`Type "${word}" to start the restore (anything else cancels): `, signals);
+  // Ctrl-C (or a signal) at the question: cancelled, nothing touched (exit `cancelled`).
+  signals.throwIfCancelled('the confirmation');
+  const ok = answer?.trim() === word;
+  out.info(ok ? 'Confirmed.' : 'Cancelled. Nothing was touched.');
+  return ok;
 }
 
 function databaseMismatchRejected(problems: VerifyReport['problems'], setId: string, database: string): RestoreAssistantError {
@@ -66,6 +64,21 @@ function databaseMismatchRejected(problems: VerifyReport['problems'], setId: str
 
 export async function restoreCommand(opts: RestoreCommandOptions): Promise<number> {
   const out = createOutput();
+  // Signals are owned from the first line (session/signals.ts): before the run one cancels (exit
+  // `cancelled`, locks released); during it one rolls back.
+  const signals = ownCommandSignals({
+    notify: (line) => out.info(line),
+    what: 'the restore',
+    again: shellJoin(['restore-assistant', ...process.argv.slice(2)]),
+  });
+  try {
+    return await restoreOwned(opts, out, signals);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function restoreOwned(opts: RestoreCommandOptions, out: Output, signals: CommandSignals): Promise<number> {
   const env = process.env;
   if (!opts.recipe) throw new UsageError('restore needs --recipe NAME (or a path to a recipe file).');
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
@@ -103,6 +116,7 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
     const prepared = await prepare(session, {
       backup: opts.backup ?? 'latest',
       depth,
+      signals,
       onStage: (stage, set) => {
         if (stage === 'verify')
           out.info(
@@ -140,28 +154,30 @@ export async function restoreCommand(opts: RestoreCommandOptions): Promise<numbe
       out.info('');
       out.info(redact(renderPlanText(plan, out.color)));
       out.info('');
-      if (!(await askConfirmation(confirmWord(loaded), out))) return ExitCode.ok; // cancelled by the operator: nothing touched (as in the guide)
+      if (!(await askConfirmation(confirmWord(loaded), out, signals))) return ExitCode.cancelled; // cancelled by the operator: nothing touched (as in the guide)
     } else {
       out.info(sanitizeText(`Restoring ${plan.backup.id} over: ${Object.values(plan.targets).join('; ')} (confirmed with --yes).`));
       for (const w of plan.warnings) out.info(redact(`Warning: ${sanitizeText(w)}`));
     }
+    signals.throwIfCancelled('the confirmation');
     const confirmedAt = new Date();
 
-    const signals = ownRunSignals((line) => out.info(line));
+    // From here a signal interrupts the run: the first rolls back (exit 130), see session/interrupts.ts.
+    const run = signals.startRun();
     const bus = new EventBus();
     let started;
     try {
       started = await session.start(plan, {
         bus,
-        signal: signals.signal,
-        stopSignal: signals.stopSignal,
+        signal: run.signal,
+        stopSignal: run.stopSignal,
         renderer: process.stderr.isTTY ? 'default' : 'simple',
         write: (line) => out.info(line),
         color: out.color,
         confirmedAt,
       });
     } finally {
-      signals.dispose();
+      run.dispose();
     }
     const { summary, runId, evidenceDir } = started;
     if (opts.json) {

@@ -50,6 +50,13 @@ export interface RunPlanOptions {
    * before the question. Not asked for drills.
    */
   onUnhealthy?: (failed: { checks: string[]; state: string[] }) => Promise<UnhealthyDecision>;
+  /**
+   * What each target holds now, checked live (read-only). After an interrupt the summary's state
+   * lines come from this, not from what the engine assumes its undos did (a stopped rollback's
+   * services may be running, a half-done undo may have completed). A failing check keeps the
+   * engine's lines and says so.
+   */
+  stateNow?: () => Promise<string[]>;
 }
 
 /** The options once runPlan has filled in its defaults (what the run's parts receive). */

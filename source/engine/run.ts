@@ -127,12 +127,39 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
       if (opts.signal?.aborted) {
         return finish(notStarted(plan));
       }
-      return finish(await execute(plan, { ...opts, env, runCheck: opts.runCheck ?? defaultCheckRunner, clockStart: rtoFrom, rpoMs }));
+      return finish(
+        await checkedLive(
+          await execute(plan, { ...opts, env, runCheck: opts.runCheck ?? defaultCheckRunner, clockStart: rtoFrom, rpoMs }),
+          opts,
+        ),
+      );
     } finally {
       await lock.release();
     }
   } finally {
     detach();
+  }
+}
+
+/** After an interrupt: the state lines as checked live (RunPlanOptions.stateNow), with the engine's own account in the evidence. */
+async function checkedLive(summary: RunSummary, opts: RunPlanOptions): Promise<RunSummary> {
+  if (!opts.stateNow || !opts.signal?.aborted || opts.kind === 'drill') return summary;
+  opts.bus.emit({
+    type: 'log',
+    level: 'info',
+    message: opts.redact(`after the interrupt, the engine's account of the targets: ${summary.state.join('; ')}`),
+  });
+  try {
+    const live = await opts.stateNow();
+    if (live.length === 0) return summary;
+    opts.bus.emit({ type: 'log', level: 'info', message: opts.redact(`what each target holds now, checked live: ${live.join('; ')}`) });
+    return { ...summary, state: live.map((l) => `${l} (checked live)`) };
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    return {
+      ...summary,
+      state: [...summary.state, `(the live check of the targets failed: ${opts.redact(why)}; the lines above are the engine's account)`],
+    };
   }
 }
 

@@ -23,7 +23,13 @@ function firstLine(r: { stderrTail: string[]; stdoutTail: string[] }): string {
 /** What each target holds now, one line each, checked live and read-only. */
 export async function probeTargetsNow(
   loaded: LoadedRecipe,
-  unfinished: UnfinishedRun | undefined,
+  /** An unfinished run (or a run just interrupted): only its plan's targets, and where its copies are. */
+  unfinished:
+    | {
+        plan: Pick<UnfinishedRun['plan'], 'steps'>;
+        preIncident: ReadonlyArray<Pick<UnfinishedRun['preIncident'][number], 'component' | 'kind' | 'location'>>;
+      }
+    | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string[]> {
   const redact = recipeRedactor(loaded, env);

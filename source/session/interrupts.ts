@@ -3,7 +3,8 @@
  *
  * - SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal or ssh session went away) are handled alike.
  * - Before anything is touched (verifying, probing, the confirmation): the first one cancels:
- *   the command stops, releases its locks and exits 10 (`cancelled`, nothing touched).
+ *   the command stops, releases its locks and exits `cancelled` (0, as a cancel at the
+ *   confirmation: nothing touched; exit-codes.ts); 130 only ever means a run was rolled back.
  * - During a run: the first stops the running command and rolls back (exit 130 when the rollback
  *   completes). A second within 3 s of the first is absorbed (a reflexive double Ctrl-C must not
  *   abandon the rollback), with a line saying what a further one costs; a further one (or a second

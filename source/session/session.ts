@@ -12,15 +12,17 @@ import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Redactor } from '../exec/redact.js';
 import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence } from '../evidence/writer.js';
+import { probeTargetsNow } from '../journal/describe.js';
 import { refuseOverUnfinished } from '../journal/detect.js';
 import { attachJournal } from '../journal/journal.js';
 import { buildPlan, restorableComponents } from '../plan/build.js';
 import { parseOnly, resolvePlanOptions, type PlanFlags } from '../plan/options.js';
 import { preflightProblems, probeFacts, runPreflight, type PreflightProblem } from '../probe/index.js';
-import type { Plan, TargetFacts } from '../plan/types.js';
+import type { Plan, SafetyCopy, TargetFacts } from '../plan/types.js';
 import { type LoadedRecipe } from '../recipe/load.js';
 import { defaultSafetyDir, evidenceDir } from '../state/paths.js';
 import { toolVersion } from '../version.js';
+import type { CommandSignals } from './signals.js';
 import { drillScratchHolder, type DrillScratchHolder, type DrillTarget } from './drill.js';
 
 /**
@@ -145,6 +147,11 @@ export async function pickBackupSet(recipe: LoadedRecipe, ref: string): Promise<
 export function applyUnhealthyChoice(plan: Plan, rollbackOnUnhealthy: boolean): Plan {
   const wanted = plan.mode === 'drill' ? plan.options.rollbackOnUnhealthy : rollbackOnUnhealthy;
   return wanted === plan.options.rollbackOnUnhealthy ? plan : { ...plan, options: { ...plan.options, rollbackOnUnhealthy: wanted } };
+}
+
+/** The safety copies a plan makes (where the pre-restore data is while the run holds it). */
+export function plannedCopies(plan: Plan): SafetyCopy[] {
+  return plan.steps.flatMap((s) => (s.safetyCopy && s.safetyCopy.kind !== 'none' ? [s.safetyCopy] : []));
 }
 
 /** Where a recipe's locks live. */
@@ -413,6 +420,8 @@ export function openSession(options: SessionOptions): Session {
           heldLocks: { files: held, release: async () => undefined },
           checkContext: { recipe: target.recipe, loaded: target, mode },
           ...(o.onUnhealthy ? { onUnhealthy: o.onUnhealthy } : {}),
+          // After an interrupt, the state lines are checked live (read-only), not assumed.
+          ...(mode === 'restore' ? { stateNow: () => probeTargetsNow(target, { plan, preIncident: plannedCopies(plan) }, runEnv) } : {}),
         });
       } finally {
         journal?.dispose();
@@ -488,6 +497,8 @@ export interface PrepareOptions {
   pickSet?: () => Promise<BackupSet>;
   depth: 'quick' | 'deep';
   signal?: AbortSignal;
+  /** The command's signal owner (session/signals.ts): a signal before the run cancels at the stage it arrives in (exit `cancelled`). */
+  signals?: Pick<CommandSignals, 'cancel' | 'throwIfCancelled'>;
   onProgress?: VerifyOptions['onProgress'];
   /** Told as each stage begins (the command prints its progress lines). */
   onStage?: (stage: 'verify' | 'probe', set: BackupSet) => void;
@@ -499,21 +510,37 @@ export interface PrepareOptions {
 
 /** The command line's prepare: pick -> lock -> verify -> probe -> preflight -> plan. */
 export async function prepare(session: Session, o: PrepareOptions): Promise<Prepared> {
-  await session.checkEvidence();
-  const set = o.pickSet ? await o.pickSet() : await pickBackupSet(session.loaded, o.backup);
-  await session.lock(set);
-  if (o.confirmBeforeVerify && !(await o.confirmBeforeVerify(set))) return { kind: 'cancelled', set };
+  const signal = o.signals?.cancel ?? o.signal;
+  /** A signal before the run (session/signals.ts) cancels at the stage it arrives in, whatever that stage made of the abort. */
+  const stage = async <T>(during: string, work: () => Promise<T>): Promise<T> => {
+    o.signals?.throwIfCancelled(during);
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      o.signals?.throwIfCancelled(during);
+      throw error;
+    }
+    o.signals?.throwIfCancelled(during);
+    return result;
+  };
+  await stage('the checks before the restore', () => session.checkEvidence());
+  const set = await stage('the choice of the backup set', () => (o.pickSet ? o.pickSet() : pickBackupSet(session.loaded, o.backup)));
+  await stage('the locking of the targets', () => session.lock(set));
+  if (o.confirmBeforeVerify && !(await stage('the question', () => o.confirmBeforeVerify!(set)))) return { kind: 'cancelled', set };
   o.onStage?.('verify', set);
-  const report = await session.verify(set, {
-    depth: o.depth,
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-  });
+  const report = await stage(`the verification of backup set ${set.id}`, () =>
+    session.verify(set, {
+      depth: o.depth,
+      ...(signal ? { signal } : {}),
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    }),
+  );
   if (!report.ok) {
     if (!o.onRejected) throw verifyRejected(report, set.id);
     if (o.onRejected(report, set) === 'stop') return { kind: 'rejected', set, report };
   }
   o.onStage?.('probe', set);
-  const facts = await session.probe(set, report, o.signal ? { signal: o.signal } : {});
+  const facts = await stage('the probing of the targets', () => session.probe(set, report, signal ? { signal } : {}));
   return { kind: 'planned', set, report, plan: session.plan({ set, facts, verify: report }) };
 }

@@ -3,6 +3,7 @@ import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { EventBus } from '../engine/events.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
+import { interruptTracker, type InterruptTracker } from '../session/interrupts.js';
 import { useNow } from './hooks/use-now.js';
 import { emptyRunView, foldRunEvent, type RunView } from './run-view.js';
 import { BackupScreen } from './screens/BackupScreen.js';
@@ -80,6 +81,14 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
   // One clock for every screen: ages, RPO and elapsed times tick everywhere (not only while running).
   const now = useNow(deps.clock, !isTerminal(state));
 
+  // During the run, Ctrl-C and signals go through the one interrupt policy (session/interrupts.ts):
+  // a second within 3 s of the first is absorbed (said on screen), so a reflexive double Ctrl-C
+  // never abandons the rollback.
+  const screenRef = useRef(state.screen);
+  screenRef.current = state.screen;
+  const tracker = useRef<InterruptTracker | undefined>(undefined);
+  const [absorbed, setAbsorbed] = useState<string | undefined>(undefined);
+
   const dispatch = useCallback(
     (event: WizardEvent) => {
       if (event.type === 'confirm-submit') {
@@ -87,6 +96,10 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
         return;
       }
       if (event.type === 'interrupt') {
+        if (screenRef.current === 'run' && tracker.current?.next('SIGINT').decision === 'absorbed') {
+          setAbsorbed('Ctrl-C again within 3 s: ignored, the rollback goes on. One more stops waiting: the rollback is abandoned where it is and the targets are left as they are then (exit 5).');
+          return;
+        }
         rawDispatch({ ...event, view: runViewRef.current });
         return;
       }
@@ -169,6 +182,8 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
           });
           const runAc = new AbortController();
           const stopAc = new AbortController();
+          tracker.current = interruptTracker();
+          setAbsorbed(undefined);
           runAbort.current = runAc;
           runStop.current = stopAc;
           // Asked only when the plan screen left it to "ask"; otherwise the plan already decides.
@@ -242,7 +257,7 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
       screen = <ConfirmScreen state={state} dispatch={dispatch} now={now} active={active} />;
       break;
     case 'run':
-      screen = <RunScreen state={state} dispatch={dispatch} now={now} active={active} view={runView} />;
+      screen = <RunScreen state={state} dispatch={dispatch} now={now} active={active} view={runView} {...(absorbed && state.interrupts === 1 ? { notice: absorbed } : {})} />;
       break;
     case 'summary':
       screen = <SummaryScreen state={state} />;

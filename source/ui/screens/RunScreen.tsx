@@ -68,7 +68,7 @@ export function confirmedLine(state: { plan: Plan; confirmedAt: string }): strin
 }
 
 /** Screen 6: the engine's steps as they run. Finished steps stay above (Static); the running ones show elapsed time, progress and output. */
-export function RunScreen({ state, dispatch, now, active, view }: ScreenProps<RunState> & { view: RunView }): React.JSX.Element {
+export function RunScreen({ state, dispatch, now, active, view, notice }: ScreenProps<RunState> & { view: RunView; notice?: string }): React.JSX.Element {
   const theme = useTheme();
   const { columns } = useTerminalSize();
 
@@ -137,7 +137,12 @@ export function RunScreen({ state, dispatch, now, active, view }: ScreenProps<Ru
         {state.question && state.interrupts === 0 ? <UnhealthyQuestionView state={state} view={view} theme={theme} /> : null}
         {state.interrupts === 1 && rollback?.complete === undefined ? (
           <Text bold color={theme.warn} wrap="wrap">
-            Interrupt received: stopping and rolling back. Press Ctrl-C again to stop waiting (the exact state is then reported).
+            Interrupt received: stopping and rolling back. Press Ctrl-C again (after 3 s) only to stop waiting (the exact state is then reported).
+          </Text>
+        ) : null}
+        {notice ? (
+          <Text color={theme.warn} wrap="wrap">
+            {notice}
           </Text>
         ) : null}
         {state.interrupts === 2 ? (
