@@ -182,7 +182,7 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
           });
           const runAc = new AbortController();
           const stopAc = new AbortController();
-          tracker.current = interruptTracker();
+          tracker.current = interruptTracker(() => deps.clock().getTime());
           setAbsorbed(undefined);
           runAbort.current = runAc;
           runStop.current = stopAc;

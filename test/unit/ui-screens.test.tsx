@@ -262,7 +262,7 @@ describe('guided interface screens', () => {
     expect((await g.outcome).exitCode).toBe(ExitCode.interrupted);
   });
 
-  it('a second Ctrl-C stops waiting and reports the exact state as far as the engine told it', async () => {
+  it('a second Ctrl-C within 3 s is absorbed; a further one stops waiting and reports the exact state as far as the engine told it', async () => {
     const control = fakeDeps();
     const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
     await toRun(g);
@@ -276,6 +276,10 @@ describe('guided interface screens', () => {
     control.emit({ type: 'rollback-started', reason: 'interrupted' });
     control.emit({ type: 'rollback-step', stepId: 'pg-restore', title: 'Rename back', ok: true });
     await g.waitFor('Rename back undone');
+    // A second within 3 s of the first (the fixture's clock stands still) is absorbed, and says what one more costs.
+    const absorbed = await g.press(keys.ctrlC, 'ignored, the rollback goes on');
+    expect(flat(absorbed)).toContain('One more stops waiting: the rollback is abandoned where it is');
+    expect(control.stopSignal()?.aborted).toBe(false);
     const second = await g.press(keys.ctrlC, 'No longer waiting');
     expect(control.stopSignal()?.aborted).toBe(true);
     expect(second).toContain('Ctrl-C leave now');
