@@ -65,11 +65,15 @@ function displayPurpose(a: PlannedAction): string {
     case 'extract-tar':
       return `${a.purpose} (checked, extracted into a temp dir, renamed to ${a.dest})`;
     case 'move':
-      return `${a.purpose}: ${a.from} -> ${a.to}${a.ifExists ? ' (if it exists)' : ''}${a.displaceTo ? ` (anything at ${a.to} by then is moved to ${a.displaceTo})` : ''}`;
+      return `${a.purpose}: ${a.from} -> ${a.to}${a.ifExists ? ' (if it exists)' : ''}${a.expect ? ' (only what this run put there: checked by device, inode and real path)' : ''}${a.displaceTo ? ` (anything at ${a.to} by then is moved to ${a.displaceTo})` : ''}`;
     case 'copy-file':
       return `${a.purpose}: ${a.from} -> ${a.to}`;
     case 'install-aof':
       return `${a.purpose}: ${a.from} -> ${a.dir}/${a.base}, manifest ${a.manifest} (built in a private staging dir, renamed into place)`;
+    case 'remove':
+      return `${a.purpose}: ${a.paths.map((x) => x.path).join(', ')} (only what this run put there: checked by device, inode and real path)`;
+    case 'record-identity':
+      return `${a.purpose}: ${a.paths.map((x) => x.path).join(', ')}`;
     case 'check':
       return `${a.purpose}: ${describeCheck(a.check)} (timeout ${a.check.timeoutSeconds}s, ${a.check.retries} retries)`;
     case 'note':
@@ -135,6 +139,10 @@ export function pasteableAction(action: PlannedAction, redact: Redactor): string
     }
     case 'copy-file':
       return `cp -- ${shellQuote(action.from)} ${shellQuote(action.to)}`;
+    case 'remove':
+      return `rm -rf -- ${action.paths.map((x) => shellQuote(x.path)).join(' ')}    # only if each is what the run put there (compare stat -c %d:%i with the device:inode in its journal)`;
+    case 'record-identity':
+      return `# ${action.purpose}`;
     case 'check':
       return `# check "${action.check.name}" (${action.purpose})`;
     case 'note':

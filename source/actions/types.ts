@@ -56,6 +56,11 @@ export interface PlannedCommand {
 }
 
 /** The placeholder for a run fact in an argv element (see PlannedCommand.record). */
+/** The run fact holding the identity of a file or directory the run created or moved (engine/path-identity.ts). */
+export function pathFact(name: string): string {
+  return `path.${name}`;
+}
+
 export function factRef(name: string, opts: { orNull?: boolean } = {}): string {
   return opts.orNull ? `{{fact?:${name}}}` : `{{fact:${name}}}`;
 }
@@ -68,10 +73,27 @@ export type PlannedAction =
   /** `until: 'down'` waits until the URL no longer answers (connection refused / reset); default 'up'. */
   | { type: 'wait-http'; url: string; timeoutSeconds: number; purpose: string; expectStatus?: number; until?: 'up' | 'down' }
   | { type: 'wait-command'; command: PlannedCommand; timeoutSeconds: number; untilExit: 'zero' | 'non-zero'; purpose: string }
-  | { type: 'extract-tar'; archive: string; dest: string; purpose: string }
-  | { type: 'move'; from: string; to: string; purpose: string; ifExists?: boolean; displaceTo?: string }
+  | { type: 'extract-tar'; archive: string; dest: string; purpose: string; recordAs?: string }
+  | {
+      type: 'move';
+      from: string;
+      to: string;
+      purpose: string;
+      ifExists?: boolean;
+      displaceTo?: string;
+      /** Undo by identity: `from` must be what this run recorded under this fact (else refused, nothing moved). */
+      expect?: string;
+      /** Already done (skipped) when `from` holds the object recorded under one of these facts. */
+      doneIf?: string[];
+      /** Record what was moved, at `to`, under this fact. */
+      recordAs?: string;
+    }
   /** Redis 7 AOF dir DIR holding FROM as BASE and a MANIFEST naming it, built in staging and renamed into place. */
-  | { type: 'install-aof'; from: string; dir: string; base: string; manifest: string; purpose: string }
-  | { type: 'copy-file'; from: string; to: string; purpose: string }
+  | { type: 'install-aof'; from: string; dir: string; base: string; manifest: string; purpose: string; recordAs?: string }
+  | { type: 'copy-file'; from: string; to: string; purpose: string; recordAs?: string }
+  /** Remove each path only if it is what this run recorded under `expect` (absent: nothing to do). */
+  | { type: 'remove'; paths: Array<{ path: string; expect: string }>; purpose: string }
+  /** Record what is at each path now under `recordAs` (after this run stopped the service it started, which may have rewritten them). */
+  | { type: 'record-identity'; paths: Array<{ path: string; recordAs: string }>; purpose: string }
   | { type: 'check'; check: Check; purpose: string }
   | { type: 'note'; purpose: string };

@@ -207,6 +207,12 @@ export function isolationProblems(plan: Plan, sandbox: DrillSandbox, real: Recip
       case 'install-aof':
         if (!under(action.dir, sandbox.rootDirs)) problems.push(`${where}: writes ${action.dir}, outside the sandbox`);
         break;
+      case 'remove':
+        for (const x of action.paths)
+          if (!under(x.path, sandbox.rootDirs)) problems.push(`${where}: removes ${x.path}, outside the sandbox`);
+        break;
+      case 'record-identity':
+        break;
       case 'check': {
         const c = action.check;
         if (!drillableCheck(c)) problems.push(`${where}: check "${c.name}" would reach a real system`);

@@ -16,6 +16,15 @@ import type { ConsumedFile, EngineEventBody } from './events.js';
 import { isDecompressionDamage, postgresSessionEnd } from '../exec/diagnose.js';
 import { ArchiveChangedError, safeExtractTarGz } from './extract.js';
 import { PsqlRestrictGuard } from './psql-guard.js';
+import {
+  decodeIdentity,
+  describeIdentity,
+  encodeIdentity,
+  identityMismatch,
+  pathIdentity,
+  removeIfOwn,
+  sameObject,
+} from './path-identity.js';
 import { isPgRestoreItemLine, StripOwnershipAndAcl, throttle } from './streams.js';
 import { plainParallelRestore, type SplitHelpers } from './plain-split/restore.js';
 
@@ -64,6 +73,18 @@ export interface ActionContext {
   facts?: Map<string, string>;
 }
 
+/** $1 $2, $3 $4, ...: remove path $1 only if `stat -c %d:%i` says $2 (what the run recorded); absent: nothing to do. */
+const GUARDED_REMOVE_SCRIPT = [
+  'set -eu',
+  'while [ $# -ge 2 ]; do',
+  '  if [ -e "$1" ] || [ -L "$1" ]; then',
+  '    [ "$(stat -c %d:%i -- "$1")" = "$2" ] || { echo "restore-assistant: $1 is not what the run put there ($2); not removing it" >&2; exit 1; }',
+  '    rm -rf -- "$1"',
+  '  fi',
+  '  shift 2',
+  'done',
+].join('\n');
+
 const FACT_REF = /\{\{fact(\??):([A-Za-z0-9_.-]+)\}\}/g;
 
 /** The argv with run facts put in; throws ActionError naming the fact when one is not recorded. */
@@ -83,7 +104,15 @@ export function resolveFacts(argv: readonly string[], facts: ReadonlyMap<string,
 }
 
 /** The argv with the facts that are known put in (the others stay as placeholders): for manual steps. */
-export function withKnownFacts<T extends PlannedAction>(action: T, facts: ReadonlyMap<string, string> | undefined): T {
+export function withKnownFacts<T extends PlannedAction>(action: T, facts: ReadonlyMap<string, string> | undefined): T | PlannedAction {
+  if (action.type === 'remove') {
+    // Pasteable by identity: each path is removed only if it still has the device:inode this run recorded.
+    const args = action.paths.flatMap((x) => {
+      const id = decodeIdentity(facts?.get(x.expect));
+      return [x.path, id ? `${id.dev}:${id.ino}` : 'unrecorded'];
+    });
+    return { type: 'exec', argv: ['sh', '-c', GUARDED_REMOVE_SCRIPT, 'sh', ...args], purpose: action.purpose, runsIn: 'host' };
+  }
   if (action.type !== 'exec' || !facts) return action;
   return { ...action, argv: action.argv.map((a) => a.replace(FACT_REF, (m, _o: string, name: string) => facts.get(name) ?? m)) };
 }
@@ -598,7 +627,47 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
+/** Record the identity of what is at `p` as run fact `fact` (journaled: a recover knows it too). */
+async function recordPath(ctx: ActionContext, p: string, fact: string): Promise<void> {
+  const id = await pathIdentity(p);
+  if (!id) return;
+  const value = encodeIdentity(id);
+  ctx.facts?.set(fact, value);
+  ctx.emit({
+    type: 'log',
+    stepId: ctx.stepId,
+    level: 'info',
+    message: `recorded ${p}: ${describeIdentity(id)}`,
+    fact: { name: fact, value },
+  });
+}
+
+function recorded(ctx: ActionContext, fact: string): ReturnType<typeof decodeIdentity> {
+  return decodeIdentity(ctx.facts?.get(fact));
+}
+
 async function moveAction(action: Extract<PlannedAction, { type: 'move' }>, ctx: ActionContext): Promise<string> {
+  if (action.expect || action.doneIf) {
+    // Undo by identity: move back only what this run put there.
+    const found = await pathIdentity(action.from);
+    if (found) {
+      const done = (action.doneIf ?? []).find((f) => {
+        const r = recorded(ctx, f);
+        return r !== undefined && sameObject(r, found);
+      });
+      if (done) {
+        ctx.emit({
+          type: 'log',
+          stepId: ctx.stepId,
+          level: 'info',
+          message: `${action.from} already holds what this run recorded as ${done}: nothing to move (done before)`,
+        });
+        return `${action.from} already back`;
+      }
+      const wrong = action.expect ? identityMismatch(action.from, recorded(ctx, action.expect), found) : undefined;
+      if (wrong) throw new ActionError(`refusing to move ${action.from} to ${action.to}: ${wrong}. Nothing was moved.`);
+    }
+  }
   if (!(await exists(action.from))) {
     if (action.ifExists) {
       ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `${action.from} does not exist: nothing to move` });
@@ -633,6 +702,7 @@ async function moveAction(action: Extract<PlannedAction, { type: 'move' }>, ctx:
     throw new ActionError(`cannot move ${action.from} to ${action.to}: ${e.message}${hint}`);
   }
   ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `moved ${action.from} to ${action.to}` });
+  if (action.recordAs) await recordPath(ctx, action.to, action.recordAs);
   return `moved to ${action.to}`;
 }
 
@@ -689,6 +759,7 @@ async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>,
     if (tmpDir) await rmdir(tmpDir).catch(() => undefined);
   }
   ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `copied ${action.from} to ${action.to} (${bytes} bytes)` });
+  if (action.recordAs) await recordPath(ctx, action.to, action.recordAs);
   return `copied ${bytes} bytes`;
 }
 
@@ -782,6 +853,7 @@ async function installAofAction(action: Extract<PlannedAction, { type: 'install-
     level: 'info',
     message: `installed ${action.from} as ${path.join(action.dir, action.base)} (${bytes} bytes) with the manifest ${action.manifest}`,
   });
+  if (action.recordAs) await recordPath(ctx, action.dir, action.recordAs);
   return `AOF base installed (${bytes} bytes)`;
 }
 
@@ -799,6 +871,7 @@ async function extractAction(action: Extract<PlannedAction, { type: 'extract-tar
       level: 'info',
       message: `extracted ${entries} entries of ${action.archive} into ${action.dest}`,
     });
+    if (action.recordAs) await recordPath(ctx, action.dest, action.recordAs);
     return `${entries} entries extracted`;
   } catch (error) {
     if (ctx.signal.aborted) throw new InterruptedError(`extracting ${action.archive}`);
@@ -809,6 +882,31 @@ async function extractAction(action: Extract<PlannedAction, { type: 'extract-tar
   } finally {
     await fh.close().catch(() => undefined);
   }
+}
+
+async function removeAction(action: Extract<PlannedAction, { type: 'remove' }>, ctx: ActionContext): Promise<string> {
+  const done: string[] = [];
+  for (const { path: p, expect } of action.paths) {
+    let how: 'absent' | 'removed';
+    try {
+      how = await removeIfOwn(p, recorded(ctx, expect));
+    } catch (error) {
+      throw new ActionError(`${(error as Error).message}${done.length > 0 ? ` (removed before it: ${done.join(', ')})` : ''}`);
+    }
+    ctx.emit({
+      type: 'log',
+      stepId: ctx.stepId,
+      level: 'info',
+      message: how === 'absent' ? `${p} is not there: nothing to remove` : `removed ${p} (what this run put there)`,
+    });
+    if (how === 'removed') done.push(p);
+  }
+  return done.length > 0 ? `removed ${done.join(', ')}` : 'nothing to remove';
+}
+
+async function recordIdentityAction(action: Extract<PlannedAction, { type: 'record-identity' }>, ctx: ActionContext): Promise<string> {
+  for (const { path: p, recordAs } of action.paths) await recordPath(ctx, p, recordAs);
+  return '';
 }
 
 async function checkAction(action: Extract<PlannedAction, { type: 'check' }>, ctx: ActionContext): Promise<string> {
@@ -853,6 +951,10 @@ export async function executeAction(action: PlannedAction, ctx: ActionContext): 
       return copyAction(action, ctx);
     case 'install-aof':
       return installAofAction(action, ctx);
+    case 'remove':
+      return removeAction(action, ctx);
+    case 'record-identity':
+      return recordIdentityAction(action, ctx);
     case 'check':
       return checkAction(action, ctx);
     case 'note':

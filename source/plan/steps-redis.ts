@@ -172,7 +172,7 @@ export function redisSteps(t: RedisTarget, input: BuildPlanInput, stamp: string,
       component: 'redis',
       destructive: false,
       actions: [...startActions('Redis', svc), waitUp],
-      undo: { title: 'Stop Redis', actions: [...stopActions('Redis', svc), waitDown] },
+      undo: { title: 'Stop Redis', actions: [...stopActions('Redis', svc), waitDown, ...redis.recordPlacedActions(t, layout)] },
     },
     {
       id: 'redis:verify-keys',

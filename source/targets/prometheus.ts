@@ -9,7 +9,7 @@ import {
   shScript,
   volumeHelperArgv,
 } from '../exec/context.js';
-import type { PlannedAction } from '../actions/types.js';
+import { pathFact, type PlannedAction } from '../actions/types.js';
 import type { Check, PrometheusTarget } from '../recipe/schema.js';
 
 /**
@@ -51,6 +51,11 @@ export function safetyLocation(target: PrometheusTarget, stamp: string): string 
     : `${path.posix.join(target.dataDir, containerAsideName(stamp))} (inside the volume of ${target.exec.container})`;
 }
 
+/** Run facts of undo by identity (engine/path-identity.ts): the data moved aside, the restored data dir, and it moved away. */
+export const ASIDE_FACT = pathFact('prometheus.aside');
+export const RESTORED_FACT = pathFact('prometheus.restored');
+export const FAILED_FACT = pathFact('prometheus.failed');
+
 export function moveAsideActions(target: PrometheusTarget, stamp: string): PlannedAction[] {
   if (target.exec.kind === 'host') {
     return [
@@ -60,6 +65,7 @@ export function moveAsideActions(target: PrometheusTarget, stamp: string): Plann
         to: hostAsidePath(target, stamp),
         purpose: `Move the data dir aside to ${hostAsidePath(target, stamp)}`,
         ifExists: true,
+        recordAs: ASIDE_FACT,
       },
     ];
   }
@@ -81,14 +87,31 @@ export function moveAsideActions(target: PrometheusTarget, stamp: string): Plann
 export function moveBackActions(target: PrometheusTarget, stamp: string): PlannedAction[] {
   if (target.exec.kind === 'host') {
     const failed = `${target.dataDir.replace(/\/+$/, '')}.failed_restore_${stamp}`;
+    // By identity: only the directory this run extracted is moved away and removed, only the one
+    // it moved aside is put back; the previous data already back is left as it is (idempotent).
     return [
-      { type: 'move', from: target.dataDir, to: failed, purpose: `Move the restored data dir away to ${failed}`, ifExists: true },
-      { type: 'move', from: hostAsidePath(target, stamp), to: target.dataDir, purpose: 'Put the previous data dir back', ifExists: true },
       {
-        type: 'exec',
-        argv: shScript(REMOVE_PLACED_SCRIPT, [failed]),
+        type: 'move',
+        from: target.dataDir,
+        to: failed,
+        purpose: `Move the restored data dir away to ${failed}`,
+        ifExists: true,
+        expect: RESTORED_FACT,
+        doneIf: [ASIDE_FACT],
+        recordAs: FAILED_FACT,
+      },
+      {
+        type: 'move',
+        from: hostAsidePath(target, stamp),
+        to: target.dataDir,
+        purpose: 'Put the previous data dir back',
+        ifExists: true,
+        expect: ASIDE_FACT,
+      },
+      {
+        type: 'remove',
+        paths: [{ path: failed, expect: FAILED_FACT }],
         purpose: `Remove the restored data (${failed}, a copy of the backup)`,
-        runsIn: 'host',
       },
     ];
   }
@@ -115,7 +138,13 @@ export function extractActions(target: PrometheusTarget, archive: string): Plann
   const owner = target.owner ?? '';
   if (target.exec.kind === 'host') {
     const actions: PlannedAction[] = [
-      { type: 'extract-tar', archive, dest: target.dataDir, purpose: `Extract ${path.basename(archive)} into a fresh ${target.dataDir}` },
+      {
+        type: 'extract-tar',
+        archive,
+        dest: target.dataDir,
+        purpose: `Extract ${path.basename(archive)} into a fresh ${target.dataDir}`,
+        recordAs: RESTORED_FACT,
+      },
       {
         type: 'exec',
         argv: ['rm', '-f', '--', path.posix.join(target.dataDir, 'lock'), path.posix.join(target.dataDir, 'queries.active')],

@@ -12,7 +12,7 @@ import {
   wrapArgv,
 } from '../exec/context.js';
 import { UsageError } from '../errors.js';
-import type { PlannedAction, PlannedCommand } from '../actions/types.js';
+import { pathFact, type PlannedAction, type PlannedCommand } from '../actions/types.js';
 import type { Check, RedisTarget } from '../recipe/schema.js';
 
 /**
@@ -74,18 +74,25 @@ function j(...parts: string[]): string {
 }
 
 /** Paths of the live files this restore replaces, and where each goes aside. */
-export function redisFiles(layout: RedisLayout, stamp: string): Array<{ path: string; aside: string; what: string }> {
-  const files = [
-    { path: j(layout.dir, layout.dbfilename), aside: j(layout.dir, `${layout.dbfilename}.pre_restore_${stamp}`), what: 'RDB file' },
+export function redisFiles(layout: RedisLayout, stamp: string): Array<{ key: 'rdb' | 'aof'; path: string; aside: string; what: string }> {
+  const files: Array<{ key: 'rdb' | 'aof'; path: string; aside: string; what: string }> = [
+    {
+      key: 'rdb',
+      path: j(layout.dir, layout.dbfilename),
+      aside: j(layout.dir, `${layout.dbfilename}.pre_restore_${stamp}`),
+      what: 'RDB file',
+    },
   ];
   if (layout.multiPartAof) {
     files.push({
+      key: 'aof',
       path: j(layout.dir, layout.appenddirname),
       aside: j(layout.dir, `${layout.appenddirname}.pre_restore_${stamp}`),
       what: 'AOF directory',
     });
   } else {
     files.push({
+      key: 'aof',
       path: j(layout.dir, layout.appendfilename),
       aside: j(layout.dir, `${layout.appendfilename}.pre_restore_${stamp}`),
       what: 'AOF file',
@@ -94,8 +101,15 @@ export function redisFiles(layout: RedisLayout, stamp: string): Array<{ path: st
   return files;
 }
 
-function moveAction(target: RedisTarget, from: string, to: string, purpose: string): PlannedAction {
-  if (target.exec.kind === 'host') return { type: 'move', from, to, purpose, ifExists: true };
+/**
+ * Run facts of undo by identity (engine/path-identity.ts): what the safety copy moved aside, and
+ * what the restore (or the Redis it started) put at the live names.
+ */
+export const asideFact = (key: 'rdb' | 'aof'): string => pathFact(`redis.aside.${key}`);
+export const placedFact = (key: 'rdb' | 'aof'): string => pathFact(`redis.placed.${key}`);
+
+function moveAction(target: RedisTarget, from: string, to: string, purpose: string, recordAs?: string): PlannedAction {
+  if (target.exec.kind === 'host') return { type: 'move', from, to, purpose, ifExists: true, ...(recordAs ? { recordAs } : {}) };
   return {
     type: 'exec',
     argv: volumeHelperArgv(target.exec, shScript(MOVE_IF_EXISTS_SCRIPT, [from, to])),
@@ -106,7 +120,9 @@ function moveAction(target: RedisTarget, from: string, to: string, purpose: stri
 
 /** Move the current RDB and AOF aside (when they exist). */
 export function safetyMoveActions(target: RedisTarget, layout: RedisLayout, stamp: string): PlannedAction[] {
-  return redisFiles(layout, stamp).map((f) => moveAction(target, f.path, f.aside, `Move the current ${f.what} aside to ${f.aside}`));
+  return redisFiles(layout, stamp).map((f) =>
+    moveAction(target, f.path, f.aside, `Move the current ${f.what} aside to ${f.aside}`, asideFact(f.key)),
+  );
 }
 
 /**
@@ -119,7 +135,15 @@ export function safetyMoveBackActions(target: RedisTarget, layout: RedisLayout, 
   return redisFiles(layout, stamp).map((f): PlannedAction => {
     const purpose = `Put the previous ${f.what} back`;
     if (target.exec.kind === 'host')
-      return { type: 'move', from: f.aside, to: f.path, purpose, ifExists: true, displaceTo: `${f.path}.failed_restore_${stamp}` };
+      return {
+        type: 'move',
+        from: f.aside,
+        to: f.path,
+        purpose,
+        ifExists: true,
+        displaceTo: `${f.path}.failed_restore_${stamp}`,
+        expect: asideFact(f.key),
+      };
     return moveAction(target, f.aside, f.path, purpose);
   });
 }
@@ -130,9 +154,29 @@ export function safetyMoveBackActions(target: RedisTarget, layout: RedisLayout, 
  * was created by this restore or by the Redis it started, never the pre-restore data.
  */
 export function placedPaths(layout: RedisLayout): string[] {
+  return placedFiles(layout).map((f) => f.path);
+}
+
+function placedFiles(layout: RedisLayout): Array<{ key: 'rdb' | 'aof'; path: string }> {
   return [
-    j(layout.dir, layout.dbfilename),
-    layout.multiPartAof ? j(layout.dir, layout.appenddirname) : j(layout.dir, layout.appendfilename),
+    { key: 'rdb', path: j(layout.dir, layout.dbfilename) },
+    { key: 'aof', path: layout.multiPartAof ? j(layout.dir, layout.appenddirname) : j(layout.dir, layout.appendfilename) },
+  ];
+}
+
+/**
+ * After this run stopped the Redis it started (the undo of the start): what that Redis left at the
+ * live names (it may have rewritten the RDB or the AOF on shutdown) is recorded as this run's, so
+ * the removal of the restored files that follows removes exactly that and nothing else. Host only.
+ */
+export function recordPlacedActions(target: RedisTarget, layout: RedisLayout): PlannedAction[] {
+  if (target.exec.kind !== 'host') return [];
+  return [
+    {
+      type: 'record-identity',
+      paths: placedFiles(layout).map((f) => ({ path: f.path, recordAs: placedFact(f.key) })),
+      purpose: 'Record what the Redis this run started left at the restored names (the next undo removes only that)',
+    },
   ];
 }
 
@@ -163,16 +207,18 @@ function plainAofName(name: string): string {
 export function placeActions(target: RedisTarget, layout: RedisLayout, rdb: string): PlannedAction[] {
   const rdbPath = j(layout.dir, layout.dbfilename);
   const actions: PlannedAction[] = [];
-  const copy = (to: string, purpose: string): PlannedAction => {
+  const copy = (to: string, purpose: string, recordAs?: string): PlannedAction => {
     const argv = copyIntoArgv(target.exec, rdb, to);
-    return argv ? { type: 'exec', argv, purpose, runsIn: 'host' } : { type: 'copy-file', from: rdb, to, purpose };
+    return argv
+      ? { type: 'exec', argv, purpose, runsIn: 'host' }
+      : { type: 'copy-file', from: rdb, to, purpose, ...(recordAs ? { recordAs } : {}) };
   };
   const helper = (argv: string[], purpose: string): PlannedAction =>
     target.exec.kind === 'host'
       ? hostExec(argv, purpose)
       : { type: 'exec', argv: volumeHelperArgv(target.exec, argv), purpose, runsIn: helperLabel(target.exec) };
 
-  actions.push(copy(rdbPath, `Copy the backup RDB to ${rdbPath}`));
+  actions.push(copy(rdbPath, `Copy the backup RDB to ${rdbPath}`, placedFact('rdb')));
   if (layout.appendonly) {
     if (layout.multiPartAof) {
       const aofDir = j(layout.dir, layout.appenddirname);
@@ -187,6 +233,7 @@ export function placeActions(target: RedisTarget, layout: RedisLayout, rdb: stri
           dir: aofDir,
           base,
           manifest,
+          recordAs: placedFact('aof'),
           purpose: `Install the backup RDB as the AOF base ${aofDir}/${base} with a manifest (Redis loads the AOF, not ${layout.dbfilename}, when appendonly is on)`,
         });
       } else {
@@ -201,7 +248,9 @@ export function placeActions(target: RedisTarget, layout: RedisLayout, rdb: stri
       }
     } else {
       const aof = j(layout.dir, layout.appendfilename);
-      actions.push(copy(aof, `Install the backup RDB as ${layout.appendfilename} (appendonly is on; an RDB-preamble AOF loads)`));
+      actions.push(
+        copy(aof, `Install the backup RDB as ${layout.appendfilename} (appendonly is on; an RDB-preamble AOF loads)`, placedFact('aof')),
+      );
     }
   }
   if (target.exec.kind === 'host') {
@@ -216,13 +265,23 @@ export function placeActions(target: RedisTarget, layout: RedisLayout, rdb: stri
   return actions;
 }
 
-/** Undo of place: remove exactly the files the restore created. */
+/**
+ * Undo of place: remove exactly the files the restore created. On the host by identity: each only
+ * if it is what this run put there (or what the Redis it started left, recorded when it stopped
+ * it); anything else at the name is refused and left untouched.
+ */
 export function removePlacedActions(target: RedisTarget, layout: RedisLayout): PlannedAction[] {
+  if (target.exec.kind === 'host')
+    return [
+      {
+        type: 'remove',
+        paths: placedFiles(layout).map((f) => ({ path: f.path, expect: placedFact(f.key) })),
+        purpose: 'Remove the restored files',
+      },
+    ];
   const argv = shScript(REMOVE_PLACED_SCRIPT, placedPaths(layout));
   return [
-    target.exec.kind === 'host'
-      ? hostExec(argv, 'Remove the restored files')
-      : { type: 'exec', argv: volumeHelperArgv(target.exec, argv), purpose: 'Remove the restored files', runsIn: helperLabel(target.exec) },
+    { type: 'exec', argv: volumeHelperArgv(target.exec, argv), purpose: 'Remove the restored files', runsIn: helperLabel(target.exec) },
   ];
 }
 

@@ -419,8 +419,24 @@ describe('buildPlan: metachat (host)', () => {
       '/var/lib/redis/dump.rdb',
       '/var/lib/redis/appendonlydir',
     ]);
+    // Undone by identity: each restored path is removed only if it is what the run recorded there.
     const undo = step(plan, 'redis:place').undo?.actions[0];
-    expect(undo?.type === 'exec' ? undo.argv.slice(-2) : []).toEqual(['/var/lib/redis/dump.rdb', '/var/lib/redis/appendonlydir']);
+    expect(undo?.type === 'remove' ? undo.paths : []).toEqual([
+      { path: '/var/lib/redis/dump.rdb', expect: 'path.redis.placed.rdb' },
+      { path: '/var/lib/redis/appendonlydir', expect: 'path.redis.placed.aof' },
+    ]);
+    expect(place[0]).toEqual(expect.objectContaining({ type: 'copy-file', recordAs: 'path.redis.placed.rdb' }));
+    expect(place[1]).toEqual(expect.objectContaining({ type: 'install-aof', recordAs: 'path.redis.placed.aof' }));
+    // The Redis this run started may rewrite them: what it left is recorded when the undo stops it.
+    expect(step(plan, 'redis:start').undo?.actions.at(-1)).toEqual(
+      expect.objectContaining({
+        type: 'record-identity',
+        paths: [
+          { path: '/var/lib/redis/dump.rdb', recordAs: 'path.redis.placed.rdb' },
+          { path: '/var/lib/redis/appendonlydir', recordAs: 'path.redis.placed.aof' },
+        ],
+      }),
+    );
   });
 
   it('with appendonly on (Redis 6) copies the RDB as appendonly.aof', async () => {

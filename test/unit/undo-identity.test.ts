@@ -1,0 +1,169 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pasteableAction } from '../../source/actions/describe.js';
+import type { PlannedAction } from '../../source/actions/types.js';
+import { executeAction, withKnownFacts, type ActionContext } from '../../source/engine/actions.js';
+import type { EngineEventBody } from '../../source/engine/events.js';
+import { decodeIdentity } from '../../source/engine/path-identity.js';
+import { createRedactor } from '../../source/exec/redact.js';
+
+/**
+ * Undo by identity for files and directories (issue 11): what a run creates or moves is recorded
+ * (device, inode, real path) as a run fact; an undo that moves it back or removes it refuses
+ * anything else at the name, and is idempotent. Real files in a temp dir.
+ */
+
+let dir: string;
+let events: EngineEventBody[];
+let facts: Map<string, string>;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'undo-identity-'));
+  events = [];
+  facts = new Map();
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function ctx(): ActionContext {
+  return {
+    stepId: 's1',
+    emit: (e) => events.push(e),
+    redact: createRedactor(),
+    env: {},
+    signal: new AbortController().signal,
+    runCheck: async () => ({ ok: true, attempts: 1, detail: 'ok', durationMs: 1 }),
+    facts,
+  };
+}
+
+const run = (a: PlannedAction): Promise<string> => executeAction(a, ctx());
+
+/** The Prometheus-style undo: restored dir away, previous back, restored removed. */
+function putBack(data: string, aside: string, failed: string): PlannedAction[] {
+  return [
+    {
+      type: 'move',
+      from: data,
+      to: failed,
+      purpose: 'away',
+      ifExists: true,
+      expect: 'path.restored',
+      doneIf: ['path.aside'],
+      recordAs: 'path.failed',
+    },
+    { type: 'move', from: aside, to: data, purpose: 'back', ifExists: true, expect: 'path.aside' },
+    { type: 'remove', paths: [{ path: failed, expect: 'path.failed' }], purpose: 'remove' },
+  ];
+}
+
+describe('undo by identity (moves and removals)', () => {
+  it('records what a move put aside and what a restore put in place, as journaled run facts', async () => {
+    const data = path.join(dir, 'data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'old'), 'old');
+    await run({ type: 'move', from: data, to: `${data}.pre`, purpose: 'aside', recordAs: 'path.aside' });
+    const id = decodeIdentity(facts.get('path.aside'));
+    expect(id).toEqual(expect.objectContaining({ type: 'dir', realPath: path.join(await realDir(), 'data.pre') }));
+    const fact = events.find((e) => e.type === 'log' && e.fact?.name === 'path.aside');
+    expect(fact).toBeDefined();
+  });
+
+  it('rolls back by identity, and running the undo again is a no-op (idempotent), also after a kill half-way', async () => {
+    const data = path.join(dir, 'data');
+    const aside = `${data}.pre`;
+    const failed = `${data}.failed`;
+    await mkdir(data);
+    await writeFile(path.join(data, 'old'), 'old');
+    await run({ type: 'move', from: data, to: aside, purpose: 'aside', recordAs: 'path.aside' });
+    await mkdir(data);
+    await writeFile(path.join(data, 'new'), 'restored');
+    await run({ type: 'record-identity', paths: [{ path: data, recordAs: 'path.restored' }], purpose: 'restored' });
+
+    // Killed after the first two undo actions: the previous data is back, the restored one aside.
+    const [away, back, remove] = putBack(data, aside, failed);
+    await run(away!);
+    await run(back!);
+    expect(await readFile(path.join(data, 'old'), 'utf8')).toBe('old');
+    // A recover runs the whole undo again: the previous data stays, the restored copy goes.
+    for (const a of putBack(data, aside, failed)) await run(a);
+    expect(await readFile(path.join(data, 'old'), 'utf8')).toBe('old');
+    expect(existsSync(failed)).toBe(false);
+    expect(existsSync(aside)).toBe(false);
+    // And once more: nothing to do, nothing touched.
+    for (const a of putBack(data, aside, failed)) await run(a);
+    expect(readdirSync(data)).toEqual(['old']);
+    void remove;
+  });
+
+  it('refuses to move back a planted replacement of the safety copy (nothing moved)', async () => {
+    const data = path.join(dir, 'data');
+    const aside = `${data}.pre`;
+    await mkdir(data);
+    await run({ type: 'move', from: data, to: aside, purpose: 'aside', recordAs: 'path.aside' });
+    // Someone swaps the safety copy for another directory of the same name.
+    await rename(aside, path.join(dir, 'elsewhere'));
+    await mkdir(aside);
+    await writeFile(path.join(aside, 'planted'), 'x');
+    await expect(run({ type: 'move', from: aside, to: data, purpose: 'back', ifExists: true, expect: 'path.aside' })).rejects.toThrow(
+      /refusing to move .*data\.pre.* is not what this run put there: it recorded a directory .*found a directory.*Nothing was moved/,
+    );
+    expect(existsSync(data)).toBe(false);
+    expect(readdirSync(aside)).toEqual(['planted']);
+  });
+
+  it('refuses to remove a different directory at the restored name, and removes nothing', async () => {
+    const restored = path.join(dir, 'appendonlydir');
+    await mkdir(restored);
+    await run({ type: 'record-identity', paths: [{ path: restored, recordAs: 'path.placed' }], purpose: 'placed' });
+    // Replaced by another directory (the first is kept elsewhere, so the inode cannot be reused).
+    await rename(restored, path.join(dir, 'ours-moved'));
+    await mkdir(restored);
+    await writeFile(path.join(restored, 'someone-elses'), 'keep me');
+    const remove: PlannedAction = { type: 'remove', paths: [{ path: restored, expect: 'path.placed' }], purpose: 'remove' };
+    await expect(run(remove)).rejects.toThrow(/is not what this run put there.*refusing to remove it \(left untouched\)/);
+    expect(await readFile(path.join(restored, 'someone-elses'), 'utf8')).toBe('keep me');
+    // Nothing of the private holding dir is left behind.
+    expect(readdirSync(dir).sort()).toEqual(['appendonlydir', 'ours-moved']);
+  });
+
+  it('refuses to remove what it never recorded, and is fine when the path is already gone', async () => {
+    const f = path.join(dir, 'dump.rdb');
+    await writeFile(f, 'x');
+    const remove: PlannedAction = { type: 'remove', paths: [{ path: f, expect: 'path.placed' }], purpose: 'remove' };
+    await expect(run(remove)).rejects.toThrow(/did not create or move there \(it recorded nothing for that name\)/);
+    expect(existsSync(f)).toBe(true);
+    await run({ type: 'record-identity', paths: [{ path: f, recordAs: 'path.placed' }], purpose: 'placed' });
+    expect(await run(remove)).toBe(`removed ${f}`);
+    expect(await run(remove)).toBe('nothing to remove');
+  });
+
+  it('the pasteable form of a removal checks device:inode before rm, so pasted by hand it refuses a replacement too', async () => {
+    const f = path.join(dir, 'dump.rdb');
+    await writeFile(f, 'x');
+    await run({ type: 'record-identity', paths: [{ path: f, recordAs: 'path.placed' }], purpose: 'placed' });
+    const remove: PlannedAction = { type: 'remove', paths: [{ path: f, expect: 'path.placed' }], purpose: 'remove' };
+    const replaced = path.join(dir, 'other');
+    await writeFile(replaced, 'y');
+    await rm(f);
+    await rename(replaced, f);
+    const line = pasteableAction(withKnownFacts(remove, facts), createRedactor());
+    expect(() => execFileSync('sh', ['-c', line], { stdio: 'pipe' })).toThrow();
+    expect(await readFile(f, 'utf8')).toBe('y');
+    // The one the run recorded is removed.
+    facts.clear();
+    await run({ type: 'record-identity', paths: [{ path: f, recordAs: 'path.placed' }], purpose: 'placed' });
+    execFileSync('sh', ['-c', pasteableAction(withKnownFacts(remove, facts), createRedactor())]);
+    expect(existsSync(f)).toBe(false);
+  });
+});
+
+async function realDir(): Promise<string> {
+  const { realpath } = await import('node:fs/promises');
+  return realpath(dir);
+}
