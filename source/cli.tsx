@@ -108,6 +108,26 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
       setHandler(async () => (await import('./commands/recover.js')).recoverCommand(opts));
     });
 
+  const safetyCopies = program
+    .command('safety-copies')
+    .description('list the safety copies earlier restores kept (size, age, the run that made it, pre-incident or not)')
+    .option('--recipe <recipe>', 'only this recipe\'s targets (default: every recipe found)')
+    .option('--json', 'print JSON')
+    .action(async (opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/safety-copies.js')).safetyCopiesListCommand(opts));
+    });
+  safetyCopies
+    .command('drop')
+    .description('remove kept safety copies, by identity (never one an unfinished run needs: see recover)')
+    .argument('[id]', 'the copy to drop: its database name or path, as `safety-copies` lists it')
+    .option('--older-than <age>', 'every droppable copy older than this (30m, 12h, 7d, 2w)')
+    .option('--recipe <recipe>', 'only this recipe\'s targets')
+    .option('-y, --yes', 'do not ask for confirmation (required without a TTY)')
+    .option('--json', 'print JSON')
+    .action(async (id: string | undefined, opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/safety-copies.js')).safetyCopiesDropCommand(id, opts));
+    });
+
   program
     .command('drill')
     .description('restore a set into throwaway scratch services and prove it (never touches real targets)')

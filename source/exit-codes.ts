@@ -29,6 +29,8 @@ export const ExitCode = {
   locked: 8,
   /** Preflight found a problem (tool missing, target unreachable, no disk). Nothing was touched. */
   preflightFailed: 9,
+  /** `safety-copies drop`: a copy is not what its run recorded (another OID, inode or path), or no run recorded it: refused, nothing removed. */
+  notOurs: 10,
   /** A bug in restore-assistant (an unexpected error). */
   internal: 70,
   /** Interrupted (SIGINT/SIGTERM) and rolled back. */
@@ -54,6 +56,7 @@ export const exitCodeDocs: ReadonlyArray<readonly [ExitCodeValue, string]> = [
     'another restore holds the lock on a target, another drill holds its drill lock, or a run that is gone left the targets unfinished or its locks: run recover (nothing touched; refused before verifying)',
   ],
   [ExitCode.preflightFailed, 'preflight failed: tools, reachability, disk (nothing touched)'],
+  [ExitCode.notOurs, 'safety-copies drop refused: the copy is not what its run recorded, or no run recorded it (nothing removed)'],
   [ExitCode.internal, 'internal error (a bug): please report it with RESTORE_ASSISTANT_DEBUG=1 output'],
   [ExitCode.interrupted, 'interrupted by SIGINT/SIGTERM and rolled back'],
 ];

@@ -8,7 +8,8 @@ import type { Plan, SafetyCopy } from '../plan/types.js';
  * `ts` is ISO-8601 UTC; `t` is milliseconds since the run started (monotonic).
  */
 
-export type RunKind = 'restore' | 'drill' | 'verify';
+/** `cleanup`: `safety-copies drop` (what it removed is evidence too). */
+export type RunKind = 'restore' | 'drill' | 'verify' | 'cleanup';
 
 export type Outcome =
   /** restored and every health check passed */
@@ -27,6 +28,8 @@ export type Outcome =
   | 'refused'
   /** verify runs */
   | 'verified'
+  /** cleanup runs (`safety-copies drop`): the chosen safety copies are gone */
+  | 'dropped'
   | 'rejected';
 
 export type EngineEventBody =

@@ -188,4 +188,4 @@ export function formatRunStamp(now: Date): string {
     .replace(/[-:]/g, '');
 }
 
-export const RUN_ID_PATTERN = /^\d{8}T\d{6}Z-(restore|drill|verify)-[a-z0-9._-]+-[0-9a-f]{4}$/;
+export const RUN_ID_PATTERN = /^\d{8}T\d{6}Z-(restore|drill|verify|recover|cleanup)-[a-z0-9._-]+-[0-9a-f]{4}$/;

@@ -346,7 +346,7 @@ function argvText(argv: string[]): string {
   return shellJoin(argv);
 }
 
-const kindTitle: Record<RunKind, string> = { restore: 'Restore', drill: 'Drill', verify: 'Verification' };
+const kindTitle: Record<RunKind, string> = { restore: 'Restore', drill: 'Drill', verify: 'Verification', cleanup: 'Safety-copy cleanup' };
 
 /** report.md: the same facts as report.json, for people. */
 export function renderMarkdown(r: RunReport): string {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { contextLabel, copyIntoArgv, wrapArgv } from '../exec/context.js';
-import { factRef, type PlannedAction, type PlannedCommand } from '../actions/types.js';
+import { factRef, pathFact, type PlannedAction, type PlannedCommand } from '../actions/types.js';
 import type { PostgresTarget } from '../recipe/schema.js';
 
 /**
@@ -157,6 +157,11 @@ export function allowConnectionsActions(target: PostgresTarget, database = targe
 }
 
 /** Rename the database aside (when it exists); refuses when the aside name is taken. */
+/** The OID of the database renamed aside (the safety copy), or `none`: `safety-copies drop` drops only that database. */
+export const ASIDE_OID_FACT = 'postgres.asideOid';
+/** The identity of the pg_dump safety copy file (engine/path-identity.ts). */
+export const SAFETY_DUMP_FACT = pathFact('postgres.safety-dump');
+
 export function renameAsideActions(target: PostgresTarget, aside: string): PlannedAction[] {
   const db = target.database;
   return [
@@ -172,6 +177,15 @@ export function renameAsideActions(target: PostgresTarget, aside: string): Plann
         timeoutSeconds: 120,
       }),
     ),
+    exec({
+      ...psqlCommand(target, {
+        purpose: `Record the OID of ${aside} (the safety copy: it is dropped later only if it is still that database)`,
+        sql: [`SELECT COALESCE((SELECT oid::text FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(aside)}), 'none')`],
+        tuplesOnly: true,
+        timeoutSeconds: 60,
+      }),
+      record: { fact: ASIDE_OID_FACT, pattern: '^([0-9]+|none)$', what: `the OID of the safety copy ${aside}` },
+    }),
   ];
 }
 
@@ -442,6 +456,11 @@ export function dumpSafetyCopyActions(target: PostgresTarget, hostFile: string, 
       ...envFrom(target),
     },
   ];
+  const record: PlannedAction = {
+    type: 'record-identity',
+    paths: [{ path: hostFile, recordAs: SAFETY_DUMP_FACT }],
+    purpose: `Record the safety dump ${hostFile} (it is removed later only if it is still that file)`,
+  };
   if (inContainer && target.exec.kind !== 'host') {
     actions.push(
       {
@@ -458,6 +477,7 @@ export function dumpSafetyCopyActions(target: PostgresTarget, hostFile: string, 
       },
     );
   }
+  actions.push(record);
   return actions;
 }
 

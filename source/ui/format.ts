@@ -85,6 +85,7 @@ export const outcomeLabel: Record<Outcome | 'killed', string> = {
   interrupted: 'interrupted, rolled back',
   refused: 'refused (nothing touched)',
   verified: 'verified',
+  dropped: 'safety copies dropped',
   rejected: 'rejected',
   killed: 'killed mid-run (no seal)',
 };
