@@ -91,9 +91,17 @@ export type PlannedAction =
   /** Redis 7 AOF dir DIR holding FROM as BASE and a MANIFEST naming it, built in staging and renamed into place. */
   | { type: 'install-aof'; from: string; dir: string; base: string; manifest: string; purpose: string; recordAs?: string }
   | { type: 'copy-file'; from: string; to: string; purpose: string; recordAs?: string }
-  /** Remove each path only if it is what this run recorded under `expect` (absent: nothing to do). */
-  | { type: 'remove'; paths: Array<{ path: string; expect: string }>; purpose: string }
-  /** Record what is at each path now under `recordAs` (after this run stopped the service it started, which may have rewritten them). */
-  | { type: 'record-identity'; paths: Array<{ path: string; recordAs: string }>; purpose: string }
+  /**
+   * Remove each path only if it is what this run recorded under `expect` (absent: nothing to do;
+   * holding the object recorded under one of `doneIf`, e.g. the previous data already put back: left alone).
+   */
+  | { type: 'remove'; paths: Array<{ path: string; expect: string; doneIf?: string[] }>; purpose: string }
+  /**
+   * Record what is at each path now under `recordAs`. `rewrittenOnly`: only where this run had
+   * recorded a regular file and a regular file is there now (the service it started rewrote it
+   * after it stopped, e.g. Redis saving its RDB); a directory, a link, or a name it never put
+   * anything at is never adopted.
+   */
+  | { type: 'record-identity'; paths: Array<{ path: string; recordAs: string }>; purpose: string; rewrittenOnly?: boolean }
   | { type: 'check'; check: Check; purpose: string }
   | { type: 'note'; purpose: string };

@@ -73,15 +73,17 @@ export interface ActionContext {
   facts?: Map<string, string>;
 }
 
-/** $1 $2, $3 $4, ...: remove path $1 only if `stat -c %d:%i` says $2 (what the run recorded); absent: nothing to do. */
+/** Triples PATH RECORDED BACK: remove PATH only if `stat -c %d:%i` says RECORDED (what the run put there); BACK (the previous data put back) or absent: nothing to do. */
 const GUARDED_REMOVE_SCRIPT = [
   'set -eu',
-  'while [ $# -ge 2 ]; do',
+  'while [ $# -ge 3 ]; do',
   '  if [ -e "$1" ] || [ -L "$1" ]; then',
-  '    [ "$(stat -c %d:%i -- "$1")" = "$2" ] || { echo "restore-assistant: $1 is not what the run put there ($2); not removing it" >&2; exit 1; }',
-  '    rm -rf -- "$1"',
+  '    id="$(stat -c %d:%i -- "$1")"',
+  '    if [ "$id" = "$3" ]; then echo "$1 holds the previous data (put back): leaving it" >&2',
+  '    elif [ "$id" = "$2" ]; then rm -rf -- "$1"',
+  '    else echo "restore-assistant: $1 is not what the run put there ($2); not removing it" >&2; exit 1; fi',
   '  fi',
-  '  shift 2',
+  '  shift 3',
   'done',
 ].join('\n');
 
@@ -109,7 +111,8 @@ export function withKnownFacts<T extends PlannedAction>(action: T, facts: Readon
     // Pasteable by identity: each path is removed only if it still has the device:inode this run recorded.
     const args = action.paths.flatMap((x) => {
       const id = decodeIdentity(facts?.get(x.expect));
-      return [x.path, id ? `${id.dev}:${id.ino}` : 'unrecorded'];
+      const back = (x.doneIf ?? []).map((f) => decodeIdentity(facts?.get(f))).find((b) => b !== undefined);
+      return [x.path, id ? `${id.dev}:${id.ino}` : 'unrecorded', back ? `${back.dev}:${back.ino}` : 'none'];
     });
     return { type: 'exec', argv: ['sh', '-c', GUARDED_REMOVE_SCRIPT, 'sh', ...args], purpose: action.purpose, runsIn: 'host' };
   }
@@ -886,8 +889,24 @@ async function extractAction(action: Extract<PlannedAction, { type: 'extract-tar
 
 async function removeAction(action: Extract<PlannedAction, { type: 'remove' }>, ctx: ActionContext): Promise<string> {
   const done: string[] = [];
-  for (const { path: p, expect } of action.paths) {
+  for (const { path: p, expect, doneIf } of action.paths) {
     let how: 'absent' | 'removed';
+    const there = doneIf?.length ? await pathIdentity(p) : undefined;
+    const back =
+      there &&
+      doneIf?.find((f) => {
+        const r = recorded(ctx, f);
+        return r !== undefined && sameObject(r, there);
+      });
+    if (back) {
+      ctx.emit({
+        type: 'log',
+        stepId: ctx.stepId,
+        level: 'info',
+        message: `${p} holds what this run recorded as ${back} (put back): not removing it`,
+      });
+      continue;
+    }
     try {
       how = await removeIfOwn(p, recorded(ctx, expect));
     } catch (error) {
@@ -905,7 +924,20 @@ async function removeAction(action: Extract<PlannedAction, { type: 'remove' }>, 
 }
 
 async function recordIdentityAction(action: Extract<PlannedAction, { type: 'record-identity' }>, ctx: ActionContext): Promise<string> {
-  for (const { path: p, recordAs } of action.paths) await recordPath(ctx, p, recordAs);
+  for (const { path: p, recordAs } of action.paths) {
+    if (action.rewrittenOnly) {
+      const was = recorded(ctx, recordAs);
+      const now = await pathIdentity(p);
+      if (!was || was.type !== 'file' || !now || now.type !== 'file' || sameObject(was, now)) continue;
+      ctx.emit({
+        type: 'log',
+        stepId: ctx.stepId,
+        level: 'info',
+        message: `${p} was rewritten while the service this run started ran (${describeIdentity(was)} -> ${describeIdentity(now)})`,
+      });
+    }
+    await recordPath(ctx, p, recordAs);
+  }
   return '';
 }
 

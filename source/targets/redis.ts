@@ -165,9 +165,11 @@ function placedFiles(layout: RedisLayout): Array<{ key: 'rdb' | 'aof'; path: str
 }
 
 /**
- * After this run stopped the Redis it started (the undo of the start): what that Redis left at the
- * live names (it may have rewritten the RDB or the AOF on shutdown) is recorded as this run's, so
- * the removal of the restored files that follows removes exactly that and nothing else. Host only.
+ * After this run stopped the Redis it started (the undo of the start): a restored file that Redis
+ * rewrote (it saves its RDB on shutdown: a new inode) is recorded as this run's, so the removal of
+ * the restored files that follows removes exactly that. Only a regular file this run had put
+ * there, replaced by a regular file, is adopted: a directory (appendonlydir keeps its inode), a
+ * link, or a name the run never put anything at is not. Host only.
  */
 export function recordPlacedActions(target: RedisTarget, layout: RedisLayout): PlannedAction[] {
   if (target.exec.kind !== 'host') return [];
@@ -175,7 +177,8 @@ export function recordPlacedActions(target: RedisTarget, layout: RedisLayout): P
     {
       type: 'record-identity',
       paths: placedFiles(layout).map((f) => ({ path: f.path, recordAs: placedFact(f.key) })),
-      purpose: 'Record what the Redis this run started left at the restored names (the next undo removes only that)',
+      rewrittenOnly: true,
+      purpose: 'Record the restored files the Redis this run started rewrote (the next undo removes only those)',
     },
   ];
 }
@@ -275,7 +278,7 @@ export function removePlacedActions(target: RedisTarget, layout: RedisLayout): P
     return [
       {
         type: 'remove',
-        paths: placedFiles(layout).map((f) => ({ path: f.path, expect: placedFact(f.key) })),
+        paths: placedFiles(layout).map((f) => ({ path: f.path, expect: placedFact(f.key), doneIf: [asideFact(f.key)] })),
         purpose: 'Remove the restored files',
       },
     ];

@@ -422,8 +422,8 @@ describe('buildPlan: metachat (host)', () => {
     // Undone by identity: each restored path is removed only if it is what the run recorded there.
     const undo = step(plan, 'redis:place').undo?.actions[0];
     expect(undo?.type === 'remove' ? undo.paths : []).toEqual([
-      { path: '/var/lib/redis/dump.rdb', expect: 'path.redis.placed.rdb' },
-      { path: '/var/lib/redis/appendonlydir', expect: 'path.redis.placed.aof' },
+      { path: '/var/lib/redis/dump.rdb', expect: 'path.redis.placed.rdb', doneIf: ['path.redis.aside.rdb'] },
+      { path: '/var/lib/redis/appendonlydir', expect: 'path.redis.placed.aof', doneIf: ['path.redis.aside.aof'] },
     ]);
     expect(place[0]).toEqual(expect.objectContaining({ type: 'copy-file', recordAs: 'path.redis.placed.rdb' }));
     expect(place[1]).toEqual(expect.objectContaining({ type: 'install-aof', recordAs: 'path.redis.placed.aof' }));
@@ -431,6 +431,7 @@ describe('buildPlan: metachat (host)', () => {
     expect(step(plan, 'redis:start').undo?.actions.at(-1)).toEqual(
       expect.objectContaining({
         type: 'record-identity',
+        rewrittenOnly: true,
         paths: [
           { path: '/var/lib/redis/dump.rdb', recordAs: 'path.redis.placed.rdb' },
           { path: '/var/lib/redis/appendonlydir', recordAs: 'path.redis.placed.aof' },

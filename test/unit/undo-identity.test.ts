@@ -163,6 +163,62 @@ describe('undo by identity (moves and removals)', () => {
   });
 });
 
+describe('what the service this run started rewrote (record-identity, rewrittenOnly)', () => {
+  const adopt = (p: string): PlannedAction => ({
+    type: 'record-identity',
+    paths: [{ path: p, recordAs: 'path.placed' }],
+    purpose: 'adopt',
+    rewrittenOnly: true,
+  });
+  const remove = (p: string): PlannedAction => ({
+    type: 'remove',
+    paths: [{ path: p, expect: 'path.placed', doneIf: ['path.aside'] }],
+    purpose: 'remove',
+  });
+
+  it('adopts a regular file that replaced the one the run put there (Redis saving its RDB), and removes it', async () => {
+    const f = path.join(dir, 'dump.rdb');
+    await writeFile(f, 'restored');
+    await run({ type: 'record-identity', paths: [{ path: f, recordAs: 'path.placed' }], purpose: 'placed' });
+    await writeFile(`${f}.tmp`, 'saved by redis');
+    await rename(`${f}.tmp`, f);
+    await run(adopt(f));
+    expect(await run(remove(f))).toBe(`removed ${f}`);
+  });
+
+  it('never adopts a directory at a file name, nor a name the run put nothing at: both are refused and kept', async () => {
+    const f = path.join(dir, 'dump.rdb');
+    await writeFile(f, 'restored');
+    await run({ type: 'record-identity', paths: [{ path: f, recordAs: 'path.placed' }], purpose: 'placed' });
+    await rename(f, path.join(dir, 'kept'));
+    await mkdir(f);
+    await run(adopt(f));
+    await expect(run(remove(f))).rejects.toThrow(/not what this run put there/);
+    expect(existsSync(f)).toBe(true);
+    const aof = path.join(dir, 'appendonlydir');
+    await mkdir(aof);
+    facts.clear();
+    await run(adopt(aof));
+    await expect(run(remove(aof))).rejects.toThrow(/recorded nothing for that name/);
+    expect(existsSync(aof)).toBe(true);
+  });
+
+  it('leaves the previous data alone when it is already back at the name (a rollback run again)', async () => {
+    const f = path.join(dir, 'dump.rdb');
+    await writeFile(f, 'previous');
+    await run({ type: 'move', from: f, to: `${f}.pre`, purpose: 'aside', recordAs: 'path.aside' });
+    await writeFile(f, 'restored');
+    await run({ type: 'record-identity', paths: [{ path: f, recordAs: 'path.placed' }], purpose: 'placed' });
+    await run(remove(f));
+    await run({ type: 'move', from: `${f}.pre`, to: f, purpose: 'back', ifExists: true, expect: 'path.aside' });
+    expect(await run(remove(f))).toBe('nothing to remove');
+    expect(await readFile(f, 'utf8')).toBe('previous');
+    // Pasted by hand, the same.
+    execFileSync('sh', ['-c', pasteableAction(withKnownFacts(remove(f), facts), createRedactor())], { stdio: 'pipe' });
+    expect(await readFile(f, 'utf8')).toBe('previous');
+  });
+});
+
 async function realDir(): Promise<string> {
   const { realpath } = await import('node:fs/promises');
   return realpath(dir);
