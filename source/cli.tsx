@@ -124,7 +124,9 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     .option('--recipe <recipe>', 'only this recipe\'s targets')
     .option('-y, --yes', 'do not ask for confirmation (required without a TTY)')
     .option('--json', 'print JSON')
-    .action(async (id: string | undefined, opts: Record<string, unknown>) => {
+    .action(async (id: string | undefined, _opts: Record<string, unknown>, cmd: Command) => {
+      // --recipe and --json are the parent's options too: commander gives them to whichever it parses first.
+      const opts = cmd.optsWithGlobals<Record<string, unknown>>();
       setHandler(async () => (await import('./commands/safety-copies.js')).safetyCopiesDropCommand(id, opts));
     });
 

@@ -73,7 +73,7 @@ function line(s: Scoped): string {
     `    ${size}, ${age}, ${run}${pre}${c.state === 'changed' ? ', CHANGED since' : ''}`,
   ];
   if (!c.droppable && c.why) lines.push(`    not droppable: ${c.why}`);
-  return sanitizeText(lines.join('\n'), 2000);
+  return lines.map((l) => sanitizeText(l, 2000)).join('\n');
 }
 
 export async function safetyCopiesListCommand(opts: SafetyCopiesOptions): Promise<number> {
@@ -179,12 +179,7 @@ export async function safetyCopiesDropCommand(id: string | undefined, opts: Drop
   const byRecipe = new Map<string, Scoped[]>();
   for (const s of todo) byRecipe.set(s.loaded.file, [...(byRecipe.get(s.loaded.file) ?? []), s]);
 
-  out.info(
-    sanitizeText(
-      `To drop (${formatBytes(todo.reduce((n, s) => n + (s.copy.sizeBytes ?? 0), 0))}):\n${todo.map(line).join('\n\n')}`,
-      20_000,
-    ),
-  );
+  out.info(`To drop (${formatBytes(todo.reduce((n, s) => n + (s.copy.sizeBytes ?? 0), 0))}):\n${todo.map(line).join('\n\n')}`);
   if (!opts.yes) {
     const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
     if (!interactive)
