@@ -63,6 +63,8 @@ function verdict(f: ClosingFacts): string {
       return 'VERIFIED';
     case 'rejected':
       return 'REJECTED';
+    case 'dropped':
+      return 'SAFETY COPIES DROPPED';
   }
 }
 
