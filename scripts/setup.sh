@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what restore-assistant needs on Debian/Ubuntu: the PostgreSQL, Redis and Prometheus
+# Installs what restore-assistant needs on Debian/Ubuntu: gpg and age (encrypted sets), the PostgreSQL, Redis and Prometheus
 # binaries its tests, drills and demo start as throwaway processes, node_exporter and Pushgateway for the metrics
 # test, Docker (docker.io, docker-compose) for the container tests, and the npm dependencies.
 # Safe to run again: it installs only what is missing. Uses sudo when not root.
@@ -16,6 +16,9 @@ command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-ex
 command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v tar >/dev/null 2>&1 || need+=(tar)
+# Encrypted backup components (*.gpg, *.age: source/offsite/decrypt.ts) and the off-site tests.
+command -v gpg >/dev/null 2>&1 && command -v gpgconf >/dev/null 2>&1 || need+=(gnupg)
+command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || need+=(age)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 # The container tests start their own private dockerd (source/sandbox/docker.ts) and use Debian's
 # client beside it (/usr/bin/docker) and docker-compose v1 for the compose exec kind.

@@ -72,6 +72,34 @@ export interface BackupSet {
   warnings: string[];
   /** Sum of component sizes. */
   totalSize: number;
+  /** A set downloaded from an off-site bucket (source/offsite/): where its files came from. */
+  origin?: OffsiteOrigin;
+}
+
+/** One object of an off-site set as it was staged: what the evidence records. */
+export interface StagedObject {
+  key: string;
+  etag: string;
+  versionId?: string;
+  size: number;
+  sha256: string;
+  /** Bytes fetched by this run (less than size when an interrupted download was resumed). */
+  fetchedBytes: number;
+  /** Where this run resumed an earlier download from (bytes already on disk). */
+  resumedFrom?: number;
+  /** Decrypted with this tool into the staged set. */
+  decryptedWith?: 'gpg' | 'age';
+}
+
+export interface OffsiteOrigin {
+  /** s3://bucket/prefix */
+  url: string;
+  endpoint?: string;
+  /** The staging directory of this set (download/ and set/ below it). */
+  stagingDir: string;
+  objects: StagedObject[];
+  /** Removed after the run unless kept (backups.offsite.keepStaged). */
+  keep: boolean;
 }
 
 export interface VerifyProblem {

@@ -9,6 +9,10 @@ import type { BackupSet } from '../catalog/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { assessBackupHealth, healthCell } from '../health/backups.js';
 import { createOutput, formatAge, formatBytes, paint } from '../output.js';
+import { RestoreAssistantError } from '../errors.js';
+import { listOffsite } from '../offsite/index.js';
+import { offsiteUrl } from '../offsite/client.js';
+import { mergeListings } from '../offsite/pick.js';
 
 export interface ListCommandOptions {
   recipe?: string;
@@ -47,12 +51,32 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
   if (!source) throw await needSourceError('list');
   if (source.recipe) await warnUnfinished(source.recipe, opts.recipe ?? source.recipe.file, (t) => process.stderr.write(`${t}\n`));
   if (await isPhysicalSource(source)) return (await import('./pitr.js')).pitrListCommand(source, opts);
-  const result = await listBackupSets({
-    root: source.root,
-    layout: source.layout,
-    ...(source.database ? { database: source.database } : {}),
-    ...(source.pairWindowMinutes ? { pairWindowMinutes: source.pairWindowMinutes } : {}),
-  });
+  const listLocal = (): ReturnType<typeof listBackupSets> =>
+    listBackupSets({
+      root: source.root,
+      layout: source.layout,
+      ...(source.database ? { database: source.database } : {}),
+      ...(source.pairWindowMinutes ? { pairWindowMinutes: source.pairWindowMinutes } : {}),
+    });
+  // With an off-site source: the bucket's sets too (one paged listing, nothing downloaded), and a
+  // local root that does not exist (a rebuilt host) is an empty local side, not an error.
+  const offsiteSource = source.recipe?.recipe.backups.offsite;
+  const [localResult, offsite] = await Promise.all([
+    offsiteSource
+      ? listLocal().catch((error: unknown) => {
+          if (!(error instanceof RestoreAssistantError)) throw error;
+          return { sets: [], layout: source.layout === 'auto' ? ('flat' as const) : source.layout, warnings: [`local: ${error.message}`] };
+        })
+      : listLocal(),
+    source.recipe && offsiteSource ? listOffsite(source.recipe) : Promise.resolve(undefined),
+  ]);
+  const merged = mergeListings(localResult.sets, offsite);
+  const where = new Map(merged.map((m) => [m.set.id, m.where]));
+  const result = {
+    sets: merged.map((m) => m.set),
+    layout: offsite && localResult.sets.length === 0 ? offsite.layout : localResult.layout,
+    warnings: [...localResult.warnings, ...(offsite?.warnings.map((w) => `off-site: ${w}`) ?? [])],
+  };
   const now = Date.now();
   const root = path.resolve(source.root);
   const r = source.recipe?.recipe;
@@ -67,8 +91,12 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
       layout: result.layout,
       ...(source.recipe ? { recipe: source.recipe.recipe.name } : {}),
       listedAt: new Date(now).toISOString(),
+      ...(offsite && offsiteSource
+        ? { offsite: { url: offsiteUrl(offsiteSource), objects: offsite.objectCount, sets: offsite.sets.length } }
+        : {}),
       sets: result.sets.map((s) => ({
         ...s,
+        ...(offsite ? { where: where.get(s.id) ?? 'local' } : {}),
         ageSeconds: Math.max(0, Math.round((now - Date.parse(s.time)) / 1000)),
         health: health.bySet[s.id] ?? [],
       })),
@@ -97,8 +125,9 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
     checksumCell(s),
     s.warnings.length > 0 ? String(s.warnings.length) : '',
     healthCell(health.bySet[s.id]),
+    ...(offsite ? [where.get(s.id) ?? 'local'] : []),
   ]);
-  const lines = renderTable(['ID', 'TIME (UTC)', 'AGE', 'COMPONENTS', 'SHA256', 'WARNINGS', 'HEALTH'], rows);
+  const lines = renderTable(['ID', 'TIME (UTC)', 'AGE', 'COMPONENTS', 'SHA256', 'WARNINGS', 'HEALTH', ...(offsite ? ['WHERE'] : [])], rows);
   out.result(p('bold', lines[0] ?? ''));
   for (const l of lines.slice(1)) out.result(l);
   const withWarnings = result.sets.filter((s) => s.warnings.length > 0);
@@ -115,7 +144,7 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
     for (const h of health.problems) out.result(`  ${h.check}: ${sanitizeText(h.message, 400)}`);
   }
   out.info(
-    `${result.sets.length} backup set${result.sets.length === 1 ? '' : 's'} in ${root} (${result.layout} layout), newest first by recorded time.` +
+    `${result.sets.length} backup set${result.sets.length === 1 ? '' : 's'} in ${root}${offsite && offsiteSource ? ` and ${offsiteUrl(offsiteSource)} (${offsite.objectCount} objects)` : ''} (${result.layout} layout), newest first by recorded time.` +
       (result.sets.some((s) => s.timeSource !== 'metadata') ? ' * time from the name (assumed UTC).' : ''),
   );
   return ExitCode.ok;

@@ -14,6 +14,8 @@ import os from 'node:os';
 import { EventBus, verificationEvent } from '../engine/events.js';
 import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence } from '../evidence/writer.js';
 import { toolVersion } from '../version.js';
+import { releaseStaged, stagedEvents } from '../offsite/index.js';
+import { pickLocalOrOffsite } from '../offsite/pick.js';
 import { createOutput, formatAge, formatBytes, formatDuration, paint, type Output } from '../output.js';
 
 export interface VerifyCommandOptions {
@@ -115,18 +117,24 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
   } else if (await isPhysicalSource(source)) {
     return (await import('./pitr.js')).pitrVerifyCommand(source, ref, opts);
   } else {
-    const listed = await listBackupSets({
-      root: source.root,
-      layout: source.layout,
-      ...(source.database ? { database: source.database } : {}),
-      ...(source.pairWindowMinutes ? { pairWindowMinutes: source.pairWindowMinutes } : {}),
-    });
-    try {
-      set = findBackupSet(listed.sets, ref);
-    } catch (error) {
-      if (!refIsPath) throw error;
-      set = await loadBackupSetFromPath(path.resolve(expandHome(ref)));
-    }
+    const local = async (): Promise<BackupSet> => {
+      const listed = await listBackupSets({
+        root: source.root,
+        layout: source.layout,
+        ...(source.database ? { database: source.database } : {}),
+        ...(source.pairWindowMinutes ? { pairWindowMinutes: source.pairWindowMinutes } : {}),
+      });
+      try {
+        return findBackupSet(listed.sets, ref);
+      } catch (error) {
+        if (!refIsPath) throw error;
+        return loadBackupSetFromPath(path.resolve(expandHome(ref)));
+      }
+    };
+    // With an off-site source, a set only in the bucket is staged (downloaded, checked, decrypted) first.
+    set = source.recipe
+      ? await pickLocalOrOffsite(source.recipe, ref, local, { redact: recipeRedactor(source.recipe), log: (line) => out.info(line) })
+      : await local();
   }
   const depth = opts.quick ? 'quick' : 'deep';
   out.info(
@@ -161,12 +169,14 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
     progress.done();
   }
   const evidenceDirOfRun = await evidence?.finish(report);
+  const stagedLine = await releaseStaged(set);
   if (opts.json) {
     out.json(report);
   } else {
     for (const line of renderVerifyReport(set, report, out.color)) out.result(line);
   }
   if (evidenceDirOfRun) out.info(`Evidence: ${evidenceDirOfRun}`);
+  if (stagedLine) out.info(stagedLine);
   if (report.ok) {
     out.info(
       report.components.some((c) => c.checksum === 'verified') ? 'Checksums verified. Nothing was touched.' : 'Nothing was touched.',
@@ -204,6 +214,7 @@ function startVerifyEvidence(loaded: LoadedRecipe, set: BackupSet): { finish: (r
     recipe: { name: r.name, file: loaded.file, digest: loaded.digest },
     backup: { id: set.id, time: set.time, location: set.location },
   });
+  for (const e of stagedEvents(set)) bus.emit(e);
   return {
     finish: async (report) => {
       if (report) bus.emit(verificationEvent(report, redact));

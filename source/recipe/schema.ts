@@ -255,6 +255,68 @@ export const backupHealthSchema = z
   })
   .strict();
 
+/** An S3-compatible bucket that holds the backup sets (docs/recipes.md, "Off-site sets"). */
+export const offsiteSchema = z
+  .object({
+    endpoint: z.string().url().optional().describe('S3 endpoint URL (MinIO, Ceph RGW, Wasabi, ...); default: AWS S3 for the region'),
+    region: z.string().min(1).default('us-east-1'),
+    bucket: z.string().min(3).max(63),
+    prefix: z
+      .string()
+      .default('')
+      .describe('Key prefix the layout lives under, e.g. "story-portal/" (the layout is the same as on disk, inside it)'),
+    forcePathStyle: z
+      .boolean()
+      .default(false)
+      .describe('Path-style URLs (<endpoint>/<bucket>/<key>): MinIO and most self-hosted stores need it'),
+    accessKeyIdEnv: envName.optional().describe('Default: the AWS SDK credential chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...)'),
+    secretAccessKeyEnv: envName.optional(),
+    sessionTokenEnv: envName.optional(),
+    staging: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Local directory off-site sets are downloaded to (mode 0700). Default: "staging" beside the evidence directory'),
+    keepStaged: z
+      .boolean()
+      .default(false)
+      .describe('Keep the staged copy after a completed run (default: removed; an interrupted download is always kept to resume)'),
+    prefer: z.enum(['local', 'offsite']).default('local').describe('A set that exists in both places is read from here'),
+  })
+  .strict();
+
+/** Keys for encrypted components (*.gpg, *.age); the secrets themselves are only ever in the environment or key files. */
+export const encryptionSchema = z
+  .object({
+    gpg: z
+      .object({
+        passphraseEnv: envName
+          .optional()
+          .describe('Symmetric (gpg -c) passphrase, or the passphrase of secretKeyFile; passed to gpg on stdin (--passphrase-fd 0)'),
+        secretKeyFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'An exported secret key (gpg --export-secret-keys) for public-key encrypted files; imported into a private GNUPGHOME in staging',
+          ),
+      })
+      .strict()
+      .optional(),
+    age: z
+      .object({
+        identityFile: z
+          .string()
+          .min(1)
+          .describe(
+            'age identity file (age-keygen output), passed as age -i FILE. Passphrase-encrypted age files are not supported: age reads those from a terminal only',
+          ),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 export const recipeSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, dot, dash, underscore'),
@@ -274,6 +336,10 @@ export const recipeSchema = z
           .positive()
           .default(30)
           .describe('metachat: Redis and PostgreSQL files this close in time form one set'),
+        offsite: offsiteSchema
+          .optional()
+          .describe('An S3-compatible bucket holding sets in the same layout (list shows local / off-site / both)'),
+        encryption: encryptionSchema.optional().describe('Keys for *.gpg and *.age components'),
       })
       .strict(),
     components: z
@@ -318,4 +384,6 @@ export type AppService = z.infer<typeof appServiceSchema>;
 export type ServiceControl = z.infer<typeof serviceControlSchema>;
 export type Check = z.infer<typeof checkSchema>;
 export type MetricsConfig = z.infer<typeof metricsSchema>;
+export type OffsiteSource = z.infer<typeof offsiteSchema>;
+export type EncryptionKeys = z.infer<typeof encryptionSchema>;
 export type BackupHealthConfig = z.infer<typeof backupHealthSchema>;

@@ -12,10 +12,23 @@ function recipeOf(r: LoadedRecipe | Recipe): Recipe {
   return 'recipe' in r ? r.recipe : r;
 }
 
-/** The environment variables the recipe names as holding secrets (PostgreSQL and Redis passwords). */
+/** Where an off-site source takes credentials from when it names no *Env fields: the AWS SDK's variables. */
+export const AWS_SECRET_ENV = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
+
+/**
+ * The environment variables the recipe names as holding secrets: PostgreSQL and Redis passwords,
+ * the off-site source's credentials (its *Env fields, else the AWS SDK's variables), the gpg passphrase.
+ */
 export function recipeSecretEnvNames(r: LoadedRecipe | Recipe): string[] {
-  const c = recipeOf(r).components;
-  return [c.postgres?.passwordEnv, c.redis?.passwordEnv].filter((n): n is string => Boolean(n));
+  const recipe = recipeOf(r);
+  const c = recipe.components;
+  const o = recipe.backups.offsite;
+  const offsite = o
+    ? [o.accessKeyIdEnv ?? AWS_SECRET_ENV[0], o.secretAccessKeyEnv ?? AWS_SECRET_ENV[1], o.sessionTokenEnv ?? AWS_SECRET_ENV[2]]
+    : [];
+  return [c.postgres?.passwordEnv, c.redis?.passwordEnv, ...offsite, recipe.backups.encryption?.gpg?.passphraseEnv].filter(
+    (n): n is string => Boolean(n),
+  );
 }
 
 /** The redactor for a recipe: `base` (default: credential shapes only) plus the values of the secrets it names. */

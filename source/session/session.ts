@@ -21,6 +21,9 @@ import { preflightProblems, probeFacts, runPreflight, type PreflightProblem } fr
 import type { Plan, SafetyCopy, TargetFacts } from '../plan/types.js';
 import { type LoadedRecipe } from '../recipe/load.js';
 import { defaultSafetyDir, evidenceDir } from '../state/paths.js';
+import { releaseStaged, stagedEvents } from '../offsite/index.js';
+import { pickLocalOrOffsite } from '../offsite/pick.js';
+import { terminalSafe } from '../text/sanitize.js';
 import { toolVersion } from '../version.js';
 import type { CommandSignals } from './signals.js';
 import { drillScratchHolder, type DrillScratchHolder, type DrillTarget } from './drill.js';
@@ -119,6 +122,8 @@ export interface Session {
   recordRefusedDrill(set: BackupSet, report: VerifyReport, confirmedAt: Date): Promise<{ summary: RunSummary; evidenceDir: string }>;
   /** The drill's scratch services, once started. */
   drill(): DrillTarget | undefined;
+  /** A set staged from off-site: its objects go in the evidence; dispose() removes the staged copy unless the recipe keeps it. */
+  adoptStaged(set: BackupSet): void;
   /** Release the locks; remove a drill's scratch services (or keep them: returns how to reach them). */
   dispose(options?: { keepScratch?: boolean }): Promise<string[]>;
 }
@@ -133,14 +138,21 @@ export async function pickBackupSet(recipe: LoadedRecipe, ref: string): Promise<
       ...(b.database ? { database: b.database } : {}),
       pairWindowMinutes: b.pairWindowMinutes,
     });
-  if (ref !== 'latest' && (await isPathRef(ref))) {
-    try {
-      return findBackupSet((await list()).sets, ref);
-    } catch {
-      return loadBackupSetFromPath(ref);
+  const local = async (): Promise<BackupSet> => {
+    if (ref !== 'latest' && (await isPathRef(ref))) {
+      try {
+        return findBackupSet((await list()).sets, ref);
+      } catch {
+        return loadBackupSetFromPath(ref);
+      }
     }
-  }
-  return findBackupSet((await list()).sets, ref);
+    return findBackupSet((await list()).sets, ref);
+  };
+  // A recipe with an off-site source: a set only in the bucket is staged on local disk first.
+  return pickLocalOrOffsite(recipe, ref, local, {
+    redact: recipeRedactor(recipe),
+    log: (line) => process.stderr.write(`${terminalSafe(line)}\n`),
+  });
 }
 
 /** The plan with the plan screen's "if health checks fail" choice applied (a drill never rolls back). */
@@ -214,6 +226,7 @@ export function openSession(options: SessionOptions): Session {
   const lockDir = lockDirFor(loaded, env);
   const held = new Map<string, string>();
   const handles: LockHandle[] = [];
+  const staged: BackupSet[] = [];
   const reports = new Map<string, VerifyReport>();
   const notes: EngineEventBody[] = [];
   const built = new WeakMap<Plan, { set: BackupSet; verify?: VerifyReport }>();
@@ -468,9 +481,19 @@ export function openSession(options: SessionOptions): Session {
 
     drill: () => scratch?.current(),
 
+    adoptStaged(set) {
+      if (!set.origin || staged.includes(set)) return;
+      staged.push(set);
+      for (const e of stagedEvents(set)) this.note(e);
+    },
+
     async dispose(o = {}) {
       let kept: string[] = [];
       try {
+        for (const set of staged.splice(0)) {
+          const line = await releaseStaged(set).catch((e: unknown) => `Staged copy not removed: ${String(e)}`);
+          if (line) process.stderr.write(`${terminalSafe(line)}\n`);
+        }
         if (scratch) {
           if (o.keepScratch) kept = await scratch.keep();
           else await scratch.teardown();
@@ -526,6 +549,7 @@ export async function prepare(session: Session, o: PrepareOptions): Promise<Prep
   };
   await stage('the checks before the restore', () => session.checkEvidence());
   const set = await stage('the choice of the backup set', () => (o.pickSet ? o.pickSet() : pickBackupSet(session.loaded, o.backup)));
+  session.adoptStaged(set);
   await stage('the locking of the targets', () => session.lock(set));
   if (o.confirmBeforeVerify && !(await stage('the question', () => o.confirmBeforeVerify!(set)))) return { kind: 'cancelled', set };
   o.onStage?.('verify', set);

@@ -1,0 +1,89 @@
+import { findBackupSet } from '../catalog/index.js';
+import type { BackupSet } from '../catalog/types.js';
+import type { EngineEventBody } from '../engine/events.js';
+import type { Redactor } from '../exec/redact.js';
+import type { LoadedRecipe } from '../recipe/load.js';
+import { catalogObjects, type OffsiteListing } from './catalog.js';
+import { listObjects, offsiteClient } from './client.js';
+import { stageOffsiteSet } from './stage.js';
+
+export { releaseStaged, stagingRoot } from './stage.js';
+export type { OffsiteListing, OffsiteSet } from './catalog.js';
+
+/** Where a set lives, for `list`. */
+export type SetWhere = 'local' | 'off-site' | 'both';
+
+/** The recipe's off-site sets (one paged listing of the bucket; nothing downloaded). */
+export async function listOffsite(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): Promise<OffsiteListing | undefined> {
+  const b = loaded.recipe.backups;
+  if (!b.offsite) return undefined;
+  const client = offsiteClient(b.offsite, env);
+  try {
+    const objects = await listObjects(client, b.offsite);
+    return catalogObjects(objects, b.offsite, b.layout, {
+      ...(b.database ? { database: b.database } : {}),
+      pairWindowMinutes: b.pairWindowMinutes,
+    });
+  } finally {
+    client.destroy();
+  }
+}
+
+export interface OffsitePickOptions {
+  env?: NodeJS.ProcessEnv;
+  redact: Redactor;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * The set `ref` names, from the bucket, staged on local disk: used when the recipe has an off-site
+ * source and the set is not local (or `prefer: offsite`). Undefined when the recipe has none.
+ * Throws the catalog's "No backup set" (with the nearest off-site ids) when the bucket lacks it.
+ */
+export async function pickOffsiteSet(loaded: LoadedRecipe, ref: string, o: OffsitePickOptions): Promise<BackupSet | undefined> {
+  const b = loaded.recipe.backups;
+  if (!b.offsite) return undefined;
+  const env = o.env ?? process.env;
+  const listing = await listOffsite(loaded, env);
+  if (!listing) return undefined;
+  const found = findBackupSet(
+    listing.sets.map((s) => s.set),
+    ref,
+  );
+  const off = listing.sets.find((s) => s.set === found)!;
+  const client = offsiteClient(b.offsite, env);
+  try {
+    return await stageOffsiteSet(
+      { loaded, client, env, redact: o.redact, log: o.log, ...(o.signal ? { signal: o.signal } : {}) },
+      off,
+      listing.layout,
+    );
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Whether a local lookup should be tried first. */
+export function prefersLocal(loaded: LoadedRecipe): boolean {
+  return (loaded.recipe.backups.offsite?.prefer ?? 'local') === 'local';
+}
+
+/** The evidence lines of a staged set: one 'log' event per object (key, ETag/version, size, sha256). */
+export function stagedEvents(set: BackupSet): EngineEventBody[] {
+  const origin = set.origin;
+  if (!origin) return [];
+  return [
+    {
+      type: 'log',
+      level: 'info',
+      message: `set ${set.id} staged from ${origin.url}${origin.endpoint ? ` (${origin.endpoint})` : ''} into ${origin.stagingDir}`,
+    },
+    ...origin.objects.map((x): EngineEventBody => ({
+      type: 'log',
+      level: 'info',
+      message: `off-site object ${x.key}: ETag ${x.etag}${x.versionId ? `, version ${x.versionId}` : ''}, ${x.size} bytes, sha256 ${x.sha256}${x.resumedFrom ? `, resumed at byte ${x.resumedFrom}` : ''}${x.decryptedWith ? `, decrypted with ${x.decryptedWith}` : ''}`,
+      fact: { name: `offsite:${x.key}`, value: JSON.stringify(x) },
+    })),
+  ];
+}
