@@ -365,6 +365,33 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     expect(t.text().match(/Cancelled/g)).toHaveLength(1);
   }, 120_000);
 
+  it('Ctrl-C at the typed confirmation cancels (exit 0, never "Internal error" exit 70): in the guide, and at the prompt of restore without --yes', async () => {
+    const recipe = await writeRecipe('e2e-confirm-ctrlc');
+    const runsBefore = await runDirs();
+    const t = guide(recipe);
+    await walkToConfirm(t, 'e2e-confirm-ctrlc');
+    t.write('sto'); // half typed
+    await t.waitFor('sto');
+    t.write(keys.ctrlC);
+    await t.waitFor('Cancelled, nothing was touched.');
+    expect(await t.exited).toBe(0);
+    expect(t.text()).not.toMatch(/Internal error|This is a bug/);
+
+    const r = Terminal.start(['restore', '--recipe', recipe, '--quick-verify'], env, base);
+    terminals.push(r);
+    await r.waitFor(`Type "${DB}" to start the restore (anything else cancels):`);
+    r.write('sto');
+    await r.waitFor('sto');
+    r.write(keys.ctrlC);
+    const said = await r.waitFor('cancelled before anything was touched.');
+    expect(said).toContain('Ctrl-C received during the confirmation: cancelled before anything was touched.');
+    expect(await r.exited).toBe(0);
+    expect(r.text()).toContain('Nothing was touched; the locks it took are released.');
+    expect(r.text()).not.toMatch(/Internal error|This is a bug/);
+    expect(await runDirs()).toEqual(runsBefore);
+    expect(await asideDatabases()).toEqual([]);
+  }, 300_000);
+
   it('refuses without a terminal and names the restore flags instead', async () => {
     const { runCli } = await import('../support/cli.js');
     const r = await runCli(['guide', '--recipe', await writeRecipe('e2e-notty')], { env: { XDG_STATE_HOME: join(base, 'state') } });
