@@ -1,5 +1,5 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { lstat, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -23,8 +23,12 @@ import { cliBin } from '../support/cli.js';
  * (`localhost`, `127.0.0.1`) and from two environments (different HOME, XDG_RUNTIME_DIR, XDG_STATE_HOME,
  * one "via sudo"), started one second apart: exactly one runs; the other is refused before it
  * touches anything (exit 8), naming the owner; the database ends restored once, with exactly one
- * safety copy holding the pre-restore data.
+ * safety copy holding the pre-restore data. Two users (root and the unprivileged `nobody`, through
+ * setpriv) cannot hold the same target, whichever of them takes it first.
  */
+
+const NOBODY = 65534;
+const isRoot = process.getuid?.() === 0;
 
 const DB = 'locksdb';
 
@@ -44,7 +48,7 @@ describe('one restore per target, whatever the spelling and the environment', ()
   let lockDir: string;
   const show = (r: CliResult): string => `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
-  async function recipe(name: string, host: string, gate: string): Promise<string> {
+  async function recipe(name: string, host: string, gate: string, evidence = join(base, `evidence-${name}`)): Promise<string> {
     const file = join(base, `${name}.yaml`);
     // The application's stop waits for the gate: the run that got the lock stays in the middle of its restore until the test opens it.
     const wait = `const fs=require('fs');const t=setInterval(()=>{if(fs.existsSync(${JSON.stringify(gate)})){clearInterval(t);process.exit(0)}},50);setTimeout(()=>process.exit(3),120000)`;
@@ -68,14 +72,16 @@ describe('one restore per target, whatever the spelling and the environment', ()
         checks: [
           { name: 'users restored', sql: { query: 'SELECT count(*) FROM app.users', minRows: 1 }, retries: 1, intervalSeconds: 0.5 },
         ],
-        evidence: { dir: join(base, `evidence-${name}`) },
+        evidence: { dir: evidence },
       }),
     );
     return file;
   }
 
-  function restore(recipeFile: string, env: NodeJS.ProcessEnv): ResultPromise {
-    return execa(process.execPath, [cliBin(), 'restore', '--recipe', recipeFile, '--backup', set.id, '--yes', '--quick-verify'], {
+  function restore(recipeFile: string, env: NodeJS.ProcessEnv, asUid?: number): ResultPromise {
+    const argv = [process.execPath, cliBin(), 'restore', '--recipe', recipeFile, '--backup', set.id, '--yes', '--quick-verify'];
+    const [file, ...args] = asUid === undefined ? argv : ['setpriv', `--reuid=${asUid}`, `--regid=${asUid}`, '--clear-groups', ...argv];
+    return execa(file!, args, {
       env,
       reject: false,
       cwd: base,
@@ -171,4 +177,80 @@ describe('one restore per target, whatever the spelling and the environment', ()
     expect((await readdir(lockDir)).filter((f) => f.endsWith('.lock'))).toEqual([]);
     for (const name of aside) await pg.psql(`DROP DATABASE "${name}"`);
   });
+  it.runIf(isRoot)(
+    'root and an unprivileged user cannot hold the same target, whoever takes it first (exit 8 naming owner, pid, start)',
+    async () => {
+      // nobody reaches the files (the built CLI is world-readable) and has directories of its own.
+      chmodSync(base, 0o755);
+      const own = (dir: string): string => {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        chownSync(dir, NOBODY, NOBODY);
+        return dir;
+      };
+      own(join(base, 'nobody'));
+    const gate = join(base, 'gate-users');
+      const asRoot = await recipe('users-root', 'localhost', gate);
+      const asNobody = await recipe('users-nobody', '127.0.0.1', gate, own(join(base, 'nobody', 'evidence')));
+      const common = {
+        PATH: process.env['PATH'] ?? '',
+        LANG: 'C.UTF-8',
+        NO_COLOR: '1',
+        IT_PG_PASSWORD: pg.password,
+        RESTORE_ASSISTANT_LOCK_DIR: lockDir,
+      };
+      const rootEnv = { ...common, HOME: join(base, 'home-root'), RESTORE_ASSISTANT_STATE_DIR: join(base, 'state') };
+      const nobodyEnv = {
+        ...common,
+        HOME: own(join(base, 'nobody', 'home')),
+        XDG_STATE_HOME: own(join(base, 'nobody', 'xdg')),
+        XDG_RUNTIME_DIR: own(join(base, 'nobody', 'run')),
+        RESTORE_ASSISTANT_STATE_DIR: own(join(base, 'nobody', 'state')),
+      };
+      const lockOf = async (uid: number): Promise<boolean> => {
+        for (const f of await readdir(lockDir).catch(() => [] as string[]))
+          if (f.endsWith('.lock') && (await lstat(join(lockDir, f)).catch(() => undefined))?.uid === uid) return true;
+        return false;
+      };
+      const until = async (what: string, test: () => Promise<boolean>, child: ResultPromise): Promise<void> => {
+        let exited = false;
+        void child.finally(() => (exited = true));
+        while (!(await test())) {
+          if (exited) throw new Error(`${what}: the holder ended first\n${show(await result(child))}`);
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      };
+      const holder = new RegExp(
+        `Another restore holds postgres:127\\.0\\.0\\.1:${pg.port}/${DB} \\(pid \\d+ on .*, by .*, started \\d{4}-`,
+      );
+
+      // Root holds the target (its restore waits at the gate); nobody is refused before anything is touched.
+      await rm(gate, { force: true });
+      const rootRun = restore(asRoot, rootEnv);
+      await until('root takes its locks', () => lockOf(0), rootRun);
+      const refused = await result(restore(asNobody, nobodyEnv, NOBODY));
+      expect(refused.exitCode, show(refused)).toBe(8);
+      expect(refused.stderr).toMatch(holder);
+      expect(refused.stderr).toMatch(/by root/);
+      expect(refused.stderr).toMatch(/Nothing was touched/);
+      await writeFile(gate, 'open');
+      const rootDone = await result(rootRun);
+      expect(rootDone.exitCode, show(rootDone)).toBe(0);
+      expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);
+
+      // nobody holds it; root is refused, naming uid 65534. Ctrl-C then rolls nobody's run back (exit 130).
+      await rm(gate, { force: true });
+      const nobodyRun = restore(asNobody, nobodyEnv, NOBODY);
+      await until('nobody takes its locks', () => lockOf(NOBODY), nobodyRun);
+      const refusedRoot = await result(restore(asRoot, rootEnv));
+      expect(refusedRoot.exitCode, show(refusedRoot)).toBe(8);
+      expect(refusedRoot.stderr).toMatch(holder);
+      expect(refusedRoot.stderr).toMatch(/uid 65534/);
+      nobodyRun.kill('SIGINT');
+      const nobodyDone = await result(nobodyRun);
+      expect(nobodyDone.exitCode, show(nobodyDone)).toBe(130);
+      expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);
+      expect((await readdir(lockDir)).filter((f) => f.endsWith('.lock'))).toEqual([]);
+      for (const name of await asideDatabases()) await pg.psql(`DROP DATABASE "${name}"`);
+    },
+  );
 });
