@@ -188,7 +188,7 @@ describe('one restore per target, whatever the spelling and the environment', ()
         return dir;
       };
       own(join(base, 'nobody'));
-    const gate = join(base, 'gate-users');
+      const gate = join(base, 'gate-users');
       const asRoot = await recipe('users-root', 'localhost', gate);
       const asNobody = await recipe('users-nobody', '127.0.0.1', gate, own(join(base, 'nobody', 'evidence')));
       const common = {
