@@ -33,14 +33,17 @@ export const ExitCode = {
   notOurs: 10,
   /** A bug in restore-assistant (an unexpected error). */
   internal: 70,
-  /** Interrupted (SIGINT/SIGTERM) and rolled back. */
+  /** Interrupted during a run (SIGINT, SIGTERM or SIGHUP: session/interrupts.ts) and rolled back. */
   interrupted: 130,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 export const exitCodeDocs: ReadonlyArray<readonly [ExitCodeValue, string]> = [
-  [ExitCode.ok, 'success: restored and healthy / set verified / command done / cancelled before anything was touched'],
+  [
+    ExitCode.ok,
+    'success: restored and healthy / set verified / command done / cancelled (by the operator or a signal) before anything was touched',
+  ],
   [ExitCode.failedRolledBack, 'restore failed and was rolled back (targets as before)'],
   [ExitCode.usage, 'usage error or invalid recipe (nothing touched)'],
   [ExitCode.backupRejected, 'backup set rejected by verification (nothing touched)'],
@@ -58,5 +61,5 @@ export const exitCodeDocs: ReadonlyArray<readonly [ExitCodeValue, string]> = [
   [ExitCode.preflightFailed, 'preflight failed: tools, reachability, disk (nothing touched)'],
   [ExitCode.notOurs, 'safety-copies drop refused: the copy is not what its run recorded, or no run recorded it (nothing removed)'],
   [ExitCode.internal, 'internal error (a bug): please report it with RESTORE_ASSISTANT_DEBUG=1 output'],
-  [ExitCode.interrupted, 'interrupted by SIGINT/SIGTERM and rolled back'],
+  [ExitCode.interrupted, 'interrupted by SIGINT, SIGTERM or SIGHUP during a run and rolled back'],
 ];
