@@ -58,6 +58,8 @@ describe('off-site sets: S3, gpg, age', () => {
   let backupChat: PostgresFingerprint;
   let ageId: string;
   let wrongAgeId: string;
+  let secretKeyFile: string;
+  let keyFingerprint: string;
   let env: Record<string, string>;
   const outputs: string[] = [];
 
@@ -228,6 +230,55 @@ describe('off-site sets: S3, gpg, age', () => {
         name.endsWith('.gpg.sha256') ? Buffer.from(`${'0'.repeat(64)}  postgres.sql.gz.gpg\n`) : body,
       ]);
     });
+    // Public-key gpg: the RDB encrypted to a key whose exported secret key the recipe names.
+    execFileSync(
+      'gpg',
+      [
+        '--batch',
+        '--homedir',
+        gpgHome(),
+        '--pinentry-mode',
+        'loopback',
+        '--passphrase',
+        '',
+        '--quick-gen-key',
+        'RA Offsite Test <ra@test.invalid>',
+        'default',
+        'default',
+        'never',
+      ],
+      { stdio: 'ignore' },
+    );
+    secretKeyFile = join(base, 'backup-key.asc');
+    await writeFile(
+      secretKeyFile,
+      execFileSync('gpg', ['--batch', '--homedir', gpgHome(), '--armor', '--export-secret-keys', 'ra@test.invalid']),
+      { mode: 0o600 },
+    );
+    keyFingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(
+      execFileSync('gpg', ['--batch', '--homedir', gpgHome(), '--with-colons', '--list-secret-keys'], { encoding: 'utf8' }),
+    )![1]!;
+    await upload(spRoot, set.dir, 'story-pk/', async (file) => {
+      const out = await spTransform(file);
+      return out.flatMap(([name, body]): Array<[string, Buffer]> => {
+        if (basename(name) === 'redis.rdb.sha256') return [[name, body]];
+        if (basename(name) !== 'redis.rdb') return [[name, body]];
+        const enc = execFileSync('gpg', [
+          '--batch',
+          '--homedir',
+          gpgHome(),
+          '--trust-model',
+          'always',
+          '-r',
+          'ra@test.invalid',
+          '--encrypt',
+          '-o',
+          '-',
+          name,
+        ]);
+        return [[`${name}.gpg`, enc]];
+      });
+    });
     // Enough unrelated objects under the prefix that listing takes more than one page.
     for (let i = 0; i < 1050; i += 50) {
       await Promise.all(
@@ -297,6 +348,20 @@ describe('off-site sets: S3, gpg, age', () => {
       .join('\n');
     expect(events).toContain(`off-site object story/${spId}/postgres.sql.gz.gpg: ETag`);
     expect(events).toMatch(/sha256 [0-9a-f]{64}, decrypted with gpg/);
+  });
+
+  it('verifies a set with a public-key gpg component (the secret key imported into a private GNUPGHOME)', async () => {
+    const file = join(base, 'sp-pk.json');
+    const r0 = JSON.parse(await readFile(await storyRecipe('sp-pk', { prefix: 'story-pk/' }), 'utf8')) as {
+      backups: { encryption: { gpg: Record<string, unknown> } };
+    };
+    r0.backups.encryption.gpg['secretKeyFile'] = secretKeyFile;
+    await writeFile(file, JSON.stringify(r0));
+    const r = await cli(['verify', spId, '--recipe', file]);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stderr).toContain(`redis.rdb.gpg with secret key ${secretKeyFile} (fingerprint ${keyFingerprint}`);
+    // The RDB's sidecar (of the plaintext) was checked on the decrypted file.
+    expect(r.stderr).toContain('Checksums verified');
   });
 
   it('restores the gpg story-portal set and the age metachat set from off-site: data equals the backup', async () => {
