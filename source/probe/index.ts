@@ -13,6 +13,7 @@ import * as pg from '../targets/postgres.js';
 import { redisCliArgv } from '../targets/redis.js';
 import { offlineRedisFacts, type OfflineRedisFacts } from '../targets/redis-config.js';
 import { restoreListDumpFacts, scanPlainDump, scanSqlStream } from './dump-scan.js';
+import { copyRoomFacts } from './copy-room.js';
 import type { DumpFacts, Plan, PlanOptions, TargetFacts } from '../plan/types.js';
 
 /**
@@ -644,6 +645,14 @@ export async function probeFacts(
   disk.push(...inContainers.disk);
   if (disk.length > 0) facts.disk = disk;
   if (inContainers.containers.length > 0) facts.containers = inContainers.containers;
+  Object.assign(
+    facts,
+    await copyRoomFacts(recipe, facts, {
+      env,
+      redact,
+      safetyDir: opts.safetyDir ?? path.join(recipe.recipe.evidence.dir ?? path.dirname(recipe.file), 'safety'),
+    }),
+  );
   return facts;
 }
 
@@ -849,14 +858,34 @@ export function preflightProblems(
   }
   for (const d of facts.disk ?? []) {
     if (d.freeBytes < d.neededBytes) {
+      // Safety copies earlier restores left on that disk: what could be dropped, and how (by identity).
+      const kept = (facts.keptCopies ?? []).filter((k) => k.component === d.component);
+      const keptBytes = kept.reduce((n, k) => n + k.bytes, 0);
       problems.push({
         code: 'disk-space',
         component: d.component,
         severity: 'error',
-        message: `Not enough free disk at ${d.path} for ${d.what}: ${d.freeBytes} bytes free, ${d.neededBytes} needed.`,
-        next: `Free space on the file system holding ${d.path}, then re-run.`,
+        message:
+          `Not enough free disk at ${d.path} for ${d.what}: ${d.freeBytes} bytes free, ${d.neededBytes} needed.` +
+          (kept.length > 0
+            ? ` Safety copies earlier restores kept there (${keptBytes} bytes): ${kept.map((k) => `${k.location} (${k.bytes} bytes)`).join(', ')}.`
+            : ''),
+        next:
+          kept.length > 0
+            ? `Drop the copies you no longer need (by identity; one an unfinished run needs is refused): restore-assistant safety-copies drop --recipe ${recipe.file} ${kept[0]!.location}${kept.length > 1 ? ` (list them all: restore-assistant safety-copies --recipe ${recipe.file})` : ''}; or free space on the file system holding ${d.path}, then re-run.`
+            : `Free space on the file system holding ${d.path}, then re-run.`,
       });
     }
+  }
+  for (const m of facts.moveAside ?? []) {
+    if (!wants(m.component)) continue;
+    problems.push({
+      code: 'disk-space',
+      component: m.component,
+      severity: 'error',
+      message: `${m.path} is a mount point (another file system than its parent): the safety copy, a rename beside it, cannot move it aside, and a copy to another file system is not what the restore does.`,
+      next: `Keep ${m.component === 'redis' ? "Redis's" : "Prometheus's"} data in a directory inside that file system (for example ${m.path}/data, with the service's configuration and the recipe's components.${m.component}.dataDir pointing there), so the rename stays on one file system, then re-run.`,
+    });
   }
   return problems;
 }

@@ -14,6 +14,12 @@ import {
   type RedisSandbox,
   type StoryPortalBackup,
 } from '../../source/sandbox/index.js';
+import { copyRoomFacts } from '../../source/probe/copy-room.js';
+import { preflightProblems, probeFacts } from '../../source/probe/index.js';
+import { loadRecipeFile } from '../../source/recipe/load.js';
+import { recipeSchema } from '../../source/recipe/schema.js';
+import { createRedactor } from '../../source/exec/redact.js';
+import type { BackupSet } from '../../source/catalog/types.js';
 import { cliBin } from '../support/cli.js';
 
 /**
@@ -230,6 +236,59 @@ describe('safety-copies: list and drop by identity; undo by identity with real R
     const all = await run(['safety-copies', '--json']);
     expect((JSON.parse(all.stdout) as { copies: ListedCopy[] }).copies.map((c) => c.id).sort()).toEqual(copies.map((c) => c.id).sort());
   }, 180_000);
+
+  it('a disk that falls short names the safety copies kept there and the command that drops them (preflight)', async () => {
+    const loaded = await loadRecipeFile(recipe);
+    const backup: BackupSet = {
+      id: set.id,
+      layout: 'story-portal',
+      root: join(base, 'backups'),
+      location: set.dir,
+      time: new Date().toISOString(),
+      timeSource: 'metadata',
+      components: (await readdir(set.dir))
+        .filter((f) => f.startsWith('postgres') || f.endsWith('.rdb') || f.endsWith('.tar.gz'))
+        .map((f) => ({
+          kind: f.startsWith('postgres') ? 'postgres' : f.endsWith('.rdb') ? 'redis' : 'prometheus',
+          format: f.startsWith('postgres') ? 'pg-plain-gz' : f.endsWith('.rdb') ? 'redis-rdb' : 'prometheus-tar-gz',
+          path: join(set.dir, f),
+          size: 1000,
+          checksum: 'absent',
+        })) as BackupSet['components'],
+      metadata: {},
+      warnings: [],
+      totalSize: 3000,
+    };
+    const facts = await probeFacts(loaded, backup, undefined, { env });
+    // The real disks have room: nothing is named. Then pretend the PostgreSQL and Prometheus disks are full.
+    expect(facts.keptCopies).toBeUndefined();
+    const tight = { ...facts, disk: (facts.disk ?? []).map((d) => ({ ...d, freeBytes: d.neededBytes - 1 })) };
+    Object.assign(tight, await copyRoomFacts(loaded, tight, { env, redact: createRedactor() }));
+    const problems = preflightProblems(loaded, backup, tight, { missingRoles: 'create' }).filter((p) => p.code === 'disk-space');
+    const pgProblem = problems.find((p) => p.component === 'postgres');
+    expect(pgProblem?.message).toContain(`Safety copies earlier restores kept there`);
+    expect(pgProblem?.message).toContain(pgCopy.id);
+    expect(pgProblem?.next).toContain(`restore-assistant safety-copies drop --recipe ${recipe} ${pgCopy.id}`);
+    const promProblem = problems.find((p) => p.component === 'prometheus');
+    expect(promProblem?.message).toContain(promCopy.location);
+
+    // A data dir that is a mount point cannot be moved aside by a rename: refused before anything is touched.
+    const mounted = {
+      recipe: recipeSchema.parse({
+        name: 'mounted',
+        backups: { root: base },
+        components: { prometheus: { url: prom.url, dataDir: '/proc', service: { stop: ['true'], start: ['true'] } } },
+      }),
+      file: '<inline>',
+      digest: 'test',
+    };
+    const room = await copyRoomFacts(mounted, { prometheus: { ready: true } }, { env, redact: createRedactor() });
+    expect(room.moveAside).toEqual([{ component: 'prometheus', path: '/proc' }]);
+    const promOnly: BackupSet = { ...backup, components: backup.components.filter((c) => c.kind === 'prometheus') };
+    expect(preflightProblems(mounted, promOnly, { prometheus: { ready: true }, ...room }, { missingRoles: 'fail' })).toContainEqual(
+      expect.objectContaining({ code: 'disk-space', severity: 'error', message: expect.stringContaining('/proc is a mount point') }),
+    );
+  }, 120_000);
 
   it('drop without a terminal and without --yes refuses (exit 2) with the --yes hint; nothing is removed', async () => {
     const r = await run(['safety-copies', 'drop', '--recipe', recipe, pgCopy.id]);
