@@ -19,6 +19,7 @@ command -v tar >/dev/null 2>&1 || need+=(tar)
 # Encrypted backup components (*.gpg, *.age: source/offsite/decrypt.ts) and the off-site tests.
 command -v gpg >/dev/null 2>&1 && command -v gpgconf >/dev/null 2>&1 || need+=(gnupg)
 command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || need+=(age)
+command -v strace >/dev/null 2>&1 || need+=(strace) # test/integration/verified-bytes.test.ts: which process opens the dump, and when
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 # The container tests start their own private dockerd (source/sandbox/docker.ts) and use Debian's
 # client beside it (/usr/bin/docker) and docker-compose v1 for the compose exec kind.

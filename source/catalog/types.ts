@@ -125,6 +125,14 @@ export interface FileIdentity {
   ctimeMs: number;
 }
 
+/** What a plain dump's role scan learned (the roles it references, its header). */
+export interface DumpScan {
+  roles: string[];
+  restrict: boolean;
+  pgDumpVersion?: string;
+  serverVersion?: string;
+}
+
 export interface ComponentVerification {
   kind: ComponentKind;
   path: string;
@@ -148,6 +156,12 @@ export interface ComponentVerification {
    * archiveFormat, compression; notChecked (string[]: what a quick verification left out).
    */
   facts?: Record<string, unknown>;
+  /**
+   * A plain dump's role scan (catalog/sql-roles.ts), made in the same read as `sha256` and bound
+   * to `identity`: the probe and the preflight use it instead of reading the dump again while the
+   * file is still that one.
+   */
+  dumpScan?: DumpScan;
 }
 
 export interface VerifyReport {

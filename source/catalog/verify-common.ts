@@ -8,7 +8,7 @@ import zlib from 'node:zlib';
 import { run } from '../exec/run.js';
 import { assertRegularFile, READ_CHUNK } from './checksums.js';
 import { sanitizeText } from '../text/sanitize.js';
-import type { BackupComponent, ComponentKind, ComponentVerification, FileIdentity, VerifyProblem } from './types.js';
+import type { BackupComponent, ComponentKind, ComponentVerification, DumpScan, FileIdentity, VerifyProblem } from './types.js';
 import { fileIdentity, sameIdentity } from './identity.js';
 
 /**
@@ -51,6 +51,8 @@ export class ComponentRun {
   sha256: string | undefined;
   /** Identity of the file the sha256 was taken from (the restore checks it is still the same file). */
   identity: FileIdentity | undefined;
+  /** A plain dump's role scan from the same read as sha256 (see ComponentVerification.dumpScan). */
+  dumpScan: DumpScan | undefined;
   constructor(readonly component: BackupComponent) {}
 
   check(name: string, ok: boolean, started: number, detail?: string): void {

@@ -6,6 +6,7 @@ import zlib from 'node:zlib';
 import { sanitizeText } from '../text/sanitize.js';
 import type { MetaScanResult } from './meta-scan.js';
 import { SectionScanWriter } from './plain-sections.js';
+import { SqlRoleScanner } from './sql-roles.js';
 import { findPgTool } from './tools.js';
 import {
   checksumOutcome,
@@ -127,16 +128,23 @@ export async function verifyPlain(cr: ComponentRun, opts: VerifyOptions, gz: boo
     const scanner = new EdgeScanner();
     // The meta-command scan and the section structure (parallel restore, issue 14) in one lexer.
     const sections = new SectionScanWriter();
+    // The roles the dump references, from this same read: the probe and the preflight use it
+    // (bound to the identity below) instead of reading the dump again.
+    const roles = new SqlRoleScanner();
     const pass = await streamPass(c.path, {
       hash: true,
       gunzip: gz,
-      consumer: new Fanout([scanner, sections]),
+      consumer: new Fanout([scanner, sections, roles]),
       onBytes,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     if (pass.readError) return readFailure(cr, pass.readError);
     cr.sha256 = pass.sha256;
     cr.identity = pass.identity;
+    if (roles.result && !pass.inflateError && !pass.consumerError) {
+      const { roles: names, restrict, pgDumpVersion, serverVersion } = roles.result;
+      cr.dumpScan = { roles: names, restrict, ...(pgDumpVersion ? { pgDumpVersion } : {}), ...(serverVersion ? { serverVersion } : {}) };
+    }
     checksumOutcome(cr, pass.sha256, started);
     if (gz) {
       const { head } = await readEdges(c.path, c.size);

@@ -102,6 +102,7 @@ async function verifyComponent(
       checks: r.checks,
       ...(r.sha256 ? { sha256: r.sha256 } : {}),
       ...(r.identity ? { identity: r.identity } : {}),
+      ...(r.identity && r.dumpScan ? { dumpScan: r.dumpScan } : {}),
       checksum,
       facts: r.facts,
       ok: r.problems.length === 0,

@@ -154,6 +154,18 @@ export interface DumpFacts {
   tocEntries?: number;
   /** When the client could not read the archive header (e.g. a newer archive version). */
   unreadable?: string;
+  /**
+   * The file these facts (and the postgres facts' referencedRoles) were read from, unchanged from
+   * the first byte read to the last; absent for a directory archive or when it changed meanwhile.
+   * The preflight after the confirmation uses them while the file is still this one, and reads
+   * nothing of the dump (issue 14).
+   */
+  identity?: FileIdentity;
+  /** Who read the dump for them: deep verification (in its one read, `sha256` its digest) or the probe. */
+  readBy?: 'verification' | 'probe';
+  sha256?: string;
+  /** Preflight only: why the dump was not read again (it is not the file the plan's facts came from). */
+  notReread?: string;
 }
 
 export interface PlanOptions {

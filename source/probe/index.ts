@@ -3,6 +3,7 @@ import { recipeRedactor } from '../recipe/secrets.js';
 import { statfs, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { fileIdentity, identityChange, sameIdentity } from '../catalog/identity.js';
 import { type BackupSet, COMPONENT_KINDS, componentLabel, type VerifyReport } from '../catalog/types.js';
 import { DEFAULT_HELPER_IMAGE, wrapArgv } from '../exec/context.js';
 import { createRedactor, type Redactor } from '../exec/redact.js';
@@ -30,6 +31,10 @@ export interface ProbeOptions {
   env?: NodeJS.ProcessEnv;
   /** Per-command timeout (default 20 s). */
   timeoutMs?: number;
+  /** Facts an earlier probe learned (the plan's): what they say of a backup file is used while the file is unchanged. */
+  known?: TargetFacts;
+  /** The preflight after the confirmation: read no backup file; what cannot be carried is reported (dump.notReread). */
+  carryOnly?: boolean;
 }
 
 export interface PreflightProblem {
@@ -107,6 +112,46 @@ export function psqlAcceptsRestrict(psqlVersion: string): boolean {
 }
 
 /* ------------------------------------------------------------------ PostgreSQL */
+
+/**
+ * What is already known of the dump at `file`, while it is still the file it was learned from:
+ * deep verification's scan (its one read: hash, meta-commands, roles), else the facts an earlier
+ * probe recorded (`known`, the plan's facts). Only a stat: the dump is not read. `why` says why
+ * nothing could be carried (the file is not the one the facts came from).
+ */
+async function carriedDumpFacts(
+  file: string,
+  verify: VerifyReport | undefined,
+  known: TargetFacts['postgres'] | undefined,
+): Promise<{ facts?: { dump: DumpFacts; referencedRoles?: string[] }; why?: string }> {
+  const v = verify?.components.find((c) => c.kind === 'postgres' && c.path === file);
+  const fromVerify = v?.identity && v.dumpScan ? v.identity : undefined;
+  const fromProbe = known?.dump?.identity && known.referencedRoles ? known.dump.identity : undefined;
+  if (!fromVerify && !fromProbe) return {};
+  const now = await stat(file).then(fileIdentity, () => undefined);
+  if (!now) return { why: `${file} is gone` };
+  if (fromProbe && sameIdentity(fromProbe, now)) {
+    const { notReread: _drop, ...dump } = known!.dump!;
+    return { facts: { dump, referencedRoles: [...known!.referencedRoles!] } };
+  }
+  if (fromVerify && sameIdentity(fromVerify, now)) {
+    const scan = v!.dumpScan!;
+    return {
+      facts: {
+        dump: {
+          restrict: scan.restrict,
+          ...(scan.pgDumpVersion ? { pgDumpVersion: scan.pgDumpVersion } : {}),
+          ...(scan.serverVersion ? { serverVersion: scan.serverVersion } : {}),
+          identity: fromVerify,
+          readBy: 'verification',
+          ...(v!.sha256 ? { sha256: v!.sha256 } : {}),
+        },
+        referencedRoles: [...scan.roles],
+      },
+    };
+  }
+  return { why: `${file} is not the file it was read as before the confirmation: ${identityChange((fromProbe ?? fromVerify)!, now)}` };
+}
 
 async function probePostgres(
   t: PostgresTarget,
@@ -197,52 +242,70 @@ async function probePostgres(
     if (dir) facts.dataDirectory = dir;
   }
 
-  // The dump: version header and the roles it references.
+  // The dump: version header and the roles it references. Read once, before the confirmation:
+  // from deep verification's read when it made one (bound to the file it hashed), else here; the
+  // preflight after the confirmation carries what was learned while the file is still that one.
   const comp = set.components.find((c) => c.kind === 'postgres');
   if (comp) {
     const vf = verify?.components.find((c) => c.kind === 'postgres')?.facts ?? {};
-    const dump: DumpFacts = {};
+    let dump: DumpFacts = {};
     let referenced: string[] | undefined;
-    try {
-      if (comp.format === 'pg-plain' || comp.format === 'pg-plain-gz') {
-        const scan = await scanPlainDump(comp.path, comp.format === 'pg-plain-gz');
-        dump.restrict = scan.restrict;
-        if (scan.pgDumpVersion) dump.pgDumpVersion = scan.pgDumpVersion;
-        if (scan.serverVersion) dump.serverVersion = scan.serverVersion;
-        referenced = scan.roles;
-      } else if (!missingTools.includes('pg_restore')) {
-        // In a container the archive is fed on stdin (custom format reads from a pipe); a
-        // directory archive needs a path, so only the host can read it.
-        const inCtx = t.exec.kind !== 'host';
-        if (inCtx && comp.format === 'pg-directory') {
-          dump.unreadable = 'a directory archive cannot be read through docker exec before it is copied in; roles not checked';
-        } else {
-          const pgRestore = t.bin ? path.posix.join(t.bin, 'pg_restore') : 'pg_restore';
-          const listArgv = wrapArgv(t.exec, [pgRestore, '--list', ...(inCtx ? [] : [comp.path])], { interactive: inCtx });
-          const list = await run(listArgv, {
-            ...base,
-            ...(inCtx ? { input: createReadStream(comp.path) } : {}),
-            timeoutMs: Math.max(timeoutMs, 120_000),
-          });
-          if (!list.ok) {
-            dump.unreadable = firstError(list);
+    const carried = await carriedDumpFacts(comp.path, verify, opts.known?.postgres);
+    if (carried.facts) {
+      dump = carried.facts.dump;
+      referenced = carried.facts.referencedRoles;
+    } else if (opts.carryOnly && carried.why) {
+      dump.notReread = carried.why;
+    } else if (opts.carryOnly && opts.known?.postgres?.dump && comp.format !== 'pg-directory') {
+      // Nothing bound to a file identity was learned (the read failed): what was learned stands, unread again.
+      dump = { ...opts.known.postgres.dump };
+      if (opts.known.postgres.referencedRoles) referenced = [...opts.known.postgres.referencedRoles];
+    } else {
+      try {
+        if (comp.format === 'pg-plain' || comp.format === 'pg-plain-gz') {
+          const scan = await scanPlainDump(comp.path, comp.format === 'pg-plain-gz');
+          dump.restrict = scan.restrict;
+          if (scan.pgDumpVersion) dump.pgDumpVersion = scan.pgDumpVersion;
+          if (scan.serverVersion) dump.serverVersion = scan.serverVersion;
+          if (scan.identity) Object.assign(dump, { identity: scan.identity, readBy: 'probe' as const });
+          referenced = scan.roles;
+        } else if (!missingTools.includes('pg_restore')) {
+          // In a container the archive is fed on stdin (custom format reads from a pipe); a
+          // directory archive needs a path, so only the host can read it.
+          const inCtx = t.exec.kind !== 'host';
+          if (inCtx && comp.format === 'pg-directory') {
+            dump.unreadable = 'a directory archive cannot be read through docker exec before it is copied in; roles not checked';
           } else {
-            const parsed = restoreListDumpFacts(list.stdout);
-            dump.tocEntries = parsed.tocEntries;
-            if (parsed.pgDumpVersion) dump.pgDumpVersion = parsed.pgDumpVersion;
-            if (parsed.serverVersion) dump.serverVersion = parsed.serverVersion;
-            if (parsed.database) dump.database = parsed.database;
-            if (parsed.createdAt) dump.createdAt = parsed.createdAt;
-            const schemaArgv = wrapArgv(t.exec, [pgRestore, '--schema-only', '-f', '-', ...(inCtx ? [] : [comp.path])], {
-              interactive: inCtx,
+            const before = comp.format === 'pg-directory' ? undefined : await stat(comp.path).then(fileIdentity, () => undefined);
+            const pgRestore = t.bin ? path.posix.join(t.bin, 'pg_restore') : 'pg_restore';
+            const listArgv = wrapArgv(t.exec, [pgRestore, '--list', ...(inCtx ? [] : [comp.path])], { interactive: inCtx });
+            const list = await run(listArgv, {
+              ...base,
+              ...(inCtx ? { input: createReadStream(comp.path) } : {}),
+              timeoutMs: Math.max(timeoutMs, 120_000),
             });
-            const sqlScan = await scanCommandOutput(schemaArgv, inCtx ? comp.path : undefined, base);
-            referenced = sqlScan.roles;
+            if (!list.ok) {
+              dump.unreadable = firstError(list);
+            } else {
+              const parsed = restoreListDumpFacts(list.stdout);
+              dump.tocEntries = parsed.tocEntries;
+              if (parsed.pgDumpVersion) dump.pgDumpVersion = parsed.pgDumpVersion;
+              if (parsed.serverVersion) dump.serverVersion = parsed.serverVersion;
+              if (parsed.database) dump.database = parsed.database;
+              if (parsed.createdAt) dump.createdAt = parsed.createdAt;
+              const schemaArgv = wrapArgv(t.exec, [pgRestore, '--schema-only', '-f', '-', ...(inCtx ? [] : [comp.path])], {
+                interactive: inCtx,
+              });
+              const sqlScan = await scanCommandOutput(schemaArgv, inCtx ? comp.path : undefined, base);
+              referenced = sqlScan.roles;
+              const after = before ? await stat(comp.path).then(fileIdentity, () => undefined) : undefined;
+              if (before && after && sameIdentity(before, after)) Object.assign(dump, { identity: before, readBy: 'probe' as const });
+            }
           }
         }
+      } catch (error) {
+        dump.unreadable = error instanceof Error ? error.message : String(error);
       }
-    } catch (error) {
-      dump.unreadable = error instanceof Error ? error.message : String(error);
     }
     if (dump.tocEntries === undefined && typeof vf['tocEntries'] === 'number') dump.tocEntries = vf['tocEntries'];
     if (dump.pgDumpVersion === undefined && typeof vf['pgDumpVersion'] === 'string') dump.pgDumpVersion = vf['pgDumpVersion'];
@@ -306,7 +369,10 @@ async function probeRedis(
   };
   const vf = verify?.components.find((c) => c.kind === 'redis')?.facts ?? {};
   if (typeof vf['redisKeys'] === 'number') fromRecipe.backupKeys = vf['redisKeys'];
-  else {
+  else if (opts.carryOnly) {
+    // The preflight reads no backup file: the key count the plan's probe made (its check carries it already).
+    if (opts.known?.redis?.backupKeys !== undefined) fromRecipe.backupKeys = opts.known.redis.backupKeys;
+  } else {
     const rdb = set.components.find((c) => c.kind === 'redis');
     if (rdb) {
       const keys = await rdbKeyCount(rdb.path, { redact, timeoutMs: 60_000, ...(opts.signal ? { signal: opts.signal } : {}) });
@@ -922,8 +988,14 @@ export async function runPreflight(
   opts: ProbeOptions & { verify?: VerifyReport } = {},
 ): Promise<PreflightProblem[]> {
   const set = setFromPlan(plan);
+  // After the confirmation: the servers are asked again, the backup files are not read again
+  // (issue 14). What verification and the plan's probe learned of them is carried while each
+  // file is still the one it was learned from (a stat); a file that is not is refused here, and
+  // one swapped later is refused by the verified-bytes guard when a step consumes it.
   const facts = await probeFacts(recipe, set, opts.verify, {
     ...opts,
+    known: plan.facts,
+    carryOnly: true,
     ...(plan.options.safetyDir ? { safetyDir: plan.options.safetyDir } : {}),
   });
   const problems = preflightProblems(recipe, set, facts, {
@@ -946,10 +1018,15 @@ export async function runPreflight(
     try {
       const s = await stat(comp.path);
       if (s.isFile() && s.size !== comp.size) changed.push(`${comp.path} was ${comp.size} bytes, now ${s.size}`);
+      else if (s.isFile() && comp.identity && !sameIdentity(comp.identity, fileIdentity(s)))
+        changed.push(`${comp.path} is not the file that was verified: ${identityChange(comp.identity, fileIdentity(s))}`);
     } catch {
       changed.push(`${comp.path} is gone`);
     }
   }
+  const notReread = facts.postgres?.dump?.notReread;
+  const pgPath = plan.backup.components.find((c) => c.kind === 'postgres')?.path;
+  if (notReread && !(pgPath && changed.some((c) => c.startsWith(`${pgPath} `)))) changed.push(notReread);
   if (changed.length > 0) {
     problems.push({
       code: 'facts-changed',

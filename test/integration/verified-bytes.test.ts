@@ -224,6 +224,52 @@ describe('the restored bytes are the verified bytes; no write through planted na
     for (const c of consumed) expect(c['sha256']).toBe(c['verifiedSha256']);
   });
 
+  it('after the confirmation the dump is not read again until the restore consumes it: the preflight carries what verification learned (strace)', async () => {
+    const { id, dir } = await copySet(300);
+    const dump = join(dir, 'postgres.sql.gz');
+    // The application service's stop command runs right after the preflight (the first step after it).
+    const marker = 'ra-quiesce-after-preflight';
+    const file = await recipe('vb-once', `/* ${marker} */`);
+    const log = join(base, 'vb-once.strace');
+    const r = await execa(
+      'strace',
+      [
+        '-f',
+        '-b',
+        'execve',
+        '-qq',
+        '-s',
+        '512',
+        '-e',
+        'trace=openat,execve',
+        '-o',
+        log,
+        process.execPath,
+        bin,
+        'restore',
+        '--recipe',
+        file,
+        '--backup',
+        id,
+        '--yes',
+      ],
+      { env, reject: false, cwd: base, stdin: 'ignore' },
+    );
+    const res = { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+    expect(res.exitCode, show(res)).toBe(0);
+    const lines = (await readFile(log, 'utf8')).split('\n');
+    const opensDump = (l: string): boolean => l.includes('openat(') && l.includes(JSON.stringify(dump)) && !/= -1 /.test(l);
+    // The run's evidence log is opened when the confirmed plan starts, before its preflight.
+    const started = lines.findIndex((l) => l.includes('openat(') && /\/evidence\/[^"]*\/events\.jsonl"/.test(l));
+    const quiesced = lines.findIndex((l) => l.includes('execve(') && l.includes(marker));
+    expect(started, 'the evidence log is opened').toBeGreaterThan(-1);
+    expect(quiesced, 'the stop command ran').toBeGreaterThan(started);
+    expect(lines.slice(0, started).filter(opensDump).length, 'verification read the dump before the confirmation').toBeGreaterThan(0);
+    expect(lines.slice(started, quiesced).filter(opensDump), 'opened between the confirmation and the first step').toEqual([]);
+    expect(lines.slice(quiesced).filter(opensDump).length, 'the restore step read it').toBeGreaterThan(0);
+    expect(await pg.psql('SELECT count(*) > 0 FROM app.users', DB)).toBe('t');
+  });
+
   it('a lock directory another user pre-created is refused with the fix, before anything is touched (exit 9)', async () => {
     const run = join(base, 'run-unsafe');
     const lockDir = join(run, 'restore-assistant');
