@@ -5,6 +5,7 @@
 const benches: Record<string, () => Promise<void>> = {
   checksum: async () => (await import('./checksum.js')).runChecksumBench(),
   restore: async () => (await import('./restore.js')).runRestoreBench(),
+  'plain-parallel': async () => (await import('./plain-parallel.js')).runPlainParallelBench(),
 };
 
 async function main(): Promise<void> {
