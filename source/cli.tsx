@@ -71,7 +71,7 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
       .option('--backup <id>', 'backup set id or "latest"', 'latest')
       .option('--only <components>', 'comma-separated subset: postgres,redis,prometheus')
       .addOption(new Option('--missing-roles <choice>', 'roles the dump needs but the server lacks').choices(['create', 'skip-ownership', 'fail']))
-      .option('--jobs <n>', 'pg_restore --jobs (default: CPU cores)', (v) => parsePositiveInt(v, '--jobs'))
+      .option('--jobs <n>', 'connections: pg_restore --jobs, or plain dumps split at their section markers (default: CPU cores)', (v) => parsePositiveInt(v, '--jobs'))
       .option('--no-parallel', 'restore components one after another');
 
   restoreOptions(program.command('plan'))

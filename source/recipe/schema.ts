@@ -100,7 +100,14 @@ export const postgresSchema = z
       .describe(
         'rename: move the current database aside as <db>__pre_restore_<timestamp>; dump: pg_dump it first; none: keep nothing (recorded)',
       ),
-    jobs: z.number().int().positive().optional().describe('pg_restore --jobs for custom/directory dumps (default: CPU cores)'),
+    jobs: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        'connections of the restore: pg_restore --jobs for custom/directory dumps, the parallel split restore for plain dumps (default: CPU cores)',
+      ),
     missingRoles: z
       .enum(['ask', 'create', 'skip-ownership'])
       .default('ask')

@@ -62,7 +62,7 @@ INSERT INTO shop.customers (email, name, referred_by, created)
 INSERT INTO shop.products (sku, title, price)
   SELECT 'SKU-' || g, 'Product ' || md5((g * 7)::text), (g % 500) + 0.99 FROM generate_series(1, ${products}) g;
 INSERT INTO shop.orders (customer_id, placed, status, total, note)
-  SELECT 1 + (g * 7919) % ${customers}, timestamptz '2025-06-01' + (g || ' seconds')::interval,
+  SELECT 1 + (g::bigint * 7919) % ${customers}, timestamptz '2025-06-01' + (g || ' seconds')::interval,
          (ARRAY['new', 'paid', 'shipped', 'done'])[1 + g % 4], (g % 1000) + 0.5,
          CASE WHEN g % 5 = 0 THEN 'note ' || md5(g::text) END
   FROM generate_series(1, ${orders}) g;
