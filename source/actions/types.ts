@@ -33,9 +33,11 @@ export interface PlannedCommand {
      * data and then indexes/constraints and foreign keys on `jobs` psql connections (this argv, each
      * restricted with the run's key), the rest in dump order on one. `entries`: the TOC entries
      * verification counted (the progress total). Run by hand, the same command with the file on
-     * stdin gives the same database (the single stream).
+     * stdin gives the same database (the single stream). `truncateBeforeCopy` (throwaway scratch
+     * clusters only, with wal_level minimal: drills): each table's data loads in one transaction
+     * that first truncates the (new, empty) table, so the load writes no WAL.
      */
-    parallel?: { jobs: number; entries?: number };
+    parallel?: { jobs: number; entries?: number; truncateBeforeCopy?: boolean };
   };
   /** Child env var name -> operator env var name holding the value. */
   envFrom?: EnvFrom;

@@ -51,6 +51,8 @@ export interface DumpEntry {
   setsInside: string[];
   /** data: the table `schema.name`; index: the table the statement builds on (when it could be read). */
   table?: string;
+  /** TABLE DATA: the table's schema and name exactly as the marker gives them (unsanitized: for quoting as identifiers). */
+  relation?: { schema: string; name: string };
   /** fk: the tables the statement locks (referencing, referenced); undefined when they could not be read. */
   locks?: string[];
 }
@@ -387,7 +389,10 @@ export class PlainSectionSplitter {
       settings: this.snapshot,
       setsInside: [],
     };
-    if (phase === 'data' && type === 'TABLE DATA') entry.table = tableKey(rawSchema, rawName);
+    if (phase === 'data' && type === 'TABLE DATA') {
+      entry.table = tableKey(rawSchema, rawName);
+      entry.relation = { schema: rawSchema, name: rawName };
+    }
     this.counts[phase]++;
     this.current = entry;
     this.body = phase === 'index' || phase === 'fk' ? [] : undefined;

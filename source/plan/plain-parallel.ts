@@ -6,7 +6,7 @@
  */
 
 export interface PlainParallelChoice {
-  parallel?: { jobs: number; entries?: number };
+  parallel?: { jobs: number; entries?: number; truncateBeforeCopy?: boolean };
   /** For the plan's warnings when the dump is not split although jobs > 1. */
   warning?: string;
 }
@@ -22,6 +22,8 @@ export function plainParallelChoice(
   sections: unknown,
   file: string,
   verified: 'none' | 'quick' | 'deep',
+  /** The target is a throwaway scratch cluster with wal_level minimal (a drill's): each table loads in one transaction that truncates it first. */
+  scratch = false,
 ): PlainParallelChoice {
   if (jobs <= 1) return {};
   const s = (typeof sections === 'object' && sections !== null ? sections : undefined) as SectionsFact | undefined;
@@ -37,5 +39,11 @@ export function plainParallelChoice(
     return {
       warning: `${file} is restored as a single stream on one connection: ${typeof s.reason === 'string' ? s.reason : 'its structure is not one this tool splits'}, so it is not split for --jobs ${jobs} (the result is the same, only slower).`,
     };
-  return { parallel: { jobs, ...(typeof s.entries === 'number' && Number.isFinite(s.entries) ? { entries: s.entries } : {}) } };
+  return {
+    parallel: {
+      jobs,
+      ...(typeof s.entries === 'number' && Number.isFinite(s.entries) ? { entries: s.entries } : {}),
+      ...(scratch ? { truncateBeforeCopy: true } : {}),
+    },
+  };
 }

@@ -163,6 +163,8 @@ export function postgresSteps(t: PostgresTarget, input: BuildPlanInput, stamp: s
       verifyFacts(verify, 'postgres')['plainSections'],
       path.basename(comp.path),
       verify ? verify.depth : 'none',
+      // A drill's scratch cluster on this host runs with wal_level minimal (sandbox/pg-tuning.ts).
+      input.mode === 'drill' && t.exec.kind === 'host',
     );
     if (choice.warning) warnings.push(choice.warning);
     restoreActions = [

@@ -8,8 +8,8 @@ import os from 'node:os';
  *
  * - fsync, synchronous_commit, full_page_writes off (the sandbox's non-durable default);
  * - wal_level minimal (with no WAL senders): a table created or truncated in the transaction that
- *   loads it writes no WAL for the load (the parallel plain restore truncates in the COPY's
- *   transaction on such targets);
+ *   loads it writes no WAL for the load (a drill's parallel plain restore truncates each table in
+ *   its COPY's transaction: PlannedCommand.input.parallel.truncateBeforeCopy);
  * - fewer checkpoints during a big load (max_wal_size 4GB, checkpoint_timeout 30min);
  * - maintenance_work_mem sized to the host: a quarter of the memory shared by the parallel index
  *   builds (one per core), between 64 MB and 1 GB.

@@ -364,11 +364,11 @@ export function dropRolesActions(target: PostgresTarget, roles: readonly string[
 export function plainRestoreAction(
   target: PostgresTarget,
   file: string,
-  opts: { gunzip: boolean; skipOwnership: boolean; parallel?: { jobs: number; entries?: number } },
+  opts: { gunzip: boolean; skipOwnership: boolean; parallel?: { jobs: number; entries?: number; truncateBeforeCopy?: boolean } },
 ): PlannedAction {
   const argv = psqlBase(target, target.database);
   const how = opts.parallel
-    ? `psql on ${opts.parallel.jobs} connections (split at pg_dump's section markers: pre-data on one, table data, then indexes and constraints, then foreign keys on ${opts.parallel.jobs}, the rest in dump order; each connection ON_ERROR_STOP, restricted: no meta-commands)`
+    ? `psql on ${opts.parallel.jobs} connections (split at pg_dump's section markers: pre-data on one, table data, then indexes and constraints, then foreign keys on ${opts.parallel.jobs}, the rest in dump order; each connection ON_ERROR_STOP, restricted: no meta-commands${opts.parallel.truncateBeforeCopy ? "; each table loaded in one transaction that truncates it first: no WAL on the scratch cluster's wal_level minimal" : ''})`
     : 'psql (ON_ERROR_STOP, restricted: no meta-commands)';
   return {
     type: 'exec',

@@ -44,7 +44,7 @@ describe('plain dumps restored in parallel: the same database as the single stre
     return id;
   }
 
-  async function recipeFor(database: string): Promise<string> {
+  async function recipeFor(database: string, extra: Record<string, unknown> = {}): Promise<string> {
     const file = path.join(base, `${database}.yaml`);
     await writeFile(
       file,
@@ -52,7 +52,7 @@ describe('plain dumps restored in parallel: the same database as the single stre
         name: database,
         backups: { root, layout: 'story-portal' },
         components: {
-          postgres: { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: PW_ENV, database, bin: pg.binDir },
+          postgres: { host: pg.host, port: pg.port, user: 'postgres', passwordEnv: PW_ENV, database, bin: pg.binDir, ...extra },
         },
         checks: [
           { name: 'orders restored', sql: { query: 'SELECT count(*) FROM shop.orders', minRows: 1 }, retries: 1, intervalSeconds: 0.5 },
@@ -141,6 +141,27 @@ describe('plain dumps restored in parallel: the same database as the single stre
       expect(b.schema).toBe(a.schema);
       expect(a.facts).toBe(original.facts);
       expect(a.schema).toBe(original.schema);
+    },
+    LONG,
+  );
+
+  it(
+    'a drill restores it in parallel into its scratch cluster, each table loaded in a transaction that truncates it first (wal_level minimal)',
+    async () => {
+      const id = await storySet(dump);
+      // The scratch cluster has none of the dump's roles: the recipe lets the restore create them.
+      const recipe = await recipeFor('shop_drill', { missingRoles: 'create' });
+      const r = await cli(['drill', '--recipe', recipe, '--backup', id, '--yes']);
+      expect(r.code, show(r)).toBe(0);
+      const dir = path.join(base, 'evidence', 'shop_drill');
+      const run = (await readdir(dir))
+        .filter((n) => n.includes('-drill-'))
+        .sort()
+        .at(-1)!;
+      const events = await readFile(path.join(dir, run, 'events.jsonl'), 'utf8');
+      expect(events.includes('each table loaded in one transaction that truncates it first'), 'truncate before COPY').toBe(true);
+      expect(events.includes('non-durable settings for load speed'), 'the plan says the scratch settings').toBe(true);
+      expect(/parallel restore of [^"]*: \d+ entries: 25 pre-data on 1 connection, 10 data on \d/.test(events), 'split').toBe(true);
     },
     LONG,
   );

@@ -60,6 +60,11 @@ type ExecAction = Extract<PlannedAction, { type: 'exec' }>;
 
 const MiB = 1024 * 1024;
 
+/** "name" with embedded quotes doubled (a name from the dump is data, never SQL). */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""').replace(/\0/g, '')}"`;
+}
+
 /** One psql process fed through stdin; `runEntry` resolves once psql has run the entry (or ended). */
 class Connection {
   readonly stdin = new PassThrough({ highWaterMark: MiB });
@@ -142,14 +147,22 @@ class Connection {
   }
 
   /** Run one staged entry: its session settings, its bytes, then the token; resolves when psql printed the token or ended. */
-  async runEntry(item: Item, read: (start: number, end: number, sink: (b: Buffer) => Promise<void>) => Promise<void>): Promise<void> {
+  async runEntry(
+    item: Item,
+    read: (start: number, end: number, sink: (b: Buffer) => Promise<void>) => Promise<void>,
+    truncateBeforeCopy = false,
+  ): Promise<void> {
     const token = `ra_done_${this.nonce}_${this.seq++}`;
     const acked = new Promise<void>((resolve) => {
       this.waiting = { token, resolve };
     });
     if (this.ended) return;
     await this.write(this.preamble(item.entry));
+    // wal_level minimal: rows loaded into a table truncated in the same transaction write no WAL.
+    const rel = truncateBeforeCopy ? item.entry.relation : undefined;
+    if (rel) await this.write(`BEGIN;\nTRUNCATE ONLY ${quoteIdent(rel.schema)}.${quoteIdent(rel.name)};\n`);
     await read(item.start, item.end, (b) => this.write(b));
+    if (rel) await this.write('\nCOMMIT;\n');
     await this.write(`\nSELECT '${token}' AS "ra_ack_${this.nonce}";\n`);
     await acked;
   }
@@ -330,7 +343,7 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
           watch(c, () => runningEntry);
         }
         runningEntry = item.entry;
-        await c.runEntry(item, read);
+        await c.runEntry(item, read, input.parallel?.truncateBeforeCopy === true);
         if (c.ended || signal.aborted) return;
         runningEntry = undefined;
         scheduler.finished(item);
