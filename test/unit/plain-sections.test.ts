@@ -209,6 +209,35 @@ describe('plain-split scheduler: pg_restore order from a plain script', () => {
     expect(s.complete()).toBe(true);
   });
 
+  it('starts the biggest work first, and a foreign key as soon as its own tables are loaded and indexed', async () => {
+    const s = new Scheduler(2);
+    const small = { ...entry(1, 'data', { table: 'public.small' }), start: 0, end: 10 };
+    const big = { ...entry(2, 'data', { table: 'public.big' }), start: 10, end: 1000 };
+    s.add(small);
+    s.add(big);
+    s.preFinished(true);
+    expect(await s.next(never)).toBe(big);
+    expect(await s.next(never)).toBe(small);
+    const iSmall = entry(3, 'index', { table: 'public.small' });
+    const iBig = entry(4, 'index', { table: 'public.big' });
+    const fkSmall = entry(5, 'fk', { locks: ['public.small', 'public.small'] });
+    const fkBig = entry(6, 'fk', { locks: ['public.small', 'public.big'] });
+    for (const i of [iSmall, iBig, fkSmall, fkBig]) s.add(i);
+    s.allKnown();
+    s.finished(small);
+    expect(await s.next(never)).toBe(iSmall);
+    s.finished(iSmall);
+    // big is still loading: its foreign key waits, the other one runs now.
+    expect(await s.next(never)).toBe(fkSmall);
+    const next = s.next(never);
+    s.finished(big);
+    expect(await next).toBe(iBig);
+    s.finished(fkSmall);
+    const fk = s.next(never);
+    s.finished(iBig);
+    expect(await fk).toBe(fkBig);
+  });
+
   it('hands out nothing when pre-data failed, and nothing once aborted', async () => {
     const s = new Scheduler(2);
     s.add(entry(1, 'data', { table: 'public.a' }));

@@ -4,13 +4,15 @@ import type { DumpEntry, EntryPhase } from '../../catalog/plain-sections.js';
  * Which spilled entry of a plain dump runs next on a free connection (engine/plain-split/restore.ts).
  * The order is pg_restore's, as far as a plain script can say it:
  * - nothing before pre-data has run (on its own connection) and succeeded;
- * - table data, sequence values and large objects: any order, as soon as their bytes are staged;
+ * - table data, sequence values and large objects: any order, as soon as their bytes are staged
+ *   (the biggest staged one first, and so for indexes and foreign keys: by their table's data size);
  * - an index or a primary key / unique / exclusion / check constraint: once the table it builds on
  *   is loaded (when the table cannot be read from the statement: once all data is loaded), and only
  *   after the whole file was read and its digest matched the verified one;
  * - partition index attachments: one at a time, in dump order, after every index;
- * - foreign keys: after every index and attachment (the keys they need exist), never two that
- *   lock the same table at once (a foreign key whose tables cannot be read runs alone);
+ * - foreign keys: once both tables are loaded and every index on them built (the key they need
+ *   exists) and after every attachment, never two that lock the same table at once (a foreign key
+ *   whose tables cannot be read runs alone, after every index);
  * - everything else (triggers, rules, comments, grants, materialized view data, ...): one at a
  *   time, in dump order, last.
  * Pure: no I/O, no timers.
@@ -31,6 +33,10 @@ export class Scheduler {
   private readonly left: Record<EntryPhase, number> = { pre: 0, data: 0, index: 0, attach: 0, fk: 0, tail: 0 };
   /** Tables whose data entry is not done yet. */
   private readonly loading = new Set<string>();
+  /** Bytes of each table's data entry: the biggest work goes first (as pg_restore orders by size). */
+  private readonly tableBytes = new Map<string, number>();
+  /** Index entries not done yet, per table (undefined key: the table could not be read). */
+  private readonly indexesLeft = new Map<string | undefined, number>();
   private pre: boolean | undefined;
   private known = false;
   private wakers: Array<() => void> = [];
@@ -41,8 +47,21 @@ export class Scheduler {
   add(item: Item): void {
     this.waiting.push(item);
     this.left[item.entry.phase]++;
-    if (item.entry.phase === 'data' && item.entry.table) this.loading.add(item.entry.table);
+    if (item.entry.phase === 'data' && item.entry.table) {
+      this.loading.add(item.entry.table);
+      this.tableBytes.set(item.entry.table, item.end - item.start);
+    }
+    if (item.entry.phase === 'index') this.indexesLeft.set(item.entry.table, (this.indexesLeft.get(item.entry.table) ?? 0) + 1);
     this.wake();
+  }
+
+  /** How much work an entry stands for: its own bytes for data, its table's data for an index or foreign key. */
+  private weight(item: Item): number {
+    const e = item.entry;
+    if (e.phase === 'data') return item.end - item.start;
+    if (e.phase === 'index') return e.table ? (this.tableBytes.get(e.table) ?? 0) : 0;
+    if (e.phase === 'fk') return Math.max(0, ...(e.locks ?? []).map((t) => this.tableBytes.get(t) ?? 0));
+    return 0;
   }
 
   /** Pre-data ran (ok) or failed (nothing else will run). */
@@ -61,6 +80,7 @@ export class Scheduler {
     this.running.delete(item);
     this.left[item.entry.phase]--;
     if (item.entry.phase === 'data' && item.entry.table) this.loading.delete(item.entry.table);
+    if (item.entry.phase === 'index') this.indexesLeft.set(item.entry.table, (this.indexesLeft.get(item.entry.table) ?? 1) - 1);
     this.wake();
   }
 
@@ -115,7 +135,13 @@ export class Scheduler {
       case 'attach':
         return this.known && this.left.data === 0 && this.left.index === 0 && this.runningIn('attach').length === 0;
       case 'fk': {
-        if (!this.known || this.left.data + this.left.index + this.left.attach > 0) return false;
+        // Once both its tables are loaded and indexed (the referenced key exists; no index build
+        // waits on its lock), like pg_restore; without readable tables, after every index.
+        if (!this.known || this.left.attach > 0) return false;
+        if (e.locks) {
+          if ((this.indexesLeft.get(undefined) ?? 0) > 0) return false;
+          if (e.locks.some((t) => this.loading.has(t) || (this.indexesLeft.get(t) ?? 0) > 0)) return false;
+        } else if (this.left.data + this.left.index > 0) return false;
         const others = this.runningIn('fk');
         if (!e.locks) return others.length === 0;
         return others.every((o) => o.entry.locks !== undefined && !o.entry.locks.some((t) => e.locks!.includes(t)));
@@ -134,13 +160,21 @@ export class Scheduler {
       const p = w.entry.phase;
       if ((p === 'attach' || p === 'tail') && (first[p] === undefined || w.entry.seq < first[p])) first[p] = w.entry.seq;
     }
+    // The earliest phase first; within it the biggest work (the long pole starts first), then dump order.
     let best: Item | undefined;
+    let bestWeight = 0;
     for (const item of this.waiting) {
       const p = item.entry.phase;
       if ((p === 'attach' || p === 'tail') && item.entry.seq !== first[p]) continue;
-      if (best && (ORDER.indexOf(p) > ORDER.indexOf(best.entry.phase) || (p === best.entry.phase && item.entry.seq > best.entry.seq)))
-        continue;
-      if (this.ready(item)) best = item;
+      const w = this.weight(item);
+      if (best) {
+        const rank = ORDER.indexOf(p) - ORDER.indexOf(best.entry.phase);
+        if (rank > 0 || (rank === 0 && (w < bestWeight || (w === bestWeight && item.entry.seq > best.entry.seq)))) continue;
+      }
+      if (this.ready(item)) {
+        best = item;
+        bestWeight = w;
+      }
     }
     return best;
   }
