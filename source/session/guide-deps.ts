@@ -48,9 +48,12 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
   const env = options.env ?? process.env;
   const commandLine = options.commandLine ?? ['restore-assistant', 'guide'];
   let current: { key: string; session: Session } | undefined;
+  let disposed = false;
 
   /** The session for this recipe and mode (a new one, after disposing of the previous, when either changed). */
   const sessionFor = async (loaded: LoadedRecipe, mode: GuideMode): Promise<Session> => {
+    // A job still starting when the guide ended (Ctrl-C, a signal) must not open a session nobody disposes of.
+    if (disposed) throw new Error('the guide has ended');
     const key = `${loaded.file}|${loaded.digest}|${mode}`;
     if (current && current.key !== key) {
       const old = current;
@@ -169,6 +172,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
     clock: () => new Date(),
 
     async dispose() {
+      disposed = true;
       const s = current;
       current = undefined;
       await s?.session.dispose();

@@ -257,17 +257,26 @@ export function openSession(options: SessionOptions): Session {
     return evidenceChecked;
   };
 
-  const lock = async (set: BackupSet): Promise<string[]> => {
+  /** Set by dispose(): a lock still being taken then is released at once (an interrupt mid-lock leaves none behind). */
+  let disposed = false;
+  let locking: Promise<unknown> = Promise.resolve();
+  const lockNow = async (set: BackupSet): Promise<string[]> => {
     // Before anything slow (the lock, verify): the evidence directory and the signing key.
     await checkEvidence();
     const keys = await keysOf(set);
     const missing = keys.filter((k) => !held.has(k));
     if (missing.length > 0) {
+      if (disposed) throw new Error('this session has ended (its locks are released)');
       const handle = await acquireLocks(missing, { dir: lockDir, runId, command: lockCommand, recipe: loaded.recipe.name, env });
       handles.push(handle);
       for (const [k, f] of handle.files) held.set(k, f);
     }
     return keys;
+  };
+  const lock = (set: BackupSet): Promise<string[]> => {
+    const taking = lockNow(set);
+    locking = Promise.all([locking, taking.catch(() => undefined)]);
+    return taking;
   };
 
   /** The drill's scratch services for this set (started on first use). */
@@ -499,6 +508,9 @@ export function openSession(options: SessionOptions): Session {
           else await scratch.teardown();
         }
       } finally {
+        disposed = true;
+        // A lock still being taken (the guide's verify job when Ctrl-C ended it) is released too.
+        await locking;
         for (const h of handles.splice(0)) await h.release();
         held.clear();
       }

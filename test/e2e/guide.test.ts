@@ -392,6 +392,27 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     expect(await asideDatabases()).toEqual([]);
   }, 300_000);
 
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    it(`${signal} from outside while the guide verifies cancels: exit 0, "Cancelled" once, no lock left on the targets`, async () => {
+      const runsBefore = await runDirs();
+      const t = guide(await writeRecipe(`e2e-${signal.toLowerCase()}`));
+      await t.waitFor(`What do you want to do with e2e-${signal.toLowerCase()}?`);
+      t.write(keys.enter); // Restore in place
+      await t.waitFor(`Set ${set.id}`);
+      t.write(keys.enter); // verify this set: the guide locks the targets first
+      await t.waitFor(/Verifying|Targets being probed|IN-PLACE restore of/);
+      t.signal(signal);
+      await t.waitFor('Cancelled, nothing was touched.');
+      expect(await t.exited).toBe(0);
+      expect(t.text().match(/Cancelled/g)).toHaveLength(1);
+      expect(t.text()).not.toMatch(/Internal error/);
+      expect(await runDirs()).toEqual(runsBefore);
+      // No lock on these targets is left in the machine-wide directory.
+      const locks = await readdir(env['RESTORE_ASSISTANT_LOCK_DIR'] ?? '/run/restore-assistant/locks').catch(() => [] as string[]);
+      expect(locks.filter((f) => f.includes(`%3a${pg.port}%2f`) || f.includes(`%3a${redis.port}.`))).toEqual([]);
+    }, 120_000);
+  }
+
   it('refuses without a terminal and names the restore flags instead', async () => {
     const { runCli } = await import('../support/cli.js');
     const r = await runCli(['guide', '--recipe', await writeRecipe('e2e-notty')], { env: { XDG_STATE_HOME: join(base, 'state') } });

@@ -69,6 +69,11 @@ export class Terminal {
     this.write(keys.enter);
   }
 
+  /** Send a signal to the program (from outside, as `kill` or a closing terminal would). */
+  signal(signal: NodeJS.Signals): void {
+    process.kill(this.pty.pid, signal);
+  }
+
   kill(): void {
     try {
       this.pty.kill();
