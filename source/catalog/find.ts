@@ -8,6 +8,7 @@ import { METACHAT_DUMP, METACHAT_RDB, parseDashedStamp, parseRecordedTime, stamp
 import type { BackupSet } from './types.js';
 import { classifyPath, exists, readEntries, type Entry } from './files.js';
 import { buildDirSet, byRecordedTime, loadSums, makeComponent, readMetadata } from './sets.js';
+import { listCommand, type CommandScope } from '../text/next.js';
 
 /** Finding one set: by id (with near-miss suggestions), or by a path to a set directory. */
 
@@ -45,13 +46,13 @@ export function nearestIds(sets: BackupSet[], ref: string, n = 3): string[] {
  * Pick a set: its id, `latest` (the newest recorded time), or a path to its directory or to
  * one of its files. Throws a UsageError naming the nearest ids when nothing matches.
  */
-export function findBackupSet(sets: BackupSet[], ref: string): BackupSet {
+export function findBackupSet(sets: BackupSet[], ref: string, scope?: CommandScope): BackupSet {
   const wanted = ref.trim();
   if (wanted === 'latest') {
     const newest = [...sets].sort(byRecordedTime)[0];
     if (!newest)
       throw new UsageError('There are no backup sets to choose "latest" from.', {
-        next: 'Run `restore-assistant list` to see what the backup root holds.',
+        next: `Run \`${listCommand(scope)}\` to see what the backup root holds.`,
       });
     return newest;
   }
@@ -77,7 +78,7 @@ export function findBackupSet(sets: BackupSet[], ref: string): BackupSet {
         : near.length > 0
           ? [`nearest: ${near.join(', ')}`]
           : ['the backup root holds no sets'],
-    next: 'Run `restore-assistant list` to see the set ids, or pass "latest" or a path.',
+    next: `Run \`${listCommand(scope)}\` to see the set ids, or pass "latest" or a path.`,
   });
 }
 
@@ -86,7 +87,7 @@ export function findBackupSet(sets: BackupSet[], ref: string): BackupSet {
  * file. Its time comes from metadata.txt or a YYYYMMDD_HHMMSS / YYYY-MM-DD_HH-MM-SS in its (or
  * its directory's) name; a backup that records no time is refused, because evidence needs it.
  */
-export async function loadBackupSetFromPath(ref: string): Promise<BackupSet> {
+export async function loadBackupSetFromPath(ref: string, scope?: CommandScope): Promise<BackupSet> {
   const abs = path.resolve(expandHome(ref));
   let s;
   try {
@@ -94,7 +95,7 @@ export async function loadBackupSetFromPath(ref: string): Promise<BackupSet> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new UsageError(`${abs} cannot be read (${code === 'ENOENT' ? 'does not exist' : code}).`, {
-      next: 'Check the path, or run `restore-assistant list` to see the set ids.',
+      next: `Check the path, or run \`${listCommand(scope)}\` to see the set ids.`,
     });
   }
   if (!s.isFile() && !s.isDirectory()) {

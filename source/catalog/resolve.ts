@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { raCommand } from '../text/next.js';
 import { UsageError } from '../errors.js';
 import { discoverRecipes, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { COMPONENT_KINDS, type ComponentKind, type Layout } from './types.js';
@@ -40,7 +41,7 @@ export async function resolveBackupSource(opts: { recipe?: string; root?: string
 }
 
 /** The friendly error for a command that needs --recipe or --root. */
-export async function needSourceError(command: string, extra = ''): Promise<UsageError> {
+export async function needSourceError(command: string, extra = '', args: string[] = []): Promise<UsageError> {
   let known: string[] = [];
   try {
     known = (await discoverRecipes()).filter((e) => e.loaded).map((e) => e.name);
@@ -51,8 +52,8 @@ export async function needSourceError(command: string, extra = ''): Promise<Usag
     problems: known.length > 0 ? [`recipes found: ${known.join(', ')}`] : [],
     next:
       known.length > 0
-        ? `e.g. restore-assistant ${command} --recipe ${known[0]}`
-        : `e.g. restore-assistant ${command} --root /var/backups/story-portal`,
+        ? `e.g. \`${raCommand(command, ...args, '--recipe', known[0] ?? '')}\``
+        : `e.g. restore-assistant ${command} --root DIR (the directory holding the backup sets), or --recipe FILE`,
   });
 }
 

@@ -13,6 +13,7 @@ import { openSession, prepare } from '../session/session.js';
 import { askLine } from '../session/prompt.js';
 import { ownCommandSignals, type CommandSignals } from '../session/signals.js';
 import { formatSummary } from '../session/summary.js';
+import { raCommand } from '../text/next.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { shellJoin } from '../text/shell.js';
 
@@ -69,7 +70,7 @@ async function drillOwned(opts: DrillCommandOptions, out: ReturnType<typeof crea
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   if (!opts.yes && !interactive) {
     throw new UsageError('drill asks before it starts, and there is no terminal to ask on.', {
-      next: 'Pass --yes (scheduled drills: see docs/drills.md).',
+      next: `Confirm on the command line: \`${raCommand('drill', '--recipe', opts.recipe, ...(opts.pick ? ['--pick', opts.pick] : ['--backup', opts.backup ?? 'latest']), ...(opts.keep ? ['--keep'] : []), '--yes')}\` (scheduled drills: see docs/drills.md).`,
     });
   }
   if (opts.pick && opts.backup && opts.backup !== 'latest')

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { raCommand } from '../text/next.js';
 import { warnUnfinished } from '../journal/detect.js';
 import { resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
 import { ownProcessSignals } from '../session/signals.js';
@@ -28,7 +29,9 @@ export async function guideCommand(
 ): Promise<number> {
   if (!io.stdin.isTTY || !io.stdout.isTTY) {
     throw new UsageError('The guided restore needs a terminal (stdin and stdout must be a TTY); it never prompts into a pipe.', {
-      next: `Without a terminal, restore non-interactively: restore-assistant restore --recipe ${opts.recipe ?? 'R'} --backup ID --yes (check it first with \`restore-assistant plan --recipe ${opts.recipe ?? 'R'} --backup ID\`; \`restore-assistant list --recipe ${opts.recipe ?? 'R'}\` shows the set ids). A drill: restore-assistant drill --recipe ${opts.recipe ?? 'R'} --yes.`,
+      next: opts.recipe
+        ? `Without a terminal, check the plan (\`${raCommand('plan', '--recipe', opts.recipe, '--backup', 'latest')}\`; \`${raCommand('list', '--recipe', opts.recipe)}\` shows the set ids), then restore non-interactively: \`${raCommand('restore', '--recipe', opts.recipe, '--backup', 'latest', '--yes')}\`. A drill: \`${raCommand('drill', '--recipe', opts.recipe, '--yes')}\`.`
+        : `Without a terminal, name the recipe (\`${raCommand('recipes')}\` lists them) and restore non-interactively: restore-assistant restore --recipe NAME --backup latest --yes (check it first with restore-assistant plan --recipe NAME). A drill: restore-assistant drill --recipe NAME --yes.`,
     });
   }
   // Signals are owned from here (session/signals.ts): SIGINT, SIGTERM and SIGHUP count as Ctrl-C.

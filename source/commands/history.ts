@@ -4,6 +4,8 @@ import { createOutput, formatAge, formatDuration, paint } from '../output.js';
 import { resolveRecipe } from '../recipe/load.js';
 import { evidenceDir } from '../state/paths.js';
 import { readHistory, type HistoryRun, type HistoryView, type RtoTrend } from '../evidence/history.js';
+import { rtoSpanLabel } from '../evidence/rto.js';
+import { raCommand } from '../text/next.js';
 import { sanitizeText } from '../text/sanitize.js';
 
 export interface HistoryCommandOptions {
@@ -63,6 +65,70 @@ function header(withRecipe: boolean): string[] {
   return ['DATE (UTC)', 'KIND', ...(withRecipe ? ['RECIPE'] : []), 'BACKUP', 'RESULT', 'RTO', 'RPO', 'EVIDENCE', 'RUN'];
 }
 
+/** The terminal's width (stdout on a TTY; else $COLUMNS when set); undefined: one line per run, never wrapped. */
+function terminalWidth(): number | undefined {
+  if (process.stdout.isTTY && process.stdout.columns > 0) return process.stdout.columns;
+  const env = Number(process.env['COLUMNS']);
+  return Number.isInteger(env) && env > 0 ? env : undefined;
+}
+
+function padRow(r: string[], widths: number[]): string {
+  return r
+    .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+    .join('  ')
+    .trimEnd();
+}
+
+/**
+ * The history table at the terminal's width, never cut: one line per run when it fits; else the
+ * run id and set move to a line under each run; else RTO and RPO too (every line fits 80 columns
+ * with the tool's own words; only an id longer than the terminal is longer).
+ */
+function layoutTable(view: HistoryView, withRecipe: boolean, width: number | undefined): string[] {
+  const head = header(withRecipe);
+  const body = rows(view, withRecipe);
+  const widthsOf = (all: string[][]): number[] => all[0]?.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length))) ?? [];
+  const render = (all: string[][]): string[] => {
+    const w = widthsOf(all);
+    return all.map((r) => padRow(r, w));
+  };
+  const fits = (lines: string[]): boolean => width === undefined || lines.every((l) => l.length <= width);
+  const full = render([head, ...body]);
+  if (fits(full)) return full;
+  const col = (name: string): number => head.indexOf(name);
+  const pick = (r: string[], names: string[]): string[] => names.map((n) => r[col(n)] ?? '');
+  const idLine = (r: string[]): string =>
+    `    run ${r[col('RUN')] ?? ''}${r[col('BACKUP')] && r[col('BACKUP')] !== '-' ? `, set ${r[col('BACKUP')] ?? ''}` : ''}`;
+  const mid = ['DATE (UTC)', 'KIND', ...(withRecipe ? ['RECIPE'] : []), 'RESULT', 'RTO', 'RPO', 'EVIDENCE'];
+  const midRows = render([mid, ...body.map((r) => pick(r, mid))]);
+  const twoLine = [midRows[0] ?? '', ...body.flatMap((r, i) => [midRows[i + 1] ?? '', idLine(r)])];
+  if (fits(twoLine)) return twoLine;
+  const narrow = ['DATE (UTC)', 'KIND', 'RESULT', 'EVIDENCE'];
+  const narrowRows = render([narrow, ...body.map((r) => pick(r, narrow))]);
+  return [
+    narrowRows[0] ?? '',
+    ...body.flatMap((r, i) => [
+      narrowRows[i + 1] ?? '',
+      `    ${withRecipe ? `${r[col('RECIPE')] ?? ''}: ` : ''}RTO ${r[col('RTO')] ?? '-'}, RPO ${r[col('RPO')] ?? '-'}`,
+      idLine(r),
+    ]),
+  ];
+}
+
+/** What could not be read, why, and what to do: never "no runs" when the runs are there but unreadable. */
+function unreadableText(view: HistoryView, recipeFile: string | undefined): string | undefined {
+  if (view.unreadable.length === 0) return undefined;
+  const first = view.unreadable[0];
+  if (!first) return undefined;
+  const codes = [...new Set(view.unreadable.map((u) => u.code))].join(', ');
+  const more = view.unreadable.length > 1 ? ` and ${view.unreadable.length - 1} more` : '';
+  const denied = view.unreadable.some((u) => u.code === 'EACCES' || u.code === 'EPERM');
+  const fix = denied
+    ? `Run it as root or as the user that recorded the runs (\`sudo ${raCommand('history', ...(recipeFile ? ['--recipe', recipeFile] : []))}\`), or have root grant this user read access to ${view.evidenceDir}.`
+    : `Check the file system holding ${view.evidenceDir}.`;
+  return `cannot read the evidence (${codes}): ${first.path}${more}. The list above is incomplete: runs recorded there are not shown and drill freshness is unknown. ${fix}`;
+}
+
 function trendLine(t: RtoTrend): string | undefined {
   if (t.points.length === 0) return undefined;
   const series = t.points
@@ -73,7 +139,7 @@ function trendLine(t: RtoTrend): string | undefined {
     t.direction === 'n/a'
       ? 'one drill so far'
       : `${t.direction}: ${(t.changePct ?? 0) >= 0 ? '+' : ''}${t.changePct ?? 0}% against the average of the previous drills`;
-  return `${t.recipe}: drill RTO ${series} (${dir})`;
+  return `${t.recipe}: drill RTO trend (${rtoSpanLabel('drill')}, oldest to newest): ${series} (${dir})`;
 }
 
 function mdCell(s: string): string {
@@ -95,7 +161,18 @@ export async function historyCommand(opts: HistoryCommandOptions): Promise<numbe
   const view = await readHistory(dir, {
     ...(loaded ? { recipe: loaded.recipe.name, intervalDays: loaded.recipe.drill.intervalDays } : {}),
   });
-  const warnings = view.freshness.flatMap((f) => (f.warning ? [f.warning] : []));
+  // Evidence this user cannot read is not "no runs": the freshness of a recipe is then unknown.
+  const unreadableWarning = unreadableText(view, loaded?.file);
+  const warnings = [
+    ...(unreadableWarning ? [unreadableWarning] : []),
+    ...view.freshness.flatMap((f) =>
+      !f.warning
+        ? []
+        : view.unreadable.length > 0 && !f.lastSuccessfulDrill
+          ? [`${f.recipe}: drill freshness unknown: no successful drill could be read (the evidence is not readable, above).`]
+          : [f.warning],
+    ),
+  ];
   const damaged = view.runs.filter((r) => r.evidence === 'tampered' || r.evidence === 'missing');
   for (const r of damaged)
     warnings.push(`${r.runId}: evidence ${r.evidence === 'missing' ? 'missing' : 'tampered'}: ${r.evidenceProblem ?? ''}`.trimEnd());
@@ -103,10 +180,12 @@ export async function historyCommand(opts: HistoryCommandOptions): Promise<numbe
   if (opts.json) {
     out.json(view);
     for (const w of warnings) out.info(`Warning: ${w}`);
-    return ExitCode.ok;
+    return view.unreadable.length > 0 ? ExitCode.preflightFailed : ExitCode.ok;
   }
   const withRecipe = !loaded;
-  if (view.runs.length === 0) {
+  if (view.runs.length === 0 && view.unreadable.length > 0) {
+    out.info(`No runs could be read in ${dir}${loaded ? ` for ${loaded.recipe.name}` : ''}: see the warning below.`);
+  } else if (view.runs.length === 0) {
     out.info(`No runs recorded in ${dir}${loaded ? ` for ${loaded.recipe.name}` : ''}.`);
   } else if (opts.markdown) {
     // The seal column anchors the evidence: a runbook kept in git records what each run sealed.
@@ -128,22 +207,19 @@ export async function historyCommand(opts: HistoryCommandOptions): Promise<numbe
       if (line) out.result(`\n${line}`);
     }
   } else {
-    const all = [header(withRecipe), ...rows(view, withRecipe)];
-    const widths = all[0]?.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length))) ?? [];
-    for (const r of all)
-      out.result(
-        r
-          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-          .join('  ')
-          .trimEnd(),
-      );
+    for (const line of layoutTable(view, withRecipe, terminalWidth())) out.result(line);
     for (const t of view.trends) {
       const line = trendLine(t);
       if (line) out.info(line);
     }
     out.info(`Evidence directory: ${dir}`);
+    const first = view.runs[0];
+    if (first)
+      out.info(
+        `Open a run: \`${raCommand('report', first.runId, ...(loaded ? ['--recipe', loaded.file] : []))}\` (any RUN above; --format json for report.json).`,
+      );
   }
   const warn = paint(out.color);
   for (const w of warnings) out.info(warn('yellow', `Warning: ${w}`));
-  return ExitCode.ok;
+  return view.unreadable.length > 0 ? ExitCode.preflightFailed : ExitCode.ok;
 }

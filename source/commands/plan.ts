@@ -6,6 +6,7 @@ import { identityLockKeys } from '../engine/target-identity.js';
 import { buildPlan, restorableComponents } from '../plan/build.js';
 import { resolvePlanOptions } from '../plan/options.js';
 import { preflightProblems, probeFacts, recipeFacts, type PreflightProblem } from '../probe/index.js';
+import { accessProblems } from '../probe/access.js';
 import { renderPlanText } from '../plan/render.js';
 import type { Plan } from '../plan/types.js';
 import { validatePlan } from '../plan/validate.js';
@@ -55,6 +56,8 @@ export async function planCommand(opts: PlanCommandOptions): Promise<number> {
       ...(options.only ? { only: options.only } : {}),
     });
   }
+  // What this user cannot read or write (the backup files, the evidence): never "no problems found" then.
+  problems.push(...(await accessProblems(recipe, set)));
   // The keys a restore of this plan would lock (the session's scheme), so the plan shows them and passes the engine's check.
   const lockKeys = await identityLockKeys(recipe.recipe, restorableComponents(recipe, set, options.only).kinds, 'restore');
   const plan: Plan = buildPlan({ recipe, set, facts, options, mode: 'restore', now: new Date(), lockKeys });
@@ -88,6 +91,7 @@ export async function planCommand(opts: PlanCommandOptions): Promise<number> {
         if (x.next) out.result(redact(`      Next: ${x.next}`));
       }
     } else if (!opts.offline) {
+      // Reached only when the probe ran and every file and directory a restore needs could be read.
       out.result('Preflight: no problems found (checked again right before a restore).');
     }
   }

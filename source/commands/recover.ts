@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { raCommand } from '../text/next.js';
 import { recipeRedactor } from '../recipe/secrets.js';
 import { defaultLockDir, findStaleLocks, takeOverLocks } from '../engine/lock.js';
 import { EventBus } from '../engine/events.js';
@@ -130,7 +131,7 @@ async function recoverOwned(opts: RecoverCommandOptions, out: Output, signals: C
   if (!mode) {
     if (!interactive) {
       throw new UsageError('recover needs a choice, and there is no terminal to ask on.', {
-        next: `Pass --rollback (put the pre-restore state back) or --finish (run the remaining steps and the health checks), with --yes: restore-assistant recover --recipe ${recipeRef} --rollback --yes`,
+        next: `Choose: \`${raCommand('recover', '--recipe', recipeRef, '--rollback', '--yes')}\` (put the pre-restore state back) or \`${raCommand('recover', '--recipe', recipeRef, '--finish', '--yes')}\` (run the remaining steps and the health checks).`,
       });
     }
     const answer = await ask(

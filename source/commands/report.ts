@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { raCommand } from '../text/next.js';
 import path from 'node:path';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -29,7 +30,7 @@ export async function resolveRunDir(run: string, recipeRef?: string): Promise<st
   throw new RestoreAssistantError(`No run "${run}" found.`, ExitCode.usage, {
     problems: [`not a run directory: ${asPath}`, `no run with that id in ${root}`],
     untouched: 'Nothing was touched.',
-    next: `\`restore-assistant history${recipeRef ? ` --recipe ${recipeRef}` : ''}\` lists runs and their ids; pass the run directory or its id.`,
+    next: `\`${raCommand('history', ...(recipeRef ? ['--recipe', recipeRef] : []))}\` lists runs and their ids; pass the run directory or its id.`,
   });
 }
 

@@ -10,6 +10,7 @@ import { openSession, prepare, verifyRejected } from '../session/session.js';
 import { askLine } from '../session/prompt.js';
 import { ownCommandSignals, type CommandSignals } from '../session/signals.js';
 import { formatSummary } from '../session/summary.js';
+import { raCommand } from '../text/next.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { shellJoin } from '../text/shell.js';
 
@@ -36,6 +37,30 @@ export interface RestoreCommandOptions {
   json?: boolean;
 }
 
+/** The plan-shaping flags of this command line, for a pasted `plan` / `restore` (the recipe as typed: it resolved here). */
+function planArgs(o: RestoreCommandOptions): string[] {
+  return [
+    '--recipe',
+    o.recipe ?? '',
+    '--backup',
+    o.backup ?? 'latest',
+    ...(o.only ? ['--only', o.only] : []),
+    ...(o.missingRoles ? ['--missing-roles', o.missingRoles] : []),
+    ...(o.jobs !== undefined ? ['--jobs', String(o.jobs)] : []),
+    ...(o.parallel === false ? ['--no-parallel'] : []),
+  ];
+}
+
+function restoreOnlyArgs(o: RestoreCommandOptions): string[] {
+  return [
+    ...(o.rollbackOnUnhealthy ? ['--rollback-on-unhealthy'] : []),
+    ...(o.dropSafetyCopies ? ['--drop-safety-copies'] : []),
+    ...(o.quickVerify ? ['--quick-verify'] : []),
+    ...(o.forceUnverified ? ['--force-unverified', o.forceUnverified] : []),
+    ...(o.allowDatabaseMismatch ? ['--allow-database-mismatch', o.allowDatabaseMismatch] : []),
+  ];
+}
+
 function confirmWord(loaded: LoadedRecipe): string {
   const r = loaded.recipe;
   return r.confirmWord ?? r.components.postgres?.database ?? r.name;
@@ -50,14 +75,19 @@ async function askConfirmation(word: string, out: Output, signals: CommandSignal
   return ok;
 }
 
-function databaseMismatchRejected(problems: VerifyReport['problems'], setId: string, database: string): RestoreAssistantError {
+function databaseMismatchRejected(
+  problems: VerifyReport['problems'],
+  setId: string,
+  database: string,
+  recipeFile: string,
+): RestoreAssistantError {
   return new RestoreAssistantError(
     `Backup set ${setId} names another database than ${database}, the recipe's target: it is not restored.`,
     ExitCode.backupRejected,
     {
       problems: problems.map((p) => p.message),
       untouched: 'Nothing was touched.',
-      next: `Pick the set of ${database} (restore-assistant list), or, if restoring this database's backup into ${database} is intended, re-run with --allow-database-mismatch "<reason>" (the reason is recorded).`,
+      next: `Pick the set of ${database} (\`${raCommand('list', '--recipe', recipeFile)}\`), or, if restoring this database's backup into ${database} is intended, re-run with --allow-database-mismatch "<reason>" (the reason is recorded).`,
     },
   );
 }
@@ -84,7 +114,7 @@ async function restoreOwned(opts: RestoreCommandOptions, out: Output, signals: C
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   if (!opts.yes && !interactive) {
     throw new UsageError('restore needs a confirmation, and there is no terminal to ask on.', {
-      next: 'Pass --yes to confirm on the command line (after checking the plan with `restore-assistant plan`).',
+      next: `Check the plan (\`${raCommand('plan', ...planArgs(opts))}\`), then confirm on the command line: \`${raCommand('restore', ...planArgs(opts), ...restoreOnlyArgs(opts), '--yes')}\`.`,
     });
   }
 
@@ -134,12 +164,12 @@ async function restoreOwned(opts: RestoreCommandOptions, out: Output, signals: C
         // other problem needs --force-unverified.
         const mismatch = report.problems.filter((p) => p.code === 'database-mismatch');
         if (report.problems.length > mismatch.length) {
-          if (!opts.forceUnverified) throw verifyRejected(report, set.id);
+          if (!opts.forceUnverified) throw verifyRejected(report, set.id, loaded.file, set);
           out.info(redact(`Warning: set ${set.id} failed ${depth} verification; restoring anyway because: ${opts.forceUnverified}`));
         }
         if (mismatch.length > 0) {
           if (!opts.allowDatabaseMismatch)
-            throw databaseMismatchRejected(mismatch, set.id, loaded.recipe.components.postgres?.database ?? '');
+            throw databaseMismatchRejected(mismatch, set.id, loaded.recipe.components.postgres?.database ?? '', loaded.file);
           out.info(
             redact(`Warning: ${mismatch.map((p) => p.message).join('; ')}; restoring anyway because: ${opts.allowDatabaseMismatch}`),
           );

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { listCommand } from '../text/next.js';
 import { recipeRedactor } from '../recipe/secrets.js';
 import { findBackupSet, listBackupSets, loadBackupSetFromPath } from '../catalog/index.js';
 import { sanitizeText } from '../text/sanitize.js';
@@ -110,9 +111,12 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
   const source = await resolveBackupSource(opts);
   const refIsPath = await isPathRef(ref);
   let set: BackupSet;
+  const scope = source ? (source.recipe ? { recipe: source.recipe.file } : { root: path.resolve(expandHome(source.root)) }) : undefined;
   if (!source) {
     if (!refIsPath)
-      throw await needSourceError('verify', ` (or give a path to a set directory or dump file instead of "${sanitizeText(ref, 60)}")`);
+      throw await needSourceError('verify', ` (or give a path to a set directory or dump file instead of "${sanitizeText(ref, 60)}")`, [
+        ref,
+      ]);
     set = await loadBackupSetFromPath(ref);
   } else if (await isPhysicalSource(source)) {
     return (await import('./pitr.js')).pitrVerifyCommand(source, ref, opts);
@@ -125,10 +129,10 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
         ...(source.pairWindowMinutes ? { pairWindowMinutes: source.pairWindowMinutes } : {}),
       });
       try {
-        return findBackupSet(listed.sets, ref);
+        return findBackupSet(listed.sets, ref, scope);
       } catch (error) {
         if (!refIsPath) throw error;
-        return loadBackupSetFromPath(path.resolve(expandHome(ref)));
+        return loadBackupSetFromPath(path.resolve(expandHome(ref)), scope);
       }
     };
     // With an off-site source, a set only in the bucket is staged (downloaded, checked, decrypted) first.
@@ -184,7 +188,7 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
     return ExitCode.ok;
   }
   out.info(
-    `Backup set ${sanitizeText(set.id, 80)} rejected. Nothing was touched. Next: pick another set (\`restore-assistant list\`), or fix the problems above and verify again.`,
+    `Backup set ${sanitizeText(set.id, 80)} rejected. Nothing was touched. Next: pick another set (\`${listCommand(scope)}\`), or fix the problems above and verify again.`,
   );
   return ExitCode.backupRejected;
 }

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { raCommand } from '../text/next.js';
 import { listBackupSets } from '../catalog/index.js';
 import type { BackupSet } from '../catalog/types.js';
 import { RestoreAssistantError } from '../errors.js';
@@ -64,7 +65,7 @@ export async function pickDrillSet(loaded: LoadedRecipe, pick: string): Promise<
   if (!picked) {
     throw new RestoreAssistantError(`No backup sets found in ${b.root} to pick from.`, ExitCode.backupRejected, {
       untouched: 'Nothing was touched.',
-      next: 'Check that the backup job writes there (restore-assistant list --recipe ' + loaded.recipe.name + ').',
+      next: `Check that the backup job writes there (\`${raCommand('list', '--recipe', loaded.file)}\`).`,
     });
   }
   return picked;

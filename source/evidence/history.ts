@@ -56,9 +56,17 @@ export interface DrillFreshness {
   warning?: string;
 }
 
+/** A file or directory of the evidence this user could not read (EACCES, EPERM, EIO...): the view is incomplete. */
+export interface UnreadableEvidence {
+  path: string;
+  code: string;
+}
+
 export interface HistoryView {
   evidenceDir: string;
   runs: HistoryRun[];
+  /** What could not be read (not what is absent): when non-empty, runs may be missing from the view. */
+  unreadable: UnreadableEvidence[];
   trends: RtoTrend[];
   freshness: DrillFreshness[];
 }
@@ -75,22 +83,40 @@ function met(measured: number | null, targetMinutes: number | null): boolean | n
   return measured !== null && targetMinutes !== null ? measured <= targetMinutes * 60_000 : null;
 }
 
-async function listRunDirs(evidenceDir: string): Promise<string[]> {
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException | undefined)?.code ?? 'error';
+}
+
+/** The run directories; an evidence directory that does not exist has none, one that cannot be read is recorded. */
+async function listRunDirs(evidenceDir: string, unreadable: UnreadableEvidence[]): Promise<string[]> {
   try {
     const entries = await readdir(evidenceDir, { withFileTypes: true });
     return entries.filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch {
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') unreadable.push({ path: evidenceDir, code: errorCode(error) });
     return [];
   }
 }
 
 /** One run, from its directory (and its history entry when there is one). */
-async function readRun(evidenceDir: string, name: string, entry: HistoryEntry | undefined): Promise<HistoryRun | undefined> {
+async function readRun(
+  evidenceDir: string,
+  name: string,
+  entry: HistoryEntry | undefined,
+  unreadable: UnreadableEvidence[],
+): Promise<HistoryRun | undefined> {
   const dir = path.join(evidenceDir, name);
   let bytes: Buffer;
   try {
     bytes = await readFile(path.join(dir, EVENTS_FILE));
-  } catch {
+  } catch (error) {
+    const code = errorCode(error);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+      // Not "missing": this user cannot read it (a run recorded by root, read by an operator).
+      unreadable.push({ path: path.join(dir, EVENTS_FILE), code });
+      if (!entry) return undefined;
+      return { ...fromEntry(entry, dir), evidence: 'missing', evidenceProblem: `${EVENTS_FILE} cannot be read (${code})` };
+    }
     if (!entry) return undefined; // not a run directory
     return { ...fromEntry(entry, null), evidence: 'tampered', evidenceProblem: `${EVENTS_FILE} is missing` };
   }
@@ -205,10 +231,12 @@ export function drillFreshness(recipe: string, runs: HistoryRun[], intervalDays:
 export async function readHistory(evidenceDir: string, opts: ReadHistoryOptions = {}): Promise<HistoryView> {
   const root = path.resolve(evidenceDir);
   const now = opts.now ?? new Date();
+  const unreadable: UnreadableEvidence[] = [];
   let entries: HistoryEntry[] = [];
   try {
     entries = parseHistory(await readFile(path.join(root, HISTORY_FILE), 'utf8'));
-  } catch {
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') unreadable.push({ path: path.join(root, HISTORY_FILE), code: errorCode(error) });
     entries = [];
   }
   const byId = new Map<string, HistoryEntry>();
@@ -218,8 +246,8 @@ export async function readHistory(evidenceDir: string, opts: ReadHistoryOptions 
 
   const runs: HistoryRun[] = [];
   const seen = new Set<string>();
-  for (const name of await listRunDirs(root)) {
-    const run = await readRun(root, name, byId.get(name));
+  for (const name of await listRunDirs(root, unreadable)) {
+    const run = await readRun(root, name, byId.get(name), unreadable);
     if (!run) continue;
     seen.add(name);
     runs.push(run);
@@ -240,6 +268,7 @@ export async function readHistory(evidenceDir: string, opts: ReadHistoryOptions 
   return {
     evidenceDir: root,
     runs: filtered,
+    unreadable,
     trends: recipes.map((r) => rtoTrend(r, filtered)),
     freshness: recipes.map((r) => drillFreshness(r, filtered, intervalFor(r), now)),
   };

@@ -1,4 +1,5 @@
 import { RestoreAssistantError } from '../errors.js';
+import { raCommand } from '../text/next.js';
 import { ExitCode } from '../exit-codes.js';
 import { identityLockKeys } from '../engine/target-identity.js';
 import { COMPONENT_KINDS } from '../catalog/types.js';
@@ -60,7 +61,7 @@ export async function refuseOverUnfinished(loaded: LoadedRecipe, recipeRef: stri
     ExitCode.locked,
     {
       untouched: `${block}\nNothing was touched.`,
-      next: `Run \`restore-assistant recover --recipe ${recipeRef}\`: it rolls that run back to the pre-restore state or finishes it.`,
+      next: `Run \`${raCommand('recover', '--recipe', recipeRef)}\`: it rolls that run back to the pre-restore state or finishes it.`,
     },
   );
 }

@@ -1,3 +1,4 @@
+import { raCommand } from '../text/next.js';
 import { databaseClaims, databaseMismatches, describeMismatch } from '../catalog/database-identity.js';
 import { type BackupSet, COMPONENT_KINDS, type ComponentKind } from '../catalog/types.js';
 import { UsageError } from '../errors.js';
@@ -47,7 +48,7 @@ export function restorableComponents(
       });
     if (only?.includes(kind) && !inSet)
       throw new UsageError(`--only ${kind}: backup set ${set.id} has no ${kind} backup.`, {
-        next: 'Pick another set (`restore-assistant list`), or drop it from --only.',
+        next: `Pick another set (\`${raCommand('list', '--recipe', recipe.file)}\`), or drop ${kind} from --only.`,
       });
     if (!wanted) continue;
     if (inRecipe && !inSet) {
@@ -66,7 +67,7 @@ export function restorableComponents(
     throw new UsageError(
       `Nothing to restore: backup set ${set.id} and recipe ${recipe.recipe.name} have no component in common${only ? ` among --only ${only.join(',')}` : ''}.`,
       {
-        next: 'Pick another set (`restore-assistant list`) or check the recipe components.',
+        next: `Pick another set (\`${raCommand('list', '--recipe', recipe.file)}\`) or check the recipe components.`,
       },
     );
   }

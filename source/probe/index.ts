@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { raCommand } from '../text/next.js';
 import { recipeRedactor } from '../recipe/secrets.js';
 import { statfs, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -53,7 +54,8 @@ export interface PreflightProblem {
     | 'not-ready'
     | 'container-missing'
     | 'container-stopped'
-    | 'helper-image-missing';
+    | 'helper-image-missing'
+    | 'unreadable';
   component?: 'postgres' | 'redis' | 'prometheus';
   severity: 'error' | 'warning';
   message: string;
@@ -1032,7 +1034,7 @@ export async function runPreflight(
       code: 'facts-changed',
       severity: 'error',
       message: `The targets changed since the plan was built: ${changed.join('; ')}.`,
-      next: 'Build the plan again (restore-assistant plan) and re-confirm.',
+      next: `Build the plan again (\`${raCommand('plan', '--recipe', plan.recipe.file, '--backup', plan.backup.id)}\`) and re-confirm.`,
     });
   }
   return problems;

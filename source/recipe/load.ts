@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { raCommand } from '../text/next.js';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -102,7 +103,7 @@ export async function loadRecipeFile(file: string): Promise<LoadedRecipe> {
   if (!recipe) {
     throw new RecipeError(`Recipe ${abs} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}).`, {
       problems: problems.map((p) => formatProblem(path.relative(process.cwd(), abs) || abs, p)),
-      next: `Fix the lines above; \`restore-assistant recipes check ${file}\` re-checks it. docs/recipes.md documents every field.`,
+      next: `Fix the lines above; \`${raCommand('recipes', 'check', abs)}\` re-checks it. docs/recipes.md documents every field.`,
     });
   }
   return { recipe, file: abs, digest: createHash('sha256').update(bytes).digest('hex') };

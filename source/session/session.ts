@@ -24,6 +24,7 @@ import { defaultSafetyDir, evidenceDir } from '../state/paths.js';
 import { releaseStaged, stagedEvents } from '../offsite/index.js';
 import { pickLocalOrOffsite } from '../offsite/pick.js';
 import { terminalSafe } from '../text/sanitize.js';
+import { raCommand } from '../text/next.js';
 import { toolVersion } from '../version.js';
 import type { CommandSignals } from './signals.js';
 import { drillScratchHolder, type DrillScratchHolder, type DrillTarget } from './drill.js';
@@ -131,6 +132,7 @@ export interface Session {
 /** The set `--backup` names: an id, "latest", or a path. */
 export async function pickBackupSet(recipe: LoadedRecipe, ref: string): Promise<BackupSet> {
   const b = recipe.recipe.backups;
+  const scope = { recipe: recipe.file };
   const list = (): ReturnType<typeof listBackupSets> =>
     listBackupSets({
       root: b.root,
@@ -141,12 +143,12 @@ export async function pickBackupSet(recipe: LoadedRecipe, ref: string): Promise<
   const local = async (): Promise<BackupSet> => {
     if (ref !== 'latest' && (await isPathRef(ref))) {
       try {
-        return findBackupSet((await list()).sets, ref);
+        return findBackupSet((await list()).sets, ref, scope);
       } catch {
-        return loadBackupSetFromPath(ref);
+        return loadBackupSetFromPath(ref, scope);
       }
     }
-    return findBackupSet((await list()).sets, ref);
+    return findBackupSet((await list()).sets, ref, scope);
   };
   // A recipe with an off-site source: a set only in the bucket is staged on local disk first.
   return pickLocalOrOffsite(recipe, ref, local, {
@@ -176,15 +178,25 @@ export function problemLine(p: Pick<PreflightProblem, 'component' | 'message' | 
   return `${p.component ? `${p.component}: ` : ''}${p.message}${p.next ? ` Next: ${p.next}` : ''}`;
 }
 
-/** The error a restore raises for a set that failed verification (exit 3). */
-export function verifyRejected(report: VerifyReport, setId: string): RestoreAssistantError {
+/**
+ * The error a restore raises for a set that failed verification (exit 3). The Next: commands name
+ * the recipe (`recipeFile`); a set that only lacks components the recipe has is offered `--only`
+ * with the components it holds, before the override.
+ */
+export function verifyRejected(report: VerifyReport, setId: string, recipeFile: string, set?: BackupSet): RestoreAssistantError {
+  const missing = report.problems.filter((p) => p.code === 'component-missing');
+  const present = set ? KINDS.filter((k) => set.components.some((c) => c.kind === k)) : [];
+  const onlyFix =
+    missing.length > 0 && missing.length === report.problems.length && present.length > 0
+      ? `Restore what it holds (${missing.map((p) => p.component).join(', ')} left as ${missing.length === 1 ? 'it is' : 'they are'}): \`${raCommand('restore', '--recipe', recipeFile, '--backup', setId, '--only', present.join(','), '--yes')}\`. Or pick`
+      : 'Pick';
   return new RestoreAssistantError(
     `Backup set ${setId} failed ${report.depth} verification: it is not restored.`,
     ExitCode.backupRejected,
     {
       problems: report.problems.map((p) => `${p.component ? `${p.component}: ` : ''}${p.message}`),
       untouched: 'Nothing was touched.',
-      next: `Pick another set (restore-assistant list), run \`restore-assistant verify ${setId}\` for details, or restore it anyway with --force-unverified "<reason>" (the reason is recorded).`,
+      next: `${onlyFix} another set (\`${raCommand('list', '--recipe', recipeFile)}\`), run \`${raCommand('verify', setId, '--recipe', recipeFile)}\` for details, or restore it anyway with --force-unverified "<reason>" (the reason is recorded).`,
     },
   );
 }
@@ -194,13 +206,15 @@ function preflightRefusal(
   redact: Redactor,
   mode: SessionMode,
   surface: 'command' | 'guide',
+  planArgs: string[],
 ): RestoreAssistantError {
+  const plan = `\`${raCommand('plan', ...planArgs)}\` shows the plan without touching anything`;
   const next =
     surface === 'guide'
-      ? 'Fix the problems listed, then choose the set again (`restore-assistant plan` shows the plan without touching anything).'
+      ? `Fix the problems listed, then choose the set again (${plan}).`
       : mode === 'drill'
         ? 'Fix the problems listed (they would stop a real restore too), then run the drill again.'
-        : 'Fix the problems listed, then run the restore again (`restore-assistant plan` shows the plan without touching anything).';
+        : `Fix the problems listed, then run the restore again (${plan}).`;
   return new RestoreAssistantError(
     `Preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}: the ${mode} did not start.`,
     ExitCode.preflightFailed,
@@ -286,7 +300,7 @@ export function openSession(options: SessionOptions): Session {
     if (kinds.length === 0) {
       throw new RestoreAssistantError(`Backup set ${set.id} has nothing this recipe restores.`, ExitCode.backupRejected, {
         untouched: 'Nothing was touched.',
-        next: "Check the recipe's components and the set (restore-assistant list).",
+        next: `Check the recipe's components and the set (\`${raCommand('list', '--recipe', loaded.file)}\`).`,
       });
     }
     return scratch.forKinds(kinds);
@@ -362,7 +376,14 @@ export function openSession(options: SessionOptions): Session {
         missingRoles: options.missingRoles,
         ...(options.only ? { only: options.only } : {}),
       }).filter((p) => p.severity === 'error');
-      if (blocking.length > 0) throw preflightRefusal(blocking, redactor(), mode, surface);
+      if (blocking.length > 0)
+        throw preflightRefusal(blocking, redactor(), mode, surface, [
+          '--recipe',
+          loaded.file,
+          '--backup',
+          input.set.id,
+          ...(options.only ? ['--only', options.only.join(',')] : []),
+        ]);
       const verify = input.verify ?? reports.get(input.set.id);
       const lockKeys = keysBySet.get(input.set.id);
       if (!lockKeys) throw new Error('a plan is built after its targets are locked (verify or probe first)');
@@ -479,7 +500,9 @@ export function openSession(options: SessionOptions): Session {
             'Nothing was restored: the backup set failed verification.',
             ...report.problems.map((p) => `${p.component ?? 'set'}: ${p.message}`),
           ],
-          nextSteps: ['Fix the backup job that produced this set; run `restore-assistant verify` on newer sets.'],
+          nextSteps: [
+            `Fix the backup job that produced this set; \`${raCommand('list', '--recipe', loaded.file)}\` shows the newer sets, \`${raCommand('verify', 'latest', '--recipe', loaded.file)}\` checks the newest.`,
+          ],
         };
         bus.emit({ type: 'run-finished', ...summary });
         return { summary, evidenceDir: evidence.dir };
@@ -573,7 +596,7 @@ export async function prepare(session: Session, o: PrepareOptions): Promise<Prep
     }),
   );
   if (!report.ok) {
-    if (!o.onRejected) throw verifyRejected(report, set.id);
+    if (!o.onRejected) throw verifyRejected(report, set.id, session.loaded.file, set);
     if (o.onRejected(report, set) === 'stop') return { kind: 'rejected', set, report };
   }
   o.onStage?.('probe', set);
