@@ -20,6 +20,7 @@ Environment:
   RESTORE_ASSISTANT_STATE_DIR where the seal-signing key lives (default /var/lib/restore-assistant as
                               root, else $XDG_STATE_HOME/restore-assistant)
   NO_COLOR                    disable colour
+  COLUMNS                     the width \`history\` fits its table to when stdout is not a terminal
 `;
 
 export function buildProgram(setHandler: (h: Handler) => void): Command {

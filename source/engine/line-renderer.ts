@@ -12,6 +12,8 @@ export interface LineRendererOptions {
   color?: boolean;
   /** Minimum time between progress lines of one step (default 5 s). */
   progressEveryMs?: number;
+  /** The plan's step ids in order: step lines say "[3/12]" and progress lines how long the step has run. */
+  steps?: readonly string[];
 }
 
 function clock(ts: string): string {
@@ -19,9 +21,17 @@ function clock(ts: string): string {
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }
 
+/** Where an event's step sits in the plan (the plain renderer's "[3/12]"), and how long it has run. */
+export interface StepPosition {
+  n: number;
+  of: number;
+  elapsedMs?: number;
+}
+
 export function formatEventLine(
   raw: EngineEvent,
   c: (style: 'red' | 'green' | 'yellow' | 'dim' | 'bold' | 'cyan', text: string) => string,
+  pos?: StepPosition,
 ): string | undefined {
   // Titles, names, details and errors carry file names and command output: one line each, with
   // every control character shown escaped (a name cannot forge a line or repaint the terminal).
@@ -29,7 +39,7 @@ export function formatEventLine(
   const at = c('dim', clock(event.ts));
   switch (event.type) {
     case 'step-started':
-      return `${at} ${c('cyan', '…')} ${event.title}`;
+      return `${at} ${c('cyan', '…')} ${pos ? `[step ${pos.n} of ${pos.of}] ` : ''}${event.title}`;
     case 'step-finished':
       return `${at} ${c('green', '✔')} ${event.title} (${formatDuration(event.durationMs)})${event.detail ? c('dim', `: ${event.detail}`) : ''}`;
     case 'step-failed':
@@ -57,7 +67,8 @@ export function formatEventLine(
           ? `${formatBytes(event.done)}${event.total ? ` of ${formatBytes(event.total)}` : ''} read`
           : `${event.done}${event.total ? ` of ${event.total}` : ''} items done`;
       const eta = event.etaMs !== undefined && event.etaMs > 0 ? `, about ${formatDuration(event.etaMs)} left` : '';
-      return `${at}   ${amount}${pct}${eta}`;
+      const step = pos ? ` [step ${pos.n} of ${pos.of}${pos.elapsedMs !== undefined ? `, ${formatDuration(pos.elapsedMs)} in` : ''}]` : '';
+      return `${at}   ${amount}${pct}${eta}${step}`;
     }
     case 'safety-copy':
       return `${at}   ${c('dim', `safety copy: ${event.copy.description}`)}`;
@@ -89,6 +100,15 @@ export function attachLineRenderer(bus: EventBus, opts: LineRendererOptions): ()
   const c = paint(opts.color ?? false);
   const every = opts.progressEveryMs ?? 5000;
   const lastProgress = new Map<string, number>();
+  const order = new Map((opts.steps ?? []).map((id, i) => [id, i + 1]));
+  const startedAt = new Map<string, number>();
+  const position = (event: EngineEvent): StepPosition | undefined => {
+    if (!('stepId' in event) || typeof event.stepId !== 'string') return undefined;
+    if (event.type === 'step-started') startedAt.set(event.stepId, event.t);
+    const n = order.get(event.stepId);
+    const since = startedAt.get(event.stepId);
+    return n === undefined ? undefined : { n, of: order.size, ...(since !== undefined ? { elapsedMs: event.t - since } : {}) };
+  };
   return bus.on((event) => {
     if (event.type === 'command-output') return;
     if (event.type === 'progress') {
@@ -97,7 +117,7 @@ export function attachLineRenderer(bus: EventBus, opts: LineRendererOptions): ()
       if (last !== undefined && event.t - last < every && !final) return;
       lastProgress.set(event.stepId, event.t);
     }
-    const line = formatEventLine(event, c);
+    const line = formatEventLine(event, c, position(event));
     if (line !== undefined) opts.write(line);
   });
 }

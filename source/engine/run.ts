@@ -12,6 +12,7 @@ import { attachLineRenderer } from './line-renderer.js';
 import { rtoClockStart } from '../evidence/rto.js';
 import { acquireLocks, defaultLockDir, LockError, type LockHandle } from './lock.js';
 import type { ExecuteOptions, RunPlanOptions } from './options.js';
+import { trackProgress } from './progress.js';
 import { rollback } from './rollback.js';
 import { runTasks, scheduleTasks } from './schedule.js';
 import { newRunState, rec, runStep, type RunState } from './step.js';
@@ -54,7 +55,11 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
   };
   const detach =
     opts.renderer === 'simple'
-      ? attachLineRenderer(bus, { write: opts.write ?? ((line) => process.stderr.write(`${line}\n`)), color: opts.color ?? false })
+      ? attachLineRenderer(bus, {
+          write: opts.write ?? ((line) => process.stderr.write(`${line}\n`)),
+          color: opts.color ?? false,
+          steps: plan.steps.map((s) => s.id),
+        })
       : () => undefined;
 
   emit({
@@ -185,6 +190,8 @@ function safeUser(): string {
 
 async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
   const run = newRunState(plan, opts);
+  // listr2's terminal display: each running step says "step N of M, elapsed, about T left" (progress.ts).
+  if (opts.renderer === 'default') run.progress = trackProgress(plan, opts.bus);
   const tasks = scheduleTasks(plan, {
     runStep: (step, task) => runStep(run, step, task),
     status: (id) => {
@@ -194,7 +201,11 @@ async function execute(plan: Plan, opts: ExecuteOptions): Promise<RunSummary> {
     onSettled: (id, settle) => run.onSettled.set(id, settle),
     interrupted: () => opts.signal?.aborted ?? false,
   });
-  await runTasks(tasks, opts, true);
+  try {
+    await runTasks(tasks, opts, true);
+  } finally {
+    run.progress?.dispose();
+  }
   return conclude(run, Date.now());
 }
 

@@ -5,6 +5,7 @@ import { sanitizeText } from '../text/sanitize.js';
 import { ActionError, CheckFailedError, executeAction, InterruptedError, type ActionContext } from './actions.js';
 import type { EngineEventBody } from './events.js';
 import type { ExecuteOptions } from './options.js';
+import type { RunProgress } from './progress.js';
 import type { Task } from './schedule.js';
 
 /**
@@ -40,6 +41,8 @@ export interface RunState {
   onSettled: Map<string, () => void>;
   /** Run facts recorded by commands (PlannedCommand.record), e.g. the OID of the database this run created. */
   facts: Map<string, string>;
+  /** The terminal display's step N of M, elapsed and ETA (progress.ts); only with listr2's default renderer. */
+  progress?: RunProgress;
 }
 
 export function newRunState(plan: Plan, opts: ExecuteOptions): RunState {
@@ -96,6 +99,7 @@ export async function runStep(run: RunState, step: PlanStep, task: Task): Promis
     opts.bus.emit(body);
   };
   const r = rec(run, step.id);
+  let ticker: ReturnType<typeof setInterval> | undefined;
   try {
     for (const dep of step.dependsOn) await rec(run, dep).done;
     const skip = (reason: string): void => {
@@ -112,6 +116,18 @@ export async function runStep(run: RunState, step: PlanStep, task: Task): Promis
     r.started = true;
     r.startedAt = performance.now();
     emit({ type: 'step-started', stepId: step.id, title: step.title });
+    // On a terminal: the running step's title says where the run is, every second, until it settles.
+    const progress = run.progress;
+    if (progress) {
+      const title = sanitizeText(step.title);
+      const startedAt = r.startedAt;
+      const retitle = (): void => {
+        if (r.status === 'running') task.title = `${title} (${progress.status(step.id, startedAt)})`;
+      };
+      retitle();
+      ticker = setInterval(retitle, 1000);
+      ticker.unref();
+    }
     const details: string[] = [];
     const stepChecksFailed: string[] = [];
     for (const action of step.actions) {
@@ -164,6 +180,7 @@ export async function runStep(run: RunState, step: PlanStep, task: Task): Promis
     });
     task.title = sanitizeText(`${step.doneTitle} (${formatDuration(durationMs)})`);
   } finally {
+    if (ticker) clearInterval(ticker);
     r.resolve();
     run.onSettled.get(step.id)?.();
   }

@@ -14,6 +14,7 @@ import {
   type StoryPortalBackup,
 } from '../../source/sandbox/index.js';
 import { runCli, type CliResult } from '../support/cli.js';
+import { Terminal } from '../support/terminal.js';
 
 /**
  * Every "Next:" command an error prints works when pasted. The real CLI is driven into each error
@@ -408,6 +409,24 @@ describe('every Next: command in every error works when pasted', () => {
     produced.set('evidence-not-a-run', line);
     // history without --recipe lists the default evidence directory: it runs.
     expect((await cli(commandsIn(line)[0] ?? [])).code).toBe(0);
+  });
+
+  it('restore on a terminal: each running step says step N of M and how long it has run (listr2); the closing block ends stdout', async () => {
+    await pg.psql('UPDATE app.users SET karma = -2', DB);
+    const t = Terminal.start(
+      ['restore', '--recipe', pgOnly, '--backup', set.id, '--yes'],
+      { ...process.env, ...env, NO_COLOR: '1' },
+      base,
+      {
+        cols: 120,
+        rows: 40,
+      },
+    );
+    const code = await t.exited;
+    expect(code, t.text()).toBe(0);
+    expect(t.text()).toMatch(/\(step \d+ of \d+, \d/);
+    expect(t.text()).toMatch(/Verdict: +RESTORED and healthy/);
+    expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);
   });
 
   it('covers every error in the source whose Next: names a command', () => {
