@@ -176,6 +176,11 @@ const SITES: Site[] = [
     elsewhere: 'safety-copies (issue 11): test/integration/safety-copies.test.ts',
   },
   {
+    file: 'source/probe/index.ts',
+    starts: '',
+    elsewhere: 'room for safety copies (issue 11): the safety-copies drop command, test/integration/safety-copies.test.ts',
+  },
+  {
     file: 'source/commands/pitr.ts',
     starts: "'Pick one of the bases `restore-assistant list` shows",
     elsewhere: 'point-in-time recovery: its own tests',
