@@ -353,7 +353,7 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
 
   // ----- restored and healthy -----
   const dropped = plan.options.dropSafetyCopies
-    ? await dropCopies(plan, records, (body) => opts.bus.emit(body))
+    ? await dropCopies(plan, records, (body) => opts.bus.emit(body), run.facts)
     : { dropped: [], problems: [] };
   const copies = keptCopies(plan, records).filter((c) => !dropped.dropped.some((d) => d.location === c.location));
   const nextSteps: string[] = [];

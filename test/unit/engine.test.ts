@@ -57,6 +57,14 @@ function plan(steps: PlanStep[], options: Partial<Plan['options']> = {}): Plan {
 
 const node = (code: string): PlannedAction => ({ type: 'exec', argv: [process.execPath, '-e', code], purpose: 'node', runsIn: 'host' });
 const move = (from: string, to: string): PlannedAction => ({ type: 'move', from, to, purpose: `move ${from}` });
+/** A move that records what it moved (undo and --drop-safety-copies by identity). */
+const recordedMove = (from: string, to: string, fact: string): PlannedAction => ({
+  type: 'move',
+  from,
+  to,
+  purpose: `move ${from}`,
+  recordAs: fact,
+});
 
 async function go(
   p: Plan,
@@ -628,7 +636,7 @@ describe('runPlan: health checks', () => {
     await mkdir(a);
     const p = plan(
       [
-        step('swap', [move(a, `${a}.old`), node(`require('fs').mkdirSync(${JSON.stringify(a)})`)], {
+        step('swap', [recordedMove(a, `${a}.old`, 'path.a-aside'), node(`require('fs').mkdirSync(${JSON.stringify(a)})`)], {
           component: 'prometheus',
           destructive: true,
           safetyCopy: { component: 'prometheus', kind: 'move', location: `${a}.old`, description: 'old a' },
@@ -641,6 +649,27 @@ describe('runPlan: health checks', () => {
     expect(existsSync(`${a}.old`)).toBe(false);
     expect(summary.safetyCopies).toEqual([]);
     expect(summary.state[0]).toMatch(/previous data removed \(--drop-safety-copies/);
+  });
+
+  it('--drop-safety-copies removes a safety copy only if it is what the run moved aside (by identity)', async () => {
+    const a = path.join(dir, 'a');
+    await mkdir(a);
+    // The step moves a aside, then something else takes the copy's name (the real copy kept elsewhere).
+    const swapIn = `const fs = require('fs'); fs.renameSync(${JSON.stringify(`${a}.old`)}, ${JSON.stringify(`${a}.kept`)}); fs.mkdirSync(${JSON.stringify(`${a}.old`)}); fs.writeFileSync(${JSON.stringify(`${a}.old/planted`)}, 'x'); fs.mkdirSync(${JSON.stringify(a)})`;
+    const p = plan(
+      [
+        step('swap', [recordedMove(a, `${a}.old`, 'path.a-aside'), node(swapIn)], {
+          component: 'prometheus',
+          destructive: true,
+          safetyCopy: { component: 'prometheus', kind: 'move', location: `${a}.old`, description: 'old a' },
+        }),
+      ],
+      { dropSafetyCopies: true },
+    );
+    const { summary } = await go(p);
+    expect(summary.outcome).toBe('restored');
+    expect(existsSync(`${a}.old/planted`)).toBe(true);
+    expect(summary.nextSteps.join('\n')).toMatch(/Did not remove the safety copy .*a\.old: .*is not what this run put there/);
   });
 });
 
