@@ -43,6 +43,8 @@ const layers = [
   { files: ['source/engine/**'], patterns: ['session', 'ui', 'probe'].map((w) => above(w, 'engine/')) },
   // Read-only probing runs processes (through the runner) but never the engine.
   { files: ['source/probe/**'], patterns: ['engine', 'session', 'ui'].map((w) => above(w, 'probe/')) },
+  // Point-in-time recovery: its own use case beside session/ (catalog of WAL, verify, plan, run); never the screens.
+  { files: ['source/pitr/**'], patterns: [above('ui', 'pitr/')] },
 ];
 
 /** Nothing below session/ imports commands/ (commands parse arguments and print; they are the top). */

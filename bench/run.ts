@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<void>> = {
   checksum: async () => (await import('./checksum.js')).runChecksumBench(),
   restore: async () => (await import('./restore.js')).runRestoreBench(),
   'plain-parallel': async () => (await import('./plain-parallel.js')).runPlainParallelBench(),
+  pitr: async () => (await import('./pitr.js')).runPitrBench(),
 };
 
 async function main(): Promise<void> {

@@ -73,7 +73,8 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
       .option('--only <components>', 'comma-separated subset: postgres,redis,prometheus')
       .addOption(new Option('--missing-roles <choice>', 'roles the dump needs but the server lacks').choices(['create', 'skip-ownership', 'fail']))
       .option('--jobs <n>', 'connections: pg_restore --jobs, or plain dumps split at their section markers (default: CPU cores)', (v) => parsePositiveInt(v, '--jobs'))
-      .option('--no-parallel', 'restore components one after another');
+      .option('--no-parallel', 'restore components one after another')
+      .option('--to <target>', "point-in-time (physical layout): latest (default), immediate, or a time with its zone, e.g. '2026-12-01 03:12:00Z'");
 
   restoreOptions(program.command('plan'))
     .description('print the restore plan (the dry run): every step, its exact commands, what it destroys and how it is undone')

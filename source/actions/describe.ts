@@ -74,6 +74,10 @@ function displayPurpose(a: PlannedAction): string {
       return `${a.purpose}: ${a.paths.map((x) => x.path).join(', ')} (only what this run put there: checked by device, inode and real path)`;
     case 'record-identity':
       return `${a.purpose}: ${a.paths.map((x) => x.path).join(', ')}`;
+    case 'write-file':
+      return `${a.purpose}: ${a.mode === 'append' ? 'append to' : 'create'} ${a.path} (${a.content.split('\n').filter((l) => l !== '').length} line${a.content.split('\n').filter((l) => l !== '').length === 1 ? '' : 's'})`;
+    case 'follow-recovery':
+      return `${a.purpose} (replayed LSN from ${a.startLsn}${a.targetLsn ? ` to ${a.targetLsn}` : ''}, until out of recovery, up to ${a.timeoutSeconds}s)`;
     case 'check':
       return `${a.purpose}: ${describeCheck(a.check)} (timeout ${a.check.timeoutSeconds}s, ${a.check.retries} retries)`;
     case 'note':
@@ -82,7 +86,7 @@ function displayPurpose(a: PlannedAction): string {
 }
 
 function commandOf(a: PlannedAction): PlannedCommand | undefined {
-  return a.type === 'exec' ? a : a.type === 'wait-command' ? a.command : undefined;
+  return a.type === 'exec' ? a : a.type === 'wait-command' || a.type === 'follow-recovery' ? a.command : undefined;
 }
 
 /** Display form, as the text plan prints it: what it does, then its exact command on the next line. */
@@ -143,6 +147,10 @@ export function pasteableAction(action: PlannedAction, redact: Redactor): string
       return `rm -rf -- ${action.paths.map((x) => shellQuote(x.path)).join(' ')}    # only if each is what the run put there (compare stat -c %d:%i with the device:inode in its journal)`;
     case 'record-identity':
       return `# ${action.purpose}`;
+    case 'write-file':
+      return `printf '%s' ${shellQuote(redact(action.content))} ${action.mode === 'append' ? '>>' : '>'} ${shellQuote(action.path)}`;
+    case 'follow-recovery':
+      return `# wait until \`${pasteableCommand(action.command, redact)}\` prints f (out of recovery) (${action.purpose})`;
     case 'check':
       return `# check "${action.check.name}" (${action.purpose})`;
     case 'note':

@@ -105,5 +105,27 @@ export type PlannedAction =
    * anything at is never adopted.
    */
   | { type: 'record-identity'; paths: Array<{ path: string; recordAs: string }>; purpose: string; rewrittenOnly?: boolean }
+  /**
+   * Write `content` to `path` on the host: `create` makes a new file (O_CREAT|O_EXCL|O_NOFOLLOW, fails
+   * if anything has the name); `append` adds to an existing regular file opened O_APPEND|O_NOFOLLOW
+   * (a symlink or a hard-linked file is refused). Used for a restored cluster's recovery settings.
+   */
+  | { type: 'write-file'; path: string; content: string; mode: 'create' | 'append'; fileMode?: number; purpose: string }
+  /**
+   * Follow a PostgreSQL server recovering from WAL: `command` (psql -At) prints
+   * `in_recovery|replay_lsn|last_replayed_commit` every second; progress is the replayed LSN against
+   * `targetLsn` (the end of the WAL it will replay) from `startLsn`, with an ETA. Done when the server
+   * has left recovery; fails after `timeoutSeconds`, or when the server stops answering after it had.
+   */
+  | {
+      type: 'follow-recovery';
+      command: PlannedCommand;
+      startLsn: string;
+      targetLsn?: string;
+      /** Recovery that ends (promotes) before this LSN stopped early (a segment could not be restored): fails. */
+      expectAtLeastLsn?: string;
+      timeoutSeconds: number;
+      purpose: string;
+    }
   | { type: 'check'; check: Check; purpose: string }
   | { type: 'note'; purpose: string };

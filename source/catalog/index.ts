@@ -30,8 +30,8 @@ export interface ListResult {
 export const SUPPORTED_LAYOUTS_HELP = [
   'story-portal: <root>/<YYYY-MM-DD_HH-MM-SS>/ holding postgres.sql.gz, redis.rdb, prometheus-data.tar.gz, metadata.txt',
   'metachat: <root>/postgres/<db>_<YYYYMMDD_HHMMSS>.dump (+ .sha256) and <root>/redis/dump_<YYYYMMDD_HHMMSS>.rdb',
-  'physical: <root>/base/<stamp>/ holding pg_basebackup -Ft output (base.tar[.gz], backup_manifest), with backups.walArchive naming the WAL archive',
   'flat: dumps directly in <root> (<name>_<YYYYMMDD_HHMMSS>.dump/.sql/.sql.gz, pg_dump -Fd directories, .rdb, prometheus*.tar.gz), or set directories with a metadata.txt',
+  'physical: <root>/base/<stamp>/ holding pg_basebackup -Ft output (base.tar[.gz], backup_manifest), with backups.walArchive naming the WAL archive',
 ];
 
 /** Which layout a root holds, or undefined. */

@@ -9,6 +9,7 @@ import { ComponentRun, type VerifyOptions } from './verify-common.js';
 import { verifyPgArchive, verifyPlain } from './verify-postgres.js';
 import { verifyRedis } from './verify-redis.js';
 import { verifyPrometheus } from './verify-prometheus.js';
+import { verifyBaseTar } from './verify-physical.js';
 
 export type { VerifyOptions, VerifyProgress } from './verify-common.js';
 
@@ -69,7 +70,8 @@ async function verifyComponent(
         await verifyPrometheus(r, opts);
         break;
       case 'pg-base-tar':
-        // Hashed above; pg_verifybackup and the WAL archive are checked by source/pitr/verify.ts.
+        // pg_verifybackup and the WAL archive are checked by source/pitr/verify.ts.
+        await verifyBaseTar(r, opts);
         break;
     }
     if (opts.depth === 'quick') r.facts['notChecked'] = QUICK_SKIPS[component.format];

@@ -1,10 +1,17 @@
 import { formatUtc } from '../catalog/names.js';
 import type { BackupSource } from '../catalog/resolve.js';
-import { RestoreAssistantError } from '../errors.js';
+import { createInterface } from 'node:readline/promises';
+import { RestoreAssistantError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
+import { renderPlanText } from '../plan/render.js';
+import type { LoadedRecipe } from '../recipe/load.js';
+import { openPitrSession } from '../pitr/session.js';
+import type { CommandSignals } from '../session/signals.js';
+import { formatSummary } from '../session/summary.js';
 import { createOutput, formatBytes, formatDuration, paint } from '../output.js';
-import { loadPitrCatalog, clusterBinDir, type PitrCatalog } from '../pitr/catalog.js';
-import { chooseBase, parseTarget, targetText, type PitrTarget } from '../pitr/target.js';
+import { loadPitrCatalog, clusterBinDir } from '../pitr/catalog.js';
+import { parseTarget, targetText } from '../pitr/target.js';
+import { pickBase } from '../pitr/pick.js';
 import { verifyPitr } from '../pitr/verify.js';
 import { lsnText, type PitrBase } from '../pitr/window.js';
 import { recipeRedactor } from '../recipe/secrets.js';
@@ -105,28 +112,6 @@ export async function pitrListCommand(source: BackupSource, opts: { json?: boole
   return ExitCode.ok;
 }
 
-/** The base for `ref` ("latest" or an id) and a target: the newest that reaches the target when ref is "latest". */
-export function pickBase(cat: PitrCatalog, ref: string, target: PitrTarget): PitrBase {
-  if (ref !== 'latest') {
-    const b = cat.bases.find((x) => x.set.id === ref);
-    if (!b)
-      throw new RestoreAssistantError(`No base backup "${sanitizeText(ref, 80)}" in ${cat.root}/base.`, ExitCode.usage, {
-        problems: cat.bases.map((x) => `base: ${sanitizeText(x.set.id, 80)}`),
-        untouched: 'Nothing was touched.',
-        next: 'Pick one of the bases `restore-assistant list` shows, or "latest".',
-      });
-    return b;
-  }
-  const chosen = chooseBase(cat.bases, target);
-  if (chosen) return chosen;
-  const any = [...cat.bases].sort((a, b) => Date.parse(b.startTime) - Date.parse(a.startTime))[0];
-  if (any) return any;
-  throw new RestoreAssistantError(`No base backups in ${cat.root}/base.`, ExitCode.backupRejected, {
-    untouched: 'Nothing was touched.',
-    next: 'Take a base backup (pg_basebackup -Ft -D <root>/base/<stamp>), then run this again.',
-  });
-}
-
 export async function pitrVerifyCommand(
   source: BackupSource,
   ref: string,
@@ -169,4 +154,128 @@ export async function pitrVerifyCommand(
     'Nothing was touched. Next: restore to a time inside the window (--to), pick another base, or recover the missing WAL into the archive and verify again.',
   );
   return ExitCode.backupRejected;
+}
+
+function pitrPreflightRefusal(problems: string[], redact: (s: string) => string): RestoreAssistantError {
+  return new RestoreAssistantError(
+    `Preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}: the point-in-time restore did not start.`,
+    ExitCode.preflightFailed,
+    {
+      problems: problems.map((p) => redact(p)),
+      untouched: 'Nothing was touched.',
+      next: 'Fix the problems listed, then run the restore again (`restore-assistant plan --recipe R --to ...` shows the plan without touching anything).',
+    },
+  );
+}
+
+export interface PitrRestoreOptions {
+  recipe?: string;
+  backup?: string;
+  to?: string;
+  yes?: boolean;
+  quickVerify?: boolean;
+  json?: boolean;
+  offline?: boolean;
+}
+
+/** `plan --to` on a physical recipe: the dry run (read-only; no locks). */
+export async function pitrPlanCommand(loaded: LoadedRecipe, opts: PitrRestoreOptions): Promise<number> {
+  const out = createOutput();
+  const target = parseTarget(opts.to);
+  const session = openPitrSession(loaded, { recipeRef: opts.recipe ?? loaded.file });
+  const prepared = await session.prepare({
+    backup: opts.backup ?? 'latest',
+    target,
+    depth: 'quick',
+    lock: false,
+    onStage: (l) => out.info(l),
+  });
+  if (opts.json) out.json({ ...prepared.plan, preflight: prepared.preflight, window: prepared.base.window ?? null });
+  else {
+    out.result(session.redact(renderPlanText(prepared.plan, out.color)));
+    for (const l of windowLines(prepared.base, out.color)) out.result(l);
+    for (const pr of prepared.preflight) out.result(paint(out.color)('red', `Preflight: ${session.redact(pr)}`));
+  }
+  out.info('Dry run: nothing was touched.');
+  return prepared.preflight.length > 0 ? ExitCode.preflightFailed : ExitCode.ok;
+}
+
+/** `restore --to` on a physical recipe. */
+export async function pitrRestoreCommand(loaded: LoadedRecipe, opts: PitrRestoreOptions, signals: CommandSignals): Promise<number> {
+  const out = createOutput();
+  const target = parseTarget(opts.to);
+  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  if (!opts.yes && !interactive)
+    throw new UsageError('restore needs a confirmation, and there is no terminal to ask on.', {
+      next: 'Pass --yes to confirm on the command line (after checking the plan with `restore-assistant plan --to ...`).',
+    });
+  const session = openPitrSession(loaded, { recipeRef: opts.recipe ?? loaded.file });
+  try {
+    const prepared = await session.prepare({
+      backup: opts.backup ?? 'latest',
+      target,
+      depth: opts.quickVerify ? 'quick' : 'deep',
+      lock: true,
+      onStage: (l) => out.info(l),
+    });
+    if (prepared.preflight.length > 0) throw pitrPreflightRefusal(prepared.preflight, session.redact);
+    const { plan } = prepared;
+    const cluster = plan.targets.postgres ?? loaded.recipe.name;
+    if (!opts.yes) {
+      out.info(session.redact(renderPlanText(plan, out.color)));
+      for (const l of windowLines(prepared.base, out.color)) out.info(l);
+      const word = loaded.recipe.confirmWord ?? loaded.recipe.components.postgres?.database ?? loaded.recipe.name;
+      const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+      try {
+        const answer = await rl.question(
+          `This replaces the whole cluster: ${sanitizeText(cluster, 200)}. Type "${word}" to restore it to ${targetText(target)} (anything else cancels): `,
+        );
+        if (answer.trim() !== word) {
+          out.info('Cancelled. Nothing was touched.');
+          return ExitCode.cancelled;
+        }
+        out.info('Confirmed.');
+      } finally {
+        rl.close();
+      }
+    } else out.info(sanitizeText(`Restoring ${cluster} from base ${plan.backup.id} (confirmed with --yes).`));
+    signals.throwIfCancelled('the confirmation');
+    const confirmedAt = new Date();
+    // From here a signal interrupts the run: the first rolls back (exit 130), see session/interrupts.ts.
+    const runSignals = signals.startRun();
+    let result;
+    try {
+      result = await session.start(prepared, {
+        signal: runSignals.signal,
+        stopSignal: runSignals.stopSignal,
+        renderer: process.stderr.isTTY ? 'default' : 'simple',
+        write: (line) => out.info(line),
+        color: out.color,
+        confirmedAt,
+        commandLine: ['restore-assistant', ...process.argv.slice(2)],
+      });
+    } finally {
+      runSignals.dispose();
+    }
+    const { summary, evidenceDir } = result;
+    if (opts.json)
+      out.json({
+        runId: session.runId,
+        evidence: evidenceDir,
+        backup: { id: plan.backup.id, restoredTo: plan.backup.time },
+        target: targetText(target),
+        window: prepared.base.window ?? null,
+        ...summary,
+      });
+    else {
+      out.result(formatSummary(summary, plan, evidenceDir, out.color));
+      if (prepared.base.window)
+        out.result(
+          `Restored to ${targetText(target)} (${plan.backup.time}); window ${prepared.base.window.from} .. ${prepared.base.window.to}.`,
+        );
+    }
+    return summary.exitCode;
+  } finally {
+    await session.dispose();
+  }
 }

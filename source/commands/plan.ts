@@ -1,6 +1,7 @@
 import { ExitCode } from '../exit-codes.js';
 import { warnUnfinished } from '../journal/detect.js';
 import { redactDeep } from '../exec/redact.js';
+import { isPhysicalRecipe } from '../pitr/source.js';
 import { createOutput, paint } from '../output.js';
 import { identityLockKeys } from '../engine/target-identity.js';
 import { buildPlan, restorableComponents } from '../plan/build.js';
@@ -23,6 +24,8 @@ export interface PlanCommandOptions {
   parallel?: boolean;
   offline?: boolean;
   json?: boolean;
+  /** Point-in-time target (physical recipes). */
+  to?: string;
 }
 
 /**
@@ -35,6 +38,7 @@ export async function planCommand(opts: PlanCommandOptions): Promise<number> {
   const out = createOutput();
   const p = paint(out.color);
   const recipe = await resolveRecipe(opts.recipe ?? '');
+  if (isPhysicalRecipe(recipe) || opts.to !== undefined) return (await import('./pitr.js')).pitrPlanCommand(recipe, opts);
   await warnUnfinished(recipe, opts.recipe ?? '', (t) => out.info(t));
   const set = await pickBackupSet(recipe, opts.backup ?? 'latest');
   const options = resolvePlanOptions(recipe.recipe, {

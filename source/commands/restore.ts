@@ -13,6 +13,7 @@ import { formatSummary } from '../session/summary.js';
 import { raCommand } from '../text/next.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { shellJoin } from '../text/shell.js';
+import { isPhysicalRecipe } from '../pitr/source.js';
 
 /**
  * `restore-assistant restore`: parse -> session -> print. The session (source/session/) resolves
@@ -35,6 +36,8 @@ export interface RestoreCommandOptions {
   allowDatabaseMismatch?: string;
   quickVerify?: boolean;
   json?: boolean;
+  /** Point-in-time target (physical recipes): latest, immediate, or a time with its zone. */
+  to?: string;
 }
 
 /** The plan-shaping flags of this command line, for a pasted `plan` / `restore` (the recipe as typed: it resolved here). */
@@ -119,6 +122,7 @@ async function restoreOwned(opts: RestoreCommandOptions, out: Output, signals: C
   }
 
   const loaded = await resolveRecipe(opts.recipe);
+  if (isPhysicalRecipe(loaded) || opts.to !== undefined) return (await import('./pitr.js')).pitrRestoreCommand(loaded, opts, signals);
   const session = openSession({
     loaded,
     mode: 'restore',

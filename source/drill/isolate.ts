@@ -207,6 +207,12 @@ export function isolationProblems(plan: Plan, sandbox: DrillSandbox, real: Recip
       case 'install-aof':
         if (!under(action.dir, sandbox.rootDirs)) problems.push(`${where}: writes ${action.dir}, outside the sandbox`);
         break;
+      case 'write-file':
+        if (!under(action.path, sandbox.rootDirs)) problems.push(`${where}: writes ${action.path}, outside the sandbox`);
+        break;
+      case 'follow-recovery':
+        checkArgv(where, action.command.argv);
+        break;
       case 'remove':
         for (const x of action.paths)
           if (!under(x.path, sandbox.rootDirs)) problems.push(`${where}: removes ${x.path}, outside the sandbox`);

@@ -15,6 +15,7 @@ import { createExclusive, makePrivateTempDir, stagingParent } from '../exec/safe
 import type { ConsumedFile, EngineEventBody } from './events.js';
 import { isDecompressionDamage, postgresSessionEnd } from '../exec/diagnose.js';
 import { ArchiveChangedError, safeExtractTarGz } from './extract.js';
+import { followRecoveryAction, writeFileAction } from './recovery.js';
 import { PsqlRestrictGuard } from './psql-guard.js';
 import {
   decodeIdentity,
@@ -987,6 +988,10 @@ export async function executeAction(action: PlannedAction, ctx: ActionContext): 
       return removeAction(action, ctx);
     case 'record-identity':
       return recordIdentityAction(action, ctx);
+    case 'write-file':
+      return writeFileAction(action, ctx);
+    case 'follow-recovery':
+      return followRecoveryAction(action, { ...ctx, ...secretEnv(action.command, ctx) });
     case 'check':
       return checkAction(action, ctx);
     case 'note':

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackupSource } from '../catalog/resolve.js';
-import { expandHome } from '../recipe/load.js';
+import { expandHome, type LoadedRecipe } from '../recipe/load.js';
 
 /** A recipe or root whose backups are base backups + a WAL archive (layout physical, or auto with a base/ dir of directories). */
 export async function isPhysicalSource(source: BackupSource): Promise<boolean> {
@@ -13,4 +13,10 @@ export async function isPhysicalSource(source: BackupSource): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A recipe whose backups are base backups + a WAL archive. */
+export function isPhysicalRecipe(loaded: LoadedRecipe): boolean {
+  const b = loaded.recipe.backups;
+  return b.layout === 'physical' || (b.layout === 'auto' && b.walArchive !== undefined);
 }

@@ -43,9 +43,10 @@ export async function stageSegments(segments: ArchivedSegment[], parent = tmpdir
     }
     const fh = await createExclusive(dest, 0o600);
     try {
-      await pipeline(createReadStream(seg.file), createGunzip(), fh.createWriteStream({ autoClose: false }));
+      // The write stream closes the handle (with autoClose off it never emits 'close' and pipeline never settles).
+      await pipeline(createReadStream(seg.file), createGunzip(), fh.createWriteStream());
     } finally {
-      await fh.close();
+      await fh.close().catch(() => undefined);
     }
   }
   return dir;
