@@ -216,7 +216,7 @@ describe('point-in-time recovery (base backup + WAL archive)', () => {
   }, 240_000);
 
   it('a segment missing in the middle: verify exits 3 naming it, and the window ends before it', async () => {
-    const v = await cli(['verify', 'latest', '--recipe', gapRecipe]);
+    const v = await cli(['verify', 'latest', '--recipe', gapRecipe, '--quick']);
     expect(v.exitCode, show(v)).toBe(3);
     expect(String(v.stdout)).toContain(missing);
     const l = await cli(['list', '--recipe', gapRecipe, '--json']);

@@ -100,3 +100,44 @@ describe('--to', () => {
     expect(recoveryTarget(base, parseTarget('2026-12-01T03:20:00.500Z'))).toEqual({ kind: 'end' });
   });
 });
+
+describe('restore_command (run by PostgreSQL through /bin/sh)', () => {
+  /** What PostgreSQL does with it: %f, %p put in, %% -> %. */
+  const substitute = (cmd: string, f: string, p: string): string =>
+    cmd.replace(/%(.)/g, (_m, c: string) => (c === 'f' ? f : c === 'p' ? p : c === '%' ? '%' : `%${c}`));
+
+  it('copies or gunzips one segment from a hostile archive path, and refuses names and symlinks', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { existsSync, readFileSync } = await import('node:fs');
+    const { gzipSync } = await import('node:zlib');
+    const { restoreCommand } = await import('../../source/pitr/plan.js');
+    const top = await mkdtemp(path.join(tmpdir(), 'ra-pitr-rc-'));
+    try {
+      const archive = path.join(top, "a b'$(touch pwned)%f;`id`");
+      await mkdir(archive);
+      await writeFile(path.join(archive, '000000010000000000000003'), 'plain');
+      await writeFile(path.join(archive, '000000010000000000000004.gz'), gzipSync('compressed'));
+      await symlink('/etc/hostname', path.join(archive, '000000010000000000000005'));
+      const cmd = restoreCommand(archive);
+      const sh = (f: string): number => {
+        try {
+          execFileSync('/bin/sh', ['-c', substitute(cmd, f, 'pg_wal/RECOVERYXLOG')], { cwd: top, stdio: 'ignore' });
+          return 0;
+        } catch (error) {
+          return (error as { status?: number }).status ?? -1;
+        }
+      };
+      await mkdir(path.join(top, 'pg_wal'));
+      expect(sh('000000010000000000000003')).toBe(0);
+      expect(readFileSync(path.join(top, 'pg_wal', 'RECOVERYXLOG'), 'utf8')).toBe('plain');
+      expect(sh('000000010000000000000004')).toBe(0);
+      expect(readFileSync(path.join(top, 'pg_wal', 'RECOVERYXLOG'), 'utf8')).toBe('compressed');
+      expect(sh('000000010000000000000005')).not.toBe(0);
+      expect(sh('00000002.history')).not.toBe(0);
+      expect(sh('../../etc/passwd')).not.toBe(0);
+      expect(existsSync(path.join(top, 'pwned'))).toBe(false);
+    } finally {
+      await rm(top, { recursive: true, force: true });
+    }
+  });
+});
