@@ -1,3 +1,4 @@
+import type { CriticalPath } from './critical-path.js';
 import type { VerifyReport } from '../catalog/types.js';
 import type { Redactor } from '../exec/redact.js';
 import type { Plan, SafetyCopy } from '../plan/types.js';
@@ -106,6 +107,8 @@ export type EngineEventBody =
       failedChecks?: string[];
       /** Commands left to run by hand when the rollback did not complete, in order. */
       manualSteps?: string[];
+      /** The steps that made the RTO (engine/critical-path.ts), ms from the RTO clock start; restored and unhealthy runs. */
+      criticalPath?: CriticalPath;
     };
 
 /**

@@ -16,7 +16,16 @@ import { trackProgress } from './progress.js';
 import { rollback } from './rollback.js';
 import { runTasks, scheduleTasks } from './schedule.js';
 import { newRunState, rec, runStep, type RunState } from './step.js';
-import { buildSummary, everyTarget, incompleteRollback, keptCopies, manualUndo, stateLines, type RunSummary } from './summary.js';
+import {
+  buildSummary,
+  everyTarget,
+  incompleteRollback,
+  keptCopies,
+  manualUndo,
+  runCriticalPath,
+  stateLines,
+  type RunSummary,
+} from './summary.js';
 import { askUnhealthy } from './unhealthy.js';
 
 /**
@@ -281,6 +290,8 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
   }
 
   const rtoMs = Math.max(0, (run.healthDoneAt ?? mainDoneAt) - opts.clockStart.getTime());
+  const path = runCriticalPath(records, opts.clockStart);
+  const onPath = path ? { criticalPath: path } : {};
 
   // ----- unhealthy -----
   if (failedChecks.length > 0) {
@@ -333,6 +344,7 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
       // Confirm to the end of the (failed) health checks, as the evidence report measures it.
       rtoMs,
       rpoMs,
+      ...onPath,
       safetyCopies: copies,
       state: [...restoredState, `Health checks failed: ${failedChecks.join(', ')}`],
       nextSteps: [
@@ -370,6 +382,7 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
     exitCode: ExitCode.ok,
     rtoMs,
     rpoMs,
+    ...onPath,
     // A drill's "copies" live in scratch services that are about to be discarded.
     safetyCopies: plan.mode === 'drill' ? [] : copies,
     state:

@@ -8,6 +8,7 @@ import { pasteableAction } from '../actions/describe.js';
 import type { EngineEventBody, Outcome } from './events.js';
 import type { RollbackResult } from './rollback.js';
 import type { StepRecord } from './step.js';
+import { criticalPath, type CriticalPath } from './critical-path.js';
 
 /**
  * The run's summary (the `run-finished` event without its type): one builder for every outcome,
@@ -29,6 +30,7 @@ export interface SummaryParts {
   failedChecks?: string[];
   manualSteps?: string[];
   error?: string;
+  criticalPath?: CriticalPath;
 }
 
 /** The one place a RunSummary is put together. */
@@ -44,6 +46,7 @@ export function buildSummary(p: SummaryParts): RunSummary {
     ...(p.failedChecks ? { failedChecks: p.failedChecks } : {}),
     ...(p.manualSteps ? { manualSteps: p.manualSteps } : {}),
     ...(p.error === undefined ? {} : { error: p.error }),
+    ...(p.criticalPath ? { criticalPath: p.criticalPath } : {}),
   };
 }
 
@@ -170,4 +173,15 @@ export function stateLines(
     }
   }
   return lines;
+}
+
+/** The critical path of a run from its step records (performance.now() times), ms from the RTO clock start. */
+export function runCriticalPath(records: Map<string, StepRecord>, clockStart: Date): CriticalPath | undefined {
+  const origin = clockStart.getTime() - performance.timeOrigin;
+  const timed = [...records.values()].flatMap((r) =>
+    r.startedAt !== undefined && r.finishedAt !== undefined
+      ? [{ stepId: r.step.id, title: r.step.title, startMs: Math.round(r.startedAt - origin), endMs: Math.round(r.finishedAt - origin) }]
+      : [],
+  );
+  return criticalPath(timed, 0);
 }

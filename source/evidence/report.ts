@@ -7,6 +7,7 @@ import { formatAge, formatDuration } from '../output.js';
 import { EVENTS_FILE, parseLinesLenient, REPORT_FORMAT, type EvidenceHeader, type EvidenceLine } from './format.js';
 import { closingFromReport, formatClosing } from './closing.js';
 import { normalizedRtoMs, rtoTableLabel } from './rto.js';
+import { criticalPath, longPoleLine, type CriticalPath } from '../engine/critical-path.js';
 import { verifyEvidence, type EvidenceStatus } from './verify.js';
 import { safeJsonStringify, sanitizeDeep } from '../text/sanitize.js';
 
@@ -72,6 +73,8 @@ export interface RunReport {
   backup: { id: string; time: string; location: string } | null;
   rto: { measuredMs: number | null; targetMinutes: number | null; met: boolean | null; from: string | null; to: string | null };
   rpo: { measuredMs: number | null; targetMinutes: number | null; met: boolean | null; backupTime: string | null };
+  /** The steps that made the RTO, from the step events (engine/critical-path.ts; ms from the RTO clock start); restored and unhealthy runs. */
+  criticalPath: CriticalPath | null;
   verification: Array<Extract<EngineEventBody, { type: 'verification' }> & { ts: string }>;
   plan: { steps: number; destructive: string[]; targets: Record<string, string>; warnings: string[] } | null;
   steps: ReportStep[];
@@ -239,6 +242,25 @@ function collectReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): 
     rpoMs = Math.max(0, Date.parse(rpoFrom) - Date.parse(backup.time));
   }
 
+  // The critical path: from every step's start and end (its events), on the RTO clock.
+  let critical: CriticalPath | null = null;
+  if (rtoFrom && finished && (finished.e.outcome === 'restored' || finished.e.outcome === 'unhealthy')) {
+    const origin = Date.parse(rtoFrom);
+    const timed = [...steps.values()].flatMap((st) =>
+      st.startedAt && st.durationMs !== null && !Number.isNaN(Date.parse(st.startedAt))
+        ? [
+            {
+              stepId: st.stepId,
+              title: st.title,
+              startMs: Date.parse(st.startedAt) - origin,
+              endMs: Date.parse(st.startedAt) - origin + st.durationMs,
+            },
+          ]
+        : [],
+    );
+    critical = criticalPath(timed, 0) ?? null;
+  }
+
   const logs = all('log');
   const rollbackStarted = first('rollback-started');
   const rollbackFinished = first('rollback-finished');
@@ -281,6 +303,7 @@ function collectReport(bytes: Buffer, integrity: ReportIntegrity, dir: string): 
       met: rpoMs !== null && rpoTarget !== null ? rpoMs <= rpoTarget * 60_000 : null,
       backupTime: backup?.time ?? null,
     },
+    criticalPath: critical,
     verification: all('verification').map(({ ts, e }) => ({ ...e, ts })),
     plan: plan
       ? {
@@ -397,6 +420,17 @@ export function renderMarkdown(r: RunReport): string {
       `| RPO (backup age at restore) | ${r.rpo.measuredMs === null ? 'n/a' : formatAge(r.rpo.measuredMs)} | ${r.rpo.targetMinutes === null ? 'none set' : `${r.rpo.targetMinutes} min`} | ${metWord(r.rpo.met)} |`,
       '',
     );
+  }
+
+  if (r.criticalPath && r.criticalPath.steps.length > 0) {
+    const cp = r.criticalPath;
+    push('## Critical path', '', `Long pole: ${cell(longPoleLine(cp))}.`, '');
+    push('| Step | Started (on the RTO clock) | Waited before it | Took | Share |', '| --- | --- | --- | --- | --- |');
+    for (const st of cp.steps) {
+      const share = cp.spanMs > 0 ? `${Math.round((st.durationMs / cp.spanMs) * 100)}%` : '';
+      push(`| ${cell(st.title)} | +${formatDuration(st.startMs)} | ${ms(st.waitedMs)} | ${ms(st.durationMs)} | ${share} |`);
+    }
+    push('');
   }
 
   if (r.verification.length > 0) {

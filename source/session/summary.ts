@@ -1,4 +1,5 @@
 import type { RunSummary } from '../engine/run.js';
+import { longPoleLine } from '../engine/critical-path.js';
 import { formatAge, formatDuration, paint } from '../output.js';
 import type { Plan } from '../plan/types.js';
 import { sanitizeDeep } from '../text/sanitize.js';
@@ -43,6 +44,8 @@ export function formatSummary(rawSummary: RunSummary, rawPlan: Plan, evidence: s
   lines.push(
     `${c('bold', 'RPO:')} ${summary.rpoMs === undefined ? 'not measured' : `${formatAge(summary.rpoMs)} of data lost at most${plan.objectives.rpoMinutes !== undefined ? ` (target ${formatAge(plan.objectives.rpoMinutes * 60_000)}: ${summary.rpoMs <= plan.objectives.rpoMinutes * 60_000 ? 'met' : 'MISSED'})` : ' (no target set)'}`}`,
   );
+  if (summary.criticalPath && summary.criticalPath.steps.length > 0)
+    lines.push(`${c('bold', 'Critical path:')} ${longPoleLine(summary.criticalPath)}`);
   if (summary.safetyCopies.length > 0) {
     lines.push(c('bold', 'Safety copies:'));
     for (const copy of summary.safetyCopies) lines.push(`  - ${copy.location} (${copy.description})`);

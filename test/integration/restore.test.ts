@@ -273,7 +273,15 @@ describe('restore: real services, real backups, the real CLI', () => {
     expect(closing).toMatch(/^Health checks: +(\d+) of \1 passed/m);
     expect(closing).toMatch(/^Safety copies: +.*__pre_restore_/m);
     const closingDir = /^Evidence: +(\S+)$/m.exec(closing)?.[1] ?? '';
-    expect(await readFile(join(closingDir, 'report.md'), 'utf8')).toContain(closing);
+    const reportMd = await readFile(join(closingDir, 'report.md'), 'utf8');
+    expect(reportMd).toContain(closing);
+    // Issue 14: the summary and report.md name the critical path; the health checks end it.
+    expect(r.stdout).toMatch(
+      /^Critical path: .+, .+ of .+ \(\d+%\); (it ended .+ after the last step beside it \(.+\)|nothing ran beside it)$/m,
+    );
+    const section = reportMd.slice(reportMd.indexOf('## Critical path'));
+    expect(section, reportMd).toMatch(/^## Critical path\n\nLong pole: .+\.\n/);
+    expect(section.split('\n\n')[2]?.trimEnd().split('\n').at(-1)).toMatch(/^\| Run health checks \| \+/);
     const nextLine = /^Next: +restore-assistant (.+)$/m.exec(closing)?.[1] ?? '';
     expect(nextLine).toBe(`evidence verify ${closingDir}`);
     expect((await run(['evidence', 'verify', closingDir])).exitCode).toBe(0);
