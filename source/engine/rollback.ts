@@ -23,7 +23,7 @@ export function undoStartsService(step: PlanStep): boolean {
  * The data targets a service needs back before it is started again: an application needs every
  * data target; Redis and Prometheus need their own data.
  */
-function dataNotBack(step: PlanStep, started: PlanStep[], notUndone: Set<string>): PlanStep[] {
+export function dataNotBack(step: PlanStep, started: readonly PlanStep[], notUndone: ReadonlySet<string>): PlanStep[] {
   return started.filter(
     (s) =>
       notUndone.has(s.id) &&

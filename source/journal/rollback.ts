@@ -2,6 +2,7 @@ import os from 'node:os';
 import { runCheck, type CheckContext } from '../checks/index.js';
 import { pasteableAction } from '../actions/describe.js';
 import { executeAction, withKnownFacts, type CheckRunner } from '../engine/actions.js';
+import { dataNotBack, undoStartsService } from '../engine/rollback.js';
 import type { EngineEventBody, EventBus } from '../engine/events.js';
 import type { RunSummary } from '../engine/run.js';
 import { ExitCode } from '../exit-codes.js';
@@ -16,8 +17,10 @@ import { settledState, stepsToUndo, type UnfinishedRun } from './state.js';
  * Undoes every step the dead run started and did not undo, newest first, with the plan's exact
  * undo actions (the same ones the engine's rollback runs); each undo is journaled (`undo` lines
  * of this run's journal), so a rollback that is itself killed resumes where it stopped. A step
- * in doubt whose host moves left nothing at their destinations never ran and is not undone. The
- * state lines at the end come from a live check of each target.
+ * in doubt whose host moves left nothing at their destinations never ran and is not undone. As in
+ * the engine's rollback, a service is never started again on data that is not back (its data
+ * target's undo failed or could not run): it stays stopped and the manual steps say when to start
+ * it. The state lines at the end come from a live check of each target.
  */
 
 const defaultCheckRunner: CheckRunner = async (check, ctx) => {
@@ -62,10 +65,14 @@ export async function rollbackUnfinished(u: UnfinishedRun, opts: RollbackUnfinis
   emit({ type: 'rollback-started', reason: redact(`recover --rollback of unfinished run ${u.runId}`) });
   const manualSteps: string[] = [];
   const never = new AbortController().signal;
-  for (const step of stepsToUndo(u)) {
+  const toUndo = stepsToUndo(u);
+  /** Steps whose undo failed or never ran: their targets are not back. */
+  const notUndone = new Set<string>();
+  for (const step of toUndo) {
     const undo = step.undo;
     if (!undo || undo.actions.length === 0) {
       if (step.destructive && step.safetyCopy?.kind === 'none') {
+        notUndone.add(step.id);
         const line = `${step.title}: no safety copy was kept (the operator chose none), so ${step.destroys ?? 'the previous data'} cannot be brought back; restore an older backup to recover it.`;
         manualSteps.push(line);
         emit({ type: 'rollback-step', stepId: step.id, title: `Undo ${step.title}`, ok: false, error: redact(line) });
@@ -73,9 +80,26 @@ export async function rollbackUnfinished(u: UnfinishedRun, opts: RollbackUnfinis
       continue;
     }
     if (opts.signal?.aborted) {
+      notUndone.add(step.id);
       for (const a of undo.actions) manualSteps.push(pasteableAction(a, redact));
       emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error: 'not run: interrupted' });
       continue;
+    }
+    if (undoStartsService(step)) {
+      // Never start a service on data that is not back (an application on an empty new database,
+      // Prometheus on a data dir this run did not put there): it stays stopped, and the summary says why.
+      const missing = dataNotBack(step, toUndo, notUndone);
+      if (missing.length > 0) {
+        const why = [...new Set(missing.map((m) => m.component ?? m.id))];
+        const are = why.length === 1 ? 'is' : 'are';
+        notUndone.add(step.id);
+        manualSteps.push(`# ${undo.title} only once ${why.join(' and ')} ${are} back (the steps above):`);
+        for (const a of undo.actions) manualSteps.push(pasteableAction(withKnownFacts(a, u.facts), redact));
+        const error = redact(`not run: kept stopped because ${why.join(' and ')} ${are} not back`);
+        emit({ type: 'rollback-step', stepId: step.id, title: undo.title, ok: false, error });
+        write(`${undo.title}: kept stopped (${why.join(', ')} not back)`);
+        continue;
+      }
     }
     write(`${undo.title}${settledState(u, step) === 'in-doubt' ? ' (the run died in this step)' : ''}...`);
     let failed: string | undefined;
@@ -97,6 +121,7 @@ export async function rollbackUnfinished(u: UnfinishedRun, opts: RollbackUnfinis
         failed = redact(error instanceof Error ? error.message : String(error));
         manualSteps.push(`${pasteableAction(withKnownFacts(action, u.facts), redact)}    # failed: ${failed}`);
         for (const rest of undo.actions.slice(i + 1)) manualSteps.push(pasteableAction(rest, redact));
+        notUndone.add(step.id);
         break;
       }
     }

@@ -382,5 +382,13 @@ describe('safety-copies: list and drop by identity; undo by identity with real R
     expect(await readFile(join(redis.aofDir, 'planted'), 'utf8')).toBe('someone else');
     expect(await readFile(join(prom.dataDir, 'planted'), 'utf8')).toBe('someone else');
     expect(existsSync(`${prom.dataDir}.restored-kept`)).toBe(true);
+    // Redis and Prometheus are not started again on data that is not back (the planted dirs).
+    expect(said).toMatch(/kept stopped \(prometheus not back\)/);
+    expect(said).toMatch(/kept stopped \(redis not back\)/);
+    const promUp = await fetch(`${prom.url}/-/ready`).then(
+      (res) => res.ok,
+      () => false,
+    );
+    expect(promUp, 'Prometheus was started on a data dir the run did not put there').toBe(false);
   }, 180_000);
 });
