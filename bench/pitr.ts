@@ -247,11 +247,11 @@ export async function runPitrBench(): Promise<void> {
 
 \`npm run bench -- pitr\` (bench/pitr.ts), ${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} cores), Node ${process.version}, ${pgv.trim()}; load average ${loadBefore.toFixed(1)} at the start (a shared machine).
 
-A throwaway cluster (sandbox, fsync off, 16 MiB segments) with \`archive_mode = on\` takes a \`pg_basebackup -Ft -z\`, then writes ${rows} rows: ${mb.toFixed(0)} MiB of archived WAL. Both sides replay all of it from the same base and archive to \`latest\`; time is from the server start to out of recovery (the engine: its start + follow-recovery steps). Median of ${runs}, alternating.
+A throwaway cluster (sandbox, fsync off, 16 MiB segments) with \`archive_mode = on\` takes a \`pg_basebackup -Ft -z\`, then writes ${rows} rows: ${mb.toFixed(0)} MiB of archived WAL. Both sides replay all of it from the same base and archive to \`latest\`; time is from the server start to out of recovery (the engine: its start + follow-recovery steps). Median of ${runs} (of an even count: the slower middle run), alternating.
 
 | | replay time | WAL throughput |
 | --- | ---: | ---: |
-| by hand (\`restore_command = 'cp …'\`, pg_ctl-style start, polled) | ${Math.round(median(hand))} ms | ${rate(median(hand))} |
+| by hand (\`restore_command = 'cp …'\`, the same service controller's start, polled every 200 ms) | ${Math.round(median(hand))} ms | ${rate(median(hand))} |
 | engine (\`restore --to latest\`: the checked restore_command, follow-recovery polling every second) | ${Math.round(median(eng))} ms | ${rate(median(eng))} |
 
 Individual runs: by hand ${hand.map((x) => Math.round(x)).join(' / ')} ms; engine ${eng.map((x) => Math.round(x)).join(' / ')} ms. The whole engine restore (catalog, quick verification, stop, set aside, extract, recovery, reset, checks) took ${total.map((x) => Math.round(x / 1000)).join(' / ')} s.
