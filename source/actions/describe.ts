@@ -12,10 +12,17 @@ import type { PlannedAction, PlannedCommand } from './types.js';
 /** Multi-line `sh -c` scripts shown once at the end instead of inline (display only). */
 export type ScriptTable = Map<string, string>;
 
+/** True for an argv that carries a multi-line `sh -c` helper script. */
+function hasScript(argv: readonly string[]): boolean {
+  return argv.some((a) => a.includes('\n'));
+}
+
 function displayArgv(argv: readonly string[], scripts?: ScriptTable): string {
   return argv
     .map((a) => {
-      if (!scripts || !a.includes('\n')) return shellQuote(a);
+      if (!a.includes('\n')) return shellQuote(a);
+      // One line (the plan screen): the script by its size; its purpose is said before the command.
+      if (!scripts) return `<${a.split('\n').length}-line script>`;
       let name = scripts.get(a);
       if (!name) {
         name = `"$SCRIPT_${scripts.size + 1}"`;
@@ -98,7 +105,7 @@ export function displayAction(a: PlannedAction, scripts?: ScriptTable): string {
 /** Display form in one line, as the plan screen shows it: the command for a command, the words otherwise. */
 export function displayActionLine(a: PlannedAction): string {
   const cmd = commandOf(a);
-  if (a.type === 'exec' && cmd) return displayCommand(cmd);
+  if (a.type === 'exec' && cmd) return hasScript(cmd.argv) ? `${a.purpose}: ${displayCommand(cmd)}` : displayCommand(cmd);
   return cmd ? `${displayPurpose(a)}: ${displayCommand(cmd)}` : displayPurpose(a);
 }
 

@@ -26,7 +26,7 @@ import {
   removeIfOwn,
   sameObject,
 } from './path-identity.js';
-import { isPgRestoreItemLine, StripOwnershipAndAcl, throttle } from './streams.js';
+import { PgRestoreItemCounter, StripOwnershipAndAcl, throttle } from './streams.js';
 import { plainParallelRestore, type SplitHelpers } from './plain-split/restore.js';
 
 /**
@@ -171,7 +171,16 @@ function secretEnv(cmd: PlannedCommand, ctx: ActionContext): { env: Record<strin
   return { env, redact: ctx.redact.with(Object.values(env)) };
 }
 
-function forward(ctx: ActionContext, runsIn: string | undefined, extra?: (event: CommandEvent) => void): (event: CommandEvent) => void {
+/**
+ * Engine events for a command's events. `polled`: the command is a wait's poll, whose every exit
+ * status is an answer (not yet / done), so only a timeout, a signal or a failure to start is not ok.
+ */
+function forward(
+  ctx: ActionContext,
+  runsIn: string | undefined,
+  extra?: (event: CommandEvent) => void,
+  polled = false,
+): (event: CommandEvent) => void {
   return (event) => {
     extra?.(event);
     switch (event.type) {
@@ -189,7 +198,11 @@ function forward(ctx: ActionContext, runsIn: string | undefined, extra?: (event:
         ctx.emit({ type: 'command-output', stepId: ctx.stepId, commandId: event.commandId, stream: event.stream, line: event.line });
         break;
       case 'command-finished':
-        ctx.emit({ ...event, stepId: ctx.stepId });
+        ctx.emit({
+          ...event,
+          stepId: ctx.stepId,
+          ok: polled ? event.exitCode !== null && event.signal === null && !event.timedOut : event.ok,
+        });
         break;
     }
   };
@@ -368,19 +381,28 @@ async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx
     });
   }
 
-  let items = 0;
+  const items = new PgRestoreItemCounter();
+  const itemsStarted = performance.now();
+  let itemsReported = -1;
   const itemProgress =
     action.progress === 'pg-restore-items'
-      ? throttle(interval, () =>
-          // pg_restore's lines are a proxy for TOC entries: never report more than the total.
+      ? throttle(interval, () => {
+          // Each TOC entry counted once; never more than the --list total, never the same count twice.
+          const done = action.progressTotal ? Math.min(items.count, action.progressTotal) : items.count;
+          if (done === itemsReported) return;
+          itemsReported = done;
+          const total = action.progressTotal;
+          // The same per-step ETA as byte progress: the rate so far over what is left.
+          const etaMs = total && done > 0 ? Math.round(((performance.now() - itemsStarted) / done) * (total - done)) : undefined;
           ctx.emit({
             type: 'progress',
             stepId: ctx.stepId,
             unit: 'items',
-            done: action.progressTotal ? Math.min(items, action.progressTotal) : items,
-            ...(action.progressTotal ? { total: action.progressTotal } : {}),
-          }),
-        )
+            done,
+            ...(total ? { total } : {}),
+            ...(etaMs === undefined ? {} : { etaMs }),
+          });
+        })
       : undefined;
 
   let inputCut = false;
@@ -394,10 +416,7 @@ async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx
       ...(action.timeoutSeconds ? { timeoutMs: action.timeoutSeconds * 1000 } : {}),
       ...(action.okExitCodes ? { okExitCodes: action.okExitCodes } : {}),
       onEvent: forward(ctx, action.runsIn, (event) => {
-        if (itemProgress && event.type === 'command-output' && event.stream === 'stderr' && isPgRestoreItemLine(event.line)) {
-          items++;
-          itemProgress.tick();
-        }
+        if (itemProgress && event.type === 'command-output' && event.stream === 'stderr' && items.line(event.line)) itemProgress.tick();
       }),
     });
     if (piped) {
@@ -483,7 +502,9 @@ async function execAction(planned: Extract<PlannedAction, { type: 'exec' }>, ctx
   }
   const parts: string[] = [];
   if (filter && filter.dropped > 0) parts.push(`${filter.dropped} ownership/privilege statements skipped`);
-  if (items > 0) parts.push(`${items} items`);
+  // The same count the progress showed (issue 12: "125 of 125" then a detail of "168 items").
+  const restored = action.progressTotal ? Math.min(items.count, action.progressTotal) : items.count;
+  if (restored > 0) parts.push(action.progressTotal ? `${restored} of ${action.progressTotal} items` : `${restored} items`);
   return parts.join(', ');
 }
 
@@ -591,7 +612,7 @@ async function waitHttp(action: Extract<PlannedAction, { type: 'wait-http' }>, c
 async function waitCommand(action: Extract<PlannedAction, { type: 'wait-command' }>, ctx: ActionContext): Promise<string> {
   const { env, redact } = secretEnv(action.command, ctx);
   const deadline = performance.now() + action.timeoutSeconds * 1000;
-  const emit = forward(ctx, action.command.runsIn);
+  const emit = forward(ctx, action.command.runsIn, undefined, true);
   let attempts = 0;
   let last: RunResult | undefined;
   for (;;) {

@@ -66,6 +66,12 @@ export type EngineEventBody =
       timedOut: boolean;
       stdoutTail: string[];
       stderrTail: string[];
+      /**
+       * The status is an expected one, not a failure: an accepted exit code, or a poll of a wait
+       * (a status command exiting 3 for "stopped" while waiting for a service to stop). Renderers
+       * report a command as failed only when this is false. Absent in evidence written before it.
+       */
+      ok?: boolean;
     }
   | { type: 'progress'; stepId: string; unit: 'bytes' | 'items'; done: number; total?: number; etaMs?: number }
   | {

@@ -104,9 +104,44 @@ export class StripOwnershipAndAcl extends Transform {
   }
 }
 
-/** Counts items `pg_restore --verbose` reports on stderr ("processing item", "creating", "restoring"). */
-export function isPgRestoreItemLine(line: string): boolean {
-  return /^pg_restore: (?:processing item \d+|creating |restoring |processing data for table )/.test(line);
+/** Entries pg_restore processes that `pg_restore --list` does not list (they are not TOC lines). */
+const UNLISTED_ENTRY_TYPES = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH', 'DATABASE']);
+
+/**
+ * Counts the TOC entries `pg_restore --verbose` has got to, each once (issue 12: one entry logs
+ * "processing item N", then "creating ...", and data "launching item N", "processing data ...",
+ * "finished item N": counting every line reported "125 of 125" three times).
+ * With --jobs > 1 every entry is named by its dump id ("processing item N TYPE", "launching item N
+ * TYPE", "processing missed item N TYPE"): distinct ids are counted, without the header entries
+ * --list does not show, so the count meets the --list total at the end. With --jobs 1 no ids are
+ * logged: each "creating", "restoring", "executing" and "processing data for table" line is one
+ * entry.
+ */
+export class PgRestoreItemCounter {
+  private readonly ids = new Set<string>();
+  private serial = 0;
+  private parallel = false;
+
+  get count(): number {
+    return this.parallel ? this.ids.size : this.serial;
+  }
+
+  /** Feed one stderr line; true when the count went up. */
+  line(line: string): boolean {
+    const item = /^pg_restore: (?:processing|launching|processing missed) item (\d+) (\S+)/.exec(line);
+    if (item) {
+      this.parallel = true;
+      if (UNLISTED_ENTRY_TYPES.has(item[2]!) || this.ids.has(item[1]!)) return false;
+      this.ids.add(item[1]!);
+      return true;
+    }
+    if (this.parallel) return false;
+    if (/^pg_restore: (?:creating |restoring |executing |processing data for table )/.test(line)) {
+      this.serial++;
+      return true;
+    }
+    return false;
+  }
 }
 
 /** Calls `report` at most every `intervalMs` (and once more on flush). */

@@ -17,6 +17,8 @@ export type CommandEvent =
       timedOut: boolean;
       stdoutTail: string[];
       stderrTail: string[];
+      /** The exit status is one the caller accepts (okExitCodes; default 0), not a failure. */
+      ok: boolean;
     };
 
 export interface RunOptions {
@@ -226,6 +228,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     timedOut,
     stdoutTail: runResult.stdoutTail,
     stderrTail: runResult.stderrTail,
+    ok: runResult.ok,
   });
   return runResult;
 }
