@@ -9,6 +9,7 @@ import { serviceCtlArgv } from '../sandbox/service-ctl.js';
 import { createOutput, paint } from '../output.js';
 import { ownCommandSignals } from '../session/signals.js';
 import { shellJoin } from '../text/shell.js';
+import { narrationWidth, wrapWords } from '../text/wrap.js';
 
 /**
  * `restore-assistant demo`: the whole incident flow on a sandbox, for a first try. Builds a
@@ -28,6 +29,10 @@ export interface DemoCommandOptions {
 export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
   const out = createOutput();
   const c = paint(out.color);
+  // The narration is wrapped at the terminal's width (at most 80), never inside a word or a path.
+  const say = (line: string): void => {
+    for (const l of wrapWords(line, narrationWidth())) out.info(l);
+  };
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   if (!opts.yes && !interactive) {
     throw new UsageError('The demo opens the guided interface, which needs a terminal.', {
@@ -48,9 +53,9 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
   try {
     if (opts.docker) {
       const { buildDockerDemoWorld } = await import('../demo/docker-world.js');
-      world = await buildDockerDemoWorld({ evidenceDir: demoEvidenceDir(), log: (l) => out.info(l) });
+      world = await buildDockerDemoWorld({ evidenceDir: demoEvidenceDir(), log: say });
     } else {
-      world = await buildDemoWorld({ evidenceDir: demoEvidenceDir(), log: (l) => out.info(l) });
+      world = await buildDemoWorld({ evidenceDir: demoEvidenceDir(), log: say });
     }
     signals.throwIfCancelled('the building of the sandbox');
     for (const [k, v] of Object.entries(world.env)) process.env[k] = v;
@@ -59,8 +64,8 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     for (const line of await world.breakProduction()) out.info(`  ${c('red', '✖')} ${line}`);
     signals.throwIfCancelled('the breaking of the sandbox production');
     out.info('');
-    out.info(`Backups are in ${world.backupRoot} (two sets, newest first). The recipe for this sandbox is ${world.recipeFile}.`);
-    out.info(
+    say(`Backups are in ${world.backupRoot}: two sets, newest first. The recipe for this sandbox is ${world.recipeFile}.`);
+    say(
       opts.yes
         ? 'Restoring the latest backup without prompts (--yes)...'
         : `Opening the guided restore on the recipe "${opts.docker ? 'demo-docker' : 'demo'}": choose "Restore in place" (or "Drill", which leaves production broken), the latest backup, review the plan, type "${opts.docker ? 'agentic_platform' : 'shop'}" to confirm.`,
@@ -81,9 +86,11 @@ export async function demoCommand(opts: DemoCommandOptions): Promise<number> {
     out.info(c('bold', 'Production now, compared with the backup (a drill or a cancel leaves it broken):'));
     const comparison = await world.compare();
     for (const row of comparison) out.result(`  ${row.ok ? c('green', '✔') : c('red', '✖')} ${row.line}`);
-    out.result(
+    for (const l of wrapWords(
       `Evidence of this run: ${demoEvidenceDir()} (restore-assistant history --json reads it with RESTORE_ASSISTANT_EVIDENCE_DIR set there)`,
-    );
+      narrationWidth(process.stdout),
+    ))
+      out.result(l);
     if (opts.keep) {
       releaseFromExitGuard();
       const envFile = path.join(world.base, 'demo.env');

@@ -125,8 +125,7 @@ export function volumeHelperArgv(ctx: ExecContext, argv: readonly string[]): str
  */
 
 /** Refuses to act on a directory a helper container cannot see (not on one of the container's volumes). */
-const REQUIRE_DIR =
-  'need_dir() { [ -d "$1" ] || { echo "restore-assistant: $1 does not exist or is not a directory" >&2; exit 3; }; }';
+const REQUIRE_DIR = 'need_dir() { [ -d "$1" ] || { echo "restore-assistant: $1 does not exist or is not a directory" >&2; exit 3; }; }';
 
 /** `move FROM TO` when FROM exists; refuses to overwrite TO. $1=from $2=to. */
 export const MOVE_IF_EXISTS_SCRIPT = [

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { listBackupSets } from '../catalog/index.js';
 import { readHistory, type HistoryRun } from '../evidence/history.js';
+import { renderReport } from '../evidence/report.js';
 import { discoverRecipes, recipeDirs, type LoadedRecipe } from '../recipe/load.js';
 import { evidenceDir } from '../state/paths.js';
 import { sanitizeText } from '../text/sanitize.js';
-import type { GuideDeps, GuideHistoryEntry, GuideMode, RecipeChoice } from '../ui/types.js';
+import type { GuideDeps, GuideHistoryEntry, GuideMode, GuideRtoTrend, RecipeChoice } from '../ui/types.js';
 import { openSession, type Session } from './session.js';
 
 /**
@@ -68,11 +69,10 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
     return current.session;
   };
 
+  const historyView = (loaded: LoadedRecipe): ReturnType<typeof readHistory> =>
+    readHistory(evidenceDir(loaded.recipe, env), { recipe: loaded.recipe.name, intervalDays: loaded.recipe.drill.intervalDays });
   const history = async (loaded: LoadedRecipe): Promise<GuideHistoryEntry[]> => {
-    const view = await readHistory(evidenceDir(loaded.recipe, env), {
-      recipe: loaded.recipe.name,
-      intervalDays: loaded.recipe.drill.intervalDays,
-    });
+    const view = await historyView(loaded);
     return view.runs
       .filter((r) => r.kind === 'restore' || r.kind === 'drill')
       .map(toEntry)
@@ -169,6 +169,22 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
     },
 
     history,
+
+    async rtoTrend(loaded) {
+      const trend = (await historyView(loaded)).trends.find((t) => t.recipe === loaded.recipe.name);
+      const out: GuideRtoTrend = trend
+        ? { points: trend.points, direction: trend.direction, changePct: trend.changePct }
+        : { points: [], direction: 'n/a', changePct: null };
+      return out;
+    },
+
+    async runReport(entry) {
+      if (!entry.dir) throw new Error(`run ${entry.runId} has no directory left in the evidence (only its history entry)`);
+      // Rebuilt from events.jsonl (the same as `restore-assistant report DIR`); hostile text escaped.
+      const md = await renderReport(entry.dir, 'md');
+      return md.split('\n').map((line) => sanitizeText(line));
+    },
+
     clock: () => new Date(),
 
     async dispose() {

@@ -17,7 +17,8 @@ import { confirmedLine, RunScreen, RunStatic } from './screens/RunScreen.js';
 import { AbandonedScreen, SummaryScreen } from './screens/SummaryScreen.js';
 import { VerifyScreen } from './screens/VerifyScreen.js';
 import type { GuideDeps, UnhealthyDecision, UnhealthyQuestion, VerifyProgress } from './types.js';
-import { estimateFromHistory, exitCodeOf, isTerminal, planRequestOf, wizardReducer, type GuideError, type Job, type WizardEvent, type WizardState } from './wizard.js';
+import { estimateFromHistory, exitCodeOf, holdsScreen, isTerminal, planRequestOf, wizardReducer, type GuideError, type Job, type WizardEvent, type WizardState } from './wizard.js';
+import { incidentBlock } from './incident.js';
 
 export interface GuideOutcome {
   exitCode: number;
@@ -29,6 +30,8 @@ export interface AppProps {
   deps: GuideDeps;
   initial: WizardState;
   onDone: (outcome: GuideOutcome) => void;
+  /** The operator pressed p on the summary: these lines are printed plainly after the screen is gone. */
+  onPrint?: (lines: string[]) => void;
   /** SIGINT/SIGTERM delivered to the process (not through the keyboard) arrive here. */
   subscribeInterrupts?: (onInterrupt: () => void) => () => void;
 }
@@ -67,7 +70,7 @@ function jobOf(state: WizardState): { job: Job; state: WizardState } | undefined
  * The guided interface: one reducer (wizard.ts) decides what is on screen; this component runs the
  * side effect each state asks for through the injected deps and feeds the results back.
  */
-export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): React.JSX.Element {
+export function App({ deps, initial, onDone, onPrint, subscribeInterrupts }: AppProps): React.JSX.Element {
   const [state, rawDispatch] = useReducer(wizardReducer, initial);
   const [verifyProgress, setVerifyProgress] = useState<VerifyProgress | undefined>(undefined);
   const [runView, setRunView] = useState<RunView>(emptyRunView);
@@ -137,7 +140,18 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
         }
         case 'history': {
           if (s.screen !== 'history' || !s.choice.loaded) return;
-          rawDispatch({ type: 'history-loaded', job, entries: await deps.history(s.choice.loaded) });
+          const [entries, trend] = await Promise.all([
+            deps.history(s.choice.loaded),
+            // No trend is no trend line, never a failure of the history screen.
+            deps.rtoTrend(s.choice.loaded).catch(() => undefined),
+          ]);
+          rawDispatch(trend ? { type: 'history-loaded', job, entries, trend } : { type: 'history-loaded', job, entries });
+          return;
+        }
+        case 'report': {
+          if (s.screen !== 'history' || !s.open) return;
+          const lines = await deps.runReport(s.open.entry);
+          if (!ac.signal.aborted) rawDispatch({ type: 'report-loaded', job, lines });
           return;
         }
         case 'sets': {
@@ -223,15 +237,19 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
     pendingAnswer.current = undefined;
   }, [answer]);
 
-  // One place decides the end and the exit code.
+  // One place decides the end and the exit code; the summary stays up until the operator leaves it.
   useEffect(() => {
-    if (done.current || !isTerminal(state)) return;
-    done.current = true;
-    onDone({ exitCode: exitCodeOf(state) ?? ExitCode.internal, state });
+    if (!isTerminal(state)) return;
+    if (!done.current) {
+      done.current = true;
+      onDone({ exitCode: exitCodeOf(state) ?? ExitCode.internal, state });
+    }
+    if (holdsScreen(state)) return;
+    if (state.screen === 'summary' && state.closed?.print) onPrint?.(incidentBlock(state));
     exit();
-  }, [state, onDone, exit]);
+  }, [state, onDone, onPrint, exit]);
 
-  const active = !isTerminal(state);
+  const active = !isTerminal(state) || holdsScreen(state);
   const confirmed = state.screen === 'run' || state.screen === 'summary' || state.screen === 'abandoned' ? confirmedLine(state) : undefined;
   let screen: React.JSX.Element;
   switch (state.screen) {
@@ -260,7 +278,7 @@ export function App({ deps, initial, onDone, subscribeInterrupts }: AppProps): R
       screen = <RunScreen state={state} dispatch={dispatch} now={now} active={active} view={runView} {...(absorbed && state.interrupts === 1 ? { notice: absorbed } : {})} />;
       break;
     case 'summary':
-      screen = <SummaryScreen state={state} />;
+      screen = <SummaryScreen state={state} dispatch={dispatch} active={active} now={now} />;
       break;
     case 'abandoned':
       screen = <AbandonedScreen state={state} />;

@@ -18,6 +18,7 @@ export interface RunGuideOptions {
 /** Render the guided flow until it ends; resolves with its outcome (the exit code is decided in the wizard). */
 export async function runGuide(deps: GuideDeps, options: RunGuideOptions = {}): Promise<GuideOutcome> {
   let outcome: GuideOutcome | undefined;
+  let printed: string[] | undefined;
   const initial = initialState(options.pinned ? { pinned: options.pinned } : {});
   const instance = render(
     <ThemeContext.Provider value={themeFor(options.env ?? process.env)}>
@@ -26,6 +27,9 @@ export async function runGuide(deps: GuideDeps, options: RunGuideOptions = {}): 
         initial={initial}
         onDone={(o) => {
           outcome = o;
+        }}
+        onPrint={(lines) => {
+          printed = lines;
         }}
         {...(options.subscribeInterrupts ? { subscribeInterrupts: options.subscribeInterrupts } : {})}
       />
@@ -38,5 +42,7 @@ export async function runGuide(deps: GuideDeps, options: RunGuideOptions = {}): 
     },
   );
   await instance.waitUntilExit();
+  // p on the summary: the incident block once more, plain text (no colour, no frame) to paste.
+  if (printed) (options.stdout ?? process.stdout).write(`\n${printed.join('\n')}\n`);
   return outcome ?? { exitCode: ExitCode.internal, state: initial };
 }

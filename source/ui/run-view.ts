@@ -38,6 +38,9 @@ export interface RollbackView {
 
 export interface RunView {
   runId?: string;
+  /** Who ran it, where (run-started): for the incident block. */
+  operator?: string;
+  host?: string;
   /** Steps in the order they started. */
   steps: StepView[];
   /** Ids of finished (done, failed, skipped) steps in the order they finished. */
@@ -73,7 +76,7 @@ export function foldRunEvent(view: RunView, raw: EngineEvent): RunView {
   const event = sanitizeDeep(raw);
   switch (event.type) {
     case 'run-started':
-      return { ...view, runId: event.runId };
+      return { ...view, runId: event.runId, operator: event.operator, host: event.host };
     case 'step-started':
       return updateStep(view, event.stepId, event.title, { status: 'running', startedAt: event.ts, title: event.title }, false);
     case 'step-finished': {
@@ -173,12 +176,28 @@ export function describeRunState(view: RunView, plan: Plan): string[] {
   return lines;
 }
 
+/** How long earlier runs took, and how long this one has run so far (for the overall time left). */
+export interface OverallEstimate {
+  /** Median of earlier successful runs of this kind (confirm to healthy). */
+  ms: number;
+  runs: number;
+  /** Since the operator confirmed. */
+  elapsedMs: number;
+}
+
 /**
  * The run's overall position, one line: "Step 9 of 19 · 8 done · about 8s left in Restore
  * PostgreSQL database shop" (the time left is the engine's own per-step ETA from its progress
- * events; without one, none is claimed). Parallel steps: "Steps 9–10 of 19".
+ * events; without one, none is claimed). Parallel steps: "Steps 9–10 of 19". With earlier runs'
+ * median: " · about 12s left in all (median of 3 runs)", never less than the running step's ETA;
+ * past the median it says so instead of counting below zero.
  */
-export function overallProgressLine(view: RunView, totalSteps: number, formatDuration: (ms: number) => string): string | undefined {
+export function overallProgressLine(
+  view: RunView,
+  totalSteps: number,
+  formatDuration: (ms: number) => string,
+  estimate?: OverallEstimate,
+): string | undefined {
   if (view.rollback || view.finished || totalSteps === 0) return undefined;
   const done = view.finishedOrder.length;
   const running = runningSteps(view);
@@ -195,5 +214,14 @@ export function overallProgressLine(view: RunView, totalSteps: number, formatDur
       eta = ` · about ${formatDuration(ms)} left in ${s.title}`;
     }
   }
-  return `${where} · ${done} done${eta}`;
+  let overall = '';
+  if (estimate && estimate.runs > 0) {
+    const left = estimate.ms - estimate.elapsedMs;
+    const runs = `median of ${estimate.runs} run${estimate.runs === 1 ? '' : 's'}`;
+    overall =
+      left > 0
+        ? ` · about ${formatDuration(Math.max(left, longest))} left in all (${runs})`
+        : ` · longer than the usual ${formatDuration(estimate.ms)} (${runs})`;
+  }
+  return `${where} · ${done} done${eta}${overall}`;
 }

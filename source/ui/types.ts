@@ -31,6 +31,15 @@ export interface GuideHistoryEntry {
   dir?: string;
 }
 
+/** Drill RTOs over time (evidence/history.ts rtoTrend): what the history screen shows under the runs. */
+export interface GuideRtoTrend {
+  /** Successful drills with a measured RTO, oldest first. */
+  points: Array<{ runId: string; at: string; rtoMs: number }>;
+  /** The latest drill against the average of up to three before it. */
+  direction: 'better' | 'worse' | 'steady' | 'n/a';
+  changePct: number | null;
+}
+
 /** A recipe as the first screen lists it (invalid recipes are listed with their error). */
 export interface RecipeChoice {
   name: string;
@@ -122,5 +131,9 @@ export interface GuideDeps {
   ): Promise<RunResult>;
   /** Past runs of a recipe, newest first (empty when there is no history yet). */
   history(recipe: LoadedRecipe): Promise<GuideHistoryEntry[]>;
+  /** The recipe's drill RTO trend (the same as `restore-assistant history` shows). */
+  rtoTrend(recipe: LoadedRecipe): Promise<GuideRtoTrend>;
+  /** A past run's report (report.md, rebuilt from its events), as lines; refused when the run has no directory. */
+  runReport(entry: GuideHistoryEntry): Promise<string[]>;
   clock(): Date;
 }

@@ -4,7 +4,15 @@ import type { Plan, PlanOptions, TargetFacts } from '../plan/types.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { RunView } from './run-view.js';
-import type { GuideHistoryEntry, GuideMode, RecipeChoice, RunResult, UnhealthyDecision, UnhealthyQuestion } from './types.js';
+import type {
+  GuideHistoryEntry,
+  GuideMode,
+  GuideRtoTrend,
+  RecipeChoice,
+  RunResult,
+  UnhealthyDecision,
+  UnhealthyQuestion,
+} from './types.js';
 
 /**
  * The guided flow as a pure state machine: recipe → backup → verify → plan review → confirm → run →
@@ -32,7 +40,7 @@ export type UnhealthyPolicy = 'ask' | 'rollback' | 'keep';
 
 /** A side effect a state is waiting for. Identity matters: results name the job they answer. */
 export interface Job {
-  readonly kind: 'recipes' | 'history' | 'sets' | 'verify' | 'probe' | 'plan' | 'run';
+  readonly kind: 'recipes' | 'history' | 'report' | 'sets' | 'verify' | 'probe' | 'plan' | 'run';
 }
 
 export interface GuideError {
@@ -67,7 +75,12 @@ export interface HistoryState {
   choice: RecipeChoice;
   job?: Job;
   entries?: GuideHistoryEntry[];
+  trend?: GuideRtoTrend;
   error?: string;
+  /** Index into entries. */
+  cursor: number;
+  /** A run opened with Enter: its report, scrolled to `offset`. */
+  open?: { entry: GuideHistoryEntry; lines?: string[]; error?: string; offset: number };
   back: RecipeState;
 }
 
@@ -132,6 +145,7 @@ export interface ConfirmState {
   chosen: Chosen;
   set: BackupSet;
   plan: Plan;
+  estimate?: DurationEstimate;
   onUnhealthy: UnhealthyPolicy;
   word: string;
   attempts: number;
@@ -150,6 +164,8 @@ export interface RunState {
   /** Ctrl-C presses so far: 1 = abort requested (the engine rolls back); 2 = stop waiting (the engine reports the state). */
   interrupts: number;
   onUnhealthy: UnhealthyPolicy;
+  /** How long earlier runs took (the overall "about N left" on the run screen). */
+  estimate?: DurationEstimate;
   /** The engine asks: health checks failed; keep the restored state or roll back? */
   question?: UnhealthyQuestion;
   /** The operator's answer (the App hands it to the engine once). */
@@ -164,6 +180,8 @@ export interface SummaryState {
   confirmedAt: string;
   result: RunResult;
   view?: RunView;
+  /** The operator left the summary (q, Enter, Esc); `print`: with p, the incident block is printed plainly after the screen. */
+  closed?: { print: boolean };
 }
 
 /** The operator stopped waiting for a rollback (second Ctrl-C): the exact known state is reported. */
@@ -222,7 +240,9 @@ export type WizardEvent =
   | { type: 'job-failed'; job: Job; error: GuideError }
   | { type: 'select-recipe'; name: string }
   | { type: 'recipe-action'; action: GuideMode | 'history' }
-  | { type: 'history-loaded'; job: Job; entries: GuideHistoryEntry[] }
+  | { type: 'history-loaded'; job: Job; entries: GuideHistoryEntry[]; trend?: GuideRtoTrend }
+  | { type: 'report-loaded'; job: Job; lines: string[] }
+  | { type: 'print' }
   | { type: 'sets-loaded'; job: Job; sets: BackupSet[]; warnings: string[] }
   | { type: 'move'; delta: number }
   | { type: 'filter-start' }
@@ -328,7 +348,6 @@ export function acceptsCommandKeys(state: WizardState): boolean {
     case 'confirm':
     case 'run':
     case 'help':
-    case 'summary':
     case 'abandoned':
     case 'cancelled':
       return false;
@@ -370,14 +389,15 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
   }
 
   if (event.type === 'help') {
-    if (!acceptsCommandKeys(state)) return state;
+    if (!acceptsCommandKeys(state) || state.screen === 'summary') return state;
     return { screen: 'help', previous: state };
   }
 
   if (event.type === 'quit') {
     if (state.screen === 'error') return { ...state, back: undefined };
-    if (!acceptsCommandKeys(state) && state.screen !== 'summary') return state;
-    if (state.screen === 'summary') return state;
+    // The summary is left, not cancelled: the run's exit code stands.
+    if (state.screen === 'summary') return state.closed ? state : { ...state, closed: { print: false } };
+    if (!acceptsCommandKeys(state)) return state;
     return cancelled(state.screen);
   }
 
@@ -385,10 +405,7 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
     case 'recipe':
       return reduceRecipe(state, event);
     case 'history':
-      if (event.type === 'history-loaded') return { ...state, job: undefined, entries: event.entries };
-      if (event.type === 'job-failed') return { ...state, job: undefined, error: event.error.message };
-      if (event.type === 'back') return state.back;
-      return state;
+      return reduceHistory(state, event);
     case 'backup':
       return reduceBackup(state, event);
     case 'verify':
@@ -428,6 +445,7 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
             job: job('run'),
             interrupts: 0,
             onUnhealthy: state.onUnhealthy,
+            ...(state.estimate ? { estimate: state.estimate } : {}),
           };
         }
         return { ...state, attempts: state.attempts + 1, mismatch: event.text };
@@ -457,9 +475,58 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
         return { ...state, answer: event.decision };
       }
       return state;
+    case 'summary':
+      if (state.closed) return state;
+      if (event.type === 'print') return { ...state, closed: { print: true } };
+      if (event.type === 'back' || event.type === 'proceed') return { ...state, closed: { print: false } };
+      return state;
     case 'error':
       if (event.type === 'back' && state.back) return state.back;
       return state;
+    default:
+      return state;
+  }
+}
+
+function reduceHistory(state: HistoryState, event: WizardEvent): WizardState {
+  if (state.open) {
+    const open = state.open;
+    switch (event.type) {
+      case 'report-loaded':
+        return { ...state, job: undefined, open: { ...open, lines: event.lines } };
+      case 'job-failed':
+        return { ...state, job: undefined, open: { ...open, error: event.error.message } };
+      case 'move': {
+        const max = Math.max(0, (open.lines?.length ?? 0) - 1);
+        return { ...state, open: { ...open, offset: Math.min(max, Math.max(0, open.offset + event.delta)) } };
+      }
+      case 'back':
+      case 'proceed':
+        // Back to the list, where the cursor was; a report still loading is dropped.
+        return { ...state, job: undefined, open: undefined };
+      default:
+        return state;
+    }
+  }
+  switch (event.type) {
+    case 'history-loaded': {
+      const next: HistoryState = { ...state, job: undefined, entries: event.entries, cursor: 0 };
+      if (event.trend) next.trend = event.trend;
+      return next;
+    }
+    case 'job-failed':
+      return { ...state, job: undefined, error: event.error.message };
+    case 'move': {
+      const n = state.entries?.length ?? 0;
+      return { ...state, cursor: n === 0 ? 0 : Math.min(n - 1, Math.max(0, state.cursor + event.delta)) };
+    }
+    case 'proceed': {
+      const entry = state.entries?.[state.cursor];
+      if (!entry) return state;
+      return { ...state, job: job('report'), open: { entry, offset: 0 } };
+    }
+    case 'back':
+      return state.back;
     default:
       return state;
   }
@@ -485,7 +552,7 @@ function reduceRecipe(state: RecipeState, event: WizardEvent): WizardState {
     case 'recipe-action': {
       const choice = state.recipes?.find((r) => r.name === state.selected);
       if (!choice?.loaded) return state;
-      if (event.action === 'history') return { screen: 'history', choice, job: job('history'), back: state };
+      if (event.action === 'history') return { screen: 'history', choice, job: job('history'), cursor: 0, back: state };
       return backupStateFor({ recipe: choice.loaded, mode: event.action }, state);
     }
     case 'back':
@@ -631,6 +698,7 @@ function reducePlan(state: PlanState, event: WizardEvent): WizardState {
         onUnhealthy: state.onUnhealthy,
         word: confirmWordFor(state.chosen.recipe.recipe),
         attempts: 0,
+        ...(state.estimate ? { estimate: state.estimate } : {}),
         back: state,
       };
     case 'back':
@@ -640,7 +708,15 @@ function reducePlan(state: PlanState, event: WizardEvent): WizardState {
   }
 }
 
-/** States the guide ends in. */
+/**
+ * Whether the screen stays up (taking keys) although the outcome is decided: the summary, until the
+ * operator leaves it (q / Enter / Esc, or p to print the incident block plainly).
+ */
+export function holdsScreen(state: WizardState): boolean {
+  return state.screen === 'summary' && !state.closed;
+}
+
+/** States the guide ends in (the exit code is decided; the summary still holds the screen until left). */
 export function isTerminal(state: WizardState): boolean {
   return (
     state.screen === 'cancelled' ||

@@ -4,6 +4,8 @@ export const keys = {
   escape: '\u001B',
   up: '\u001B[A',
   down: '\u001B[B',
+  pageUp: '\u001B[5~',
+  pageDown: '\u001B[6~',
   ctrlC: '\u0003',
   backspace: '\u007F',
 } as const;

@@ -7,6 +7,7 @@ import { recipeSchema, type RecipeInput } from '../../source/recipe/schema.js';
 import type {
   GuideDeps,
   GuideHistoryEntry,
+  GuideRtoTrend,
   PlanRequest,
   RecipeChoice,
   RunResult,
@@ -257,6 +258,7 @@ export function fakeDeps(
     sets?: BackupSet[];
     badSets?: string[];
     history?: GuideHistoryEntry[];
+    trend?: GuideRtoTrend;
     missingRoles?: string[];
   } = {},
 ): FakeDepsControl {
@@ -318,6 +320,20 @@ export function fakeDeps(
     history: async (r) => {
       calls.push(`history(${r.recipe.name})`);
       return options.history ?? [];
+    },
+    rtoTrend: async (r) => {
+      calls.push(`rtoTrend(${r.recipe.name})`);
+      return options.trend ?? { points: [], direction: 'n/a', changePct: null };
+    },
+    runReport: async (entry) => {
+      calls.push(`runReport(${entry.runId})`);
+      if (!entry.dir) throw new Error(`run ${entry.runId} has no directory left in the evidence (only its history entry)`);
+      return [
+        `# Restore report: ${entry.runId}`,
+        '',
+        `Outcome: ${entry.outcome}`,
+        ...Array.from({ length: 60 }, (_, i) => `report line ${i + 1}`),
+      ];
     },
     clock: () => NOW,
   };

@@ -29,14 +29,17 @@ const settle = async (): Promise<void> => {
   for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
 };
 
-export function renderGuide(deps: GuideDeps, options: { initial?: WizardState; env?: NodeJS.ProcessEnv; subscribeInterrupts?: (fn: () => void) => () => void } = {}): Rendered {
+export function renderGuide(
+  deps: GuideDeps,
+  options: { initial?: WizardState; env?: NodeJS.ProcessEnv; subscribeInterrupts?: (fn: () => void) => () => void; onPrint?: (lines: string[]) => void } = {},
+): Rendered {
   let resolveOutcome!: (o: GuideOutcome) => void;
   const outcome = new Promise<GuideOutcome>((r) => {
     resolveOutcome = r;
   });
   const instance = render(
     <ThemeContext.Provider value={themeFor(options.env ?? { NO_COLOR: '1' })}>
-      <App deps={deps} initial={options.initial ?? initialState()} onDone={resolveOutcome} {...(options.subscribeInterrupts ? { subscribeInterrupts: options.subscribeInterrupts } : {})} />
+      <App deps={deps} initial={options.initial ?? initialState()} onDone={resolveOutcome} {...(options.onPrint ? { onPrint: options.onPrint } : {})} {...(options.subscribeInterrupts ? { subscribeInterrupts: options.subscribeInterrupts } : {})} />
     </ThemeContext.Provider>,
   );
   const frame = (): string => stripVTControlCharacters(instance.lastFrame() ?? '');

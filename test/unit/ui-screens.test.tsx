@@ -90,6 +90,52 @@ describe('guided interface screens', () => {
     await g.press(keys.escape, 'What do you want to do with story-portal?');
   });
 
+  it('history: Enter opens a run\'s report (scrolls, Esc back to the list where the cursor was); the drill RTO trend is under the runs', async () => {
+    const withDirs = history.map((e) => ({ ...e, dir: `/evidence/runs/${e.runId}` }));
+    const trend = {
+      points: [
+        { runId: 'd1', at: '2026-01-01T05:00:00.000Z', rtoMs: 200_000 },
+        { runId: 'd2', at: '2026-01-08T05:00:00.000Z', rtoMs: 220_000 },
+        { runId: 'r2', at: '2026-01-15T05:00:00.000Z', rtoMs: 240_000 },
+      ],
+      direction: 'steady' as const,
+      changePct: 14,
+    };
+    const control = fakeDeps({ history: withDirs, trend });
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    g.resize(80, 24);
+    await g.waitFor('What do you want to do with story-portal?');
+    await g.press(keys.down, '› Drill');
+    await g.press(keys.down, '› History');
+    await g.press(keys.enter, 'Restores and drills of story-portal, newest first');
+    const list = await g.waitFor('Drill RTO trend');
+    expect(flat(list)).toContain('Drill RTO trend: 3m 20s → 3m 40s → 4m 00s: steady (+14% against the 2 before)');
+    for (const line of list.split('\n')) expect(line.length).toBeLessThanOrEqual(80);
+    // At 80 columns the header is one line (issue 12: the RPO header wrapped).
+    expect(list).toMatch(/^ {2}Started \(UTC\)\s+Kind\s+Result\s+RTO\s+RPO\s*$/m);
+    expect(list).toMatch(/Enter open its report/);
+    await g.press('j', /› 2026-01-10 05:00Z/);
+    const report = await g.press(keys.enter, '# Restore report: r1');
+    expect(control.calls).toContain('runReport(r1)');
+    expect(report).toContain('Report of run r1');
+    expect(report).toMatch(/lines 1–\d+ of 63 · restore-assistant report \/evidence\/runs\/r1/);
+    await g.press(keys.down, /lines 2–/);
+    await g.press(keys.pageDown, /lines \d{2}–/);
+    await g.press(keys.escape, /› 2026-01-10 05:00Z/);
+    // A run known only from the history index (its directory gone) says so instead of a report.
+    await g.press('j', /› 2026-01-05 05:00Z/);
+    expect(g.frame()).toContain('Drill RTO trend');
+    await g.press(keys.escape, 'What do you want to do with story-portal?');
+    const noDir = fakeDeps({ history });
+    const h = renderGuide(noDir.deps, { initial: initialState({ pinned: recipeFixture() }) });
+    await h.waitFor('What do you want to do with story-portal?');
+    await h.press(keys.down, '› Drill');
+    await h.press(keys.down, '› History');
+    await h.press(keys.enter, '2026-01-15 05:00Z');
+    const gone = await h.press(keys.enter, 'The report cannot be shown');
+    expect(flat(gone)).toContain('run r2 has no directory left in the evidence');
+  });
+
   it('backup screen: newest first with time, age, sizes, checksums and the RPO the choice implies; type to filter', async () => {
     const control = fakeDeps();
     const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
@@ -207,7 +253,7 @@ describe('guided interface screens', () => {
     const control = fakeDeps();
     const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
     await toRun(g);
-    expect(g.frame()).toContain('Confirmed at 2026-01-18 05:00Z: IN-PLACE restore of story-portal from set 2026-01-18_01-45-13');
+    expect(g.frame()).toContain('Confirmed at 05:00:00Z: IN-PLACE restore of story-portal from 2026-01-18_01-45-13');
     control.emit({ type: 'step-started', stepId: 'preflight', title: 'Check tools, versions and disk' });
     control.emit({ type: 'step-finished', stepId: 'preflight', title: 'Tools, versions and disk checked', durationMs: 1200 });
     control.emit({ type: 'step-started', stepId: 'pg-restore', title: 'Restore PostgreSQL database agentic_platform' });
@@ -224,18 +270,58 @@ describe('guided interface screens', () => {
     control.emit({ type: 'step-finished', stepId: 'pg-restore', title: 'PostgreSQL database agentic_platform restored', durationMs: 64_000 });
     control.emit({ type: 'health-check', name: 'api http', ok: true, attempts: 2, durationMs: 900, detail: '200' });
     control.finishRun({ summary: summaryFixture(), evidenceDir: '/state/restore-assistant/runs/20260118T050000Z-story-portal' });
-    const s = await g.waitFor('Evidence: /state/restore-assistant/runs/20260118T050000Z-story-portal');
+    const s = await g.waitFor('Evidence  /state/restore-assistant/runs/20260118T050000Z-story-portal');
     expect(s).toContain('✔ Restore of story-portal from 2026-01-18_01-45-13: restored, healthy (exit 0)');
-    expect(s).toContain('RTO  4m 12s from confirm to healthy (target 30m: met)');
-    expect(s).toContain('RPO  3h 14m of changes lost (backup age at restore) (target 4h 0m: met)');
-    expect(s).toContain('✔ Health check api http: passed (2 attempts)');
-    expect(flat(s)).toContain('Safety copy of postgres: agentic_platform__pre_restore_20260118T050000Z (the current database, renamed)');
+    // The block for the incident channel: one fact a line.
+    expect(s).toContain(`Recipe    story-portal (${recipeFixture().file})`);
+    expect(s).toContain('Set       2026-01-18_01-45-13, taken 2026-01-18 01:45Z');
+    expect(s).toContain('Confirmed 2026-01-18 05:00Z');
+    expect(s).toContain('RTO       4m 12s from confirm to healthy (target 30m: met)');
+    expect(s).toContain('RPO       3h 14m of changes lost (target 4h 0m: met)');
+    expect(s).toContain('Health    1 of 1 checks passed');
+    expect(flat(s)).toContain('Copies postgres: agentic_platform__pre_restore_20260118T050000Z');
+    expect(s).toContain("Next      restore-assistant report /state/restore-assistant/runs/20260118T050000Z-story-portal");
     expect(s).toContain('✔ PostgreSQL database agentic_platform restored  1m 04s');
     expect(s).toContain('- Drop the safety copy agentic_platform__pre_restore_20260118T050000Z');
+    expect(s).toMatch(/p print it plainly \(to paste\)\s+·\s+q quit/);
     // Finished steps were printed once, above the live area, in the order they finished.
     const all = s.split('\n');
     expect(all.findIndex((l) => l.includes('Tools, versions and disk checked'))).toBeLessThan(all.findIndex((l) => l.includes('agentic_platform restored')));
+    // The exit code is decided when the summary shows; the screen stays until the operator leaves it.
     expect((await g.outcome).exitCode).toBe(0);
+  });
+
+  it('summary: p prints the incident block plainly (whole lines, no colour) and leaves; q leaves without it', async () => {
+    for (const key of ['p', 'q']) {
+      const control = fakeDeps();
+      const printed: string[][] = [];
+      const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }), env: {}, onPrint: (lines) => printed.push(lines) });
+      await toRun(g);
+      control.emit({ type: 'health-check', name: 'api http', ok: true, attempts: 1, durationMs: 900, detail: '200' });
+      control.finishRun({ summary: summaryFixture(), evidenceDir: '/state/runs/r1' });
+      await g.waitFor('p print it plainly');
+      expect((await g.outcome).exitCode).toBe(0);
+      expect(printed).toEqual([]);
+      g.instance.stdin.write(key);
+      // Left: the key hints are gone (the App then ends Ink).
+      await g.waitFor((f) => !f.includes('p print it plainly'));
+      if (key === 'q') {
+        expect(printed).toEqual([]);
+        continue;
+      }
+      expect(printed).toHaveLength(1);
+      const block = printed[0] ?? [];
+      expect(block[0]).toBe('Restore of story-portal from 2026-01-18_01-45-13: restored, healthy (exit 0)');
+      expect(block).toContain(`Recipe    story-portal (${recipeFixture().file})`);
+      expect(block).toContain('Set       2026-01-18_01-45-13, taken 2026-01-18 01:45Z');
+      expect(block).toContain('RPO       3h 14m of changes lost (target 4h 0m: met)');
+      expect(block).toContain('RTO       4m 12s from confirm to healthy (target 30m: met)');
+      expect(block).toContain('Health    1 of 1 checks passed');
+      expect(block).toContain('Evidence  /state/runs/r1');
+      expect(block).toContain('Copies    postgres: agentic_platform__pre_restore_20260118T050000Z');
+      expect(block).toContain('Next      restore-assistant report /state/runs/r1');
+      for (const line of block) expect(line).not.toMatch(/\u001B/);
+    }
   });
 
   it('Ctrl-C during the run aborts the engine and shows the rollback; the engine\'s answer decides the exit code', async () => {
@@ -379,7 +465,7 @@ describe('guided interface screens', () => {
     await expect(answer).resolves.toBe('keep');
     control.finishRun({ summary: summaryFixture({ outcome: 'unhealthy', exitCode: ExitCode.unhealthy, rtoMs: 61_000, failedChecks: ['api http'] }) });
     const s = await g.waitFor('restored, UNHEALTHY (exit 4)');
-    expect(s).toContain('RTO  1m 01s from confirm to the end of the failed health checks');
+    expect(s).toContain('RTO       1m 01s from confirm to the end of the failed checks');
     expect((await g.outcome).exitCode).toBe(ExitCode.unhealthy);
   });
 

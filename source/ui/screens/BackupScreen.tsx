@@ -179,9 +179,13 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
               </Text>
             ))}
             {health.length > 0 ? (
-              <Text color={theme.warn} wrap="truncate-end">
-                {theme.symbols.warn} Health{health.length > 1 ? ` [1 of ${health.length}, all in \`list\`]` : ''}: {sanitizeText(health[0]?.message.replace(`${current.id}: `, '') ?? '')}
-              </Text>
+              // Wrapped under itself, not cut (issue 12: "damage in stora…" at 80 columns).
+              <Box>
+                <Text color={theme.warn}>{theme.symbols.warn} </Text>
+                <Text color={theme.warn} wrap="wrap">
+                  Health{health.length > 1 ? ` [1 of ${health.length}, all in \`list\`]` : ''}: {sanitizeText(health[0]?.message.replace(`${current.id}: `, '') ?? '')}
+                </Text>
+              </Box>
             ) : null}
             {current.warnings.slice(0, 2).map((w) => (
               <Text key={w} color={theme.warn} wrap="truncate-end">

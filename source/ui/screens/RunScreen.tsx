@@ -25,9 +25,12 @@ export function RunStatic({ confirmed, view }: { confirmed: string; view: RunVie
     <Static items={items}>
       {(item) =>
         item.kind === 'confirmed' ? (
-          <Text key={item.key} bold>
-            {theme.symbols.ok} {item.text}
-          </Text>
+          <Box key={item.key}>
+            <Text bold>{theme.symbols.ok} </Text>
+            <Text bold wrap="wrap">
+              {item.text}
+            </Text>
+          </Box>
         ) : (
           <FinishedStep key={item.key} step={item.step} theme={theme} />
         )
@@ -62,9 +65,12 @@ function FinishedStep({ step, theme }: { step: StepView; theme: Theme }): React.
   );
 }
 
+/** "Confirmed at 12:52:38Z: IN-PLACE restore of demo from 2026-12-01_12-52-23" (fits 80 columns for usual names; wraps under itself otherwise). */
 export function confirmedLine(state: { plan: Plan; confirmedAt: string }): string {
   const what = state.plan.mode === 'restore' ? 'IN-PLACE restore' : 'drill';
-  return sanitizeText(`Confirmed at ${formatUtc(state.confirmedAt)}: ${what} of ${state.plan.recipe.name} from set ${state.plan.backup.id}`);
+  const d = new Date(state.confirmedAt);
+  const at = Number.isNaN(d.getTime()) ? formatUtc(state.confirmedAt) : `${d.toISOString().slice(11, 19)}Z`;
+  return sanitizeText(`Confirmed at ${at}: ${what} of ${state.plan.recipe.name} from ${state.plan.backup.id}`);
 }
 
 /** Screen 6: the engine's steps as they run. Finished steps stay above (Static); the running ones show elapsed time, progress and output. */
@@ -74,6 +80,12 @@ export function RunScreen({ state, dispatch, now, active, view, notice }: Screen
 
   const running = runningSteps(view);
   const rollback = view.rollback;
+  const overall = overallProgressLine(
+    view,
+    state.plan.steps.length,
+    formatDuration,
+    state.estimate ? { ms: state.estimate.ms, runs: state.estimate.runs, elapsedMs: Math.max(0, now.getTime() - new Date(state.confirmedAt).getTime()) } : undefined,
+  );
   const asking = state.question !== undefined && state.answer === undefined && state.interrupts === 0;
 
   useInput(
@@ -99,9 +111,9 @@ export function RunScreen({ state, dispatch, now, active, view, notice }: Screen
                 : [{ key: 'Ctrl-C', description: 'leave now (state from the last events)' }]
         }
       >
-        {overallProgressLine(view, state.plan.steps.length, formatDuration) !== undefined ? (
-          <Text bold wrap="truncate-end">
-            {overallProgressLine(view, state.plan.steps.length, formatDuration)}
+        {overall !== undefined ? (
+          <Text bold wrap="wrap">
+            {overall}
           </Text>
         ) : null}
         {running.length === 0 && !rollback && !state.question ? <Text color={theme.muted}>{view.steps.length === 0 ? 'Engine starting…' : 'Next step starting…'}</Text> : null}

@@ -1,41 +1,78 @@
-import { Box, Text } from 'ink';
+import { Box, Text, useInput } from 'ink';
 import { Frame } from '../components/Frame.js';
-import { formatAge, formatDuration, formatMinutes, outcomeLabel } from '../format.js';
+import { actionFor } from '../keys.js';
+import { incidentLines, INCIDENT_LABEL_WIDTH, verdictLine } from '../incident.js';
 import { describeRunState } from '../run-view.js';
 import { useTheme } from '../theme.js';
-import type { AbandonedState, SummaryState } from '../wizard.js';
+import type { AbandonedState, SummaryState, WizardEvent } from '../wizard.js';
 
-function objective(ms: number | undefined, targetMinutes: number | undefined, what: string, fmt: (n: number) => string): string {
-  if (ms === undefined) return `not measured (${what})`;
-  const target = targetMinutes === undefined ? '' : ` (target ${formatMinutes(targetMinutes)}: ${ms <= targetMinutes * 60_000 ? 'met' : 'MISSED'})`;
-  return `${fmt(ms)} ${what}${target}`;
-}
-
-/** Screen 7: what happened, measured RTO/RPO, health, safety copies, where the evidence is, what next. */
-export function SummaryScreen({ state }: { state: SummaryState }): React.JSX.Element {
+/**
+ * Screen 7: the verdict and the block to paste into the incident channel (recipe, set and its
+ * time, RPO, RTO against the targets, health, evidence, safety copies, the one next command), then
+ * what each target holds and the engine's next steps. p prints the block plainly after the screen
+ * (no colour, no frame, whole lines); q, Enter or Esc leave. The exit code is the run's either way.
+ */
+export function SummaryScreen({
+  state,
+  dispatch,
+  active,
+}: {
+  state: SummaryState;
+  dispatch: (e: WizardEvent) => void;
+  active: boolean;
+  now?: Date;
+}): React.JSX.Element {
   const theme = useTheme();
-  const { summary, evidenceDir } = state.result;
-  const health = state.view?.health ?? [];
+  const { summary } = state.result;
   const good = summary.outcome === 'restored';
   const bad = summary.outcome === 'rollback-incomplete' || summary.outcome === 'unhealthy';
-  const objectives = state.plan.objectives;
-  const noun = state.plan.mode === 'drill' ? 'Drill' : 'Restore';
+  useInput(
+    (input, key) => {
+      if (input === 'p' && !key.ctrl) dispatch({ type: 'print' });
+      else if (actionFor(input, key, ['quit'])) dispatch({ type: 'quit' });
+      else if (actionFor(input, key, ['select'])) dispatch({ type: 'proceed' });
+      else if (actionFor(input, key, ['back'])) dispatch({ type: 'back' });
+    },
+    { isActive: active && !state.closed },
+  );
+  const lines = incidentLines(state);
+  const health = state.view?.health ?? [];
   return (
-    <Frame step="Summary" footer={[]}>
-      <Text bold color={good ? theme.ok : bad ? theme.danger : theme.warn}>
-        {good ? theme.symbols.ok : theme.symbols.fail} {noun} of {state.plan.recipe.name} from {state.plan.backup.id}: {outcomeLabel[summary.outcome]} (exit {summary.exitCode})
+    <Frame
+      step="Summary"
+      footer={
+        state.closed
+          ? []
+          : [
+              { key: 'p', description: 'print it plainly (to paste)', short: 'print' },
+              { key: 'q', description: 'quit' },
+            ]
+      }
+    >
+      <Text bold color={good ? theme.ok : bad ? theme.danger : theme.warn} wrap="wrap">
+        {good ? theme.symbols.ok : theme.symbols.fail} {verdictLine(state)}
       </Text>
       <Box flexDirection="column" marginTop={1}>
-        <Text>RTO  {objective(summary.rtoMs, objectives.rtoMinutes, summary.outcome === 'unhealthy' ? 'from confirm to the end of the failed health checks' : 'from confirm to healthy', formatDuration)}</Text>
-        <Text>RPO  {objective(summary.rpoMs, objectives.rpoMinutes, 'of changes lost (backup age at restore)', formatAge)}</Text>
-      </Box>
-      {health.length > 0 ? (
-        <Box flexDirection="column" marginTop={1}>
-          {health.map((h, i) => (
-            <Text key={`h${i}`} color={h.ok ? undefined : theme.danger} wrap="truncate-end">
-              {h.ok ? theme.symbols.ok : theme.symbols.fail} Health check {h.name}: {h.ok ? 'passed' : 'FAILED'} ({h.attempts} {h.attempts === 1 ? 'attempt' : 'attempts'}){h.ok ? '' : ` ${h.detail}`}
+        {lines.map((l) => (
+          <Box key={l.label}>
+            <Box width={INCIDENT_LABEL_WIDTH} flexShrink={0}>
+              <Text bold={l.label === 'Next'}>{l.label}</Text>
+            </Box>
+            <Text wrap="wrap" color={l.label === 'Health' && health.some((h) => !h.ok) ? theme.danger : undefined}>
+              {l.text}
             </Text>
-          ))}
+          </Box>
+        ))}
+      </Box>
+      {health.some((h) => !h.ok) ? (
+        <Box flexDirection="column" marginTop={1}>
+          {health
+            .filter((h) => !h.ok)
+            .map((h, i) => (
+              <Text key={`h${i}`} color={theme.danger} wrap="wrap">
+                {theme.symbols.fail} Health check {h.name}: FAILED ({h.attempts} {h.attempts === 1 ? 'attempt' : 'attempts'}) {h.detail}
+              </Text>
+            ))}
         </Box>
       ) : null}
       <Box flexDirection="column" marginTop={1}>
@@ -44,19 +81,12 @@ export function SummaryScreen({ state }: { state: SummaryState }): React.JSX.Ele
             {line}
           </Text>
         ))}
-        {summary.safetyCopies.filter((c) => !summary.state.some((line) => line.includes(c.location))).map((c) => (
-          <Text key={`${c.component}-${c.location}`} wrap="wrap">
-            Safety copy of {c.component}: {c.location} ({c.description})
-          </Text>
-        ))}
-        {evidenceDir ? <Text wrap="wrap">Evidence: {evidenceDir}</Text> : null}
       </Box>
       {summary.nextSteps.length > 0 ? (
         <Box flexDirection="column" marginTop={1}>
-          <Text bold>Next:</Text>
           {summary.nextSteps.map((n) => (
             <Text key={n} wrap="wrap">
-              {'  - '}
+              {'- '}
               {n}
             </Text>
           ))}
