@@ -52,6 +52,8 @@ describe('demo: the guided incident flow in a terminal', () => {
     await t.waitFor('Confirmed at');
     const summary = await t.waitFor(/restored, healthy \(exit 0\)/, 180_000);
     expect(summary).toMatch(/RTO/);
+    // The summary stays until the operator leaves it.
+    t.write('q');
     await t.waitFor('Sandbox removed.', 120_000);
     const end = t.text().slice(t.text().lastIndexOf('restored, healthy (exit 0)'));
     expect(end).toContain('Production now, compared with the backup');

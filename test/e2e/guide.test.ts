@@ -114,17 +114,83 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     }
   }
 
+  /** `?` on a screen: the keys, then Esc back to where it was. */
+  async function helpAndBack(t: Terminal, back: string | RegExp): Promise<void> {
+    t.write('?');
+    const help = await t.waitFor('Nothing is touched until you type the confirm word');
+    expect(help).toContain('Keys');
+    t.write(keys.escape);
+    await t.waitFor(back);
+  }
+
+  /**
+   * Every documented key on the screens before the plan (README "The guided restore", `?`):
+   * ↑↓ and j/k, Esc (other recipe; clear the filter; back), `?`, `/` and digits to filter,
+   * Backspace in the filter, Enter.
+   */
+  async function everyKeyBeforePlan(t: Terminal, recipeName: string): Promise<void> {
+    await helpAndBack(t, `What do you want to do with ${recipeName}?`);
+    t.write(keys.down);
+    await t.waitFor('› Drill');
+    t.write('j');
+    await t.waitFor('› History');
+    t.write('k');
+    await t.waitFor('› Drill');
+    t.write(keys.up);
+    await t.waitFor('› Restore in place');
+    t.write(keys.escape); // other recipe: the list of recipes
+    await t.waitFor('Which deployment?');
+    t.write(keys.enter);
+    await t.waitFor(`What do you want to do with ${recipeName}?`);
+    t.write(keys.enter); // Restore in place
+    await t.waitFor(`Set ${set.id}`);
+    await helpAndBack(t, `Set ${set.id}`);
+    // Digits start the filter; Backspace edits it; Esc clears it.
+    const digits = set.id.slice(0, 4);
+    t.write(digits);
+    await t.waitFor(`Filter: ${digits}`);
+    t.write(keys.backspace);
+    await t.waitFor(new RegExp(`Filter: ${digits.slice(0, 3)}(?!\\d)`));
+    t.write(keys.escape);
+    await t.waitFor(`Set ${set.id}`);
+    // `/` opens it too; a filter nothing matches lists nothing; Esc clears it and the set is back.
+    t.write('/');
+    await t.waitFor('Filter: ');
+    t.write('zz-no-such-set');
+    await t.waitFor('Filter: zz-no-such-set');
+    t.write(keys.escape);
+    await t.waitFor(`Set ${set.id}`);
+    // Esc back to the recipe, Enter forward again.
+    t.write(keys.escape);
+    await t.waitFor(`What do you want to do with ${recipeName}?`);
+    t.write(keys.enter);
+    await t.waitFor(`Set ${set.id}`);
+  }
+
   /** Recipe → backup → verify → plan: the keystrokes and what each screen must show. */
-  async function walkToConfirm(t: Terminal, recipeName: string, o: { rollbackOnUnhealthy?: boolean } = {}): Promise<void> {
+  async function walkToConfirm(
+    t: Terminal,
+    recipeName: string,
+    o: { rollbackOnUnhealthy?: boolean; everyKey?: boolean } = {},
+  ): Promise<void> {
     const recipeScreen = await t.waitFor(`What do you want to do with ${recipeName}?`);
     expect(recipeScreen).toContain(`Backups     ${join(base, 'backups')} (story-portal layout)`);
     expect(recipeScreen).toContain(`PostgreSQL ${DB} on ${pg.host}:${pg.port} (host)`);
-    t.write(keys.enter); // Restore in place
+    if (o.everyKey) await everyKeyBeforePlan(t, recipeName);
+    else t.write(keys.enter); // Restore in place
     const backupScreen = await t.waitFor(`Set ${set.id}`);
     expect(backupScreen).toContain(`Which backup of ${recipeName} do you want to restore?`);
     expect(backupScreen).toMatch(/Time \(UTC\)\s+Age\s+PostgreSQL\s+Redis\s+Prometheus\s+Checksums/);
     expect(backupScreen).toMatch(/RPO if restored now: \d+[sm] of changes lost \(target 24h 0m\)/);
     t.write(keys.enter); // verify this set
+    if (o.everyKey) {
+      // Esc on the plan goes back to the list; Enter verifies and plans again.
+      await t.waitFor(`IN-PLACE restore of ${recipeName} from ${set.id}`);
+      await helpAndBack(t, `IN-PLACE restore of ${recipeName} from ${set.id}`);
+      t.write(keys.escape);
+      await t.waitFor(`Which backup of ${recipeName} do you want to restore?`);
+      t.write(keys.enter);
+    }
     const plan = await t.waitFor(`IN-PLACE restore of ${recipeName} from ${set.id}`);
     expect(plan).toMatch(/Restore PostgreSQL database storydb/);
     expect(plan).toContain('If health checks fail: ask: keep the restored state or roll back');
@@ -149,8 +215,26 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     t.write('c');
     const cmds = await t.waitFor('$ ');
     expect(cmds).toMatch(/\$ \S*psql .*storydb/s);
+    if (o.everyKey) {
+      // k moves back up, c hides the commands again and shows them once more.
+      t.write('k');
+      await t.waitFor(/›\s+\d+\. (?!Restore PostgreSQL database storydb)/);
+      t.write('j');
+      await t.waitFor(/›\s+\d+\. Restore PostgreSQL database storydb/);
+      t.write('c');
+      await t.waitFor((f: string) => f.includes('If health checks fail:') && !f.includes('$ '));
+      t.write('c');
+      await t.waitFor('$ ');
+    }
     t.write(keys.enter); // to confirm
-    const confirm = await t.waitFor(`Type ${DB} to restore, or Esc to go back:`);
+    let confirm = await t.waitFor(`Type ${DB} to restore, or Esc to go back:`);
+    if (o.everyKey) {
+      // Esc on the confirm screen goes back to the plan (as it was: u's choice kept), Enter returns.
+      t.write(keys.escape);
+      await t.waitFor(`IN-PLACE restore of ${recipeName} from ${set.id}`);
+      t.write(keys.enter);
+      confirm = await t.waitFor(`Type ${DB} to restore, or Esc to go back:`);
+    }
     expect(confirm).toContain(`IN-PLACE restore over the real targets of ${recipeName}`);
     expect(confirm).toContain(
       o.rollbackOnUnhealthy
@@ -200,23 +284,36 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
 
     const recipe = await writeRecipe('e2e-story');
     const t = guide(recipe);
-    await walkToConfirm(t, 'e2e-story', { rollbackOnUnhealthy: true });
+    await walkToConfirm(t, 'e2e-story', { rollbackOnUnhealthy: true, everyKey: true });
     // The confirm word with a typo and its backspaces in one write (a paste, a laggy link), then Enter.
     t.write(`${DB}xx\u007F\u007F`);
     t.write(keys.enter);
     const run = await t.waitFor('Confirmed at');
-    expect(run).toContain(`IN-PLACE restore of e2e-story from set ${set.id}`);
-    const summary = await t.waitFor(/Evidence: \S+/, 180_000);
+    expect(run).toContain(`IN-PLACE restore of e2e-story from ${set.id}`);
+    const summary = await t.waitFor(/p print it plainly/, 180_000);
     expect(summary).toContain(`Restore of e2e-story from ${set.id}: restored, healthy (exit 0)`);
-    expect(summary).toMatch(/RTO {2}\S+ (s|ms|\dm \d\ds) from confirm to healthy \(target 30m: met\)/);
-    expect(summary).toMatch(/RPO {2}\d+[sm] of changes lost/);
-    expect(summary).toContain('Health check users restored: passed');
+    expect(summary).toMatch(/RTO {7}\S+ (s|ms|\dm \d\ds) from confirm to healthy \(target 30m: met\)/);
+    expect(summary).toMatch(/RPO {7}\d+[sm] of changes lost/);
+    expect(summary).toMatch(/Health {4}1 of 1 checks passed/);
     expect(summary).toMatch(new RegExp(`previous data kept\\s+as ${DB}__pre_restore_`));
+    expect(summary).toMatch(/Evidence {2}\S+/);
     // Finished steps were printed above the summary, with their past-participle titles.
     expect(t.text()).toMatch(/✔ .*restored/);
     // The run screen said where the run was overall.
     expect(t.text()).toMatch(/Steps? \d+(–\d+)? of \d+ · \d+ done/);
+    // p: the block for the incident channel, printed plainly after the screen, whole lines.
+    t.write('p');
     expect(await t.exited).toBe(0);
+    // The printed block starts on a line of its own, without the screen's ✔ (plain text).
+    const all = t.text();
+    const block = all.slice(all.lastIndexOf(`\nRestore of e2e-story from ${set.id}: restored, healthy (exit 0)`));
+    expect(block.length).toBeGreaterThan(1);
+    expect(block).not.toContain('✔');
+    expect(block).toMatch(new RegExp(`\\nSet {7}${set.id}, taken \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\dZ\\r?\\n`));
+    expect(block).toMatch(/\nRTO {7}.* from confirm to healthy \(target 30m: met\)\r?\n/);
+    expect(block).toMatch(/\nHealth {4}1 of 1 checks passed\r?\n/);
+    expect(block).toMatch(new RegExp(`\\nCopies {4}.*postgres: ${DB}__pre_restore_\\d{8}T\\d{6}Z`));
+    expect(block).toMatch(/\nNext {6}restore-assistant report \S+\r?\n/);
 
     expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);
     expect(await fingerprintRedis(redis)).toEqual(backupRedis);
@@ -234,6 +331,33 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     expect(started.event?.plan?.options?.rollbackOnUnhealthy).toBe(true);
     for (const name of await asideDatabases()) await pg.psql(`DROP DATABASE "${name}"`);
   }, 300_000);
+
+  it('history: the restore above is listed; Enter opens its report, keys scroll it, Esc goes back; the RTO trend line is there', async () => {
+    const t = guide(await writeRecipe('e2e-story'));
+    await t.waitFor('What do you want to do with e2e-story?');
+    t.write('j');
+    await t.waitFor('› Drill');
+    t.write('j');
+    await t.waitFor('› History');
+    t.write(keys.enter);
+    const list = await t.waitFor(/restore\s+\S+\s+restored, healthy/);
+    expect(list).toContain('Restores and drills of e2e-story, newest first');
+    await t.waitFor('Drill RTO trend: no successful drill with a measured RTO yet');
+    t.write(keys.enter);
+    const report = await t.waitFor(/lines 1–\d+ of \d+/);
+    expect(report).toContain('# Restore report: e2e-story: restored');
+    t.write('j');
+    await t.waitFor(/lines 2–/);
+    t.write(keys.pageDown);
+    await t.waitFor(/lines \d+–/);
+    t.write(keys.escape);
+    await t.waitFor(/› \d{4}-\d\d-\d\d \d\d:\d\dZ\s+restore/);
+    t.write(keys.escape);
+    await t.waitFor('What do you want to do with e2e-story?');
+    t.write('q');
+    await t.waitFor('Cancelled, nothing was touched.');
+    expect(await t.exited).toBe(0);
+  }, 120_000);
 
   it('cancelling at the confirm screen touches nothing', async () => {
     await pg.psql(
@@ -300,7 +424,8 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const rolled = await t.waitFor('interrupted, rolled back (exit 130)', 180_000);
     expect(t.text()).toContain('Rolling back: interrupted by a signal');
     expect(t.text()).toMatch(/✔ .* undone/);
-    expect(rolled).toMatch(/Evidence: \S+/);
+    expect(rolled).toMatch(/Evidence {2}\S+/);
+    t.write('q');
     expect(await t.exited).toBe(130);
 
     // Everything is as it was before the restore started.
@@ -339,6 +464,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     expect(t.text()).toMatch(/✔ .* undone/);
     expect(summary).toContain('Health check orders counted: FAILED');
     expect(summary).toMatch(/back to its pre-restore data \(rolled back\)/);
+    t.write(keys.enter); // Enter leaves the summary too
     expect(await t.exited).toBe(1);
 
     expect(await fingerprintPostgres(pg, DB)).toEqual(pgBefore);

@@ -41,11 +41,11 @@ export class Terminal {
     return stripVTControlCharacters(this.raw.slice(this.mark));
   }
 
-  async waitFor(want: string | RegExp, timeoutMs = 60_000): Promise<string> {
+  async waitFor(want: string | RegExp | ((fresh: string) => boolean), timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const f = this.fresh();
-      const hit = typeof want === 'string' ? f.includes(want) : want.test(f);
+      const hit = typeof want === 'string' ? f.includes(want) : want instanceof RegExp ? want.test(f) : want(f);
       if (hit) {
         this.mark = this.raw.length;
         // Let the frame settle (Ink renders at most every ~33 ms) before the next keystroke.

@@ -190,3 +190,94 @@ describe('overall progress during the run', () => {
     expect(overallProgressLine(v, 19, formatDuration)).toMatch(/^Steps 9–10 of 19 · 8 done/);
   });
 });
+
+/** The frame below what Static printed (confirmed line, finished steps): from its breadcrumb on. */
+function frameFrom(f: string, step: string): string[] {
+  const lines = f.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('restore-assistant ') || l.startsWith(' Step ') || /^Recipe › /.test(l));
+  expect(at, `no breadcrumb for ${step} in:\n${f}`).toBeGreaterThan(-1);
+  return lines.slice(at);
+}
+
+function checkFrame(f: string, cols: number, step: string): void {
+  for (const line of f.split('\n')) expect(line.length, `line wider than ${cols}: ${line}`).toBeLessThanOrEqual(cols);
+  const lines = frameFrom(f, step);
+  const header = lines[0] ?? '';
+  expect(header).toContain(step);
+  if (breadcrumbForm(cols, step) !== 'compact') expect(header).toContain('Summary');
+  expect(lines[1]?.trim() ?? '').toBe('');
+  const footer = lines.filter((l) => l.trim() !== '').at(-1) ?? '';
+  expect(footer).not.toMatch(/…\s*$/);
+}
+
+describe('run, summary and history at 60x20, 80x24 and 160x45', () => {
+  const longPath = '/var/lib/restore-assistant/state/restore-assistant/runs/20260118T050000Z-restore-story-portal-6633';
+  for (const [cols, rows] of [
+    [60, 20],
+    [80, 24],
+    [160, 45],
+  ] as const) {
+    it(`${cols}x${rows}: the run (parallel steps, each with its own output), the summary's incident block and history fit`, async () => {
+      const control = fakeDeps({
+        history: [
+          { runId: 'r2', kind: 'drill', startedAt: '2026-01-15T05:00:00.000Z', outcome: 'rollback-incomplete', backupId: '2026-01-15_01-45-00', rtoMs: 240_000, rpoMs: 3 * 3600_000, dir: '/e/r2' },
+          { runId: 'r1', kind: 'restore', startedAt: '2026-01-10T05:00:00.000Z', outcome: 'restored', backupId: '2026-01-10_01-45-00', rtoMs: 300_000, dir: '/e/r1' },
+        ],
+      });
+      const g = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+      g.resize(cols, rows);
+      await g.waitFor('What do you want to do with story-portal?');
+      await g.press(keys.enter, '2026-01-18 01:45Z');
+      await g.press(keys.enter, 'IN-PLACE restore of story-portal');
+      await g.press(keys.enter, 'Type agentic_platform');
+      await g.type('agentic_platform', 'Engine starting');
+      control.emit({ type: 'step-started', stepId: 'pg', title: 'Restore PostgreSQL database agentic_platform' });
+      control.emit({ type: 'step-started', stepId: 'redis', title: 'Stop Redis' });
+      control.emit({ type: 'command-output', stepId: 'redis', commandId: 'c2', stream: 'stdout', line: 'redis-sandbox stopped (pid 42)' });
+      control.emit({ type: 'command-output', stepId: 'pg', commandId: 'c1', stream: 'stderr', line: 'pg_restore: creating TABLE "app.users"' });
+      control.emit({ type: 'progress', stepId: 'pg', unit: 'items', done: 40, total: 125, etaMs: 8000 });
+      const run = await g.waitFor('redis-sandbox stopped');
+      checkFrame(run, cols, 'Run');
+      // Each step's output sits under that step, not under the one that started last.
+      const lines = run.split('\n');
+      const pgAt = lines.findIndex((l) => l.includes('▸ Restore PostgreSQL database'));
+      const redisAt = lines.findIndex((l) => l.includes('▸ Stop Redis'));
+      const pgOut = lines.findIndex((l) => l.includes('creating TABLE'));
+      const redisOut = lines.findIndex((l) => l.includes('redis-sandbox stopped'));
+      expect(pgAt).toBeLessThan(pgOut);
+      expect(pgOut).toBeLessThan(redisAt);
+      expect(redisAt).toBeLessThan(redisOut);
+      expect(run.replace(/\s+/g, ' ')).toMatch(/Steps 1–2 of \d+ · 0 done · about 8\.0 s left in Restore PostgreSQL database agentic_platform/);
+      control.emit({ type: 'step-finished', stepId: 'redis', title: 'Redis stopped', durationMs: 300 });
+      control.emit({ type: 'step-finished', stepId: 'pg', title: 'PostgreSQL database agentic_platform restored', durationMs: 64_000, detail: '125 of 125 items' });
+      control.emit({ type: 'health-check', name: 'api http', ok: true, attempts: 1, durationMs: 900, detail: '200' });
+      control.finishRun({ summary: { ...(await import('../support/ui-fixtures.js')).summaryFixture() }, evidenceDir: longPath });
+      const summary = await g.waitFor('p print');
+      checkFrame(summary, cols, 'Summary');
+      // The block wraps under its value column, never into the labels.
+      const block = frameFrom(summary, 'Summary');
+      const evidence = block.findIndex((l) => l.startsWith('Evidence  '));
+      expect(evidence).toBeGreaterThan(-1);
+      if (longPath.length + 10 > cols) expect(block[evidence + 1]).toMatch(/^ {10}\S/);
+      g.instance.unmount();
+
+      const h = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });
+      h.resize(cols, rows);
+      await h.waitFor('What do you want to do with story-portal?');
+      await h.press(keys.down, '› Drill');
+      await h.press(keys.down, '› History');
+      const hist = await h.press(keys.enter, 'Drill RTO trend');
+      for (const line of hist.split('\n')) expect(line.length).toBeLessThanOrEqual(cols);
+      const rowsShown = hist.split('\n');
+      expect(rowsShown[0]).toContain('History');
+      expect(rowsShown[1]?.trim()).toBe('');
+      // The result is never cut ("failed, ROLLBACK INCO…"), at any width.
+      expect(hist).toContain('failed, ROLLBACK INCOMPLETE');
+      const report = await h.press(keys.enter, 'lines 1–');
+      for (const line of report.split('\n')) expect(line.length).toBeLessThanOrEqual(cols);
+      const footer = report.split('\n').filter((l) => l.trim() !== '').at(-1) ?? '';
+      expect(footer).toContain('? help');
+      expect(footer).not.toMatch(/…\s*$/);
+    });
+  }
+});
