@@ -53,12 +53,13 @@ export function HelpScreen({ dispatch, active }: { dispatch: (e: WizardEvent) =>
   );
   const rows: Array<[string, string]> = [
     [`${keyBindings.up.label} ${keyBindings.down.label}`, 'move in a list (PgUp/PgDn: a page)'],
-    [keyBindings.select.label, 'choose / go on'],
+    [keyBindings.select.label, 'choose / go on (history: open the run\'s report)'],
     [keyBindings.back.label, 'back one screen (q quits before anything ran)'],
     [keyBindings.filter.label, 'backup list: filter by time or id (digits also start the filter)'],
     [keyBindings.commands.label, 'plan: show the exact commands of the selected step'],
     [keyBindings.unhealthy.label, 'plan: if health checks fail, ask (default), roll back or keep'],
     [`${keyBindings.keep.label} ${keyBindings.rollback.label}`, 'run, health checks failed: keep the restored state / roll back'],
+    ['p', 'summary: print the block for the incident channel plainly, then leave'],
     [keyBindings.help.label, 'this help'],
     [keyBindings.quit.label, 'quit before anything runs (nothing is touched)'],
     [keyBindings.interrupt.label, 'during the run: abort and roll back; twice: stop waiting'],
