@@ -29,3 +29,17 @@ export function narrationWidth(stream: NodeJS.WriteStream = process.stderr): num
   const cols = stream.isTTY && typeof stream.columns === 'number' && stream.columns > 0 ? stream.columns : 80;
   return Math.max(40, Math.min(80, cols));
 }
+
+/** As wrapWords, and a word longer than the width (a long path) is cut into width-long pieces, so no line is wider than `width`. */
+export function wrapToWidth(text: string, width: number): string[] {
+  const w = Math.max(1, width);
+  const out: string[] = [];
+  for (const line of wrapWords(text, w)) {
+    if (line.length <= w) {
+      out.push(line);
+      continue;
+    }
+    for (let i = 0; i < line.length; i += w) out.push(line.slice(i, i + w));
+  }
+  return out;
+}

@@ -86,11 +86,10 @@ export function incidentLines(state: SummaryState): IncidentLine[] {
             : `${failed.length} of ${health.length} FAILED: ${failed.join(', ')}`,
     },
     { label: 'Evidence', text: evidenceDir ?? 'none written' },
-    {
-      label: 'Copies',
-      text: summary.safetyCopies.length === 0 ? 'none kept' : summary.safetyCopies.map((c) => `${c.component}: ${c.location}`).join('; '),
-    },
   ];
+  // One safety copy a line (the label on the first): each location whole, to paste.
+  if (summary.safetyCopies.length === 0) lines.push({ label: 'Copies', text: 'none kept' });
+  summary.safetyCopies.forEach((c, i) => lines.push({ label: i === 0 ? 'Copies' : '', text: `${c.component}: ${c.location}` }));
   const next = nextCommand(state);
   lines.push({ label: 'Next', text: next.command });
   if (next.then) lines.push({ label: 'Then', text: next.then });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   backupStoryPortal,
   fingerprintPostgres,
@@ -207,20 +207,26 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
       await t.waitFor('If health checks fail: ROLL BACK to the pre-restore data (no question)');
     }
     // The exact commands of a step, on demand: move to the database restore step and press c.
-    for (let i = 0; i < 12; i++) {
+    // Each j waits for the frame with the cursor one further (the age ticks: a repainted old frame
+    // must not count as the move).
+    const target = /›\s+(\d+)\. Restore PostgreSQL database storydb/;
+    let at = 1;
+    let f = '';
+    for (let i = 0; i < 20 && !target.test(f); i++) {
       t.write('j');
-      const f = await t.waitFor(/›\s+\d+\. /);
-      if (/›\s+\d+\. Restore PostgreSQL database storydb/.test(f)) break;
+      at++;
+      f = await t.waitFor(new RegExp(`›\\s+${at}\\. `));
     }
+    expect(f).toMatch(target);
     t.write('c');
     const cmds = await t.waitFor('$ ');
     expect(cmds).toMatch(/\$ \S*psql .*storydb/s);
     if (o.everyKey) {
       // k moves back up, c hides the commands again and shows them once more.
       t.write('k');
-      await t.waitFor(/›\s+\d+\. (?!Restore PostgreSQL database storydb)/);
+      await t.waitFor(new RegExp(`›\\s+${at - 1}\\. `));
       t.write('j');
-      await t.waitFor(/›\s+\d+\. Restore PostgreSQL database storydb/);
+      await t.waitFor(new RegExp(`›\\s+${at}\\. Restore PostgreSQL database storydb`));
       t.write('c');
       await t.waitFor((f: string) => f.includes('If health checks fail:') && !f.includes('$ '));
       t.write('c');
@@ -269,6 +275,11 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
       TERM: 'xterm-256color',
     };
   }, 240_000);
+
+  // A test that failed half-way must not leave its guide holding the targets' locks for the next one.
+  afterEach(() => {
+    for (const t of terminals.splice(0)) t.kill();
+  });
 
   afterAll(async () => {
     for (const t of terminals) t.kill();

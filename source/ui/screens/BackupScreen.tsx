@@ -2,6 +2,7 @@ import { Box, Text, useInput } from 'ink';
 import type { BackupSet, ComponentKind } from '../../catalog/types.js';
 import { TypedField } from '../components/TypedField.js';
 import { Frame } from '../components/Frame.js';
+import { Wrapped } from '../components/Wrapped.js';
 import { ageOf, cell, checksumLabel, componentSize, formatAge, formatMinutes, formatUtc, kindLabel } from '../format.js';
 import { useTerminalSize } from '../hooks/use-terminal-size.js';
 import { actionFor, footerItems, isPrintable } from '../keys.js';
@@ -181,10 +182,14 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
             {health.length > 0 ? (
               // Wrapped under itself, not cut (issue 12: "damage in stora…" at 80 columns).
               <Box>
-                <Text color={theme.warn}>{theme.symbols.warn} </Text>
-                <Text color={theme.warn} wrap="wrap">
-                  Health{health.length > 1 ? ` [1 of ${health.length}, all in \`list\`]` : ''}: {sanitizeText(health[0]?.message.replace(`${current.id}: `, '') ?? '')}
-                </Text>
+                <Box width={2} flexShrink={0}>
+                  <Text color={theme.warn}>{theme.symbols.warn}</Text>
+                </Box>
+                <Wrapped
+                  color={theme.warn}
+                  width={Math.max(40, columns) - 2}
+                  text={`Health${health.length > 1 ? ` [1 of ${health.length}, all in \`list\`]` : ''}: ${sanitizeText(health[0]?.message.replace(`${current.id}: `, '') ?? '')}`}
+                />
               </Box>
             ) : null}
             {current.warnings.slice(0, 2).map((w) => (

@@ -1,5 +1,7 @@
 import { Box, Text, useInput } from 'ink';
 import { Frame } from '../components/Frame.js';
+import { Wrapped } from '../components/Wrapped.js';
+import { useTerminalSize } from '../hooks/use-terminal-size.js';
 import { actionFor } from '../keys.js';
 import { incidentLines, INCIDENT_LABEL_WIDTH, verdictLine } from '../incident.js';
 import { describeRunState } from '../run-view.js';
@@ -37,6 +39,8 @@ export function SummaryScreen({
   );
   const lines = incidentLines(state);
   const health = state.view?.health ?? [];
+  const { columns } = useTerminalSize();
+  const width = Math.max(40, columns);
   return (
     <Frame
       step="Summary"
@@ -49,18 +53,18 @@ export function SummaryScreen({
             ]
       }
     >
-      <Text bold color={good ? theme.ok : bad ? theme.danger : theme.warn} wrap="wrap">
-        {good ? theme.symbols.ok : theme.symbols.fail} {verdictLine(state)}
-      </Text>
+      <Wrapped bold color={good ? theme.ok : bad ? theme.danger : theme.warn} width={width} text={`${good ? theme.symbols.ok : theme.symbols.fail} ${verdictLine(state)}`} />
       <Box flexDirection="column" marginTop={1}>
-        {lines.map((l) => (
-          <Box key={l.label}>
+        {lines.map((l, i) => (
+          <Box key={`${i}-${l.label}`}>
             <Box width={INCIDENT_LABEL_WIDTH} flexShrink={0}>
               <Text bold={l.label === 'Next'}>{l.label}</Text>
             </Box>
-            <Text wrap="wrap" color={l.label === 'Health' && health.some((h) => !h.ok) ? theme.danger : undefined}>
-              {l.text}
-            </Text>
+            <Wrapped
+              width={width - INCIDENT_LABEL_WIDTH}
+              text={l.text}
+              color={l.label === 'Health' && health.some((h) => !h.ok) ? theme.danger : undefined}
+            />
           </Box>
         ))}
       </Box>
@@ -69,26 +73,30 @@ export function SummaryScreen({
           {health
             .filter((h) => !h.ok)
             .map((h, i) => (
-              <Text key={`h${i}`} color={theme.danger} wrap="wrap">
-                {theme.symbols.fail} Health check {h.name}: FAILED ({h.attempts} {h.attempts === 1 ? 'attempt' : 'attempts'}) {h.detail}
-              </Text>
+              <Wrapped
+                key={`h${i}`}
+                color={theme.danger}
+                width={width}
+                text={`${theme.symbols.fail} Health check ${h.name}: FAILED (${h.attempts} ${h.attempts === 1 ? 'attempt' : 'attempts'}) ${h.detail}`}
+              />
             ))}
         </Box>
       ) : null}
-      <Box flexDirection="column" marginTop={1}>
-        {summary.state.map((line) => (
-          <Text key={line} wrap="wrap">
-            {line}
-          </Text>
-        ))}
-      </Box>
+      {/* What each target holds: the block already says it for a healthy restore (its copies); otherwise it matters most. */}
+      {good && state.plan.mode === 'restore' ? null : (
+        <Box flexDirection="column" marginTop={1}>
+          {summary.state.map((line) => (
+            <Wrapped key={line} width={width} text={line} />
+          ))}
+        </Box>
+      )}
       {summary.nextSteps.length > 0 ? (
         <Box flexDirection="column" marginTop={1}>
           {summary.nextSteps.map((n) => (
-            <Text key={n} wrap="wrap">
-              {'- '}
-              {n}
-            </Text>
+            <Box key={n}>
+              <Text>- </Text>
+              <Wrapped width={width - 2} text={n} />
+            </Box>
           ))}
         </Box>
       ) : null}
