@@ -151,11 +151,12 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
     },
 
     async runPlan(plan, o) {
+      const session = sessionOf(plan.mode);
       const {
         summary,
         evidenceDir: dir,
         runId,
-      } = await sessionOf(plan.mode).start(plan, {
+      } = await session.start(plan, {
         bus: o.bus,
         signal: o.signal,
         stopSignal: o.stopSignal,
@@ -165,6 +166,13 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
         rollbackOnUnhealthy: o.rollbackOnUnhealthy,
         ...(o.onUnhealthy ? { onUnhealthy: o.onUnhealthy } : {}),
       });
+      // A restore is over: its locks go now, not when the operator leaves the summary; a session
+      // dropped while the summary is up must not leave stale locks that read as "a run that may
+      // have left a restore half done". (A drill's scratch services stay until dispose.)
+      if (plan.mode === 'restore' && current?.session === session) {
+        current = undefined;
+        await session.dispose();
+      }
       return { summary, evidenceDir: dir, runId };
     },
 
