@@ -228,7 +228,11 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
       t.write('j');
       await t.waitFor(new RegExp(`›\\s+${at}\\. Restore PostgreSQL database storydb`));
       t.write('c');
-      await t.waitFor((f: string) => f.includes('If health checks fail:') && !f.includes('$ '));
+      // The last whole frame (the age ticks, so older frames with the commands are in the stream too).
+      await t.waitFor((f: string) => {
+        const last = f.slice(f.lastIndexOf('IN-PLACE restore of'));
+        return last.includes('Destroys') && last.includes('q quit') && !last.includes('$ ');
+      });
       t.write('c');
       await t.waitFor('$ ');
     }
@@ -303,28 +307,30 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     expect(run).toContain(`IN-PLACE restore of e2e-story from ${set.id}`);
     const summary = await t.waitFor(/p print it plainly/, 180_000);
     expect(summary).toContain(`Restore of e2e-story from ${set.id}: restored, healthy (exit 0)`);
-    expect(summary).toMatch(/RTO {7}\S+ (s|ms|\dm \d\ds) from confirm to healthy \(target 30m: met\)/);
-    expect(summary).toMatch(/RPO {7}\d+[sm] of changes lost/);
-    expect(summary).toMatch(/Health {4}(\d+) of \1 checks passed/);
-    expect(summary).toMatch(new RegExp(`previous data kept\\s+as ${DB}__pre_restore_`));
-    expect(summary).toMatch(/Evidence {2}\S+/);
+    // The closing block for the incident channel (the same text restore and report.md have).
+    expect(summary).toContain('----- restore-assistant restore of e2e-story -----');
+    expect(summary).toContain('Verdict:       RESTORED and healthy (exit 0)');
+    expect(summary).toMatch(/RTO: {11}\S+ (s|ms|\dm \d\ds) from confirm to healthy \(target 30m 00s: met\)/);
+    expect(summary).toMatch(/RPO: {11}\d+[sm]( \d+s)? of data lost at most/);
+    expect(summary).toMatch(/Health checks: (\d+) of \1 passed/);
+    expect(summary).toMatch(new RegExp(`Safety copies: ${DB}__pre_restore_\\d{8}T\\d{6}Z \\(postgres: `));
+    expect(summary).toMatch(/Evidence: {6}\S+/);
     // Finished steps were printed above the summary, with their past-participle titles.
     expect(t.text()).toMatch(/✔ .*restored/);
     // The run screen said where the run was overall.
     expect(t.text()).toMatch(/Steps? \d+(–\d+)? of \d+ · \d+ done/);
-    // p: the block for the incident channel, printed plainly after the screen, whole lines.
+    // p: the block printed plainly after the screen (the last copy in the stream), whole lines.
     t.write('p');
     expect(await t.exited).toBe(0);
-    // The printed block starts on a line of its own, without the screen's ✔ (plain text).
     const all = t.text();
-    const block = all.slice(all.lastIndexOf(`\nRestore of e2e-story from ${set.id}: restored, healthy (exit 0)`));
-    expect(block.length).toBeGreaterThan(1);
+    const block = all.slice(all.lastIndexOf('----- restore-assistant restore of e2e-story -----'));
     expect(block).not.toContain('✔');
-    expect(block).toMatch(new RegExp(`\\nSet {7}${set.id}, taken \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\dZ\\r?\\n`));
-    expect(block).toMatch(/\nRTO {7}.* from confirm to healthy \(target 30m: met\)\r?\n/);
-    expect(block).toMatch(/\nHealth {4}(\d+) of \1 checks passed\r?\n/);
-    expect(block).toMatch(new RegExp(`\\nCopies {4}.*postgres: ${DB}__pre_restore_\\d{8}T\\d{6}Z`));
-    expect(block).toMatch(/\nNext {6}restore-assistant report \S+\r?\n/);
+    expect(block).not.toContain('p print');
+    expect(block).toMatch(new RegExp(`\\nSet: {11}${set.id}, taken \\S+\\r?\\n`));
+    expect(block).toMatch(/\nRTO: {11}.* from confirm to healthy \(target 30m 00s: met\)\r?\n/);
+    expect(block).toMatch(/\nHealth checks: (\d+) of \1 passed/);
+    expect(block).toMatch(new RegExp(`\\nSafety copies: ${DB}__pre_restore_\\d{8}T\\d{6}Z \\(postgres: [^\\n]+\\r?\\n`));
+    expect(block).toMatch(/\nNext: {10}restore-assistant evidence verify \S+\r?\n/);
 
     expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);
     expect(await fingerprintRedis(redis)).toEqual(backupRedis);
@@ -435,7 +441,7 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
     const rolled = await t.waitFor('interrupted, rolled back (exit 130)', 180_000);
     expect(t.text()).toContain('Rolling back: interrupted by a signal');
     expect(t.text()).toMatch(/✔ .* undone/);
-    expect(rolled).toMatch(/Evidence {2}\S+/);
+    expect(rolled).toMatch(/Evidence: {6}\S+/);
     t.write('q');
     expect(await t.exited).toBe(130);
 

@@ -256,9 +256,9 @@ describe('run, summary and history at 60x20, 80x24 and 160x45', () => {
       checkFrame(summary, cols, 'Summary');
       // The block wraps under its value column, never into the labels.
       const block = frameFrom(summary, 'Summary');
-      const evidence = block.findIndex((l) => l.startsWith('Evidence  '));
+      const evidence = block.findIndex((l) => l.startsWith('Evidence:     '));
       expect(evidence).toBeGreaterThan(-1);
-      if (longPath.length + 10 > cols) expect(block[evidence + 1]).toMatch(/^ {10}\S/);
+      if (longPath.length + 15 > cols) expect(block[evidence + 1]).toMatch(/^ {15}\S/);
       g.instance.unmount();
 
       const h = renderGuide(control.deps, { initial: initialState({ pinned: recipeFixture() }) });

@@ -270,17 +270,18 @@ describe('guided interface screens', () => {
     control.emit({ type: 'step-finished', stepId: 'pg-restore', title: 'PostgreSQL database agentic_platform restored', durationMs: 64_000 });
     control.emit({ type: 'health-check', name: 'api http', ok: true, attempts: 2, durationMs: 900, detail: '200' });
     control.finishRun({ summary: summaryFixture(), evidenceDir: '/state/restore-assistant/runs/20260118T050000Z-story-portal' });
-    const s = await g.waitFor('Evidence  /state/restore-assistant/runs/20260118T050000Z-story-portal');
+    const s = await g.waitFor('Evidence:      /state/restore-assistant/runs/20260118T050000Z-story-portal');
     expect(s).toContain('✔ Restore of story-portal from 2026-01-18_01-45-13: restored, healthy (exit 0)');
-    // The block for the incident channel: one fact a line.
-    expect(s).toContain(`Recipe    story-portal (${recipeFixture().file})`);
-    expect(s).toContain('Set       2026-01-18_01-45-13, taken 2026-01-18 01:45Z');
-    expect(s).toContain('Confirmed 2026-01-18 05:00Z');
-    expect(s).toContain('RTO       4m 12s from confirm to healthy (target 30m: met)');
-    expect(s).toContain('RPO       3h 14m of changes lost (target 4h 0m: met)');
-    expect(s).toContain('Health    1 of 1 checks passed');
-    expect(flat(s)).toContain('Copies postgres: agentic_platform__pre_restore_20260118T050000Z');
-    expect(s).toContain("Next      restore-assistant report /state/restore-assistant/runs/20260118T050000Z-story-portal");
+    // The closing block for the incident channel (evidence/closing.ts, as restore and report.md have it).
+    expect(s).toContain('----- restore-assistant restore of story-portal -----');
+    expect(s).toContain('Verdict:       RESTORED and healthy (exit 0)');
+    expect(s).toContain('Set:           2026-01-18_01-45-13, taken 2026-01-18T01:45:13.000Z');
+    expect(s).toContain('RTO:           4m 12s from confirm to healthy (target 30m 00s: met)');
+    expect(s).toContain('RPO:           3h 14m of data lost at most (target 4h 00m: met)');
+    expect(s).toContain('Health checks: 1 of 1 passed (passed: api http)');
+    expect(flat(s)).toContain('Safety copies: agentic_platform__pre_restore_20260118T050000Z (postgres: the current database, renamed)');
+    // Long values wrap under their value column, not under the labels.
+    expect(flat(s)).toContain('Next: restore-assistant evidence verify /state/restore-assistant/runs/20260118T050000Z-story-portal');
     expect(s).toContain('✔ PostgreSQL database agentic_platform restored  1m 04s');
     expect(s).toContain('- Drop the safety copy agentic_platform__pre_restore_20260118T050000Z');
     expect(s).toMatch(/p print it plainly \(to paste\)\s+·\s+q quit/);
@@ -311,15 +312,17 @@ describe('guided interface screens', () => {
       }
       expect(printed).toHaveLength(1);
       const block = printed[0] ?? [];
-      expect(block[0]).toBe('Restore of story-portal from 2026-01-18_01-45-13: restored, healthy (exit 0)');
-      expect(block).toContain(`Recipe    story-portal (${recipeFixture().file})`);
-      expect(block).toContain('Set       2026-01-18_01-45-13, taken 2026-01-18 01:45Z');
-      expect(block).toContain('RPO       3h 14m of changes lost (target 4h 0m: met)');
-      expect(block).toContain('RTO       4m 12s from confirm to healthy (target 30m: met)');
-      expect(block).toContain('Health    1 of 1 checks passed');
-      expect(block).toContain('Evidence  /state/runs/r1');
-      expect(block).toContain('Copies    postgres: agentic_platform__pre_restore_20260118T050000Z');
-      expect(block).toContain('Next      restore-assistant report /state/runs/r1');
+      // Whole lines, exactly the closing block restore and report.md print.
+      expect(block[0]).toBe('----- restore-assistant restore of story-portal -----');
+      expect(block).toContain('Verdict:       RESTORED and healthy (exit 0)');
+      expect(block).toContain('Recipe:        story-portal');
+      expect(block).toContain('Set:           2026-01-18_01-45-13, taken 2026-01-18T01:45:13.000Z');
+      expect(block).toContain('RPO:           3h 14m of data lost at most (target 4h 00m: met)');
+      expect(block).toContain('RTO:           4m 12s from confirm to healthy (target 30m 00s: met)');
+      expect(block).toContain('Health checks: 1 of 1 passed (passed: api http)');
+      expect(block).toContain('Evidence:      /state/runs/r1');
+      expect(block).toContain('Safety copies: agentic_platform__pre_restore_20260118T050000Z (postgres: the current database, renamed)');
+      expect(block).toContain('Next:          restore-assistant evidence verify /state/runs/r1');
       for (const line of block) expect(line).not.toMatch(/\u001B/);
     }
   });
@@ -465,7 +468,7 @@ describe('guided interface screens', () => {
     await expect(answer).resolves.toBe('keep');
     control.finishRun({ summary: summaryFixture({ outcome: 'unhealthy', exitCode: ExitCode.unhealthy, rtoMs: 61_000, failedChecks: ['api http'] }) });
     const s = await g.waitFor('restored, UNHEALTHY (exit 4)');
-    expect(s).toContain('RTO       1m 01s from confirm to the end of the failed checks');
+    expect(flat(s)).toMatch(/RTO: not achieved \(health checks failed; 1m 01s from confirm to the end of the (failed )?health checks\)/);
     expect((await g.outcome).exitCode).toBe(ExitCode.unhealthy);
   });
 

@@ -57,13 +57,15 @@ export function SummaryScreen({
       <Box flexDirection="column" marginTop={1}>
         {lines.map((l, i) => (
           <Box key={`${i}-${l.label}`}>
-            <Box width={INCIDENT_LABEL_WIDTH} flexShrink={0}>
-              <Text bold={l.label === 'Next'}>{l.label}</Text>
-            </Box>
+            {l.text.startsWith('-----') ? null : (
+              <Box width={INCIDENT_LABEL_WIDTH} flexShrink={0}>
+                <Text bold={l.label === 'Next:'}>{l.label}</Text>
+              </Box>
+            )}
             <Wrapped
-              width={width - INCIDENT_LABEL_WIDTH}
+              width={l.text.startsWith('-----') ? width : width - INCIDENT_LABEL_WIDTH}
               text={l.text}
-              color={l.label === 'Health' && health.some((h) => !h.ok) ? theme.danger : undefined}
+              color={l.label === 'Health checks:' && health.some((h) => !h.ok) ? theme.danger : undefined}
             />
           </Box>
         ))}
