@@ -92,7 +92,8 @@ export function formatClosing(raw: ClosingFacts): string {
   const what = f.kind === 'drill' ? 'drill' : f.kind === 'verify' ? 'verification' : 'restore';
   const lines = [`${CLOSING_RULE} restore-assistant ${what} of ${f.recipe} ${CLOSING_RULE}`];
   const row = (label: string, value: string): void => {
-    lines.push(`${`${label}:`.padEnd(15)}${value}`);
+    // A continuation row (the second safety copy, ...) has no label, and no lone colon either.
+    lines.push(`${(label ? `${label}:` : '').padEnd(15)}${value}`);
   };
   row('Verdict', `${verdict(f)}${f.exitCode !== null ? ` (exit ${f.exitCode})` : ''}`);
   if (f.error && f.outcome !== 'restored') row('Why', f.error);
