@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<void>> = {
   restore: async () => (await import('./restore.js')).runRestoreBench(),
   'plain-parallel': async () => (await import('./plain-parallel.js')).runPlainParallelBench(),
   pitr: async () => (await import('./pitr.js')).runPitrBench(),
+  offsite: async () => (await import('./offsite.js')).runOffsiteBench(),
 };
 
 async function main(): Promise<void> {
