@@ -22,7 +22,9 @@ export interface ListCommandOptions {
 
 function componentsCell(set: BackupSet): string {
   if (set.components.length === 0) return '(none)';
-  return set.components.map((c) => `${c.kind} ${formatBytes(c.size)}`).join(', ');
+  // An encrypted off-site component says how (its object name ends .gpg / .age).
+  const enc = (p: string): string => (/\.(gpg|age)$/i.test(p) ? ` (${p.slice(-3).toLowerCase()})` : '');
+  return set.components.map((c) => `${c.kind} ${formatBytes(c.size)}${enc(c.path)}`).join(', ');
 }
 
 function checksumCell(set: BackupSet): string {

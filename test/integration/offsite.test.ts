@@ -328,6 +328,8 @@ describe('off-site sets: S3, gpg, age', () => {
     const both = await cli(['list', '--recipe', await storyRecipe('sp-both', { root: join(base, 'sp-local') })]);
     expect(both.code, show(both)).toBe(0);
     expect(both.stdout).toMatch(new RegExp(`${spId}.*both`));
+    const offOnly = await cli(['list', '--recipe', join(base, 'sp-list.json')]);
+    expect(offOnly.stdout).toMatch(new RegExp(`${spId}.*postgres [0-9.]+ KiB \\(gpg\\), redis.*off-site`));
 
     const mc = await cli(['list', '--recipe', await chatRecipe('mc-list', ageId), '--json']);
     expect(mc.code, show(mc)).toBe(0);
