@@ -49,7 +49,9 @@ export function formatEventLine(
     case 'command-started':
       return `${at}   ${c('dim', `$ ${event.argv.join(' ')}${event.runsIn && event.runsIn !== 'host' ? `   [${event.runsIn}]` : ''}`)}`;
     case 'command-finished': {
-      if (event.exitCode === 0 && !event.timedOut) return undefined;
+      // An expected status (a wait's poll of a stopped service exiting 3) is not a failure; older
+      // evidence has no `ok`: a non-zero exit is then reported as before.
+      if (event.ok ?? (event.exitCode === 0 && !event.timedOut)) return undefined;
       const how = event.timedOut
         ? 'timed out'
         : event.signal

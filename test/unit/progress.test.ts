@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../../source/engine/events.js';
-import { attachLineRenderer } from '../../source/engine/line-renderer.js';
+import { attachLineRenderer, formatEventLine } from '../../source/engine/line-renderer.js';
 import { formatStepStatus, trackProgress } from '../../source/engine/progress.js';
 
 const plan = { steps: ['stop', 'pg-restore', 'health'].map((id) => ({ id })) } as unknown as Parameters<typeof trackProgress>[0];
@@ -35,5 +35,29 @@ describe('progress outside the guide', () => {
     expect(lines[1]).toMatch(/10 of 10 items done \(100%\) \[step 2 of 3, \d+ ms in\]$/);
     // No colour unless asked (NO_COLOR is decided by the caller: output.ts colorEnabled).
     expect(lines.join('')).not.toMatch(/\u001b\[/);
+  });
+});
+
+describe('command lines outside the guide', () => {
+  const base = {
+    ts: '2026-12-01T03:00:00.000Z',
+    seq: 1,
+    type: 'command-finished' as const,
+    stepId: 'redis:stop',
+    argv: ['redis-ctl', 'status'],
+    signal: null,
+    durationMs: 63,
+    timedOut: false,
+    stdoutTail: [],
+    stderrTail: ['stopped'],
+  };
+  const plain = (_s: string, t: string): string => t;
+  it('an expected status (a wait polling a stopped service, exit 3) is not shown as a failure', () => {
+    expect(formatEventLine({ ...base, exitCode: 3, ok: true } as never, plain)).toBeUndefined();
+  });
+  it('a failed command is shown with its exit, and older evidence without `ok` as before', () => {
+    expect(formatEventLine({ ...base, exitCode: 3, ok: false } as never, plain)).toContain('exit 3 after 63 ms');
+    expect(formatEventLine({ ...base, exitCode: 3 } as never, plain)).toContain('exit 3');
+    expect(formatEventLine({ ...base, exitCode: 0 } as never, plain)).toBeUndefined();
   });
 });
