@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, exitCodeDocs } from './exit-codes.js';
-import { formatError, RestoreAssistantError, UsageError } from './errors.js';
+import { formatError, operatorErrorOf, RestoreAssistantError, UsageError } from './errors.js';
 import { toolVersion } from './version.js';
 
 /**
@@ -274,9 +274,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!handler) return ExitCode.ok;
   try {
     return await handler();
-  } catch (error) {
+  } catch (thrown) {
+    const error = operatorErrorOf(thrown) ?? thrown;
     process.stderr.write(`${formatError(error)}\n`);
-    if (process.env['RESTORE_ASSISTANT_DEBUG'] && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
+    if (process.env['RESTORE_ASSISTANT_DEBUG'] && thrown instanceof Error) process.stderr.write(`${thrown.stack ?? ''}\n`);
     return error instanceof RestoreAssistantError ? error.exitCode : ExitCode.internal;
   }
 }

@@ -46,6 +46,47 @@ export class RecipeError extends RestoreAssistantError {
   }
 }
 
+/**
+ * A system error that is the operator's situation, not a bug (issue 12: a plain permission error
+ * reported as "Internal error", exit 70): permission denied, a read-only or full file system on a
+ * path this command needed. The engine catches its own errors (a run's summary says the state), so
+ * what reaches the CLI from here came before or outside a run.
+ */
+export function operatorErrorOf(error: unknown): RestoreAssistantError | undefined {
+  const errno = error as NodeJS.ErrnoException | undefined;
+  if (!errno || typeof errno !== 'object' || typeof errno.code !== 'string') return undefined;
+  const where = typeof errno.path === 'string' ? errno.path : 'a file or directory this command needs';
+  const reads = errno.syscall === 'open' || errno.syscall === 'scandir' || errno.syscall === 'stat' || errno.syscall === 'lstat';
+  const untouched = 'Nothing was touched by this command beyond what it printed above (no restore step ran after this error).';
+  switch (errno.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return new RestoreAssistantError(
+        `Permission denied: this user cannot ${reads ? 'read' : 'use'} ${where} (${errno.code}).`,
+        ExitCode.preflightFailed,
+        {
+          untouched,
+          next: `run restore-assistant as root (sudo restore-assistant ...), or as a user that can read and write ${where}.`,
+          cause: error,
+        },
+      );
+    case 'EROFS':
+      return new RestoreAssistantError(`${where} is on a read-only file system (EROFS).`, ExitCode.preflightFailed, {
+        untouched,
+        next: `point the recipe at a writable place (evidence.dir, staging), or remount ${where} read-write.`,
+        cause: error,
+      });
+    case 'ENOSPC':
+      return new RestoreAssistantError(`No space left on the device of ${where} (ENOSPC).`, ExitCode.preflightFailed, {
+        untouched,
+        next: `free space there (df -h ${where}; \`restore-assistant safety-copies\` lists copies earlier restores kept) and run the command again.`,
+        cause: error,
+      });
+    default:
+      return undefined;
+  }
+}
+
 /** Format an error for a terminal: message, problems, untouched, next (sanitised: text/sanitize.ts). No stack traces. */
 export function formatError(error: unknown): string {
   if (error instanceof RestoreAssistantError) {
