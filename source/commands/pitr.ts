@@ -16,6 +16,7 @@ import { verifyPitr } from '../pitr/verify.js';
 import { lsnText, type PitrBase } from '../pitr/window.js';
 import { recipeRedactor } from '../recipe/secrets.js';
 import { createRedactor } from '../exec/redact.js';
+import { raCommand } from '../text/next.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { renderTable } from './list.js';
 
@@ -156,14 +157,14 @@ export async function pitrVerifyCommand(
   return ExitCode.backupRejected;
 }
 
-function pitrPreflightRefusal(problems: string[], redact: (s: string) => string): RestoreAssistantError {
+function pitrPreflightRefusal(problems: string[], redact: (s: string) => string, planCommand: string): RestoreAssistantError {
   return new RestoreAssistantError(
     `Preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}: the point-in-time restore did not start.`,
     ExitCode.preflightFailed,
     {
       problems: problems.map((p) => redact(p)),
       untouched: 'Nothing was touched.',
-      next: 'Fix the problems listed, then run the restore again (`restore-assistant plan --recipe R --to ...` shows the plan without touching anything).',
+      next: `Fix the problems listed, then run the restore again (\`${planCommand}\` shows the plan without touching anything).`,
     },
   );
 }
@@ -176,6 +177,11 @@ export interface PitrRestoreOptions {
   quickVerify?: boolean;
   json?: boolean;
   offline?: boolean;
+}
+
+/** The pasteable `plan` command for this restore: the recipe, the base and the target. */
+function pitrPlanCommandLine(loaded: LoadedRecipe, opts: PitrRestoreOptions): string {
+  return raCommand('plan', '--recipe', opts.recipe ?? loaded.file, '--backup', opts.backup ?? 'latest', '--to', opts.to ?? 'latest');
 }
 
 /** `plan --to` on a physical recipe: the dry run (read-only; no locks). */
@@ -207,7 +213,7 @@ export async function pitrRestoreCommand(loaded: LoadedRecipe, opts: PitrRestore
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   if (!opts.yes && !interactive)
     throw new UsageError('restore needs a confirmation, and there is no terminal to ask on.', {
-      next: 'Pass --yes to confirm on the command line (after checking the plan with `restore-assistant plan --to ...`).',
+      next: `Pass --yes to confirm on the command line (after checking the plan with \`${pitrPlanCommandLine(loaded, opts)}\`).`,
     });
   const session = openPitrSession(loaded, { recipeRef: opts.recipe ?? loaded.file });
   try {
@@ -218,7 +224,7 @@ export async function pitrRestoreCommand(loaded: LoadedRecipe, opts: PitrRestore
       lock: true,
       onStage: (l) => out.info(l),
     });
-    if (prepared.preflight.length > 0) throw pitrPreflightRefusal(prepared.preflight, session.redact);
+    if (prepared.preflight.length > 0) throw pitrPreflightRefusal(prepared.preflight, session.redact, pitrPlanCommandLine(loaded, opts));
     const { plan } = prepared;
     const cluster = plan.targets.postgres ?? loaded.recipe.name;
     if (!opts.yes) {

@@ -1,19 +1,20 @@
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
+import { raCommand } from '../text/next.js';
 import { sanitizeText } from '../text/sanitize.js';
 import type { PitrCatalog } from './catalog.js';
 import { chooseBase, type PitrTarget } from './target.js';
 import type { PitrBase } from './window.js';
 
 /** The base for `ref` ("latest" or an id) and a target: the newest that reaches the target when ref is "latest". */
-export function pickBase(cat: PitrCatalog, ref: string, target: PitrTarget): PitrBase {
+export function pickBase(cat: PitrCatalog, ref: string, target: PitrTarget, listCommand = raCommand('list', '--root', cat.root)): PitrBase {
   if (ref !== 'latest') {
     const b = cat.bases.find((x) => x.set.id === ref);
     if (!b)
       throw new RestoreAssistantError(`No base backup "${sanitizeText(ref, 80)}" in ${cat.root}/base.`, ExitCode.usage, {
         problems: cat.bases.map((x) => `base: ${sanitizeText(x.set.id, 80)}`),
         untouched: 'Nothing was touched.',
-        next: 'Pick one of the bases `restore-assistant list` shows, or "latest".',
+        next: `Pick one of the bases \`${listCommand}\` shows, or "latest".`,
       });
     return b;
   }

@@ -24,6 +24,7 @@ import { recoveryTarget, targetProblem, targetText, type PitrTarget } from './ta
 import { verifyPitr, type PitrVerifyResult } from './verify.js';
 import { lsnText, type PitrBase } from './window.js';
 import { lookupUid } from './users.js';
+import { raCommand } from '../text/next.js';
 import { pickBase } from './pick.js';
 
 /**
@@ -173,7 +174,7 @@ export function openPitrSession(
         await prepareRecipeEvidence(loaded, env);
       }
       const catalog = await loadPitrCatalog(loaded.recipe.backups.root, { recipe: loaded.recipe, redact });
-      const base = pickBase(catalog, o.backup, o.target);
+      const base = pickBase(catalog, o.backup, o.target, raCommand('list', '--recipe', opts.recipeRef ?? loaded.file));
       const realData = await realpath(cluster.dataDir).catch(() => path.resolve(cluster.dataDir));
       const lockKeys = [...(await identityLockKeys(loaded.recipe, ['postgres'], 'restore')), `pgdata:${realData}`];
       if (o.lock) {

@@ -181,9 +181,15 @@ const SITES: Site[] = [
     elsewhere: 'room for safety copies (issue 11): the safety-copies drop command, test/integration/safety-copies.test.ts',
   },
   {
-    file: 'source/commands/pitr.ts',
-    starts: "'Pick one of the bases `restore-assistant list` shows",
-    elsewhere: 'point-in-time recovery: its own tests',
+    file: 'source/pitr/session.ts',
+    starts: '`Run \\`restore-assistant verify latest --recipe',
+    elsewhere: 'point-in-time recovery: a target past a WAL gap (restore refused, exit 3), test/integration/pitr.test.ts',
+  },
+  {
+    file: 'source/errors.ts',
+    starts: '`free space there (df -h',
+    elsewhere:
+      'a full disk reaching the CLI: the text in test/unit/operator-errors.test.ts; `restore-assistant safety-copies` needs no recipe',
   },
 ];
 

@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,7 +112,14 @@ async function execute(action: PlannedAction, recipe: LoadedRecipe): Promise<voi
       if (!r.ok) throw new Error(`${action.check.name}: ${r.detail}`);
       return;
     }
+    case 'remove':
+      // The engine removes only what matches the recorded identity; here, what the plan names.
+      for (const p of action.paths) await rm(p.path, { recursive: true, force: true });
+      return;
     case 'note':
+    case 'record-identity':
+      // Identity records feed the engine's undo-by-identity checks (test/unit/undo-identity.test.ts,
+      // safety-copies.test.ts); here only the Redis layout the plan builds is under test.
       return;
     default:
       throw new Error(`not supported here: ${action.type}`);

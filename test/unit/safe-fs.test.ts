@@ -120,8 +120,10 @@ describe('makePrivateTempDir', () => {
   });
 
   it('rejects a prefix with a slash', async () => {
-    await expect(makePrivateTempDir(dir, '../x')).rejects.toThrow(/prefix/);
-    expect((await readdir(path.dirname(dir))).includes('x')).toBe(false);
+    // A name unique to this run: the parent (the system temp dir) is shared with everything else.
+    const escape = `ra-escape-${process.pid}-${Date.now()}`;
+    await expect(makePrivateTempDir(dir, `../${escape}`)).rejects.toThrow(/prefix/);
+    expect((await readdir(path.dirname(dir))).some((e) => e.startsWith(escape))).toBe(false);
   });
 });
 
