@@ -1,3 +1,4 @@
+import { raCommand } from '../text/next.js';
 import os from 'node:os';
 import { runCheck, type CheckContext } from '../checks/index.js';
 import { ExitCode } from '../exit-codes.js';
@@ -373,7 +374,7 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
     nextSteps.push("The backup restored and passed its checks. Record the sign-off in the run's report.md (run by / reviewed by).");
   } else if (copies.length > 0) {
     nextSteps.push(
-      `Safety copies are kept: ${copies.map((c) => c.location).join(', ')}. Remove them when you are satisfied (or restore with --drop-safety-copies).`,
+      `Safety copies are kept: ${copies.map((c) => c.location).join(', ')}. Remove them when you are satisfied: \`${raCommand('safety-copies', '--recipe', plan.recipe.file)}\` lists them, \`${raCommand('safety-copies', 'drop', '--recipe', plan.recipe.file, 'ID')}\` removes one by identity (or restore with --drop-safety-copies).`,
     );
   }
   nextSteps.push(...dropped.problems);

@@ -292,6 +292,12 @@ describe('restore: real services, real backups, the real CLI', () => {
     await servicesRun();
     // The previous database was kept aside.
     expect(await pg.psql(`SELECT count(*) FROM pg_database WHERE datname LIKE '${DB}__pre_restore_%'`)).toBe('1');
+    // The summary says how to find and drop the kept copies; the pasted list command lists that database.
+    const listCopies = /`restore-assistant (safety-copies --recipe \S+)` lists them/.exec(r.stdout)?.[1];
+    expect(listCopies, r.stdout).toBe(`safety-copies --recipe ${recipe}`);
+    const listed = await run([...listCopies!.split(' '), '--json']);
+    expect(listed.exitCode, show(listed)).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`"id": ?"${DB}__pre_restore_`));
 
     // --json: the summary as JSON; evidence is sealed.
     const j = await restore(['--recipe', recipe, '--backup', set.id, '--yes', '--json', '--drop-safety-copies']);
