@@ -296,7 +296,7 @@ describe('restore: real services, real backups, the real CLI', () => {
     const listCopies = /`restore-assistant (safety-copies --recipe \S+)` lists them/.exec(r.stdout)?.[1];
     expect(listCopies, r.stdout).toBe(`safety-copies --recipe ${recipe}`);
     const listed = await run([...listCopies!.split(' '), '--json']);
-    expect(listed.exitCode, show(listed)).toBe(0);
+    expect(listed.exitCode, `${String(listed.stdout)}${String(listed.stderr)}`).toBe(0);
     expect(listed.stdout).toMatch(new RegExp(`"id": ?"${DB}__pre_restore_`));
 
     // --json: the summary as JSON; evidence is sealed.
