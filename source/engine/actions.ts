@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmod, link, lstat, mkdir, open, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, open, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
@@ -667,6 +667,27 @@ async function recordPath(ctx: ActionContext, p: string, fact: string): Promise<
   });
 }
 
+/**
+ * Record, before the act that puts it there, the identity `staged` will have at `final` (a
+ * rename or link keeps device and inode): a SIGKILL between the act and a record made after it
+ * would leave the run's own file unrecognised, and its undo would refuse to remove it. Killed
+ * before the act, nothing is at `final` and the undo is a no-op.
+ */
+async function recordBeforePlacing(ctx: ActionContext, staged: string, final: string, fact: string): Promise<void> {
+  const id = await pathIdentity(staged);
+  if (!id) return;
+  const parent = await realpath(path.dirname(final)).catch(() => path.dirname(final));
+  const value = encodeIdentity({ ...id, realPath: path.join(parent, path.basename(final)) });
+  ctx.facts?.set(fact, value);
+  ctx.emit({
+    type: 'log',
+    stepId: ctx.stepId,
+    level: 'info',
+    message: `recorded ${final} (before putting it there): ${describeIdentity(decodeIdentity(value)!)}`,
+    fact: { name: fact, value },
+  });
+}
+
 function recorded(ctx: ActionContext, fact: string): ReturnType<typeof decodeIdentity> {
   return decodeIdentity(ctx.facts?.get(fact));
 }
@@ -719,6 +740,7 @@ async function moveAction(action: Extract<PlannedAction, { type: 'move' }>, ctx:
       message: `${action.to} existed (created after the safety copy): moved it to ${action.displaceTo} (kept)`,
     });
   }
+  if (action.recordAs) await recordBeforePlacing(ctx, action.from, action.to, action.recordAs);
   try {
     await rename(action.from, action.to);
   } catch (error) {
@@ -727,7 +749,6 @@ async function moveAction(action: Extract<PlannedAction, { type: 'move' }>, ctx:
     throw new ActionError(`cannot move ${action.from} to ${action.to}: ${e.message}${hint}`);
   }
   ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `moved ${action.from} to ${action.to}` });
-  if (action.recordAs) await recordPath(ctx, action.to, action.recordAs);
   return `moved to ${action.to}`;
 }
 
@@ -767,6 +788,7 @@ async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>,
     }
     sha256 = hash.digest('hex');
     consumedOutcome(ctx, action.from, sha256, bytes, verified);
+    if (action.recordAs) await recordBeforePlacing(ctx, partial, action.to, action.recordAs);
     try {
       await link(partial, action.to);
     } catch (error) {
@@ -784,7 +806,6 @@ async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>,
     if (tmpDir) await rmdir(tmpDir).catch(() => undefined);
   }
   ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `copied ${action.from} to ${action.to} (${bytes} bytes)` });
-  if (action.recordAs) await recordPath(ctx, action.to, action.recordAs);
   return `copied ${bytes} bytes`;
 }
 
@@ -853,6 +874,7 @@ async function installAofAction(action: Extract<PlannedAction, { type: 'install-
     }
     await chmod(staged, 0o755);
     await fsyncDir(staged);
+    if (action.recordAs) await recordBeforePlacing(ctx, staged, action.dir, action.recordAs);
     try {
       await rename(staged, action.dir);
     } catch (error) {
@@ -878,7 +900,6 @@ async function installAofAction(action: Extract<PlannedAction, { type: 'install-
     level: 'info',
     message: `installed ${action.from} as ${path.join(action.dir, action.base)} (${bytes} bytes) with the manifest ${action.manifest}`,
   });
-  if (action.recordAs) await recordPath(ctx, action.dir, action.recordAs);
   return `AOF base installed (${bytes} bytes)`;
 }
 
@@ -888,6 +909,7 @@ async function extractAction(action: Extract<PlannedAction, { type: 'extract-tar
     const { entries, sha256, bytes } = await safeExtractTarGz(action.archive, fh, action.dest, {
       signal: ctx.signal,
       ...(verified?.verifiedSha256 ? { expectedSha256: verified.verifiedSha256 } : {}),
+      ...(action.recordAs ? { beforePlace: (staged: string) => recordBeforePlacing(ctx, staged, action.dest, action.recordAs!) } : {}),
     });
     consumedOutcome(ctx, action.archive, sha256, bytes, verified);
     ctx.emit({
@@ -896,7 +918,6 @@ async function extractAction(action: Extract<PlannedAction, { type: 'extract-tar
       level: 'info',
       message: `extracted ${entries} entries of ${action.archive} into ${action.dest}`,
     });
-    if (action.recordAs) await recordPath(ctx, action.dest, action.recordAs);
     return `${entries} entries extracted`;
   } catch (error) {
     if (ctx.signal.aborted) throw new InterruptedError(`extracting ${action.archive}`);

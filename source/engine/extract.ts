@@ -129,6 +129,8 @@ export async function safeExtractTarGz(
     signal?: AbortSignal;
     expectedSha256?: string;
     /** Test hook: called with the staging dir before extraction. */ onStaging?: (dir: string) => void;
+    /** Called with the finished staging dir just before it is renamed to `dest` (record its identity first). */
+    beforePlace?: (staged: string) => Promise<void>;
   } = {},
 ): Promise<{ entries: number; sha256: string; bytes: number }> {
   if (await exists(dest)) throw new Error(`${dest} already exists: extraction needs a fresh directory (move the old one aside first)`);
@@ -165,6 +167,7 @@ export async function safeExtractTarGz(
     if (opts.expectedSha256 && sha256 !== opts.expectedSha256)
       throw new ArchiveChangedError(archive, sha256, opts.expectedSha256, tap.bytes);
     await chmod(tmp, 0o755);
+    await opts.beforePlace?.(tmp);
     // rename(2) never follows a symlink at `dest` (a planted one makes it fail: ENOTDIR).
     await rename(tmp, dest);
     return { entries, sha256, bytes: tap.bytes };

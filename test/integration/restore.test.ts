@@ -1,9 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +24,7 @@ import {
   type RedisSandbox,
   type StoryPortalBackup,
 } from '../../source/sandbox/index.js';
+import { cliBin } from '../support/cli.js';
 
 /**
  * The restore command end to end: real PostgreSQL, Redis (RDB and AOF) and Prometheus, a real
@@ -33,8 +32,8 @@ import {
  * layouts, the built CLI (`node dist/bin.js restore ...`). No mocks.
  */
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = join(repo, 'dist', 'bin.js');
+/** The CLI built once for the test run (test/global-setup.ts); service-ctl beside it. */
+let bin: string;
 const DB = 'storydb';
 const CHAT_DB = 'metachat';
 
@@ -179,11 +178,10 @@ describe('restore: real services, real backups, the real CLI', () => {
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'ra-restore-it-'));
-    execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.build.json')], {
-      cwd: repo,
-      stdio: 'inherit',
-    });
-    ({ serviceCtlArgv } = (await import(join(repo, 'dist', 'sandbox', 'service-ctl.js'))) as { serviceCtlArgv: typeof serviceCtlArgv });
+    // Never a build into the checkout's dist/: two files doing that at once rewrite the
+    // service-ctl.js a running restore is about to execute (a Redis that was never started again).
+    bin = cliBin();
+    ({ serviceCtlArgv } = (await import(join(dirname(bin), 'sandbox', 'service-ctl.js'))) as { serviceCtlArgv: typeof serviceCtlArgv });
     group = new SandboxGroup();
     [pg, redis, redisAof, prom] = await Promise.all([
       group.postgres(),

@@ -1,9 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { chown, copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +16,7 @@ import {
   type RedisSandbox,
   type StoryPortalBackup,
 } from '../../source/sandbox/index.js';
+import { cliBin } from '../support/cli.js';
 
 /**
  * Issue 9: a backup store written by an attacker. Real PostgreSQL and Redis, real backups, the
@@ -27,8 +26,8 @@ import {
  * names the tool used to write through).
  */
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = join(repo, 'dist', 'bin.js');
+/** The CLI built once for the test run (test/global-setup.ts); service-ctl beside it. */
+let bin: string;
 const DB = 'vbytesdb';
 const VICTIM = 'root-owned victim: must stay byte-identical\n';
 
@@ -153,11 +152,10 @@ describe('the restored bytes are the verified bytes; no write through planted na
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'ra-vbytes-it-'));
-    execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.build.json')], {
-      cwd: repo,
-      stdio: 'inherit',
-    });
-    ({ serviceCtlArgv: ctl } = (await import(join(repo, 'dist', 'sandbox', 'service-ctl.js'))) as { serviceCtlArgv: typeof ctl });
+    // Never a build into the checkout's dist/: two files doing that at once rewrite the
+    // service-ctl.js a running restore is about to execute (a Redis that was never started again).
+    bin = cliBin();
+    ({ serviceCtlArgv: ctl } = (await import(join(dirname(bin), 'sandbox', 'service-ctl.js'))) as { serviceCtlArgv: typeof ctl });
     group = new SandboxGroup();
     [pg, redis] = await Promise.all([group.postgres(), group.redis()]);
     await Promise.all([seedPostgres(pg, DB, { rows: 40 }), seedRedis(redis)]);

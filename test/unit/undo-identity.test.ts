@@ -163,6 +163,59 @@ describe('undo by identity (moves and removals)', () => {
   });
 });
 
+describe('recorded before it is put there (a SIGKILL between the act and the record)', () => {
+  /** The events carrying the fact, each with whether `at` existed when it was emitted. */
+  function watching(at: string): { ctx: ActionContext; seen: Array<{ fact: string; existed: boolean }> } {
+    const seen: Array<{ fact: string; existed: boolean }> = [];
+    const c = ctx();
+    c.emit = (e) => {
+      events.push(e);
+      if (e.type === 'log' && e.fact) seen.push({ fact: e.fact.name, existed: existsSync(at) });
+    };
+    return { ctx: c, seen };
+  }
+
+  it('a copy, a move, an AOF install and an extraction journal the identity before the name appears, and it is what lands there', async () => {
+    const src = path.join(dir, 'backup.rdb');
+    await writeFile(src, 'REDIS0011 backup bytes');
+    const cases: Array<{ at: string; action: PlannedAction }> = [];
+    const copyTo = path.join(dir, 'dump.rdb');
+    cases.push({ at: copyTo, action: { type: 'copy-file', from: src, to: copyTo, purpose: 'copy', recordAs: 'f.copy' } });
+    const moved = path.join(dir, 'moved.rdb');
+    cases.push({ at: moved, action: { type: 'move', from: copyTo, to: moved, purpose: 'aside', recordAs: 'f.move' } });
+    const aof = path.join(dir, 'appendonlydir');
+    cases.push({
+      at: aof,
+      action: {
+        type: 'install-aof',
+        from: src,
+        dir: aof,
+        base: 'appendonly.aof.1.base.rdb',
+        manifest: 'appendonly.aof.manifest',
+        purpose: 'aof',
+        recordAs: 'f.aof',
+      },
+    });
+    const tree = path.join(dir, 'tree');
+    await mkdir(tree);
+    await writeFile(path.join(tree, 'meta.json'), '{}');
+    const tgz = path.join(dir, 'data.tar.gz');
+    execFileSync('tar', ['-czf', tgz, '-C', tree, '.']);
+    const dest = path.join(dir, 'data');
+    cases.push({ at: dest, action: { type: 'extract-tar', archive: tgz, dest, purpose: 'extract', recordAs: 'f.tar' } });
+    for (const { at, action } of cases) {
+      const { ctx: c, seen } = watching(at);
+      await executeAction(action, c);
+      const name = (action as { recordAs: string }).recordAs;
+      expect(seen, name).toEqual([{ fact: name, existed: false }]);
+      const id = decodeIdentity(facts.get(name));
+      const { pathIdentity } = await import('../../source/engine/path-identity.js');
+      const now = await pathIdentity(at);
+      expect(id && now && id.dev === now.dev && id.ino === now.ino && id.realPath === now.realPath, name).toBe(true);
+    }
+  });
+});
+
 describe('what the service this run started rewrote (record-identity, rewrittenOnly)', () => {
   const adopt = (p: string): PlannedAction => ({
     type: 'record-identity',
