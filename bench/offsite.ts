@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { formatBytes } from '../source/output.js';
 import { backupMetachat, SandboxGroup, type PostgresSandbox } from '../source/sandbox/index.js';
 import { startS3 } from '../test/support/s3.js';
+import { writeBenchSection } from './benchmarks-doc.js';
 
 /**
  * Off-site restore: the same metachat set (pg_dump -Fc + .sha256) restored with the CLI
@@ -44,18 +45,6 @@ async function seed(pg: PostgresSandbox, db: string, rows: number): Promise<void
 interface Run {
   ms: number;
   rssKiB?: number;
-}
-
-async function writeSection(section: string): Promise<void> {
-  const file = path.join(repo, 'docs', 'benchmarks.md');
-  let doc = await readFile(file, 'utf8');
-  const start = doc.indexOf('\n## Off-site restore');
-  if (start === -1) doc = `${doc.replace(/\n*$/, '\n')}\n${section}`;
-  else {
-    const next = doc.indexOf('\n## ', start + 1);
-    doc = `${doc.slice(0, start)}\n${section}${next === -1 ? '' : doc.slice(next)}`;
-  }
-  await writeFile(file, doc.replace(/\n{3,}/g, '\n\n'));
 }
 
 export async function runOffsiteBench(): Promise<void> {
@@ -191,7 +180,7 @@ export async function runOffsiteBench(): Promise<void> {
       `Load average (1 min) ${load0.toFixed(1)} at the start, ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end.`,
       '',
     ];
-    await writeSection(lines.join('\n'));
+    await writeBenchSection('Off-site restore', lines.join('\n'));
     process.stderr.write(`${lines.join('\n')}\n`);
   } finally {
     await group.stopAll();

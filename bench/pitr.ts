@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { lookupOsUser } from '../source/sandbox/process-utils.js';
 import { serviceCtlArgv, writeServiceSpec } from '../source/sandbox/service-ctl.js';
 import { SandboxGroup } from '../source/sandbox/index.js';
+import { writeBenchSection } from './benchmarks-doc.js';
 
 /**
  * Point-in-time replay throughput (issue 16): WAL MB/s of a restore to `latest` by the engine
@@ -23,18 +24,6 @@ const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? 0;
-}
-
-async function writeSection(section: string): Promise<void> {
-  const file = path.join(repo, 'docs', 'benchmarks.md');
-  let doc = await readFile(file, 'utf8');
-  const start = doc.indexOf('\n## Point-in-time replay');
-  if (start === -1) doc = `${doc.replace(/\n*$/, '\n')}\n${section}`;
-  else {
-    const next = doc.indexOf('\n## ', start + 1);
-    doc = `${doc.slice(0, start)}\n${section}${next === -1 ? '' : doc.slice(next)}`;
-  }
-  await writeFile(file, doc.replace(/\n{3,}/g, '\n\n'));
 }
 
 export async function runPitrBench(): Promise<void> {
@@ -257,7 +246,7 @@ A throwaway cluster (sandbox, fsync off, 16 MiB segments) with \`archive_mode = 
 Individual runs: by hand ${hand.map((x) => Math.round(x)).join(' / ')} ms; engine ${eng.map((x) => Math.round(x)).join(' / ')} ms. The whole engine restore (catalog, quick verification, stop, set aside, extract, recovery, reset, checks) took ${total.map((x) => Math.round(x / 1000)).join(' / ')} s.
 The engine's replay includes up to one second of polling granularity (it checks \`pg_is_in_recovery()\` once a second).
 `;
-    await writeSection(section);
+    await writeBenchSection('Point-in-time replay', section);
     process.stderr.write(section);
   } finally {
     await group.stopAll();

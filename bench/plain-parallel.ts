@@ -10,6 +10,7 @@ import type { Plan } from '../source/plan/types.js';
 import { backupPgCustom, SandboxGroup, storyPortalBackupId, type PostgresSandbox } from '../source/sandbox/index.js';
 import { shellQuote } from '../source/text/shell.js';
 import { indexHeavyRolesSql, indexHeavySql } from '../test/support/index-heavy.js';
+import { writeBenchSection } from './benchmarks-doc.js';
 
 /**
  * Parallel restore of plain dumps (issue 14), on the index-heavy world (test/support/index-heavy.ts:
@@ -183,23 +184,6 @@ async function dumpPlainGz(pg: PostgresSandbox, db: string, file: string): Promi
   await exec('bash', ['-c', `set -o pipefail; ${dump} | gzip -c > ${shellQuote(file)}`], { env: { ...process.env, ...pg.env() } });
 }
 
-async function writeSection(section: string): Promise<void> {
-  const file = path.join(repo, 'docs', 'benchmarks.md');
-  let doc = '# Benchmarks\n\nNumbers from `npm run bench`; they depend on the machine. None of them is a test.\n';
-  try {
-    doc = await readFile(file, 'utf8');
-  } catch {
-    // a new file
-  }
-  const start = doc.indexOf('\n## Plain dumps in parallel');
-  if (start === -1) doc = `${doc.replace(/\n*$/, '\n')}\n${section}`;
-  else {
-    const next = doc.indexOf('\n## ', start + 1);
-    doc = `${doc.slice(0, start)}\n${section}${next === -1 ? '' : doc.slice(next)}`;
-  }
-  await writeFile(file, doc.replace(/\n{3,}/g, '\n\n'));
-}
-
 export async function runPlainParallelBench(): Promise<void> {
   const orders = Number(process.env['PLAIN_BENCH_ORDERS'] ?? 200_000);
   const runs = Number(process.env['PLAIN_BENCH_RUNS'] ?? 5);
@@ -332,7 +316,7 @@ The parallel restore spills everything after pre-data to one file in a private s
 1 MiB pieces, so its memory does not follow the dump's size. Caveat: the machine was shared with seven other engineers running
 test suites during the run, so absolute times and small ratios move between runs; read the fastest runs next to the medians.
 `;
-    await writeSection(section);
+    await writeBenchSection('Plain dumps in parallel', section);
     process.stdout.write(section);
   } finally {
     await group.stopAll();

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { shellQuote } from '../source/text/shell.js';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import { formatBytes } from '../source/output.js';
 import type { Plan } from '../source/plan/types.js';
 import type { PlannedAction } from '../source/actions/types.js';
 import { backupPgCustom, SandboxGroup, type PostgresSandbox } from '../source/sandbox/index.js';
+import { writeBenchSection } from './benchmarks-doc.js';
 
 /**
  * Restore overhead: the same restore done by hand (`gunzip -c | psql`, `pg_restore -j`) and through
@@ -177,24 +178,6 @@ async function seed(pg: PostgresSandbox, db: string, rows: number): Promise<void
   );
 }
 
-async function writeSection(section: string): Promise<void> {
-  const file = path.join(repo, 'docs', 'benchmarks.md');
-  let doc = '# Benchmarks\n\nNumbers from `npm run bench`; they depend on the machine. None of them is a test.\n';
-  try {
-    doc = await readFile(file, 'utf8');
-  } catch {
-    // a new file
-  }
-  const start = doc.indexOf('\n## Restore overhead');
-  if (start === -1) {
-    doc = `${doc.replace(/\n*$/, '\n')}\n${section}`;
-  } else {
-    const next = doc.indexOf('\n## ', start + 1);
-    doc = `${doc.slice(0, start)}\n${section}${next === -1 ? '' : doc.slice(next)}`;
-  }
-  await writeFile(file, doc.replace(/\n{3,}/g, '\n\n'));
-}
-
 export async function runRestoreBench(): Promise<void> {
   const rows = Number(process.env['RESTORE_BENCH_ROWS'] ?? 2_500_000);
   const runs = Number(process.env['RESTORE_BENCH_RUNS'] ?? 5);
@@ -306,7 +289,7 @@ ${mib(median(rss.customBig) - rss.customSmall)} (custom). The dump is streamed i
 whole, and command output is kept as capped tails. Whether the plain path's growth is heap slack that
 plateaus was not measured: a run with a bigger dump (RESTORE_BENCH_ROWS) would show it.
 `;
-    await writeSection(section);
+    await writeBenchSection('Restore overhead', section);
     process.stdout.write(section);
   } finally {
     await group.stopAll();
