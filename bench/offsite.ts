@@ -9,6 +9,7 @@ import { formatBytes } from '../source/output.js';
 import { backupMetachat, SandboxGroup, type PostgresSandbox } from '../source/sandbox/index.js';
 import { startS3 } from '../test/support/s3.js';
 import { writeBenchSection } from './benchmarks-doc.js';
+import { median, toolArgs } from './common.js';
 
 /**
  * Off-site restore: the same metachat set (pg_dump -Fc + .sha256) restored with the CLI
@@ -23,12 +24,6 @@ import { writeBenchSection } from './benchmarks-doc.js';
 const exec = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.join(here, '..');
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
 
 async function seed(pg: PostgresSandbox, db: string, rows: number): Promise<void> {
   await pg.psql(`CREATE DATABASE ${db}`);
@@ -119,18 +114,7 @@ export async function runOffsiteBench(): Promise<void> {
         RESTORE_ASSISTANT_LOCK_DIR: path.join(base, 'locks'),
       };
       const once = async (which: 'local' | 'offsite'): Promise<Run> => {
-        const cli = [
-          process.execPath,
-          '--import',
-          'tsx',
-          path.join(repo, 'source', 'bin.ts'),
-          'restore',
-          '--recipe',
-          files[which],
-          '--backup',
-          'latest',
-          '--yes',
-        ];
+        const cli = [process.execPath, ...toolArgs('restore', '--recipe', files[which], '--backup', 'latest', '--yes')];
         const argv = timeBin ? [timeBin, '-f', 'maxrss=%M', ...cli] : cli;
         const t = performance.now();
         const r = await exec(argv[0]!, argv.slice(1), { cwd: repo, env, maxBuffer: 64 * 1024 * 1024 }).catch((e: { stderr?: string }) => {

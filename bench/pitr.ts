@@ -8,6 +8,7 @@ import { lookupOsUser } from '../source/sandbox/process-utils.js';
 import { serviceCtlArgv, writeServiceSpec } from '../source/sandbox/service-ctl.js';
 import { SandboxGroup } from '../source/sandbox/index.js';
 import { writeBenchSection } from './benchmarks-doc.js';
+import { toolArgs } from './common.js';
 
 /**
  * Point-in-time replay throughput (issue 16): WAL MB/s of a restore to `latest` by the engine
@@ -171,26 +172,11 @@ export async function runPitrBench(): Promise<void> {
     /** The engine: restore --to latest; the start + follow-recovery steps from its events. */
     const engine = async (): Promise<{ ms: number; totalMs: number }> => {
       const t0 = performance.now();
-      await exec(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          path.join(repo, 'source', 'bin.ts'),
-          'restore',
-          '--recipe',
-          recipe,
-          '--to',
-          'latest',
-          '--yes',
-          '--quick-verify',
-        ],
-        {
-          env,
-          cwd: repo,
-          maxBuffer: 64 << 20,
-        },
-      );
+      await exec(process.execPath, toolArgs('restore', '--recipe', recipe, '--to', 'latest', '--yes', '--quick-verify'), {
+        env,
+        cwd: repo,
+        maxBuffer: 64 << 20,
+      });
       const totalMs = performance.now() - t0;
       const runsDir = path.join(work, 'evidence');
       const run =

@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { PlannedAction } from '../source/actions/types.js';
 import { formatBytes } from '../source/output.js';
-import type { Plan } from '../source/plan/types.js';
 import { backupPgCustom, SandboxGroup, storyPortalBackupId, type PostgresSandbox } from '../source/sandbox/index.js';
 import { shellQuote } from '../source/text/shell.js';
 import { indexHeavyRolesSql, indexHeavySql } from '../test/support/index-heavy.js';
 import { writeBenchSection } from './benchmarks-doc.js';
+import { conn, median, oneStepPlan, recreate, throughEngine, timed, toolArgs, type EngineTiming } from './common.js';
 
 /**
  * Parallel restore of plain dumps (issue 14), on the index-heavy world (test/support/index-heavy.ts:
@@ -32,30 +32,8 @@ import { writeBenchSection } from './benchmarks-doc.js';
  */
 
 const exec = promisify(execFile);
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.join(here, '..');
+const repo = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const JOBS = 2;
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
-
-function conn(pg: PostgresSandbox, db: string): string[] {
-  return ['-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', db];
-}
-
-async function recreate(pg: PostgresSandbox, db: string): Promise<void> {
-  await pg.psql(`DROP DATABASE IF EXISTS ${db}`);
-  await pg.psql(`CREATE DATABASE ${db}`);
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
 
 async function byHandPlain(pg: PostgresSandbox, file: string): Promise<number> {
   await recreate(pg, 'target');
@@ -78,35 +56,6 @@ async function byHandCustom(pg: PostgresSandbox, file: string): Promise<number> 
   );
 }
 
-function plan(action: PlannedAction): Plan {
-  return {
-    version: 1,
-    mode: 'restore',
-    createdAt: new Date().toISOString(),
-    stamp: 'bench',
-    recipe: { name: 'bench', file: '<bench>', digest: '-' },
-    backup: { id: 'bench', time: new Date().toISOString(), layout: 'flat', location: '/', components: [] },
-    targets: {},
-    lockKeys: ['recipe:bench-plain'],
-    steps: [
-      {
-        id: 'restore',
-        title: 'Restore the dump',
-        doneTitle: 'Dump restored',
-        phase: 'postgres',
-        lane: 'main',
-        destructive: false,
-        actions: [action],
-        dependsOn: [],
-      },
-    ],
-    options: { yes: true, rollbackOnUnhealthy: false, dropSafetyCopies: false, missingRoles: 'fail', parallel: false, jobs: JOBS },
-    facts: {},
-    warnings: [],
-    objectives: {},
-  };
-}
-
 function engineAction(pg: PostgresSandbox, file: string, parallel: boolean): PlannedAction {
   return {
     type: 'exec',
@@ -119,22 +68,9 @@ function engineAction(pg: PostgresSandbox, file: string, parallel: boolean): Pla
   };
 }
 
-async function throughEngine(pg: PostgresSandbox, action: PlannedAction, work: string): Promise<{ ms: number; maxRssKiB: number }> {
+async function engineRestore(pg: PostgresSandbox, action: PlannedAction, work: string): Promise<EngineTiming> {
   await recreate(pg, 'target');
-  const planFile = path.join(work, 'plan.json');
-  await writeFile(planFile, JSON.stringify(plan(action)));
-  const { stdout } = await exec(
-    process.execPath,
-    ['--import', 'tsx', path.join(here, 'restore-child.ts'), planFile, path.join(work, 'locks')],
-    {
-      cwd: repo,
-      env: { ...process.env, BENCH_PGPASSWORD: pg.password },
-      maxBuffer: 64 * 1024 * 1024,
-    },
-  );
-  const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { ms: number; maxRssKiB: number; outcome: string; error?: string };
-  if (r.outcome !== 'restored') throw new Error(`engine restore failed: ${r.error ?? r.outcome}`);
-  return { ms: r.ms, maxRssKiB: r.maxRssKiB };
+  return throughEngine(pg, oneStepPlan(action, { lockKey: 'recipe:bench-plain', jobs: JOBS }), work);
 }
 
 /** The whole tool: `restore --yes --jobs 2` of a story-portal set; RTO from the run's report.json, and the wall time. */
@@ -147,27 +83,11 @@ async function wholeRestore(
   await pg.psql('DROP DATABASE IF EXISTS bench_rto');
   const before = new Set(await readdir(evidence).catch(() => [] as string[]));
   const wallMs = await timed(() =>
-    exec(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(repo, 'source', 'bin.ts'),
-        'restore',
-        '--recipe',
-        recipe,
-        '--backup',
-        setId,
-        '--yes',
-        '--jobs',
-        String(JOBS),
-      ],
-      {
-        cwd: repo,
-        env: { ...process.env, BENCH_PGPASSWORD: pg.password, NO_COLOR: '1' },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    ),
+    exec(process.execPath, toolArgs('restore', '--recipe', recipe, '--backup', setId, '--yes', '--jobs', String(JOBS)), {
+      cwd: repo,
+      env: { ...process.env, BENCH_PGPASSWORD: pg.password, NO_COLOR: '1' },
+      maxBuffer: 64 * 1024 * 1024,
+    }),
   );
   const run = (await readdir(evidence)).find((d) => !before.has(d) && d.includes('-restore-'));
   if (!run) throw new Error('the restore left no evidence run');
@@ -255,9 +175,9 @@ export async function runPlainParallelBench(): Promise<void> {
       for (const m of order) {
         if (m === 'psql') ms.psql.push(await byHandPlain(pg, plainGz));
         else if (m === 'pgRestore') ms.pgRestore.push(await byHandCustom(pg, custom));
-        else if (m === 'single') ms.single.push((await throughEngine(pg, engineAction(pg, plainGz, false), work)).ms);
+        else if (m === 'single') ms.single.push((await engineRestore(pg, engineAction(pg, plainGz, false), work)).ms);
         else if (m === 'parallel') {
-          const r = await throughEngine(pg, engineAction(pg, plainGz, true), work);
+          const r = await engineRestore(pg, engineAction(pg, plainGz, true), work);
           ms.parallel.push(r.ms);
           rssBig.push(r.maxRssKiB);
         } else {
@@ -268,9 +188,9 @@ export async function runPlainParallelBench(): Promise<void> {
         process.stderr.write(`run ${i + 1}/${runs}: ${m} ${(ms[m].at(-1)! / 1000).toFixed(2)} s\n`);
       }
     }
-    const rssSmall = (await throughEngine(pg, engineAction(pg, smallGz, true), work)).maxRssKiB;
-    const rssSmallSingle = (await throughEngine(pg, engineAction(pg, smallGz, false), work)).maxRssKiB;
-    const rssBigSingle = (await throughEngine(pg, engineAction(pg, plainGz, false), work)).maxRssKiB;
+    const rssSmall = (await engineRestore(pg, engineAction(pg, smallGz, true), work)).maxRssKiB;
+    const rssSmallSingle = (await engineRestore(pg, engineAction(pg, smallGz, false), work)).maxRssKiB;
+    const rssBigSingle = (await engineRestore(pg, engineAction(pg, plainGz, false), work)).maxRssKiB;
 
     const med = Object.fromEntries(methods.map((m) => [m, median(ms[m])])) as Record<(typeof methods)[number], number>;
     const s = (x: number): string => `${(x / 1000).toFixed(2)} s`;

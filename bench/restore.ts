@@ -1,15 +1,15 @@
 import { execFile } from 'node:child_process';
 import { shellQuote } from '../source/text/shell.js';
-import { stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { formatBytes } from '../source/output.js';
-import type { Plan } from '../source/plan/types.js';
 import type { PlannedAction } from '../source/actions/types.js';
 import { backupPgCustom, SandboxGroup, type PostgresSandbox } from '../source/sandbox/index.js';
 import { writeBenchSection } from './benchmarks-doc.js';
+import { conn, median, oneStepPlan, recreate, throughEngine, timed } from './common.js';
 
 /**
  * Restore overhead: the same restore done by hand (`gunzip -c | psql`, `pg_restore -j`) and through
@@ -22,8 +22,6 @@ import { writeBenchSection } from './benchmarks-doc.js';
  */
 
 const exec = promisify(execFile);
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.join(here, '..');
 
 interface Timing {
   ms: number;
@@ -32,31 +30,10 @@ interface Timing {
   cpuMs?: number;
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
-
-async function timeIt(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
-
-function conn(pg: PostgresSandbox, db: string): string[] {
-  return ['-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', db];
-}
-
-async function recreate(pg: PostgresSandbox, db: string): Promise<void> {
-  await pg.psql(`DROP DATABASE IF EXISTS ${db}`);
-  await pg.psql(`CREATE DATABASE ${db}`);
-}
-
 async function byHandPlain(pg: PostgresSandbox, file: string, db: string): Promise<Timing> {
   await recreate(pg, db);
   const psql = [pg.bin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...conn(pg, db)].map((a) => `'${a}'`).join(' ');
-  const ms = await timeIt(() =>
+  const ms = await timed(() =>
     exec('bash', ['-c', `set -o pipefail; gunzip -c '${file}' | ${psql} >/dev/null`], {
       env: { ...process.env, ...pg.env() },
       maxBuffer: 64 * 1024 * 1024,
@@ -67,7 +44,7 @@ async function byHandPlain(pg: PostgresSandbox, file: string, db: string): Promi
 
 async function byHandCustom(pg: PostgresSandbox, file: string, db: string, jobs: number): Promise<Timing> {
   await recreate(pg, db);
-  const ms = await timeIt(() =>
+  const ms = await timed(() =>
     exec(pg.bin('pg_restore'), ['--verbose', `--jobs=${jobs}`, ...conn(pg, db), file], {
       env: { ...process.env, ...pg.env() },
       maxBuffer: 64 * 1024 * 1024,
@@ -76,60 +53,9 @@ async function byHandCustom(pg: PostgresSandbox, file: string, db: string, jobs:
   return { ms };
 }
 
-function plan(action: PlannedAction): Plan {
-  return {
-    version: 1,
-    mode: 'restore',
-    createdAt: new Date().toISOString(),
-    stamp: 'bench',
-    recipe: { name: 'bench', file: '<bench>', digest: '-' },
-    backup: { id: 'bench', time: new Date().toISOString(), layout: 'flat', location: '/', components: [] },
-    targets: {},
-    lockKeys: ['recipe:bench'],
-    steps: [
-      {
-        id: 'restore',
-        title: 'Restore the dump',
-        doneTitle: 'Dump restored',
-        phase: 'postgres',
-        lane: 'main',
-        destructive: false,
-        actions: [action],
-        dependsOn: [],
-      },
-    ],
-    options: { yes: true, rollbackOnUnhealthy: false, dropSafetyCopies: false, missingRoles: 'fail', parallel: false, jobs: 1 },
-    facts: {},
-    warnings: [],
-    objectives: {},
-  };
-}
-
-async function throughEngine(pg: PostgresSandbox, action: PlannedAction, db: string, work: string): Promise<Timing> {
+async function engineRestore(pg: PostgresSandbox, action: PlannedAction, db: string, work: string): Promise<Timing> {
   await recreate(pg, db);
-  const planFile = path.join(work, 'plan.json');
-  await writeFile(planFile, JSON.stringify(plan(action)));
-  const t = performance.now();
-  const { stdout } = await exec(
-    process.execPath,
-    ['--import', 'tsx', path.join(here, 'restore-child.ts'), planFile, path.join(work, 'locks')],
-    {
-      cwd: repo,
-      env: { ...process.env, BENCH_PGPASSWORD: pg.password },
-      maxBuffer: 16 * 1024 * 1024,
-    },
-  );
-  const wall = performance.now() - t;
-  const r = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as {
-    ms: number;
-    cpuMs: number;
-    maxRssKiB: number;
-    outcome: string;
-    error?: string;
-  };
-  if (r.outcome !== 'restored') throw new Error(`engine restore failed: ${r.error ?? r.outcome}`);
-  void wall;
-  return { ms: r.ms, maxRssKiB: r.maxRssKiB, cpuMs: r.cpuMs };
+  return throughEngine(pg, oneStepPlan(action, { lockKey: 'recipe:bench', jobs: 1 }), work);
 }
 
 function plainAction(pg: PostgresSandbox, file: string, db: string): PlannedAction {
@@ -222,11 +148,11 @@ export async function runRestoreBench(): Promise<void> {
           results.handPlain.push((await byHandPlain(pg, plainGz, 'target')).ms);
           results.handCustom.push((await byHandCustom(pg, custom, 'target', jobs)).ms);
         } else {
-          const p = await throughEngine(pg, plainAction(pg, plainGz, 'target'), 'target', work);
+          const p = await engineRestore(pg, plainAction(pg, plainGz, 'target'), 'target', work);
           results.enginePlain.push(p.ms);
           results.cpuPlain.push(p.cpuMs ?? 0);
           rss.plainBig.push(p.maxRssKiB ?? 0);
-          const c = await throughEngine(pg, customAction(pg, custom, 'target', jobs, items), 'target', work);
+          const c = await engineRestore(pg, customAction(pg, custom, 'target', jobs, items), 'target', work);
           results.engineCustom.push(c.ms);
           results.cpuCustom.push(c.cpuMs ?? 0);
           rss.customBig.push(c.maxRssKiB ?? 0);
@@ -234,8 +160,8 @@ export async function runRestoreBench(): Promise<void> {
         process.stderr.write(`run ${i + 1}/${runs}: ${who} done\n`);
       }
     }
-    rss.plainSmall = (await throughEngine(pg, plainAction(pg, smallGz, 'target'), 'target', work)).maxRssKiB ?? 0;
-    rss.customSmall = (await throughEngine(pg, customAction(pg, smallCustom, 'target', jobs, items), 'target', work)).maxRssKiB ?? 0;
+    rss.plainSmall = (await engineRestore(pg, plainAction(pg, smallGz, 'target'), 'target', work)).maxRssKiB ?? 0;
+    rss.customSmall = (await engineRestore(pg, customAction(pg, smallCustom, 'target', jobs, items), 'target', work)).maxRssKiB ?? 0;
 
     const hp = median(results.handPlain);
     const ep = median(results.enginePlain);
