@@ -203,6 +203,17 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     await stopService(spec);
   };
 
+  /** A refused connection says why: the server log's tail (a Redis that exited logs the reason). */
+  const withLogOnRefusal = async <T>(p: Promise<T>): Promise<T> => {
+    try {
+      return await p;
+    } catch (error) {
+      if (!/ECONNREFUSED|connection closed/.test((error as Error).message)) throw error;
+      const alive = (await serviceStatus(spec)).running ? 'its pidfile names a live process' : 'no live process in its pidfile';
+      throw new Error(`${(error as Error).message} (${alive})\n${formatLogTail(logFile, await tailFile(logFile))}`, { cause: error });
+    }
+  };
+
   const lifecycle = serviceSandboxLifecycle({ rootDir, start, stop, forceStop: () => stopService(spec), unguard });
   const sandbox: RedisSandbox = {
     host,
@@ -237,8 +248,8 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
         throw new Error(`redis-cli -p ${port} ${args.join(' ')} failed: ${stderr.trim()}`, { cause: error });
       }
     },
-    command: (args, db) => respCommand(target(), args, { db }),
-    commands: (commands, db) => respCommands(target(), commands, { db }),
+    command: (args, db) => withLogOnRefusal(respCommand(target(), args, { db })),
+    commands: (commands, db) => withLogOnRefusal(respCommands(target(), commands, { db })),
     bgsave: (timeoutMs) => redisBgsave(sandbox, timeoutMs),
     target,
     dispose: lifecycle.dispose,
