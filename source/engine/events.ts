@@ -25,6 +25,8 @@ export type Outcome =
   | 'failed'
   /** interrupted by a signal and rolled back */
   | 'interrupted'
+  /** a signal came after the confirmation but before the first step: nothing was touched (exit 0, as a cancel before the run) */
+  | 'cancelled'
   /** refused before touching anything (preflight, lock, rejected set) */
   | 'refused'
   /** verify runs */

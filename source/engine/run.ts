@@ -178,15 +178,19 @@ async function checkedLive(summary: RunSummary, opts: RunPlanOptions): Promise<R
   }
 }
 
-/** Interrupted before anything started (no RPO: nothing was restored). */
+/**
+ * A signal after the confirmation but before the first step began: nothing was touched, so it is a
+ * cancel, as before the run (exit `cancelled`, 0), not an interrupted run (130). No RPO: nothing was restored.
+ */
 function notStarted(plan: Plan): RunSummary {
+  const again = plan.mode === 'drill' ? 'Run the drill again when ready.' : 'Run the restore again when ready.';
   return buildSummary({
-    outcome: 'interrupted',
-    exitCode: ExitCode.interrupted,
+    outcome: 'cancelled',
+    exitCode: ExitCode.cancelled,
     rpoMs: undefined,
     state: everyTarget(plan, 'untouched'),
-    nextSteps: ['Run the restore again when ready.'],
-    error: 'interrupted before anything started',
+    nextSteps: [`Nothing was touched; the locks are released. ${again}`],
+    error: 'cancelled by a signal before the first step: nothing was touched',
   });
 }
 
@@ -226,6 +230,9 @@ async function conclude(run: RunState, mainDoneAt: number): Promise<RunSummary> 
   const interrupted = opts.signal?.aborted ?? false;
   const started = plan.steps.filter((s) => rec(run, s.id).started);
   const completed = (s: PlanStep): boolean => rec(run, s.id).status === 'done' || rec(run, s.id).status === 'unhealthy';
+
+  // A signal before the first step began (the scheduler starts none once it is aborted): nothing to roll back.
+  if (interrupted && !failure && started.length === 0) return notStarted(plan);
 
   // ----- failure / interrupt: roll back -----
   if (failure || interrupted) {

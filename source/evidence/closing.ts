@@ -57,6 +57,8 @@ function verdict(f: ClosingFacts): string {
       return 'DRILL FAILED: the backup did not restore cleanly';
     case 'interrupted':
       return drill ? 'INTERRUPTED (scratch services discarded)' : 'INTERRUPTED and rolled back';
+    case 'cancelled':
+      return drill ? 'DRILL CANCELLED before it started: nothing was restored' : 'CANCELLED before the first step: nothing was touched';
     case 'refused':
       return drill ? 'DRILL REFUSED: nothing was restored' : 'REFUSED: nothing was touched';
     case 'verified':
@@ -77,7 +79,7 @@ function against(text: string, ms: number, targetMinutes: number | null): string
 export function closingNextCommand(f: ClosingFacts): string {
   const ra = (...args: string[]): string => shellJoin(['restore-assistant', ...args]);
   if (!f.finished || f.outcome === 'rollback-incomplete') return ra('recover', '--recipe', f.recipeRef);
-  if (f.outcome === 'interrupted')
+  if (f.outcome === 'interrupted' || f.outcome === 'cancelled')
     return f.kind === 'drill'
       ? ra('drill', '--recipe', f.recipeRef, ...(f.backup ? ['--backup', f.backup.id] : []))
       : ra('restore', '--recipe', f.recipeRef, ...(f.backup ? ['--backup', f.backup.id] : []));

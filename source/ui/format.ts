@@ -83,6 +83,7 @@ export const outcomeLabel: Record<Outcome | 'killed', string> = {
   'rollback-incomplete': 'failed, ROLLBACK INCOMPLETE',
   failed: 'drill FAILED (scratch discarded)',
   interrupted: 'interrupted, rolled back',
+  cancelled: 'cancelled (nothing touched)',
   refused: 'refused (nothing touched)',
   verified: 'verified',
   dropped: 'safety copies dropped',

@@ -673,6 +673,56 @@ describe('runPlan: health checks', () => {
   });
 });
 
+describe('runPlan: a signal after the confirmation, before the first step', () => {
+  // Nothing was touched yet: a cancel, as a signal before the confirmation is (exit 0), not an
+  // interrupted run (130); the locks are released as before the run.
+  const cancelled = async (abortWhen: 'before the engine' | 'in the preflight'): Promise<void> => {
+    const a = path.join(dir, 'a');
+    await writeFile(a, 'A');
+    const controller = new AbortController();
+    if (abortWhen === 'before the engine') controller.abort(new Error('SIGTERM'));
+    const abort = (): void => {
+      if (!controller.signal.aborted) controller.abort(new Error('SIGINT'));
+    };
+    const p = plan([
+      step('move-a', [move(a, `${a}.old`)], {
+        destructive: true,
+        component: 'postgres',
+        safetyCopy: { component: 'postgres', kind: 'move', location: `${a}.old`, description: 'a' },
+        undo: { title: 'Undo move-a', actions: [move(`${a}.old`, a)] },
+      }),
+    ]);
+    const { summary, events } = await go(p, {
+      signal: controller.signal,
+      ...(abortWhen === 'in the preflight'
+        ? {
+            preflight: async () => {
+              abort();
+              return [];
+            },
+          }
+        : {}),
+    });
+    expect(summary.outcome, abortWhen).toBe('cancelled');
+    expect(summary.exitCode, abortWhen).toBe(0);
+    expect(summary.error).toBe('cancelled by a signal before the first step: nothing was touched');
+    expect(summary.nextSteps.join(' ')).toMatch(/Nothing was touched; the locks are released\. Run the restore again when ready\./);
+    expect(types(events, 'step-started'), abortWhen).toEqual([]);
+    expect(types(events, 'rollback-started'), abortWhen).toEqual([]);
+    expect(types(events, 'run-finished')).toHaveLength(1);
+    expect(await readFile(a, 'utf8')).toBe('A');
+    expect(existsSync(`${a}.old`)).toBe(false);
+    expect(existsSync(path.join(lockDir, lockFileName('recipe:unit'))), abortWhen).toBe(false);
+  };
+
+  it('aborted before the engine starts: cancelled, exit 0, nothing touched', async () => {
+    await cancelled('before the engine');
+  });
+  it('aborted once the locks are taken (preflight): cancelled, exit 0, the locks released', async () => {
+    await cancelled('in the preflight');
+  });
+});
+
 describe('runPlan: locks', () => {
   it('refuses (exit 8) while another run holds a target, and releases its own lock afterwards', async () => {
     const held = await acquireLocks(['postgres:127.0.0.1:5432/app'], { dir: lockDir, runId: 'other' });
