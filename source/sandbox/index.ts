@@ -1,4 +1,4 @@
-export { freePort } from './ports.js';
+export { freePort, isPortClash, withFreePort, PORT_ATTEMPTS, type PortRetryOptions } from './ports.js';
 export {
   readServiceSpec,
   serviceCtlArgv,

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { guardOnExit, serviceSandboxLifecycle } from './exit-guard.js';
-import { freePort } from './ports.js';
+import { withFreePort, type PortRetryOptions } from './ports.js';
 import { readPidFileSync, requireBinary } from './process-utils.js';
 import { startService, stopService, writeServiceSpec, type ServiceSpec } from './service-ctl.js';
 
@@ -22,10 +22,18 @@ export interface NodeExporterSandbox {
   dispose(): Promise<void>;
 }
 
-export async function startNodeExporter(options: { baseDir?: string; textfileDir?: string } = {}): Promise<NodeExporterSandbox> {
+/** A port clash (another process bound it first) retries on a new port (sandbox/ports.ts). */
+export async function startNodeExporter(
+  options: { baseDir?: string; textfileDir?: string; pickPort?: PortRetryOptions['pickPort'] } = {},
+): Promise<NodeExporterSandbox> {
+  return withFreePort('node_exporter sandbox', (port) => startNodeExporterOn(port, options), {
+    ...(options.pickPort ? { pickPort: options.pickPort } : {}),
+  });
+}
+
+async function startNodeExporterOn(port: number, options: { baseDir?: string; textfileDir?: string }): Promise<NodeExporterSandbox> {
   const binary = requireBinary('prometheus-node-exporter', 'node_exporter sandbox (Debian package prometheus-node-exporter)');
   const host = '127.0.0.1';
-  const port = await freePort();
   const baseDir = options.baseDir ?? tmpdir();
   await mkdir(baseDir, { recursive: true });
   const rootDir = await mkdtemp(join(baseDir, 'ra-node-exporter-'));

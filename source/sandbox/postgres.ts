@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { guardOnExit, keepSandboxFiles } from './exit-guard.js';
 import { scratchRestoreConf } from './pg-tuning.js';
-import { freePort } from './ports.js';
+import { withFreePort, type PortRetryOptions } from './ports.js';
 import { cleanEnv, formatLogTail, isPidAlive, isRoot, lookupOsUser, signalPid, tailFile, waitUntil, whichSync } from './process-utils.js';
 
 export interface StartPostgresOptions {
@@ -22,6 +22,8 @@ export interface StartPostgresOptions {
   initdbArgs?: string[];
   /** A cluster restores go into (drill scratch, demo world, bench): sandbox/pg-tuning.ts's load-speed settings (implies not durable). */
   scratch?: boolean;
+  /** Where the port comes from (tests: an occupied one first); a bind clash retries on a new port (sandbox/ports.ts). */
+  pickPort?: PortRetryOptions['pickPort'];
 }
 
 export interface PostgresSandbox {
@@ -110,8 +112,18 @@ async function readPostmasterPid(dataDir: string): Promise<number | undefined> {
   }
 }
 
-/** Starts a throwaway PostgreSQL cluster on 127.0.0.1:<free port> in a temp dir. */
+/**
+ * Starts a throwaway PostgreSQL cluster on 127.0.0.1:<free port> in a temp dir. When another
+ * process binds the port first ("could not bind IPv4 address"), the half-made cluster is removed
+ * and a new one tried on another port (up to PORT_ATTEMPTS times).
+ */
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresSandbox> {
+  return withFreePort('PostgreSQL sandbox', (port) => startPostgresOn(port, options), {
+    ...(options.pickPort ? { pickPort: options.pickPort } : {}),
+  });
+}
+
+async function startPostgresOn(port: number, options: StartPostgresOptions): Promise<PostgresSandbox> {
   const { binDir, majorVersion } = await findPostgresBinaries();
   const bin = (name: string): string => {
     const candidate = join(binDir, name);
@@ -125,7 +137,6 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   const baseDir = options.baseDir ?? tmpdir();
   await mkdir(baseDir, { recursive: true });
   const rootDir = await mkdtemp(join(baseDir, 'ra-pg-'));
-  const port = await freePort();
   const dataDir = join(rootDir, 'data');
   const socketDir = join(rootDir, 'socket');
   const logFile = join(rootDir, 'postgres.log');

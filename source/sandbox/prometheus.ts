@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { guardOnExit, serviceSandboxLifecycle } from './exit-guard.js';
-import { freePort } from './ports.js';
+import { withFreePort, type PortRetryOptions } from './ports.js';
 import { formatLogTail, readPidFileSync, requireBinary, sleep, tailFile } from './process-utils.js';
 import { serviceStatus, startService, stopService, writeServiceSpec, type ServiceSpec } from './service-ctl.js';
 
@@ -22,6 +22,8 @@ export interface StartPrometheusOptions {
   extraFlags?: string[];
   /** rule_files of the config (alerting/recording rules, evaluated every scrape interval). */
   ruleFiles?: string[];
+  /** Where the port comes from (tests: an occupied one first); a bind clash retries on a new port (sandbox/ports.ts). */
+  pickPort?: PortRetryOptions['pickPort'];
 }
 
 export interface PromSample {
@@ -77,11 +79,16 @@ function toUnixSeconds(time: Date | number): string {
   return String(time instanceof Date ? time.getTime() / 1000 : time);
 }
 
-/** Starts a throwaway Prometheus on 127.0.0.1:<free port> that scrapes itself, under service-ctl. */
+/** Starts a throwaway Prometheus on 127.0.0.1:<free port> that scrapes itself, under service-ctl; a port clash retries on a new port. */
 export async function startPrometheus(options: StartPrometheusOptions = {}): Promise<PrometheusSandbox> {
+  return withFreePort('Prometheus sandbox', (port) => startPrometheusOn(port, options), {
+    ...(options.pickPort ? { pickPort: options.pickPort } : {}),
+  });
+}
+
+async function startPrometheusOn(port: number, options: StartPrometheusOptions): Promise<PrometheusSandbox> {
   const binary = requireBinary('prometheus', 'Prometheus sandbox');
   const host = '127.0.0.1';
-  const port = await freePort();
   const url = `http://${host}:${port}`;
   const baseDir = options.baseDir ?? tmpdir();
   await mkdir(baseDir, { recursive: true });

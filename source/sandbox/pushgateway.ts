@@ -2,7 +2,7 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { guardOnExit, serviceSandboxLifecycle } from './exit-guard.js';
-import { freePort } from './ports.js';
+import { withFreePort, type PortRetryOptions } from './ports.js';
 import { readPidFileSync, requireBinary } from './process-utils.js';
 import { startService, stopService, writeServiceSpec, type ServiceSpec } from './service-ctl.js';
 
@@ -18,10 +18,18 @@ export interface PushgatewaySandbox {
   dispose(): Promise<void>;
 }
 
-export async function startPushgateway(options: { baseDir?: string } = {}): Promise<PushgatewaySandbox> {
+/** A port clash (another process bound it first) retries on a new port (sandbox/ports.ts). */
+export async function startPushgateway(
+  options: { baseDir?: string; pickPort?: PortRetryOptions['pickPort'] } = {},
+): Promise<PushgatewaySandbox> {
+  return withFreePort('Pushgateway sandbox', (port) => startPushgatewayOn(port, options), {
+    ...(options.pickPort ? { pickPort: options.pickPort } : {}),
+  });
+}
+
+async function startPushgatewayOn(port: number, options: { baseDir?: string }): Promise<PushgatewaySandbox> {
   const binary = requireBinary('prometheus-pushgateway', 'Pushgateway sandbox (Debian package prometheus-pushgateway)');
   const host = '127.0.0.1';
-  const port = await freePort();
   const baseDir = options.baseDir ?? tmpdir();
   await mkdir(baseDir, { recursive: true });
   const rootDir = await mkdtemp(join(baseDir, 'ra-pushgateway-'));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { guardOnExit, serviceSandboxLifecycle } from './exit-guard.js';
-import { freePort } from './ports.js';
+import { withFreePort, type PortRetryOptions } from './ports.js';
 import { cleanEnv, formatLogTail, readPidFileSync, requireBinary, sleep, tailFile } from './process-utils.js';
 import { respCommand, respCommands, replyText, type RespReply, type RespTarget } from './resp.js';
 import { serviceStatus, startService, stopService, writeServiceSpec, type ServiceSpec } from './service-ctl.js';
@@ -18,6 +18,8 @@ export interface StartRedisOptions {
   save?: string;
   /** Extra redis.conf lines. */
   extraConf?: string[];
+  /** Where the port comes from (tests: an occupied one first); a bind clash retries on a new port (sandbox/ports.ts). */
+  pickPort?: PortRetryOptions['pickPort'];
 }
 
 export interface RedisSandbox {
@@ -105,12 +107,17 @@ export async function redisBgsave(redis: Pick<RedisSandbox, 'target' | 'logFile'
   }
 }
 
-/** Starts a throwaway redis-server on 127.0.0.1:<free port>, under service-ctl (detached, pidfile). */
+/** Starts a throwaway redis-server on 127.0.0.1:<free port>, under service-ctl (detached, pidfile); a port clash retries on a new port. */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisSandbox> {
+  return withFreePort('Redis sandbox', (port) => startRedisOn(port, options), {
+    ...(options.pickPort ? { pickPort: options.pickPort } : {}),
+  });
+}
+
+async function startRedisOn(port: number, options: StartRedisOptions): Promise<RedisSandbox> {
   const serverBinary = requireBinary('redis-server', 'Redis sandbox');
   const cliBinary = requireBinary('redis-cli', 'Redis sandbox');
   const host = '127.0.0.1';
-  const port = await freePort();
   const baseDir = options.baseDir ?? tmpdir();
   await mkdir(baseDir, { recursive: true });
   const rootDir = await mkdtemp(join(baseDir, 'ra-redis-'));
