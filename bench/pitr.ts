@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { chown, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { lookupOsUser } from '../source/sandbox/process-utils.js';
-import { serviceCtlArgv, writeServiceSpec } from '../source/sandbox/service-ctl.js';
+import { serviceCtlArgv } from '../source/sandbox/service-ctl.js';
 import { SandboxGroup } from '../source/sandbox/index.js';
+import { startArchivingCluster } from '../test/support/pitr-cluster.js';
 import { writeBenchSection } from './benchmarks-doc.js';
 import { toolArgs } from './common.js';
 
@@ -34,98 +34,34 @@ export async function runPitrBench(): Promise<void> {
   const loadBefore = os.loadavg()[0] ?? 0;
   try {
     const work = await group.tempDir('ra-bench-pitr-');
-    await exec('chmod', ['0711', work]);
-    const pgUser = lookupOsUser('postgres');
-    const archive = path.join(work, 'wal_archive');
-    const root = path.join(work, 'backups');
-    await mkdir(archive);
-    await mkdir(path.join(root, 'base'), { recursive: true });
-    await chown(archive, pgUser.uid, pgUser.gid);
-    await chown(path.join(root, 'base'), pgUser.uid, pgUser.gid);
-    const pg = await group.postgres({
-      baseDir: work,
-      extraConf: ['wal_level = replica', 'archive_mode = on', `archive_command = 'cp %p ${archive}/%f'`, 'max_wal_size = 1GB'],
-    });
-    const baseDir = path.join(root, 'base', '2026-12-01_03-00-00');
-    await exec(
-      'runuser',
-      [
-        '-u',
-        'postgres',
-        '--',
-        pg.bin('pg_basebackup'),
-        '-h',
-        pg.socketDir,
-        '-p',
-        String(pg.port),
-        '-U',
-        'postgres',
-        '-Ft',
-        '-z',
-        '-D',
-        baseDir,
-      ],
-      {
-        env: { ...process.env, PGPASSWORD: pg.password },
-      },
-    );
+    // The same archiving cluster and base backup as the integration tests (test/support/pitr-cluster.ts).
+    const cluster = await startArchivingCluster(work, { extraConf: ['max_wal_size = 1GB'], start: (o) => group.postgres(o) });
+    const { pg, archive } = cluster;
+    const baseDir = await cluster.baseBackup('2026-12-01_03-00-00');
     process.stderr.write(`writing ${rows} rows of WAL...\n`);
     await pg.psql(
       `CREATE TABLE events (id bigserial PRIMARY KEY, at timestamptz, payload text);
-       INSERT INTO events (at, payload) SELECT now(), md5(g::text) || md5((g * 7)::text) FROM generate_series(1, ${rows}) g;
-       SELECT pg_switch_wal();`,
+       INSERT INTO events (at, payload) SELECT now(), md5(g::text) || md5((g * 7)::text) FROM generate_series(1, ${rows}) g;`,
     );
-    const lastSeg = (await pg.psql('SELECT pg_walfile_name(pg_current_wal_lsn() - 1)')).trim();
-    for (let i = 0; i < 600; i++) {
-      if ((await readdir(archive)).some((n) => n >= lastSeg && /^[0-9A-F]{24}$/.test(n))) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await cluster.switchAndArchive(300_000);
     const walBytes = (
       await Promise.all(
         (await readdir(archive)).filter((n) => /^[0-9A-F]{24}$/.test(n)).map(async (n) => (await stat(path.join(archive, n))).size),
       )
     ).reduce((a, b) => a + b, 0);
     const expected = await pg.psql('SELECT count(*) FROM events');
-    await pg.stop();
 
-    const spec = path.join(work, 'pg-service.json');
-    await writeServiceSpec(spec, {
-      name: 'postgres',
-      argv: [pg.bin('postgres'), '-D', pg.dataDir],
-      runAsUser: 'postgres',
-      pidFile: path.join(work, 'pg.pid'),
-      logFile: path.join(work, 'pg-service.log'),
-      ready: { tcp: { host: pg.host, port: pg.port } },
-      stopSignal: 'SIGINT',
-      stopTimeoutMs: 60_000,
-    });
+    const service = await cluster.toService(serviceCtlArgv, 60_000);
     const recipe = path.join(work, 'bench-pitr.yaml');
     await writeFile(
       recipe,
-      JSON.stringify({
+      cluster.recipe({
         name: 'bench-pitr',
-        backups: { root, layout: 'physical', walArchive: archive },
-        components: {
-          postgres: {
-            host: pg.host,
-            port: pg.port,
-            user: 'postgres',
-            passwordEnv: 'BENCH_PG_PASSWORD',
-            database: 'postgres',
-            bin: pg.binDir,
-            cluster: {
-              dataDir: pg.dataDir,
-              service: {
-                stop: serviceCtlArgv('stop', spec),
-                start: serviceCtlArgv('start', spec),
-                status: serviceCtlArgv('status', spec),
-                timeoutSeconds: 120,
-              },
-              recoveryTimeoutMinutes: 30,
-            },
-          },
-        },
-        evidence: { dir: path.join(work, 'evidence') },
+        service,
+        passwordEnv: 'BENCH_PG_PASSWORD',
+        evidenceDir: path.join(work, 'evidence'),
+        recoveryTimeoutMinutes: 30,
+        serviceTimeoutSeconds: 120,
       }),
     );
     const env = {
@@ -135,12 +71,11 @@ export async function runPitrBench(): Promise<void> {
       RESTORE_ASSISTANT_LOCK_DIR: path.join(work, 'locks'),
       NO_COLOR: '1',
     };
-    const [ctlFile, ...ctlArgs] = serviceCtlArgv('start', spec);
-    await exec(ctlFile ?? process.execPath, ctlArgs);
+    const [ctlFile, ...ctlArgs] = service.start;
+    const [stopFile, ...stopArgs] = service.stop;
 
     /** By hand: the same steps an operator types. Returns ms from start to out of recovery. */
     const byHand = async (): Promise<number> => {
-      const [stopFile, ...stopArgs] = serviceCtlArgv('stop', spec);
       await exec(stopFile ?? process.execPath, stopArgs);
       const aside = `${pg.dataDir}.bench-aside`;
       await rename(pg.dataDir, aside);

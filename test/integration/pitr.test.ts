@@ -1,12 +1,12 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { chmod, chown, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPostgres, writeServiceSpec, type PostgresSandbox } from '../../source/sandbox/index.js';
+import type { PostgresSandbox } from '../../source/sandbox/index.js';
 import { cliBin } from '../support/cli.js';
+import { startArchivingCluster, type ServiceCtlArgv } from '../support/pitr-cluster.js';
 
 /**
  * Issue 16, point-in-time recovery against real PostgreSQL 15 and the built CLI: a cluster with
@@ -41,46 +41,13 @@ describe('point-in-time recovery (base backup + WAL archive)', () => {
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'ra-pitr-it-'));
-    await chmod(base, 0o711);
     bin = cliBin();
-    const { serviceCtlArgv } = (await import(join(dirname(bin), 'sandbox', 'service-ctl.js'))) as {
-      serviceCtlArgv: (a: 'start' | 'stop' | 'status', spec: string) => string[];
-    };
-    archive = join(base, 'wal_archive');
-    const root = join(base, 'backups');
-    await mkdir(archive);
-    await mkdir(join(root, 'base'), { recursive: true });
-    const { stdout: uid } = await execa('id', ['-u', 'postgres']);
-    const { stdout: gid } = await execa('id', ['-g', 'postgres']);
-    await chown(archive, Number(uid), Number(gid));
-    await chown(join(root, 'base'), Number(uid), Number(gid));
-    pg = await startPostgres({
-      baseDir: base,
-      initdbArgs: ['--wal-segsize=1'],
-      extraConf: ['wal_level = replica', 'archive_mode = on', `archive_command = 'cp %p ${archive}/%f'`],
-    });
+    const { serviceCtlArgv } = (await import(join(dirname(bin), 'sandbox', 'service-ctl.js'))) as { serviceCtlArgv: ServiceCtlArgv };
+    const cluster = await startArchivingCluster(base, { initdbArgs: ['--wal-segsize=1'] });
+    pg = cluster.pg;
+    archive = cluster.archive;
     await pg.psql('CREATE TABLE t (i int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp()); INSERT INTO t (i) VALUES (0)');
-    const stamp = join(root, 'base', '2026-12-01_03-00-00');
-    await execa(
-      'runuser',
-      [
-        '-u',
-        'postgres',
-        '--',
-        pg.bin('pg_basebackup'),
-        '-h',
-        pg.socketDir,
-        '-p',
-        String(pg.port),
-        '-U',
-        'postgres',
-        '-Ft',
-        '-z',
-        '-D',
-        stamp,
-      ],
-      { env: { ...process.env, PGPASSWORD: pg.password } },
-    );
+    await cluster.baseBackup('2026-12-01_03-00-00');
     for (let i = 1; i <= WRITES; i++) {
       await pg.psql(`INSERT INTO t (i) VALUES (${i}); SELECT pg_switch_wal();`);
       await new Promise((r) => setTimeout(r, 300));
@@ -88,46 +55,21 @@ describe('point-in-time recovery (base backup + WAL archive)', () => {
       await new Promise((r) => setTimeout(r, 600));
     }
     allRows = await rows();
-    const last = await pg.psql('SELECT pg_walfile_name(pg_current_wal_lsn()); SELECT pg_switch_wal();');
-    const lastSeg = last.split('\n')[0] ?? '';
-    for (let i = 0; i < 100; i++) {
-      if (existsSync(join(archive, lastSeg))) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const lastSeg = await cluster.switchAndArchive();
     expect(existsSync(join(archive, lastSeg))).toBe(true);
     // Compress every other segment (archive_command = 'gzip < %p > <dir>/%f.gz' is common too).
-    const segs = (await readdir(archive)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
-    for (const [k, n] of segs.entries()) {
-      if (k % 2 === 0) continue;
-      await writeFile(join(archive, `${n}.gz`), gzipSync(await readFile(join(archive, n))));
-      await rm(join(archive, n));
-    }
+    await cluster.gzipEveryOther();
     // A second archive with one segment missing in the middle (the one holding write 4).
     const gapArchive = join(base, 'wal_gap');
     await mkdir(gapArchive);
-    await chown(gapArchive, Number(uid), Number(gid));
     const all = (await readdir(archive)).sort();
     const names = all.filter((n) => /^[0-9A-F]{24}(\.gz)?$/.test(n));
     missing = (names[Math.floor(names.length / 2) + 1] ?? '').replace(/\.gz$/, '');
     for (const n of all) if (!n.startsWith(missing)) await copyFile(join(archive, n), join(gapArchive, n));
-    await execa('chown', ['-R', `${uid}:${gid}`, gapArchive]);
+    await execa('chown', ['-R', `${cluster.uid}:${cluster.gid}`, gapArchive]);
 
     // From here on the recipe's service controls the server (the way it would call systemctl).
-    await pg.stop();
-    const spec = join(base, 'pg-service.json');
-    await writeServiceSpec(spec, {
-      name: 'postgres',
-      argv: [pg.bin('postgres'), '-D', pg.dataDir],
-      runAsUser: 'postgres',
-      pidFile: join(base, 'pg-service.pid'),
-      logFile: join(base, 'pg-service.log'),
-      ready: { tcp: { host: pg.host, port: pg.port } },
-      stopSignal: 'SIGINT',
-      stopTimeoutMs: 30_000,
-    });
-    const [file, ...args] = serviceCtlArgv('start', spec);
-    await execa(file ?? process.execPath, args);
-    await pg.psql('SELECT 1');
+    const service = await cluster.toService(serviceCtlArgv);
 
     env = {
       ...process.env,
@@ -140,32 +82,13 @@ describe('point-in-time recovery (base backup + WAL archive)', () => {
     };
     delete env['CI'];
     const recipeOf = (name: string, walArchive: string): string =>
-      JSON.stringify({
+      cluster.recipe({
         name,
-        backups: { root, layout: 'physical', walArchive },
-        components: {
-          postgres: {
-            host: pg.host,
-            port: pg.port,
-            user: 'postgres',
-            passwordEnv: 'IT_PG_PASSWORD',
-            database: 'postgres',
-            bin: pg.binDir,
-            cluster: {
-              dataDir: pg.dataDir,
-              osUser: 'postgres',
-              recoveryTimeoutMinutes: 2,
-              service: {
-                stop: serviceCtlArgv('stop', spec),
-                start: serviceCtlArgv('start', spec),
-                status: serviceCtlArgv('status', spec),
-                timeoutSeconds: 60,
-              },
-            },
-          },
-        },
+        walArchive,
+        service,
+        passwordEnv: 'IT_PG_PASSWORD',
+        evidenceDir: join(base, 'evidence'),
         checks: [{ name: 'table t readable', sql: { query: 'SELECT count(*) FROM t', minRows: 1 }, retries: 5, intervalSeconds: 0.5 }],
-        evidence: { dir: join(base, 'evidence') },
       });
     recipe = join(base, 'pitr.yaml');
     gapRecipe = join(base, 'pitr-gap.yaml');
