@@ -1,5 +1,7 @@
 import { execa } from 'execa';
+import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { performance } from 'node:perf_hooks';
 import { createRedactor, type Redactor } from './redact.js';
 
@@ -27,8 +29,19 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   /** Data for stdin: a string, or a stream piped in (backpressure respected). */
   input?: string | Readable;
-  /** Where stdout goes instead of being captured (e.g. a file stream). */
+  /**
+   * Where stdout goes instead of being captured (e.g. a file stream). With `stdout: 'buffer'` it
+   * gets the bytes as they are, a write error fails the run (the process is stopped), and the run
+   * returns once `stdoutTo` has finished; otherwise it gets UTF-8 text (invalid bytes replaced).
+   */
   stdoutTo?: Writable;
+  /**
+   * 'buffer': stdout is bytes (binary output: a decrypted file, an RDB, a dump), never decoded as
+   * UTF-8: captured in `stdoutBytes` (capped at maxStdoutBytes) or passed to `stdoutTo` unchanged.
+   * Default 'text' (UTF-8 decoded, as before). Binary stdout emits no command-output lines; its tail
+   * (decoded, for errors) is kept.
+   */
+  stdout?: 'text' | 'buffer';
   timeoutMs?: number;
   signal?: AbortSignal;
   redact?: Redactor;
@@ -48,6 +61,8 @@ export interface RunResult {
   exitCode: number | null;
   signal: string | null;
   stdout: string;
+  /** With `stdout: 'buffer'` (and no stdoutTo): stdout's bytes, unchanged (capped at maxStdoutBytes). */
+  stdoutBytes?: Buffer;
   stderr: string;
   stdoutTail: string[];
   stderrTail: string[];
@@ -128,14 +143,20 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   const streamLines = options.streamLines ?? true;
   const outTail = new LineTail(
     tailLines,
-    streamLines && emit ? (line) => emit({ type: 'command-output', commandId, stream: 'stdout', line: redact(line) }) : undefined,
+    // Binary stdout is not streamed as lines (they would be noise); its tail is kept for errors.
+    streamLines && emit && options.stdout !== 'buffer'
+      ? (line) => emit({ type: 'command-output', commandId, stream: 'stdout', line: redact(line) })
+      : undefined,
   );
   const errTail = new LineTail(
     tailLines,
     streamLines && emit ? (line) => emit({ type: 'command-output', commandId, stream: 'stderr', line: redact(line) }) : undefined,
   );
   const maxStdout = options.maxStdoutBytes ?? 8 * 1024 * 1024;
+  const binary = options.stdout === 'buffer';
   let stdout = '';
+  const stdoutChunks: Buffer[] = [];
+  let stdoutBytes = 0;
   let stderr = '';
   const started = performance.now();
 
@@ -154,16 +175,41 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     windowsHide: true,
   });
 
-  child.stdout?.setEncoding('utf8');
-  child.stderr?.setEncoding('utf8');
-  if (options.stdoutTo) {
-    child.stdout?.pipe(options.stdoutTo);
-  } else {
-    child.stdout?.on('data', (chunk: string) => {
-      if (stdout.length < maxStdout) stdout += chunk.slice(0, maxStdout - stdout.length);
-      outTail.push(chunk);
+  let outputError: unknown;
+  let outputDone: Promise<unknown> | undefined;
+  if (binary) {
+    // Bytes stay bytes; only the tail lines (for events and errors) are decoded, without splitting a character.
+    const decoder = new StringDecoder('utf8');
+    const sink = options.stdoutTo;
+    if (sink) {
+      sink.on('error', (e) => {
+        outputError ??= e;
+        child.kill('SIGTERM');
+      });
+      outputDone = once(sink, 'finish').catch(() => undefined);
+      child.stdout?.pipe(sink);
+    }
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (!sink && stdoutBytes < maxStdout) {
+        const part = chunk.subarray(0, maxStdout - stdoutBytes);
+        stdoutChunks.push(part);
+        stdoutBytes += part.length;
+      }
+      outTail.push(decoder.write(chunk));
     });
+    child.stdout?.on('end', () => outTail.push(decoder.end()));
+  } else {
+    child.stdout?.setEncoding('utf8');
+    if (options.stdoutTo) {
+      child.stdout?.pipe(options.stdoutTo);
+    } else {
+      child.stdout?.on('data', (chunk: string) => {
+        if (stdout.length < maxStdout) stdout += chunk.slice(0, maxStdout - stdout.length);
+        outTail.push(chunk);
+      });
+    }
   }
+  child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
     if (stderr.length < 1024 * 1024) stderr += chunk;
     errTail.push(chunk);
@@ -191,6 +237,10 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   }
 
   const result = await child;
+  // The process is gone and its stdout ended, which ends stdoutTo (pipe): wait until that is flushed.
+  if (outputDone && outputError === undefined) await outputDone;
+  const bytesOut = binary && !options.stdoutTo ? Buffer.concat(stdoutChunks) : undefined;
+  if (bytesOut) stdout = bytesOut.toString('utf8');
   outTail.end();
   errTail.end();
   const durationMs = Math.round(performance.now() - started);
@@ -207,16 +257,21 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     exitCode,
     signal,
     stdout,
+    ...(bytesOut ? { stdoutBytes: bytesOut } : {}),
     stderr,
     stdoutTail: outTail.lines.map((l) => redact(l)),
     stderrTail: errTail.lines.map((l) => redact(l)),
     durationMs,
     timedOut,
-    ok: inputError === undefined && exitCode !== null && okCodes.includes(exitCode) && !timedOut,
+    ok: inputError === undefined && outputError === undefined && exitCode !== null && okCodes.includes(exitCode) && !timedOut,
   };
   if (inputError !== undefined) {
     const message = inputError instanceof Error ? inputError.message : String(inputError);
     runResult.stderrTail.push(redact(`input stream failed: ${message}`));
+  }
+  if (outputError !== undefined) {
+    const message = outputError instanceof Error ? outputError.message : String(outputError);
+    runResult.stderrTail.push(redact(`writing the output failed: ${message}`));
   }
   emit?.({
     type: 'command-finished',

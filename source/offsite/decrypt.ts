@@ -1,5 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Redactor } from '../exec/redact.js';
@@ -96,9 +97,12 @@ export async function decryptFile(
   output: string,
   ctx: { keys: EncryptionKeys | undefined; stagingDir: string; env: NodeJS.ProcessEnv; redact: Redactor; label: string },
 ): Promise<DecryptResult> {
-  // The plaintext file exists (0600, in a 0700 dir) before gpg/age write it: they truncate, keeping the mode.
+  // The plaintext file is ours (created exclusively, 0600, in a 0700 dir, no symlink followed) and
+  // gpg/age write the plaintext to their stdout, which goes into it as bytes (run's binary stdout):
+  // neither tool is handed a path to open or overwrite.
   await rm(output, { force: true });
-  await (await createExclusive(output, 0o600)).close();
+  const handle = await createExclusive(output, 0o600);
+  const plaintext = (): Writable => handle.createWriteStream();
   try {
     if (tool === 'age') {
       const idFile = ctx.keys?.age?.identityFile;
@@ -114,8 +118,10 @@ export async function decryptFile(
       const id = path.resolve(expandHome(idFile));
       const pub = await run(['age-keygen', '-y', id], { redact: ctx.redact, timeoutMs: 15_000 });
       const tried = `age identity ${id}${pub.ok ? ` (recipient ${pub.stdout.trim().split('\n')[0]})` : ''}`;
-      const r = await run(['age', '--decrypt', '-i', id, '-o', output, input], {
+      const r = await run(['age', '--decrypt', '-i', id, input], {
         redact: ctx.redact,
+        stdout: 'buffer',
+        stdoutTo: plaintext(),
         timeoutMs: 6 * 3600_000,
         streamLines: false,
       });
@@ -162,9 +168,11 @@ export async function decryptFile(
       const argv = ['gpg', '--batch', '--no-tty', '--homedir', home, '--pinentry-mode', 'loopback'];
       if (passphrase !== undefined) argv.push('--passphrase-fd', '0');
       // Refuse what gpg cannot authenticate (no MDC): a modified ciphertext must not decrypt "fine".
-      argv.push('--no-symkey-cache', '--status-fd', '2', '--yes', '--output', output, '--decrypt', input);
+      argv.push('--no-symkey-cache', '--status-fd', '2', '--decrypt', input);
       const r = await run(argv, {
         redact: ctx.redact,
+        stdout: 'buffer',
+        stdoutTo: plaintext(),
         timeoutMs: 6 * 3600_000,
         streamLines: false,
         tailLines: 60,
@@ -193,6 +201,7 @@ export async function decryptFile(
     await rm(output, { force: true });
     throw error;
   } finally {
+    await handle.close().catch(() => undefined);
     await chmod(output, 0o600).catch(() => undefined);
   }
 }
