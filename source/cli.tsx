@@ -196,7 +196,7 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
       setHandler(async () => (await import('./commands/report.js')).reportCommand(run, opts));
     });
 
-  const evidence = program.command('evidence').description('check recorded evidence');
+  const evidence = program.command('evidence').description('check recorded evidence; send runs off-site and fetch them back');
   evidence
     .command('verify')
     .description('check a run\'s hash chain and seal (exit 0 only for an intact sealed run; with --key, only one signed by that key)')
@@ -205,6 +205,25 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     .option('--json', 'print JSON')
     .action(async (dir: string, opts: Record<string, unknown>) => {
       setHandler(async () => (await import('./commands/evidence.js')).evidenceVerifyCommand(dir, opts));
+    });
+  evidence
+    .command('upload')
+    .description('send sealed runs to the recipe\'s evidence.upload bucket: RUN, or every sealed run not uploaded yet (recorded in history.jsonl)')
+    .argument('[run]', 'run directory or run id (default: every sealed run of the recipe not uploaded yet)')
+    .option('--recipe <recipe>', 'recipe name or path (default with RUN: the recipe the run names)')
+    .option('--json', 'print JSON')
+    .action(async (run: string | undefined, opts: Record<string, unknown>) => {
+      setHandler(async () => (await import('./commands/evidence.js')).evidenceUploadCommand(run, opts));
+    });
+  evidence
+    .command('fetch')
+    .description('copy a run back from the recipe\'s evidence.upload bucket into DIR/RUN (then `evidence verify DIR/RUN`)')
+    .argument('<run>', 'run id')
+    .argument('<dir>', 'directory to put the run directory in (created if missing)')
+    .requiredOption('--recipe <recipe>', 'recipe name or path')
+    .option('--json', 'print JSON')
+    .action(async (run: string, dir: string, opts: { recipe: string; json?: boolean }) => {
+      setHandler(async () => (await import('./commands/evidence.js')).evidenceFetchCommand(run, dir, opts));
     });
   evidence
     .command('key')

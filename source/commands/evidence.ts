@@ -1,7 +1,12 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { expandHome } from '../recipe/load.js';
+import { expandHome, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
+import type { EvidenceUpload } from '../recipe/schema.js';
+import { EVENTS_FILE } from '../evidence/format.js';
+import { fetchRun, runsNotUploaded, uploadRootUrl, uploadRun } from '../evidence/upload.js';
+import { raCommand } from '../text/next.js';
 import { createOutput, paint } from '../output.js';
 import { keyFingerprint, loadSealSigner, parsePublicKey, stateDir } from '../evidence/signing.js';
 import { verifyEvidence } from '../evidence/verify.js';
@@ -88,4 +93,115 @@ export function evidenceKeyCommand(opts: { json?: boolean }): number {
     );
   }
   return ExitCode.ok;
+}
+
+/** The recipe file a run's header names (line 1 of events.jsonl), or undefined. */
+async function runHeaderRecipe(dir: string): Promise<{ name: string; file: string } | undefined> {
+  try {
+    const text = await readFile(path.join(dir, EVENTS_FILE), 'utf8');
+    const first = JSON.parse(text.slice(0, text.indexOf('\n'))) as { header?: { recipe?: { name?: unknown; file?: unknown } } };
+    const r = first.header?.recipe;
+    return typeof r?.name === 'string' && typeof r.file === 'string' ? { name: r.name, file: r.file } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function needUpload(loaded: LoadedRecipe): EvidenceUpload {
+  const u = loaded.recipe.evidence.upload;
+  if (!u) {
+    throw new UsageError(`The recipe ${loaded.recipe.name} has no evidence.upload bucket.`, {
+      next: `Add evidence.upload (endpoint, bucket, prefix, credentials *Env) to ${loaded.file}: docs/recipes.md, "Evidence off-site".`,
+    });
+  }
+  return u;
+}
+
+/**
+ * `restore-assistant evidence upload [--recipe R] [RUN]`: send a sealed run directory (RUN), or
+ * every sealed run of the recipe not uploaded yet, to the recipe's evidence.upload bucket. Exit 0
+ * when all went, 9 when the bucket failed or refused (recorded in history.jsonl), 6 / 7 for a RUN
+ * that is not sealed / does not verify (not sent).
+ */
+export async function evidenceUploadCommand(run: string | undefined, opts: { recipe?: string; json?: boolean }): Promise<number> {
+  const out = createOutput();
+  if (!opts.recipe && !run) {
+    throw new UsageError('Name the recipe whose runs to upload, or one run.', {
+      next: '`restore-assistant evidence upload --recipe <recipe>` sends every sealed run not uploaded yet.',
+    });
+  }
+  const dir = run ? await resolveRunDir(run, opts.recipe) : undefined;
+  let loaded: LoadedRecipe;
+  if (opts.recipe) loaded = await resolveRecipe(opts.recipe);
+  else {
+    const header = await runHeaderRecipe(dir!);
+    if (!header) {
+      throw new UsageError(`${dir} does not name the recipe it ran (its first line is not a header).`, {
+        next: `Pass the recipe: ${raCommand('evidence', 'upload', '--recipe', '<recipe>', dir!)}`,
+      });
+    }
+    loaded = await resolveRecipe(header.file);
+  }
+  const u = needUpload(loaded);
+  if (dir) {
+    const header = await runHeaderRecipe(dir);
+    if (header && header.name !== loaded.recipe.name) {
+      throw new UsageError(`The run ${path.basename(dir)} was recorded by the recipe ${header.name}, not ${loaded.recipe.name}.`, {
+        next: `${raCommand('evidence', 'upload', '--recipe', header.file, dir)}`,
+      });
+    }
+  }
+  const dirs = dir ? [dir] : await runsNotUploaded(loaded);
+  const results = [];
+  for (const d of dirs) results.push(await uploadRun(d, u, loaded.recipe.name, { log: (l) => out.info(l) }));
+  const refused = results.find((r) => r.status === 'refused');
+  const code = results.some((r) => r.status === 'failed')
+    ? ExitCode.preflightFailed
+    : refused?.status === 'refused'
+      ? refused.exitCode
+      : ExitCode.ok;
+  if (opts.json) {
+    out.json({ recipe: loaded.recipe.name, results, exitCode: code });
+    return code;
+  }
+  const c = paint(out.color);
+  if (results.length === 0) out.result(`Nothing to upload: every sealed run of ${loaded.recipe.name} is in ${uploadRootUrl(u)}`);
+  for (const r of results) {
+    if (r.status === 'uploaded')
+      out.result(`${c('green', 'Uploaded')} ${r.record.runId}: ${r.record.url} (${r.record.objects.length} objects)`);
+    else if (r.status === 'failed')
+      out.result(`${c('red', 'NOT uploaded')} ${r.record.runId}: ${r.record.why ?? '?'} (after ${r.record.attempts} tries)`);
+    else out.result(`${c('yellow', 'Not sent')} ${r.runId}: ${r.why}`);
+  }
+  if (code === ExitCode.preflightFailed)
+    out.info(
+      `The failure is recorded in history.jsonl. Next: fix the bucket or network, then ${raCommand('evidence', 'upload', '--recipe', loaded.file)}`,
+    );
+  return code;
+}
+
+/**
+ * `restore-assistant evidence fetch --recipe R RUN DIR`: copy a run back from the recipe's
+ * evidence.upload bucket into DIR/RUN (then `evidence verify DIR/RUN`). Exit 0 when fetched, 7 when
+ * an object differs from what this host's history.jsonl says it uploaded, 9 when the bucket fails.
+ */
+export async function evidenceFetchCommand(run: string, dest: string, opts: { recipe: string; json?: boolean }): Promise<number> {
+  const out = createOutput();
+  const loaded = await resolveRecipe(opts.recipe);
+  needUpload(loaded);
+  const r = await fetchRun(loaded, run, expandHome(dest), { log: (l) => out.info(l) });
+  const code = r.differs.length > 0 ? ExitCode.evidenceTampered : ExitCode.ok;
+  if (opts.json) {
+    out.json({ ...r, exitCode: code });
+    return code;
+  }
+  const c = paint(out.color);
+  out.result(`Fetched ${r.url} into ${r.dir} (${r.objects.length} objects)`);
+  for (const k of r.skipped) out.result(`  ${c('yellow', 'skipped')} ${k} (not a plain file name of a run directory)`);
+  if (r.differs.length > 0) {
+    out.result(`${c('red', 'The copy differs from what this host uploaded')}:`);
+    for (const d of r.differs) out.result(`  ${d}`);
+  } else if (r.recorded) out.result('  every object matches the sha256 this host recorded when it uploaded the run');
+  out.result(`Next: ${raCommand('evidence', 'verify', r.dir)}`);
+  return code;
 }

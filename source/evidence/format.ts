@@ -100,6 +100,44 @@ export interface HistoryEntry {
   seal: { lines: number; finalHash: string; hash: string };
 }
 
+export const UPLOAD_FORMAT = 'restore-assistant/upload@1';
+
+/**
+ * A line of history.jsonl recording an upload of a sealed run directory to the recipe's
+ * evidence.upload bucket (evidence/upload.ts): appended after each try, the last one per run counts.
+ */
+export interface UploadRecord {
+  format: typeof UPLOAD_FORMAT;
+  runId: string;
+  recipe: string;
+  status: 'uploaded' | 'failed';
+  /** When the last try ended. */
+  at: string;
+  /** s3://bucket/<prefix>/<run id>/ */
+  url: string;
+  endpoint: string | null;
+  attempts: number;
+  /** uploaded: every object sent (key, the ETag the store answered, size, sha256 of the bytes). */
+  objects: Array<{ key: string; etag: string; size: number; sha256: string }>;
+  /** failed: why the last try failed. */
+  why: string | null;
+}
+
+/** The upload records of history.jsonl, leniently (torn lines ignored). */
+export function parseUploadRecords(text: string): UploadRecord[] {
+  const out: UploadRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes(UPLOAD_FORMAT)) continue;
+    try {
+      const value = JSON.parse(line) as UploadRecord;
+      if (value && value.format === UPLOAD_FORMAT && typeof value.runId === 'string' && typeof value.status === 'string') out.push(value);
+    } catch {
+      // a torn line: ignored
+    }
+  }
+  return out;
+}
+
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -165,14 +203,14 @@ export function parseLinesLenient(bytes: Buffer): EvidenceLine[] {
   return out;
 }
 
-/** Parse history.jsonl leniently: one entry per valid line. */
+/** Parse history.jsonl leniently: one entry per valid line (upload records are not run entries: parseUploadRecords). */
 export function parseHistory(text: string): HistoryEntry[] {
   const out: HistoryEntry[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     try {
-      const value = JSON.parse(line) as HistoryEntry;
-      if (value && typeof value.runId === 'string') out.push(value);
+      const value = JSON.parse(line) as HistoryEntry | UploadRecord;
+      if (value && typeof value.runId === 'string' && value.format !== UPLOAD_FORMAT) out.push(value);
     } catch {
       // a torn line (power loss while appending): ignored
     }

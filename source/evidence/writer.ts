@@ -41,6 +41,7 @@ import { type LoadedRecipe } from '../recipe/load.js';
 import { evidenceDir } from '../state/paths.js';
 import { toolVersion } from '../version.js';
 import { exportMetricsOnClose } from '../metrics/index.js';
+import { uploadEvidenceOnClose } from './upload.js';
 import { safeJsonStringify, sanitizeDeep } from '../text/sanitize.js';
 
 export interface AttachEvidenceOptions {
@@ -469,7 +470,8 @@ export function attachRecipeEvidence(
     drillIntervalDays: recipe.drill.intervalDays,
     ...(args.commandLine ? { commandLine: args.commandLine } : {}),
   });
-  return exportMetricsOnClose(handle, args.loaded, args.env); // metrics after every run (source/metrics/)
+  // After every run: metrics (source/metrics/), then the sealed run off-site (evidence.upload: upload.ts).
+  return uploadEvidenceOnClose(exportMetricsOnClose(handle, args.loaded, args.env), args.loaded, args.env);
 }
 
 /** Write a whole file via a temp file (created O_EXCL|O_NOFOLLOW) and rename, so a reader never sees half a report. */

@@ -1,7 +1,7 @@
 import { ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import type { OffsiteSource } from '../recipe/schema.js';
+import type { S3Location } from '../recipe/schema.js';
 import { sanitizeText } from '../text/sanitize.js';
 
 /**
@@ -24,17 +24,26 @@ export interface ObjectInfo {
 }
 
 /** s3://bucket/prefix, for messages. */
-export function offsiteUrl(o: OffsiteSource): string {
+export function offsiteUrl(o: S3Location): string {
   return `s3://${o.bucket}/${o.prefix}`;
 }
 
-export function offsiteClient(o: OffsiteSource, env: NodeJS.ProcessEnv = process.env): S3Client {
+/**
+ * `field` names the recipe section in messages (evidence.upload shares this client); `maxAttempts`
+ * is the SDK's own retries per request (evidence upload retries a whole run itself, with backoff).
+ */
+export function offsiteClient(
+  o: S3Location,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: { field?: string; maxAttempts?: number } = {},
+): S3Client {
+  const field = opts.field ?? 'backups.offsite';
   const config: S3ClientConfig = {
     region: o.region,
     forcePathStyle: o.forcePathStyle,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 4,
+    maxAttempts: opts.maxAttempts ?? 4,
     ...(o.endpoint ? { endpoint: o.endpoint } : {}),
   };
   if (o.accessKeyIdEnv || o.secretAccessKeyEnv) {
@@ -46,7 +55,7 @@ export function offsiteClient(o: OffsiteSource, env: NodeJS.ProcessEnv = process
         {
           problems: [
             !o.accessKeyIdEnv || !o.secretAccessKeyEnv
-              ? 'backups.offsite names only one of accessKeyIdEnv / secretAccessKeyEnv: name both, or neither (the AWS SDK chain)'
+              ? `${field} names only one of accessKeyIdEnv / secretAccessKeyEnv: name both, or neither (the AWS SDK chain)`
               : `not set: ${missing.join(', ')}`,
           ],
           untouched: 'Nothing was touched.',
@@ -64,7 +73,7 @@ export function offsiteClient(o: OffsiteSource, env: NodeJS.ProcessEnv = process
 }
 
 /** The error for an S3 call that failed: what failed, nothing touched, what to check. */
-export function offsiteError(o: OffsiteSource, what: string, error: unknown): RestoreAssistantError {
+export function offsiteError(o: S3Location, what: string, error: unknown, field = 'backups.offsite'): RestoreAssistantError {
   if (error instanceof RestoreAssistantError) return error;
   const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
@@ -74,13 +83,13 @@ export function offsiteError(o: OffsiteSource, what: string, error: unknown): Re
     untouched: 'Nothing was touched.',
     next: denied
       ? `Check the credentials (${o.accessKeyIdEnv ?? 'AWS_ACCESS_KEY_ID'} / ${o.secretAccessKeyEnv ?? 'AWS_SECRET_ACCESS_KEY'}) and the bucket policy, then run the command again.`
-      : `Check backups.offsite (endpoint ${o.endpoint ?? 'AWS'}, region ${o.region}, bucket ${o.bucket}) and the network, then run the command again.`,
+      : `Check ${field} (endpoint ${o.endpoint ?? 'AWS'}, region ${o.region}, bucket ${o.bucket}) and the network, then run the command again.`,
     cause: error,
   });
 }
 
 /** Every object under the prefix, paging through ListObjectsV2 (1000 keys a page) until the end. */
-export async function listObjects(client: S3Client, o: OffsiteSource, maxObjects = 1_000_000): Promise<ObjectInfo[]> {
+export async function listObjects(client: S3Client, o: S3Location, maxObjects = 1_000_000): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
   let token: string | undefined;
   try {

@@ -262,23 +262,31 @@ export const backupHealthSchema = z
   })
   .strict();
 
+/**
+ * Where an S3-compatible bucket is and how to sign for it: the fields backups.offsite and
+ * evidence.upload share (one client, source/offsite/client.ts).
+ */
+const s3LocationShape = {
+  endpoint: z.string().url().optional().describe('S3 endpoint URL (MinIO, Ceph RGW, Wasabi, ...); default: AWS S3 for the region'),
+  region: z.string().min(1).default('us-east-1'),
+  bucket: z.string().min(3).max(63),
+  prefix: z
+    .string()
+    .default('')
+    .describe('Key prefix the layout lives under, e.g. "story-portal/" (the layout is the same as on disk, inside it)'),
+  forcePathStyle: z
+    .boolean()
+    .default(false)
+    .describe('Path-style URLs (<endpoint>/<bucket>/<key>): MinIO and most self-hosted stores need it'),
+  accessKeyIdEnv: envName.optional().describe('Default: the AWS SDK credential chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...)'),
+  secretAccessKeyEnv: envName.optional(),
+  sessionTokenEnv: envName.optional(),
+};
+
 /** An S3-compatible bucket that holds the backup sets (docs/recipes.md, "Off-site sets"). */
 export const offsiteSchema = z
   .object({
-    endpoint: z.string().url().optional().describe('S3 endpoint URL (MinIO, Ceph RGW, Wasabi, ...); default: AWS S3 for the region'),
-    region: z.string().min(1).default('us-east-1'),
-    bucket: z.string().min(3).max(63),
-    prefix: z
-      .string()
-      .default('')
-      .describe('Key prefix the layout lives under, e.g. "story-portal/" (the layout is the same as on disk, inside it)'),
-    forcePathStyle: z
-      .boolean()
-      .default(false)
-      .describe('Path-style URLs (<endpoint>/<bucket>/<key>): MinIO and most self-hosted stores need it'),
-    accessKeyIdEnv: envName.optional().describe('Default: the AWS SDK credential chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...)'),
-    secretAccessKeyEnv: envName.optional(),
-    sessionTokenEnv: envName.optional(),
+    ...s3LocationShape,
     staging: z
       .string()
       .min(1)
@@ -289,6 +297,19 @@ export const offsiteSchema = z
       .default(false)
       .describe('Keep the staged copy after a completed run (default: removed; an interrupted download is always kept to resume)'),
     prefer: z.enum(['local', 'offsite']).default('local').describe('A set that exists in both places is read from here'),
+  })
+  .strict();
+
+/** Where sealed run directories are copied after each run (docs/recipes.md, "Evidence off-site"). */
+export const evidenceUploadSchema = z
+  .object({
+    ...s3LocationShape,
+    prefix: z
+      .string()
+      .default('')
+      .describe('Key prefix of the runs: each run directory goes to <prefix>/<run id>/<file>, e.g. "evidence/story-portal"'),
+    attempts: z.number().int().min(1).max(10).default(4).describe('Tries per run before the upload is recorded as failed'),
+    retryDelaySeconds: z.number().positive().max(60).default(2).describe('Wait before the second try; doubled before each further one'),
   })
   .strict();
 
@@ -370,7 +391,12 @@ export const recipeSchema = z
       .strict()
       .default({ intervalDays: 90 }),
     evidence: z
-      .object({ dir: z.string().optional().describe('Default: $XDG_STATE_HOME/restore-assistant/runs') })
+      .object({
+        dir: z.string().optional().describe('Default: $XDG_STATE_HOME/restore-assistant/runs'),
+        upload: evidenceUploadSchema
+          .optional()
+          .describe('An S3-compatible bucket each sealed run directory is copied to after the run (retried; recorded in history.jsonl)'),
+      })
       .strict()
       .default({}),
     metrics: metricsSchema.default({}).describe('Where the outcome of every run is exported for Prometheus (docs/drills.md)'),
@@ -392,5 +418,11 @@ export type ServiceControl = z.infer<typeof serviceControlSchema>;
 export type Check = z.infer<typeof checkSchema>;
 export type MetricsConfig = z.infer<typeof metricsSchema>;
 export type OffsiteSource = z.infer<typeof offsiteSchema>;
+export type EvidenceUpload = z.infer<typeof evidenceUploadSchema>;
+/** The bucket part of an off-site source or an evidence upload: what the S3 client needs. */
+export type S3Location = Pick<
+  OffsiteSource,
+  'endpoint' | 'region' | 'bucket' | 'prefix' | 'forcePathStyle' | 'accessKeyIdEnv' | 'secretAccessKeyEnv' | 'sessionTokenEnv'
+>;
 export type EncryptionKeys = z.infer<typeof encryptionSchema>;
 export type BackupHealthConfig = z.infer<typeof backupHealthSchema>;
