@@ -22,6 +22,13 @@ function resultWord(r: HistoryRun): string {
 }
 
 function evidenceWord(r: HistoryRun): string {
+  const word = evidenceState(r);
+  // evidence.upload: where the sealed run's off-site copy stands (evidence/upload.ts).
+  if (!r.upload) return word;
+  return `${word}, ${r.upload.status === 'uploaded' ? 'uploaded' : 'upload FAILED'}`;
+}
+
+function evidenceState(r: HistoryRun): string {
   switch (r.evidence) {
     case 'sealed':
       return r.indexed ? 'sealed' : 'sealed (not indexed)';
@@ -176,6 +183,10 @@ export async function historyCommand(opts: HistoryCommandOptions): Promise<numbe
   const damaged = view.runs.filter((r) => r.evidence === 'tampered' || r.evidence === 'missing');
   for (const r of damaged)
     warnings.push(`${r.runId}: evidence ${r.evidence === 'missing' ? 'missing' : 'tampered'}: ${r.evidenceProblem ?? ''}`.trimEnd());
+  for (const r of view.runs.filter((x) => x.upload?.status === 'failed'))
+    warnings.push(
+      `${r.runId}: evidence not uploaded off-site (${r.upload?.at ?? '?'}: ${r.upload?.why ?? '?'}). Next: ${raCommand('evidence', 'upload', ...(loaded ? ['--recipe', loaded.file] : []), r.runId)}`,
+    );
 
   if (opts.json) {
     out.json(view);

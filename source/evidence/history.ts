@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Outcome, RunKind } from '../engine/events.js';
 import { formatAge } from '../output.js';
-import { EVENTS_FILE, HISTORY_FILE, parseHistory, type HistoryEntry } from './format.js';
+import { EVENTS_FILE, HISTORY_FILE, parseHistory, parseUploadRecords, type HistoryEntry, type UploadRecord } from './format.js';
 import { buildReport } from './report.js';
 import { normalizedRtoMs } from './rto.js';
 import { verifyEvidenceBytes, type EvidenceStatus } from './verify.js';
@@ -36,6 +36,8 @@ export interface HistoryRun {
   indexed: boolean;
   sealHash: string | null;
   drillIntervalDays?: number;
+  /** The last upload record of the run (evidence.upload: uploaded with keys and ETags, or failed and why); absent when never tried. */
+  upload?: UploadRecord;
 }
 
 export interface RtoTrend {
@@ -233,8 +235,11 @@ export async function readHistory(evidenceDir: string, opts: ReadHistoryOptions 
   const now = opts.now ?? new Date();
   const unreadable: UnreadableEvidence[] = [];
   let entries: HistoryEntry[] = [];
+  const uploads = new Map<string, UploadRecord>();
   try {
-    entries = parseHistory(await readFile(path.join(root, HISTORY_FILE), 'utf8'));
+    const text = await readFile(path.join(root, HISTORY_FILE), 'utf8');
+    entries = parseHistory(text);
+    for (const u of parseUploadRecords(text)) uploads.set(u.runId, sanitizeDeep(u));
   } catch (error) {
     if (errorCode(error) !== 'ENOENT') unreadable.push({ path: path.join(root, HISTORY_FILE), code: errorCode(error) });
     entries = [];
@@ -255,6 +260,10 @@ export async function readHistory(evidenceDir: string, opts: ReadHistoryOptions 
   for (const e of byId.values()) {
     if (seen.has(e.runId)) continue;
     runs.push({ ...fromEntry(e, null), evidence: 'missing', evidenceProblem: 'the run directory is gone' });
+  }
+  for (const r of runs) {
+    const u = uploads.get(r.runId);
+    if (u) r.upload = u;
   }
   const filtered = (opts.recipe ? runs.filter((r) => r.recipe === opts.recipe) : runs).sort(
     (a, b) => b.startedAt.localeCompare(a.startedAt) || b.runId.localeCompare(a.runId),

@@ -113,14 +113,15 @@ export function checkSigV4(req: IncomingMessage, accessKeyId: string, secret: st
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Starts the server process (test/support/s3-server.ts) on a free loopback port with a fresh key pair. */
-export async function startS3(options: { bucket?: string; baseDir?: string; region?: string } = {}): Promise<S3Sandbox> {
+export async function startS3(options: { bucket?: string; baseDir?: string; region?: string; port?: number } = {}): Promise<S3Sandbox> {
   const rootDir = await mkdtemp(join(options.baseDir ?? tmpdir(), 'ra-s3-'));
   const bucket = options.bucket ?? 'backups';
   const region = options.region ?? 'eu-central-1';
   // Not the s3rver default pair: a fresh one per server, so a test can grep for it.
   const accessKeyId = `AKRA${randomBytes(8).toString('hex').toUpperCase()}`;
   const secretAccessKey = randomBytes(24).toString('base64url');
-  const port = await freePort();
+  // A given port: a test that first finds the server down (nothing listening there), then starts it.
+  const port = options.port ?? (await freePort());
   const served: ServedRequest[] = [];
   let refused = 0;
   let stall: S3Sandbox['stall'];
