@@ -58,7 +58,10 @@ export const exitCodeDocs: ReadonlyArray<readonly [ExitCodeValue, string]> = [
     ExitCode.locked,
     'another restore holds the lock on a target, another drill holds its drill lock, or a run that is gone left the targets unfinished or its locks: run recover (nothing touched; refused before verifying)',
   ],
-  [ExitCode.preflightFailed, 'preflight failed: tools, reachability, disk, evidence this user cannot read (nothing touched)'],
+  [
+    ExitCode.preflightFailed,
+    'preflight failed: tools, reachability, disk, evidence this user cannot read (nothing touched); evidence upload/fetch: the bucket failed',
+  ],
   [ExitCode.notOurs, 'safety-copies drop refused: the copy is not what its run recorded, or no run recorded it (nothing removed)'],
   [ExitCode.internal, 'internal error (a bug): please report it with RESTORE_ASSISTANT_DEBUG=1 output'],
   [ExitCode.interrupted, 'interrupted by SIGINT, SIGTERM or SIGHUP during a run and rolled back'],
