@@ -127,7 +127,7 @@ export async function evidenceUploadCommand(run: string | undefined, opts: { rec
   const out = createOutput();
   if (!opts.recipe && !run) {
     throw new UsageError('Name the recipe whose runs to upload, or one run.', {
-      next: '`restore-assistant evidence upload --recipe <recipe>` sends every sealed run not uploaded yet.',
+      next: 'Pass --recipe with the name or file of a recipe that has evidence.upload (it sends every sealed run not uploaded yet), or one run directory.',
     });
   }
   const dir = run ? await resolveRunDir(run, opts.recipe) : undefined;
@@ -137,7 +137,7 @@ export async function evidenceUploadCommand(run: string | undefined, opts: { rec
     const header = await runHeaderRecipe(dir!);
     if (!header) {
       throw new UsageError(`${dir} does not name the recipe it ran (its first line is not a header).`, {
-        next: `Pass the recipe: ${raCommand('evidence', 'upload', '--recipe', '<recipe>', dir!)}`,
+        next: 'Pass --recipe with the name or file of the recipe that ran it.',
       });
     }
     loaded = await resolveRecipe(header.file);
@@ -147,7 +147,7 @@ export async function evidenceUploadCommand(run: string | undefined, opts: { rec
     const header = await runHeaderRecipe(dir);
     if (header && header.name !== loaded.recipe.name) {
       throw new UsageError(`The run ${path.basename(dir)} was recorded by the recipe ${header.name}, not ${loaded.recipe.name}.`, {
-        next: `${raCommand('evidence', 'upload', '--recipe', header.file, dir)}`,
+        next: `\`${raCommand('evidence', 'upload', '--recipe', header.file, dir)}\` sends it with its own recipe's evidence.upload.`,
       });
     }
   }

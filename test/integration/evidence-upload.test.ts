@@ -179,6 +179,7 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
   });
 
   let downRun: string;
+  let warningNext: string;
   it('bucket down: the restore keeps its own exit code, warns, and history records the failed upload', async () => {
     await pg.psql('UPDATE app.users SET karma = -3', CHAT);
     const r = await cli(['restore', '--recipe', recipeFile, '--backup', stamp, '--yes']);
@@ -186,7 +187,8 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
     expect(await fingerprintPostgres(pg, CHAT)).toEqual(backupChat);
     expect(r.stderr).toMatch(/Warning: evidence not uploaded to s3:\/\/backups\/evidence\/chat\/\d{8}T\d{6}Z-restore-chat-[0-9a-f]{4}\//);
     expect(r.stderr).toContain('try 1 of 2 failed');
-    expect(r.stderr).toContain(`Next: restore-assistant evidence upload --recipe ${recipeFile}`);
+    expect(r.stderr).toContain(`Next: restore-assistant evidence upload --recipe ${recipeFile} `);
+    warningNext = /^Warning: evidence not uploaded.* Next: restore-assistant (.+)$/m.exec(r.stderr)![1]!;
     const h = await history();
     const run = h.runs.find((x) => x.kind === 'restore')!;
     expect(run.evidence).toBe('sealed');
@@ -201,7 +203,9 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
   it('`evidence upload` sends the runs not uploaded yet once the bucket is back: the bucket holds the sealed run', async () => {
     s3 = await startS3({ baseDir: base, port });
     env = { ...env, IT_S3_KEY: s3.accessKeyId, IT_S3_SECRET: s3.secretAccessKey };
-    const r = await cli(['evidence', 'upload', '--recipe', recipeFile]);
+    // The warning's Next: line, pasted (the paths here need no quoting).
+    expect(warningNext).toBe(`evidence upload --recipe ${recipeFile} ${downRun}`);
+    const r = await cli(warningNext.split(' '));
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toContain(`Uploaded ${downRun}: s3://backups/${PREFIX}/${downRun}/`);
     const keys = await bucketKeys(`${PREFIX}/${downRun}/`);
@@ -272,6 +276,40 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
     const v = await cli(['evidence', 'verify', copy]);
     expect(v.code, show(v)).toBe(7);
     expect(v.stdout).toContain('Evidence tampered');
+  });
+
+  /** The `restore-assistant ...` commands of an error's Next: line, as argv (these paths need no quoting). */
+  function nextCommands(r: CliResult): string[][] {
+    const line = r.stderr.split('\n').find((l) => l.startsWith('Next: ')) ?? '';
+    return [...line.matchAll(/`restore-assistant ([^`]+)`/g)].map((m) => m[1]!.split(' '));
+  }
+
+  it('errors of upload and fetch name a command that works when pasted', async () => {
+    const notRun = await cli(['evidence', 'fetch', '--recipe', recipeFile, 'not-a-run', join(base, 'x')]);
+    expect(notRun.code, show(notRun)).toBe(2);
+    expect(notRun.stderr).toContain('is not a run id');
+    const [list] = nextCommands(notRun);
+    expect(list).toEqual(['history', '--recipe', recipeFile]);
+    expect((await cli(list!)).code).toBe(0);
+
+    const absent = await cli(['evidence', 'fetch', '--recipe', recipeFile, '20990101T000000Z-restore-chat-ffff', join(base, 'x')]);
+    expect(absent.code, show(absent)).toBe(2);
+    expect(absent.stderr).toContain('holds no events.jsonl');
+    expect(existsSync(join(base, 'x', '20990101T000000Z-restore-chat-ffff'))).toBe(false);
+    const [hist] = nextCommands(absent);
+    expect((await cli(hist!)).code).toBe(0);
+
+    // A run sent with another recipe's bucket: refused, and the Next: names the run's own recipe.
+    const other = join(base, 'other.json');
+    await writeFile(other, JSON.stringify({ ...JSON.parse(await readFile(recipeFile, 'utf8')), name: 'other' }));
+    const wrong = await cli(['evidence', 'upload', '--recipe', other, join(evidenceRoot(), downRun)]);
+    expect(wrong.code, show(wrong)).toBe(2);
+    expect(wrong.stderr).toContain(`was recorded by the recipe chat, not other`);
+    const [own] = nextCommands(wrong);
+    expect(own).toEqual(['evidence', 'upload', '--recipe', recipeFile, join(evidenceRoot(), downRun)]);
+    const pasted = await cli(own!);
+    expect(pasted.code, show(pasted)).toBe(0);
+    expect(pasted.stdout).toContain(`Uploaded ${downRun}`);
   });
 
   it('shows no credential in any output, evidence file, history, fetched copy or process argv', async () => {

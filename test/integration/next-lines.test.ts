@@ -186,6 +186,21 @@ const SITES: Site[] = [
     elsewhere: 'point-in-time recovery: a target past a WAL gap (restore refused, exit 3), test/integration/pitr.test.ts',
   },
   {
+    file: 'source/evidence/upload.ts',
+    starts: '`Pass a run id such as',
+    elsewhere: 'evidence fetch of a malformed run id (issue 15): pasted in test/integration/evidence-upload.test.ts',
+  },
+  {
+    file: 'source/evidence/upload.ts',
+    starts: "`\\`${raCommand('history', '--recipe', loaded.file)}\\` shows each run's upload",
+    elsewhere: 'evidence fetch of a run the bucket lacks (issue 15): pasted in test/integration/evidence-upload.test.ts',
+  },
+  {
+    file: 'source/commands/evidence.ts',
+    starts: "`\\`${raCommand('evidence', 'upload', '--recipe', header.file",
+    elsewhere: "evidence upload with another recipe than the run's (issue 15): pasted in test/integration/evidence-upload.test.ts",
+  },
+  {
     file: 'source/errors.ts',
     starts: '`free space there (df -h',
     elsewhere:
