@@ -1,5 +1,6 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -59,6 +60,7 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
   let pg: PostgresSandbox;
   let s3: S3Sandbox | undefined;
   let port: number;
+  let holder: Server | undefined;
   let stamp: string;
   let backupChat: PostgresFingerprint;
   let recipeFile: string;
@@ -122,8 +124,14 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
     const mc = await backupMetachat({ pg, db: CHAT }, join(base, 'backups'), { time: new Date(Date.now() - 3600_000) });
     stamp = mc.timestamp;
     backupChat = await fingerprintPostgres(pg, CHAT);
-    // The bucket's port: nothing listens there until the test starts the server.
+    // The bucket's port: until the test starts the server there, a holder keeps it (so no other
+    // process takes it meanwhile) and drops every connection at once: the bucket is down.
     port = await freePort();
+    holder = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve, reject) => {
+      holder!.once('error', reject);
+      holder!.listen(port, '127.0.0.1', resolve);
+    });
     recipeFile = join(base, 'chat.json');
     await writeFile(
       recipeFile,
@@ -175,6 +183,7 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
   afterAll(async () => {
     await group?.stopAll();
     await s3?.dispose();
+    holder?.close();
     if (base) rmSync(base, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   });
 
@@ -193,7 +202,7 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
     const run = h.runs.find((x) => x.kind === 'restore')!;
     expect(run.evidence).toBe('sealed');
     expect(run.upload).toMatchObject({ status: 'failed', attempts: 2 });
-    expect(run.upload!.why).toMatch(/ECONNREFUSED|connect/i);
+    expect(run.upload!.why).toMatch(/ECONNRESET|socket hang up|ECONNREFUSED/i);
     downRun = run.runId;
     const table = await cli(['history', '--recipe', recipeFile]);
     expect(table.stdout).toMatch(new RegExp(`sealed, upload FAILED.*${downRun}`));
@@ -201,6 +210,8 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
   });
 
   it('`evidence upload` sends the runs not uploaded yet once the bucket is back: the bucket holds the sealed run', async () => {
+    await new Promise((resolve) => holder!.close(resolve));
+    holder = undefined;
     s3 = await startS3({ baseDir: base, port });
     env = { ...env, IT_S3_KEY: s3.accessKeyId, IT_S3_SECRET: s3.secretAccessKey };
     // The warning's Next: line, pasted (the paths here need no quoting).
