@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -260,6 +260,14 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
     expect(v.code, show(v)).toBe(0);
     expect(v.stdout).toContain('Evidence verified');
     expect(v.stdout).toContain('signed by the given key');
+
+    // A copy made without the tool (as `aws s3 cp --recursive` makes it) verifies the same way.
+    const plain = join(base, 'plain-copy', verifyRun);
+    await mkdir(plain, { recursive: true });
+    for (const k of await bucketKeys(`${PREFIX}/${verifyRun}/`)) await writeFile(join(plain, k.split('/').at(-1)!), await object(k));
+    const pv = await cli(['evidence', 'verify', plain, '--key', key.publicKey, '--json']);
+    expect(pv.code, show(pv)).toBe(0);
+    expect(JSON.parse(pv.stdout)).toMatchObject({ status: 'sealed', indexed: false, signature: { status: 'valid' } });
   });
 
   it('one byte changed in the bucket: fetch says it differs from the upload, evidence verify fails; hostile keys are not written', async () => {
