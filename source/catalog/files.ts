@@ -4,7 +4,7 @@ import path from 'node:path';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { assertRegularFile } from './checksums.js';
-import type { ComponentFormat, ComponentKind } from './types.js';
+import type { ComponentEncryption, ComponentFormat, ComponentKind } from './types.js';
 
 /**
  * Reading a backup root: directory entries, what kind of component a file is (by its name and its
@@ -79,12 +79,38 @@ export async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** What kind of backup file a name is, or undefined. Reads at most a few bytes (to tell custom from plain). */
+/** A component name's encryption (`.gpg`, `.age`) and the name without it. */
+export function encryptedName(name: string): { plain: string; encryption?: ComponentEncryption } {
+  const lower = name.toLowerCase();
+  if (lower.endsWith('.gpg')) return { plain: name.slice(0, -4), encryption: 'gpg' };
+  if (lower.endsWith('.age')) return { plain: name.slice(0, -4), encryption: 'age' };
+  return { plain: name };
+}
+
+/**
+ * What kind of backup file a name is, or undefined. Reads at most a few bytes (to tell custom from plain).
+ * An encrypted file (`<name>.gpg`, `<name>.age`) is classified by its plain name alone (its bytes
+ * are ciphertext); the decrypted copy is classified again when it is staged (source/offsite/local.ts).
+ */
 export async function classifyPath(
   full: string,
   isDir: boolean,
   strictNames = false,
-): Promise<{ kind: ComponentKind; format: ComponentFormat } | undefined> {
+): Promise<{ kind: ComponentKind; format: ComponentFormat; encryption?: ComponentEncryption } | undefined> {
+  if (!isDir) {
+    const { plain, encryption } = encryptedName(path.basename(full));
+    if (encryption) {
+      const n = plain.toLowerCase();
+      if (n.endsWith('.sql.gz')) return { kind: 'postgres', format: 'pg-plain-gz', encryption };
+      if (n.endsWith('.sql')) return { kind: 'postgres', format: 'pg-plain', encryption };
+      if (n.endsWith('.dump') || n.endsWith('.backup') || n.endsWith('.pgdump'))
+        return { kind: 'postgres', format: 'pg-custom', encryption };
+      if (n.endsWith('.rdb')) return { kind: 'redis', format: 'redis-rdb', encryption };
+      if ((n.endsWith('.tar.gz') || n.endsWith('.tgz')) && (!strictNames || n.includes('prom')))
+        return { kind: 'prometheus', format: 'prometheus-tar-gz', encryption };
+      return undefined;
+    }
+  }
   const name = path.basename(full).toLowerCase();
   if (isDir) {
     return (await exists(path.join(full, 'toc.dat'))) ? { kind: 'postgres', format: 'pg-directory' } : undefined;

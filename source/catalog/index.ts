@@ -7,7 +7,7 @@ import { sanitizeText } from '../text/sanitize.js';
 import { METACHAT_DUMP, METACHAT_RDB, STORY_PORTAL_DIR } from './names.js';
 import type { BackupSet, Layout } from './types.js';
 import { byRecordedTime, type ListOptions } from './sets.js';
-import { classifyPath, readEntries, rootError, type Entry } from './files.js';
+import { classifyPath, encryptedName, readEntries, rootError, type Entry } from './files.js';
 import { listMetachat } from './layouts/metachat.js';
 import { listStoryPortal } from './layouts/story-portal.js';
 import { listFlat } from './layouts/flat.js';
@@ -43,7 +43,7 @@ export async function detectLayout(root: string, entries: Entry[]): Promise<Layo
     const e = entries.find((x) => x.isDir && x.name === sub);
     if (!e) continue;
     const inner = await readEntries(e.full).catch(() => [] as Entry[]);
-    if (inner.some((i) => (sub === 'postgres' ? METACHAT_DUMP.test(i.name) : METACHAT_RDB.test(i.name)))) return 'metachat';
+    if (inner.some((i) => (sub === 'postgres' ? METACHAT_DUMP : METACHAT_RDB).test(encryptedName(i.name).plain))) return 'metachat';
   }
   for (const e of entries) {
     if ((e.isFile || e.isDir) && (await classifyPath(e.full, e.isDir, true))) return 'flat';

@@ -4,7 +4,7 @@ import { lookupSum, parseSha256Sums, readSmallText } from './checksums.js';
 import { METADATA_MAX_BYTES, metadataValue, parseMetadata } from './metadata.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { parseRecordedTime } from './names.js';
-import type { BackupComponent, BackupSet, ComponentFormat, ComponentKind, Layout } from './types.js';
+import type { BackupComponent, BackupSet, ComponentEncryption, ComponentFormat, ComponentKind, Layout } from './types.js';
 import { classifyPath, exists, readEntries, sizeOf, type Entry } from './files.js';
 
 /**
@@ -49,7 +49,7 @@ export async function loadSums(dir: string, entries: Entry[], warnings: string[]
 export async function makeComponent(
   full: string,
   isDir: boolean,
-  cls: { kind: ComponentKind; format: ComponentFormat },
+  cls: { kind: ComponentKind; format: ComponentFormat; encryption?: ComponentEncryption },
   sumsFiles: ChecksumSources['sumsFiles'],
   warnings: string[],
   label: string,
@@ -61,6 +61,7 @@ export async function makeComponent(
     warnings.push(`${label} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const component: BackupComponent = { kind: cls.kind, format: cls.format, path: full, size, checksum: 'absent' };
+  if (cls.encryption) component.encryption = cls.encryption;
   if (size === 0) warnings.push(`${label} is empty (0 bytes)`);
   if (!isDir) {
     const sidecar = `${full}.sha256`;

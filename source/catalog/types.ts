@@ -51,7 +51,14 @@ export interface BackupComponent {
   database?: string;
   /** Time this component records (metachat files each carry their own). ISO-8601 UTC. */
   time?: string;
+  /**
+   * The file is encrypted (`<name>.gpg` / `<name>.age`): `format` is what its plain name says. It is
+   * decrypted into the staging directory before it is verified or restored (source/offsite/local.ts).
+   */
+  encryption?: ComponentEncryption;
 }
+
+export type ComponentEncryption = 'gpg' | 'age';
 
 export interface BackupSet {
   /** Stable id the operator types: story-portal: the directory name; metachat: YYYYMMDD_HHMMSS of the dump. */
@@ -92,8 +99,10 @@ export interface StagedObject {
 }
 
 export interface OffsiteOrigin {
-  /** s3://bucket/prefix */
+  /** s3://bucket/prefix, or the local directory of an encrypted local set (decrypted into staging). */
   url: string;
+  /** Where the set was staged from: a bucket (default) or an encrypted set on local disk. */
+  source?: 'offsite' | 'local';
   endpoint?: string;
   /** The staging directory of this set (download/ and set/ below it). */
   stagingDir: string;

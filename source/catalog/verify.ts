@@ -47,6 +47,13 @@ async function verifyComponent(
     r.check('exists', false, started, statError.code);
     if (statError.code === 'ENOENT') r.problem('missing-file', 'no longer exists');
     else r.problem('unreadable', `cannot be read (${statError.code ?? 'error'})`);
+  } else if (component.encryption) {
+    // Ciphertext: only its decrypted copy can be verified (source/offsite/local.ts stages it with the recipe's keys).
+    r.check('decrypted', false, started, `${component.encryption}-encrypted`);
+    r.problem(
+      'encrypted-not-decrypted',
+      `is ${component.encryption}-encrypted and was not decrypted: verify it with --recipe, whose backups.encryption names the key`,
+    );
   } else if (size === 0) {
     r.check('size', false, started, '0 bytes');
     r.problem('empty-file', 'is empty (0 bytes)');

@@ -9,6 +9,7 @@ import { warnUnfinished } from '../journal/detect.js';
 import { createOutput } from '../output.js';
 import type { Plan } from '../plan/types.js';
 import { resolveRecipe } from '../recipe/load.js';
+import { recipeRedactor } from '../recipe/secrets.js';
 import { openSession, prepare } from '../session/session.js';
 import { askLine } from '../session/prompt.js';
 import { ownCommandSignals, type CommandSignals } from '../session/signals.js';
@@ -91,7 +92,10 @@ async function drillOwned(opts: DrillCommandOptions, out: ReturnType<typeof crea
       ...(pick
         ? {
             pickSet: async () => {
-              const picked = await pickDrillSet(loaded, pick); // source/drill/pick.ts
+              const picked = await pickDrillSet(loaded, pick, {
+                redact: recipeRedactor(loaded),
+                log: (line) => out.info(line),
+              }); // source/drill/pick.ts
               // How --pick chose the set: on stderr and in the drill's evidence.
               const note = sanitizeText(picked.note);
               session.note({ type: 'log', level: 'info', message: note });

@@ -10,11 +10,9 @@ import type { BackupSet, VerifyReport } from '../catalog/types.js';
 import { verifyBackupSet, type VerifyProgress } from '../catalog/verify.js';
 import { RestoreAssistantError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { expandHome, type LoadedRecipe } from '../recipe/load.js';
-import os from 'node:os';
-import { EventBus, verificationEvent } from '../engine/events.js';
-import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence } from '../evidence/writer.js';
-import { toolVersion } from '../version.js';
+import { expandHome } from '../recipe/load.js';
+import { prepareRecipeEvidence } from '../evidence/writer.js';
+import { startVerifyRun } from '../evidence/verify-run.js';
 import { releaseStaged, stagedEvents } from '../offsite/index.js';
 import { pickLocalOrOffsite } from '../offsite/pick.js';
 import { createOutput, formatAge, formatBytes, formatDuration, paint, type Output } from '../output.js';
@@ -147,10 +145,10 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
   const progress = progressPrinter(out);
   // With a recipe, the verification is a run of its own in the recipe's evidence (kind 'verify'),
   // so the runbook's history shows when each set was last proven intact.
-  let evidence: ReturnType<typeof startVerifyEvidence> | undefined;
+  let evidence: ReturnType<typeof startVerifyRun> | undefined;
   try {
     if (source?.recipe) await prepareRecipeEvidence(source.recipe, process.env);
-    evidence = source?.recipe ? startVerifyEvidence(source.recipe, set) : undefined;
+    evidence = source?.recipe ? startVerifyRun(source.recipe, set, stagedEvents(set)) : undefined;
   } catch (error) {
     // Verification is read-only and must work where evidence cannot be written; say so.
     out.info(
@@ -191,50 +189,4 @@ export async function verifyCommand(ref: string, opts: VerifyCommandOptions): Pr
     `Backup set ${sanitizeText(set.id, 80)} rejected. Nothing was touched. Next: pick another set (\`${listCommand(scope)}\`), or fix the problems above and verify again.`,
   );
   return ExitCode.backupRejected;
-}
-
-/** A verify run recorded in the recipe's evidence: run-started now, verification and seal at finish. */
-function startVerifyEvidence(loaded: LoadedRecipe, set: BackupSet): { finish: (report: VerifyReport | undefined) => Promise<string> } {
-  const r = loaded.recipe;
-  const redact = recipeRedactor(r);
-  const bus = new EventBus();
-  const startedAt = new Date();
-  const runId = newRunId('verify', r.name, startedAt);
-  const handle = attachRecipeEvidence(bus, {
-    loaded,
-    kind: 'verify',
-    redact,
-    runId,
-    commandLine: ['restore-assistant', ...process.argv.slice(2)],
-    env: process.env,
-  });
-  bus.emit({
-    type: 'run-started',
-    runId,
-    kind: 'verify',
-    operator: currentOperator().operator,
-    host: os.hostname(),
-    toolVersion: toolVersion(),
-    recipe: { name: r.name, file: loaded.file, digest: loaded.digest },
-    backup: { id: set.id, time: set.time, location: set.location },
-  });
-  for (const e of stagedEvents(set)) bus.emit(e);
-  return {
-    finish: async (report) => {
-      if (report) bus.emit(verificationEvent(report, redact));
-      const ok = report?.ok ?? false;
-      bus.emit({
-        type: 'run-finished',
-        outcome: ok ? 'verified' : 'rejected',
-        exitCode: report ? (ok ? ExitCode.ok : ExitCode.backupRejected) : ExitCode.internal,
-        rpoMs: Math.max(0, startedAt.getTime() - Date.parse(set.time)),
-        safetyCopies: [],
-        state: ['Nothing was touched: verification reads the backup files only.'],
-        nextSteps: ok ? [] : ['Pick another set, or fix the backup job that produced this one.'],
-        ...(report ? {} : { error: 'verification did not complete' }),
-      });
-      await handle.close();
-      return handle.dir;
-    },
-  };
 }

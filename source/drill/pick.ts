@@ -1,10 +1,13 @@
 import { randomInt } from 'node:crypto';
 import { raCommand } from '../text/next.js';
-import { listBackupSets } from '../catalog/index.js';
+import { listBackupSets, type ListResult } from '../catalog/index.js';
 import type { BackupSet } from '../catalog/types.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { LoadedRecipe } from '../recipe/load.js';
+import { listOffsite, prefersLocal, type OffsiteListing, type OffsitePickOptions } from '../offsite/index.js';
+import { offsiteUrl } from '../offsite/client.js';
+import { listLocalOrNone, mergeListings, pickLocalOrOffsite } from '../offsite/pick.js';
 
 /**
  * `drill --pick`: which set a drill restores when it is not told. A drill of `latest` only ever
@@ -47,7 +50,12 @@ export function pickFrom(
   };
 }
 
-export async function pickDrillSet(loaded: LoadedRecipe, pick: string): Promise<Picked> {
+/**
+ * The set `--pick` chooses, among the local sets and (with backups.offsite) the bucket's, staged for
+ * the drill: an off-site set is downloaded and checked, an encrypted one decrypted
+ * (source/offsite/pick.ts). The note says where the picked set lives.
+ */
+export async function pickDrillSet(loaded: LoadedRecipe, pick: string, o: OffsitePickOptions): Promise<Picked> {
   if (!(PICKS as readonly string[]).includes(pick)) {
     throw new RestoreAssistantError(`--pick ${JSON.stringify(pick)} is not one of ${PICKS.join(', ')}.`, ExitCode.usage, {
       untouched: 'Nothing was touched.',
@@ -55,18 +63,48 @@ export async function pickDrillSet(loaded: LoadedRecipe, pick: string): Promise<
     });
   }
   const b = loaded.recipe.backups;
-  const { sets } = await listBackupSets({
-    root: b.root,
-    layout: b.layout,
-    ...(b.database ? { database: b.database } : {}),
-    pairWindowMinutes: b.pairWindowMinutes,
-  });
-  const picked = pickFrom(sets, pick as Pick, loaded.recipe.drill.intervalDays);
+  const [local, offsite]: [{ result?: ListResult; error?: RestoreAssistantError }, OffsiteListing | undefined] = await Promise.all([
+    b.offsite
+      ? listLocalOrNone(loaded)
+      : listBackupSets({
+          root: b.root,
+          layout: b.layout,
+          ...(b.database ? { database: b.database } : {}),
+          pairWindowMinutes: b.pairWindowMinutes,
+        }).then((result) => ({ result })),
+    listOffsite(loaded, o.env),
+  ]);
+  const merged = mergeListings(local.result?.sets ?? [], offsite);
+  const picked = pickFrom(
+    merged.map((m) => m.set),
+    pick as Pick,
+    loaded.recipe.drill.intervalDays,
+  );
   if (!picked) {
-    throw new RestoreAssistantError(`No backup sets found in ${b.root} to pick from.`, ExitCode.backupRejected, {
-      untouched: 'Nothing was touched.',
-      next: `Check that the backup job writes there (\`${raCommand('list', '--recipe', loaded.file)}\`).`,
-    });
+    if (local.error && !offsite) throw local.error;
+    throw new RestoreAssistantError(
+      `No backup sets found in ${b.root}${b.offsite ? ` or ${offsiteUrl(b.offsite)}` : ''} to pick from.`,
+      ExitCode.backupRejected,
+      {
+        untouched: 'Nothing was touched.',
+        next: `Check that the backup job writes there (\`${raCommand('list', '--recipe', loaded.file)}\`).`,
+      },
+    );
   }
-  return picked;
+  const entry = merged.find((m) => m.set === picked.set)!;
+  const localSet = entry.where === 'off-site' ? undefined : entry.set;
+  const fromBucket = entry.where === 'off-site' || (entry.where === 'both' && !prefersLocal(loaded));
+  const where = fromBucket
+    ? `off-site in ${offsiteUrl(b.offsite!)}${entry.where === 'both' ? ' (also on local disk; backups.offsite.prefer: offsite)' : ''}: it is downloaded to staging and verified there`
+    : `on local disk in ${entry.set.location}${entry.where === 'both' ? ' (also off-site)' : ''}`;
+  const set = await pickLocalOrOffsite(
+    loaded,
+    picked.set.id,
+    () =>
+      localSet
+        ? Promise.resolve(localSet)
+        : Promise.reject(new RestoreAssistantError(`No backup set ${picked.set.id} on local disk.`, ExitCode.usage)),
+    o,
+  );
+  return { set, note: `${picked.note}; it lives ${where}${set.origin?.source === 'local' ? '; encrypted: decrypted into staging' : ''}` };
 }

@@ -2,6 +2,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { RestoreAssistantError } from '../errors.js';
+import { StagingRejection } from './rejection.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Redactor } from '../exec/redact.js';
 import { run } from '../exec/run.js';
@@ -26,15 +27,11 @@ export interface DecryptResult {
   keyUsed: string;
 }
 
-function rejected(file: string, tool: Encryption, tried: string, detail: string, next: string): RestoreAssistantError {
-  return new RestoreAssistantError(
+function rejected(file: string, tool: Encryption, tried: string, detail: string, next: string): StagingRejection {
+  return new StagingRejection(
+    tried === 'none' || /is not set/.test(detail) ? 'key-missing' : 'decrypt-failed',
     `${path.basename(file)} cannot be decrypted with ${tool}: ${sanitizeText(detail, 300)}`,
-    ExitCode.backupRejected,
-    {
-      problems: [`key tried: ${tried}`],
-      untouched: 'Nothing was touched: the set is rejected before any step that changes a target.',
-      next,
-    },
+    { problems: [`key tried: ${tried}`], next, file },
   );
 }
 

@@ -7,7 +7,8 @@ import { catalogObjects, type OffsiteListing } from './catalog.js';
 import { listObjects, offsiteClient } from './client.js';
 import { stageOffsiteSet } from './stage.js';
 
-export { releaseStaged, stagingRoot } from './stage.js';
+export { releaseStaged } from './stage.js';
+export { stagingRoot } from './staging-dir.js';
 export type { OffsiteListing, OffsiteSet } from './catalog.js';
 
 /** Where a set lives, for `list`. */
@@ -73,6 +74,20 @@ export function prefersLocal(loaded: LoadedRecipe): boolean {
 export function stagedEvents(set: BackupSet): EngineEventBody[] {
   const origin = set.origin;
   if (!origin) return [];
+  if (origin.source === 'local') {
+    return [
+      { type: 'log', level: 'info', message: `encrypted set ${set.id} in ${origin.url} decrypted into ${origin.stagingDir}` },
+      ...origin.objects.map((x): EngineEventBody => ({
+        type: 'log',
+        level: 'info',
+        message: `encrypted file ${x.key}: ${x.size} bytes, sha256 ${x.sha256}${x.decryptedWith ? `, decrypted with ${x.decryptedWith}` : ', not decrypted'}`,
+        fact: {
+          name: `encrypted:${x.key}`,
+          value: JSON.stringify({ key: x.key, size: x.size, sha256: x.sha256, decryptedWith: x.decryptedWith }),
+        },
+      })),
+    ];
+  }
   return [
     {
       type: 'log',

@@ -5,6 +5,9 @@ import { RestoreAssistantError } from '../errors.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import { listOffsite, pickOffsiteSet, prefersLocal, type OffsitePickOptions, type SetWhere } from './index.js';
 import type { OffsiteListing } from './catalog.js';
+import { stageEncryptedLocal } from './local.js';
+import { recordStagingRejection } from './record.js';
+import { StagingRejection } from './rejection.js';
 
 /**
  * Local and off-site sets together: which set a reference means when the recipe has both a local
@@ -41,6 +44,24 @@ export async function pickLocalOrOffsite(
   local: () => Promise<BackupSet>,
   o: OffsitePickOptions,
 ): Promise<BackupSet> {
+  return stagePicked(loaded, () => pickEither(loaded, ref, local, o), o);
+}
+
+/**
+ * The picked set, ready for the local pipeline: an encrypted local set is decrypted into staging
+ * (local.ts). A set rejected while staged or decrypted is recorded as a rejected verify run in the
+ * evidence (record.ts) before the error (exit 3) goes on.
+ */
+export async function stagePicked(loaded: LoadedRecipe, pick: () => Promise<BackupSet>, o: OffsitePickOptions): Promise<BackupSet> {
+  try {
+    return await stageEncryptedLocal(loaded, await pick(), { redact: o.redact, log: o.log, ...(o.env ? { env: o.env } : {}) });
+  } catch (error) {
+    if (error instanceof StagingRejection) await recordStagingRejection(loaded, error, o.env);
+    throw error;
+  }
+}
+
+async function pickEither(loaded: LoadedRecipe, ref: string, local: () => Promise<BackupSet>, o: OffsitePickOptions): Promise<BackupSet> {
   if (!loaded.recipe.backups.offsite) return local();
   const preferLocal = prefersLocal(loaded);
   if (ref.trim() === 'latest') {

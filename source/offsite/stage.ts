@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, lstat, mkdir, readFile, rename, rm, statfs, writeFile, chmod } from 'node:fs/promises';
+import { link, lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -9,15 +9,16 @@ import type { BackupSet, StagedObject } from '../catalog/types.js';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Redactor } from '../exec/redact.js';
-import { checkDirSafe, openAppendNoFollow } from '../exec/safe-fs.js';
-import { expandHome, type LoadedRecipe } from '../recipe/load.js';
+import { openAppendNoFollow } from '../exec/safe-fs.js';
+import type { LoadedRecipe } from '../recipe/load.js';
 import type { OffsiteSource } from '../recipe/schema.js';
-import { evidenceDir } from '../state/paths.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { classifyName, encryptionOf, safeRelKey, type OffsiteSet } from './catalog.js';
 import { offsiteError, offsiteUrl, type ObjectInfo } from './client.js';
 import { decryptFile } from './decrypt.js';
+import { freeBytes, prepareStagingRoot, privateDir } from './staging-dir.js';
+import { StagingRejection, withSet, type StagingProblemCode } from './rejection.js';
 
 /**
  * Staging an off-site set on local disk, then handing it to the local pipeline:
@@ -46,26 +47,13 @@ interface StateFile {
   objects: Record<string, { etag: string; size: number; sha256?: string; versionId?: string; complete: boolean }>;
 }
 
-export function stagingRoot(loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): string {
-  const o = loaded.recipe.backups.offsite;
-  if (o?.staging) return path.resolve(expandHome(o.staging));
-  return path.join(path.dirname(evidenceDir(loaded.recipe, env)), 'staging');
-}
-
-const safeName = (id: string): string =>
+export const safeName = (id: string): string =>
   id
     .replace(/[^A-Za-z0-9._-]/g, '_')
     .replace(/^\.+/, '_')
     .slice(0, 120) || 'set';
 
-async function privateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const st = await lstat(dir);
-  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
-  await chmod(dir, 0o700);
-}
-
-async function sha256File(file: string): Promise<string> {
+export async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
   return h.digest('hex');
@@ -103,12 +91,8 @@ class Progress {
   }
 }
 
-function rejected(message: string, problems: string[], next: string): RestoreAssistantError {
-  return new RestoreAssistantError(message, ExitCode.backupRejected, {
-    problems,
-    untouched: 'Nothing was touched: the set is rejected before any step that changes a target.',
-    next,
-  });
+function rejected(code: StagingProblemCode, message: string, problems: string[], next: string, file?: string): StagingRejection {
+  return new StagingRejection(code, message, { problems, next, ...(file ? { file } : {}) });
 }
 
 async function fetchObject(
@@ -196,6 +180,7 @@ async function fetchObject(
     if (offset === obj.size) break;
     if (attempt >= 3) {
       throw rejected(
+        'download-truncated',
         `${label} could not be downloaded whole: ${offset} of ${obj.size} bytes after ${attempt} attempts.`,
         [],
         'Check the network and the object, then run the command again (the download resumes).',
@@ -225,19 +210,7 @@ function firstDigest(text: string): string | undefined {
 export async function stageOffsiteSet(ctx: StageContext, off: OffsiteSet, layout: BackupSet['layout']): Promise<BackupSet> {
   const r = ctx.loaded.recipe;
   const o = r.backups.offsite!;
-  const root = stagingRoot(ctx.loaded, ctx.env);
-  await privateDir(root);
-  const problem = await checkDirSafe(root);
-  if (problem) {
-    throw new RestoreAssistantError(
-      `The staging directory ${root} is not safe: ${problem.path} ${problem.problem}.`,
-      ExitCode.preflightFailed,
-      {
-        untouched: 'Nothing was touched.',
-        next: `${problem.fix}, or set backups.offsite.staging to a directory only root can write.`,
-      },
-    );
-  }
+  const root = await prepareStagingRoot(ctx.loaded, ctx.env);
   const setDir = path.join(root, safeName(r.name), safeName(off.set.id));
   const downloadDir = path.join(setDir, 'download');
   const setRoot = path.join(setDir, 'set');
@@ -270,8 +243,7 @@ export async function stageOffsiteSet(ctx: StageContext, off: OffsiteSet, layout
     if (encryptionOf(rel).enc) plaintext += obj.size;
   }
   const need = toFetch + plaintext + 64 * 1024 * 1024;
-  const fs = await statfs(setDir);
-  const free = fs.bavail * fs.bsize;
+  const free = await freeBytes(setDir);
   if (free < need) {
     throw new RestoreAssistantError(
       `Not enough free space to stage set ${sanitizeText(off.set.id, 80)} in ${setDir}: ${formatBytes(need)} needed (${formatBytes(toFetch)} to download${plaintext ? `, ${formatBytes(plaintext)} of plaintext` : ''}, 64 MiB margin), ${formatBytes(free)} free.`,
@@ -288,10 +260,14 @@ export async function stageOffsiteSet(ctx: StageContext, off: OffsiteSet, layout
   );
   const progress = new Progress(total, ctx.log);
   const staged: StagedObject[] = [];
-  for (const { obj, rel } of items) {
-    const dest = path.join(downloadDir, rel);
-    await privateDir(path.dirname(dest));
-    staged.push(await fetchObject(ctx, o, obj, dest, state, saveState, progress, sanitizeText(rel, 120)));
+  try {
+    for (const { obj, rel } of items) {
+      const dest = path.join(downloadDir, rel);
+      await privateDir(path.dirname(dest));
+      staged.push(await fetchObject(ctx, o, obj, dest, state, saveState, progress, sanitizeText(rel, 120)));
+    }
+  } catch (error) {
+    throw withSet(error, off.set, staged);
   }
   progress.add(0, 'done', true);
 
@@ -317,6 +293,7 @@ export async function stageOffsiteSet(ctx: StageContext, off: OffsiteSet, layout
         if (!expected) ctx.log(`  ${sanitizeText(rel, 120)}.sha256 holds no sha256 digest; the ciphertext is not compared`);
         else if (expected !== got.sha256) {
           throw rejected(
+            'checksum-mismatch',
             `Set ${sanitizeText(off.set.id, 80)} is rejected: ${sanitizeText(rel, 120)} does not match its checksum.`,
             [
               `sha256 ${got.sha256}, ${sanitizeText(rel, 120)}.sha256 says ${expected}`,
@@ -341,7 +318,7 @@ export async function stageOffsiteSet(ctx: StageContext, off: OffsiteSet, layout
     // Rejected (checksum, key): the staged set goes; download/ stays, so a re-run with the right key
     // does not fetch the objects again.
     await rm(setRoot, { recursive: true, force: true });
-    throw error;
+    throw withSet(error, off.set, staged);
   }
   const listed = await listBackupSets({
     root: setRoot,
@@ -353,6 +330,7 @@ export async function stageOffsiteSet(ctx: StageContext, off: OffsiteSet, layout
   set.origin = {
     url: offsiteUrl(o),
     ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+    source: 'offsite',
     stagingDir: setDir,
     objects: staged,
     keep: o.keepStaged,
@@ -364,6 +342,10 @@ export async function stageOffsiteSet(ctx: StageContext, off: OffsiteSet, layout
 export async function releaseStaged(set: BackupSet): Promise<string | undefined> {
   const origin = set.origin;
   if (!origin) return undefined;
+  if (origin.source === 'local') {
+    await rm(origin.stagingDir, { recursive: true, force: true });
+    return `Decrypted copy removed (${origin.stagingDir}).`;
+  }
   if (origin.keep) return `Staged copy kept in ${origin.stagingDir} (backups.offsite.keepStaged).`;
   await rm(origin.stagingDir, { recursive: true, force: true });
   return `Staged copy removed (${origin.stagingDir}); set backups.offsite.keepStaged: true to keep it.`;

@@ -368,6 +368,13 @@ export const recipeSchema = z
           .optional()
           .describe('An S3-compatible bucket holding sets in the same layout (list shows local / off-site / both)'),
         encryption: encryptionSchema.optional().describe('Keys for *.gpg and *.age components'),
+        staging: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'Local directory encrypted sets are decrypted into and off-site sets downloaded to (0700; not /tmp, a world-writable dir or a tmpfs). Default: "staging" beside the evidence directory',
+          ),
       })
       .strict(),
     components: z

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { METACHAT_DUMP, METACHAT_RDB, parseCompactStamp } from '../names.js';
 import type { BackupComponent, BackupSet } from '../types.js';
 import { DEFAULT_WINDOW_MINUTES, loadSums, makeComponent, pairByTime, timedSets, type ListOptions, type Timed } from '../sets.js';
-import { classifyPath, readEntries, type Entry } from '../files.js';
+import { classifyPath, encryptedName, readEntries, type Entry } from '../files.js';
 
 /** The metachat layout: <db>_<YYYYMMDD_HHMMSS>.dump and redis dumps in one directory, paired by time. */
 
@@ -28,7 +28,7 @@ export async function listMetachat(root: string, opts: ListOptions, warnings: st
       if (e.name.endsWith('.sha256') || /^sha256sums(\.txt)?$/i.test(e.name)) continue;
       const label = `${sub}/${e.name}`;
       if (sub === 'postgres') {
-        const m = METACHAT_DUMP.exec(e.name);
+        const m = METACHAT_DUMP.exec(e.isFile ? encryptedName(e.name).plain : e.name);
         const stampTime = m ? parseCompactStamp(m[2]!) : undefined;
         if (!m || !stampTime || (e.isDir && m[3]) || (e.isFile && !m[3])) {
           if (e.isFile || e.isDir) warnings.push(`${label} does not match <db>_<YYYYMMDD_HHMMSS>.dump (ignored)`);
@@ -51,7 +51,7 @@ export async function listMetachat(root: string, opts: ListOptions, warnings: st
         componentWarnings.set(c, w);
         items.push({ component: c, stamp: m[2]!, time: Date.parse(stampTime) });
       } else {
-        const m = METACHAT_RDB.exec(e.name);
+        const m = METACHAT_RDB.exec(encryptedName(e.name).plain);
         const stampTime = m ? parseCompactStamp(m[1]!) : undefined;
         if (!m || !stampTime || !e.isFile) {
           warnings.push(`${label} does not match dump_<YYYYMMDD_HHMMSS>.rdb (ignored)`);
