@@ -95,7 +95,7 @@ export async function prepareStagingRoot(loaded: LoadedRecipe, env: NodeJS.Proce
   const bad = await stagingDirProblem(root);
   if (bad) {
     throw new RestoreAssistantError(
-      `The staging directory ${root} (${field ? `${field} in ${loaded.file}` : 'the default, beside the evidence directory'}) is refused: ${bad.problem}.`,
+      `The staging directory ${root} (${field ? `${field.field} in ${loaded.file}` : 'the default, beside the evidence directory'}) is refused: ${bad.problem}.`,
       ExitCode.preflightFailed,
       {
         problems: [`why: ${bad.why}`],
