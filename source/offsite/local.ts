@@ -8,6 +8,7 @@ import { ExitCode } from '../exit-codes.js';
 import type { Redactor } from '../exec/redact.js';
 import { formatBytes } from '../output.js';
 import type { LoadedRecipe } from '../recipe/load.js';
+import { raCommand } from '../text/next.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { decryptFile } from './decrypt.js';
 import { StagingRejection, withSet } from './rejection.js';
@@ -69,7 +70,7 @@ export async function stageEncryptedLocal(loaded: LoadedRecipe, set: BackupSet, 
     if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel))
       throw new RestoreAssistantError(`${file} is outside the backup root ${set.root}; it is not staged.`, ExitCode.usage, {
         untouched: 'Nothing was touched.',
-        next: 'Name the set by its id (`restore-assistant list --recipe ...`).',
+        next: 'Name the set by its id, as the list command shows it.',
       });
     return rel;
   };
@@ -132,7 +133,7 @@ export async function stageEncryptedLocal(loaded: LoadedRecipe, set: BackupSet, 
             problems: [
               `sha256 ${sha256}, ${c.checksumSource === 'SHA256SUMS' ? 'SHA256SUMS' : `${label}.sha256`} says ${c.expectedSha256}`,
             ],
-            next: 'Pick another set (`restore-assistant list`), or restore this file from a good copy.',
+            next: `Pick another set (\`${raCommand('list', '--recipe', loaded.file)}\`), or restore this file from a good copy.`,
             file: c.path,
           },
         );

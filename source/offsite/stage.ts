@@ -13,6 +13,7 @@ import { openAppendNoFollow } from '../exec/safe-fs.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import type { OffsiteSource } from '../recipe/schema.js';
 import { formatBytes, formatDuration } from '../output.js';
+import { raCommand } from '../text/next.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { classifyName, encryptionOf, safeRelKey, type OffsiteSet } from './catalog.js';
 import { offsiteError, offsiteUrl, type ObjectInfo } from './client.js';
@@ -299,7 +300,7 @@ export async function stageOffsiteSet(ctx: StageContext, off: OffsiteSet, layout
               `sha256 ${got.sha256}, ${sanitizeText(rel, 120)}.sha256 says ${expected}`,
               `object ${sanitizeText(got.key, 200)}, ETag ${got.etag}, ${got.size} bytes`,
             ],
-            'Pick another set (`restore-assistant list`), or re-upload this one from a good copy.',
+            `Pick another set (\`${raCommand('list', '--recipe', ctx.loaded.file)}\`), or re-upload this one from a good copy.`,
           );
         }
       }

@@ -112,6 +112,11 @@ const SITES: Site[] = [
   },
   { file: 'source/drill/pick.ts', starts: '`Check that the backup job writes there', scenario: 'pick-empty' },
   {
+    file: 'source/offsite/local.ts',
+    starts: '`Pick another set (',
+    elsewhere: 'an encrypted local set whose ciphertext checksum does not match: test/integration/offsite-local.test.ts pastes it',
+  },
+  {
     file: 'source/drill/isolate.ts',
     starts: "'This is a bug in restore-assistant",
     elsewhere: 'a drill plan that reaches a real target (a bug): the isolation checks in test/integration/drill.test.ts',

@@ -281,6 +281,11 @@ describe('encrypted local sets, staging rules, drill --pick off-site', () => {
     const sum = await cli(['verify', spId, '--recipe', await storyRecipe('sp-bad', { root: bad })]);
     expect(sum.code, show(sum)).toBe(3);
     expect(sum.stderr).toContain('does not match its checksum');
+    const pasted = /`restore-assistant (list --recipe [^`]+)`/.exec(sum.stderr.split('\n').find((l) => l.startsWith('Next: ')) ?? '');
+    expect(pasted, show(sum)).not.toBeNull();
+    const listed = await cli(pasted![1]!.split(' '));
+    expect(listed.code, show(listed)).toBe(0);
+    expect(listed.stdout).toContain(spId);
 
     const rejected = history().filter((h) => h.kind === 'verify' && h.outcome === 'rejected');
     expect(rejected.length - rejectedBefore).toBe(3);
