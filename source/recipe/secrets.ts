@@ -1,6 +1,6 @@
 import { createRedactor, type Redactor } from '../exec/redact.js';
 import type { LoadedRecipe } from './load.js';
-import type { Recipe } from './schema.js';
+import type { Recipe, S3Location } from './schema.js';
 
 /**
  * The recipe's secrets, in one place: which environment variables hold them, and the redactor that
@@ -17,18 +17,23 @@ export const AWS_SECRET_ENV = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AW
 
 /**
  * The environment variables the recipe names as holding secrets: PostgreSQL and Redis passwords,
- * the off-site source's credentials (its *Env fields, else the AWS SDK's variables), the gpg passphrase.
+ * the off-site source's and the evidence bucket's credentials (their *Env fields, else the AWS SDK's
+ * variables), the gpg passphrase.
  */
 export function recipeSecretEnvNames(r: LoadedRecipe | Recipe): string[] {
   const recipe = recipeOf(r);
   const c = recipe.components;
-  const o = recipe.backups.offsite;
-  const offsite = o
-    ? [o.accessKeyIdEnv ?? AWS_SECRET_ENV[0], o.secretAccessKeyEnv ?? AWS_SECRET_ENV[1], o.sessionTokenEnv ?? AWS_SECRET_ENV[2]]
-    : [];
-  return [c.postgres?.passwordEnv, c.redis?.passwordEnv, ...offsite, recipe.backups.encryption?.gpg?.passphraseEnv].filter(
-    (n): n is string => Boolean(n),
-  );
+  const s3 = (o: S3Location | undefined): Array<string | undefined> =>
+    o ? [o.accessKeyIdEnv ?? AWS_SECRET_ENV[0], o.secretAccessKeyEnv ?? AWS_SECRET_ENV[1], o.sessionTokenEnv ?? AWS_SECRET_ENV[2]] : [];
+  // The evidence bucket (evidence.upload) signs the same way as the backups' one.
+  const names = [
+    c.postgres?.passwordEnv,
+    c.redis?.passwordEnv,
+    ...s3(recipe.backups.offsite),
+    recipe.backups.encryption?.gpg?.passphraseEnv,
+    ...s3(recipe.evidence.upload),
+  ].filter((n): n is string => Boolean(n));
+  return [...new Set(names)];
 }
 
 /** The redactor for a recipe: `base` (default: credential shapes only) plus the values of the secrets it names. */

@@ -9,7 +9,8 @@ import { HISTORY_FILE, parseHistory, parseUploadRecords } from '../../source/evi
 import { retryDelayMs, runKeyPrefix, uploadRun } from '../../source/evidence/upload.js';
 import { verifyEvidence } from '../../source/evidence/verify.js';
 import { attachEvidence, newRunId } from '../../source/evidence/writer.js';
-import { evidenceUploadSchema } from '../../source/recipe/schema.js';
+import { recipeSecretEnvNames } from '../../source/recipe/secrets.js';
+import { evidenceUploadSchema, recipeSchema } from '../../source/recipe/schema.js';
 
 /**
  * The upload logic without a network: which runs are sent, in what order, how a whole run is
@@ -55,6 +56,17 @@ describe('evidence upload', () => {
     expect(runKeyPrefix({ prefix: 'runs/up/' }, 'R')).toBe('runs/up/R/');
     expect(runKeyPrefix({ prefix: 'runs/up' }, 'R')).toBe('runs/up/R/');
     expect(runKeyPrefix({ prefix: '' }, 'R')).toBe('R/');
+  });
+
+  it("the evidence bucket's credential variables are the recipe's secrets (redacted; in schedule's EnvironmentFile)", () => {
+    const base = { name: 'up', backups: { root: '/b' }, components: {} };
+    const named = recipeSchema.parse({
+      ...base,
+      evidence: { upload: { bucket: 'evidence', accessKeyIdEnv: 'EV_KEY', secretAccessKeyEnv: 'EV_SECRET' } },
+    });
+    expect(recipeSecretEnvNames(named)).toEqual(['EV_KEY', 'EV_SECRET', 'AWS_SESSION_TOKEN']);
+    const chain = recipeSchema.parse({ ...base, evidence: { upload: { bucket: 'evidence' } } });
+    expect(recipeSecretEnvNames(chain)).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']);
   });
 
   it('the delay doubles from retryDelaySeconds, capped at a minute', () => {
