@@ -65,6 +65,8 @@ export interface PitrSession {
       color?: boolean;
       confirmedAt: Date;
       commandLine: string[];
+      /** The bus to emit on (the guide's run screen listens to it); default: a new one. */
+      bus?: EventBus;
     },
   ): Promise<{ summary: RunSummary; evidenceDir: string; bus: EventBus }>;
   dispose(): Promise<void>;
@@ -228,7 +230,7 @@ export function openPitrSession(
     },
 
     async start(p, o) {
-      const bus = new EventBus();
+      const bus = o.bus ?? new EventBus();
       const evidence = attachRecipeEvidence(bus, { loaded, kind: 'restore', redact, runId, commandLine: o.commandLine, env });
       const journal = attachJournal(bus, { runDir: evidence.dir, lockKeys: p.plan.lockKeys, env });
       let summary: RunSummary;

@@ -5,8 +5,12 @@ import { renderReport } from '../evidence/report.js';
 import { discoverRecipes, recipeDirs, type LoadedRecipe } from '../recipe/load.js';
 import { evidenceDir } from '../state/paths.js';
 import { sanitizeText } from '../text/sanitize.js';
-import type { GuideDeps, GuideHistoryEntry, GuideMode, GuideRtoTrend, RecipeChoice } from '../ui/types.js';
+import type { BackupSet } from '../catalog/types.js';
+import type { Plan } from '../plan/types.js';
+import type { GuideDeps, GuideHistoryEntry, GuideMode, GuideRtoTrend, RecipeChoice, SetListing } from '../ui/types.js';
 import { openSession, type Session } from './session.js';
+import { guidePitr, type GuidePitr } from './guide-pitr.js';
+import { guideListing, stageForGuide } from './guide-offsite.js';
 
 /**
  * The guided flow's side effects (the `GuideDeps` the screens see), on top of the restore session:
@@ -64,6 +68,12 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
     current ??= { key, session: openSession({ loaded, mode, env, commandLine, surface: 'guide' }) };
     return current.session;
   };
+  /** Off-site sets as listed → the set staged from them (verify stages; probe and plan use the staged copy). */
+  const staged = new WeakMap<BackupSet, BackupSet>();
+  const offsiteOnly = new WeakSet<BackupSet>();
+  const real = (set: BackupSet): BackupSet => staged.get(set) ?? set;
+  /** Point-in-time restores (physical layout): their own session (pitr/session.ts), one at a time. */
+  const pitr: GuidePitr = guidePitr({ env, commandLine, isDisposed: () => disposed });
   const sessionOf = (mode: GuideMode): Session => {
     if (!current || current.session.mode !== mode) throw new Error(`no ${mode} session: the set was not verified or probed in this guide`);
     return current.session;
@@ -111,8 +121,15 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       return choices;
     },
 
-    async listSets(loaded) {
+    async listSets(loaded): Promise<SetListing> {
+      const pitrListing = await pitr.list(loaded);
+      if (pitrListing) return pitrListing;
       const b = loaded.recipe.backups;
+      if (b.offsite) {
+        const listing = await guideListing(loaded, env);
+        for (const s of listing.offsiteOnly) offsiteOnly.add(s);
+        return listing.listing;
+      }
       const result = await listBackupSets({
         root: b.root,
         layout: b.layout,
@@ -122,8 +139,23 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       return { sets: result.sets, warnings: result.warnings };
     },
 
-    async verify(loaded, set, o) {
+    preparePitr: (loaded, set, target, o) => pitr.prepare(loaded, set, target, o),
+
+    async verify(loaded, listed, o) {
       const session = await sessionFor(loaded, o.mode);
+      let set = real(listed);
+      if (offsiteOnly.has(listed) && !staged.has(listed)) {
+        // Only in the bucket: downloaded to staging (byte progress, ETA), its checksums and
+        // decryption checked, before the local verification; a rejection here touches nothing.
+        set = await stageForGuide(loaded, listed, {
+          env,
+          redact: session.redactor(),
+          signal: o.signal,
+          log: (line) => o.onProgress({ staging: sanitizeText(line) }),
+        });
+        staged.set(listed, set);
+        session.adoptStaged(set);
+      }
       return session.verify(set, {
         depth: o.depth,
         signal: o.signal,
@@ -134,12 +166,12 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
 
     async probe(loaded, set, report, o) {
       const session = await sessionFor(loaded, o.mode);
-      return session.probe(set, report, { signal: o.signal });
+      return session.probe(real(set), report, { signal: o.signal });
     },
 
     buildPlan(req) {
       return sessionOf(req.mode).plan({
-        set: req.set,
+        set: real(req.set),
         facts: req.facts,
         ...(req.verify ? { verify: req.verify } : {}),
         flags: {
@@ -150,7 +182,8 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       });
     },
 
-    async runPlan(plan, o) {
+    async runPlan(plan: Plan, o) {
+      if (pitr.owns(plan)) return pitr.run(plan, o);
       const session = sessionOf(plan.mode);
       const {
         summary,
@@ -199,6 +232,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       disposed = true;
       const s = current;
       current = undefined;
+      await pitr.dispose();
       await s?.session.dispose();
     },
   };

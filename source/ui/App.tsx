@@ -16,9 +16,13 @@ import { RolesScreen } from './screens/RolesScreen.js';
 import { confirmedLine, RunScreen, RunStatic } from './screens/RunScreen.js';
 import { AbandonedScreen, SummaryScreen } from './screens/SummaryScreen.js';
 import { VerifyScreen } from './screens/VerifyScreen.js';
+import { TargetScreen } from './screens/TargetScreen.js';
 import type { GuideDeps, UnhealthyDecision, UnhealthyQuestion, VerifyProgress } from './types.js';
 import { estimateFromHistory, exitCodeOf, holdsScreen, isTerminal, planRequestOf, wizardReducer, type GuideError, type Job, type WizardEvent, type WizardState } from './wizard.js';
 import { incidentBlock } from './incident.js';
+
+/** How many staging lines the verify screen keeps. */
+const STAGING_LINES = 6;
 
 export interface GuideOutcome {
   exitCode: number;
@@ -73,6 +77,22 @@ function jobOf(state: WizardState): { job: Job; state: WizardState } | undefined
 export function App({ deps, initial, onDone, onPrint, subscribeInterrupts }: AppProps): React.JSX.Element {
   const [state, rawDispatch] = useReducer(wizardReducer, initial);
   const [verifyProgress, setVerifyProgress] = useState<VerifyProgress | undefined>(undefined);
+  /** The off-site staging's lines (download progress, checks, decryption), the last few. */
+  const [staging, setStaging] = useState<string[]>([]);
+  const onVerifyProgress = useCallback((p: VerifyProgress): void => {
+    if (p.staging === undefined) {
+      setVerifyProgress(p);
+      return;
+    }
+    const line = p.staging;
+    // A download progress line replaces the one before it (same object); other lines are kept.
+    setStaging((prev) => {
+      const last = prev.at(-1);
+      const progress = (l: string | undefined): boolean => l !== undefined && /^\s*downloading /.test(l);
+      const kept = progress(last) && progress(line) ? prev.slice(0, -1) : prev;
+      return [...kept, line].slice(-STAGING_LINES);
+    });
+  }, []);
   const [runView, setRunView] = useState<RunView>(emptyRunView);
   const runViewRef = useRef<RunView>(runView);
   const runAbort = useRef<AbortController | undefined>(undefined);
@@ -156,14 +176,38 @@ export function App({ deps, initial, onDone, onPrint, subscribeInterrupts }: App
         }
         case 'sets': {
           if (s.screen !== 'backup') return;
-          const { sets, warnings } = await deps.listSets(s.chosen.recipe);
-          rawDispatch({ type: 'sets-loaded', job, sets, warnings });
+          const { sets, warnings, where, pitr, offsiteUrl } = await deps.listSets(s.chosen.recipe);
+          rawDispatch({
+            type: 'sets-loaded',
+            job,
+            sets,
+            warnings,
+            ...(where ? { where } : {}),
+            ...(pitr ? { pitr } : {}),
+            ...(offsiteUrl ? { offsiteUrl } : {}),
+          });
+          return;
+        }
+        case 'pitr': {
+          if (s.screen !== 'verify' || !s.pitr) return;
+          if (!deps.preparePitr) throw new Error('this guide cannot restore base backups (no point-in-time support in its deps)');
+          setVerifyProgress(undefined);
+          setStaging([]);
+          const prepared = await deps.preparePitr(s.chosen.recipe, s.set, s.pitr.target, { onProgress: onVerifyProgress, signal: ac.signal });
+          let estimate;
+          try {
+            estimate = estimateFromHistory(await deps.history(s.chosen.recipe), s.chosen.mode);
+          } catch {
+            estimate = undefined;
+          }
+          if (!ac.signal.aborted) rawDispatch(estimate ? { type: 'pitr-prepared', job, prepared, estimate } : { type: 'pitr-prepared', job, prepared });
           return;
         }
         case 'verify': {
           if (s.screen !== 'verify') return;
           setVerifyProgress(undefined);
-          const report = await deps.verify(s.chosen.recipe, s.set, { depth: 'deep', onProgress: (p) => setVerifyProgress(p), signal: ac.signal, mode: s.chosen.mode });
+          setStaging([]);
+          const report = await deps.verify(s.chosen.recipe, s.set, { depth: 'deep', onProgress: onVerifyProgress, signal: ac.signal, mode: s.chosen.mode });
           if (!ac.signal.aborted) rawDispatch({ type: 'verify-done', job, report });
           return;
         }
@@ -220,7 +264,7 @@ export function App({ deps, initial, onDone, onPrint, subscribeInterrupts }: App
     return () => {
       if (job.kind !== 'run') ac.abort();
     };
-  }, [job, deps]);
+  }, [job, deps, onVerifyProgress]);
 
   // Ctrl-C during the run: the first aborts the engine (it rolls back); the second tells it to stop waiting and report.
   const interrupts = state.screen === 'run' ? state.interrupts : 0;
@@ -263,7 +307,10 @@ export function App({ deps, initial, onDone, onPrint, subscribeInterrupts }: App
       screen = <BackupScreen state={state} dispatch={dispatch} now={now} active={active} />;
       break;
     case 'verify':
-      screen = <VerifyScreen state={state} dispatch={dispatch} now={now} active={active} {...(verifyProgress ? { progress: verifyProgress } : {})} />;
+      screen = <VerifyScreen state={state} dispatch={dispatch} now={now} active={active} staging={staging} {...(verifyProgress ? { progress: verifyProgress } : {})} />;
+      break;
+    case 'target':
+      screen = <TargetScreen state={state} dispatch={dispatch} now={now} active={active} />;
       break;
     case 'roles':
       screen = <RolesScreen state={state} dispatch={dispatch} now={now} active={active} />;

@@ -2,6 +2,7 @@ import type { BackupSet, ComponentKind, VerifyReport } from '../catalog/types.js
 import type { EngineEventBody, EventBus, Outcome, RunKind } from '../engine/events.js';
 import type { Plan, PlanOptions, TargetFacts } from '../plan/types.js';
 import type { LoadedRecipe } from '../recipe/load.js';
+import type { PitrTarget } from '../pitr/target.js';
 
 /**
  * Everything the guided interface needs from the outside world, behind one interface, so that every
@@ -51,7 +52,54 @@ export interface RecipeChoice {
   lastRun?: GuideHistoryEntry;
 }
 
+/** Where a listed set lives: on local disk, only in the off-site bucket, or both (same id). */
+export type SetWhere = 'local' | 'off-site' | 'both';
+
+/**
+ * A base backup of a physical-layout recipe (base backup + WAL archive), as the backup and target
+ * screens show it: its restorable window, and what cuts it short (a gap in the WAL, named).
+ */
+export interface PitrBaseView {
+  startLsn: string;
+  endLsn?: string;
+  /** When the base was taken (pg_basebackup start), ISO. */
+  startTime: string;
+  /** The restorable window (absent: none): from the end of the base to the last archived commit, ISO. */
+  window?: { from: string; to: string; lastSegment: string };
+  /** The first WAL segment the base needs. */
+  walFirst?: string;
+  /** Why there is no window, or where a gap ends it ("segment X missing"). */
+  problems: string[];
+}
+
+/** What the backup list knows beyond the sets: where each lives, and the windows of base backups. */
+export interface SetListing {
+  sets: BackupSet[];
+  warnings: string[];
+  /** Set id → where it lives (only when the recipe has an off-site source). */
+  where?: Record<string, SetWhere>;
+  /** Set id → its base backup's window (physical layout only). */
+  pitr?: Record<string, PitrBaseView>;
+  /** Where the off-site sets live (s3://bucket/prefix), for the screen. */
+  offsiteUrl?: string;
+}
+
+/** A point-in-time restore prepared by the deps: verified base + WAL, preflight passed, the cluster plan. */
+export interface PitrPreparedView {
+  plan: Plan;
+  report: VerifyReport;
+  target: PitrTarget;
+  /** The data directory the plan replaces (real path) and the server it runs as (host:port). */
+  dataDir: string;
+  server: string;
+  /** The WAL the verification read (segments, bytes). */
+  segments: number;
+  walBytes: number;
+}
+
 export interface VerifyProgress {
+  /** A line of the off-site staging (download with byte progress and ETA, checks, decryption). */
+  staging?: string;
   component?: ComponentKind;
   /** What is being checked: "sha256", "gzip stream", "pg_restore --list". */
   check?: string;
@@ -92,8 +140,18 @@ export interface GuideDeps {
    * (a recipe given by path), each with its last restore or drill when history has one.
    */
   listRecipes(extra: LoadedRecipe[]): Promise<RecipeChoice[]>;
-  /** The recipe's backup sets, newest first, and catalog warnings. */
-  listSets(recipe: LoadedRecipe): Promise<{ sets: BackupSet[]; warnings: string[] }>;
+  /** The recipe's backup sets, newest first, and catalog warnings (off-site sets and base backups' windows too). */
+  listSets(recipe: LoadedRecipe): Promise<SetListing>;
+  /**
+   * Physical layout: lock, verify the base and its WAL up to `target`, preflight, and build the
+   * cluster-level plan (read-only; nothing is touched). Refuses (exit 3 / 9) with what to do.
+   */
+  preparePitr?(
+    recipe: LoadedRecipe,
+    set: BackupSet,
+    target: PitrTarget,
+    options: { onProgress: (p: VerifyProgress) => void; signal: AbortSignal },
+  ): Promise<PitrPreparedView>;
   /** Lock the targets (exit 8 when another run holds one, before anything is read), then verify the set. */
   verify(
     recipe: LoadedRecipe,

@@ -3,13 +3,18 @@ import { ExitCode } from '../exit-codes.js';
 import type { Plan, PlanOptions, TargetFacts } from '../plan/types.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
+import type { PitrTarget } from '../pitr/target.js';
 import type { RunView } from './run-view.js';
+import { checkTypedTarget, targetLabel, TARGET_CHOICES } from './pitr-view.js';
 import type {
   GuideHistoryEntry,
   GuideMode,
   GuideRtoTrend,
+  PitrBaseView,
+  PitrPreparedView,
   RecipeChoice,
   RunResult,
+  SetWhere,
   UnhealthyDecision,
   UnhealthyQuestion,
 } from './types.js';
@@ -40,7 +45,7 @@ export type UnhealthyPolicy = 'ask' | 'rollback' | 'keep';
 
 /** A side effect a state is waiting for. Identity matters: results name the job they answer. */
 export interface Job {
-  readonly kind: 'recipes' | 'history' | 'report' | 'sets' | 'verify' | 'probe' | 'plan' | 'run';
+  readonly kind: 'recipes' | 'history' | 'report' | 'sets' | 'verify' | 'probe' | 'plan' | 'run' | 'pitr';
 }
 
 export interface GuideError {
@@ -100,7 +105,42 @@ export interface BackupState {
   /** An override prompt for a rejected set is open. */
   override?: { setId: string };
   notice?: string;
+  /** Set id → where it lives (a recipe with an off-site source). */
+  where?: Record<string, SetWhere>;
+  /** Where the off-site sets are (s3://bucket/prefix). */
+  offsiteUrl?: string;
+  /** Set id → its base backup's restorable window (physical layout): choosing one leads to the target screen. */
+  pitr?: Record<string, PitrBaseView>;
   back: RecipeState;
+}
+
+/** A point-in-time restore: where recovery stops (latest, immediately consistent, or a typed time inside the window). */
+export interface TargetState {
+  screen: 'target';
+  chosen: Chosen;
+  set: BackupSet;
+  base: PitrBaseView;
+  /** Index into TARGET_CHOICES. */
+  cursor: number;
+  /** The time field is open (it takes the keys). */
+  typing: boolean;
+  /** Why the typed time was refused (parse or window), shown under the field. */
+  problem?: string;
+  /** The last time typed (shown again when the field reopens after a refusal). */
+  typed?: string;
+  back: BackupState;
+}
+
+/** What a point-in-time restore carries from the target screen to the summary. */
+export interface PitrInfo {
+  target: PitrTarget;
+  /** The target in words, as the operator typed it (UTC, and the zone typed when not UTC). */
+  label: string;
+  base: PitrBaseView;
+  dataDir?: string;
+  server?: string;
+  segments?: number;
+  walBytes?: number;
 }
 
 export interface VerifyState {
@@ -113,6 +153,8 @@ export interface VerifyState {
   facts?: TargetFacts;
   missingRoles?: PlanOptions['missingRoles'];
   overrideRejected?: string;
+  /** A point-in-time restore: the deps verify base + WAL to this target and plan the cluster (job 'pitr'). */
+  pitr?: PitrInfo;
   back: BackupState;
 }
 
@@ -137,6 +179,7 @@ export interface PlanState {
   cursor: number;
   showCommands: boolean;
   onUnhealthy: UnhealthyPolicy;
+  pitr?: PitrInfo;
   back: BackupState;
 }
 
@@ -151,6 +194,7 @@ export interface ConfirmState {
   attempts: number;
   /** What was typed last time when it did not match. */
   mismatch?: string;
+  pitr?: PitrInfo;
   back: PlanState;
 }
 
@@ -170,6 +214,7 @@ export interface RunState {
   question?: UnhealthyQuestion;
   /** The operator's answer (the App hands it to the engine once). */
   answer?: UnhealthyDecision;
+  pitr?: PitrInfo;
 }
 
 export interface SummaryState {
@@ -180,6 +225,7 @@ export interface SummaryState {
   confirmedAt: string;
   result: RunResult;
   view?: RunView;
+  pitr?: PitrInfo;
   /** The operator left the summary (q, Enter, Esc); `print`: with p, the incident block is printed plainly after the screen. */
   closed?: { print: boolean };
 }
@@ -217,6 +263,7 @@ export type WizardState =
   | RecipeState
   | HistoryState
   | BackupState
+  | TargetState
   | VerifyState
   | RolesState
   | PlanState
@@ -243,7 +290,17 @@ export type WizardEvent =
   | { type: 'history-loaded'; job: Job; entries: GuideHistoryEntry[]; trend?: GuideRtoTrend }
   | { type: 'report-loaded'; job: Job; lines: string[] }
   | { type: 'print' }
-  | { type: 'sets-loaded'; job: Job; sets: BackupSet[]; warnings: string[] }
+  | {
+      type: 'sets-loaded';
+      job: Job;
+      sets: BackupSet[];
+      warnings: string[];
+      where?: Record<string, SetWhere>;
+      pitr?: Record<string, PitrBaseView>;
+      offsiteUrl?: string;
+    }
+  | { type: 'target-submit'; text: string }
+  | { type: 'pitr-prepared'; job: Job; prepared: PitrPreparedView; estimate?: DurationEstimate }
   | { type: 'move'; delta: number }
   | { type: 'filter-start' }
   | { type: 'filter-input'; text: string }
@@ -345,6 +402,8 @@ export function acceptsCommandKeys(state: WizardState): boolean {
   switch (state.screen) {
     case 'backup':
       return !state.filtering && !state.override;
+    case 'target':
+      return !state.typing;
     case 'confirm':
     case 'run':
     case 'help':
@@ -408,6 +467,8 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
       return reduceHistory(state, event);
     case 'backup':
       return reduceBackup(state, event);
+    case 'target':
+      return reduceTarget(state, event);
     case 'verify':
       return reduceVerify(state, event);
     case 'roles':
@@ -446,6 +507,7 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
             interrupts: 0,
             onUnhealthy: state.onUnhealthy,
             ...(state.estimate ? { estimate: state.estimate } : {}),
+            ...(state.pitr ? { pitr: state.pitr } : {}),
           };
         }
         return { ...state, attempts: state.attempts + 1, mismatch: event.text };
@@ -462,6 +524,7 @@ export function wizardReducer(state: WizardState, event: WizardEvent): WizardSta
           result: event.result,
         };
         if (event.view) summary.view = event.view;
+        if (state.pitr) summary.pitr = state.pitr;
         return summary;
       }
       if (event.type === 'job-failed') return { screen: 'error', error: event.error, touched: true };
@@ -571,7 +634,11 @@ function reduceBackup(state: BackupState, event: WizardEvent): WizardState {
         const reasons = catalogRejections(set);
         if (reasons.length > 0) rejected[set.id] = reasons;
       }
-      return { ...state, job: undefined, sets: event.sets, warnings: event.warnings, rejected, cursor: 0 };
+      const next: BackupState = { ...state, job: undefined, sets: event.sets, warnings: event.warnings, rejected, cursor: 0 };
+      if (event.where) next.where = event.where;
+      if (event.pitr) next.pitr = event.pitr;
+      if (event.offsiteUrl) next.offsiteUrl = event.offsiteUrl;
+      return next;
     }
     case 'job-failed':
       return { ...state, job: undefined, error: event.error };
@@ -591,6 +658,25 @@ function reduceBackup(state: BackupState, event: WizardEvent): WizardState {
       if (state.override) return state;
       const set = visibleSets(state)[state.cursor];
       if (!set) return state;
+      // A base backup (physical layout): where recovery stops is chosen first.
+      const base = state.pitr?.[set.id];
+      if (base) {
+        if (!base.window)
+          return {
+            ...state,
+            filtering: false,
+            notice: `Base ${set.id} has no restorable window: ${base.problems[0] ?? 'choose another base'}`,
+          };
+        return {
+          screen: 'target',
+          chosen: state.chosen,
+          set,
+          base,
+          cursor: 0,
+          typing: false,
+          back: { ...state, filtering: false, notice: undefined },
+        };
+      }
       if (state.rejected[set.id]) return { ...state, filtering: false, override: { setId: set.id }, notice: undefined };
       return {
         screen: 'verify',
@@ -619,8 +705,70 @@ function reduceBackup(state: BackupState, event: WizardEvent): WizardState {
   }
 }
 
+function reduceTarget(state: TargetState, event: WizardEvent): WizardState {
+  const toVerify = (target: PitrTarget, label: string): VerifyState => ({
+    screen: 'verify',
+    chosen: state.chosen,
+    set: state.set,
+    phase: 'verifying',
+    job: job('pitr'),
+    pitr: { target, label, base: state.base },
+    back: state.back,
+  });
+  switch (event.type) {
+    case 'move':
+      if (state.typing) return state;
+      return { ...state, cursor: Math.min(TARGET_CHOICES.length - 1, Math.max(0, state.cursor + event.delta)) };
+    case 'proceed': {
+      if (state.typing) return state;
+      const choice = TARGET_CHOICES[state.cursor] ?? 'latest';
+      if (choice === 'time') return { ...state, typing: true };
+      const target: PitrTarget = choice === 'latest' ? { kind: 'latest' } : { kind: 'immediate' };
+      if (choice === 'latest' && state.base.problems.length > 0 && state.base.window) {
+        // A gap ends the window: "latest" would stop there; say so, and have the time typed.
+        return {
+          ...state,
+          typing: true,
+          problem: `The WAL has a gap: ${state.base.problems[0]}. Type a time up to the window's end to accept the loss.`,
+        };
+      }
+      return toVerify(target, targetLabel(target));
+    }
+    case 'target-submit': {
+      const checked = checkTypedTarget(event.text, state.base);
+      if (!checked.ok) return { ...state, typing: true, typed: event.text, problem: checked.problem };
+      return toVerify(checked.target, checked.label);
+    }
+    case 'back':
+      if (state.typing) return { ...state, typing: false, problem: undefined };
+      return state.back;
+    default:
+      return state;
+  }
+}
+
 function reduceVerify(state: VerifyState, event: WizardEvent): WizardState {
   switch (event.type) {
+    case 'pitr-prepared': {
+      if (!state.pitr) return state;
+      const p = event.prepared;
+      const pitr: PitrInfo = { ...state.pitr, dataDir: p.dataDir, server: p.server, segments: p.segments, walBytes: p.walBytes };
+      const plan: PlanState = {
+        screen: 'plan',
+        chosen: state.chosen,
+        set: state.set,
+        report: p.report,
+        plan: p.plan,
+        cursor: 0,
+        showCommands: false,
+        // The cluster plan decides on failed health checks itself (its rollback puts the old data directory back).
+        onUnhealthy: p.plan.options.rollbackOnUnhealthy ? 'rollback' : 'keep',
+        pitr,
+        back: state.back,
+      };
+      if (event.estimate) plan.estimate = event.estimate;
+      return plan;
+    }
     case 'verify-done':
       if (!event.report.ok) return { ...state, job: undefined, phase: 'rejected', report: event.report };
       return { ...state, report: event.report, phase: 'probing', job: job('probe') };
@@ -683,7 +831,7 @@ function reducePlan(state: PlanState, event: WizardEvent): WizardState {
     case 'toggle-commands':
       return { ...state, showCommands: !state.showCommands };
     case 'toggle-unhealthy': {
-      if (state.plan.mode === 'drill') return state;
+      if (state.plan.mode === 'drill' || state.pitr) return state;
       // ask → roll back → keep → ask. The plan stays the one the deps built (they know it by
       // identity); the choice travels as data and the deps apply it when they run it (runPlan's
       // rollbackOnUnhealthy), so the evidence records the plan that actually ran.
@@ -699,6 +847,7 @@ function reducePlan(state: PlanState, event: WizardEvent): WizardState {
         word: confirmWordFor(state.chosen.recipe.recipe),
         attempts: 0,
         ...(state.estimate ? { estimate: state.estimate } : {}),
+        ...(state.pitr ? { pitr: state.pitr } : {}),
         back: state,
       };
     case 'back':

@@ -252,7 +252,22 @@ describe('run, summary and history at 60x20, 80x24 and 160x45', () => {
       control.emit({ type: 'step-finished', stepId: 'pg', title: 'PostgreSQL database agentic_platform restored', durationMs: 64_000, detail: '125 of 125 items' });
       control.emit({ type: 'health-check', name: 'api http', ok: true, attempts: 1, durationMs: 900, detail: '200' });
       control.finishRun({ summary: { ...(await import('../support/ui-fixtures.js')).summaryFixture() }, evidenceDir: longPath });
-      const summary = await g.waitFor('p print');
+      let summary = await g.waitFor('p print');
+      checkFrame(summary, cols, 'Summary');
+      // The summary fits the terminal, the verdict on its first line; what does not fit scrolls under it (j / ↓).
+      expect(frameFrom(summary, 'Summary').length).toBeLessThanOrEqual(rows);
+      expect(frameFrom(summary, 'Summary')[2]).toContain('✔ Restore of story-portal');
+      const evidenceShown = (f: string): boolean => {
+        const b = frameFrom(f, 'Summary');
+        const at = b.findIndex((l) => l.startsWith('Evidence:     '));
+        return at > -1 && at + 1 < b.findIndex((l) => /^(↓ | {2})lines \d/.test(l) || l.startsWith('p print') || l.startsWith('↑↓/jk'));
+      };
+      for (let i = 0; i < 40 && !evidenceShown(summary); i++) {
+        const before = summary;
+        summary = await g.press('j', (f) => f !== before);
+        expect(frameFrom(summary, 'Summary')[2]).toContain('✔ Restore of story-portal');
+        expect(frameFrom(summary, 'Summary').length).toBeLessThanOrEqual(rows);
+      }
       checkFrame(summary, cols, 'Summary');
       // The block wraps under its value column, never into the labels.
       const block = frameFrom(summary, 'Summary');

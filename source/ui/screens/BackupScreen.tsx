@@ -11,6 +11,8 @@ import { visibleSets, type BackupState } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
 import { sanitizeBlock, sanitizeText } from '../../text/sanitize.js';
 import { setProblems } from '../../health/backups.js';
+import { encryptionLines, whereLabel, windowLine } from '../pitr-view.js';
+import type { PitrBaseView } from '../types.js';
 
 const kinds: ComponentKind[] = ['postgres', 'redis', 'prometheus'];
 
@@ -28,6 +30,16 @@ function setFlag(state: BackupState, set: BackupSet): string {
   if (state.rejected[set.id]) return '✖';
   if (set.warnings.length > 0) return '!';
   return ' ';
+}
+
+/** A base's window in a list cell: "2026-12-01 03:00:05 .. 03:00:14" (the date once when both ends share it). */
+export function windowCell(base: PitrBaseView | undefined): string {
+  const w = base?.window;
+  if (!w) return 'none';
+  const a = new Date(w.from).toISOString();
+  const b = new Date(w.to).toISOString();
+  const end = a.slice(0, 10) === b.slice(0, 10) ? b.slice(11, 19) : `${b.slice(0, 10)} ${b.slice(11, 19)}`;
+  return `${a.slice(0, 10)} ${a.slice(11, 19)} .. ${end}${base.problems.length > 0 ? ' (gap)' : ''}`;
 }
 
 /** Screen 2: the catalog newest first; type to filter; rejected sets need an override with a reason. */
@@ -124,11 +136,15 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
   const listRows = Math.max(3, rows - CHROME_ROWS - (state.warnings.length > 0 ? 1 : 0) - (health.length > 0 ? 1 : 0));
   const start = windowStart(state.cursor, sets.length, listRows);
   const shown = sets.slice(start, start + listRows);
-  const header =
-    `  ${cell('Time (UTC)', 17)} ${cell('Age', 8)} ` +
-    shownKinds.map((k) => cell(kindLabel[k], 10, 'right')).join(' ') +
-    ` ${cell('Checksums', 9)}` +
-    (showId ? ` ${cell('Set id', 24)}` : '');
+  const pitr = state.pitr;
+  const where = state.where;
+  const header = pitr
+    ? `  ${cell('Taken (UTC)', 17)} ${cell('Age', 8)} ${cell('Base', 10, 'right')}  Restorable window (UTC)`
+    : `  ${cell('Time (UTC)', 17)} ${cell('Age', 8)} ` +
+      shownKinds.map((k) => cell(kindLabel[k], 10, 'right')).join(' ') +
+      ` ${cell('Checksums', 9)}` +
+      (where ? ` ${cell('Where', 8)}` : '') +
+      (showId ? ` ${cell('Set id', 24)}` : '');
 
   const rpoTarget = recipe.objectives.rpoMinutes;
   const age = current ? ageOf(current.time, now) : undefined;
@@ -138,7 +154,7 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
     <Frame
       step="Backup"
       title={title}
-      footer={footerItems(['up', 'down', 'select', 'filter', 'back', 'help', 'quit'], { filter: 'filter (or type digits)', select: 'verify this set' })}
+      footer={footerItems(['up', 'down', 'select', 'filter', 'back', 'help', 'quit'], { filter: 'filter (or type digits)', select: pitr ? 'choose the point in time' : 'verify this set' })}
     >
       <Text bold>{header}</Text>
       {sets.length === 0 ? <Text>{state.sets.length === 0 ? `No backup sets found under ${recipe.backups.root}.` : `No set matches "${state.filter}".`}</Text> : null}
@@ -146,11 +162,14 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
         const index = start + i;
         const isCursor = index === state.cursor;
         const rejected = Boolean(state.rejected[set.id]);
-        const line =
-          `${isCursor ? theme.symbols.pointer : ' '}${setFlag(state, set)}${cell(formatUtc(set.time), 17)} ${cell(formatAge(ageOf(set.time, now)), 8)} ` +
-          shownKinds.map((k) => cell(componentSize(set, k), 10, 'right')).join(' ') +
-          ` ${cell(rejected ? 'REJECTED' : checksumLabel(set), 9)}` +
-          (showId ? ` ${cell(set.id, 24)}` : '');
+        const lead = `${isCursor ? theme.symbols.pointer : ' '}${setFlag(state, set)}${cell(formatUtc(set.time), 17)} ${cell(formatAge(ageOf(set.time, now)), 8)} `;
+        const line = pitr
+          ? `${lead}${cell(componentSize(set, 'postgres'), 10, 'right')}  ${windowCell(pitr[set.id])}`
+          : lead +
+            shownKinds.map((k) => cell(componentSize(set, k), 10, 'right')).join(' ') +
+            ` ${cell(rejected ? 'REJECTED' : checksumLabel(set), 9)}` +
+            (where ? ` ${cell(whereLabel[where[set.id] ?? 'local'], 8)}` : '') +
+            (showId ? ` ${cell(set.id, 24)}` : '');
         return (
           <Text key={set.id} bold={isCursor} inverse={isCursor && !theme.color} color={rejected ? theme.danger : isCursor ? theme.accent : undefined} wrap="truncate-end">
             {line}
@@ -168,12 +187,33 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
         {current ? (
           <>
             <Text wrap="truncate-end">
-              Set {sanitizeText(current.id)} · {sanitizeText(current.location)}
+              {pitr ? 'Base' : 'Set'} {sanitizeText(current.id)} ·{' '}
+              {where?.[current.id] === 'off-site'
+                ? `off-site only: ${sanitizeText(state.offsiteUrl ?? current.location)} (downloaded to staging, then verified)`
+                : where?.[current.id] === 'both'
+                  ? `local and off-site: ${sanitizeText(current.location)} (read locally)`
+                  : sanitizeText(current.location)}
             </Text>
-            <Text color={overTarget ? theme.warn : undefined}>
-              RPO if restored now: {formatAge(age ?? 0)} of changes lost
-              {rpoTarget !== undefined ? ` (target ${formatMinutes(rpoTarget)}${overTarget ? ': OVER TARGET' : ''})` : ''}
-            </Text>
+            {pitr?.[current.id] ? (
+              <>
+                <Wrapped width={Math.max(40, columns)} color={pitr[current.id]?.window ? undefined : theme.danger} text={windowLine(pitr[current.id]!)} />
+                {pitr[current.id]!.problems.slice(0, 2).map((p) => (
+                  <Text key={p} color={theme.warn} wrap="truncate-end">
+                    {theme.symbols.warn} {sanitizeText(p)}
+                  </Text>
+                ))}
+              </>
+            ) : (
+              <Text color={overTarget ? theme.warn : undefined}>
+                RPO if restored now: {formatAge(age ?? 0)} of changes lost
+                {rpoTarget !== undefined ? ` (target ${formatMinutes(rpoTarget)}${overTarget ? ': OVER TARGET' : ''})` : ''}
+              </Text>
+            )}
+            {encryptionLines(current, recipe.backups.encryption).map((l) => (
+              <Text key={l} wrap="truncate-end">
+                Key: {sanitizeText(l)}
+              </Text>
+            ))}
             {(state.rejected[current.id] ?? []).slice(0, 2).map((r) => (
               <Text key={r} color={theme.danger} wrap="truncate-end">
                 {theme.symbols.fail} Rejected: {r}

@@ -7,6 +7,9 @@ import { useTheme } from '../theme.js';
 import type { ConfirmState, UnhealthyPolicy } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
 import { sanitizeText } from '../../text/sanitize.js';
+import { Wrapped } from '../components/Wrapped.js';
+import { useTerminalSize } from '../hooks/use-terminal-size.js';
+import { targetShort } from '../pitr-view.js';
 
 /** One line per destructive step: what goes, and where the safety copy is kept. */
 export function destructiveLine(step: PlanStep): string {
@@ -35,6 +38,38 @@ export function ConfirmScreen({ state, dispatch, now, active }: ScreenProps<Conf
     { isActive: active },
   );
   const destructive = plan.steps.filter((s) => s.destructive);
+  const { columns } = useTerminalSize();
+  const width = Math.max(40, columns);
+  const pitr = state.pitr;
+  if (pitr) {
+    const cluster = sanitizeText(`${pitr.dataDir ?? plan.targets['postgres'] ?? plan.recipe.name}${pitr.server ? ` (${pitr.server})` : ''}`);
+    return (
+      <Frame step="Confirm" footer={[{ key: 'Enter', description: 'confirm' }, { key: 'Esc', description: 'back to the plan (nothing is touched)', short: 'back' }]}>
+        <Wrapped bold color={theme.danger} width={width} text={`IN-PLACE point-in-time restore: the WHOLE cluster ${cluster} is replaced`} />
+        <Box flexDirection="column" marginTop={1}>
+          <Wrapped width={width} text={`  Restored to: ${sanitizeText(pitr.label)}`} />
+          <Wrapped width={width} text={`  From base ${sanitizeText(plan.backup.id)} and the WAL archive; every database of the cluster goes back to that time.`} />
+          {destructive.slice(0, 3).map((s) => (
+            <Text key={s.id} wrap="truncate-end">
+              {theme.symbols.warn} {sanitizeText(destructiveLine(s))}
+            </Text>
+          ))}
+        </Box>
+        <Box marginTop={1} flexDirection="column">
+          <Wrapped width={width} text={`Type ${state.word} to replace the cluster ${cluster} with its state at ${targetShort(pitr.target)}, or Esc to go back:`} />
+          <Box>
+            <Text>{'> '}</Text>
+            <TypedField key={state.attempts} active={active} onSubmit={(text) => dispatch({ type: 'confirm-submit', text, at: '' })} />
+          </Box>
+          {state.mismatch !== undefined ? (
+            <Text color={theme.warn}>
+              &quot;{state.mismatch}&quot; is not &quot;{state.word}&quot;. Nothing was touched; type it again, or Esc to go back.
+            </Text>
+          ) : null}
+        </Box>
+      </Frame>
+    );
+  }
   return (
     <Frame step="Confirm" footer={[{ key: 'Enter', description: 'confirm' }, { key: 'Esc', description: 'back to the plan (nothing is touched)', short: 'back' }]}>
       {inPlace ? (

@@ -2,7 +2,7 @@ import { Box, Text, useInput } from 'ink';
 import type { PlanStep } from '../../plan/types.js';
 import { displayActionLine } from '../../actions/describe.js';
 import { Frame } from '../components/Frame.js';
-import { ageOf, cell, formatAge, formatDuration, formatUtc } from '../format.js';
+import { ageOf, cell, formatAge, formatBytes, formatDuration, formatUtc } from '../format.js';
 import { useTerminalSize } from '../hooks/use-terminal-size.js';
 import { actionFor, footerItems } from '../keys.js';
 import { useTheme } from '../theme.js';
@@ -10,6 +10,9 @@ import type { PlanState, UnhealthyPolicy } from '../wizard.js';
 import { windowStart } from './BackupScreen.js';
 import type { ScreenProps } from './RecipeScreen.js';
 import { sanitizeText } from '../../text/sanitize.js';
+import { wrapToWidth } from '../../text/wrap.js';
+import { Wrapped } from '../components/Wrapped.js';
+import { utcSeconds } from '../pitr-view.js';
 
 /** A destructive step that loses nothing (its `destroys` starts with "nothing: ... kept"): it changes the target, the data is kept aside. */
 function losesNothing(step: PlanStep): boolean {
@@ -59,26 +62,52 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
   );
 
   const step = plan.steps[state.cursor];
+  const width = Math.max(40, columns);
+  const pitr = state.pitr;
+  // The header wraps at word boundaries instead of being cut at 80 columns ("(median o…").
+  const header = `Backup taken ${formatUtc(plan.backup.time)} · ${plan.steps.length} steps, ${plan.steps.filter((s) => s.destructive).length} destructive · ${
+    state.estimate ? `about ${formatDuration(state.estimate.ms)} (median of ${state.estimate.runs} earlier ${state.estimate.runs === 1 ? 'run' : 'runs'})` : 'no earlier runs to estimate from'
+  }`;
+  const pitrLines = pitr
+    ? [
+        `Cluster: ${pitr.dataDir ?? plan.targets['postgres'] ?? '?'}${pitr.server ? ` (${pitr.server})` : ''}: replaced as a whole; the old data directory is kept, renamed`,
+        `Target: ${pitr.label}${pitr.base.window ? ` · window ${utcSeconds(pitr.base.window.from)} .. ${utcSeconds(pitr.base.window.to)}` : ''}${
+          pitr.segments !== undefined ? ` · ${pitr.segments} WAL segments (${formatBytes(pitr.walBytes ?? 0)}) verified` : ''
+        }`,
+      ].map((l) => sanitizeText(l))
+    : [];
+  const headerRows = (pitr ? pitrLines.reduce((n, l) => n + wrapToWidth(l, width).length, 0) : wrapToWidth(header, width).length) - 1;
   const detailRows = state.showCommands ? Math.min(9, (step?.actions.length ?? 0) + 4) : 4;
-  const listRows = Math.max(3, rows - 12 - detailRows - Math.min(2, plan.warnings.length));
+  const listRows = Math.max(3, rows - 12 - headerRows - detailRows - Math.min(2, plan.warnings.length));
   const start = windowStart(state.cursor, plan.steps.length, listRows);
   const shown = plan.steps.slice(start, start + listRows);
   const titleWidth = Math.max(20, Math.min(columns - 26, 56));
-  const destructiveCount = plan.steps.filter((s) => s.destructive).length;
   const age = formatAge(ageOf(plan.backup.time, now));
 
   return (
     <Frame
       step="Plan"
-      title={sanitizeText(`${inPlace ? 'IN-PLACE restore' : 'Drill'} of ${plan.recipe.name} from ${plan.backup.id} (${age} old)`)}
-      footer={footerItems(inPlace ? ['up', 'down', 'commands', 'unhealthy', 'select', 'back', 'help', 'quit'] : ['up', 'down', 'commands', 'select', 'back', 'help', 'quit'], { commands: state.showCommands ? 'hide commands' : 'commands', unhealthy: 'if unhealthy', select: 'confirm' })}
+      title={sanitizeText(
+        pitr
+          ? `IN-PLACE point-in-time restore of ${plan.recipe.name} from base ${plan.backup.id}`
+          : `${inPlace ? 'IN-PLACE restore' : 'Drill'} of ${plan.recipe.name} from ${plan.backup.id} (${age} old)`,
+      )}
+      footer={footerItems(inPlace && !pitr ? ['up', 'down', 'commands', 'unhealthy', 'select', 'back', 'help', 'quit'] : ['up', 'down', 'commands', 'select', 'back', 'help', 'quit'], { commands: state.showCommands ? 'hide commands' : 'commands', unhealthy: 'if unhealthy', select: 'confirm' })}
     >
+      {pitr ? (
+        pitrLines.map((l) => <Wrapped key={l} width={width} text={l} />)
+      ) : (
+        <Wrapped width={width} text={header} />
+      )}
       <Text wrap="truncate-end">
-        Backup taken {formatUtc(plan.backup.time)} · {plan.steps.length} steps, {destructiveCount} destructive ·{' '}
-        {state.estimate ? `about ${formatDuration(state.estimate.ms)} (median of ${state.estimate.runs} earlier ${state.estimate.runs === 1 ? 'run' : 'runs'})` : 'no earlier runs to estimate from'}
-      </Text>
-      <Text wrap="truncate-end">
-        If health checks fail: {inPlace ? unhealthyPlanWords[state.onUnhealthy] : 'the drill is reported unhealthy (nothing to roll back)'}
+        If health checks fail:{' '}
+        {pitr
+          ? state.onUnhealthy === 'rollback'
+            ? 'ROLL BACK: the old data directory is put back and started'
+            : 'keep the recovered cluster (the old data directory stays aside)'
+          : inPlace
+            ? unhealthyPlanWords[state.onUnhealthy]
+            : 'the drill is reported unhealthy (nothing to roll back)'}
       </Text>
       {plan.options.overrideRejected !== undefined ? (
         <Text color={theme.warn} wrap="truncate-end">

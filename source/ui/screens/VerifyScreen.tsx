@@ -6,6 +6,7 @@ import { useTheme } from '../theme.js';
 import type { VerifyProgress } from '../types.js';
 import type { VerifyState } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
+import { sanitizeText } from '../../text/sanitize.js';
 
 function progressLabel(p: VerifyProgress | undefined): string {
   if (!p) return 'Starting…';
@@ -18,7 +19,7 @@ function progressLabel(p: VerifyProgress | undefined): string {
 }
 
 /** Screen 3: verify the chosen set (checksums, structure, whole streams), then probe the targets read-only and plan. */
-export function VerifyScreen({ state, dispatch, active, progress }: ScreenProps<VerifyState> & { progress?: VerifyProgress }): React.JSX.Element {
+export function VerifyScreen({ state, dispatch, active, progress, staging = [] }: ScreenProps<VerifyState> & { progress?: VerifyProgress; staging?: string[] }): React.JSX.Element {
   const theme = useTheme();
   useInput(
     (input, key) => {
@@ -32,7 +33,7 @@ export function VerifyScreen({ state, dispatch, active, progress }: ScreenProps<
   );
 
   const report = state.report;
-  const title = `Set ${state.set.id}`;
+  const title = state.pitr ? `Base ${state.set.id} to ${state.pitr.label}` : `Set ${state.set.id}`;
   if (state.phase === 'rejected' && report) {
     return (
       <Frame step="Verify" title={`${title} was rejected: nothing was touched`} footer={[{ key: 'Enter/Esc', description: 'back to the list (set marked)' }, { key: 'q', description: 'quit' }]}>
@@ -57,7 +58,21 @@ export function VerifyScreen({ state, dispatch, active, progress }: ScreenProps<
           {theme.symbols.warn} Rejected set used anyway; reason recorded: {state.overrideRejected}
         </Text>
       ) : null}
-      {state.phase === 'verifying' ? <Text>Verifying: {progressLabel(progress)}</Text> : null}
+      {staging.length > 0 ? (
+        <Box flexDirection="column" marginBottom={1}>
+          <Text bold>Staging from off-site (downloaded, then checked, before anything is touched):</Text>
+          {staging.map((l, i) => (
+            <Text key={i} wrap="truncate-end">
+              {'  '}
+              {sanitizeText(l.trim())}
+            </Text>
+          ))}
+        </Box>
+      ) : null}
+      {state.pitr && state.phase === 'verifying' ? (
+        <Text wrap="truncate-end">{sanitizeText(progress?.check ?? 'Verifying the base backup (pg_verifybackup) and every WAL segment to the target…')}</Text>
+      ) : null}
+      {!state.pitr && state.phase === 'verifying' ? <Text>Verifying: {progressLabel(progress)}</Text> : null}
       {report
         ? report.components.map((c) => (
             <Text key={c.path} wrap="truncate-end">
