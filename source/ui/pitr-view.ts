@@ -40,15 +40,11 @@ export function targetChoiceLine(choice: TargetChoice, base: PitrBaseView): stri
   const w = base.window;
   switch (choice) {
     case 'latest':
-      return w
-        ? `Latest: replay all the archived WAL, to ${utcSeconds(w.to)} (changes after it lost)`
-        : 'Latest: replay all the archived WAL';
+      return w ? `Latest: to the last archived commit, ${utcSeconds(w.to)}` : 'Latest: to the last archived commit';
     case 'immediate':
-      return w
-        ? `Immediately consistent: stop at the end of the base backup, ${utcSeconds(w.from)}`
-        : 'Immediately consistent: stop at the end of the base backup';
+      return w ? `Immediately consistent: the end of the base, ${utcSeconds(w.from)}` : 'Immediately consistent: the end of the base';
     case 'time':
-      return w ? `A time inside the window (${utcSeconds(w.from)} .. ${utcSeconds(w.to)})` : 'A time inside the window';
+      return 'A time inside the window (typed, with its zone)';
   }
 }
 

@@ -132,7 +132,8 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
   // Backup health of the set under the cursor (source/health/backups.ts): a dump far smaller than
   // the ones before it, components taken far apart, no checksums. Staleness is the RPO line.
   const currentIndex = current ? state.sets.indexOf(current) : -1;
-  const health = currentIndex >= 0 ? setProblems(state.sets, currentIndex, recipe.backupHealth) : [];
+  // (A base backup's integrity is its backup_manifest, checked by pg_verifybackup: not this list's sidecar checksums.)
+  const health = currentIndex >= 0 && !state.pitr ? setProblems(state.sets, currentIndex, recipe.backupHealth) : [];
   const listRows = Math.max(3, rows - CHROME_ROWS - (state.warnings.length > 0 ? 1 : 0) - (health.length > 0 ? 1 : 0));
   const start = windowStart(state.cursor, sets.length, listRows);
   const shown = sets.slice(start, start + listRows);
@@ -154,7 +155,7 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
     <Frame
       step="Backup"
       title={title}
-      footer={footerItems(['up', 'down', 'select', 'filter', 'back', 'help', 'quit'], { filter: 'filter (or type digits)', select: pitr ? 'choose the point in time' : 'verify this set' })}
+      footer={footerItems(['up', 'down', 'select', 'filter', 'back', 'help', 'quit'], { filter: 'filter (or type digits)', select: pitr ? 'choose the target time' : 'verify this set' })}
     >
       <Text bold>{header}</Text>
       {sets.length === 0 ? <Text>{state.sets.length === 0 ? `No backup sets found under ${recipe.backups.root}.` : `No set matches "${state.filter}".`}</Text> : null}

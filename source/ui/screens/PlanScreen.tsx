@@ -12,7 +12,6 @@ import type { ScreenProps } from './RecipeScreen.js';
 import { sanitizeText } from '../../text/sanitize.js';
 import { wrapToWidth } from '../../text/wrap.js';
 import { Wrapped } from '../components/Wrapped.js';
-import { utcSeconds } from '../pitr-view.js';
 
 /** A destructive step that loses nothing (its `destroys` starts with "nothing: ... kept"): it changes the target, the data is kept aside. */
 function losesNothing(step: PlanStep): boolean {
@@ -23,7 +22,9 @@ function losesNothing(step: PlanStep): boolean {
 export function stepMark(step: PlanStep): string {
   if (!step.destructive) return '';
   if (losesNothing(step)) return 'changes, copy kept';
-  return step.safetyCopy && step.safetyCopy.kind !== 'none' ? 'destroys, copy kept' : 'DESTROYS, no copy';
+  // A cluster plan's extraction replaces a data directory the step before moved aside ("... (kept at X)").
+  const keptAside = step.destroys !== undefined && /\(kept at [^)]+\)\s*$/.test(step.destroys);
+  return (step.safetyCopy && step.safetyCopy.kind !== 'none') || keptAside ? 'destroys, copy kept' : 'DESTROYS, no copy';
 }
 
 export function destroysLine(step: PlanStep): string {
@@ -71,7 +72,7 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
   const pitrLines = pitr
     ? [
         `Cluster: ${pitr.dataDir ?? plan.targets['postgres'] ?? '?'}${pitr.server ? ` (${pitr.server})` : ''}: replaced as a whole; the old data directory is kept, renamed`,
-        `Target: ${pitr.label}${pitr.base.window ? ` · window ${utcSeconds(pitr.base.window.from)} .. ${utcSeconds(pitr.base.window.to)}` : ''}${
+        `Target: ${pitr.label}${
           pitr.segments !== undefined ? ` · ${pitr.segments} WAL segments (${formatBytes(pitr.walBytes ?? 0)}) verified` : ''
         }`,
       ].map((l) => sanitizeText(l))

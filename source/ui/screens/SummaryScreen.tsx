@@ -43,12 +43,20 @@ export function summaryRows(state: SummaryState, width: number, colors: { danger
   const gap = (): void => {
     if (rows.length > 0 && !rows.at(-1)?.gap) rows.push({ text: '', gap: true });
   };
+  const labelled = (label: string, text: string): void => {
+    wrapToWidth(text, Math.max(10, width - INCIDENT_LABEL_WIDTH)).forEach((t, i) => rows.push({ label: i === 0 ? label : '', text: t }));
+  };
   const pitr = state.pitr;
   if (pitr) {
-    push(`Target:        ${pitr.label}${good ? `; restored to ${utcSeconds(state.plan.backup.time)}` : ''}`, {}, INCIDENT_LABEL_WIDTH);
+    labelled('Target:', `${pitr.label}${good ? `; restored to ${utcSeconds(state.plan.backup.time)}` : ''}`);
     const replay = state.view?.steps.find((s) => s.id === 'postgres:follow-recovery');
     const wal = pitr.segments !== undefined ? `${pitr.segments} segments (${formatBytes(pitr.walBytes ?? 0)}) verified` : '';
-    push(`Replayed WAL:  ${[replay?.detail ? sanitizeText(replay.detail) : replay?.status === 'failed' ? `recovery failed: ${sanitizeText(replay.error ?? '')}` : 'recovery did not run', wal].filter(Boolean).join('; ')}`, {}, INCIDENT_LABEL_WIDTH);
+    const how = replay?.detail
+      ? sanitizeText(replay.detail)
+      : replay?.status === 'failed'
+        ? `recovery failed: ${sanitizeText(replay.error ?? '')}`
+        : 'recovery did not run';
+    labelled('Replayed WAL:', [how, wal].filter(Boolean).join('; '));
     gap();
   }
   const failed = (state.view?.health ?? []).filter((h) => !h.ok);

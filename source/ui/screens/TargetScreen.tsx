@@ -52,7 +52,7 @@ export function TargetScreen({ state, dispatch, active }: ScreenProps<TargetStat
       ))}
       <Text color={theme.muted} wrap="truncate-end">
         Taken {utcSeconds(base.startTime)} · LSN {base.startLsn}
-        {base.endLsn ? ` .. ${base.endLsn}` : ''} · times are shown in UTC
+        {base.endLsn ? ` .. ${base.endLsn}` : ''}
       </Text>
       <Box marginTop={1} flexDirection="column">
         {TARGET_CHOICES.map((c, i) => {
@@ -69,7 +69,7 @@ export function TargetScreen({ state, dispatch, active }: ScreenProps<TargetStat
           <Text>Time with its zone (e.g. {w ? utcSeconds(w.to).replace(' UTC', 'Z') : '2026-12-01 03:12:00Z'}; +02:00 and UTC work too):</Text>
           <Box>
             <Text>{'> '}</Text>
-            <TypedField key={state.problem ?? 'field'} active={active} placeholder={w ? utcSeconds(w.to).replace(' UTC', 'Z') : undefined} onSubmit={(text) => dispatch({ type: 'target-submit', text })} />
+            <TypedField key={state.problem ?? 'field'} active={active} onSubmit={(text) => dispatch({ type: 'target-submit', text })} />
           </Box>
           {state.problem ? <Wrapped color={theme.danger} width={width} text={`${theme.symbols.fail} ${state.problem}`} /> : null}
         </Box>

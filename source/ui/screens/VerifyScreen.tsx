@@ -7,6 +7,8 @@ import type { VerifyProgress } from '../types.js';
 import type { VerifyState } from '../wizard.js';
 import type { ScreenProps } from './RecipeScreen.js';
 import { sanitizeText } from '../../text/sanitize.js';
+import { Wrapped } from '../components/Wrapped.js';
+import { useTerminalSize } from '../hooks/use-terminal-size.js';
 
 function progressLabel(p: VerifyProgress | undefined): string {
   if (!p) return 'Starting…';
@@ -33,6 +35,8 @@ export function VerifyScreen({ state, dispatch, active, progress, staging = [] }
   );
 
   const report = state.report;
+  const { columns } = useTerminalSize();
+  const width = Math.max(40, columns);
   const title = state.pitr ? `Base ${state.set.id} to ${state.pitr.label}` : `Set ${state.set.id}`;
   if (state.phase === 'rejected' && report) {
     return (
@@ -70,7 +74,7 @@ export function VerifyScreen({ state, dispatch, active, progress, staging = [] }
         </Box>
       ) : null}
       {state.pitr && state.phase === 'verifying' ? (
-        <Text wrap="truncate-end">{sanitizeText(progress?.check ?? 'Verifying the base backup (pg_verifybackup) and every WAL segment to the target…')}</Text>
+        <Wrapped width={width} text={sanitizeText(progress?.check ?? 'Verifying the base backup (pg_verifybackup) and every WAL segment to the target…')} />
       ) : null}
       {!state.pitr && state.phase === 'verifying' ? <Text>Verifying: {progressLabel(progress)}</Text> : null}
       {report
