@@ -11,6 +11,7 @@ import type { GuideDeps, GuideHistoryEntry, GuideMode, GuideRtoTrend, RecipeChoi
 import { openSession, type Session } from './session.js';
 import { guidePitr, type GuidePitr } from './guide-pitr.js';
 import { guideListing, stageForGuide } from './guide-offsite.js';
+import { releaseStaged, stagedEvents } from '../offsite/index.js';
 
 /**
  * The guided flow's side effects (the `GuideDeps` the screens see), on top of the restore session:
@@ -72,6 +73,16 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
   const staged = new WeakMap<BackupSet, BackupSet>();
   const offsiteOnly = new WeakSet<BackupSet>();
   const real = (set: BackupSet): BackupSet => staged.get(set) ?? set;
+  /** Staged copies still on disk: removed (or kept, keepStaged) after the run, or when the guide ends. */
+  const toRelease: BackupSet[] = [];
+  const releaseAll = async (): Promise<string[]> => {
+    const lines: string[] = [];
+    for (const set of toRelease.splice(0)) {
+      const line = await releaseStaged(set).catch((e: unknown) => `Staged copy not removed: ${String(e)}`);
+      if (line) lines.push(sanitizeText(line));
+    }
+    return lines;
+  };
   /** Point-in-time restores (physical layout): their own session (pitr/session.ts), one at a time. */
   const pitr: GuidePitr = guidePitr({ env, commandLine, isDisposed: () => disposed });
   const sessionOf = (mode: GuideMode): Session => {
@@ -154,7 +165,10 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
           log: (line) => o.onProgress({ staging: sanitizeText(line) }),
         });
         staged.set(listed, set);
-        session.adoptStaged(set);
+        // Recorded in the run's evidence (keys, ETags, sizes, sha256); released by this guide, not
+        // by the session, whose release line would be written over the screen.
+        for (const e of stagedEvents(set)) session.note(e);
+        toRelease.push(set);
       }
       return session.verify(set, {
         depth: o.depth,
@@ -206,7 +220,8 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
         current = undefined;
         await session.dispose();
       }
-      return { summary, evidenceDir: dir, runId };
+      const notes = plan.mode === 'restore' ? await releaseAll() : [];
+      return { summary, evidenceDir: dir, runId, ...(notes.length > 0 ? { notes } : {}) };
     },
 
     history,
@@ -234,6 +249,8 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       current = undefined;
       await pitr.dispose();
       await s?.session.dispose();
+      // The screens are gone by now: the staged copies' fate is said on stderr.
+      for (const line of await releaseAll()) process.stderr.write(`${line}\n`);
     },
   };
 }

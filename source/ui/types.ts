@@ -123,6 +123,8 @@ export interface RunResult {
   /** The run's evidence directory (events.jsonl, report.md), when evidence was written. */
   evidenceDir?: string;
   runId?: string;
+  /** What became of a staged off-site copy ("Staged copy removed (…)"), for the summary. */
+  notes?: string[];
 }
 
 /** Health checks failed: which ones, and what each target holds now (the engine's state lines). */

@@ -187,14 +187,20 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
         {state.filtering || state.filter !== '' ? <Text>Filter: {state.filter}{state.filtering ? '▏' : ''}</Text> : null}
         {current ? (
           <>
-            <Text wrap="truncate-end">
-              {pitr ? 'Base' : 'Set'} {sanitizeText(current.id)} ·{' '}
-              {where?.[current.id] === 'off-site'
-                ? `off-site only: ${sanitizeText(state.offsiteUrl ?? current.location)} (downloaded to staging, then verified)`
-                : where?.[current.id] === 'both'
-                  ? `local and off-site: ${sanitizeText(current.location)} (read locally)`
-                  : sanitizeText(current.location)}
-            </Text>
+            {where?.[current.id] && where[current.id] !== 'local' ? (
+              <Wrapped
+                width={Math.max(40, columns)}
+                text={`Set ${sanitizeText(current.id)} · ${
+                  where[current.id] === 'off-site'
+                    ? `off-site only, in ${sanitizeText(state.offsiteUrl ?? current.location)}: downloaded to staging and checked before anything is touched`
+                    : `local and off-site (read locally): ${sanitizeText(current.location)}`
+                }`}
+              />
+            ) : (
+              <Text wrap="truncate-end">
+                {pitr ? 'Base' : 'Set'} {sanitizeText(current.id)} · {sanitizeText(current.location)}
+              </Text>
+            )}
             {pitr?.[current.id] ? (
               <>
                 <Wrapped width={Math.max(40, columns)} color={pitr[current.id]?.window ? undefined : theme.danger} text={windowLine(pitr[current.id]!)} />
@@ -211,9 +217,7 @@ export function BackupScreen({ state, dispatch, now, active }: ScreenProps<Backu
               </Text>
             )}
             {encryptionLines(current, recipe.backups.encryption).map((l) => (
-              <Text key={l} wrap="truncate-end">
-                Key: {sanitizeText(l)}
-              </Text>
+              <Wrapped key={l} width={Math.max(40, columns)} text={`Key: ${sanitizeText(l)}`} />
             ))}
             {(state.rejected[current.id] ?? []).slice(0, 2).map((r) => (
               <Text key={r} color={theme.danger} wrap="truncate-end">

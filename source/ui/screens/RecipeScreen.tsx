@@ -53,6 +53,13 @@ function RecipeDetails({ choice, now }: { choice: RecipeChoice; now: Date }): Re
       <Text wrap="truncate-end">
         Backups     {r.backups.root} ({r.backups.layout === 'auto' ? 'layout detected' : `${r.backups.layout} layout`})
       </Text>
+      {r.backups.offsite ? (
+        <Text wrap="truncate-end">
+          {'            '}off-site: s3://{r.backups.offsite.bucket}/{r.backups.offsite.prefix}
+          {r.backups.offsite.endpoint ? ` (${r.backups.offsite.endpoint})` : ''}
+        </Text>
+      ) : null}
+      {r.backups.walArchive ? <Text wrap="truncate-end">{'            '}WAL archive: {r.backups.walArchive}</Text> : null}
       <Text wrap="truncate-end">Last run    {lastRunLabel(choice.lastRun, now)}</Text>
       {objectives.length > 0 ? <Text>Objectives  {objectives.join(' · ')}</Text> : null}
     </Box>

@@ -82,6 +82,10 @@ export function summaryRows(state: SummaryState, width: number, colors: { danger
     for (const h of failed) push(`${colors.fail} Health check ${h.name}: FAILED (${h.attempts} ${h.attempts === 1 ? 'attempt' : 'attempts'}) ${h.detail}`, { color: colors.danger });
     for (const l of stateLines) push(l);
   }
+  if (state.result.notes && state.result.notes.length > 0) {
+    gap();
+    for (const n of state.result.notes) push(n);
+  }
   if (summary.nextSteps.length > 0) {
     gap();
     for (const n of summary.nextSteps) {
