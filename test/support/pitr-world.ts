@@ -34,7 +34,12 @@ export interface PitrWorld {
 
 export type ServiceCtlArgv = (action: 'start' | 'stop' | 'status', spec: string) => string[];
 
-export async function buildPitrWorld(o: { base: string; serviceCtlArgv: ServiceCtlArgv; writes?: number; name?: string }): Promise<PitrWorld> {
+export async function buildPitrWorld(o: {
+  base: string;
+  serviceCtlArgv: ServiceCtlArgv;
+  writes?: number;
+  name?: string;
+}): Promise<PitrWorld> {
   const { base, serviceCtlArgv } = o;
   const writes = o.writes ?? 3;
   await chmod(base, 0o711);
@@ -56,7 +61,22 @@ export async function buildPitrWorld(o: { base: string; serviceCtlArgv: ServiceC
     await pg.psql('CREATE TABLE t (i int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp()); INSERT INTO t (i) VALUES (0)');
     await execa(
       'runuser',
-      ['-u', 'postgres', '--', pg.bin('pg_basebackup'), '-h', pg.socketDir, '-p', String(pg.port), '-U', 'postgres', '-Ft', '-z', '-D', join(root, 'base', '2026-12-01_03-00-00')],
+      [
+        '-u',
+        'postgres',
+        '--',
+        pg.bin('pg_basebackup'),
+        '-h',
+        pg.socketDir,
+        '-p',
+        String(pg.port),
+        '-U',
+        'postgres',
+        '-Ft',
+        '-z',
+        '-D',
+        join(root, 'base', '2026-12-01_03-00-00'),
+      ],
       { env: { ...process.env, PGPASSWORD: pg.password } },
     );
     const marks: PitrMark[] = [];
@@ -115,7 +135,12 @@ export async function buildPitrWorld(o: { base: string; serviceCtlArgv: ServiceC
               dataDir: pg.dataDir,
               osUser: 'postgres',
               recoveryTimeoutMinutes: 2,
-              service: { stop: serviceCtlArgv('stop', spec), start: serviceCtlArgv('start', spec), status: serviceCtlArgv('status', spec), timeoutSeconds: 60 },
+              service: {
+                stop: serviceCtlArgv('stop', spec),
+                start: serviceCtlArgv('start', spec),
+                status: serviceCtlArgv('status', spec),
+                timeoutSeconds: 60,
+              },
             },
           },
         },
