@@ -1,11 +1,12 @@
 import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin } from '../support/cli.js';
 import { keys } from '../support/keys.js';
-import { buildPitrWorld, type PitrWorld, type ServiceCtlArgv } from '../support/pitr-world.js';
+import { startArchivingCluster, type ArchivingCluster, type ServiceCtlArgv } from '../support/pitr-cluster.js';
 import { Terminal } from '../support/terminal.js';
 
 /**
@@ -18,24 +19,63 @@ import { Terminal } from '../support/terminal.js';
 
 describe('guide: point-in-time restore in a pseudo-terminal against real PostgreSQL with archiving', () => {
   let base: string;
-  let world: PitrWorld;
+  let cluster: ArchivingCluster;
+  let recipe: string;
+  let env: NodeJS.ProcessEnv;
+  let stopService: string[] = [];
+  /** The server's clock_timestamp() after each write (as psql prints it) and the rows up to it. */
+  const marks: Array<{ at: string; rows: string }> = [];
   const terminals: Terminal[] = [];
+  const rows = (): Promise<string> => cluster.pg.psql("SELECT coalesce(string_agg(i::text, ',' ORDER BY i), '') FROM t");
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'ra-guide-pitr-'));
     const { serviceCtlArgv } = (await import(join(dirname(cliBin()), 'sandbox', 'service-ctl.js'))) as { serviceCtlArgv: ServiceCtlArgv };
-    world = await buildPitrWorld({ base, serviceCtlArgv, writes: 3, name: 'guide-pitr' });
+    // The shared archiving set-up (test/support/pitr-cluster.ts), small: 1 MiB segments, three writes.
+    cluster = await startArchivingCluster(base, { initdbArgs: ['--wal-segsize=1'] });
+    await cluster.pg.psql('CREATE TABLE t (i int PRIMARY KEY); INSERT INTO t (i) VALUES (0)');
+    await cluster.baseBackup('2026-12-01_03-00-00');
+    for (let i = 1; i <= 3; i++) {
+      await cluster.pg.psql(`INSERT INTO t (i) VALUES (${i}); SELECT pg_switch_wal();`);
+      await new Promise((r) => setTimeout(r, 300));
+      marks.push({ at: await cluster.pg.psql('SELECT clock_timestamp()'), rows: await rows() });
+      await new Promise((r) => setTimeout(r, 700));
+    }
+    await cluster.switchAndArchive();
+    const service = await cluster.toService(serviceCtlArgv);
+    stopService = service.stop;
+    recipe = join(base, 'guide-pitr.json');
+    await writeFile(
+      recipe,
+      cluster.recipe({
+        name: 'guide-pitr',
+        service,
+        passwordEnv: 'E2E_PITR_PASSWORD',
+        evidenceDir: join(base, 'evidence'),
+        checks: [{ name: 'table t readable', sql: { query: 'SELECT count(*) FROM t', minRows: 1 }, retries: 5, intervalSeconds: 0.5 }],
+      }),
+    );
+    env = {
+      ...process.env,
+      E2E_PITR_PASSWORD: cluster.pg.password,
+      XDG_RUNTIME_DIR: join(base, 'run'),
+      XDG_STATE_HOME: join(base, 'state'),
+      RESTORE_ASSISTANT_STATE_DIR: join(base, 'state'),
+      RESTORE_ASSISTANT_LOCK_DIR: join(base, 'locks'),
+      NO_COLOR: '1',
+    };
   }, 180_000);
 
   afterAll(async () => {
     for (const t of terminals) t.kill();
-    await world?.dispose();
+    if (stopService[0]) await execa(stopService[0], stopService.slice(1), { reject: false });
+    await cluster?.pg.dispose();
     if (base) await rm(base, { recursive: true, force: true });
   });
 
   it('restores the cluster to a typed time inside the window: exactly that time’s rows', async () => {
-    const mark = world.marks[1]!;
-    const t = Terminal.start(['guide', '--recipe', world.recipe], world.env, base, { cols: 80, rows: 24 });
+    const mark = marks[1]!;
+    const t = Terminal.start(['guide', '--recipe', recipe], env, base, { cols: 80, rows: 24 });
     terminals.push(t);
     await t.waitFor('What do you want to do with guide-pitr?');
     t.write(keys.enter);
@@ -50,7 +90,7 @@ describe('guide: point-in-time restore in a pseudo-terminal against real Postgre
     t.write(keys.enter);
     await t.waitFor('Time with its zone');
     // An hour after the last write: outside the window, refused with the window; nothing read.
-    const later = new Date(Date.parse(world.marks.at(-1)!.at.replace(' ', 'T').replace(/\+00$/, 'Z')) + 3600_000).toISOString();
+    const later = new Date(Date.parse(marks.at(-1)!.at.replace(' ', 'T').replace(/\+00$/, 'Z')) + 3600_000).toISOString();
     await t.type(later);
     await t.waitFor('is after the last archived commit');
     // The recorded time as psql printed it ("2026-12-01 03:00:05.123456+00"): its zone is part of it.
@@ -71,7 +111,7 @@ describe('guide: point-in-time restore in a pseudo-terminal against real Postgre
     expect(summary).toMatch(/Replayed WAL: +out of recovery after \d+s; replayed to [0-9A-F]+\/[0-9A-F]+/);
     t.write('q');
     expect(await t.exited).toBe(0);
-    expect(await world.rows()).toBe(mark.rows);
-    expect(await world.pg.psql('SELECT pg_is_in_recovery()')).toBe('f');
+    expect(await rows()).toBe(mark.rows);
+    expect(await cluster.pg.psql('SELECT pg_is_in_recovery()')).toBe('f');
   }, 240_000);
 });
