@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliBin } from '../support/cli.js';
+import { parseTarget, targetText } from '../../source/pitr/target.js';
+import { cliBin, runCli } from '../support/cli.js';
 import { keys } from '../support/keys.js';
 import { startArchivingCluster, type ArchivingCluster, type ServiceCtlArgv } from '../support/pitr-cluster.js';
 import { Terminal } from '../support/terminal.js';
@@ -113,5 +114,14 @@ describe('guide: point-in-time restore in a pseudo-terminal against real Postgre
     expect(await t.exited).toBe(0);
     expect(await rows()).toBe(mark.rows);
     expect(await cluster.pg.psql('SELECT pg_is_in_recovery()')).toBe('f');
+
+    // The dry run the guide's preflight refusal names (session/guide-pitr.ts: plan --recipe F --backup ID --to T), as pasted.
+    const target = parseTarget(mark.at);
+    const dry = await runCli(['plan', '--recipe', recipe, '--backup', '2026-12-01_03-00-00', '--to', targetText(target)], {
+      env: env as Record<string, string>,
+      cwd: base,
+    });
+    expect(dry.code, `${dry.stdout}\n${dry.stderr}`).toBe(0);
+    expect(dry.stderr).toContain('Dry run: nothing was touched.');
   }, 240_000);
 });

@@ -206,6 +206,12 @@ const SITES: Site[] = [
     elsewhere: "evidence upload with another recipe than the run's (issue 15): pasted in test/integration/evidence-upload.test.ts",
   },
   {
+    file: 'source/session/guide-pitr.ts',
+    starts: '`Fix the problems listed, then choose the base again',
+    elsewhere:
+      "the guide's point-in-time preflight refusal: its `plan --recipe F --backup ID --to T` is run as pasted in test/e2e/guide-pitr.test.ts",
+  },
+  {
     file: 'source/errors.ts',
     starts: '`free space there (df -h',
     elsewhere:
