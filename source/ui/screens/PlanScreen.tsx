@@ -104,8 +104,8 @@ export function PlanScreen({ state, dispatch, now, active }: ScreenProps<PlanSta
         If health checks fail:{' '}
         {pitr
           ? state.onUnhealthy === 'rollback'
-            ? 'ROLL BACK: the old data directory is put back and started'
-            : 'keep the recovered cluster (the old data directory stays aside)'
+            ? 'ROLL BACK: the old data directory is put back'
+            : 'keep the recovered cluster (old data dir kept)'
           : inPlace
             ? unhealthyPlanWords[state.onUnhealthy]
             : 'the drill is reported unhealthy (nothing to roll back)'}
