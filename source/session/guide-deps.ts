@@ -10,7 +10,7 @@ import type { Plan } from '../plan/types.js';
 import type { GuideDeps, GuideHistoryEntry, GuideMode, GuideRtoTrend, RecipeChoice, SetListing } from '../ui/types.js';
 import { openSession, type Session } from './session.js';
 import { guidePitr, type GuidePitr } from './guide-pitr.js';
-import { guideListing, stageForGuide } from './guide-offsite.js';
+import { guideListing, needsStaging, stageForGuide } from './guide-offsite.js';
 import { releaseStaged, stagedEvents } from '../offsite/index.js';
 
 /**
@@ -155,14 +155,16 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
     async verify(loaded, listed, o) {
       const session = await sessionFor(loaded, o.mode);
       let set = real(listed);
-      if (offsiteOnly.has(listed) && !staged.has(listed)) {
-        // Only in the bucket: downloaded to staging (byte progress, ETA), its checksums and
-        // decryption checked, before the local verification; a rejection here touches nothing.
+      if (needsStaging(listed, offsiteOnly.has(listed)) && !staged.has(listed)) {
+        // Only in the bucket, or encrypted: downloaded to staging (byte progress, ETA), its
+        // checksums and decryption checked, before the local verification; a rejection here
+        // touches nothing (and is recorded as a rejected verify run, as restore records it).
         set = await stageForGuide(loaded, listed, {
           env,
           redact: session.redactor(),
           signal: o.signal,
           log: (line) => o.onProgress({ staging: sanitizeText(line) }),
+          offsiteOnly: offsiteOnly.has(listed),
         });
         staged.set(listed, set);
         // Recorded in the run's evidence (keys, ETags, sizes, sha256); released by this guide, not

@@ -2,7 +2,7 @@ import type { BackupSet } from '../catalog/types.js';
 import type { Redactor } from '../exec/redact.js';
 import { offsiteUrl } from '../offsite/client.js';
 import { listOffsite, pickOffsiteSet } from '../offsite/index.js';
-import { listLocalOrNone, mergeListings } from '../offsite/pick.js';
+import { listLocalOrNone, mergeListings, stagePicked } from '../offsite/pick.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import type { SetListing } from '../ui/types.js';
 
@@ -37,18 +37,31 @@ export async function guideListing(
   return { listing, offsiteOnly: merged.filter((m) => m.where === 'off-site').map((m) => m.set) };
 }
 
-/** Stage an off-site set (as listed) on local disk; progress and what was checked go to `log`. */
+/**
+ * The set as the local pipeline reads it: a set only in the bucket is downloaded and checked, an
+ * encrypted one (off-site or local) decrypted into staging, as `restore` does (offsite/pick.ts
+ * stagePicked: a rejection while staging is recorded as a rejected verify run in the evidence).
+ * A plain local set comes back as it is. Progress and what was checked go to `log`.
+ */
 export async function stageForGuide(
   loaded: LoadedRecipe,
   set: BackupSet,
-  o: { env: NodeJS.ProcessEnv; redact: Redactor; signal: AbortSignal; log: (line: string) => void },
+  o: { env: NodeJS.ProcessEnv; redact: Redactor; signal: AbortSignal; log: (line: string) => void; offsiteOnly: boolean },
 ): Promise<BackupSet> {
-  const stagedSet = await pickOffsiteSet(loaded, set.id, {
-    env: o.env,
-    redact: o.redact,
-    log: (l) => o.log(o.redact(l)),
-    signal: o.signal,
-  });
-  if (!stagedSet) throw new Error(`recipe ${loaded.recipe.name} has no off-site source`);
-  return stagedSet;
+  const opts = { env: o.env, redact: o.redact, log: (l: string) => o.log(o.redact(l)), signal: o.signal };
+  return stagePicked(
+    loaded,
+    async () => {
+      if (!o.offsiteOnly) return set;
+      const fromBucket = await pickOffsiteSet(loaded, set.id, opts);
+      if (!fromBucket) throw new Error(`recipe ${loaded.recipe.name} has no off-site source`);
+      return fromBucket;
+    },
+    opts,
+  );
+}
+
+/** Whether choosing this set stages it first (only in the bucket, or encrypted). */
+export function needsStaging(set: BackupSet, offsiteOnly: boolean): boolean {
+  return offsiteOnly || set.components.some((c) => c.encryption !== undefined);
 }

@@ -126,7 +126,7 @@ export function keyLabel(enc: 'gpg' | 'age', keys: EncryptionKeys | undefined): 
 export function encryptionLines(set: BackupSet, keys: EncryptionKeys | undefined): string[] {
   const out: string[] = [];
   for (const c of set.components) {
-    const enc = encryptionOfPath(c.path);
+    const enc = c.encryption ?? encryptionOfPath(c.path);
     if (enc) out.push(`${c.kind}: ${enc}-encrypted, decrypted with ${keyLabel(enc, keys)}`);
   }
   return out;

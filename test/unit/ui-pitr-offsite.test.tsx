@@ -224,7 +224,7 @@ describe('guide: off-site sets', () => {
     expect(flat).toContain('off-site only, in s3://backups/chat/: downloaded to staging and checked before anything is touched');
     expect(flat).toContain('Key: postgres: age-encrypted, decrypted with age identity /etc/restore-assistant/age.key');
     const staging = await g.press(keys.enter, '3.0 MiB of 5.0 MiB (60%)');
-    expect(staging).toContain('Staging from off-site');
+    expect(staging).toContain('Staging (downloaded, checked, decrypted)');
     // Progress lines replace each other; the plan is not built yet.
     expect(staging).not.toContain('1.0 MiB of 5.0 MiB (20%)');
     expect(staging).toContain('ETA 2 s');
@@ -240,7 +240,7 @@ describe('guide: off-site sets', () => {
     const g = renderGuide(control.deps, { initial: initialState({ pinned: recipe }) });
     await g.waitFor('What do you want to do with chat?');
     await g.press(keys.enter, 'Where');
-    await g.press(keys.enter, 'Staging from off-site');
+    await g.press(keys.enter, 'Staging (downloaded, checked, decrypted)');
     release();
     const err = await g.waitFor('does not match its checksum');
     expect(err).toContain('sha256 1111, postgres.sql.gz.age.sha256 says 2222');

@@ -64,7 +64,7 @@ export function VerifyScreen({ state, dispatch, active, progress, staging = [] }
       ) : null}
       {staging.length > 0 ? (
         <Box flexDirection="column" marginBottom={1}>
-          <Text bold>Staging from off-site (downloaded, then checked, before anything is touched):</Text>
+          <Text bold>Staging (downloaded, checked, decrypted) before anything is touched:</Text>
           {staging.map((l, i) => (
             <Text key={i} wrap="truncate-end">
               {'  '}
