@@ -661,6 +661,14 @@ function reduceBackup(state: BackupState, event: WizardEvent): WizardState {
       // A base backup (physical layout): where recovery stops is chosen first.
       const base = state.pitr?.[set.id];
       if (base) {
+        // The cluster plan is an in-place restore: never reached from "Drill" (scratch targets only).
+        if (state.chosen.mode === 'drill')
+          return {
+            ...state,
+            filtering: false,
+            notice:
+              'The guide restores base backups (physical layout) in place only; nothing was touched. Go back and choose Restore in place, or drill from the command line (restore-assistant drill).',
+          };
         if (!base.window)
           return {
             ...state,

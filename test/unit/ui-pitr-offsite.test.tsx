@@ -159,6 +159,18 @@ describe('guide: point-in-time restore (physical layout)', () => {
     expect(targets).toEqual([{ kind: 'immediate' }]);
   });
 
+  it('Drill on a physical recipe never reaches the cluster plan (an in-place restore)', async () => {
+    const { control, recipe, targets } = pitrDeps({ '2026-12-01_03-00-00': base() });
+    const g = renderGuide(control.deps, { initial: initialState({ pinned: recipe }) });
+    await g.waitFor('What do you want to do with pitr-shop?');
+    await g.press(keys.down, '› Drill');
+    await g.press(keys.enter, 'Restorable window (UTC)');
+    const f = await g.press(keys.enter, 'in place only; nothing was touched');
+    expect(f).not.toContain('to which point in time?');
+    expect(targets).toEqual([]);
+    g.instance.unmount();
+  });
+
   it('checkTypedTarget: strict parse, zone required, inside the window only', () => {
     const b = base();
     expect(checkTypedTarget('2026-12-01 03:05:00Z', b)).toMatchObject({ ok: true, target: { kind: 'time', time: '2026-12-01T03:05:00.000Z' }, label: '2026-12-01 03:05:00 UTC' });
