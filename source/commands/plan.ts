@@ -14,6 +14,7 @@ import { validatePlan } from '../plan/validate.js';
 import { resolveRecipe } from '../recipe/load.js';
 import { recipeRedactor } from '../recipe/secrets.js';
 import { pickBackupSet } from '../session/session.js';
+import { releaseStaged } from '../offsite/index.js';
 
 export interface PlanCommandOptions {
   recipe?: string;
@@ -41,63 +42,69 @@ export async function planCommand(opts: PlanCommandOptions): Promise<number> {
   if (isPhysicalRecipe(recipe) || opts.to !== undefined) return (await import('./pitr.js')).pitrPlanCommand(recipe, opts);
   await warnUnfinished(recipe, opts.recipe ?? '', (t) => out.info(t));
   const set = await pickBackupSet(recipe, opts.backup ?? 'latest');
-  const options = resolvePlanOptions(recipe.recipe, {
-    ...(opts.only !== undefined ? { only: opts.only } : {}),
-    ...(opts.missingRoles !== undefined ? { missingRoles: opts.missingRoles } : {}),
-    ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
-    ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}),
-  });
-  const redact = recipeRedactor(recipe);
-  let problems: PreflightProblem[] = [];
-  let facts;
-  if (opts.offline) {
-    facts = recipeFacts(recipe);
-  } else {
-    if (!opts.json) out.info('Probing the targets (read-only)...');
-    facts = await probeFacts(recipe, set, undefined, { redact, ...(options.safetyDir ? { safetyDir: options.safetyDir } : {}) });
-    problems = preflightProblems(recipe, set, facts, {
-      missingRoles: options.missingRoles,
-      ...(options.only ? { only: options.only } : {}),
+  // A set staged for the plan (downloaded, or an encrypted one decrypted) is not kept: restore stages it again.
+  try {
+    const options = resolvePlanOptions(recipe.recipe, {
+      ...(opts.only !== undefined ? { only: opts.only } : {}),
+      ...(opts.missingRoles !== undefined ? { missingRoles: opts.missingRoles } : {}),
+      ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
+      ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}),
     });
-  }
-  // What this user cannot read or write (the backup files, the evidence): never "no problems found" then.
-  problems.push(...(await accessProblems(recipe, set)));
-  // The keys a restore of this plan would lock (the session's scheme), so the plan shows them and passes the engine's check.
-  const lockKeys = await identityLockKeys(recipe.recipe, restorableComponents(recipe, set, options.only).kinds, 'restore');
-  const plan: Plan = buildPlan({ recipe, set, facts, options, mode: 'restore', now: new Date(), lockKeys });
-  // The engine's own check (engine/run.ts refuses such a plan with exit 9): the dry run shows it too.
-  const invalid = validatePlan(plan);
-  const errors = problems.filter((x) => x.severity === 'error');
-  if (opts.json) {
-    out.json(redactDeep({ ...plan, preflight: problems, ...(invalid.length > 0 ? { invalid } : {}) }, redact));
-  } else {
-    out.result(redact(renderPlanText(plan, out.color)));
-    out.result('Nothing was touched: this is the plan only. `restore-assistant restore` runs exactly these steps.');
-    if (invalid.length > 0) {
-      out.result('');
-      out.result(
-        p(
-          'red',
-          `The engine would refuse this plan as unsafe (${invalid.length} problem${invalid.length === 1 ? '' : 's'}; a bug in the plan builder: report it with \`restore-assistant plan --json\`):`,
-        ),
-      );
-      for (const x of invalid) out.result(redact(`  x ${x}`));
+    const redact = recipeRedactor(recipe);
+    let problems: PreflightProblem[] = [];
+    let facts;
+    if (opts.offline) {
+      facts = recipeFacts(recipe);
+    } else {
+      if (!opts.json) out.info('Probing the targets (read-only)...');
+      facts = await probeFacts(recipe, set, undefined, { redact, ...(options.safetyDir ? { safetyDir: options.safetyDir } : {}) });
+      problems = preflightProblems(recipe, set, facts, {
+        missingRoles: options.missingRoles,
+        ...(options.only ? { only: options.only } : {}),
+      });
     }
-    if (problems.length > 0) {
-      out.result('');
-      out.result(
-        errors.length > 0
-          ? p('red', `Preflight would refuse this restore (${errors.length} problem${errors.length === 1 ? '' : 's'}):`)
-          : 'Preflight notes:',
-      );
-      for (const x of problems) {
-        out.result(redact(`  ${x.severity === 'error' ? 'x' : '!'} ${x.component ? `${x.component}: ` : ''}${x.message}`));
-        if (x.next) out.result(redact(`      Next: ${x.next}`));
+    // What this user cannot read or write (the backup files, the evidence): never "no problems found" then.
+    problems.push(...(await accessProblems(recipe, set)));
+    // The keys a restore of this plan would lock (the session's scheme), so the plan shows them and passes the engine's check.
+    const lockKeys = await identityLockKeys(recipe.recipe, restorableComponents(recipe, set, options.only).kinds, 'restore');
+    const plan: Plan = buildPlan({ recipe, set, facts, options, mode: 'restore', now: new Date(), lockKeys });
+    // The engine's own check (engine/run.ts refuses such a plan with exit 9): the dry run shows it too.
+    const invalid = validatePlan(plan);
+    const errors = problems.filter((x) => x.severity === 'error');
+    if (opts.json) {
+      out.json(redactDeep({ ...plan, preflight: problems, ...(invalid.length > 0 ? { invalid } : {}) }, redact));
+    } else {
+      out.result(redact(renderPlanText(plan, out.color)));
+      out.result('Nothing was touched: this is the plan only. `restore-assistant restore` runs exactly these steps.');
+      if (invalid.length > 0) {
+        out.result('');
+        out.result(
+          p(
+            'red',
+            `The engine would refuse this plan as unsafe (${invalid.length} problem${invalid.length === 1 ? '' : 's'}; a bug in the plan builder: report it with \`restore-assistant plan --json\`):`,
+          ),
+        );
+        for (const x of invalid) out.result(redact(`  x ${x}`));
       }
-    } else if (!opts.offline) {
-      // Reached only when the probe ran and every file and directory a restore needs could be read.
-      out.result('Preflight: no problems found (checked again right before a restore).');
+      if (problems.length > 0) {
+        out.result('');
+        out.result(
+          errors.length > 0
+            ? p('red', `Preflight would refuse this restore (${errors.length} problem${errors.length === 1 ? '' : 's'}):`)
+            : 'Preflight notes:',
+        );
+        for (const x of problems) {
+          out.result(redact(`  ${x.severity === 'error' ? 'x' : '!'} ${x.component ? `${x.component}: ` : ''}${x.message}`));
+          if (x.next) out.result(redact(`      Next: ${x.next}`));
+        }
+      } else if (!opts.offline) {
+        // Reached only when the probe ran and every file and directory a restore needs could be read.
+        out.result('Preflight: no problems found (checked again right before a restore).');
+      }
     }
+    return errors.length > 0 || invalid.length > 0 ? ExitCode.preflightFailed : ExitCode.ok;
+  } finally {
+    const released = await releaseStaged(set).catch(() => undefined);
+    if (released && !opts.json) out.info(released);
   }
-  return errors.length > 0 || invalid.length > 0 ? ExitCode.preflightFailed : ExitCode.ok;
 }

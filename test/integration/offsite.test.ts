@@ -399,6 +399,8 @@ describe('off-site sets: S3, gpg, age', () => {
     expect(bad.code, show(bad)).toBe(3);
     expect(bad.stderr).toContain('does not match its checksum');
     expect(bad.stderr).toContain('Nothing was touched');
+    // Found while staging, recorded like a rejected verification (a sealed verify run, a history line).
+    expect(bad.stderr).toMatch(/recorded as a rejected verification: \S+/);
 
     const wrongGpg = await cli(
       ['restore', '--recipe', await storyRecipe('sp-wrong-key', { passphraseEnv: 'IT_WRONG_PASSPHRASE' }), '--backup', spId, '--yes'],
@@ -409,6 +411,11 @@ describe('off-site sets: S3, gpg, age', () => {
     expect(wrongGpg.code, show(wrongGpg)).toBe(3);
     expect(wrongGpg.stderr).toContain('key tried: passphrase from $IT_WRONG_PASSPHRASE');
     expect(wrongGpg.stderr).toContain('Nothing was touched');
+    expect(wrongGpg.stderr).toMatch(/recorded as a rejected verification: \S+/);
+    const rejectedRuns = readFileSync(join(base, 'evidence', 'history.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"kind":"verify"') && l.includes('"outcome":"rejected"'));
+    expect(rejectedRuns.length).toBeGreaterThanOrEqual(2);
 
     const wrongAge = await cli(['verify', mcStamp, '--recipe', await chatRecipe('mc-wrong-key', wrongAgeId)]);
     expect(wrongAge.code, show(wrongAge)).toBe(3);
