@@ -242,8 +242,8 @@ describe('encrypted local sets, staging rules, drill --pick off-site', () => {
     await redis.command(['FLUSHALL']);
     expect(await fingerprintPostgres(pg, DB)).not.toEqual(backupPg);
 
-    // The dry run decrypts to plan (formats, sizes) and removes the plaintext when it ends.
-    const plan = await cli(['plan', '--recipe', join(base, 'sp-verify.json'), '--backup', spId, '--offline']);
+    // The dry run decrypts to plan (formats, sizes; it probes read-only) and removes the plaintext when it ends.
+    const plan = await cli(['plan', '--recipe', await storyRecipe('sp-plan'), '--backup', spId]);
     expect(plan.code, show(plan)).toBe(0);
     expect(plan.stderr).toContain('Decrypted copy removed');
     expect(walk(join(base, 'staging'))).toEqual([]);
