@@ -4,6 +4,7 @@ import { recipeRedactor } from '../recipe/secrets.js';
 import { defaultLockDir, findStaleLocks, takeOverLocks } from '../engine/lock.js';
 import { EventBus } from '../engine/events.js';
 import { runPlan, type RunSummary } from '../engine/run.js';
+import { leftoverRunTempDirs, removeRunTempDirs } from '../engine/run-temp.js';
 import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence, type EvidenceHandle } from '../evidence/writer.js';
@@ -101,7 +102,8 @@ async function recoverOwned(opts: RecoverCommandOptions, out: Output, signals: C
   loaded ??= await resolveRecipe(u.begin.recipe.file);
   const recipeRef = opts.recipe ?? loaded.file;
   const now = await probeTargetsNow(loaded, u, env);
-  const block = formatUnfinishedBlock(u, now, recipeRef);
+  const tempDirs = (await leftoverRunTempDirs(u.facts)).map((d) => d.path);
+  const block = formatUnfinishedBlock(u, now, recipeRef, tempDirs);
   if (loaded.digest !== u.begin.recipe.digest)
     out.info(
       sanitizeText(
@@ -121,6 +123,7 @@ async function recoverOwned(opts: RecoverCommandOptions, out: Output, signals: C
           steps: Object.fromEntries(u.steps),
           preIncident: u.preIncident,
           now,
+          tempDirs,
           next: `restore-assistant recover --recipe ${recipeRef} --rollback|--finish --yes`,
         },
       ],
@@ -207,6 +210,12 @@ async function recoverOwned(opts: RecoverCommandOptions, out: Output, signals: C
         level: 'info',
         message: redact(`recover (${mode}) of unfinished run ${u.runId}; its journal: ${u.journal}`),
       });
+      // What the dead run left in its own private temp dirs (a copy's staging, an extraction):
+      // removed by identity first, whatever the mode (engine/run-temp.ts).
+      for (const line of (await removeRunTempDirs(u.facts)).lines) {
+        bus.emit({ type: 'log', level: 'info', message: redact(line) });
+        out.info(sanitizeText(line));
+      }
       const operator = currentOperator(env).operator;
       if (mode === 'rollback') {
         summary = await rollbackUnfinished(u, {

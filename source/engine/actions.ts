@@ -11,10 +11,11 @@ import type { PlannedAction, PlannedCommand } from '../actions/types.js';
 import type { Check } from '../recipe/schema.js';
 import { fileIdentity, identityChange, sameIdentity } from '../catalog/identity.js';
 import type { FileIdentity } from '../catalog/types.js';
-import { createExclusive, makePrivateTempDir, stagingParent } from '../exec/safe-fs.js';
+import { createExclusive, stagingParent } from '../exec/safe-fs.js';
 import type { ConsumedFile, EngineEventBody } from './events.js';
 import { isDecompressionDamage, postgresSessionEnd } from '../exec/diagnose.js';
 import { ArchiveChangedError, safeExtractTarGz } from './extract.js';
+import { forgetRunTempDir, makeRunTempDir } from './run-temp.js';
 import { followRecoveryAction, writeFileAction } from './recovery.js';
 import { PsqlRestrictGuard } from './psql-guard.js';
 import {
@@ -688,6 +689,14 @@ async function recordBeforePlacing(ctx: ActionContext, staged: string, final: st
   });
 }
 
+/** rmdir a run temp dir (emptied by the caller); once it is gone, the journal says so. Left: recover removes it. */
+async function removeTempDir(ctx: ActionContext, dir: string): Promise<void> {
+  await rmdir(dir).then(
+    () => forgetRunTempDir(ctx.emit, ctx.stepId, dir),
+    () => undefined,
+  );
+}
+
 function recorded(ctx: ActionContext, fact: string): ReturnType<typeof decodeIdentity> {
   return decodeIdentity(ctx.facts?.get(fact));
 }
@@ -768,7 +777,7 @@ async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>,
   let sha256: string;
   let bytes = 0;
   try {
-    tmpDir = await makePrivateTempDir((await stagingParent(action.to)).dir, `.${path.basename(action.to)}.restore-`);
+    tmpDir = await makeRunTempDir(ctx.emit, ctx.stepId, (await stagingParent(action.to)).dir, `.${path.basename(action.to)}.restore-`);
     partial = path.join(tmpDir, path.basename(action.to));
     const out = await createExclusive(partial, 0o600);
     const hash = createHash('sha256');
@@ -803,7 +812,7 @@ async function copyAction(action: Extract<PlannedAction, { type: 'copy-file' }>,
   } finally {
     await src.close().catch(() => undefined);
     if (partial) await unlink(partial).catch(() => undefined);
-    if (tmpDir) await rmdir(tmpDir).catch(() => undefined);
+    if (tmpDir) await removeTempDir(ctx, tmpDir);
   }
   ctx.emit({ type: 'log', stepId: ctx.stepId, level: 'info', message: `copied ${action.from} to ${action.to} (${bytes} bytes)` });
   return `copied ${bytes} bytes`;
@@ -859,7 +868,7 @@ async function installAofAction(action: Extract<PlannedAction, { type: 'install-
   let staged: string | undefined;
   let bytes = 0;
   try {
-    tmpDir = await makePrivateTempDir((await stagingParent(action.dir)).dir, `.${path.basename(action.dir)}.restore-`);
+    tmpDir = await makeRunTempDir(ctx.emit, ctx.stepId, (await stagingParent(action.dir)).dir, `.${path.basename(action.dir)}.restore-`);
     staged = path.join(tmpDir, path.basename(action.dir));
     await mkdir(staged, { mode: 0o700 });
     const copied = await copyInto(src, mode, path.join(staged, action.base), ctx);
@@ -892,7 +901,7 @@ async function installAofAction(action: Extract<PlannedAction, { type: 'install-
   } finally {
     await src.close().catch(() => undefined);
     if (staged) await rm(staged, { recursive: true, force: true }).catch(() => undefined);
-    if (tmpDir) await rmdir(tmpDir).catch(() => undefined);
+    if (tmpDir) await removeTempDir(ctx, tmpDir);
   }
   ctx.emit({
     type: 'log',
@@ -910,6 +919,10 @@ async function extractAction(action: Extract<PlannedAction, { type: 'extract-tar
       signal: ctx.signal,
       ...(verified?.verifiedSha256 ? { expectedSha256: verified.verifiedSha256 } : {}),
       ...(action.recordAs ? { beforePlace: (staged: string) => recordBeforePlacing(ctx, staged, action.dest, action.recordAs!) } : {}),
+      tempDirs: {
+        make: (parent, prefix) => makeRunTempDir(ctx.emit, ctx.stepId, parent, prefix),
+        gone: (dir) => forgetRunTempDir(ctx.emit, ctx.stepId, dir),
+      },
     });
     consumedOutcome(ctx, action.archive, sha256, bytes, verified);
     ctx.emit({

@@ -131,6 +131,8 @@ export async function safeExtractTarGz(
     /** Test hook: called with the staging dir before extraction. */ onStaging?: (dir: string) => void;
     /** Called with the finished staging dir just before it is renamed to `dest` (record its identity first). */
     beforePlace?: (staged: string) => Promise<void>;
+    /** How the staging dir is made and said gone (engine/run-temp.ts: journaled by identity); default makePrivateTempDir. */
+    tempDirs?: { make: (parent: string, prefix: string) => Promise<string>; gone: (dir: string) => void };
   } = {},
 ): Promise<{ entries: number; sha256: string; bytes: number }> {
   if (await exists(dest)) throw new Error(`${dest} already exists: extraction needs a fresh directory (move the old one aside first)`);
@@ -138,7 +140,7 @@ export async function safeExtractTarGz(
   if (problems.length > 0) throw new UnsafeArchiveError(archive, problems);
   opts.signal?.throwIfAborted();
   // Staged where only root can write (tar extracts by path; see stagingParent), then renamed.
-  const tmp = await makePrivateTempDir((await stagingParent(dest)).dir, `.${path.basename(dest)}.extract-`);
+  const tmp = await (opts.tempDirs?.make ?? makePrivateTempDir)((await stagingParent(dest)).dir, `.${path.basename(dest)}.extract-`);
   opts.onStaging?.(tmp);
   let unpack: Unpack | undefined;
   try {
@@ -170,12 +172,14 @@ export async function safeExtractTarGz(
     await opts.beforePlace?.(tmp);
     // rename(2) never follows a symlink at `dest` (a planted one makes it fail: ENOTDIR).
     await rename(tmp, dest);
+    opts.tempDirs?.gone(tmp);
     return { entries, sha256, bytes: tap.bytes };
   } catch (error) {
     // tar may still be writing (a full disk fails one write, not the others): wait for it to stop
     // before removing the staging dir, or rm races it (ENOTEMPTY) and the partial data stays.
     if (unpack) await settled(unpack);
     const left = await removeStaging(tmp);
+    if (!left) opts.tempDirs?.gone(tmp);
     const cause = fsCause(error, dest);
     if (!cause && !left) throw error;
     const message = `${cause ? `${cause}: ` : ''}${(error as Error).message}; ${left ? `the partial extraction could NOT be removed: ${tmp} (${left}) — remove it by hand` : `the partial extraction (${tmp}) was removed`}`;

@@ -126,7 +126,8 @@ const stateWords: Record<StepState, string> = {
 };
 
 /** The block: run, when, where it died, what the targets hold now, the next command. */
-export function formatUnfinishedBlock(u: UnfinishedRun, now: string[], recipeRef: string): string {
+/** `tempDirs`: the private temp dirs the run left (engine/run-temp.ts leftoverRunTempDirs), listed read-only. */
+export function formatUnfinishedBlock(u: UnfinishedRun, now: string[], recipeRef: string, tempDirs: readonly string[] = []): string {
   const lines: string[] = [];
   const b = u.begin;
   lines.push(`An unfinished restore holds these targets: run ${u.runId}.`);
@@ -145,6 +146,7 @@ export function formatUnfinishedBlock(u: UnfinishedRun, now: string[], recipeRef
     lines.push(`  Pre-incident copies: ${u.preIncident.map((c) => `${c.location} (${c.description}, made by run ${c.run})`).join('; ')}`);
   lines.push('  Now (checked live):');
   for (const l of now) lines.push(`    - ${l}`);
+  if (tempDirs.length > 0) lines.push(`  Temp dirs it left (recover removes them, by identity): ${tempDirs.join(', ')}`);
   lines.push(`  Evidence: ${b.evidenceDir}`);
   lines.push(
     `  Next:     restore-assistant recover --recipe ${shellQuote(recipeRef)}   (roll back to the pre-restore state, or finish the restore)`,

@@ -4,6 +4,7 @@ import { ExitCode } from '../exit-codes.js';
 import { identityLockKeys } from '../engine/target-identity.js';
 import { COMPONENT_KINDS } from '../catalog/types.js';
 import type { LoadedRecipe } from '../recipe/load.js';
+import { leftoverRunTempDirs } from '../engine/run-temp.js';
 import { formatUnfinishedBlock, probeTargetsNow } from './describe.js';
 import { findUnfinishedRuns, type UnfinishedRun } from './state.js';
 
@@ -35,7 +36,10 @@ export async function unfinishedBlocks(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
   const out: string[] = [];
-  for (const u of runs) out.push(formatUnfinishedBlock(u, await probeTargetsNow(loaded, u, env), recipeRef));
+  for (const u of runs) {
+    const left = (await leftoverRunTempDirs(u.facts)).map((d) => d.path);
+    out.push(formatUnfinishedBlock(u, await probeTargetsNow(loaded, u, env), recipeRef, left));
+  }
   return out.join('\n\n');
 }
 

@@ -144,9 +144,10 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
     setId: string,
     signal: NodeJS.Signals,
     ready: (journal: string) => Promise<boolean>,
+    how: string[] = ['--no-parallel', '--quick-verify'],
   ): Promise<CliResult & { journal: string }> {
     const before = new Set(await readdir(evidenceRoot()).catch(() => [] as string[]));
-    const child = cli(['restore', '--recipe', recipeFile, '--backup', setId, '--yes', '--no-parallel', '--quick-verify']);
+    const child = cli(['restore', '--recipe', recipeFile, '--backup', setId, '--yes', ...how]);
     let journal: string | undefined;
     let exited = false;
     void child.finally(() => (exited = true));
@@ -418,6 +419,44 @@ describe('kill matrix: a restore killed at every step is recovered (rollback or 
       await expectNoLocks(show(r));
     }, 120_000);
   }
+
+  it('SIGKILL during a parallel plain load: the staging dir the run made is journaled by identity, the next restore lists it (read-only), recover removes it', async () => {
+    const pre = await preRestoreState('temp-left');
+    const sleeping = async (): Promise<boolean> =>
+      (
+        await pg.psql(
+          `SELECT count(*) FROM pg_stat_activity WHERE datname = '${DB}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()`,
+        )
+      ).trim() !== '0';
+    // Deep verification reads the dump's structure: the split (parallel) restore needs it.
+    const killed = await killRestore(pgRecipe, slowSetId, 'SIGKILL', sleeping, ['--jobs', '2']);
+    expect(killed.signal, show(killed)).toBe('SIGKILL');
+    // The last fact for each temp dir wins: made (its identity) and not said gone.
+    const facts = new Map<string, string>();
+    for (const line of readFileSync(killed.journal, 'utf8').split('\n')) {
+      if (!line.includes('"j":"fact"')) continue;
+      const r = JSON.parse(line) as { name: string; value: string };
+      if (r.name.startsWith('run-temp-dir:')) facts.set(r.name.slice('run-temp-dir:'.length), r.value);
+    }
+    const left = [...facts].filter(([, v]) => v !== '').map(([dir]) => dir);
+    expect(left.length, JSON.stringify([...facts])).toBe(1);
+    const staging = left[0]!;
+    expect(staging).toMatch(/restore-assistant-split-/);
+    expect(existsSync(staging), staging).toBe(true);
+
+    // The next restore refuses (an unfinished run holds the targets) and lists the dir, touching nothing.
+    const again = await run(['restore', '--recipe', pgRecipe, '--backup', set.id, '--yes', '--quick-verify']);
+    expect(again.exitCode, show(again)).toBe(8);
+    expect(again.stderr).toContain(`Temp dirs it left (recover removes them, by identity): ${staging}`);
+    expect(existsSync(staging)).toBe(true);
+
+    const r = await recover(pgRecipe, 'rollback');
+    expect(r.exitCode, show(r)).toBe(0);
+    expect(r.stderr).toContain(`removed the dead run's private temp dir ${staging}`);
+    expect(existsSync(staging), show(r)).toBe(false);
+    await expectPre(pre, show(r));
+    await expectNoLocks(show(r));
+  }, 120_000);
 
   it('a recover that is itself killed is recovered by the next one', async () => {
     const pre = await preRestoreState('rec-killed');

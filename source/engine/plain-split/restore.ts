@@ -12,7 +12,8 @@ import { PlainSectionSplitter, type DumpEntry, type SplitEvent } from '../../cat
 import { isDecompressionDamage, postgresSessionEnd } from '../../exec/diagnose.js';
 import type { Redactor } from '../../exec/redact.js';
 import { run, type CommandEvent, type RunResult } from '../../exec/run.js';
-import { createExclusive, makePrivateTempDir } from '../../exec/safe-fs.js';
+import { createExclusive } from '../../exec/safe-fs.js';
+import { forgetRunTempDir, makeRunTempDir } from '../run-temp.js';
 import type { EngineEventBody } from '../events.js';
 import { PsqlRestrictGuard, newRestrictKey } from '../psql-guard.js';
 import { StripOwnershipAndAcl, throttle } from '../streams.js';
@@ -213,7 +214,7 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
   };
 
   try {
-    staging = await makePrivateTempDir(h.stagingParent ?? os.tmpdir(), 'restore-assistant-split-');
+    staging = await makeRunTempDir(h.emit, h.stepId, h.stagingParent ?? os.tmpdir(), 'restore-assistant-split-');
     spill = await createExclusive(path.join(staging, 'after-pre-data.sql'), 0o600, { read: true });
     const spillFh = spill;
     const read = async (start: number, end: number, sink: (b: Buffer) => Promise<void>): Promise<void> => {
@@ -411,6 +412,11 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
     await Promise.allSettled(connections.map((c) => c.result));
     await opened.fh.close().catch(() => undefined);
     await spill?.close().catch(() => undefined);
-    if (staging) await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    const dir = staging;
+    if (dir)
+      await rm(dir, { recursive: true, force: true }).then(
+        () => forgetRunTempDir(h.emit, h.stepId, dir),
+        () => undefined,
+      );
   }
 }
