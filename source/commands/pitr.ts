@@ -44,6 +44,11 @@ export function baseJson(b: PitrBase): Record<string, unknown> {
     walFirst: b.run?.first,
     walLast: b.run?.last,
     gap: b.run?.gap ?? null,
+    timelines: (b.timelines ?? []).map((t) => ({
+      timeline: t.tli,
+      fromLsn: t.beginSegNo > 0n ? lsnText(t.beginSegNo * BigInt(b.segSize ?? 0)) : lsnText(b.startLsn),
+    })),
+    recoveryTimeline: b.recoveryTimeline ?? null,
     problems: b.problems,
     notes: b.notes,
     warnings: b.set.warnings,

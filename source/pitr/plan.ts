@@ -69,7 +69,8 @@ export function recoverySettings(input: Pick<PitrPlanInput, 'base' | 'target' | 
     ...(t.kind === 'time' ? [`recovery_target_time = ${confQuote(t.time.replace('T', ' ').replace(/Z$/, '+00'))}`] : []),
     ...(t.kind === 'immediate' ? ["recovery_target = 'immediate'"] : []),
     "recovery_target_action = 'promote'",
-    "recovery_target_timeline = 'current'",
+    // The timeline the window was computed along (pitr/window.ts timelinePath): 'latest', or the base's own.
+    `recovery_target_timeline = ${confQuote(String(input.base.recoveryTimeline ?? 'current'))}`,
     '',
   ];
   return lines.join('\n');

@@ -26,6 +26,7 @@ import { lsnText, type PitrBase } from './window.js';
 import { lookupUid } from './users.js';
 import { raCommand } from '../text/next.js';
 import { pickBase } from './pick.js';
+import { tablespaceRefusal } from './tablespaces.js';
 
 /**
  * The point-in-time restore use case (restore / plan with --to on a physical recipe):
@@ -177,6 +178,18 @@ export function openPitrSession(
       }
       const catalog = await loadPitrCatalog(loaded.recipe.backups.root, { recipe: loaded.recipe, redact });
       const base = pickBase(catalog, o.backup, o.target, raCommand('list', '--recipe', opts.recipeRef ?? loaded.file));
+      // Preflight, first of all (nothing locked or read yet): a base with tablespaces is not restored.
+      const ts = tablespaceRefusal(base.set);
+      if (ts)
+        throw new RestoreAssistantError(
+          `Preflight: ${ts.what}; restore-assistant does not restore tablespaces, so this restore did not start.`,
+          ExitCode.preflightFailed,
+          {
+            problems: [`why: ${ts.why}`],
+            untouched: 'Nothing was touched: the cluster, its data directory and the backup are as they were.',
+            next: `${ts.next[0]?.toUpperCase() ?? ''}${ts.next.slice(1)}; or choose a base without tablespaces (\`${raCommand('list', '--recipe', opts.recipeRef ?? loaded.file)}\` lists them, then --backup ID).`,
+          },
+        );
       const realData = await realpath(cluster.dataDir).catch(() => path.resolve(cluster.dataDir));
       const lockKeys = [...(await identityLockKeys(loaded.recipe, ['postgres'], 'restore')), `pgdata:${realData}`];
       if (o.lock) {

@@ -10,8 +10,9 @@ import { createRedactor, type Redactor } from '../exec/redact.js';
 import { makePrivateTempDir } from '../exec/safe-fs.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { recoveryTarget, targetProblem, targetText, type PitrTarget } from './target.js';
+import { tablespaceRefusal } from './tablespaces.js';
 import { dumpSegments, readThrough } from './waldump.js';
-import { parseSegmentHeader, readSegmentHead, segmentName, segNoOf } from './wal.js';
+import { parseSegmentHeader, readSegmentHead, segmentName, segNoOf, timelineOf } from './wal.js';
 import { walTool, type PitrBase } from './window.js';
 
 /**
@@ -67,10 +68,13 @@ export async function verifyPitr(base: PitrBase, opts: PitrVerifyOptions): Promi
   if (tp) problem(tp.code, tp.message);
   let pgVersion: string | undefined;
   const manifest = typeof set.metadata['manifest'] === 'string' ? set.metadata['manifest'] : undefined;
+  const ts = tablespaceRefusal(set);
+  if (ts) problem('pitr-tablespaces', `${ts.what}: ${ts.why}. Next: ${ts.next}`);
   if (!manifest) problem('pitr-no-manifest', `base ${sanitizeText(set.id, 80)} has no backup_manifest: pg_verifybackup cannot check it`);
 
   // ---- the base: pg_verifybackup against the manifest ----
-  if (opts.depth === 'deep' && manifest && generic.ok) {
+  // (With tablespaces pg_verifybackup would only report their files missing from base.tar: not run.)
+  if (opts.depth === 'deep' && manifest && generic.ok && !ts) {
     const started = performance.now();
     const tool = await walTool('pg_verifybackup', base.walMajor, opts.binDir);
     if (!tool)
@@ -149,18 +153,42 @@ export async function verifyPitr(base: PitrBase, opts: PitrVerifyOptions): Promi
       if (!tool)
         problem('tool-missing', 'pg_waldump not found (install the PostgreSQL server package, or set components.postgres.cluster.bin)');
       else {
-        const r = await dumpSegments(tool, segs, {
-          timeline: base.timeline,
-          start: base.startLsn,
-          redact,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          ...(opts.tmpParent ? { tmpParent: opts.tmpParent } : {}),
+        // pg_waldump reads one timeline: each timeline's stretch of the path is read on its own.
+        const groups: Array<{ tli: number; from: number; to: number }> = [];
+        segs.forEach((s, i) => {
+          const tli = timelineOf(s.name);
+          const g = groups.at(-1);
+          if (g && g.tli === tli) g.to = i;
+          else groups.push({ tli, from: i, to: i });
         });
-        const lastNo = firstNo + BigInt(segs.length) - 1n;
-        const ok = readThrough(r, lastNo, segSize);
-        check('WAL read through (pg_waldump)', ok, t1, `${r.commits} commits${r.lastCommit ? `, last ${r.lastCommit}` : ''}`);
-        if (!ok) {
-          const at = r.stoppedAt !== undefined ? segmentName(base.timeline, segNoOf(r.stoppedAt, segSize), segSize) : 'an unknown segment';
+        let commits = 0;
+        let lastCommit: string | undefined;
+        let ok = true;
+        let r: Awaited<ReturnType<typeof dumpSegments>> | undefined;
+        let groupTli = base.timeline;
+        for (const g of groups) {
+          groupTli = g.tli;
+          const segStart = (firstNo + BigInt(g.from)) * BigInt(segSize);
+          r = await dumpSegments(tool, segs.slice(g.from, g.to + 1), {
+            timeline: g.tli,
+            start: g.from === 0 ? base.startLsn : segStart,
+            redact,
+            ...(opts.signal ? { signal: opts.signal } : {}),
+            ...(opts.tmpParent ? { tmpParent: opts.tmpParent } : {}),
+          });
+          commits += r.commits;
+          if (r.lastCommit) lastCommit = r.lastCommit;
+          ok = readThrough(r, firstNo + BigInt(g.to), segSize);
+          if (!ok) break;
+        }
+        check(
+          'WAL read through (pg_waldump)',
+          ok,
+          t1,
+          `${commits} commits${lastCommit ? `, last ${lastCommit}` : ''}${groups.length > 1 ? `, timelines ${groups.map((g) => g.tli).join(' → ')}` : ''}`,
+        );
+        if (!ok && r) {
+          const at = r.stoppedAt !== undefined ? segmentName(groupTli, segNoOf(r.stoppedAt, segSize), segSize) : 'an unknown segment';
           problem(
             'pitr-wal-damaged',
             `pg_waldump stopped in ${at} before the end of the archived WAL: ${sanitizeText(r.error ?? 'no reason given', 300)}`,

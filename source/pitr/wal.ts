@@ -238,3 +238,80 @@ export function parseLabelTime(value: string | undefined): string | undefined {
   const ms = Date.parse(`${m[1]}T${m[2]}${m[3] ?? ''}${zone.length === 3 ? `${zone}:00` : zone}`);
   return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
 }
+
+/** One line of a timeline history file: timeline `tli` ended (switched to a child) at `switchpoint`. */
+export interface HistoryEntry {
+  tli: number;
+  switchpoint: bigint;
+}
+
+/**
+ * A timeline history file (`00000002.history`, written at a promotion): `<parent tli>\t<switch LSN>\t<reason>`
+ * per ancestor, oldest first. Data: at most 1000 lines, each checked; undefined when it is not one.
+ */
+export function parseHistory(text: string): HistoryEntry[] | undefined {
+  const out: HistoryEntry[] = [];
+  for (const raw of text.split('\n').slice(0, 1000)) {
+    const line = raw.replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^(\d{1,10})\s+([0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})(?:\s.*)?$/.exec(line);
+    if (!m?.[1] || !m[2]) return undefined;
+    const tli = Number(m[1]);
+    const switchpoint = parseLsn(m[2]);
+    if (!Number.isSafeInteger(tli) || tli < 1 || switchpoint === undefined) return undefined;
+    // Ancestors in increasing order, each switching at or after the one before.
+    const prev = out.at(-1);
+    if (prev && (tli <= prev.tli || switchpoint < prev.switchpoint)) return undefined;
+    out.push({ tli, switchpoint });
+  }
+  return out;
+}
+
+/** The timeline of a segment name (its first 8 hex digits). */
+export function timelineOf(segment: string): number {
+  return Number.parseInt(segment.slice(0, 8), 16);
+}
+
+/** Where each timeline of a recovery's path takes over: segments from `beginSegNo` on are read from `tli`. */
+export interface TimelineStep {
+  tli: number;
+  /** First segment number read from this timeline (the segment holding its switch point); 0 for the first. */
+  beginSegNo: bigint;
+  /** Where this timeline switches to the next one on the path (undefined for the last). */
+  switchpoint?: bigint;
+}
+
+/**
+ * The unbroken sequence of segments from `startSegNo` along a timeline path (each segment from the
+ * newest timeline of the path that has begun by then, as PostgreSQL's restore reads it), and the
+ * gap that ends it when a later segment of the path exists.
+ */
+export function walRunPath(archive: WalArchive, steps: TimelineStep[], startSegNo: bigint, segSize: number): WalRun {
+  const tliAt = (n: bigint): number => {
+    let tli = steps[0]?.tli ?? 1;
+    for (const s of steps) if (s.beginSegNo <= n) tli = s.tli;
+    return tli;
+  };
+  const first = segmentName(tliAt(startSegNo), startSegNo, segSize);
+  const segments: ArchivedSegment[] = [];
+  let n = startSegNo;
+  for (;;) {
+    const seg = archive.segments.get(segmentName(tliAt(n), n, segSize));
+    if (!seg) break;
+    segments.push(seg);
+    n++;
+  }
+  const missing = segmentName(tliAt(n), n, segSize);
+  let nextPresent: string | undefined;
+  for (const name of archive.segments.keys()) {
+    const parsed = parseSegmentName(name, segSize);
+    if (parsed && parsed.segNo > n && parsed.timeline === tliAt(parsed.segNo) && (!nextPresent || name.slice(8) < nextPresent.slice(8)))
+      nextPresent = name;
+  }
+  return {
+    first,
+    ...(segments.length > 0 ? { last: segments[segments.length - 1]?.name } : {}),
+    segments,
+    ...(nextPresent ? { gap: { missing, nextPresent } } : {}),
+  };
+}

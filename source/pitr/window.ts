@@ -12,9 +12,13 @@ import {
   parseLsn,
   parseSegmentHeader,
   readSegmentHead,
+  parseHistory,
   segmentName,
   segNoOf,
-  walRun,
+  timelineOf,
+  walRunPath,
+  type HistoryEntry,
+  type TimelineStep,
   type WalArchive,
   type WalRun,
 } from './wal.js';
@@ -54,6 +58,14 @@ export interface PitrBase {
   /** Bytes of the data dir the base extracts to (manifest). */
   extractedBytes?: number;
   run?: WalRun;
+  /**
+   * The timelines recovery reads, in order (the base's, then each later one from the segment of its
+   * switch point): with recovery_target_timeline = 'latest', the newest timeline in the archive whose
+   * history continues the base's; else only the base's own.
+   */
+  timelines?: TimelineStep[];
+  /** What recovery_target_timeline is set to: 'latest', or the base's timeline when the newest one does not descend from it. */
+  recoveryTimeline?: 'latest' | number;
   window?: PitrWindow;
   /** Why there is no window, or what cuts it short (a gap). */
   problems: Array<{ code: string; message: string }>;
@@ -83,6 +95,72 @@ async function backupHistory(
   } catch {
     return undefined;
   }
+}
+
+const hex8 = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0');
+
+/** A timeline's history file from the archive, parsed (undefined: absent; 'bad': unreadable or not a history file). */
+async function readHistory(archive: WalArchive, tli: number): Promise<HistoryEntry[] | undefined | 'bad'> {
+  const name = `${hex8(tli)}.history`;
+  const file = archive.historyFiles.find((f) => f === name || f === `${name}.gz`);
+  if (!file) return undefined;
+  try {
+    const raw = await readFile(`${archive.dir}/${file}`);
+    if (raw.length > 64 * 1024) return 'bad';
+    return parseHistory((file.endsWith('.gz') ? gunzipSync(raw, { maxOutputLength: 64 * 1024 }) : raw).toString('utf8')) ?? 'bad';
+  } catch {
+    return 'bad';
+  }
+}
+
+/**
+ * The timeline path of a base, as PostgreSQL's recovery_target_timeline = 'latest' finds it: the
+ * newest timeline N with a history file (probing base+1, base+2, ... like the server does), whose
+ * history holds the base's timeline with a switch point after the base's start. Otherwise recovery
+ * stays on the base's timeline (and is told so).
+ */
+export async function timelinePath(
+  archive: WalArchive,
+  baseTli: number,
+  startLsn: bigint,
+  segSize: number,
+  notes: string[],
+): Promise<{ steps: TimelineStep[]; recoveryTimeline: 'latest' | number }> {
+  const own = { steps: [{ tli: baseTli, beginSegNo: 0n }], recoveryTimeline: baseTli };
+  let newest = baseTli;
+  for (let p = baseTli + 1; p < baseTli + 1000; p++) {
+    if (!archive.historyFiles.some((f) => f === `${hex8(p)}.history` || f === `${hex8(p)}.history.gz`)) break;
+    newest = p;
+  }
+  if (newest === baseTli) return { steps: own.steps, recoveryTimeline: 'latest' };
+  const history = await readHistory(archive, newest);
+  if (history === undefined || history === 'bad') {
+    notes.push(
+      `timeline history ${hex8(newest)}.history cannot be read: recovery stays on the base's timeline ${baseTli} (recovery_target_timeline = ${baseTli})`,
+    );
+    return own;
+  }
+  const idx = history.findIndex((e) => e.tli === baseTli);
+  const own_ = history[idx];
+  if (!own_ || startLsn >= own_.switchpoint) {
+    notes.push(
+      `the newest timeline ${newest} ${own_ ? `left timeline ${baseTli} at ${formatLsn(own_.switchpoint)}, before this base's start` : `does not descend from timeline ${baseTli}`}: recovery stays on timeline ${baseTli} (recovery_target_timeline = ${baseTli})`,
+    );
+    return own;
+  }
+  const steps: TimelineStep[] = [{ tli: baseTli, beginSegNo: 0n, switchpoint: own_.switchpoint }];
+  for (let j = idx + 1; j <= history.length; j++) {
+    const prev = history[j - 1]!;
+    const e = history[j];
+    steps.push({ tli: e ? e.tli : newest, beginSegNo: segNoOf(prev.switchpoint, segSize), ...(e ? { switchpoint: e.switchpoint } : {}) });
+  }
+  notes.push(
+    `timelines: the base is on timeline ${baseTli}; recovery follows ${steps
+      .slice(1)
+      .map((s, k) => `timeline ${s.tli} from ${formatLsn(steps[k]!.switchpoint!)}`)
+      .join(', then ')} (recovery_target_timeline = 'latest', from ${hex8(newest)}.history)`,
+  );
+  return { steps, recoveryTimeline: 'latest' };
 }
 
 export async function walTool(
@@ -154,7 +232,10 @@ export async function describeBase(set: BackupSet, archive: WalArchive, opts: Wi
       `no backup history file (.backup) for base ${sanitizeText(set.id, 80)} in the archive: its end time is taken as its start time`,
     );
 
-  const run = walRun(archive, timeline, segNoOf(startLsn, segSize), segSize);
+  const path = await timelinePath(archive, timeline, startLsn, segSize, notes);
+  base.timelines = path.steps;
+  base.recoveryTimeline = path.recoveryTimeline;
+  const run = walRunPath(archive, path.steps, segNoOf(startLsn, segSize), segSize);
   base.run = run;
   const endSeg = endLsn !== undefined ? segNoOf(endLsn, segSize) : segNoOf(startLsn, segSize);
   const runEnd = run.segments.length > 0 ? segNoOf(startLsn, segSize) + BigInt(run.segments.length) - 1n : -1n;
@@ -175,7 +256,12 @@ export async function describeBase(set: BackupSet, archive: WalArchive, opts: Wi
       const seg = run.segments[i]!;
       const segStart = (segNoOf(startLsn, segSize) + BigInt(i)) * BigInt(segSize);
       const from = segStart > startLsn ? segStart : startLsn;
-      const r = await dumpSegments(tool, [seg], { timeline, start: from, redact, ...(opts.signal ? { signal: opts.signal } : {}) });
+      const r = await dumpSegments(tool, [seg], {
+        timeline: timelineOf(seg.name),
+        start: from,
+        redact,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
       lastCommit = r.lastCommit;
       if (endLsn !== undefined && segStart <= endLsn) break;
     }

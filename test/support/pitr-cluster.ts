@@ -132,7 +132,16 @@ export async function startArchivingCluster(
     });
     const [file, ...args] = serviceCtlArgv('start', spec);
     await execa(file ?? process.execPath, args);
-    await pg.psql('SELECT 1');
+    // The port accepts before the server does ("the database system is starting up"): wait for a query.
+    for (let i = 0; ; i++) {
+      try {
+        await pg.psql('SELECT 1');
+        break;
+      } catch (error) {
+        if (i >= 300) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
     return { stop: serviceCtlArgv('stop', spec), start: serviceCtlArgv('start', spec), status: serviceCtlArgv('status', spec) };
   };
 

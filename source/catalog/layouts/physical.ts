@@ -123,10 +123,13 @@ async function baseSet(root: string, dir: Entry, warnings: string[]): Promise<Ba
   const setWarnings: string[] = [];
   const metadata: Record<string, string> = {};
   const tablespaces = entries.filter((e) => TABLESPACE_TAR.test(e.name));
-  if (tablespaces.length > 0)
+  if (tablespaces.length > 0) {
+    // pg_basebackup -Ft writes one <oid>.tar per tablespace; restores refuse these bases (pitr/tablespaces.ts).
+    metadata['tablespaceTars'] = tablespaces.map((t) => sanitizeText(t.name, 40)).join(',');
     setWarnings.push(
-      `${rel} has tablespace archives (${tablespaces.map((t) => t.name).join(', ')}): restoring tablespaces is not supported`,
+      `${rel} has tablespace archives (${tablespaces.map((t) => sanitizeText(t.name, 40)).join(', ')}): restore-assistant cannot restore tablespaces; a restore of this base refuses in preflight`,
     );
+  }
   const wal = entries.find((e) => e.isFile && WAL_TAR.test(e.name));
   if (wal) metadata['pgWalTar'] = wal.full;
   const manifestEntry = entries.find((e) => e.name === 'backup_manifest');
