@@ -13,7 +13,7 @@ import { loadPitrCatalog, clusterBinDir } from '../pitr/catalog.js';
 import { parseTarget, targetText } from '../pitr/target.js';
 import { pickBase } from '../pitr/pick.js';
 import { verifyPitr } from '../pitr/verify.js';
-import { lsnText, type PitrBase } from '../pitr/window.js';
+import { baseForTarget, lsnText, type PitrBase } from '../pitr/window.js';
 import { recipeRedactor } from '../recipe/secrets.js';
 import { createRedactor } from '../exec/redact.js';
 import { raCommand } from '../text/next.js';
@@ -128,7 +128,7 @@ export async function pitrVerifyCommand(
   const recipe = source.recipe?.recipe;
   const redact = source.recipe ? recipeRedactor(source.recipe) : createRedactor();
   const cat = await loadPitrCatalog(source.root, { ...(recipe ? { recipe } : {}), redact });
-  const base = pickBase(cat, ref, target);
+  const base = baseForTarget(pickBase(cat, ref, target), target);
   const depth = opts.quick ? 'quick' : 'deep';
   out.info(`Verifying base ${sanitizeText(base.set.id, 80)} and the WAL archive to ${targetText(target)} (${depth})…`);
   const binDir = clusterBinDir(recipe);

@@ -22,7 +22,7 @@ import { clusterBinDir, loadPitrCatalog, type PitrCatalog } from './catalog.js';
 import { buildPitrPlan } from './plan.js';
 import { recoveryTarget, targetProblem, targetText, type PitrTarget } from './target.js';
 import { verifyPitr, type PitrVerifyResult } from './verify.js';
-import { lsnText, type PitrBase } from './window.js';
+import { baseForTarget, lsnText, type PitrBase } from './window.js';
 import { lookupUid } from './users.js';
 import { raCommand } from '../text/next.js';
 import { pickBase } from './pick.js';
@@ -177,7 +177,10 @@ export function openPitrSession(
         await prepareRecipeEvidence(loaded, env);
       }
       const catalog = await loadPitrCatalog(loaded.recipe.backups.root, { recipe: loaded.recipe, redact });
-      const base = pickBase(catalog, o.backup, o.target, raCommand('list', '--recipe', opts.recipeRef ?? loaded.file));
+      const base = baseForTarget(
+        pickBase(catalog, o.backup, o.target, raCommand('list', '--recipe', opts.recipeRef ?? loaded.file)),
+        o.target,
+      );
       // Preflight, first of all (nothing locked or read yet): a base with tablespaces is not restored.
       const ts = tablespaceRefusal(base.set);
       if (ts)

@@ -66,6 +66,8 @@ export interface PitrBase {
   timelines?: TimelineStep[];
   /** What recovery_target_timeline is set to: 'latest', or the base's timeline when the newest one does not descend from it. */
   recoveryTimeline?: 'latest' | number;
+  /** With a later timeline: [the primary branch, the base's own timeline alone] (baseForTarget picks). */
+  branches?: PitrBranch[];
   window?: PitrWindow;
   /** Why there is no window, or what cuts it short (a gap). */
   problems: Array<{ code: string; message: string }>;
@@ -233,10 +235,58 @@ export async function describeBase(set: BackupSet, archive: WalArchive, opts: Wi
     );
 
   const path = await timelinePath(archive, timeline, startLsn, segSize, notes);
-  base.timelines = path.steps;
-  base.recoveryTimeline = path.recoveryTimeline;
-  const run = walRunPath(archive, path.steps, segNoOf(startLsn, segSize), segSize);
-  base.run = run;
+  const tool = await walTool('pg_waldump', base.walMajor, opts.binDir);
+  if (!tool) notes.push('pg_waldump not found: the window end is the base end (install the PostgreSQL server package)');
+  const ctx = { archive, set, timeline, startLsn, endLsn, segSize, tool, redact, base, ...(opts.signal ? { signal: opts.signal } : {}) };
+  const latest = await branchOf(ctx, path.steps, path.recoveryTimeline);
+  const branches = [latest];
+  // After an earlier PITR the base's own timeline may go on past the switch point (the abandoned
+  // branch): a time there is restored along the base's timeline alone.
+  if (path.steps.length > 1) branches.push(await branchOf(ctx, [{ tli: timeline, beginSegNo: 0n }], timeline));
+  // The primary branch: the one whose window reaches the later commit ("latest" = the newest data
+  // this base can reach); the other stays available to time targets inside its window.
+  branches.sort((a, b) => Date.parse(b.window?.to ?? '') - Date.parse(a.window?.to ?? '') || 0);
+  const [primary, other] = [branches[0]!, branches[1]];
+  applyBranch(base, primary);
+  if (other) {
+    base.branches = [primary, other];
+    if (other.window)
+      notes.push(
+        `timeline ${timeline} alone (the branch a later timeline left at ${formatLsn(path.steps[0]!.switchpoint ?? 0n)}) reaches ${other.window.to}: a time between ${other.window.from} and ${other.window.to} that the window above does not hold is restored along it (recovery_target_timeline = ${timeline})`,
+      );
+  }
+  return base;
+}
+
+/** One way through the archive from a base: its timelines, run of segments, window and the problems that cut it short. */
+export interface PitrBranch {
+  timelines: TimelineStep[];
+  recoveryTimeline: 'latest' | number;
+  run: WalRun;
+  window?: PitrWindow;
+  problems: PitrBase['problems'];
+}
+
+async function branchOf(
+  c: {
+    archive: WalArchive;
+    set: BackupSet;
+    timeline: number;
+    startLsn: bigint;
+    endLsn: bigint | undefined;
+    segSize: number;
+    tool: string | undefined;
+    redact: Redactor;
+    signal?: AbortSignal;
+    base: PitrBase;
+  },
+  steps: TimelineStep[],
+  recoveryTimeline: 'latest' | number,
+): Promise<PitrBranch> {
+  const { startLsn, endLsn, segSize, timeline, set } = c;
+  const problems: PitrBase['problems'] = [];
+  const run = walRunPath(c.archive, steps, segNoOf(startLsn, segSize), segSize);
+  const branch: PitrBranch = { timelines: steps, recoveryTimeline, run, problems };
   const endSeg = endLsn !== undefined ? segNoOf(endLsn, segSize) : segNoOf(startLsn, segSize);
   const runEnd = run.segments.length > 0 ? segNoOf(startLsn, segSize) + BigInt(run.segments.length) - 1n : -1n;
   if (runEnd < endSeg) {
@@ -245,32 +295,30 @@ export async function describeBase(set: BackupSet, archive: WalArchive, opts: Wi
       code: 'pitr-wal-missing',
       message: `WAL segment ${missing} is missing from the archive: base ${sanitizeText(set.id, 80)} cannot reach a consistent state (it needs ${run.first} to ${segmentName(timeline, endSeg, segSize)})`,
     });
-    return base;
+    return branch;
   }
   // The window's end: the last commit in the unbroken run, looked for from its last segment backwards.
-  const tool = await walTool('pg_waldump', base.walMajor, opts.binDir);
   let lastCommit: string | undefined;
-  if (!tool) notes.push('pg_waldump not found: the window end is the base end (install the PostgreSQL server package)');
-  else {
+  if (c.tool) {
     for (let i = run.segments.length - 1; i >= 0 && !lastCommit; i--) {
       const seg = run.segments[i]!;
       const segStart = (segNoOf(startLsn, segSize) + BigInt(i)) * BigInt(segSize);
       const from = segStart > startLsn ? segStart : startLsn;
-      const r = await dumpSegments(tool, [seg], {
+      const r = await dumpSegments(c.tool, [seg], {
         timeline: timelineOf(seg.name),
         start: from,
-        redact,
-        ...(opts.signal ? { signal: opts.signal } : {}),
+        redact: c.redact,
+        ...(c.signal ? { signal: c.signal } : {}),
       });
       lastCommit = r.lastCommit;
       if (endLsn !== undefined && segStart <= endLsn) break;
     }
   }
   // Label times have whole seconds: the consistent point is up to a second after the recorded one.
-  const from = new Date(Date.parse(base.stopTime ?? base.startTime) + 1000).toISOString();
+  const from = new Date(Date.parse(c.base.stopTime ?? c.base.startTime) + 1000).toISOString();
   const to = lastCommit && Date.parse(lastCommit) > Date.parse(from) ? lastCommit : from;
   const last = run.last ?? run.first;
-  base.window = {
+  branch.window = {
     from,
     to,
     lastSegment: last,
@@ -282,7 +330,34 @@ export async function describeBase(set: BackupSet, archive: WalArchive, opts: Wi
       message: `WAL segment ${run.gap.missing} is missing (the archive has ${run.gap.nextPresent} after it): the window ends at ${to} (segment ${last}); changes after it cannot be replayed unless ${run.gap.missing} is found`,
     });
   }
-  return base;
+  return branch;
+}
+
+const BRANCH_CODES = new Set(['pitr-wal-missing', 'pitr-wal-gap']);
+
+function applyBranch(base: PitrBase, b: PitrBranch): void {
+  base.timelines = b.timelines;
+  base.recoveryTimeline = b.recoveryTimeline;
+  base.run = b.run;
+  if (b.window) base.window = b.window;
+  else delete base.window;
+  base.problems = [...base.problems.filter((p) => !BRANCH_CODES.has(p.code)), ...b.problems];
+}
+
+/**
+ * The base as a restore to `target` sees it: a time outside the primary window but inside the
+ * other branch's (the base's own timeline after a later one left it) is restored along that one.
+ */
+export function baseForTarget(base: PitrBase, target: { kind: string; time?: string }): PitrBase {
+  const other = base.branches?.[1];
+  if (target.kind !== 'time' || !target.time || !other?.window || !base.window) return base;
+  const t = Date.parse(target.time);
+  const inside = (w: PitrWindow): boolean => t >= Date.parse(w.from) && t <= Date.parse(w.to);
+  if (inside(base.window) || !inside(other.window)) return base;
+  const switched: PitrBase = { ...base, problems: [...base.problems], notes: [...base.notes] };
+  applyBranch(switched, other);
+  switched.notes.push(`${target.time} is on timeline ${base.timeline}'s own branch: recovery_target_timeline = ${base.timeline}`);
+  return switched;
 }
 
 /** `0/700028` for messages. */
