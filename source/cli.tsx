@@ -140,6 +140,7 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     .addOption(new Option('--pick <how>', 'choose the set: random-recent (at random within drill.intervalDays) or oldest-retained').choices(['random-recent', 'oldest-retained']))
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--keep', 'leave the scratch services running and print how to connect')
+    .option('--to <target>', 'physical recipes: recover the scratch cluster to latest, immediate or a time with its zone (default latest)')
     .option('--json', 'print the final summary as JSON on stdout')
     .action(async (opts: Record<string, unknown>) => {
       setHandler(async () => (await import('./commands/drill.js')).drillCommand(opts));

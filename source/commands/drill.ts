@@ -35,6 +35,8 @@ export interface DrillCommandOptions {
   yes?: boolean;
   keep?: boolean;
   json?: boolean;
+  /** Physical recipes: the point-in-time target (latest | immediate | a time with its zone). */
+  to?: string;
 }
 
 async function askStart(
@@ -78,6 +80,14 @@ async function drillOwned(opts: DrillCommandOptions, out: ReturnType<typeof crea
     throw new UsageError('--pick and --backup choose the set two ways; pass one of them.');
   const pick = opts.pick;
   const loaded = await resolveRecipe(opts.recipe);
+  // Physical recipes (base backups + WAL archive): a point-in-time drill into a scratch cluster.
+  if (loaded.recipe.backups.layout === 'physical') {
+    if (opts.pick && opts.to) throw new UsageError('--pick chooses the base and the target; --to names a target. Pass one of them.');
+    await warnUnfinished(loaded, opts.recipe, (t) => process.stderr.write(`${t}\n`));
+    const { pitrDrillCommand } = await import('./drill-pitr.js');
+    return pitrDrillCommand(loaded, { ...opts, recipe: opts.recipe }, out, signals);
+  }
+  if (opts.to) throw new UsageError('--to is for point-in-time drills (backups.layout: physical).');
   // A drill never touches the real targets; it says when a restore left them half done.
   await warnUnfinished(loaded, opts.recipe, (t) => process.stderr.write(`${t}\n`));
   const real = loaded.recipe;

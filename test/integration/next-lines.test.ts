@@ -212,6 +212,22 @@ const SITES: Site[] = [
       "the guide's point-in-time preflight refusal: its `plan --recipe F --backup ID --to T` is run as pasted in test/e2e/guide-pitr.test.ts",
   },
   {
+    file: 'source/pitr/session.ts',
+    starts: "`${ts.next[0]?.toUpperCase() ?? ''}${ts.next.slice(1)}; or choose a base without tablespaces",
+    elsewhere: 'a base with a tablespace archive refused in preflight (exit 9), test/integration/pitr-timelines.test.ts',
+  },
+  {
+    file: 'source/drill/pitr.ts',
+    starts: "`\\`${raCommand('list', '--recipe', o.recipeRef)}\\` shows the bases",
+    elsewhere:
+      'drill --pick on a physical recipe whose bases have no window (the list command of a recipe: pasted in the list scenarios here)',
+  },
+  {
+    file: 'source/drill/pitr.ts',
+    starts: '`Check the base with',
+    elsewhere: 'a point-in-time drill of a base whose major is unknown (verify of a base: test/integration/pitr.test.ts)',
+  },
+  {
     file: 'source/errors.ts',
     starts: '`free space there (df -h',
     elsewhere:
