@@ -49,7 +49,8 @@ export function buildProgram(setHandler: (h: Handler) => void): Command {
     .option('--recipe <recipe>', 'recipe name or path')
     .option('--root <dir>', 'a backup root directory (layout detected)')
     .option('--json', 'print JSON')
-    .action(async (opts: { recipe?: string; root?: string; json?: boolean }) => {
+    .option('--no-cache', 'catalog every set afresh (do not read or write the list cache in the state directory)')
+    .action(async (opts: { recipe?: string; root?: string; json?: boolean; cache?: boolean }) => {
       setHandler(async () => (await import('./commands/list.js')).listCommand(opts));
     });
 

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { expandHome } from '../recipe/load.js';
+import { expandHome } from '../recipe/home.js';
 import { metadataValue } from './metadata.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { METACHAT_DUMP, METACHAT_RDB, parseDashedStamp, parseRecordedTime, stampInName, STORY_PORTAL_DIR } from './names.js';

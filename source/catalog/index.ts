@@ -2,19 +2,26 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { expandHome } from '../recipe/load.js';
+import { expandHome } from '../recipe/home.js';
 import { sanitizeText } from '../text/sanitize.js';
-import { METACHAT_DUMP, METACHAT_RDB, STORY_PORTAL_DIR } from './names.js';
+import { METACHAT_DUMP, METACHAT_RDB, PHYSICAL_BASE_DIR, STORY_PORTAL_DIR } from './names.js';
 import type { BackupSet, Layout } from './types.js';
-import { byRecordedTime, type ListOptions } from './sets.js';
+import { buildDirSet, byRecordedTime, type DirSetBuilder, type ListOptions } from './sets.js';
 import { classifyPath, encryptedName, readEntries, rootError, type Entry } from './files.js';
 import { listMetachat } from './layouts/metachat.js';
 import { listStoryPortal } from './layouts/story-portal.js';
 import { listFlat } from './layouts/flat.js';
-import { listPhysical, PHYSICAL_BASE_DIR } from './layouts/physical.js';
+import type { verifyBackupSet as verifyBackupSetImpl } from './verify.js';
 
 export type { BackupComponent, BackupSet, Layout } from './types.js';
-export { verifyBackupSet } from './verify.js';
+
+/**
+ * Deep verification (verify.ts), loaded on first use: listing needs none of the verifiers (execa,
+ * tar, zlib), and `list` and the guide's first screen should not pay for loading them.
+ */
+export async function verifyBackupSet(...args: Parameters<typeof verifyBackupSetImpl>): ReturnType<typeof verifyBackupSetImpl> {
+  return (await import('./verify.js')).verifyBackupSet(...args);
+}
 export { classifyPath } from './files.js';
 export { findBackupSet, loadBackupSetFromPath, nearestIds } from './find.js';
 export { pairByTime, type ListOptions } from './sets.js';
@@ -25,6 +32,8 @@ export interface ListResult {
   layout: Layout;
   /** Notes about the root itself (ignored files, other databases, files without a recorded time). */
   warnings: string[];
+  /** With `cache`: set directories answered from the list cache, cataloged afresh, and why the cache file was not used. */
+  cacheStats?: { hits: number; misses: number; ignored?: string };
 }
 
 export const SUPPORTED_LAYOUTS_HELP = [
@@ -87,11 +96,18 @@ export async function listBackupSets(opts: ListOptions): Promise<ListResult> {
     });
   }
   const warnings: string[] = [];
+  // The list cache answers set directories (story-portal, flat set dirs); loose files are cheap.
+  const cache =
+    opts.cache && (layout === 'story-portal' || layout === 'flat')
+      ? await (await import('./list-cache.js')).openListCache(root)
+      : undefined;
+  const dirSet: DirSetBuilder = cache ? (...a) => cache.dirSet(...a) : buildDirSet;
   let sets: BackupSet[];
-  if (layout === 'story-portal') sets = await listStoryPortal(root, entries, warnings);
+  if (layout === 'story-portal') sets = await listStoryPortal(root, entries, warnings, dirSet);
   else if (layout === 'metachat') sets = await listMetachat(root, opts, warnings);
-  else if (layout === 'physical') sets = await listPhysical(root, entries, warnings);
-  else sets = await listFlat(root, entries, opts, warnings);
+  else if (layout === 'physical') sets = await (await import('./layouts/physical.js')).listPhysical(root, entries, warnings);
+  else sets = await listFlat(root, entries, opts, warnings, dirSet);
   sets.sort(byRecordedTime);
-  return { sets, layout, warnings };
+  if (cache) await cache.save();
+  return { sets, layout, warnings, ...(cache ? { cacheStats: { ...cache.stats } } : {}) };
 }

@@ -108,3 +108,6 @@ export function formatUtc(isoTime: string): string {
     .replace(/\.\d{3}Z$/, '')
     .replace(/Z$/, '');
 }
+
+/** The physical layout's directory of base backups (<root>/base/<stamp>/): layouts/physical.ts. */
+export const PHYSICAL_BASE_DIR = 'base';

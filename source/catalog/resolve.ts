@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { raCommand } from '../text/next.js';
 import { UsageError } from '../errors.js';
-import { discoverRecipes, resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
+import type { LoadedRecipe } from '../recipe/load.js';
 import { COMPONENT_KINDS, type ComponentKind, type Layout } from './types.js';
 
 /** Where a command looks for backups: a recipe's `backups`, or a bare --root. */
@@ -23,7 +23,8 @@ export interface BackupSource {
  */
 export async function resolveBackupSource(opts: { recipe?: string; root?: string }): Promise<BackupSource | undefined> {
   if (opts.recipe) {
-    const loaded = await resolveRecipe(opts.recipe);
+    // The recipe parser (yaml, zod) is loaded only when a recipe is named: `list --root` needs none.
+    const loaded = await (await import('../recipe/load.js')).resolveRecipe(opts.recipe);
     const r = loaded.recipe;
     const expect = COMPONENT_KINDS.filter((k) => r.components[k] !== undefined);
     return {
@@ -44,7 +45,7 @@ export async function resolveBackupSource(opts: { recipe?: string; root?: string
 export async function needSourceError(command: string, extra = '', args: string[] = []): Promise<UsageError> {
   let known: string[] = [];
   try {
-    known = (await discoverRecipes()).filter((e) => e.loaded).map((e) => e.name);
+    known = (await (await import('../recipe/load.js')).discoverRecipes()).filter((e) => e.loaded).map((e) => e.name);
   } catch {
     // discovery is a hint only
   }

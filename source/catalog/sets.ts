@@ -19,7 +19,15 @@ export interface ListOptions {
   database?: string;
   /** metachat / flat: components this close in time form one set (default 30). */
   pairWindowMinutes?: number;
+  /**
+   * `list` only: answer set directories from the cache in the state directory when nothing they
+   * summarise changed (list-cache.ts). Never for verify, plan or restore.
+   */
+  cache?: boolean;
 }
+
+/** Catalogs one set directory: buildDirSet, or the list cache in front of it. */
+export type DirSetBuilder = (dir: string, root: string, layout: Layout, nameTime: string | undefined) => ReturnType<typeof buildDirSet>;
 
 export const DEFAULT_WINDOW_MINUTES = 30;
 

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { warnUnfinished } from '../journal/detect.js';
 import { listBackupSets } from '../catalog/index.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { formatUtc } from '../catalog/names.js';
@@ -10,14 +9,16 @@ import { ExitCode } from '../exit-codes.js';
 import { assessBackupHealth, healthCell } from '../health/backups.js';
 import { createOutput, formatAge, formatBytes, paint } from '../output.js';
 import { RestoreAssistantError } from '../errors.js';
-import { listOffsite } from '../offsite/index.js';
-import { offsiteUrl } from '../offsite/client.js';
-import { mergeListings } from '../offsite/pick.js';
+import { byRecordedTime } from '../catalog/sets.js';
+import type { OffsiteListing } from '../offsite/catalog.js';
+import type { SetWhere } from '../offsite/index.js';
 
 export interface ListCommandOptions {
   recipe?: string;
   root?: string;
   json?: boolean;
+  /** false (--no-cache): catalog every set afresh, without reading or writing the list cache. */
+  cache?: boolean;
 }
 
 function componentsCell(set: BackupSet): string {
@@ -46,12 +47,24 @@ export function renderTable(header: string[], rows: string[][]): string[] {
   return [line(header), ...rows.map(line)];
 }
 
+/** Without an off-site source: the local sets, one per id, newest first (as offsite/pick.ts mergeListings). */
+function localOnly(sets: BackupSet[]): Array<{ set: BackupSet; where: SetWhere }> {
+  const out = new Map<string, { set: BackupSet; where: SetWhere }>();
+  for (const s of sets) out.set(s.id, { set: s, where: 'local' });
+  return [...out.values()].sort((a, b) => byRecordedTime(a.set, b.set));
+}
+
 /** `restore-assistant list`: backup sets newest first (by the time each records), never hashing. */
 export async function listCommand(opts: ListCommandOptions): Promise<number> {
   const out = createOutput();
   const source = await resolveBackupSource(opts);
   if (!source) throw await needSourceError('list');
-  if (source.recipe) await warnUnfinished(source.recipe, opts.recipe ?? source.recipe.file, (t) => process.stderr.write(`${t}\n`));
+  // The journal, off-site and PITR modules are loaded only when the source needs them: a plain
+  // `list --root` starts without the AWS SDK, the recipe parser or the runner.
+  if (source.recipe) {
+    const { warnUnfinished } = await import('../journal/detect.js');
+    await warnUnfinished(source.recipe, opts.recipe ?? source.recipe.file, (t) => process.stderr.write(`${t}\n`));
+  }
   if (await isPhysicalSource(source)) return (await import('./pitr.js')).pitrListCommand(source, opts);
   const listLocal = (): ReturnType<typeof listBackupSets> =>
     listBackupSets({
@@ -59,10 +72,14 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
       layout: source.layout,
       ...(source.database ? { database: source.database } : {}),
       ...(source.pairWindowMinutes ? { pairWindowMinutes: source.pairWindowMinutes } : {}),
+      cache: opts.cache !== false,
     });
   // With an off-site source: the bucket's sets too (one paged listing, nothing downloaded), and a
   // local root that does not exist (a rebuilt host) is an empty local side, not an error.
   const offsiteSource = source.recipe?.recipe.backups.offsite;
+  const offsiteMod = offsiteSource
+    ? await Promise.all([import('../offsite/index.js'), import('../offsite/client.js'), import('../offsite/pick.js')])
+    : undefined;
   const [localResult, offsite] = await Promise.all([
     offsiteSource
       ? listLocal().catch((error: unknown) => {
@@ -70,9 +87,16 @@ export async function listCommand(opts: ListCommandOptions): Promise<number> {
           return { sets: [], layout: source.layout === 'auto' ? ('flat' as const) : source.layout, warnings: [`local: ${error.message}`] };
         })
       : listLocal(),
-    source.recipe && offsiteSource ? listOffsite(source.recipe) : Promise.resolve(undefined),
+    source.recipe && offsiteMod ? offsiteMod[0].listOffsite(source.recipe) : Promise.resolve<OffsiteListing | undefined>(undefined),
   ]);
-  const merged = mergeListings(localResult.sets, offsite);
+  const c = 'cacheStats' in localResult ? localResult.cacheStats : undefined;
+  if (process.env['RESTORE_ASSISTANT_DEBUG'] && c) {
+    process.stderr.write(
+      `list cache: ${c.hits} set(s) from the cache, ${c.misses} cataloged${c.ignored ? ` (cache file: ${c.ignored})` : ''}\n`,
+    );
+  }
+  const merged = offsiteMod ? offsiteMod[2].mergeListings(localResult.sets, offsite) : localOnly(localResult.sets);
+  const offsiteUrl = offsiteMod?.[1].offsiteUrl ?? ((): string => '');
   const where = new Map(merged.map((m) => [m.set.id, m.where]));
   const result = {
     sets: merged.map((m) => m.set),

@@ -57,17 +57,25 @@ function median(values: number[]): number | null {
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
+/**
+ * Sizes of `kind` in the (at most `count`) sets after `index` that carry it. Stops at `count`: the
+ * whole tail for every set made a listing of 1,000 sets quadratic.
+ */
+function previousSizes(sets: BackupSet[], index: number, kind: ComponentKind, count: number): number[] {
+  const out: number[] = [];
+  for (let j = index + 1; j < sets.length && out.length < count; j++) {
+    const x = sets[j]?.components.find((y) => y.kind === kind);
+    if (x) out.push(x.size);
+  }
+  return out;
+}
+
 /** The checks one set fails (size_drop against the sets after it in the list, time_skew, checksum_missing). */
 export function setProblems(sets: BackupSet[], index: number, t: HealthThresholds = DEFAULT_HEALTH): HealthProblem[] {
   const set = sets[index] as BackupSet;
   const out: HealthProblem[] = [];
   for (const c of set.components) {
-    const previous = sets
-      .slice(index + 1)
-      .map((s) => s.components.find((x) => x.kind === c.kind))
-      .filter((x): x is NonNullable<typeof x> => x !== undefined)
-      .slice(0, t.compareLast)
-      .map((x) => x.size);
+    const previous = previousSizes(sets, index, c.kind, t.compareLast);
     const m = median(previous);
     if (m !== null && m > 0 && c.size < m * (1 - t.sizeDropPercent / 100)) {
       out.push({
@@ -135,12 +143,7 @@ export function assessBackupHealth(sets: BackupSet[], thresholds: Partial<Health
     const s = sets[idx] as BackupSet;
     const c = s.components.find((x) => x.kind === kind);
     if (!c) continue;
-    const previous = sets
-      .slice(idx + 1)
-      .map((x) => x.components.find((y) => y.kind === kind))
-      .filter((x): x is NonNullable<typeof x> => x !== undefined)
-      .slice(0, t.compareLast)
-      .map((x) => x.size);
+    const previous = previousSizes(sets, idx, kind, t.compareLast);
     newest.push({ component: kind, setId: s.id, time: c.time ?? s.time, size: c.size, medianOfPrevious: median(previous) });
   }
   return {

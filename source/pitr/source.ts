@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackupSource } from '../catalog/resolve.js';
-import { expandHome, type LoadedRecipe } from '../recipe/load.js';
+import { expandHome } from '../recipe/home.js';
+import type { LoadedRecipe } from '../recipe/load.js';
 
 /** A recipe or root whose backups are base backups + a WAL archive (layout physical, or auto with a base/ dir of directories). */
 export async function isPhysicalSource(source: BackupSource): Promise<boolean> {

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { raCommand } from '../text/next.js';
 import { readFile, readdir, stat } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { isMap, isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { RecipeError } from '../errors.js';
 import { recipeSchema, type Recipe } from './schema.js';
+import { expandHome } from './home.js';
 
 export interface LoadedRecipe {
   recipe: Recipe;
@@ -24,11 +24,8 @@ export interface RecipeProblem {
   message: string;
 }
 
-export function expandHome(p: string): string {
-  if (p === '~') return os.homedir();
-  if (p.startsWith('~/')) return path.join(os.homedir(), p.slice(2));
-  return p;
-}
+/** `~` expansion lives in ./home.ts (no yaml or zod behind it); re-exported for existing importers. */
+export { expandHome };
 
 function pathLabel(p: ReadonlyArray<PropertyKey>): string {
   return (

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { expandHome } from '../recipe/load.js';
+import { expandHome } from '../recipe/home.js';
 import type { Recipe } from '../recipe/schema.js';
 
 /**

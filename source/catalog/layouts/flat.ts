@@ -10,48 +10,59 @@ import {
   pairByTime,
   readMetadata,
   timedSets,
+  type DirSetBuilder,
   type ListOptions,
   type Timed,
 } from '../sets.js';
 import { classifyPath, readEntries, type Entry } from '../files.js';
+import { LIST_CONCURRENCY, mapLimit } from '../pool.js';
 
 /** The flat layout: any recognised component files in one directory (or one per set), paired by time. */
 
-export async function listFlat(root: string, entries: Entry[], opts: ListOptions, warnings: string[]): Promise<BackupSet[]> {
+export async function listFlat(
+  root: string,
+  entries: Entry[],
+  opts: ListOptions,
+  warnings: string[],
+  dirSet: DirSetBuilder = buildDirSet,
+): Promise<BackupSet[]> {
   const sets: BackupSet[] = [];
   const sumsFiles = await loadSums(root, entries, warnings, '');
   const items: Timed[] = [];
   const untimed: Array<{ c: BackupComponent; w: string[] }> = [];
   const componentWarnings = new Map<BackupComponent, string[]>();
-  for (const e of entries) {
-    if (!e.isDir && !e.isFile) continue;
+  // Each entry is independent: read a few dozen at once, then assemble in the order of the names.
+  const found = await mapLimit(entries, LIST_CONCURRENCY, async (e) => {
+    if (!e.isDir && !e.isFile) return undefined;
     const cls = await classifyPath(e.full, e.isDir, true);
     if (cls) {
       const w: string[] = [];
       const c = await makeComponent(e.full, e.isDir, cls, sumsFiles, w, e.name);
-      const stamp = stampInName(e.name);
-      if (stamp) {
-        c.time = stamp.iso;
-        componentWarnings.set(c, w);
-        items.push({ component: c, stamp: stamp.stamp, time: Date.parse(stamp.iso) });
-      } else {
-        untimed.push({ c, w });
-      }
-      continue;
+      return { kind: 'component' as const, e, c, w };
     }
-    if (e.isDir) {
-      // A set directory of its own (components inside, time from metadata.txt or its name).
-      const inner = await readEntries(e.full).catch(() => [] as Entry[]);
-      let hasComponent = false;
-      for (const i of inner) if ((i.isFile || i.isDir) && (await classifyPath(i.full, i.isDir))) hasComponent = true;
-      if (!hasComponent) continue;
-      const stamp = stampInName(e.name);
-      const set = await buildDirSet(e.full, root, 'flat', stamp?.iso);
-      if ('noTime' in set) {
-        warnings.push(`${e.name}/ records no backup time (no metadata.txt "Backup Date", no YYYYMMDD_HHMMSS in its name): not listed`);
-        continue;
+    if (!e.isDir) return undefined;
+    // A set directory of its own (components inside, time from metadata.txt or its name).
+    const inner = await readEntries(e.full).catch(() => [] as Entry[]);
+    let hasComponent = false;
+    for (const i of inner) if (!hasComponent && (i.isFile || i.isDir) && (await classifyPath(i.full, i.isDir))) hasComponent = true;
+    if (!hasComponent) return undefined;
+    return { kind: 'set' as const, e, set: await dirSet(e.full, root, 'flat', stampInName(e.name)?.iso) };
+  });
+  for (const f of found) {
+    if (!f) continue;
+    if (f.kind === 'component') {
+      const stamp = stampInName(f.e.name);
+      if (stamp) {
+        f.c.time = stamp.iso;
+        componentWarnings.set(f.c, f.w);
+        items.push({ component: f.c, stamp: stamp.stamp, time: Date.parse(stamp.iso) });
+      } else {
+        untimed.push({ c: f.c, w: f.w });
       }
-      sets.push(set);
+    } else if ('noTime' in f.set) {
+      warnings.push(`${f.e.name}/ records no backup time (no metadata.txt "Backup Date", no YYYYMMDD_HHMMSS in its name): not listed`);
+    } else {
+      sets.push(f.set);
     }
   }
   if (untimed.length > 0) {

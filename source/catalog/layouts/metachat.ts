@@ -3,6 +3,7 @@ import { METACHAT_DUMP, METACHAT_RDB, parseCompactStamp } from '../names.js';
 import type { BackupComponent, BackupSet } from '../types.js';
 import { DEFAULT_WINDOW_MINUTES, loadSums, makeComponent, pairByTime, timedSets, type ListOptions, type Timed } from '../sets.js';
 import { classifyPath, encryptedName, readEntries, type Entry } from '../files.js';
+import { LIST_CONCURRENCY, mapLimit } from '../pool.js';
 
 /** The metachat layout: <db>_<YYYYMMDD_HHMMSS>.dump and redis dumps in one directory, paired by time. */
 
@@ -23,45 +24,43 @@ export async function listMetachat(root: string, opts: ListOptions, warnings: st
     const sumsWarnings: string[] = [];
     const sumsFiles = await loadSums(dir, entries, sumsWarnings, `${sub}/`);
     warnings.push(...sumsWarnings);
-    for (const e of entries) {
-      if (!e.isFile && !e.isDir) continue;
-      if (e.name.endsWith('.sha256') || /^sha256sums(\.txt)?$/i.test(e.name)) continue;
+    // Each file is independent: read a few dozen at once, then keep the results (and warnings) in name order.
+    const found = await mapLimit(entries, LIST_CONCURRENCY, async (e): Promise<{ warn?: string; item?: Timed; w?: string[] }> => {
+      if (!e.isFile && !e.isDir) return {};
+      if (e.name.endsWith('.sha256') || /^sha256sums(\.txt)?$/i.test(e.name)) return {};
       const label = `${sub}/${e.name}`;
       if (sub === 'postgres') {
         const m = METACHAT_DUMP.exec(e.isFile ? encryptedName(e.name).plain : e.name);
         const stampTime = m ? parseCompactStamp(m[2]!) : undefined;
         if (!m || !stampTime || (e.isDir && m[3]) || (e.isFile && !m[3])) {
-          if (e.isFile || e.isDir) warnings.push(`${label} does not match <db>_<YYYYMMDD_HHMMSS>.dump (ignored)`);
-          continue;
+          return { warn: `${label} does not match <db>_<YYYYMMDD_HHMMSS>.dump (ignored)` };
         }
         const db = m[1]!;
         if (opts.database && db !== opts.database) {
           otherDbs.add(db);
-          continue;
+          return {};
         }
         const cls = await classifyPath(e.full, e.isDir);
-        if (!cls) {
-          warnings.push(`${label} is not a pg_dump directory (no toc.dat; ignored)`);
-          continue;
-        }
+        if (!cls) return { warn: `${label} is not a pg_dump directory (no toc.dat; ignored)` };
         const w: string[] = [];
         const c = await makeComponent(e.full, e.isDir, cls, sumsFiles, w, label);
         c.database = db;
         c.time = stampTime;
-        componentWarnings.set(c, w);
-        items.push({ component: c, stamp: m[2]!, time: Date.parse(stampTime) });
-      } else {
-        const m = METACHAT_RDB.exec(encryptedName(e.name).plain);
-        const stampTime = m ? parseCompactStamp(m[1]!) : undefined;
-        if (!m || !stampTime || !e.isFile) {
-          warnings.push(`${label} does not match dump_<YYYYMMDD_HHMMSS>.rdb (ignored)`);
-          continue;
-        }
-        const w: string[] = [];
-        const c = await makeComponent(e.full, false, { kind: 'redis', format: 'redis-rdb' }, sumsFiles, w, label);
-        c.time = stampTime;
-        componentWarnings.set(c, w);
-        items.push({ component: c, stamp: m[1]!, time: Date.parse(stampTime) });
+        return { item: { component: c, stamp: m[2]!, time: Date.parse(stampTime) }, w };
+      }
+      const m = METACHAT_RDB.exec(encryptedName(e.name).plain);
+      const stampTime = m ? parseCompactStamp(m[1]!) : undefined;
+      if (!m || !stampTime || !e.isFile) return { warn: `${label} does not match dump_<YYYYMMDD_HHMMSS>.rdb (ignored)` };
+      const w: string[] = [];
+      const c = await makeComponent(e.full, false, { kind: 'redis', format: 'redis-rdb' }, sumsFiles, w, label);
+      c.time = stampTime;
+      return { item: { component: c, stamp: m[1]!, time: Date.parse(stampTime) }, w };
+    });
+    for (const f of found) {
+      if (f.warn) warnings.push(f.warn);
+      if (f.item) {
+        componentWarnings.set(f.item.component, f.w ?? []);
+        items.push(f.item);
       }
     }
   }

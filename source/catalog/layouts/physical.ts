@@ -6,7 +6,7 @@ import { parseLabel, parseLabelTime, parseLsn } from '../../pitr/wal.js';
 import { sanitizeText } from '../../text/sanitize.js';
 import { readSmallText } from '../checksums.js';
 import { readEntries, type Entry } from '../files.js';
-import { parseRecordedTime } from '../names.js';
+import { parseRecordedTime, PHYSICAL_BASE_DIR } from '../names.js';
 import { checkTarEntry } from '../tar-safety.js';
 import type { BackupComponent, BackupSet } from '../types.js';
 
@@ -20,7 +20,7 @@ import type { BackupComponent, BackupSet } from '../types.js';
  * names are judged by tar-safety before anything is believed.
  */
 
-export const PHYSICAL_BASE_DIR = 'base';
+export { PHYSICAL_BASE_DIR };
 const BASE_TAR = /^base\.tar(\.gz)?$/;
 const WAL_TAR = /^pg_wal\.tar(\.gz)?$/;
 const TABLESPACE_TAR = /^\d+\.tar(\.gz)?$/;

@@ -1,12 +1,18 @@
 import { parseDashedStamp, STORY_PORTAL_DIR } from '../names.js';
 import type { BackupSet } from '../types.js';
 import type { Entry } from '../files.js';
-import { buildDirSet } from '../sets.js';
+import { LIST_CONCURRENCY, mapLimit } from '../pool.js';
+import { buildDirSet, type DirSetBuilder } from '../sets.js';
 
 /** The story-portal layout: one directory per set, named by its time. */
 
-export async function listStoryPortal(root: string, entries: Entry[], warnings: string[]): Promise<BackupSet[]> {
-  const sets: BackupSet[] = [];
+export async function listStoryPortal(
+  root: string,
+  entries: Entry[],
+  warnings: string[],
+  dirSet: DirSetBuilder = buildDirSet,
+): Promise<BackupSet[]> {
+  const dirs: Array<{ e: Entry; nameTime: string }> = [];
   for (const e of entries) {
     if (!e.isDir) continue;
     const nameTime = parseDashedStamp(e.name);
@@ -14,9 +20,9 @@ export async function listStoryPortal(root: string, entries: Entry[], warnings: 
       if (STORY_PORTAL_DIR.test(e.name)) warnings.push(`${e.name}/ is not a valid date (ignored)`);
       continue;
     }
-    const set = await buildDirSet(e.full, root, 'story-portal', nameTime);
-    if ('noTime' in set) continue;
-    sets.push(set);
+    dirs.push({ e, nameTime });
   }
-  return sets;
+  // Sets are independent: catalog a few dozen at once (the order of the result is the order of the names).
+  const built = await mapLimit(dirs, LIST_CONCURRENCY, ({ e, nameTime }) => dirSet(e.full, root, 'story-portal', nameTime));
+  return built.filter((s): s is BackupSet => !('noTime' in s));
 }
