@@ -8,6 +8,8 @@ const benches: Record<string, () => Promise<void>> = {
   'plain-parallel': async () => (await import('./plain-parallel.js')).runPlainParallelBench(),
   pitr: async () => (await import('./pitr.js')).runPitrBench(),
   offsite: async () => (await import('./offsite.js')).runOffsiteBench(),
+  list: async () => (await import('./list.js')).runListBench(),
+  'first-frame': async () => (await import('./first-frame.js')).runFirstFrameBench(),
 };
 
 async function main(): Promise<void> {

@@ -1,7 +1,6 @@
 import { UsageError } from '../errors.js';
 import { raCommand } from '../text/next.js';
-import { warnUnfinished } from '../journal/detect.js';
-import { resolveRecipe, type LoadedRecipe } from '../recipe/load.js';
+import type { LoadedRecipe } from '../recipe/load.js';
 import { ownProcessSignals } from '../session/signals.js';
 
 /**
@@ -63,10 +62,16 @@ async function guideOwned(
   io: GuideIo,
   interrupts: { subscribe: (fn: () => void) => () => boolean },
 ): Promise<number> {
+  // The first frame comes first (issue 14: under 0.5 s): everything not needed to draw it is loaded
+  // later, when a screen asks for it (session/guide-deps.ts). With --recipe, the recipe and the
+  // journal are read before the screens start; a guided restore over an unfinished run is refused
+  // (the session, before it verifies).
   let pinned: LoadedRecipe | undefined;
-  if (opts.recipe) pinned = await resolveRecipe(opts.recipe);
-  // Said before the screens start; a guided restore over it is refused (the session, before it verifies).
-  if (pinned && opts.recipe) await warnUnfinished(pinned, opts.recipe, (t) => io.stderr.write(`${t}\n`), io.env);
+  if (opts.recipe) {
+    const [{ resolveRecipe }, { warnUnfinished }] = await Promise.all([import('../recipe/load.js'), import('../journal/detect.js')]);
+    pinned = await resolveRecipe(opts.recipe);
+    await warnUnfinished(pinned, opts.recipe, (t) => io.stderr.write(`${t}\n`), io.env);
+  }
 
   // Loaded only on a terminal: Ink and React are not needed by the non-interactive commands.
   const [{ runGuide }, { createGuideDeps }] = await Promise.all([import('../ui/run-guide.js'), import('../session/guide-deps.js')]);

@@ -1,17 +1,13 @@
 import path from 'node:path';
-import { listBackupSets } from '../catalog/index.js';
-import { readHistory, type HistoryRun } from '../evidence/history.js';
-import { renderReport } from '../evidence/report.js';
-import { discoverRecipes, recipeDirs, type LoadedRecipe } from '../recipe/load.js';
+import type { readHistory, HistoryRun } from '../evidence/history.js';
+import type { LoadedRecipe } from '../recipe/load.js';
 import { evidenceDir } from '../state/paths.js';
 import { sanitizeText } from '../text/sanitize.js';
 import type { BackupSet } from '../catalog/types.js';
 import type { Plan } from '../plan/types.js';
 import type { GuideDeps, GuideHistoryEntry, GuideMode, GuideRtoTrend, RecipeChoice, SetListing } from '../ui/types.js';
-import { openSession, type Session } from './session.js';
-import { guidePitr, type GuidePitr } from './guide-pitr.js';
-import { guideListing, needsStaging, stageForGuide } from './guide-offsite.js';
-import { releaseStaged, stagedEvents } from '../offsite/index.js';
+import type { Session } from './session.js';
+import type { GuidePitr } from './guide-pitr.js';
 
 /**
  * The guided flow's side effects (the `GuideDeps` the screens see), on top of the restore session:
@@ -20,6 +16,10 @@ import { releaseStaged, stagedEvents } from '../offsite/index.js';
  *
  * One session per recipe and mode: choosing another recipe or mode disposes of the previous one
  * (its locks released, a drill's scratch services removed); `dispose()` ends the last one.
+ *
+ * Every module behind a method (the recipe parser, the catalog, evidence, the session with the
+ * engine, listr2, the verifiers and the AWS SDK) is imported when the method is first called, not
+ * with this file: the guide draws its first screen before any of them is loaded.
  */
 
 export interface RealGuideDeps extends GuideDeps {
@@ -58,6 +58,8 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
 
   /** The session for this recipe and mode (a new one, after disposing of the previous, when either changed). */
   const sessionFor = async (loaded: LoadedRecipe, mode: GuideMode): Promise<Session> => {
+    // Loaded on first use (the engine, listr2, verifiers, the AWS SDK): not before the first screen.
+    const { openSession } = await import('./session.js');
     // A job still starting when the guide ended (Ctrl-C, a signal) must not open a session nobody disposes of.
     if (disposed) throw new Error('the guide has ended');
     const key = `${loaded.file}|${loaded.digest}|${mode}`;
@@ -77,21 +79,41 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
   const toRelease: BackupSet[] = [];
   const releaseAll = async (): Promise<string[]> => {
     const lines: string[] = [];
-    for (const set of toRelease.splice(0)) {
+    const sets = toRelease.splice(0);
+    if (sets.length === 0) return lines;
+    const { releaseStaged } = await import('../offsite/index.js');
+    for (const set of sets) {
       const line = await releaseStaged(set).catch((e: unknown) => `Staged copy not removed: ${String(e)}`);
       if (line) lines.push(sanitizeText(line));
     }
     return lines;
   };
   /** Point-in-time restores (physical layout): their own session (pitr/session.ts), one at a time. */
-  const pitr: GuidePitr = guidePitr({ env, commandLine, isDisposed: () => disposed });
+  // guide-pitr.ts (pitr/session, the engine) is loaded when a recipe is first listed, not before the
+  // first screen; a plan it owns exists only once it is loaded.
+  let pitrLoaded: GuidePitr | undefined;
+  let pitrLoading: Promise<GuidePitr> | undefined;
+  const loadPitr = (): Promise<GuidePitr> =>
+    (pitrLoading ??= import('./guide-pitr.js').then((m) => (pitrLoaded = m.guidePitr({ env, commandLine, isDisposed: () => disposed }))));
+  const pitr: GuidePitr = {
+    list: async (loaded) => (await loadPitr()).list(loaded),
+    prepare: async (...a: Parameters<GuidePitr['prepare']>) => (await loadPitr()).prepare(...a),
+    owns: (plan) => pitrLoaded?.owns(plan) ?? false,
+    run: async (plan, o) => (await loadPitr()).run(plan, o),
+    dispose: async () => {
+      if (pitrLoading) await (await pitrLoading).dispose();
+    },
+  };
   const sessionOf = (mode: GuideMode): Session => {
     if (!current || current.session.mode !== mode) throw new Error(`no ${mode} session: the set was not verified or probed in this guide`);
     return current.session;
   };
 
-  const historyView = (loaded: LoadedRecipe): ReturnType<typeof readHistory> =>
-    readHistory(evidenceDir(loaded.recipe, env), { recipe: loaded.recipe.name, intervalDays: loaded.recipe.drill.intervalDays });
+  const historyView = async (loaded: LoadedRecipe): ReturnType<typeof readHistory> =>
+    (await import('../evidence/history.js')).readHistory(evidenceDir(loaded.recipe, env), {
+      recipe: loaded.recipe.name,
+      intervalDays: loaded.recipe.drill.intervalDays,
+    });
   const history = async (loaded: LoadedRecipe): Promise<GuideHistoryEntry[]> => {
     const view = await historyView(loaded);
     return view.runs
@@ -102,6 +124,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
 
   return {
     async listRecipes(extra) {
+      const { discoverRecipes, recipeDirs } = await import('../recipe/load.js');
       const found = await discoverRecipes(options.dirs ?? recipeDirs(env));
       const choices: RecipeChoice[] = [];
       const files = new Set<string>();
@@ -137,10 +160,12 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
       if (pitrListing) return pitrListing;
       const b = loaded.recipe.backups;
       if (b.offsite) {
+        const { guideListing } = await import('./guide-offsite.js');
         const listing = await guideListing(loaded, env);
         for (const s of listing.offsiteOnly) offsiteOnly.add(s);
         return listing.listing;
       }
+      const { listBackupSets } = await import('../catalog/index.js');
       const result = await listBackupSets({
         root: b.root,
         layout: b.layout,
@@ -155,6 +180,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
     async verify(loaded, listed, o) {
       const session = await sessionFor(loaded, o.mode);
       let set = real(listed);
+      const { needsStaging, stageForGuide } = await import('./guide-offsite.js');
       if (needsStaging(listed, offsiteOnly.has(listed)) && !staged.has(listed)) {
         // Only in the bucket, or encrypted: downloaded to staging (byte progress, ETA), its
         // checksums and decryption checked, before the local verification; a rejection here
@@ -169,6 +195,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
         staged.set(listed, set);
         // Recorded in the run's evidence (keys, ETags, sizes, sha256); released by this guide, not
         // by the session, whose release line would be written over the screen.
+        const { stagedEvents } = await import('../offsite/index.js');
         for (const e of stagedEvents(set)) session.note(e);
         toRelease.push(set);
       }
@@ -239,7 +266,7 @@ export function createGuideDeps(options: GuideDepsOptions = {}): RealGuideDeps {
     async runReport(entry) {
       if (!entry.dir) throw new Error(`run ${entry.runId} has no directory left in the evidence (only its history entry)`);
       // Rebuilt from events.jsonl (the same as `restore-assistant report DIR`); hostile text escaped.
-      const md = await renderReport(entry.dir, 'md');
+      const md = await (await import('../evidence/report.js')).renderReport(entry.dir, 'md');
       return md.split('\n').map((line) => sanitizeText(line));
     },
 
