@@ -43,12 +43,6 @@ export async function benchCli(dir: string): Promise<string> {
   return given ? path.resolve(given) : buildCli(dir);
 }
 
-export function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
-
 /** CPU seconds (user + system) a process has used so far, from /proc (undefined elsewhere). */
 export async function processCpuMs(pid: number): Promise<number | undefined> {
   try {

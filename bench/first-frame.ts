@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { spawn } from 'node-pty';
 import { writeBenchSection } from './benchmarks-doc.js';
-import { benchCli, machine, median, processCpuMs, repo } from './build-cli.js';
+import { median } from './common.js';
+import { benchCli, machine, processCpuMs, repo } from './build-cli.js';
 
 /**
  * The guide's first frame (issue 14: under 0.5 s after launch): the built CLI started in a real

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { writeBenchSection } from './benchmarks-doc.js';
-import { benchCli, machine, median } from './build-cli.js';
+import { median } from './common.js';
+import { benchCli, machine } from './build-cli.js';
 
 /**
  * `list` over 1,000 story-portal sets (issue 14: under 0.5 s), through the built CLI in its own

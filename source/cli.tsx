@@ -17,8 +17,9 @@ Environment:
   RESTORE_ASSISTANT_RECIPES   colon-separated directories searched for recipes (before ./recipes)
   RESTORE_ASSISTANT_EVIDENCE_DIR  evidence directory when a recipe names none
   XDG_STATE_HOME              default evidence lives in $XDG_STATE_HOME/restore-assistant/runs
-  RESTORE_ASSISTANT_STATE_DIR where the seal-signing key lives (default /var/lib/restore-assistant as
-                              root, else $XDG_STATE_HOME/restore-assistant)
+  RESTORE_ASSISTANT_STATE_DIR where the seal-signing key, the journal index and list's cache live
+                              (default /var/lib/restore-assistant as root, else
+                              $XDG_STATE_HOME/restore-assistant)
   NO_COLOR                    disable colour
   COLUMNS                     the width \`history\` fits its table to when stdout is not a terminal
 `;
