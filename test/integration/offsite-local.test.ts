@@ -141,6 +141,31 @@ describe('encrypted local sets, staging rules, drill --pick off-site', () => {
       .filter(Boolean)
       .map((l) => JSON.parse(l) as { kind?: string; outcome?: string; backup?: { id?: string } });
 
+  const argvSeen = new Set<string>();
+  /** Runs `fn` while sampling every process's argv (/proc/<pid>/cmdline): gpg and age run during it. */
+  async function watchArgv<T>(fn: () => Promise<T>): Promise<T> {
+    let running = true;
+    const sampler = (async () => {
+      while (running) {
+        for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+          if (!/^\d+$/.test(pid)) continue;
+          try {
+            argvSeen.add((await readFile(`/proc/${pid}/cmdline`)).toString('utf8').replace(/\0/g, ' '));
+          } catch {
+            // gone
+          }
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      return await fn();
+    } finally {
+      running = false;
+      await sampler;
+    }
+  }
+
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'ra-enc-local-it-'));
     mkdirSync(join(base, 'gnupg-test'), { mode: 0o700 });
@@ -248,8 +273,12 @@ describe('encrypted local sets, staging rules, drill --pick off-site', () => {
     expect(plan.stderr).toContain('Decrypted copy removed');
     expect(walk(join(base, 'staging'))).toEqual([]);
 
-    const sp = await cli(['restore', '--recipe', join(base, 'sp-verify.json'), '--backup', spId, '--yes']);
+    const sp = await watchArgv(() => cli(['restore', '--recipe', join(base, 'sp-verify.json'), '--backup', spId, '--yes']));
     expect(sp.code, show(sp)).toBe(0);
+    expect(
+      [...argvSeen].some((a) => a.includes('restore')),
+      'argv was sampled during the restore',
+    ).toBe(true);
     expect(await fingerprintPostgres(pg, DB)).toEqual(backupPg);
     expect(await fingerprintRedis(redis)).toEqual(backupRedis);
 
@@ -371,12 +400,13 @@ describe('encrypted local sets, staging rules, drill --pick off-site', () => {
     expect(drillRun!.events).toContain('it lives off-site');
   });
 
-  it('shows no passphrase, credential or database password in any output, evidence or staging file', async () => {
+  it('shows no passphrase, credential or database password in any output, evidence or staging file, or process argv', async () => {
     const secrets = [PASSPHRASE, s3.secretAccessKey, pg.password];
     const files = [...walk(join(base, 'evidence')), ...walk(join(base, 'state')), ...walk(join(base, 'staging'))];
     expect(files.length).toBeGreaterThan(0);
     for (const secret of secrets) {
       for (const o of outputs) expect(o.includes(secret), 'an output').toBe(false);
+      for (const a of argvSeen) expect(a.includes(secret), `argv: ${a.slice(0, 200)}`).toBe(false);
       for (const f of files) expect(readFileSync(f).includes(secret), f).toBe(false);
     }
     const left = await readdir(join(base, 'staging')).catch(() => [] as string[]);
