@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { sanitizeText } from '../text/sanitize.js';
 import { MetaCommandScanner, type MetaScanResult } from './meta-scan.js';
@@ -179,10 +181,23 @@ export class PlainSectionSplitter {
 
   /** Feed the next bytes of the script; returns what they hold, in order. */
   push(chunk: Buffer): SplitEvent[] {
-    const data = this.partial ? Buffer.concat([this.partial, chunk]) : chunk;
-    this.partial = undefined;
+    let data = chunk;
     let seg = 0;
     let start = 0;
+    if (this.partial) {
+      // Only the line cut at the previous chunk's end is joined (a copy of one line, not of the whole chunk).
+      const nl = chunk.indexOf(0x0a);
+      if (nl === -1) {
+        this.partial = Buffer.concat([this.partial, chunk]);
+        return this.take();
+      }
+      const head = Buffer.concat([this.partial, chunk.subarray(0, nl + 1)]);
+      this.partial = undefined;
+      const s = this.line(head, 0, head.length - 1, 0);
+      if (head.length > s) this.bytes(head.subarray(s));
+      data = chunk;
+      seg = start = nl + 1;
+    }
     for (;;) {
       const nl = data.indexOf(0x0a, start);
       if (nl === -1) break;
@@ -424,4 +439,15 @@ export class SectionScanWriter extends Writable {
     this.splitter.end();
     cb();
   }
+}
+
+/**
+ * Where the parallel restore of a plain dump stages everything after pre-data (engine/plain-split/,
+ * a private 0700 dir below it): the temp dir (TMPDIR, else /tmp). The preflight measures the same
+ * place (probe/, the disk checks), so a restore that would fill it is refused before it starts.
+ */
+export function splitStagingParent(env: NodeJS.ProcessEnv = process.env): string {
+  if (env === process.env) return os.tmpdir();
+  const t = env['TMPDIR'] ?? env['TMP'] ?? env['TEMP'];
+  return t && path.isAbsolute(t) ? path.resolve(t) : '/tmp';
 }

@@ -2,13 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { PlannedAction, PlannedCommand } from '../../actions/types.js';
-import { PlainSectionSplitter, type DumpEntry, type SplitEvent } from '../../catalog/plain-sections.js';
+import { PlainSectionSplitter, splitStagingParent, type DumpEntry, type SplitEvent } from '../../catalog/plain-sections.js';
 import { isDecompressionDamage, postgresSessionEnd } from '../../exec/diagnose.js';
 import type { Redactor } from '../../exec/redact.js';
 import { run, type CommandEvent, type RunResult } from '../../exec/run.js';
@@ -26,7 +25,8 @@ import { Scheduler, type Item } from './schedule.js';
  * grants dropped under --missing-roles skip-ownership; pg_dump's own `\restrict` pair dropped and
  * the run's key put first, engine/psql-guard.ts) and cut at pg_dump's section markers
  * (catalog/plain-sections.ts). Pre-data streams straight into one psql; everything after it is
- * spilled to one file in a private 0700 staging dir (never held in memory) and run from there:
+ * spilled to one file in a private 0700 staging dir (never held in memory; the preflight counts its
+ * room, probe/ splitStaging) and run from there:
  * table data on `jobs` connections as soon as pre-data is done, each index and non-FK constraint
  * once its table is loaded, partition index attachments in order, foreign keys on `jobs`
  * connections (never two on one table at once), and the rest in dump order on one connection.
@@ -53,13 +53,18 @@ export interface SplitHelpers {
   failure: (result: RunResult, redact: Redactor) => string;
   actionError: (message: string) => Error;
   interrupted: (what: string) => Error;
-  /** Parent of the private staging dir (default os.tmpdir()). */
+  /** Parent of the private staging dir (default splitStagingParent(): the temp dir, TMPDIR). */
   stagingParent?: string;
 }
 
 type ExecAction = Extract<PlannedAction, { type: 'exec' }>;
 
-const MiB = 1024 * 1024;
+/**
+ * Bytes in flight per stream (reads from the dump and the staging file, each connection's stdin):
+ * psql takes its input in pipe-sized pieces, so bigger buffers add memory, not speed (issue 14: the
+ * engine's peak RSS stays flat and under 150 MB whatever the dump's size).
+ */
+const CHUNK = 256 * 1024;
 
 /** "name" with embedded quotes doubled (a name from the dump is data, never SQL). */
 function quoteIdent(name: string): string {
@@ -68,7 +73,7 @@ function quoteIdent(name: string): string {
 
 /** One psql process fed through stdin; `runEntry` resolves once psql has run the entry (or ended). */
 class Connection {
-  readonly stdin = new PassThrough({ highWaterMark: MiB });
+  readonly stdin = new PassThrough({ highWaterMark: CHUNK });
   readonly result: Promise<RunResult>;
   ended = false;
   private waiting: { token: string; resolve: () => void } | undefined;
@@ -214,12 +219,12 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
   };
 
   try {
-    staging = await makeRunTempDir(h.emit, h.stepId, h.stagingParent ?? os.tmpdir(), 'restore-assistant-split-');
+    staging = await makeRunTempDir(h.emit, h.stepId, h.stagingParent ?? splitStagingParent(), 'restore-assistant-split-');
     spill = await createExclusive(path.join(staging, 'after-pre-data.sql'), 0o600, { read: true });
     const spillFh = spill;
     const read = async (start: number, end: number, sink: (b: Buffer) => Promise<void>): Promise<void> => {
       for (let at = start; at < end;) {
-        const n = Math.min(MiB, end - at);
+        const n = Math.min(CHUNK, end - at);
         const buf = Buffer.allocUnsafe(n);
         const { bytesRead } = await spillFh.read(buf, 0, n, at);
         if (bytesRead <= 0) throw new Error(`the staging file ended at ${at} of ${end}`);
@@ -276,7 +281,7 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
     };
 
     const sink = new Writable({
-      highWaterMark: MiB,
+      highWaterMark: CHUNK,
       write(chunk: Buffer, _enc, cb) {
         handle(splitter.push(chunk)).then(() => cb(), cb);
       },
@@ -286,7 +291,7 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
     });
 
     const hash = createHash('sha256');
-    const source = opened.fh.createReadStream({ highWaterMark: MiB, autoClose: false, start: 0 });
+    const source = opened.fh.createReadStream({ highWaterMark: CHUNK, autoClose: false, start: 0 });
     source.on('data', (chunk: Buffer | string) => {
       hash.update(chunk);
       readBytes += chunk.length;
