@@ -41,7 +41,8 @@ export function describeCheck(c: Check): string {
     return `SQL ${c.sql.query}${c.sql.expect !== undefined ? ` = ${c.sql.expect}` : ''}${c.sql.minRows !== undefined ? ` >= ${c.sql.minRows}` : ''}`;
   if ('redis' in c)
     return `redis ${c.redis.command.join(' ')}${c.redis.expect !== undefined ? ` = ${c.redis.expect}` : ''}${c.redis.min !== undefined ? ` >= ${c.redis.min}` : ''}`;
-  if ('promql' in c) return `PromQL ${c.promql.query} has >= ${c.promql.minSeries} series${c.promql.time ? ` at ${c.promql.time}` : ''}`;
+  if ('promql' in c)
+    return `PromQL ${c.promql.query} has >= ${c.promql.minSeries} series${c.promql.time ? ` at ${c.promql.time}` : c.promql.freshScrape === false ? ' at the newest stored sample (no new scrape needed)' : ''}`;
   return `${c.command.argv.map(shellQuote).join(' ')} exits ${c.command.expectExitCode}`;
 }
 

@@ -12,7 +12,8 @@ import { redisCliArgv } from '../targets/redis.js';
 /**
  * Health and data checks: http (status, body), tcp, sql (psql -At), redis (redis-cli), promql
  * (/api/v1/query) and command (exit code). Each attempt has its own timeout; a failed attempt
- * is retried `retries` times, `intervalSeconds` apart. SQL and Redis checks run in the
+ * is retried `retries` times, `intervalSeconds` apart (PromQL: polled faster within the same
+ * patience, retryDelaysMs). SQL and Redis checks run in the
  * component's exec context with the password from the recipe's passwordEnv, in the environment.
  */
 
@@ -167,26 +168,76 @@ async function redisAttempt(
   return { ok: true, detail: label };
 }
 
+/**
+ * When the restored data ends: the newest sample in Prometheus's head (/api/v1/status/tsdb
+ * headStats.maxTime, ms), which after a restart is the newest sample the restored WAL brought
+ * back (or a newer scrape). Undefined when the head is empty or the answer is not usable.
+ */
+async function newestSampleSeconds(base: string, signal: AbortSignal): Promise<number | undefined> {
+  const res = await fetch(`${base}/api/v1/status/tsdb`, { signal });
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  const body = (await res.json()) as { data?: { headStats?: { maxTime?: unknown; numSeries?: unknown } } };
+  const max = body.data?.headStats?.maxTime;
+  // An empty head reports the extreme int64 values; anything outside 2000 .. a day from now is not a sample time.
+  if (typeof max !== 'number' || !Number.isFinite(max) || max < 946_684_800_000 || max > Date.now() + 86_400_000) return undefined;
+  return max / 1000;
+}
+
 async function promqlAttempt(c: Extract<Check, { promql: unknown }>, recipe: Recipe, signal: AbortSignal): Promise<Attempt> {
   const t = recipe.components.prometheus;
   if (!t) return { ok: false, detail: 'the recipe has no prometheus component to query' };
-  const url = new URL(`${t.url.replace(/\/+$/, '')}/api/v1/query`);
+  const base = t.url.replace(/\/+$/, '');
+  const url = new URL(`${base}/api/v1/query`);
   url.searchParams.set('query', c.promql.query);
-  if (c.promql.time) url.searchParams.set('time', c.promql.time);
+  let at = '';
   try {
+    if (c.promql.time) url.searchParams.set('time', c.promql.time);
+    else if (c.promql.freshScrape === false) {
+      // Proved on the restored data: evaluated at its newest sample, not now (no new scrape needed).
+      const newest = await newestSampleSeconds(base, signal);
+      if (newest !== undefined) {
+        url.searchParams.set('time', String(newest));
+        at = ` at the newest stored sample (${new Date(newest * 1000).toISOString()})`;
+      } else at = ' now (no stored sample yet)';
+    }
     const res = await fetch(url, { signal });
     const body = (await res.json()) as { status?: string; error?: string; data?: { resultType?: string; result?: unknown } };
     if (res.status !== 200 || body.status !== 'success')
       return { ok: false, detail: `query failed: HTTP ${res.status}${body.error ? `: ${body.error}` : ''}` };
     const result = body.data?.result;
     const series = Array.isArray(result) ? result.length : result === undefined || result === null ? 0 : 1;
-    const detail = `${series} series for ${c.promql.query}`;
+    const detail = `${series} series for ${c.promql.query}${at}`;
     return series >= c.promql.minSeries
       ? { ok: true, detail }
       : { ok: false, detail: `${detail} (expected at least ${c.promql.minSeries})` };
   } catch (error) {
     return { ok: false, detail: `${url.origin}: ${errText(error)}` };
   }
+}
+
+/**
+ * The waits before each retry of a check. Most kinds wait `intervalSeconds` each time. A PromQL
+ * check (an HTTP GET: cheap) polls fast instead, 100 ms doubling up to min(2 s, intervalSeconds),
+ * as many times as fit in the same patience (retries x intervalSeconds): a scrape or a TSDB that
+ * comes up a moment later is seen a moment later, not up to an interval later, and a check never
+ * gives up sooner than its recipe says.
+ */
+export function retryDelaysMs(check: Check): number[] {
+  const interval = check.intervalSeconds * 1000;
+  if (!('promql' in check) || interval <= 100) return Array.from({ length: check.retries }, () => interval);
+  const budget = check.retries * interval;
+  const cap = Math.min(2000, interval);
+  const delays: number[] = [];
+  let spent = 0;
+  for (let d = 100; ; d = Math.min(cap, d * 2)) {
+    if (spent + d > budget) break;
+    delays.push(d);
+    spent += d;
+  }
+  return delays;
 }
 
 async function commandAttempt(
@@ -229,7 +280,8 @@ export async function runCheck(check: Check, ctx: CheckContext): Promise<CheckRe
   const env = ctx.env ?? process.env;
   const redact = recipeRedactor(recipe, env, ctx.redact ?? createRedactor());
   const started = performance.now();
-  const of = check.retries + 1;
+  const delays = retryDelaysMs(check);
+  const of = delays.length + 1;
   let last: Attempt = { ok: false, detail: 'not run' };
   let n = 0;
   for (n = 1; n <= of; n++) {
@@ -241,9 +293,10 @@ export async function runCheck(check: Check, ctx: CheckContext): Promise<CheckRe
     last = { ok: last.ok, detail: redact(last.detail) };
     ctx.onAttempt?.({ attempt: n, of, ok: last.ok, detail: last.detail });
     if (last.ok) break;
-    if (n < of && check.intervalSeconds > 0) {
+    const wait = delays[n - 1] ?? 0;
+    if (n < of && wait > 0) {
       try {
-        await delay(check.intervalSeconds * 1000, undefined, ctx.signal ? { signal: ctx.signal } : {});
+        await delay(wait, undefined, ctx.signal ? { signal: ctx.signal } : {});
       } catch {
         last = { ok: false, detail: `${last.detail}; interrupted` };
         break;

@@ -123,7 +123,7 @@ export async function buildDockerDemoWorld(opts: { evidenceDir: string; log?: (l
           sql: { query: "select count(*) from information_schema.tables where table_schema = 'app'", minRows: 1 },
         },
         { name: 'redis answers', redis: { command: ['PING'], expect: 'PONG' } },
-        { name: 'prometheus has series', promql: { query: 'up', minSeries: 1 } },
+        { name: 'prometheus has series', promql: { query: 'up', minSeries: 1, freshScrape: false } },
       ],
       objectives: { rtoMinutes: 15, rpoMinutes: 360 },
       drill: { intervalDays: 7 },

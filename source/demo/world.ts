@@ -140,7 +140,7 @@ export async function buildDemoWorld(opts: { evidenceDir: string; log?: (line: s
         { name: 'users table restored', sql: { query: 'select count(*) from app.users', minRows: 1 } },
         { name: 'comments table restored', sql: { query: 'select count(*) from app.comments', minRows: 1 } },
         { name: 'Redis has keys', redis: { command: ['DBSIZE'], min: 1 } },
-        { name: 'Prometheus has series', promql: { query: 'up', minSeries: 1 } },
+        { name: 'Prometheus has series', promql: { query: 'up', minSeries: 1, freshScrape: false } },
       ],
       objectives: { rtoMinutes: 15, rpoMinutes: 60 },
       drill: { intervalDays: 7 },

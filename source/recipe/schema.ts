@@ -205,6 +205,12 @@ export const checkSchema = z.union([
           query: z.string().min(1),
           minSeries: z.number().int().default(1),
           time: z.string().optional().describe('Evaluate at this time (RFC 3339 or Unix seconds) instead of now'),
+          freshScrape: z
+            .boolean()
+            .optional()
+            .describe(
+              'true (the default): evaluated now, so after a restore it waits for a new scrape; false: evaluated at the newest sample of the restored data (no scrape needed)',
+            ),
         })
         .strict(),
     })
