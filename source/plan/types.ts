@@ -117,7 +117,15 @@ export interface TargetFacts {
   };
   prometheus?: { ready?: boolean; error?: string };
   /** Free bytes where safety copies and restored files go, keyed by the directory that was measured. */
-  disk?: Array<{ component: 'postgres' | 'redis' | 'prometheus'; path: string; freeBytes: number; neededBytes: number; what: string }>;
+  disk?: Array<{
+    component: 'postgres' | 'redis' | 'prometheus';
+    path: string;
+    freeBytes: number;
+    neededBytes: number;
+    what: string;
+    /** Needed only when the plain dump is restored in parallel (the splitter's staging spill, engine/plain-split/). */
+    parallelOnly?: boolean;
+  }>;
   /** Safety copies earlier restores left on a disk that falls short (probe/copy-room.ts), for the refusal to name. */
   keptCopies?: Array<{ component: 'postgres' | 'redis' | 'prometheus'; location: string; bytes: number }>;
   /** Live data a rename cannot move aside (a mount point: its device differs from its parent's). */

@@ -66,7 +66,7 @@ export async function copyRoomFacts(
 ): Promise<Pick<TargetFacts, 'keptCopies' | 'moveAside'>> {
   const c = recipe.recipe.components;
   const out: Pick<TargetFacts, 'keptCopies' | 'moveAside'> = {};
-  const short = new Set((facts.disk ?? []).filter((d) => d.freeBytes < d.neededBytes).map((d) => d.component));
+  const short = new Set((facts.disk ?? []).filter((d) => !d.parallelOnly && d.freeBytes < d.neededBytes).map((d) => d.component));
 
   const moveAside: NonNullable<TargetFacts['moveAside']> = [];
   const mountPoint = async (kind: Kind, p: string): Promise<void> => {

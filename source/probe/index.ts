@@ -15,6 +15,7 @@ import * as pg from '../targets/postgres.js';
 import { redisCliArgv } from '../targets/redis.js';
 import { offlineRedisFacts, type OfflineRedisFacts } from '../targets/redis-config.js';
 import { restoreListDumpFacts, scanPlainDump, scanSqlStream } from './dump-scan.js';
+import { splitStagingParent } from '../catalog/plain-sections.js';
 import { copyRoomFacts } from './copy-room.js';
 import type { DumpFacts, Plan, PlanOptions, TargetFacts } from '../plan/types.js';
 
@@ -503,16 +504,58 @@ export async function freeBytes(p: string): Promise<{ path: string; free: number
   }
 }
 
+/**
+ * The staging spill of a parallel plain restore (engine/plain-split/: everything after pre-data,
+ * in a private dir under splitStagingParent()): when verification read the dump's structure and
+ * the splitter recognises it, the room it needs (at most the dump's uncompressed size) against the
+ * free space there. Counted only when the plan restores in parallel (preflightProblems' `parallel`).
+ * After the confirmation the need comes from the plan's facts when no verify report is at hand.
+ */
+async function splitStagingFact(
+  set: BackupSet,
+  verify: VerifyReport | undefined,
+  known: TargetFacts | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<NonNullable<TargetFacts['disk']>[number] | undefined> {
+  const comp = set.components.find((x) => x.kind === 'postgres');
+  if (!comp || (comp.format !== 'pg-plain' && comp.format !== 'pg-plain-gz')) return undefined;
+  const vf = verify?.components.find((x) => x.kind === 'postgres')?.facts;
+  const sections = vf?.['plainSections'] as { recognised?: unknown } | undefined;
+  let needed: number | undefined;
+  if (vf) {
+    if (sections?.recognised !== true) return undefined;
+    needed = typeof vf['uncompressedBytes'] === 'number' ? vf['uncompressedBytes'] : undefined;
+  } else needed = known?.disk?.find((d) => d.parallelOnly)?.neededBytes;
+  if (needed === undefined) return undefined;
+  const parent = splitStagingParent(env);
+  const f = await freeBytes(parent);
+  if (!f) return undefined;
+  return {
+    component: 'postgres',
+    path: parent,
+    freeBytes: f.free,
+    neededBytes: needed,
+    what: `the parallel restore's staging of the plain dump (everything after its pre-data, at most its ${needed} bytes of SQL) in a private directory created under ${parent}${f.path !== parent ? ` (on the file system of ${f.path})` : ''}`,
+    parallelOnly: true,
+  };
+}
+
 async function diskFacts(
   recipe: LoadedRecipe,
   set: BackupSet,
   facts: TargetFacts,
   verify: VerifyReport | undefined,
   safetyDir: string | undefined,
+  known: TargetFacts | undefined,
+  env: NodeJS.ProcessEnv,
 ): Promise<NonNullable<TargetFacts['disk']>> {
   const out: NonNullable<TargetFacts['disk']> = [];
   const c = recipe.recipe.components;
   const size = (kind: 'postgres' | 'redis' | 'prometheus'): number => set.components.find((x) => x.kind === kind)?.size ?? 0;
+  if (c.postgres) {
+    const staging = await splitStagingFact(set, verify, known, env);
+    if (staging) out.push(staging);
+  }
   if (c.redis && c.redis.exec.kind === 'host' && facts.redis?.dir && set.components.some((x) => x.kind === 'redis')) {
     const f = await freeBytes(facts.redis.dir);
     const needed = size('redis') * (facts.redis.appendonly ? 2 : 1);
@@ -708,7 +751,7 @@ export async function probeFacts(
     ...(prometheus ? { prometheus } : {}),
     probedAt: (opts.now?.() ?? new Date()).toISOString(),
   };
-  const disk = await diskFacts(recipe, set, facts, verify, opts.safetyDir);
+  const disk = await diskFacts(recipe, set, facts, verify, opts.safetyDir, opts.known, env);
   const inContainers = await containerFacts(recipe, set, facts, verify, { ...opts, redact });
   disk.push(...inContainers.disk);
   if (disk.length > 0) facts.disk = disk;
@@ -729,7 +772,11 @@ export function preflightProblems(
   recipe: LoadedRecipe,
   set: BackupSet,
   facts: TargetFacts,
-  options: Pick<PlanOptions, 'missingRoles'> & { only?: PlanOptions['only'] } = { missingRoles: 'fail' },
+  options: Pick<PlanOptions, 'missingRoles'> & {
+    only?: PlanOptions['only'];
+    /** The plain dump is restored in parallel: its staging spill counts (disk facts marked parallelOnly). */
+    parallel?: boolean;
+  } = { missingRoles: 'fail' },
 ): PreflightProblem[] {
   const problems: PreflightProblem[] = [];
   const c = recipe.recipe.components;
@@ -925,6 +972,17 @@ export function preflightProblems(
     });
   }
   for (const d of facts.disk ?? []) {
+    if (d.parallelOnly && (!options.parallel || !wants(d.component))) continue;
+    if (d.parallelOnly && d.freeBytes < d.neededBytes) {
+      problems.push({
+        code: 'disk-space',
+        component: d.component,
+        severity: 'error',
+        message: `Not enough free disk at ${d.path} for ${d.what}: ${d.freeBytes} bytes free, ${d.neededBytes} needed.`,
+        next: `Free space on the file system holding ${d.path}, or point TMPDIR at a directory with room, then re-run; or restore on one connection, which stages nothing: ${raCommand('restore', '--recipe', recipe.file, '--backup', set.id, '--jobs', '1')}`,
+      });
+      continue;
+    }
     if (d.freeBytes < d.neededBytes) {
       // Safety copies earlier restores left on that disk: what could be dropped, and how (by identity).
       const kept = (facts.keptCopies ?? []).filter((k) => k.component === d.component);
@@ -1003,6 +1061,7 @@ export async function runPreflight(
   const problems = preflightProblems(recipe, set, facts, {
     missingRoles: plan.options.missingRoles,
     ...(plan.options.only ? { only: plan.options.only } : {}),
+    parallel: plan.steps.some((st) => st.actions.some((a) => a.type === 'exec' && a.input?.parallel !== undefined)),
   });
   const before = plan.facts;
   const changed: string[] = [];

@@ -375,6 +375,7 @@ export function openSession(options: SessionOptions): Session {
       const blocking = preflightProblems(target, input.set, input.facts, {
         missingRoles: options.missingRoles,
         ...(options.only ? { only: options.only } : {}),
+        parallel: options.jobs > 1,
       }).filter((p) => p.severity === 'error');
       if (blocking.length > 0)
         throw preflightRefusal(blocking, redactor(), mode, surface, [
