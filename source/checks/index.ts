@@ -183,7 +183,9 @@ async function newestSampleSeconds(base: string, signal: AbortSignal): Promise<n
   const max = body.data?.headStats?.maxTime;
   // An empty head reports the extreme int64 values; anything outside 2000 .. a day from now is not a sample time.
   if (typeof max !== 'number' || !Number.isFinite(max) || max < 946_684_800_000 || max > Date.now() + 86_400_000) return undefined;
-  return max / 1000;
+  // A millisecond before it: a Prometheus stopped gracefully may end its series with staleness
+  // markers at the newest time, and a query evaluated there would see the series as gone.
+  return (max - 1) / 1000;
 }
 
 async function promqlAttempt(c: Extract<Check, { promql: unknown }>, recipe: Recipe, signal: AbortSignal): Promise<Attempt> {
