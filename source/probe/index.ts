@@ -979,7 +979,7 @@ export function preflightProblems(
         component: d.component,
         severity: 'error',
         message: `Not enough free disk at ${d.path} for ${d.what}: ${d.freeBytes} bytes free, ${d.neededBytes} needed.`,
-        next: `Free space on the file system holding ${d.path}, or point TMPDIR at a directory with room, then re-run; or restore on one connection, which stages nothing: ${raCommand('restore', '--recipe', recipe.file, '--backup', set.id, '--jobs', '1')}`,
+        next: `Free space on the file system holding ${d.path}, or point TMPDIR at a directory with room, then re-run; or restore on one connection, which stages nothing: \`${raCommand('restore', '--recipe', recipe.file, '--backup', set.id, '--jobs', '1')}\``,
       });
       continue;
     }

@@ -182,6 +182,12 @@ const SITES: Site[] = [
   },
   {
     file: 'source/probe/index.ts',
+    starts: '`Free space on the file system holding ${d.path}, or point TMPDIR',
+    elsewhere:
+      'room to stage a parallel plain restore (issue 14): the --jobs 1 restore, pasted, test/integration/split-staging-room.test.ts',
+  },
+  {
+    file: 'source/probe/index.ts',
     starts: '',
     elsewhere: 'room for safety copies (issue 11): the safety-copies drop command, test/integration/safety-copies.test.ts',
   },

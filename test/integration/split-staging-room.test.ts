@@ -108,8 +108,16 @@ describe('the parallel restore staging room', () => {
     });
     expect(r.code, r.stderr).toBe(ExitCode.preflightFailed);
     expect(r.stderr).toContain(`Not enough free disk at ${small}`);
-    expect(r.stderr).toMatch(/--jobs 1/);
     // Nothing was touched: the database is still the one there, with its rows.
+    expect(await pg.psql('SELECT count(*) FROM t', DB)).toBe('60000');
+    await pg.psql("INSERT INTO t VALUES (0, 'after the backup')", DB);
+
+    // The problem's Next: command, pasted (with the --yes the refused command had): one connection
+    // stages nothing, so the same tiny temp dir is enough and the restore goes through.
+    const pasted = /`restore-assistant (restore [^`]+--jobs 1)`/.exec(r.stderr)?.[1];
+    expect(pasted, r.stderr).toBe(`restore --recipe ${recipeFile} --backup ${set.id} --jobs 1`);
+    const again = await runCli([...pasted!.split(' '), '--yes'], { env: { [PW_ENV]: pg.password, TMPDIR: small } });
+    expect(again.code, again.stderr).toBe(0);
     expect(await pg.psql('SELECT count(*) FROM t', DB)).toBe('60000');
   }, 240_000);
 });
