@@ -12,7 +12,7 @@ import { raCommand } from '../text/next.js';
 import { sanitizeText } from '../text/sanitize.js';
 import { decryptFile } from './decrypt.js';
 import { StagingRejection, withSet } from './rejection.js';
-import { safeName, sha256File } from './stage.js';
+import { safeName, sha256File } from './staged-files.js';
 import { freeBytes, prepareStagingRoot, privateDir } from './staging-dir.js';
 
 /**

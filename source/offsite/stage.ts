@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { link, lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -18,6 +16,7 @@ import { sanitizeText } from '../text/sanitize.js';
 import { classifyName, encryptionOf, safeRelKey, type OffsiteSet } from './catalog.js';
 import { offsiteError, offsiteUrl, type ObjectInfo } from './client.js';
 import { decryptFile } from './decrypt.js';
+import { safeName, sha256File } from './staged-files.js';
 import { freeBytes, prepareStagingRoot, privateDir } from './staging-dir.js';
 import { StagingRejection, withSet, type StagingProblemCode } from './rejection.js';
 
@@ -48,17 +47,7 @@ interface StateFile {
   objects: Record<string, { etag: string; size: number; sha256?: string; versionId?: string; complete: boolean }>;
 }
 
-export const safeName = (id: string): string =>
-  id
-    .replace(/[^A-Za-z0-9._-]/g, '_')
-    .replace(/^\.+/, '_')
-    .slice(0, 120) || 'set';
-
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
+export { safeName, sha256File } from './staged-files.js';
 
 async function sizeOrZero(file: string): Promise<number> {
   try {
