@@ -1,8 +1,7 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, open, readFile, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,13 +17,13 @@ import {
   seedRedis,
   type World,
 } from '../../source/sandbox/index.js';
+import { cliBin } from '../support/cli.js';
 
 /**
  * Real backups from throwaway PostgreSQL / Redis / Prometheus in both audited layouts, damaged
  * copies of each kind, and what `list` / `verify` (library and built CLI) say about them.
  */
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DB = 'agentic_platform';
 const T_NEW = new Date('2026-01-18T01:45:13Z');
 const T_OLD = new Date('2026-01-17T01:00:00Z');
@@ -47,35 +46,14 @@ interface CliResult {
   stderr: string;
 }
 
-/** Build the CLI into a private directory: other engineers build dist/ at the same time. */
-function buildCli(): Promise<string> {
-  const out = path.join(tmp, 'build');
-  mkdirSync(out, { recursive: true });
-  copyFileSync(path.join(repo, 'package.json'), path.join(out, 'package.json'));
-  symlinkSync(path.join(repo, 'node_modules'), path.join(out, 'node_modules'), 'dir');
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [
-        path.join(repo, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        path.join(repo, 'tsconfig.build.json'),
-        '--outDir',
-        path.join(out, 'dist'),
-      ],
-      { cwd: repo },
-      () => {
-        // tsc still emits when files that are not ours have type errors; what matters is the output.
-        const entry = path.join(out, 'dist', 'bin.js');
-        if (existsSync(entry) && existsSync(path.join(out, 'dist', 'commands', 'verify.js'))) resolve(entry);
-        else reject(new Error('the build produced no dist/bin.js'));
-      },
-    );
-  });
-}
-
 function cli(args: string[]): Promise<CliResult> {
-  const env: Record<string, string> = { NO_COLOR: '1', HOME: tmp, XDG_STATE_HOME: path.join(tmp, 'xdg') };
+  // Its own state dir: as root the default is /var/lib/restore-assistant (list writes its cache there).
+  const env: Record<string, string> = {
+    NO_COLOR: '1',
+    HOME: tmp,
+    XDG_STATE_HOME: path.join(tmp, 'xdg'),
+    RESTORE_ASSISTANT_STATE_DIR: path.join(tmp, 'state'),
+  };
   if (process.env['PATH']) env['PATH'] = process.env['PATH'];
   return new Promise((resolve) => {
     execFile(process.execPath, [bin, ...args], { env, cwd: tmp, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
@@ -121,7 +99,6 @@ async function verifySetIn(root: string, id: string, depth: 'quick' | 'deep' = '
 beforeAll(async () => {
   group = new SandboxGroup();
   tmp = await group.tempDir('ra-catalog-it-');
-  const buildPromise = buildCli();
   const [pg, redis, prom] = await Promise.all([group.postgres(), group.redis(), group.prometheus()]);
   const [, seeded] = await Promise.all([seedPostgres(pg, DB, { rows: 100 }), seedRedis(redis), prom.waitForSamples(2)]);
   redisKeyTotal = Object.values(seeded.keys).reduce((a, b) => a + b, 0);
@@ -214,7 +191,7 @@ beforeAll(async () => {
   await mkdir(path.join(unknownRoot, 'photos'), { recursive: true });
   await writeFile(path.join(unknownRoot, 'notes.txt'), 'not a backup');
 
-  bin = await buildPromise;
+  bin = cliBin();
 }, 240_000);
 
 afterAll(async () => {
