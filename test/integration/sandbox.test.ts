@@ -412,8 +412,8 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
       expect(processUid(started.pid)).not.toBe(0);
     }
     // node may still be booting after the grace period: wait for its line before stopping it.
-    for (let i = 0; i < 200 && !(await readFile(spec.logFile, 'utf8')).includes('uid='); i += 1)
-      await new Promise((r) => setTimeout(r, 25));
+    // (The log's header line quotes the argv, so match the printed number, not 'uid='.)
+    for (let i = 0; i < 400 && !/uid=\d+/.test(await readFile(spec.logFile, 'utf8')); i += 1) await new Promise((r) => setTimeout(r, 25));
     if (process.getuid?.() === 0) expect(await readFile(spec.logFile, 'utf8')).toMatch(/uid=(?!0\b)\d+ home=\//);
     expect(await stopService(spec)).toEqual({ wasRunning: true, pid: started.pid, escalated: false });
     expect(pidAlive(started.pid)).toBe(false);
