@@ -233,43 +233,26 @@ export function uploadLaterCommand(loaded: LoadedRecipe, runId: string): string 
 }
 
 /**
- * The post-run hook: wraps an evidence handle so that closing it (after the run sealed) uploads the
- * run directory when the recipe has evidence.upload. Never throws; a failure is a warning on stderr
+ * The post-run hook (writer.ts runs it once the run's evidence is closed): uploads the run
+ * directory when the run sealed and the recipe has evidence.upload. Never throws; a failure is a warning on stderr
  * (the run's exit code is its own) and a failed record in history.jsonl.
  */
-export function uploadEvidenceOnClose(handle: EvidenceHandle, loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): EvidenceHandle {
+export async function uploadSealedRun(handle: EvidenceHandle, loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const u = loaded.recipe.evidence.upload;
-  if (!u) return handle;
-  const close = handle.close.bind(handle);
-  let done = false;
-  return {
-    dir: handle.dir,
-    runId: handle.runId,
-    get sealed() {
-      return handle.sealed;
-    },
-    get errors() {
-      return handle.errors;
-    },
-    async close() {
-      await close();
-      if (done || !handle.sealed) return;
-      done = true;
-      const say = (line: string): void => void process.stderr.write(`${line}\n`);
-      try {
-        const r = await uploadRun(handle.dir, u, loaded.recipe.name, { env, log: say });
-        if (r.status === 'uploaded') say(`Evidence uploaded: ${r.record.url} (${r.record.objects.length} objects)`);
-        else
-          say(
-            `Warning: evidence not uploaded to ${runUrl(u, handle.runId)}: ${r.status === 'failed' ? `${r.record.why} (after ${r.record.attempts} tries; recorded in ${HISTORY_FILE})` : r.why}. The run's result is unchanged. Next: ${uploadLaterCommand(loaded, handle.runId)}`,
-          );
-      } catch (error) {
-        say(
-          `Warning: evidence not uploaded: ${sanitizeText((error as Error).message, 300)}. Next: ${uploadLaterCommand(loaded, handle.runId)}`,
-        );
-      }
-    },
-  };
+  if (!u || !handle.sealed) return;
+  const say = (line: string): void => void process.stderr.write(`${line}\n`);
+  try {
+    const r = await uploadRun(handle.dir, u, loaded.recipe.name, { env, log: say });
+    if (r.status === 'uploaded') say(`Evidence uploaded: ${r.record.url} (${r.record.objects.length} objects)`);
+    else
+      say(
+        `Warning: evidence not uploaded to ${runUrl(u, handle.runId)}: ${r.status === 'failed' ? `${r.record.why} (after ${r.record.attempts} tries; recorded in ${HISTORY_FILE})` : r.why}. The run's result is unchanged. Next: ${uploadLaterCommand(loaded, handle.runId)}`,
+      );
+  } catch (error) {
+    say(
+      `Warning: evidence not uploaded: ${sanitizeText((error as Error).message, 300)}. Next: ${uploadLaterCommand(loaded, handle.runId)}`,
+    );
+  }
 }
 
 /** The sealed runs of the recipe whose last upload record is not 'uploaded', oldest first. */

@@ -41,6 +41,7 @@ import { type LoadedRecipe } from '../recipe/load.js';
 import { evidenceDir } from '../state/paths.js';
 import { toolVersion } from '../version.js';
 import { exportMetricsOnClose } from '../metrics/index.js';
+import { afterClose } from './after-close.js';
 import { safeJsonStringify, sanitizeDeep, sanitizeText } from '../text/sanitize.js';
 
 export interface AttachEvidenceOptions {
@@ -474,33 +475,18 @@ export function attachRecipeEvidence(
 }
 
 /**
- * upload.ts's uploadEvidenceOnClose, loaded when the run closes and only when the recipe has
- * evidence.upload: that module brings the AWS SDK (about 15 MB of memory and a second of start-up
- * that every other run would pay for nothing; issue 14).
+ * The sealed run off-site (upload.ts uploadSealedRun), loaded when the run closes and only when the
+ * recipe has evidence.upload: a restore from local disk never loads the AWS SDK.
  */
 function uploadOnClose(handle: EvidenceHandle, loaded: LoadedRecipe, env: NodeJS.ProcessEnv | undefined): EvidenceHandle {
   if (!loaded.recipe.evidence.upload) return handle;
-  let wrapped: Promise<EvidenceHandle> | undefined;
-  return {
-    dir: handle.dir,
-    runId: handle.runId,
-    get sealed() {
-      return handle.sealed;
-    },
-    get errors() {
-      return handle.errors;
-    },
-    async close() {
-      wrapped ??= import('./upload.js').then(
-        (m) => m.uploadEvidenceOnClose(handle, loaded, env),
-        (error: unknown) => {
-          process.stderr.write(`Warning: evidence not uploaded: ${sanitizeText((error as Error).message, 300)}\n`);
-          return handle;
-        },
-      );
-      await (await wrapped).close();
-    },
-  };
+  return afterClose(handle, async () => {
+    const m = await import('./upload.js').catch((error: unknown) => {
+      process.stderr.write(`Warning: evidence not uploaded: ${sanitizeText((error as Error).message, 300)}\n`);
+      return undefined;
+    });
+    await m?.uploadSealedRun(handle, loaded, env);
+  });
 }
 
 /** Write a whole file via a temp file (created O_EXCL|O_NOFOLLOW) and rename, so a reader never sees half a report. */

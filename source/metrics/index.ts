@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { listBackupSets } from '../catalog/index.js';
 import type { BackupSet } from '../catalog/types.js';
+import { afterClose } from '../evidence/after-close.js';
 import type { EvidenceHandle } from '../evidence/writer.js';
 import { readHistory } from '../evidence/history.js';
 import { assessBackupHealth, type BackupHealth } from '../health/backups.js';
@@ -94,22 +95,7 @@ export async function exportRecipeMetrics(loaded: LoadedRecipe, env: NodeJS.Proc
  * or ended unsealed) exports the recipe's metrics. Problems are printed to stderr as warnings.
  */
 export function exportMetricsOnClose(handle: EvidenceHandle, loaded: LoadedRecipe, env: NodeJS.ProcessEnv = process.env): EvidenceHandle {
-  const close = handle.close.bind(handle);
-  let done = false;
-  return {
-    dir: handle.dir,
-    runId: handle.runId,
-    get sealed() {
-      return handle.sealed;
-    },
-    get errors() {
-      return handle.errors;
-    },
-    async close() {
-      await close();
-      if (done) return;
-      done = true;
-      for (const p of await exportRecipeMetrics(loaded, env)) process.stderr.write(`Warning: ${p}\n`);
-    },
-  };
+  return afterClose(handle, async () => {
+    for (const p of await exportRecipeMetrics(loaded, env)) process.stderr.write(`Warning: ${p}\n`);
+  });
 }
