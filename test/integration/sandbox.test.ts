@@ -406,17 +406,31 @@ describe('sandbox: real PostgreSQL, Redis and Prometheus', () => {
       stopSignal: 'SIGTERM',
     };
     const started = await startService(spec);
-    expect(started.alreadyRunning).toBe(false);
-    expect(await serviceStatus(spec)).toEqual({ running: true, pid: started.pid });
-    if (process.getuid?.() === 0) {
-      expect(processUid(started.pid)).not.toBe(0);
+    try {
+      expect(started.alreadyRunning).toBe(false);
+      expect(await serviceStatus(spec)).toEqual({ running: true, pid: started.pid });
+      if (process.getuid?.() === 0) {
+        expect(processUid(started.pid)).not.toBe(0);
+      }
+      // node may still be booting after the grace period: wait for its line before stopping it.
+      // (The log's header line quotes the argv, so match the printed number, not 'uid='.)
+      for (let i = 0; i < 400 && !/uid=\d+/.test(await readFile(spec.logFile, 'utf8')); i += 1) await new Promise((r) => setTimeout(r, 25));
+      if (process.getuid?.() === 0) expect(await readFile(spec.logFile, 'utf8')).toMatch(/uid=(?!0\b)\d+ home=\//);
+      expect(await stopService(spec)).toEqual({ wasRunning: true, pid: started.pid, escalated: false });
+      expect(pidAlive(started.pid)).toBe(false);
+    } finally {
+      // Whatever failed above, never leave the sleeper behind (it runs detached, in its own group).
+      if (pidAlive(started.pid)) {
+        await stopService(spec).catch(() => undefined);
+        if (pidAlive(started.pid)) {
+          try {
+            process.kill(-started.pid, 'SIGKILL');
+          } catch {
+            // already gone between the check and the kill
+          }
+        }
+      }
     }
-    // node may still be booting after the grace period: wait for its line before stopping it.
-    // (The log's header line quotes the argv, so match the printed number, not 'uid='.)
-    for (let i = 0; i < 400 && !/uid=\d+/.test(await readFile(spec.logFile, 'utf8')); i += 1) await new Promise((r) => setTimeout(r, 25));
-    if (process.getuid?.() === 0) expect(await readFile(spec.logFile, 'utf8')).toMatch(/uid=(?!0\b)\d+ home=\//);
-    expect(await stopService(spec)).toEqual({ wasRunning: true, pid: started.pid, escalated: false });
-    expect(pidAlive(started.pid)).toBe(false);
   });
 
   it('serviceCtlArgv runs the .ts source through tsx (from any cwd) and the module does not run the CLI on import', () => {
