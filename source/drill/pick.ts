@@ -6,7 +6,7 @@ import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import { listOffsite, prefersLocal, type OffsiteListing, type OffsitePickOptions } from '../offsite/index.js';
-import { offsiteUrl } from '../offsite/client.js';
+import { offsiteUrl } from '../offsite/url.js';
 import { listLocalOrNone, mergeListings, pickLocalOrOffsite } from '../offsite/pick.js';
 
 /**

@@ -3,6 +3,7 @@ import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { S3Location } from '../recipe/schema.js';
 import { sanitizeText } from '../text/sanitize.js';
+import { offsiteUrl } from './url.js';
 
 /**
  * The S3 client of an off-site source (@aws-sdk/client-s3). Credentials come from the variables the
@@ -23,10 +24,7 @@ export interface ObjectInfo {
   lastModified?: string;
 }
 
-/** s3://bucket/prefix, for messages. */
-export function offsiteUrl(o: S3Location): string {
-  return `s3://${o.bucket}/${o.prefix}`;
-}
+export { offsiteUrl } from './url.js';
 
 /**
  * `field` names the recipe section in messages (evidence.upload shares this client); `maxAttempts`
