@@ -172,6 +172,9 @@ export async function verifyPitr(base: PitrBase, opts: PitrVerifyOptions): Promi
           r = await dumpSegments(tool, segs.slice(g.from, g.to + 1), {
             timeline: g.tli,
             start: g.from === 0 ? base.startLsn : segStart,
+            // The end of the group's last staged segment: pg_waldump stops there instead of looking
+            // for the segment after it (it retries a missing file for 5 s before it gives up).
+            end: (firstNo + BigInt(g.to) + 1n) * BigInt(segSize),
             redact,
             ...(opts.signal ? { signal: opts.signal } : {}),
             ...(opts.tmpParent ? { tmpParent: opts.tmpParent } : {}),

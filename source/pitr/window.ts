@@ -307,6 +307,9 @@ async function branchOf(
       const r = await dumpSegments(c.tool, [seg], {
         timeline: timelineOf(seg.name),
         start: from,
+        // Stop at the end of the one staged segment: without an end pg_waldump looks for the next
+        // file and, not finding it, retries for 5 s (10 x 0.5 s) before it gives up.
+        end: segStart + BigInt(segSize),
         redact: c.redact,
         ...(c.signal ? { signal: c.signal } : {}),
       });

@@ -1,5 +1,5 @@
 import { mkdtempSync } from 'node:fs';
-import { chown, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -29,6 +29,8 @@ describe('point-in-time recovery: timelines and tablespaces', () => {
   let recipe: string;
   let afterTwo = '';
   let lastOnTl2 = '';
+  let binDir = '';
+  let waldumpLog = '';
 
   const cli = (args: string[]): ResultPromise =>
     execa(process.execPath, [bin, ...args], { env, reject: false, cwd: work, stdin: 'ignore' });
@@ -63,11 +65,24 @@ describe('point-in-time recovery: timelines and tablespaces', () => {
       NO_COLOR: '1',
     };
     delete env['CI'];
-    recipe = join(work, 'pitr-tl.yaml');
+    // The server binaries through a dir whose pg_waldump logs its argv (then runs the real one):
+    // every read must carry an --end, or pg_waldump looks for the segment after the staged ones
+    // and retries the missing file for 5 s before it gives up (once per read).
+    binDir = join(work, 'bin');
+    await mkdir(binDir);
+    for (const n of await readdir(pg.binDir)) if (n !== 'pg_waldump') await symlink(join(pg.binDir, n), join(binDir, n));
+    waldumpLog = join(work, 'pg_waldump.argv');
     await writeFile(
-      recipe,
-      cluster.recipe({ name: 'pitr-tl', service, passwordEnv: 'IT_PG_PASSWORD', evidenceDir: join(work, 'evidence') }),
+      join(binDir, 'pg_waldump'),
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${waldumpLog}'\nexec '${pg.bin('pg_waldump')}' "$@"\n`,
+      { mode: 0o755 },
     );
+    recipe = join(work, 'pitr-tl.yaml');
+    const spec = JSON.parse(
+      cluster.recipe({ name: 'pitr-tl', service, passwordEnv: 'IT_PG_PASSWORD', evidenceDir: join(work, 'evidence') }),
+    ) as { components: { postgres: { cluster: Record<string, unknown> } } };
+    spec.components.postgres.cluster['bin'] = binDir;
+    await writeFile(recipe, JSON.stringify(spec));
     // The earlier PITR: back to after write 2; the promotion starts timeline 2.
     const r = await cli(['restore', '--recipe', recipe, '--to', afterTwo, '--yes', '--quick-verify']);
     expect(r.exitCode, show(r)).toBe(0);
@@ -111,6 +126,11 @@ describe('point-in-time recovery: timelines and tablespaces', () => {
     const v = await cli(['verify', 'latest', '--recipe', recipe]);
     expect(v.exitCode, show(v)).toBe(0);
     expect(String(v.stdout)).toContain('timelines 1 → 2');
+    // list (the window) and deep verify (the read-through) each ran pg_waldump, every time with an
+    // end at a segment boundary (1 MiB segments here), never left to look for a file after the run.
+    const reads = (await readFile(waldumpLog, 'utf8')).trim().split('\n');
+    expect(reads.length).toBeGreaterThan(1);
+    for (const argv of reads) expect(argv, argv).toMatch(/--end=[0-9A-F]+\/[0-9A-F]*00000( |$)/);
   });
 
   it('restore --to latest from the timeline-1 base replays onto timeline 2: the abandoned write 3 is not back', async () => {
