@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/support/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -10,5 +11,7 @@ export default defineConfig({
     // Integration files start real servers: keep the number of files running at once small on 2 cores.
     maxWorkers: 2,
     pool: 'forks',
+    // The longest files start first (a fresh clone has no cached durations): test/support/sequencer.ts.
+    sequence: { sequencer: LongestFirst },
   },
 });
