@@ -71,12 +71,20 @@ export class MetaCommandScanner extends Writable {
   private inStatement = false;
   private unrestrict: string | undefined;
   private inHead = true;
+  private readonly copyFastPath: boolean;
+
+  /** `copyFastPath: false` reads COPY data one line at a time through the general path (the differential tests' reference). */
+  constructor(opts: { copyFastPath?: boolean } = {}) {
+    super();
+    this.copyFastPath = opts.copyFastPath ?? true;
+  }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (error?: Error | null) => void): void {
     const data = this.partial ? Buffer.concat([this.partial, chunk]) : chunk;
     this.partial = undefined;
     let start = 0;
     for (;;) {
+      start = this.skipCopyData(data, start);
       const nl = data.indexOf(0x0a, start);
       if (nl === -1) break;
       this.line(data, start, nl);
@@ -95,6 +103,29 @@ export class MetaCommandScanner extends Writable {
   /** Reads one line (without its newline), as writing it would: for a caller that splits lines itself (catalog/plain-sections.ts). */
   scanLine(data: Buffer, start: number, end: number): void {
     this.line(data, start, end);
+  }
+
+  /**
+   * Inside COPY data: passes over the complete lines of data[start..) that are data, exactly as
+   * scanLine would (each only counted: psql hands every line to the server until one that is
+   * exactly `\.`, optionally with a CR), and returns where the line-by-line reading resumes: the
+   * start of the line that ends the data, or of the unfinished last line (the caller holds it).
+   * Outside COPY data (or with the fast path off) it returns `start`.
+   */
+  skipCopyData(data: Buffer, start: number): number {
+    if (!this.inCopy || !this.copyFastPath) return start;
+    let i = start;
+    let n = 0;
+    for (;;) {
+      const nl = data.indexOf(0x0a, i);
+      if (nl === -1) break;
+      const len = nl - i;
+      if (data[i] === 0x5c && data[i + 1] === 0x2e && (len === 2 || (len === 3 && data[i + 2] === 0x0d))) break;
+      n++;
+      i = nl + 1;
+    }
+    this.result.lines += n;
+    return i;
   }
 
   /** Where psql would begin a new statement: outside COPY data, quotes, dollar bodies and comments, no statement pending. */

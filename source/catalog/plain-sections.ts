@@ -151,7 +151,7 @@ function postPhase(type: string): EntryPhase {
 }
 
 export class PlainSectionSplitter {
-  private readonly scanner = new MetaCommandScanner();
+  private readonly scanner: MetaCommandScanner;
   private partial: Buffer | undefined;
   private current: DumpEntry | undefined;
   private seq = 0;
@@ -168,6 +168,15 @@ export class PlainSectionSplitter {
   private bodyBytes = 0;
   private readonly counts: Record<EntryPhase, number> = { pre: 0, data: 0, index: 0, attach: 0, fk: 0, tail: 0 };
   private out: SplitEvent[] = [];
+
+  /**
+   * `copyFastPath: false`: COPY data lines go one at a time through the general path (the
+   * differential tests' reference); by default they are passed over in one tight loop
+   * (MetaCommandScanner.skipCopyData), with the same decisions.
+   */
+  constructor(opts: { copyFastPath?: boolean } = {}) {
+    this.scanner = new MetaCommandScanner(opts);
+  }
 
   /** The meta-command scan of the same pass (catalog/meta-scan.ts): complete after end(). */
   get metaScan(): MetaScanResult {
@@ -199,6 +208,9 @@ export class PlainSectionSplitter {
       seg = start = nl + 1;
     }
     for (;;) {
+      // COPY data lines change nothing but the line count (outside an index or foreign key entry,
+      // whose body is read for its table names): passed over without the per-line path.
+      if (!this.body) start = this.scanner.skipCopyData(data, start);
       const nl = data.indexOf(0x0a, start);
       if (nl === -1) break;
       seg = this.line(data, start, nl, seg);
