@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MetaCommandScanner } from '../../source/catalog/meta-scan.js';
 import { PlainSectionSplitter, type SplitEvent } from '../../source/catalog/plain-sections.js';
+import { PsqlRestrictGuard } from '../../source/engine/psql-guard.js';
 
 /**
  * The COPY-data fast path (MetaCommandScanner.skipCopyData, used by PlainSectionSplitter and the
@@ -184,5 +185,68 @@ describe('COPY data fast path: the same decisions as the line-by-line reading', 
     const fast = viaSplitter([Buffer.from(text)], true) as { meta: { findings: { line: number; command: string }[] } };
     expect(fast.meta.findings.map((f) => `${f.line} ${f.command}`)).toEqual([`${text.split('\n').length - 1} \\!`]);
     await same([Buffer.from(text)], 'fixed');
+  });
+});
+
+/** Lines around pg_dump's `\unrestrict K`: only the exact line (optionally with a CR) is pg_dump's. */
+const UNRESTRICT_LINES = [
+  '\\unrestrict abcDEF123',
+  '\\unrestrict abcDEF123\r',
+  '\\unrestrict abcDEF123\r\r',
+  '\\unrestrict abcDEF123 ',
+  ' \\unrestrict abcDEF123',
+  'x\\unrestrict abcDEF123',
+  '\\unrestrict abcDEF1234',
+  '\\unrestrict abcDEF12',
+  '\\unrestrict abcDEF123\\unrestrict abcDEF123',
+  '\\unrestrict other0000000000',
+  '\\! touch /tmp/pwned',
+  'SELECT 1;',
+  '',
+  '\r',
+];
+
+async function viaGuard(chunks: Buffer[], fastPath: boolean): Promise<{ out: string; dropped: number }> {
+  const g = new PsqlRestrictGuard('K0123456789abcdefK', { fastPath });
+  const parts: Buffer[] = [];
+  g.on('data', (b: Buffer) => parts.push(b));
+  for (const c of chunks) if (c.length > 0) g.write(c);
+  g.end();
+  await new Promise<void>((resolve, reject) => g.on('end', resolve).on('error', reject));
+  return { out: Buffer.concat(parts).toString('latin1'), dropped: g.droppedPgDumpLines };
+}
+
+describe('psql guard fast path: the same lines dropped as looking at every line', () => {
+  it('random scripts with near-miss unrestrict lines, in random chunks', async () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const r = rng(seed);
+      let s = r() < 0.9 ? HEADER : r() < 0.5 ? '' : '-- x\n\\restrict abcDEF123\n';
+      const n = Math.floor(r() * 30);
+      for (let i = 0; i < n; i++)
+        s += `${r() < 0.5 ? UNRESTRICT_LINES[Math.floor(r() * UNRESTRICT_LINES.length)]! : DATA_LINES[Math.floor(r() * DATA_LINES.length)]!}\n`;
+      if (r() < 0.4) s += UNRESTRICT_LINES[Math.floor(r() * UNRESTRICT_LINES.length)]!; // no final newline
+      if (r() < 0.2) s = s.replace(/\n/g, '\r\n');
+      const buf = Buffer.from(s);
+      const cuts = Array.from({ length: Math.floor(r() * 8) }, () => Math.floor(r() * (buf.length + 1)));
+      const chunks = chunksOf(buf, cuts);
+      expect(await viaGuard(chunks, true), `seed ${seed}`).toEqual(await viaGuard(chunks, false));
+    }
+  });
+
+  it('every near-miss line after the head, cut at every offset and byte by byte', async () => {
+    for (const eol of ['\n', '\r\n']) {
+      const buf = Buffer.from(
+        (HEADER + UNRESTRICT_LINES.map((l) => `${l}\n`).join('') + 'SELECT 2;\n\\unrestrict abcDEF123').replace(/\n/g, eol),
+      );
+      const reference = await viaGuard([buf], false);
+      expect(reference.dropped).toBeGreaterThanOrEqual(3);
+      for (let cut = 0; cut <= buf.length; cut++) expect(await viaGuard(chunksOf(buf, [cut]), true), `cut at ${cut}`).toEqual(reference);
+      expect(
+        await viaGuard(
+          Array.from({ length: buf.length }, (_v, i) => buf.subarray(i, i + 1)),
+          true,
+        ),
+      ).toEqual(reference);
+    }
   });
 });
