@@ -22,7 +22,9 @@ import { conn, median, oneStepPlan, recreate } from './common.js';
  *   CPU_SPLIT_WORLD=bench/.cache/index-heavy-960000-... CPU_SPLIT_RUNS=3 node --import tsx bench/cpu-split.ts
  *
  * CPU_SPLIT_PROFILE=dir adds `--cpu-prof --cpu-prof-dir=dir` to the engine process.
- * CPU_SPLIT_TOOL=dir uses an already compiled tool (its bench/restore-child.js) instead of compiling.
+ * CPU_SPLIT_TOOL=dir uses an already compiled tool (its bench/restore-child.js) instead of compiling;
+ * a variant `parallel@dir` (CPU_SPLIT_VARIANTS=pgRestore,parallel@/tmp/before,parallel@/tmp/after)
+ * runs the compiled tool in dir, so two builds are compared interleaved; `single` is the single stream.
  */
 
 const exec = promisify(execFile);
@@ -110,6 +112,8 @@ async function main(): Promise<void> {
     const pg = await group.postgres();
     const work = await group.tempDir('ra-cpu-split-');
     await pg.psql(indexHeavyRolesSql());
+    const childOf = (v: string): string | undefined =>
+      v.includes('@') ? path.join(v.slice(v.indexOf('@') + 1), 'bench', 'restore-child.js') : undefined;
     const child = process.env['CPU_SPLIT_TOOL']
       ? path.join(process.env['CPU_SPLIT_TOOL'], 'bench', 'restore-child.js')
       : await buildTool(work);
@@ -139,7 +143,7 @@ async function main(): Promise<void> {
               file: path.join(world, 'world.sql.gz'),
               gunzip: true,
               psqlRestrict: true,
-              ...(v === 'parallel' ? { parallel: { jobs: 2 } } : {}),
+              ...(v.startsWith('parallel') ? { parallel: { jobs: 2 } } : {}),
             },
             progress: 'input-bytes',
             purpose: 'restore the plain dump',
@@ -148,7 +152,7 @@ async function main(): Promise<void> {
           const planFile = path.join(work, 'plan.json');
           await writeFile(planFile, JSON.stringify(oneStepPlan(action, { lockKey: 'recipe:bench-cpu', jobs: 2 })));
           const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
-          r = await timedTree([process.execPath, ...prof, child, planFile, path.join(work, 'locks')], env, timeFile);
+          r = await timedTree([process.execPath, ...prof, childOf(v) ?? child, planFile, path.join(work, 'locks')], env, timeFile);
           const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { cpuMs: number; outcome: string; error?: string };
           if (out.outcome !== 'restored') throw new Error(`engine restore failed: ${out.error ?? out.outcome}`);
           node = out.cpuMs / 1000;
