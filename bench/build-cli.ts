@@ -1,18 +1,16 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { buildCli as buildShipped } from '../scripts/build.js';
 
 /**
- * The CLI as it ships (tsc output, plain `node dist/bin.js`), built into a directory of the bench's
- * own (never the checkout's dist/, which a running test may be executing): start-up time is what
- * these benches measure, and running through tsx would measure tsx.
+ * The CLI as it ships (scripts/build.ts: the esbuild bundle, plain `node dist/bin.js`), built into
+ * a directory of the bench's own (never the checkout's dist/, which a running test may be
+ * executing): start-up time is what these benches measure, and running through tsx would measure tsx.
  */
 
-const exec = promisify(execFile);
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Build into `<dir>/dist`; returns the path of bin.js. */
@@ -20,21 +18,7 @@ export async function buildCli(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   await copyFile(path.join(repo, 'package.json'), path.join(dir, 'package.json'));
   if (!existsSync(path.join(dir, 'node_modules'))) await symlink(path.join(repo, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  const out = path.join(dir, 'dist');
-  try {
-    await exec(
-      process.execPath,
-      [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', out],
-      {
-        cwd: repo,
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
-  } catch (error) {
-    // tsc emits even with type errors (the typecheck reports them); only a missing output is fatal.
-    if (!existsSync(path.join(out, 'bin.js'))) throw error;
-  }
-  return path.join(out, 'bin.js');
+  return (await buildShipped(path.join(dir, 'dist'))).bin;
 }
 
 /** The bench's CLI: $BENCH_CLI (an already built bin.js) or a fresh build in `dir`. */

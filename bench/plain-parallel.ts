@@ -10,6 +10,7 @@ import { formatBytes } from '../source/output.js';
 import { backupPgCustom, SandboxGroup, storyPortalBackupId, type PostgresSandbox } from '../source/sandbox/index.js';
 import { shellQuote } from '../source/text/shell.js';
 import { indexHeavyRolesSql, indexHeavySql } from '../test/support/index-heavy.js';
+import { buildCli } from '../scripts/build.js';
 import { writeBenchSection } from './benchmarks-doc.js';
 import { conn, median, oneStepPlan, recreate, timed } from './common.js';
 
@@ -71,33 +72,17 @@ function engineAction(pg: PostgresSandbox, file: string, parallel: boolean): Pla
 }
 
 /**
- * The tool as it ships: the sources compiled with tsc (tsconfig.build.json's settings) into
- * `<work>/build/out` with bench/restore-child.ts, so engine runs and the whole CLI are plain Node
- * (no tsx loader in the process or in its peak RSS).
+ * The tool as it ships (scripts/build.ts: the esbuild bundle) into `<work>/build/dist`, with
+ * bench/restore-child.ts as one more entry of the same bundle, so engine runs and the whole CLI are
+ * plain Node running the shipped code (no tsx loader in the process or in its peak RSS).
  */
 async function buildTool(work: string): Promise<{ child: string; cli: string }> {
   const root = path.join(work, 'build');
-  const out = path.join(root, 'out');
-  await mkdir(out, { recursive: true });
-  await writeFile(
-    path.join(root, 'tsconfig.json'),
-    JSON.stringify({
-      extends: path.join(repo, 'tsconfig.build.json'),
-      compilerOptions: { outDir: out, rootDir: repo, sourceMap: false, incremental: false },
-      include: [path.join(repo, 'source'), path.join(repo, 'bench', 'restore-child.ts')],
-    }),
-  );
-  await exec(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], {
-    cwd: repo,
-  }).catch(async (error: unknown) => {
-    // tsc emits despite type errors (the typecheck reports them); only a missing output is fatal.
-    await stat(path.join(out, 'source', 'bin.js')).catch(() => {
-      throw error;
-    });
-  });
-  await exec('cp', ['--', path.join(repo, 'package.json'), path.join(out, 'package.json')]);
-  await exec('ln', ['-s', '--', path.join(repo, 'node_modules'), path.join(root, 'node_modules')]);
-  return { child: path.join(out, 'bench', 'restore-child.js'), cli: path.join(out, 'source', 'bin.js') };
+  await mkdir(root, { recursive: true });
+  const { bin } = await buildCli(path.join(root, 'dist'), { extraEntries: { 'bench/restore-child': 'bench/restore-child.ts' } });
+  await exec('cp', ['--', path.join(repo, 'package.json'), path.join(root, 'package.json')]);
+  await exec('ln', ['-sfn', '--', path.join(repo, 'node_modules'), path.join(root, 'node_modules')]);
+  return { child: path.join(root, 'dist', 'bench', 'restore-child.js'), cli: bin };
 }
 
 interface EngineRun {
@@ -440,7 +425,7 @@ ${r.final ? '' : `\n(In progress: ${done} of ${r.runs} rounds so far.)\n`}
 The index-heavy world (test/support/index-heavy.ts: ${world.orders.toLocaleString('en-US')} orders, ${(world.orders * 2).toLocaleString('en-US')} order lines,
 customers and products, 9 secondary indexes, 7 primary/unique keys, 4 foreign keys, a trigger, a materialized view with an index,
 comments and grants) dumped as plain \`pg_dump | gzip\` (${formatBytes(world.sizeGz)}, ${formatBytes(world.uncompressed)} of SQL) and as custom \`pg_dump -Fc\` (${formatBytes(world.sizeCustom)}),
-built once and cached under bench/.cache. Every restore goes into a fresh database. The tool runs compiled (tsc, as it ships; no tsx
+built once and cached under bench/.cache. Every restore goes into a fresh database. The tool runs as it ships (the esbuild bundle; no tsx
 loader). Interleaved (the order of the five rotates each round, so load changes hit every variant alike), median of ${done}${done < r.runs ? ` (of ${r.runs} planned: the run was time-boxed)` : ''} ${r.warmup ? 'after one warm-up of the by-hand ones' : 'with the dumps read into the page cache first and no warm-up restore (PLAIN_BENCH_WARMUP=0)'}.
 
 | restore | median | fastest | vs \`gunzip \\| psql\` | vs \`pg_restore -j${JOBS}\` |

@@ -50,4 +50,4 @@ if [ ! -f node_modules/node-pty/build/Release/pty.node ]; then
   npm rebuild node-pty >&2
 fi
 echo "setup: building" >&2
-npx tsc -p tsconfig.build.json >&2
+node --import tsx scripts/build.ts >&2 # the esbuild bundle into dist/ (scripts/build.ts)

@@ -1,15 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { buildCli } from '../scripts/build.js';
 
 /**
  * Builds the CLI once per test run into .test-build/ (git-ignored), so tests that run the real
  * binary test the current sources without each file compiling its own copy. Tests get the path
  * with `inject('cliBin')` (see test/support/cli.ts).
  */
-export default function setup(project: TestProject): () => void {
+export default async function setup(project: TestProject): Promise<() => void> {
   const repo = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
   // One dir per run: several runs (developers, CI) may share the checkout.
   const out = path.join(repo, '.test-build', String(process.pid));
@@ -17,25 +17,10 @@ export default function setup(project: TestProject): () => void {
   mkdirSync(out, { recursive: true });
   copyFileSync(path.join(repo, 'package.json'), path.join(out, 'package.json'));
   symlinkSync(path.join(repo, 'node_modules'), path.join(out, 'node_modules'), 'dir');
-  try {
-    execFileSync(
-      process.execPath,
-      [
-        path.join(repo, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        path.join(repo, 'tsconfig.build.json'),
-        '--outDir',
-        path.join(out, 'dist'),
-      ],
-      {
-        cwd: repo,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-  } catch (error) {
-    // tsc emits even with type errors (the typecheck step reports them); only a missing output is fatal.
-    if (!existsSync(path.join(out, 'dist', 'bin.js'))) throw error;
-  }
+  // The shipped build (scripts/build.ts, as `npm run build`): the tests run what ships. One more
+  // entry of the same bundle, dist/engine/lock.js, for test/unit/locks.test.ts (the lock module
+  // run as another OS user in a child process).
+  await buildCli(path.join(out, 'dist'), { extraEntries: { 'engine/lock': 'source/engine/lock.ts' } });
   project.provide('cliBin', path.join(out, 'dist', 'bin.js'));
   // The seal-signing key (source/evidence/signing.ts) lives in the machine-wide state dir,
   // /var/lib/restore-assistant as root: tests keep theirs in the run's own dir. Workers and the

@@ -3,6 +3,7 @@ import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inBundle } from '../bundle.js';
 import { createRedactor } from '../exec/redact.js';
 import { createExclusive } from '../exec/safe-fs.js';
 import { stateDir } from '../state/paths.js';
@@ -270,6 +271,16 @@ async function ensurePrivateDir(dir: string): Promise<boolean> {
 
 async function codeStamp(): Promise<string> {
   const self = fileURLToPath(import.meta.url);
+  if (inBundle) {
+    // The shipped bundle (scripts/build.ts): the catalog code sits in chunks named by a hash of their
+    // content, beside this one; their names are the build's identity.
+    const names = await readdir(path.dirname(self)).catch(() => [] as string[]);
+    const chunks = names.filter((n) => /^chunk-[\w-]+\.js$/.test(n)).sort();
+    return createHash('sha256')
+      .update(`bundle\n${chunks.join('\n')}`)
+      .digest('hex')
+      .slice(0, 32);
+  }
   const ext = path.extname(self);
   const parts = await Promise.all(
     CODE_MODULES.map(async (m) => {

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { entryFile } from '../bundle.js';
 
 /**
  * The demo's "application": a tiny HTTP service that the demo recipe stops before the restore and
@@ -8,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
  */
 
 export function demoAppArgv(port: number): string[] {
-  const self = fileURLToPath(import.meta.url);
+  const self = entryFile(import.meta.url, 'demo/app.js');
   if (/\.[cm]?ts$/.test(self)) {
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
     return [process.execPath, '--import', tsx, self, String(port)];

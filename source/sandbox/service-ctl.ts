@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { entryFile } from '../bundle.js';
 import {
   formatLogTail,
   httpOk,
@@ -306,7 +307,7 @@ function tsxLoaderUrl(): string {
  * Works from any cwd.
  */
 export function serviceCtlArgv(action: ServiceAction, specPath: string): string[] {
-  const self = fileURLToPath(import.meta.url);
+  const self = entryFile(import.meta.url, 'sandbox/service-ctl.js');
   if (/\.[cm]?ts$/.test(self)) return [process.execPath, '--import', tsxLoaderUrl(), self, action, specPath];
   return [process.execPath, self, action, specPath];
 }
