@@ -1,7 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 
 /**
  * The one build of the shipped CLI, used by `npm run build` (into dist/), test/global-setup.ts
@@ -24,6 +25,30 @@ import { build, type BuildOptions, type Metafile } from 'esbuild';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/**
+ * yoga-layout (Ink's layout engine) decodes its embedded WebAssembly, a data: URI, with fetch() when
+ * fetch exists, and loading Node's fetch (undici) cost ~65 ms of CPU before the guide's first frame.
+ * Its own synchronous base64 path is taken instead (the one it uses where there is no fetch).
+ */
+const yogaWithoutFetch: Plugin = {
+  name: 'yoga-without-fetch',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]yoga-layout[\\/].*yoga-wasm-base64-esm\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      const guard = /"function"\s*!=\s*typeof fetch/g;
+      const patched = text.replace(guard, '!0');
+      return {
+        contents: patched,
+        loader: 'js',
+        warnings:
+          patched === text
+            ? [{ text: "yoga-layout: no `typeof fetch` guard found (a new version?): it may load Node's fetch before the first frame" }]
+            : [],
+      };
+    });
+  },
+};
+
 const common: BuildOptions = {
   absWorkingDir: repo,
   bundle: true,
@@ -42,6 +67,7 @@ const common: BuildOptions = {
   legalComments: 'none',
   logLevel: 'warning',
   metafile: true,
+  plugins: [yogaWithoutFetch],
 };
 
 export interface BuiltCli {
@@ -57,6 +83,8 @@ export interface BuildOptionsCli {
    * they share its chunks, so they run the same code as the CLI (the benches' engine-only runs).
    */
   readonly extraEntries?: Readonly<Record<string, string>>;
+  /** false: readable output with the sources' names (for `node --cpu-prof`); default true. */
+  readonly minify?: boolean;
 }
 
 /** Build the CLI into `outDir` (emptied first). */
@@ -72,9 +100,11 @@ export async function buildCli(outDir: string, opts: BuildOptionsCli = {}): Prom
       splitting: true,
       chunkNames: 'chunk-[hash]',
       define: { ...common.define, RESTORE_ASSISTANT_BUNDLE: 'true' },
+      minify: opts.minify ?? true,
     }),
     build({
       ...common,
+      minify: opts.minify ?? true,
       entryPoints: { 'sandbox/service-ctl': 'source/sandbox/service-ctl.ts', 'demo/app': 'source/demo/app.ts' },
       outdir: out,
       splitting: false,
@@ -85,8 +115,10 @@ export async function buildCli(outDir: string, opts: BuildOptionsCli = {}): Prom
 
 const invoked = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invoked) {
-  const outDir = process.argv[2] ?? path.join(repo, 'dist');
-  buildCli(outDir).then(
+  // node --import tsx scripts/build.ts [OUT_DIR] [--no-minify]
+  const args = process.argv.slice(2);
+  const outDir = args.find((a) => !a.startsWith('--')) ?? path.join(repo, 'dist');
+  buildCli(outDir, { minify: !args.includes('--no-minify') }).then(
     ({ bin }) => process.stderr.write(`built ${path.relative(process.cwd(), bin) || bin}\n`),
     (error: unknown) => {
       process.stderr.write(`build failed: ${(error as Error).message}\n`);
