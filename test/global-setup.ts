@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
@@ -20,7 +20,9 @@ export default async function setup(project: TestProject): Promise<() => void> {
   // The shipped build (scripts/build.ts, as `npm run build`): the tests run what ships. One more
   // entry of the same bundle, dist/engine/lock.js, for test/unit/locks.test.ts (the lock module
   // run as another OS user in a child process).
-  await buildCli(path.join(out, 'dist'), { extraEntries: { 'engine/lock': 'source/engine/lock.ts' } });
+  const built = await buildCli(path.join(out, 'dist'), { extraEntries: { 'engine/lock': 'source/engine/lock.ts' } });
+  // Which sources and packages each chunk holds (test/integration/bundle.test.ts).
+  writeFileSync(path.join(out, 'build-meta.json'), JSON.stringify(built.metafile));
   project.provide('cliBin', path.join(out, 'dist', 'bin.js'));
   // The seal-signing key (source/evidence/signing.ts) lives in the machine-wide state dir,
   // /var/lib/restore-assistant as root: tests keep theirs in the run's own dir. Workers and the
