@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { PlannedAction } from '../source/actions/types.js';
 import { SandboxGroup, type PostgresSandbox } from '../source/sandbox/index.js';
+import { buildCli } from '../scripts/build.js';
 import { indexHeavyRolesSql } from '../test/support/index-heavy.js';
 import { conn, median, oneStepPlan, recreate } from './common.js';
 
@@ -69,26 +70,13 @@ async function timedTree(
   return { wall, cpu: u! + s!, rssKiB: m!, stdout };
 }
 
+/** The tool as it ships (scripts/build.ts), with bench/restore-child.ts as one more entry of the bundle: `<work>/build/out`. */
 async function buildTool(work: string): Promise<string> {
   const root = path.join(work, 'build');
   const out = path.join(root, 'out');
-  await mkdir(out, { recursive: true });
-  await writeFile(
-    path.join(root, 'tsconfig.json'),
-    JSON.stringify({
-      extends: path.join(repo, 'tsconfig.build.json'),
-      compilerOptions: { outDir: out, rootDir: repo, sourceMap: false, incremental: false },
-      include: [path.join(repo, 'source'), path.join(repo, 'bench', 'restore-child.ts')],
-    }),
-  );
-  await exec(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')]).catch(
-    async (error: unknown) => {
-      await stat(path.join(out, 'bench', 'restore-child.js')).catch(() => {
-        throw error;
-      });
-    },
-  );
-  await exec('cp', ['--', path.join(repo, 'package.json'), path.join(out, 'package.json')]);
+  await mkdir(root, { recursive: true });
+  await buildCli(out, { extraEntries: { 'bench/restore-child': 'bench/restore-child.ts' } });
+  await exec('cp', ['--', path.join(repo, 'package.json'), path.join(root, 'package.json')]);
   await exec('ln', ['-sfn', '--', path.join(repo, 'node_modules'), path.join(root, 'node_modules')]);
   return path.join(out, 'bench', 'restore-child.js');
 }
