@@ -8,7 +8,7 @@ import { run } from '../exec/run.js';
 import type { LoadedRecipe } from '../recipe/load.js';
 import type { ExecContext } from '../recipe/schema.js';
 import { guardOnExit } from '../sandbox/exit-guard.js';
-import { freePort } from '../sandbox/ports.js';
+import { isPortClash, withFreePort } from '../sandbox/ports.js';
 import { httpOk, sleep } from '../sandbox/process-utils.js';
 import type { DrillSandbox } from './isolate.js';
 
@@ -61,14 +61,25 @@ export function isContainerExec(ctx: ExecContext | undefined): ctx is Exclude<Ex
   return ctx !== undefined && ctx.kind !== 'host';
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, logsOf: string): Promise<void> {
+async function logsOf(container: string): Promise<string> {
+  const logs = await run(['docker', 'logs', '--tail', '20', container], { timeoutMs: 10_000 });
+  return [...logs.stdoutTail, ...logs.stderrTail].join(' | ');
+}
+
+/**
+ * Waits for `check`; a container that stops meanwhile fails at once with its last log lines (a
+ * server that lost its port to another process exits with "Address already in use": the caller
+ * then starts a new container on another port).
+ */
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, container: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) {
-      const logs = await run(['docker', 'logs', '--tail', '20', logsOf], { timeoutMs: 10_000 });
-      throw new Error(`${what} did not become ready within ${timeoutMs / 1000} s: ${[...logs.stdoutTail, ...logs.stderrTail].join(' | ')}`);
-    }
+    const state = await run(['docker', 'inspect', '--type', 'container', '--format', '{{.State.Running}}', container], {
+      timeoutMs: 15_000,
+    });
+    if (state.ok && state.stdout.trim() === 'false') throw new Error(`${what} stopped before it was ready: ${await logsOf(container)}`);
+    if (Date.now() > deadline) throw new Error(`${what} did not become ready within ${timeoutMs / 1000} s: ${await logsOf(container)}`);
     await sleep(250);
   }
 }
@@ -125,13 +136,14 @@ export async function startContainerScratch(
   ): Promise<string> => {
     const name = `ra-drill-${id}-${kind}`;
     const mounts: string[] = [];
+    let n = 0;
     for (const m of prod.Mounts ?? []) {
       if (m.Type === 'bind' && !m.RW && m.Source) {
         mounts.push('-v', `${m.Source}:${m.Destination}:ro`);
       } else {
-        const vol = `${name}-${volumes.length}`;
+        const vol = `${name}-${n++}`;
+        volumes.push(vol); // recorded before it exists: teardown and the exit guard remove it whatever happens next
         await docker(['volume', 'create', '--label', 'restore-assistant.drill=1', vol]);
-        volumes.push(vol);
         mounts.push('-v', `${vol}:${m.Destination}`);
       }
     }
@@ -160,150 +172,180 @@ export async function startContainerScratch(
     return name;
   };
 
+  /** Removes one kind's scratch container and its volumes (after its server lost its port). */
+  const discard = async (name: string): Promise<void> => {
+    const vols = volumes.filter((v) => v.startsWith(`${name}-`));
+    await run(['docker', 'rm', '-f', '-v', name], { timeoutMs: 60_000 });
+    if (vols.length > 0) await run(['docker', 'volume', 'rm', '-f', ...vols], { timeoutMs: 60_000 });
+    for (const list of [containers, volumes, sandbox.containers!])
+      for (let i = list.length - 1; i >= 0; i--) if (list[i] === name || vols.includes(list[i]!)) list.splice(i, 1);
+  };
+  /**
+   * Starts one kind's scratch container on a free loopback port and waits until it is ready. The
+   * port is free when picked but another process may bind it before the server in the container
+   * does (host network): then the container is removed and started again on a new port, as the
+   * sandbox servers do (withFreePort, 5 tries). Other failures are thrown as they are.
+   */
+  const onFreePort = (kind: ComponentKind, start: (port: number, name: string) => Promise<void>): Promise<void> =>
+    withFreePort(`scratch ${kind} container`, async (port) => {
+      const name = `ra-drill-${id}-${kind}`;
+      try {
+        await start(port, name);
+      } catch (error) {
+        if (isPortClash(error)) await discard(name);
+        throw error;
+      }
+    });
+
   try {
+    const starts: Promise<void>[] = [];
     const postgresExec = c.postgres?.exec;
     if (kinds.includes('postgres') && c.postgres && isContainerExec(postgresExec)) {
       const t = { ...c.postgres, exec: postgresExec };
-      const prod = await inspect(t.exec.container);
-      sandbox.realContainers!.push(t.exec.container, prod.Id);
-      const port = await freePort();
-      // The password reaches the container through the docker client's environment (-e NAME), never argv.
-      const name = await runScratch('postgres', prod, {
-        env: [`PGPORT=${port}`, 'POSTGRES_PASSWORD'],
-        args: [],
-        clientEnv: { POSTGRES_PASSWORD: password },
-      });
-      sandbox.postgres = { host: '127.0.0.1', port, user: 'postgres', passwordEnv, exec: { kind: 'docker', container: name } };
+      starts.push(
+        (async () => {
+          const prod = await inspect(t.exec.container);
+          sandbox.realContainers!.push(t.exec.container, prod.Id);
+          await onFreePort('postgres', async (port) => {
+            // The password reaches the container through the docker client's environment (-e NAME), never argv.
+            const name = await runScratch('postgres', prod, {
+              env: [`PGPORT=${port}`, 'POSTGRES_PASSWORD'],
+              args: [],
+              clientEnv: { POSTGRES_PASSWORD: password },
+            });
+            sandbox.postgres = { host: '127.0.0.1', port, user: 'postgres', passwordEnv, exec: { kind: 'docker', container: name } };
+            // Ready: PostgreSQL answers a query with the scratch password.
+            await waitUntil(
+              `scratch PostgreSQL ${name}`,
+              async () =>
+                (
+                  await run(
+                    [
+                      'docker',
+                      'exec',
+                      '-e',
+                      'PGPASSWORD',
+                      name,
+                      'psql',
+                      '-X',
+                      '-At',
+                      '-h',
+                      '127.0.0.1',
+                      '-p',
+                      String(port),
+                      '-U',
+                      'postgres',
+                      '-d',
+                      'postgres',
+                      '-c',
+                      'SELECT 1',
+                    ],
+                    { env: { PGPASSWORD: password }, timeoutMs: 15_000 },
+                  )
+                ).stdout.trim() === '1',
+              120_000,
+              name,
+            );
+          });
+        })(),
+      );
     }
     const redisExec = c.redis?.exec;
     if (kinds.includes('redis') && c.redis && isContainerExec(redisExec)) {
       const t = { ...c.redis, exec: redisExec };
-      const prod = await inspect(t.exec.container);
-      sandbox.realContainers!.push(t.exec.container, prod.Id);
-      const port = await freePort();
-      const appendonly = t.appendonly ?? false;
-      const dir = t.dataDir ?? '/data';
-      const name = await runScratch('redis', prod, {
-        env: [],
-        args: [
-          'redis-server',
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--dir',
-          dir,
-          '--dbfilename',
-          t.dbfilename ?? 'dump.rdb',
-          '--save',
-          '',
-          '--appendonly',
-          appendonly ? 'yes' : 'no',
-        ],
-      });
-      sandbox.redis = {
-        host: '127.0.0.1',
-        port,
-        dir,
-        dbfilename: t.dbfilename ?? 'dump.rdb',
-        appendonly,
-        appenddirname: t.appenddirname ?? 'appendonlydir',
-        service: {
-          stop: ['docker', 'stop', name],
-          start: ['docker', 'start', name],
-          status: ['docker', 'exec', name, 'redis-cli', '-p', String(port), 'ping'],
-        },
-        exec: { kind: 'docker', container: name, helperImage: t.exec.helperImage ?? prod.Image },
-      };
+      starts.push(
+        (async () => {
+          const prod = await inspect(t.exec.container);
+          sandbox.realContainers!.push(t.exec.container, prod.Id);
+          await onFreePort('redis', async (port) => {
+            const appendonly = t.appendonly ?? false;
+            const dir = t.dataDir ?? '/data';
+            const name = await runScratch('redis', prod, {
+              env: [],
+              args: [
+                'redis-server',
+                '--port',
+                String(port),
+                '--bind',
+                '127.0.0.1',
+                '--dir',
+                dir,
+                '--dbfilename',
+                t.dbfilename ?? 'dump.rdb',
+                '--save',
+                '',
+                '--appendonly',
+                appendonly ? 'yes' : 'no',
+              ],
+            });
+            sandbox.redis = {
+              host: '127.0.0.1',
+              port,
+              dir,
+              dbfilename: t.dbfilename ?? 'dump.rdb',
+              appendonly,
+              appenddirname: t.appenddirname ?? 'appendonlydir',
+              service: {
+                stop: ['docker', 'stop', name],
+                start: ['docker', 'start', name],
+                status: ['docker', 'exec', name, 'redis-cli', '-p', String(port), 'ping'],
+              },
+              exec: { kind: 'docker', container: name, helperImage: t.exec.helperImage ?? prod.Image },
+            };
+            // Ready: PONG.
+            await waitUntil(
+              `scratch Redis ${name}`,
+              async () =>
+                (await run(['docker', 'exec', name, 'redis-cli', '-p', String(port), 'ping'], { timeoutMs: 15_000 })).stdout.trim() ===
+                'PONG',
+              60_000,
+              name,
+            );
+          });
+        })(),
+      );
     }
     const prometheusExec = c.prometheus?.exec;
     if (kinds.includes('prometheus') && c.prometheus && isContainerExec(prometheusExec)) {
       const t = { ...c.prometheus, exec: prometheusExec };
-      const prod = await inspect(t.exec.container);
-      sandbox.realContainers!.push(t.exec.container, prod.Id);
-      const port = await freePort();
-      const config = path.join(base, 'prometheus.yml');
-      // Scrapes only itself: a drill sends nothing anywhere else.
-      await writeFile(
-        config,
-        `global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["127.0.0.1:${port}"]\n`,
-      );
-      await chmod(base, 0o755);
-      await chmod(config, 0o644);
-      const name = await runScratch('prometheus', prod, {
-        env: [],
-        mounts: ['-v', `${config}:/restore-assistant-drill/prometheus.yml:ro`],
-        args: [
-          '--config.file=/restore-assistant-drill/prometheus.yml',
-          `--storage.tsdb.path=${t.dataDir}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-        ],
-      });
-      sandbox.prometheus = {
-        url: `http://127.0.0.1:${port}`,
-        dataDir: t.dataDir,
-        service: { stop: ['docker', 'stop', name], start: ['docker', 'start', name] },
-        exec: { kind: 'docker', container: name, helperImage: t.exec.helperImage ?? prod.Image },
-      };
-    }
-    // Ready: PostgreSQL answers a query with the scratch password, Redis PONG, Prometheus /-/ready.
-    const waits: Promise<void>[] = [];
-    if (sandbox.postgres?.exec?.kind === 'docker') {
-      const { port, exec } = sandbox.postgres;
-      const name = exec.container;
-      waits.push(
-        waitUntil(
-          `scratch PostgreSQL ${name}`,
-          async () =>
-            (
-              await run(
-                [
-                  'docker',
-                  'exec',
-                  '-e',
-                  'PGPASSWORD',
-                  name,
-                  'psql',
-                  '-X',
-                  '-At',
-                  '-h',
-                  '127.0.0.1',
-                  '-p',
-                  String(port),
-                  '-U',
-                  'postgres',
-                  '-d',
-                  'postgres',
-                  '-c',
-                  'SELECT 1',
-                ],
-                { env: { PGPASSWORD: password }, timeoutMs: 15_000 },
-              )
-            ).stdout.trim() === '1',
-          120_000,
-          name,
-        ),
+      starts.push(
+        (async () => {
+          const prod = await inspect(t.exec.container);
+          sandbox.realContainers!.push(t.exec.container, prod.Id);
+          await onFreePort('prometheus', async (port) => {
+            const config = path.join(base, 'prometheus.yml');
+            // Scrapes only itself: a drill sends nothing anywhere else.
+            await writeFile(
+              config,
+              `global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["127.0.0.1:${port}"]\n`,
+            );
+            await chmod(base, 0o755);
+            await chmod(config, 0o644);
+            const name = await runScratch('prometheus', prod, {
+              env: [],
+              mounts: ['-v', `${config}:/restore-assistant-drill/prometheus.yml:ro`],
+              args: [
+                '--config.file=/restore-assistant-drill/prometheus.yml',
+                `--storage.tsdb.path=${t.dataDir}`,
+                `--web.listen-address=127.0.0.1:${port}`,
+              ],
+            });
+            const url = `http://127.0.0.1:${port}`;
+            sandbox.prometheus = {
+              url,
+              dataDir: t.dataDir,
+              service: { stop: ['docker', 'stop', name], start: ['docker', 'start', name] },
+              exec: { kind: 'docker', container: name, helperImage: t.exec.helperImage ?? prod.Image },
+            };
+            // Ready: /-/ready.
+            await waitUntil(`scratch Prometheus ${name}`, () => httpOk(`${url}/-/ready`), 60_000, name);
+          });
+        })(),
       );
     }
-    if (sandbox.redis?.exec?.kind === 'docker') {
-      const { port, exec } = sandbox.redis;
-      waits.push(
-        waitUntil(
-          `scratch Redis ${exec.container}`,
-          async () =>
-            (
-              await run(['docker', 'exec', exec.container, 'redis-cli', '-p', String(port), 'ping'], { timeoutMs: 15_000 })
-            ).stdout.trim() === 'PONG',
-          60_000,
-          exec.container,
-        ),
-      );
-    }
-    if (sandbox.prometheus?.exec?.kind === 'docker') {
-      const { url, exec } = sandbox.prometheus;
-      waits.push(waitUntil(`scratch Prometheus ${exec.container}`, () => httpOk(`${url}/-/ready`), 60_000, exec.container));
-    }
-    await Promise.all(waits);
+    // Every start settles before a failure is thrown: teardown then removes all that was created.
+    const failed = (await Promise.allSettled(starts)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } catch (error) {
     await teardown().catch(() => undefined);
     throw error;
