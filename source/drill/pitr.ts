@@ -26,6 +26,7 @@ import { raCommand } from '../text/next.js';
 import { toolVersion } from '../version.js';
 import { assertDrillIsolation, drillRecipe } from './isolate.js';
 import { pickPitrDrill } from './pitr-pick.js';
+import { assertScratchApart } from './production-overlap.js';
 import { serverMajor, startPitrScratch, type PitrScratch } from './pitr-scratch.js';
 
 /**
@@ -212,6 +213,14 @@ export function openPitrDrill(loaded: LoadedRecipe): PitrDrillSession {
         );
       const { binDir } = await scratchBinaries(loaded, major);
       o.onStage(`Starting a scratch PostgreSQL ${major} cluster (throwaway data directory, unix socket only, archive_mode off)...`);
+      // The scratch cluster's temp root must not be (or lie inside) the production data directory.
+      assertScratchApart({
+        real,
+        recipeFile: loaded.file,
+        again: o.commandLine.slice(1),
+        scratch: [{ what: "the drill's temp root (TMPDIR)", path: os.tmpdir(), containing: false }],
+        created: false,
+      });
       scratch = await startPitrScratch({ binDir, major, productionPort: real.components.postgres?.port });
 
       // The drill recipe: the real recipe's names, database and drill checks; the scratch cluster's everything else.

@@ -10,6 +10,7 @@ import { SandboxGroup } from '../sandbox/group.js';
 import { serviceCtlArgv } from '../sandbox/service-ctl.js';
 import { isContainerExec, startContainerScratch, type ContainerScratch } from './containers.js';
 import type { DrillSandbox } from './isolate.js';
+import { assertScratchApart, ScratchIsProductionError } from './production-overlap.js';
 
 /** The scratch services a drill restores into, and how to reach and remove them. */
 export interface DrillScratch {
@@ -35,6 +36,13 @@ export async function startDrillScratch(
   kinds: ComponentKind[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<DrillScratch> {
+  // Before anything exists: the temp root must not be (or lie inside) a production directory.
+  assertScratchApart({
+    real: real.recipe,
+    recipeFile: real.file,
+    scratch: [{ what: "the drill's temp root (TMPDIR)", path: os.tmpdir(), containing: false }],
+    created: false,
+  });
   const base = await mkdtemp(path.join(os.tmpdir(), 'restore-assistant-drill-'));
   const group = new SandboxGroup({ baseDir: base });
   const password = randomBytes(12).toString('hex');
@@ -88,6 +96,24 @@ export async function startDrillScratch(
           }
         : {}),
     };
+    // Once it exists: its real directories (symlinks resolved) and ports are none of production's.
+    assertScratchApart({
+      real: real.recipe,
+      recipeFile: real.file,
+      scratch: [
+        ...sandbox.rootDirs.map((d) => ({ what: 'scratch directory', path: d })),
+        ...(sandbox.redis && !sandbox.redis.exec ? [{ what: 'scratch Redis dir', path: sandbox.redis.dir }] : []),
+        ...(sandbox.prometheus && !sandbox.prometheus.exec
+          ? [{ what: 'scratch Prometheus data dir', path: sandbox.prometheus.dataDir }]
+          : []),
+      ],
+      ports: [
+        ...(sandbox.postgres ? [{ what: 'scratch PostgreSQL port', port: sandbox.postgres.port }] : []),
+        ...(sandbox.redis ? [{ what: 'scratch Redis port', port: sandbox.redis.port }] : []),
+        ...(sandbox.prometheus ? [{ what: 'scratch Prometheus port', port: Number(new URL(sandbox.prometheus.url).port) }] : []),
+      ],
+      created: true,
+    });
     let tornDown = false;
     return {
       sandbox,
@@ -123,6 +149,7 @@ export async function startDrillScratch(
     await group.stopAll().catch(() => undefined);
     const { rm } = await import('node:fs/promises');
     await rm(base, { recursive: true, force: true }).catch(() => undefined);
+    if (error instanceof ScratchIsProductionError) throw error;
     throw new RestoreAssistantError(
       `Could not start the drill's scratch services: ${error instanceof Error ? error.message : String(error)}`,
       ExitCode.preflightFailed,

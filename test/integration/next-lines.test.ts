@@ -122,6 +122,12 @@ const SITES: Site[] = [
     elsewhere: 'a drill plan that reaches a real target (a bug): the isolation checks in test/integration/drill.test.ts',
   },
   {
+    file: 'source/drill/production-overlap.ts',
+    starts: 'scratchElsewhere(',
+    elsewhere:
+      "a drill whose scratch would be production's (TMPDIR inside a production data dir): test/unit/drill-production-overlap.test.ts drives startDrillScratch into it",
+  },
+  {
     file: 'source/journal/detect.ts',
     starts: "`Run \\`${raCommand('recover'",
     elsewhere: 'a killed restore: test/integration/recover-kill.test.ts',
