@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, exitCodeDocs } from './exit-codes.js';
 import { formatError, operatorErrorOf, RestoreAssistantError, UsageError } from './errors.js';
+import { runAfterOutcome } from './evidence/deferred.js';
 import { toolVersion } from './version.js';
 
 /**
@@ -294,13 +295,18 @@ export async function main(argv: string[]): Promise<number> {
     return error instanceof RestoreAssistantError ? error.exitCode : ExitCode.usage;
   }
   if (!handler) return ExitCode.ok;
+  let code: number;
   try {
-    return await handler();
+    code = await handler();
   } catch (thrown) {
     const error = operatorErrorOf(thrown) ?? thrown;
     process.stderr.write(`${formatError(error)}\n`);
     if (process.env['RESTORE_ASSISTANT_DEBUG'] && thrown instanceof Error) process.stderr.write(`${thrown.stack ?? ''}\n`);
-    return error instanceof RestoreAssistantError ? error.exitCode : ExitCode.internal;
+    code = error instanceof RestoreAssistantError ? error.exitCode : ExitCode.internal;
   }
+  // What a run left for after its outcome (the evidence upload: evidence/deferred.ts), now that the
+  // outcome is printed; it never changes the exit code.
+  await runAfterOutcome((error) => process.stderr.write(`Warning: ${error instanceof Error ? error.message : String(error)}\n`));
+  return code;
 }
 

@@ -241,6 +241,10 @@ export async function uploadSealedRun(handle: EvidenceHandle, loaded: LoadedReci
   const u = loaded.recipe.evidence.upload;
   if (!u || !handle.sealed) return;
   const say = (line: string): void => void process.stderr.write(`${line}\n`);
+  // Runs after the outcome above was printed (deferred.ts): say that what follows cannot change it.
+  say(
+    `Uploading the evidence of ${handle.runId} to ${runUrl(u, handle.runId)} (the result above is final; this only copies it off-site)...`,
+  );
   try {
     const r = await uploadRun(handle.dir, u, loaded.recipe.name, { env, log: say });
     if (r.status === 'uploaded') say(`Evidence uploaded: ${r.record.url} (${r.record.objects.length} objects)`);

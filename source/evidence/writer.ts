@@ -42,6 +42,7 @@ import { evidenceDir } from '../state/paths.js';
 import { toolVersion } from '../version.js';
 import { exportMetricsOnClose } from '../metrics/index.js';
 import { afterClose } from './after-close.js';
+import { afterOutcome } from './deferred.js';
 import { safeJsonStringify, sanitizeDeep, sanitizeText } from '../text/sanitize.js';
 
 export interface AttachEvidenceOptions {
@@ -475,17 +476,23 @@ export function attachRecipeEvidence(
 }
 
 /**
- * The sealed run off-site (upload.ts uploadSealedRun), loaded when the run closes and only when the
- * recipe has evidence.upload: a restore from local disk never loads the AWS SDK.
+ * The sealed run off-site (upload.ts uploadSealedRun), loaded only when the recipe has
+ * evidence.upload: a restore from local disk never loads the AWS SDK. Closing the run queues it
+ * (deferred.ts): the CLI runs it after the command has printed its outcome, so a bucket that is
+ * down never delays the closing block; the upload's result is recorded in history.jsonl when it
+ * is known (the seal covers events.jsonl, sealed at close, before any of this).
  */
 function uploadOnClose(handle: EvidenceHandle, loaded: LoadedRecipe, env: NodeJS.ProcessEnv | undefined): EvidenceHandle {
   if (!loaded.recipe.evidence.upload) return handle;
   return afterClose(handle, async () => {
-    const m = await import('./upload.js').catch((error: unknown) => {
-      process.stderr.write(`Warning: evidence not uploaded: ${sanitizeText((error as Error).message, 300)}\n`);
-      return undefined;
+    if (!handle.sealed) return;
+    afterOutcome(async () => {
+      const m = await import('./upload.js').catch((error: unknown) => {
+        process.stderr.write(`Warning: evidence not uploaded: ${sanitizeText((error as Error).message, 300)}\n`);
+        return undefined;
+      });
+      await m?.uploadSealedRun(handle, loaded, env);
     });
-    await m?.uploadSealedRun(handle, loaded, env);
   });
 }
 

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import {
   type PostgresFingerprint,
   type PostgresSandbox,
 } from '../../source/sandbox/index.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { cliBin, runCli, type CliResult } from '../support/cli.js';
 import { startS3, type S3Sandbox } from '../support/s3.js';
 
 /**
@@ -329,6 +330,65 @@ describe('evidence off-site: evidence.upload, evidence upload / fetch / verify',
     const pasted = await cli(own!);
     expect(pasted.code, show(pasted)).toBe(0);
     expect(pasted.stdout).toContain(`Uploaded ${downRun}`);
+  });
+
+  it('bucket down: the closing block and its exit code come first, the upload and its retries after (stdout and stderr in one file, in write order)', async () => {
+    const downPort = await freePort();
+    const down = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve, reject) => {
+      down.once('error', reject);
+      down.listen(downPort, '127.0.0.1', resolve);
+    });
+    const r0 = JSON.parse(await readFile(recipeFile, 'utf8')) as {
+      evidence: { upload: Record<string, unknown> } & Record<string, unknown>;
+    };
+    const downRecipe = join(base, 'chat-down.json');
+    await writeFile(
+      downRecipe,
+      JSON.stringify({
+        ...r0,
+        evidence: {
+          ...r0.evidence,
+          dir: join(base, 'evidence-down'),
+          upload: { ...r0.evidence.upload, endpoint: `http://127.0.0.1:${downPort}` },
+        },
+      }),
+    );
+    const childEnv: Record<string, string> = { NO_COLOR: '1' };
+    for (const k of ['PATH', 'HOME', 'LANG', 'TMPDIR', 'RESTORE_ASSISTANT_STATE_DIR', 'RESTORE_ASSISTANT_LOCK_DIR']) {
+      const v = process.env[k];
+      if (v) childEnv[k] = v;
+    }
+    const log = join(base, 'down-output.txt');
+    const fd = openSync(log, 'w');
+    let code: number | null;
+    try {
+      code = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn(process.execPath, [cliBin(), 'restore', '--recipe', downRecipe, '--backup', stamp, '--yes'], {
+          env: { ...childEnv, ...env },
+          cwd: base,
+          stdio: ['ignore', fd, fd],
+        });
+        child.once('error', reject);
+        child.once('exit', (c) => resolve(c));
+      });
+    } finally {
+      closeSync(fd);
+      down.close();
+    }
+    const text = readFileSync(log, 'utf8');
+    outputs.push(text);
+    expect(code, text).toBe(0);
+    const at = (needle: string): number => {
+      const i = text.indexOf(needle);
+      expect(i, `${needle} in\n${text}`).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    expect(at('Verdict:'), text).toBeLessThan(at('try 1 of 2 failed'));
+    expect(at('RTO:'), text).toBeLessThan(at('Uploading the evidence of'));
+    expect(at('Uploading the evidence of'), text).toBeLessThan(at('try 1 of 2 failed'));
+    expect(at('try 1 of 2 failed'), text).toBeLessThan(at('Warning: evidence not uploaded to s3://backups/evidence/chat/'));
+    expect(await fingerprintPostgres(pg, CHAT)).toEqual(backupChat);
   });
 
   it('shows no credential in any output, evidence file, history, fetched copy or process argv', async () => {
