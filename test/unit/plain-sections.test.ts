@@ -238,6 +238,35 @@ describe('plain-split scheduler: pg_restore order from a plain script', () => {
     expect(await fk).toBe(fkBig);
   });
 
+  it('hands out table data while it is still staged (open), its indexes only once it ran, and weighs it once staged', async () => {
+    const s = new Scheduler(2);
+    const staged = { ...entry(1, 'data', { table: 'public.small' }), start: 0, end: 10 };
+    s.add(staged);
+    const open: Item = { ...entry(2, 'data', { table: 'public.big' }), start: 10, end: 10, open: true };
+    s.add(open);
+    s.preFinished(true);
+    // The table being read goes out first: its COPY starts while the rest of it is staged.
+    expect(await s.next(never)).toBe(open);
+    expect(await s.next(never)).toBe(staged);
+    expect(() => s.add({ ...entry(9, 'index', { table: 'public.big' }), open: true })).toThrow(/only table data/);
+    const iBig = entry(3, 'index', { table: 'public.big' });
+    const iSmall = entry(4, 'index', { table: 'public.small' });
+    s.staged(open, 5000);
+    expect(open).toMatchObject({ open: false, end: 5000 });
+    for (const i of [iSmall, iBig]) s.add(i);
+    s.allKnown();
+    s.finished(staged);
+    // big is staged but still loading: its index waits even though it weighs more.
+    expect(await s.next(never)).toBe(iSmall);
+    const next = s.next(never);
+    s.finished(open);
+    expect(await next).toBe(iBig);
+    s.finished(iSmall);
+    s.finished(iBig);
+    expect(await s.next(never)).toBeUndefined();
+    expect(s.complete()).toBe(true);
+  });
+
   it('hands out nothing when pre-data failed, and nothing once aborted', async () => {
     const s = new Scheduler(2);
     s.add(entry(1, 'data', { table: 'public.a' }));

@@ -148,14 +148,15 @@ class Connection {
       lines.push(text.endsWith('\n') ? text : `${text}\n`);
     }
     const resets = [...this.dirty].filter((k) => !keys.has(k)).map((k) => `RESET ${k};\n`);
-    this.dirty = new Set([...keys, ...entry.setsInside]);
+    // The settings the entry sets itself are added once it has run (an open entry's are not all known yet).
+    this.dirty = keys;
     return resets.join('') + lines.join('');
   }
 
   /** Run one staged entry: its session settings, its bytes, then the token; resolves when psql printed the token or ended. */
   async runEntry(
     item: Item,
-    read: (start: number, end: number, sink: (b: Buffer) => Promise<void>) => Promise<void>,
+    read: (item: Item, sink: (b: Buffer) => Promise<void>) => Promise<void>,
     truncateBeforeCopy = false,
   ): Promise<void> {
     const token = `ra_done_${this.nonce}_${this.seq++}`;
@@ -167,7 +168,8 @@ class Connection {
     // wal_level minimal: rows loaded into a table truncated in the same transaction write no WAL.
     const rel = truncateBeforeCopy ? item.entry.relation : undefined;
     if (rel) await this.write(`BEGIN;\nTRUNCATE ONLY ${quoteIdent(rel.schema)}.${quoteIdent(rel.name)};\n`);
-    await read(item.start, item.end, (b) => this.write(b));
+    await read(item, (b) => this.write(b));
+    for (const k of item.entry.setsInside) this.dirty.add(k);
     if (rel) await this.write('\nCOMMIT;\n');
     await this.write(`\nSELECT '${token}' AS "ra_ack_${this.nonce}";\n`);
     await acked;
@@ -222,12 +224,28 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
     staging = await makeRunTempDir(h.emit, h.stepId, h.stagingParent ?? splitStagingParent(), 'restore-assistant-split-');
     spill = await createExclusive(path.join(staging, 'after-pre-data.sql'), 0o600, { read: true });
     const spillFh = spill;
-    const read = async (start: number, end: number, sink: (b: Buffer) => Promise<void>): Promise<void> => {
-      for (let at = start; at < end;) {
-        const n = Math.min(CHUNK, end - at);
+    // Readers of an open (still staging) item wait here for the next bytes, the item's end or a stop.
+    let growth: Array<() => void> = [];
+    const grew = (): void => {
+      const w = growth;
+      growth = [];
+      for (const f of w) f();
+    };
+    signal.addEventListener('abort', grew, { once: true });
+    const read = async (item: Item, sink: (b: Buffer) => Promise<void>): Promise<void> => {
+      for (let at = item.start; ;) {
+        // Only bytes already written (`spilled` moves after each write returns) are read.
+        const limit = item.open ? spilled : item.end;
+        if (at >= limit) {
+          if (!item.open) break;
+          if (signal.aborted) throw h.interrupted(`streaming ${item.entry.type} ${item.entry.name} from the staging file`);
+          await new Promise<void>((resolve) => growth.push(resolve));
+          continue;
+        }
+        const n = Math.min(CHUNK, limit - at);
         const buf = Buffer.allocUnsafe(n);
         const { bytesRead } = await spillFh.read(buf, 0, n, at);
-        if (bytesRead <= 0) throw new Error(`the staging file ended at ${at} of ${end}`);
+        if (bytesRead <= 0) throw new Error(`the staging file ended at ${at} of ${limit}`);
         await sink(bytesRead === n ? buf : buf.subarray(0, bytesRead));
         at += bytesRead;
       }
@@ -243,7 +261,7 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
     };
     void pre.result.then((r) => scheduler.preFinished(r.ok));
     const splitter = new PlainSectionSplitter();
-    let current: { entry: DumpEntry; start: number } | undefined;
+    let current: { entry: DumpEntry; start: number; open?: Item } | undefined;
     let toPre = true;
     let preEntries = 0;
 
@@ -257,6 +275,7 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
               off += bytesWritten;
               spilled += bytesWritten;
             }
+            if (current?.open) grew();
           }
         } else if (e.kind === 'start') {
           counts[e.entry.phase]++;
@@ -269,9 +288,17 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
             preDone();
           }
           current = { entry: e.entry, start: spilled };
+          // Table data goes out as soon as it begins: a free connection runs the COPY while the rest
+          // of the table is still being read (pg_restore likewise starts each table's COPY at once).
+          if (e.entry.phase === 'data') {
+            current.open = { entry: e.entry, start: spilled, end: spilled, open: true };
+            scheduler.add(current.open);
+          }
         } else if (current && e.entry === current.entry) {
-          scheduler.add({ entry: current.entry, start: current.start, end: spilled });
+          if (current.open) scheduler.staged(current.open, spilled);
+          else scheduler.add({ entry: current.entry, start: current.start, end: spilled });
           current = undefined;
+          grew();
         }
       }
       if (splitter.unrecognised)

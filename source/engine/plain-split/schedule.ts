@@ -6,6 +6,8 @@ import type { DumpEntry, EntryPhase } from '../../catalog/plain-sections.js';
  * - nothing before pre-data has run (on its own connection) and succeeded;
  * - table data, sequence values and large objects: any order, as soon as their bytes are staged
  *   (the biggest staged one first, and so for indexes and foreign keys: by their table's data size);
+ *   a table's data may also be handed out as soon as its staging begins (`open`), so a free
+ *   connection starts the COPY while the rest of the table is still being read;
  * - an index or a primary key / unique / exclusion / check constraint: once the table it builds on
  *   is loaded (when the table cannot be read from the statement: once all data is loaded), and only
  *   after the whole file was read and its digest matched the verified one;
@@ -23,6 +25,12 @@ export interface Item {
   /** Byte range in the staging file. */
   start: number;
   end: number;
+  /**
+   * Table data still being staged (restore.ts hands it out at its start, as pg_restore starts a
+   * table's COPY at once): `end` is not known yet and the reader follows the staging file until
+   * `staged()` closes it.
+   */
+  open?: boolean;
 }
 
 const ORDER: EntryPhase[] = ['data', 'index', 'attach', 'fk', 'tail'];
@@ -43,22 +51,32 @@ export class Scheduler {
 
   constructor(readonly jobs: number) {}
 
-  /** An entry whose bytes are all staged. */
+  /** An entry whose bytes are all staged, or (`open`: table data only) one whose staging has begun. */
   add(item: Item): void {
+    if (item.open && item.entry.phase !== 'data') throw new Error(`only table data runs while it is staged, not ${item.entry.type}`);
     this.waiting.push(item);
     this.left[item.entry.phase]++;
     if (item.entry.phase === 'data' && item.entry.table) {
       this.loading.add(item.entry.table);
-      this.tableBytes.set(item.entry.table, item.end - item.start);
+      this.tableBytes.set(item.entry.table, item.open ? 0 : item.end - item.start);
     }
     if (item.entry.phase === 'index') this.indexesLeft.set(item.entry.table, (this.indexesLeft.get(item.entry.table) ?? 0) + 1);
+    this.wake();
+  }
+
+  /** An open item's last byte is staged: its size now weighs its table's indexes and foreign keys. */
+  staged(item: Item, end: number): void {
+    item.end = end;
+    item.open = false;
+    if (item.entry.phase === 'data' && item.entry.table) this.tableBytes.set(item.entry.table, end - item.start);
     this.wake();
   }
 
   /** How much work an entry stands for: its own bytes for data, its table's data for an index or foreign key. */
   private weight(item: Item): number {
     const e = item.entry;
-    if (e.phase === 'data') return item.end - item.start;
+    // An open data item started first: it is the one being read, so it goes out at once.
+    if (e.phase === 'data') return item.open ? Number.MAX_SAFE_INTEGER : item.end - item.start;
     if (e.phase === 'index') return e.table ? (this.tableBytes.get(e.table) ?? 0) : 0;
     if (e.phase === 'fk') return Math.max(0, ...(e.locks ?? []).map((t) => this.tableBytes.get(t) ?? 0));
     return 0;
