@@ -117,10 +117,12 @@ describe('restore into the story-portal containers (docker exec kind), the real 
       IT_PG_PASSWORD: d.password,
       XDG_RUNTIME_DIR: join(base, 'run'),
       XDG_STATE_HOME: join(base, 'state'),
-      // The run's own lock and state dirs (test/global-setup.ts), never the machine-wide ones: a
-      // killed run's stale container locks would refuse every later run's restore (exit 8).
-      RESTORE_ASSISTANT_LOCK_DIR: process.env['RESTORE_ASSISTANT_LOCK_DIR']!,
-      RESTORE_ASSISTANT_STATE_DIR: process.env['RESTORE_ASSISTANT_STATE_DIR']!,
+      // This file's own lock and state dirs, never the machine-wide ones (a killed run's stale
+      // container locks would refuse every later run's restore, exit 8) nor the test run's: the
+      // docker and compose files lock the same keys (container:agentic-redis:/data, ...) in their
+      // own daemons, and when both run at once each refused the other's restores (exit 8).
+      RESTORE_ASSISTANT_LOCK_DIR: join(base, 'locks'),
+      RESTORE_ASSISTANT_STATE_DIR: join(base, 'ra-state'),
       NO_COLOR: '1',
     };
   }, 240_000);
