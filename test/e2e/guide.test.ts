@@ -547,7 +547,8 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
       await t.waitFor(/Verifying|Targets being probed|IN-PLACE restore of/);
       t.signal(signal);
       await t.waitFor('Cancelled, nothing was touched.');
-      expect(await t.exited).toBe(0);
+      // The whole screen on a mismatch: CI once saw exit 1 here (an error after the cancel, not yet explained).
+      expect(await t.exited, t.text()).toBe(0);
       expect(t.text().match(/Cancelled/g)).toHaveLength(1);
       expect(t.text()).not.toMatch(/Internal error/);
       expect(await runDirs()).toEqual(runsBefore);
