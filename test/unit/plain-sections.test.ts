@@ -267,6 +267,97 @@ describe('plain-split scheduler: pg_restore order from a plain script', () => {
     expect(s.complete()).toBe(true);
   });
 
+  it('weighs a table by its estimated size in the server (bytes plus a tuple header per row), as pg_restore by pages', async () => {
+    const s = new Scheduler(1);
+    // wide: more COPY text but half the rows of narrow (the index-heavy world's orders and order_items).
+    const wide = { ...entry(1, 'data', { table: 'public.wide' }), start: 0, end: 56_000_000, rows: 960_000 };
+    const narrow = { ...entry(2, 'data', { table: 'public.narrow' }), start: 56_000_000, end: 100_000_000, rows: 1_920_000 };
+    s.add(wide);
+    s.add(narrow);
+    s.preFinished(true);
+    expect(await s.next(never)).toBe(narrow);
+    s.finished(narrow);
+    expect(await s.next(never)).toBe(wide);
+    s.finished(wide);
+    const iWide = entry(3, 'index', { table: 'public.wide' });
+    const iNarrow = entry(4, 'index', { table: 'public.narrow' });
+    s.add(iWide);
+    s.add(iNarrow);
+    s.allKnown();
+    // Without the rows, the wide table's 56 MB would rank its index first.
+    expect(await s.next(never)).toBe(iNarrow);
+    s.finished(iNarrow);
+    expect(await s.next(never)).toBe(iWide);
+    s.finished(iWide);
+    expect(s.complete()).toBe(true);
+    // An open item weighs its rows once staged.
+    const s2 = new Scheduler(1);
+    const open: Item = { ...entry(1, 'data', { table: 'public.narrow' }), start: 0, end: 0, open: true };
+    const wide2 = { ...entry(2, 'data', { table: 'public.wide' }), start: 0, end: 56_000_000, rows: 960_000 };
+    s2.add(open);
+    s2.add(wide2);
+    s2.preFinished(true);
+    expect(await s2.next(never)).toBe(open);
+    s2.staged(open, 44_000_000, 1_920_000);
+    expect(open.rows).toBe(1_920_000);
+    expect(await s2.next(never)).toBe(wide2);
+    s2.finished(open);
+    s2.finished(wide2);
+    const a = entry(3, 'index', { table: 'public.wide' });
+    const b = entry(4, 'index', { table: 'public.narrow' });
+    s2.add(a);
+    s2.add(b);
+    s2.allKnown();
+    expect(await s2.next(never)).toBe(b);
+  });
+
+  it('never runs a constraint (ACCESS EXCLUSIVE) beside another entry on its table, nor an index beside it', async () => {
+    const s = new Scheduler(3);
+    const d = { ...entry(1, 'data', { table: 'public.t' }), start: 0, end: 100 };
+    const other = { ...entry(2, 'data', { table: 'public.u' }), start: 100, end: 110 };
+    s.add(d);
+    s.add(other);
+    s.preFinished(true);
+    expect(await s.next(never)).toBe(d);
+    expect(await s.next(never)).toBe(other);
+    const pk = {
+      ...entry(3, 'index', { table: 'public.t' }),
+      entry: { ...entry(3, 'index').entry, type: 'CONSTRAINT', table: 'public.t' },
+    };
+    const i1 = entry(4, 'index', { table: 'public.t', type: 'INDEX' });
+    const i2 = entry(5, 'index', { table: 'public.t', type: 'INDEX' });
+    const check = entry(6, 'index', { table: 'public.t', type: 'CHECK CONSTRAINT' });
+    const iu = entry(7, 'index', { table: 'public.u', type: 'INDEX' });
+    for (const i of [pk, i1, i2, check, iu]) s.add(i);
+    s.allKnown();
+    s.finished(d);
+    s.finished(other);
+    expect(await s.next(never)).toBe(pk);
+    // t's primary key holds its table: t's indexes wait, u's runs.
+    expect(await s.next(never)).toBe(iu);
+    const third = s.next(never);
+    let handed: Item | undefined;
+    void third.then((i) => (handed = i));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(handed).toBeUndefined();
+    s.finished(pk);
+    // Indexes share the table (SHARE locks); the check constraint waits for both.
+    expect(await third).toBe(i1);
+    expect(await s.next(never)).toBe(i2);
+    s.finished(iu);
+    const last = s.next(never);
+    let handedLast: Item | undefined;
+    void last.then((i) => (handedLast = i));
+    s.finished(i1);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(handedLast).toBeUndefined();
+    s.finished(i2);
+    expect(await last).toBe(check);
+    s.finished(check);
+    expect(await s.next(never)).toBeUndefined();
+    expect(s.complete()).toBe(true);
+  });
+
   it('hands out nothing when pre-data failed, and nothing once aborted', async () => {
     const s = new Scheduler(2);
     s.add(entry(1, 'data', { table: 'public.a' }));

@@ -66,6 +66,20 @@ type ExecAction = Extract<PlannedAction, { type: 'exec' }>;
  */
 const CHUNK = 256 * 1024;
 
+/**
+ * Bytes of each table's data whose lines are counted: the rows of the whole table are estimated from
+ * them, which weighs its indexes in the schedule (schedule.ts ROW_OVERHEAD) at the cost of one
+ * search per line of the first MiB only.
+ */
+const ROW_SAMPLE = 1024 * 1024;
+
+/** Line ends in the first `n` bytes of `buf`. */
+function countLines(buf: Buffer, n: number): number {
+  let lines = 0;
+  for (let at = buf.indexOf(10); at !== -1 && at < n; at = buf.indexOf(10, at + 1)) lines++;
+  return lines;
+}
+
 /** "name" with embedded quotes doubled (a name from the dump is data, never SQL). */
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""').replace(/\0/g, '')}"`;
@@ -261,7 +275,7 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
     };
     void pre.result.then((r) => scheduler.preFinished(r.ok));
     const splitter = new PlainSectionSplitter();
-    let current: { entry: DumpEntry; start: number; open?: Item } | undefined;
+    let current: { entry: DumpEntry; start: number; open?: Item; sampled: number; lines: number } | undefined;
     let toPre = true;
     let preEntries = 0;
 
@@ -275,6 +289,11 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
               off += bytesWritten;
               spilled += bytesWritten;
             }
+            if (current && current.entry.phase === 'data' && current.sampled < ROW_SAMPLE) {
+              const n = Math.min(e.data.length, ROW_SAMPLE - current.sampled);
+              current.lines += countLines(e.data, n);
+              current.sampled += n;
+            }
             if (current?.open) grew();
           }
         } else if (e.kind === 'start') {
@@ -287,7 +306,7 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
             toPre = false;
             preDone();
           }
-          current = { entry: e.entry, start: spilled };
+          current = { entry: e.entry, start: spilled, sampled: 0, lines: 0 };
           // Table data goes out as soon as it begins: a free connection runs the COPY while the rest
           // of the table is still being read (pg_restore likewise starts each table's COPY at once).
           if (e.entry.phase === 'data') {
@@ -295,8 +314,9 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
             scheduler.add(current.open);
           }
         } else if (current && e.entry === current.entry) {
-          if (current.open) scheduler.staged(current.open, spilled);
-          else scheduler.add({ entry: current.entry, start: current.start, end: spilled });
+          const rows = current.sampled > 0 ? Math.round((current.lines * (spilled - current.start)) / current.sampled) : 0;
+          if (current.open) scheduler.staged(current.open, spilled, rows);
+          else scheduler.add({ entry: current.entry, start: current.start, end: spilled, rows });
           current = undefined;
           grew();
         }
@@ -366,15 +386,13 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
     reading.catch((error: unknown) => fail(error as Error));
 
     const worker = async (i: number): Promise<void> => {
-      let c: Connection | undefined;
+      // Each connection starts (psql, connect, authenticate) while pre-data runs, not when its first entry is ready.
       let runningEntry: DumpEntry | undefined;
+      const c = conn(`connection ${i + 1}`);
+      watch(c, () => runningEntry);
       for (;;) {
         const item = await scheduler.next(signal);
         if (!item) break;
-        if (!c) {
-          c = conn(`connection ${i + 1}`);
-          watch(c, () => runningEntry);
-        }
         runningEntry = item.entry;
         await c.runEntry(item, read, input.parallel?.truncateBeforeCopy === true);
         if (c.ended || signal.aborted) return;
@@ -382,12 +400,10 @@ export async function plainParallelRestore(action: ExecAction, h: SplitHelpers):
         scheduler.finished(item);
         tick();
       }
-      if (c) {
-        const r = await c.finish();
-        if (!r.ok && !stop.signal.aborted) {
-          firstFailure ??= { conn: c, result: r };
-          fail(h.actionError(h.failure(r, redact)));
-        }
+      const r = await c.finish();
+      if (!r.ok && !stop.signal.aborted) {
+        firstFailure ??= { conn: c, result: r };
+        fail(h.actionError(h.failure(r, redact)));
       }
     };
 

@@ -5,12 +5,18 @@ import type { DumpEntry, EntryPhase } from '../../catalog/plain-sections.js';
  * The order is pg_restore's, as far as a plain script can say it:
  * - nothing before pre-data has run (on its own connection) and succeeded;
  * - table data, sequence values and large objects: any order, as soon as their bytes are staged
- *   (the biggest staged one first, and so for indexes and foreign keys: by their table's data size);
+ *   (the biggest staged one first, and so for indexes and foreign keys: by their table's estimated
+ *   size in the server, its COPY text plus a tuple header per row, as pg_restore orders them by the
+ *   table's pages: the text alone ranks a table of many narrow rows, whose indexes take longest to
+ *   build, below one of fewer wide rows);
  *   a table's data may also be handed out as soon as its staging begins (`open`), so a free
  *   connection starts the COPY while the rest of the table is still being read;
  * - an index or a primary key / unique / exclusion / check constraint: once the table it builds on
  *   is loaded (when the table cannot be read from the statement: once all data is loaded), and only
- *   after the whole file was read and its digest matched the verified one;
+ *   after the whole file was read and its digest matched the verified one; a constraint (ALTER TABLE
+ *   ADD CONSTRAINT takes an ACCESS EXCLUSIVE lock) never runs beside another entry on its table, nor
+ *   an index beside a constraint on its table (the connection would only wait for the lock; pg_restore
+ *   likewise keeps such entries apart);
  * - partition index attachments: one at a time, in dump order, after every index;
  * - foreign keys: once both tables are loaded and every index on them built (the key they need
  *   exists) and after every attachment, never two that lock the same table at once (a foreign key
@@ -31,6 +37,22 @@ export interface Item {
    * `staged()` closes it.
    */
   open?: boolean;
+  /** Table data: the estimated number of rows (restore.ts counts the lines of a sample of the COPY data). */
+  rows?: number;
+}
+
+/**
+ * Bytes a row costs in the server beyond its COPY text (a heap tuple's 23-byte header, aligned, and
+ * its 4-byte line pointer): what turns the text's size into an estimate of the table's pages.
+ */
+export const ROW_OVERHEAD = 28;
+
+/** Entry types that take an ACCESS EXCLUSIVE lock on their table (ALTER TABLE ... ADD CONSTRAINT). */
+const EXCLUSIVE = new Set(['CONSTRAINT', 'CHECK CONSTRAINT']);
+
+/** A data item's estimated size in the server: its bytes plus a tuple's overhead per row. */
+function size(item: Item): number {
+  return item.end - item.start + ROW_OVERHEAD * (item.rows ?? 0);
 }
 
 const ORDER: EntryPhase[] = ['data', 'index', 'attach', 'fk', 'tail'];
@@ -41,7 +63,7 @@ export class Scheduler {
   private readonly left: Record<EntryPhase, number> = { pre: 0, data: 0, index: 0, attach: 0, fk: 0, tail: 0 };
   /** Tables whose data entry is not done yet. */
   private readonly loading = new Set<string>();
-  /** Bytes of each table's data entry: the biggest work goes first (as pg_restore orders by size). */
+  /** Each table's estimated size (its data's bytes plus ROW_OVERHEAD per row): the biggest work goes first (as pg_restore orders by pages). */
   private readonly tableBytes = new Map<string, number>();
   /** Index entries not done yet, per table (undefined key: the table could not be read). */
   private readonly indexesLeft = new Map<string | undefined, number>();
@@ -58,17 +80,18 @@ export class Scheduler {
     this.left[item.entry.phase]++;
     if (item.entry.phase === 'data' && item.entry.table) {
       this.loading.add(item.entry.table);
-      this.tableBytes.set(item.entry.table, item.open ? 0 : item.end - item.start);
+      this.tableBytes.set(item.entry.table, item.open ? 0 : size(item));
     }
     if (item.entry.phase === 'index') this.indexesLeft.set(item.entry.table, (this.indexesLeft.get(item.entry.table) ?? 0) + 1);
     this.wake();
   }
 
   /** An open item's last byte is staged: its size now weighs its table's indexes and foreign keys. */
-  staged(item: Item, end: number): void {
+  staged(item: Item, end: number, rows?: number): void {
     item.end = end;
     item.open = false;
-    if (item.entry.phase === 'data' && item.entry.table) this.tableBytes.set(item.entry.table, end - item.start);
+    if (rows !== undefined) item.rows = rows;
+    if (item.entry.phase === 'data' && item.entry.table) this.tableBytes.set(item.entry.table, size(item));
     this.wake();
   }
 
@@ -76,7 +99,7 @@ export class Scheduler {
   private weight(item: Item): number {
     const e = item.entry;
     // An open data item started first: it is the one being read, so it goes out at once.
-    if (e.phase === 'data') return item.open ? Number.MAX_SAFE_INTEGER : item.end - item.start;
+    if (e.phase === 'data') return item.open ? Number.MAX_SAFE_INTEGER : size(item);
     if (e.phase === 'index') return e.table ? (this.tableBytes.get(e.table) ?? 0) : 0;
     if (e.phase === 'fk') return Math.max(0, ...(e.locks ?? []).map((t) => this.tableBytes.get(t) ?? 0));
     return 0;
@@ -147,9 +170,14 @@ export class Scheduler {
         return false;
       case 'data':
         return true;
-      case 'index':
+      case 'index': {
         if (!this.known) return false;
-        return e.table ? !this.loading.has(e.table) : this.left.data === 0;
+        if (!e.table) return this.left.data === 0;
+        if (this.loading.has(e.table)) return false;
+        // ACCESS EXCLUSIVE (a constraint) waits for every other entry on the table, and the others for it.
+        const here = this.runningIn('index').filter((o) => o.entry.table === e.table);
+        return EXCLUSIVE.has(e.type) ? here.length === 0 : !here.some((o) => EXCLUSIVE.has(o.entry.type));
+      }
       case 'attach':
         return this.known && this.left.data === 0 && this.left.index === 0 && this.runningIn('attach').length === 0;
       case 'fk': {
