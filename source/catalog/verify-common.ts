@@ -182,8 +182,16 @@ export async function streamPass(
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
     // One descriptor for the identity and the bytes: what is hashed is what the identity names.
+    opts.signal?.throwIfAborted();
     fh = await open(file, 'r');
     before = fileIdentity(await fh.stat());
+    // Never hand an already-aborted signal to the read stream: a FileHandle stream with autoClose
+    // false emits that AbortError a second time after the loop below has thrown it and let go of the
+    // stream, with no listener left, which kills the process (uncaught 'error' event; Node 20). An
+    // abort in the awaits above (the guide's SIGTERM while verifying) did exactly that: exit 1
+    // before the session released its locks. From here on the loop starts at once, and an abort
+    // during the read is reported once, through the loop.
+    opts.signal?.throwIfAborted();
     const stream = fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false, ...(opts.signal ? { signal: opts.signal } : {}) });
     for await (const raw of stream) {
       const chunk = raw as Buffer;
