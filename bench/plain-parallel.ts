@@ -247,6 +247,14 @@ function isAlive(pid: number): boolean {
 const METHODS = ['psql', 'pgRestore', 'single', 'parallel', 'whole'] as const;
 type Method = (typeof METHODS)[number];
 
+/** CPU time of the whole machine from /proc/stat, in ticks: all of it and the hypervisor's steal. */
+async function cpuTicks(): Promise<{ total: number; steal: number }> {
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  return { total: f.slice(0, 8).reduce((a, b) => a + (b || 0), 0), steal: f[7] ?? 0 };
+}
+
 export async function runPlainParallelBench(): Promise<void> {
   const orders = Number(process.env['PLAIN_BENCH_ORDERS'] ?? 9_600_000);
   const rssOrders = (process.env['PLAIN_BENCH_RSS_ORDERS'] ?? '960000,9600000').split(',').map(Number);
@@ -298,6 +306,8 @@ export async function runPlainParallelBench(): Promise<void> {
     );
 
     const ms: Record<Method, number[]> = { psql: [], pgRestore: [], single: [], parallel: [], whole: [] };
+    // The share of the machine's CPU time the hypervisor gave to other guests during each run (%).
+    const steal: Record<Method, number[]> = { psql: [], pgRestore: [], single: [], parallel: [], whole: [] };
     const wall: number[] = [];
     const wholeRss: number[] = [];
     const parallelRss: EngineRun[] = [];
@@ -306,7 +316,22 @@ export async function runPlainParallelBench(): Promise<void> {
     const pgv = (await exec(pg.bin('psql'), ['--version'])).stdout.trim();
     const write = async (final: boolean): Promise<void> => {
       loads.push(os.loadavg()[0] ?? 0);
-      const section = benchSection({ orders, runs, started, loads, world, ms, wall, wholeRss, parallelRss, rss, pgv, final, warmup });
+      const section = benchSection({
+        orders,
+        runs,
+        started,
+        loads,
+        world,
+        ms,
+        steal,
+        wall,
+        wholeRss,
+        parallelRss,
+        rss,
+        pgv,
+        final,
+        warmup,
+      });
       await writeBenchSection('Plain dumps in parallel', section);
       if (final) process.stdout.write(section);
     };
@@ -325,6 +350,7 @@ export async function runPlainParallelBench(): Promise<void> {
     for (let i = 0; i < runs && Date.now() < until; i++) {
       const order = METHODS.map((_m, k) => METHODS[(k + i) % METHODS.length]!);
       for (const m of order) {
+        const t0 = await cpuTicks();
         if (m === 'psql') ms.psql.push(await byHandPlain(pg, plainGz));
         else if (m === 'pgRestore') ms.pgRestore.push(await byHandCustom(pg, custom));
         else if (m === 'single') {
@@ -341,8 +367,10 @@ export async function runPlainParallelBench(): Promise<void> {
           wall.push(r.wallMs);
           wholeRss.push(r.maxRssKiB);
         }
+        const t1 = await cpuTicks();
+        steal[m].push(t1.total > t0.total ? (100 * (t1.steal - t0.steal)) / (t1.total - t0.total) : 0);
         process.stderr.write(
-          `round ${i + 1}/${runs}: ${m} ${(ms[m].at(-1)! / 1000).toFixed(2)} s (load ${(os.loadavg()[0] ?? 0).toFixed(1)})\n`,
+          `round ${i + 1}/${runs}: ${m} ${(ms[m].at(-1)! / 1000).toFixed(2)} s (load ${(os.loadavg()[0] ?? 0).toFixed(1)}, steal ${steal[m].at(-1)!.toFixed(1)}%)\n`,
         );
       }
       await write(false);
@@ -384,6 +412,7 @@ function benchSection(r: {
   loads: number[];
   world: World;
   ms: Record<Method, number[]>;
+  steal: Record<Method, number[]>;
   wall: number[];
   wholeRss: number[];
   parallelRss: EngineRun[];
@@ -448,6 +477,7 @@ Times are wall times; a ratio is the row's median over the column's (below 1.00x
 
 Runs (ms): psql ${ms.psql.map(Math.round).join(', ')}; pg_restore ${ms.pgRestore.map(Math.round).join(', ')}; single ${ms.single.map(Math.round).join(', ')};
 parallel ${ms.parallel.map(Math.round).join(', ')}; RTO ${ms.whole.map(Math.round).join(', ')}; whole command ${r.wall.map(Math.round).join(', ')}.
+${stealLine(r.steal)}
 
 Peak RSS (getrusage maxrss) of the engine process running the restore (compiled, Node included), the same world at two sizes;
 the last column is the parallel run's peak V8 heap / external (Buffer) memory from process.memoryUsage() sampled every 100 ms:
@@ -461,6 +491,14 @@ ${wholeLine(r.rss, r.wholeRss, world)}
 The parallel restore spills everything after pre-data to one file in a private staging directory and reads entries back in
 bounded pieces, so its memory does not follow the dump's size.
 `;
+}
+
+/** Steal time per run: how much of the 2 cores the hypervisor gave to other guests while a run was timed. */
+function stealLine(steal: Record<Method, number[]>): string {
+  const all = METHODS.flatMap((m) => steal[m]);
+  if (!all.length) return '';
+  const pct = (xs: number[]): string => xs.map((x) => x.toFixed(1)).join(', ');
+  return `CPU steal (/proc/stat: the share of the machine's CPU time the hypervisor gave to other guests) during each run, %: psql ${pct(steal.psql)}; pg_restore ${pct(steal.pgRestore)}; single ${pct(steal.single)}; parallel ${pct(steal.parallel)}; whole ${pct(steal.whole)} (median ${median(all).toFixed(1)}%, highest ${Math.max(...all).toFixed(1)}%).`;
 }
 
 /** The whole CLI's peak RSS: the target (<= 150 MB, flat in the dump's size) applies to it too. */
