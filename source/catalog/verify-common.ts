@@ -220,17 +220,33 @@ export async function streamPass(
   return result;
 }
 
-/** Remembers the first and last EDGE_BYTES of a stream: enough for a plain dump's header and closing line. */
+/**
+ * Remembers the first and last EDGE_BYTES of a stream: enough for a plain dump's header and closing line.
+ * The last ones in a ring of EDGE_BYTES allocated once: no Buffer per chunk (each chunk of a
+ * gigabyte-sized stream copied into a new one was garbage for the GC to find, issue 14).
+ */
 export class EdgeScanner extends Writable {
   head = Buffer.alloc(0);
-  tail = Buffer.alloc(0);
   bytes = 0;
+  private readonly ring = Buffer.alloc(EDGE_BYTES);
+  /** Where the next byte goes in the ring; once `filled`, also where the oldest byte is. */
+  private at = 0;
+  private filled = 0;
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (error?: Error | null) => void): void {
     this.bytes += chunk.length;
     if (this.head.length < EDGE_BYTES) this.head = Buffer.concat([this.head, chunk.subarray(0, EDGE_BYTES - this.head.length)]);
-    const joined = chunk.length >= EDGE_BYTES ? chunk.subarray(chunk.length - EDGE_BYTES) : Buffer.concat([this.tail, chunk]);
-    this.tail = Buffer.from(joined.length > EDGE_BYTES ? joined.subarray(joined.length - EDGE_BYTES) : joined);
+    const last = chunk.length > EDGE_BYTES ? chunk.subarray(chunk.length - EDGE_BYTES) : chunk;
+    const first = Math.min(last.length, EDGE_BYTES - this.at);
+    last.copy(this.ring, this.at, 0, first);
+    last.copy(this.ring, 0, first);
+    this.at = (this.at + last.length) % EDGE_BYTES;
+    this.filled = Math.min(EDGE_BYTES, this.filled + last.length);
     cb();
+  }
+  /** The last min(bytes, EDGE_BYTES) bytes, in order (a copy). */
+  get tail(): Buffer {
+    if (this.filled < EDGE_BYTES) return Buffer.from(this.ring.subarray(0, this.filled));
+    return Buffer.concat([this.ring.subarray(this.at), this.ring.subarray(0, this.at)]);
   }
 }
 
