@@ -214,8 +214,10 @@ describe('the role scanner reads bytes, not strings', () => {
     const decoderWrite = vi.spyOn(StringDecoder.prototype, 'write');
     const r = await scan(cut(script, prng(7)));
     const decoded =
-      toString.mock.calls.reduce((n, [, start, end], i) => n + ((end ?? toString.mock.contexts[i]!.length) - (start ?? 0)), 0) +
-      decoderWrite.mock.calls.reduce((n, [b]) => n + (b as Buffer).length, 0);
+      toString.mock.calls.reduce((n, args, i) => {
+        const [, start, end] = args as unknown as [string?, number?, number?];
+        return n + ((end ?? (toString.mock.contexts[i] as Buffer).length) - (start ?? 0));
+      }, 0) + decoderWrite.mock.calls.reduce((n, [b]) => n + (b as Buffer).length, 0);
     vi.restoreAllMocks();
     expect(r.roles).toEqual(['after_copy']);
     expect(r.lines).toBe(20_000 + 6);
