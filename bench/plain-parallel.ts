@@ -385,6 +385,8 @@ export async function runPlainParallelBench(): Promise<void> {
       const parallel = fromRounds?.parallel ?? (await throughEngine(pg, engineAction(pg, w.plainGz, true), work, tool.child));
       const single = fromRounds?.single ?? (await throughEngine(pg, engineAction(pg, w.plainGz, false), work, tool.child));
       let wholeKiB = n === orders && wholeRss.length ? Math.max(...wholeRss) : Number.NaN;
+      // The timed world without timed rounds (PLAIN_BENCH_RUNS=0: only the RSS runs): its own set, one run.
+      if (n === orders && !Number.isFinite(wholeKiB)) wholeKiB = (await wholeRestore(pg, tool.cli, recipe, setId, work)).maxRssKiB;
       if (n !== orders) {
         const setIdN = storyPortalBackupId(new Date(Date.UTC(2026, 0, 2)));
         await mkdir(path.join(root, setIdN), { recursive: true });
