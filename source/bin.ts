@@ -2,6 +2,10 @@
 import { formatError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { main } from './cli.js';
+import { installLastResort } from './last-resort.js';
+
+// An error nothing handled is a bug: say so, release the locks unless a restore is in flight, exit 70.
+installLastResort();
 
 let settled = false;
 main(process.argv.slice(2)).then(

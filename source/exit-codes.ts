@@ -63,6 +63,9 @@ export const exitCodeDocs: ReadonlyArray<readonly [ExitCodeValue, string]> = [
     'preflight failed: tools, reachability, disk, evidence this user cannot read (nothing touched); evidence upload/fetch: the bucket failed',
   ],
   [ExitCode.notOurs, 'safety-copies drop refused: the copy is not what its run recorded, or no run recorded it (nothing removed)'],
-  [ExitCode.internal, 'internal error (a bug): please report it with RESTORE_ASSISTANT_DEBUG=1 output'],
+  [
+    ExitCode.internal,
+    'internal error (a bug): please report it with RESTORE_ASSISTANT_DEBUG=1 output; an error nothing handled says what it left (locks released, or kept during a restore: run recover)',
+  ],
   [ExitCode.interrupted, 'interrupted by SIGINT, SIGTERM or SIGHUP during a run and rolled back'],
 ];

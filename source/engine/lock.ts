@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, realpath, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import { RestoreAssistantError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { currentOperator } from '../evidence/writer.js';
 import { createExclusive } from '../exec/safe-fs.js';
+import { holdLock } from '../state/holds.js';
 import { lockDir } from '../state/paths.js';
 import { shellQuote } from '../text/shell.js';
 
@@ -385,14 +386,43 @@ function identityOf(st: { dev: number; ino: number }, text: string): string {
   return `${st.dev}:${st.ino}:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
 }
 
+/**
+ * The lock files this process created and has not released, by file: registered with
+ * state/holds.ts from the moment each exists (before its content is written), so that the
+ * last-resort handler (source/last-resort.ts), which may run between any two awaits, can say which
+ * remain and release them when the process dies of a bug. (Only createExclusive itself, its open
+ * and chmod, is a window in which a file of ours exists unregistered: it is empty then, and reads
+ * as "not a lock".)
+ */
+const heldHere = new Map<string, { identity?: string; forget: () => void }>();
+
+/** `file` (once fully written: with `identity`) is no longer ours to release: removed, or replaced by someone else. */
+function forgetHeld(file: string, identity: string): void {
+  const h = heldHere.get(file);
+  if (!h || (h.identity !== undefined && h.identity !== identity)) return;
+  heldHere.delete(file);
+  h.forget();
+}
+
 async function createLock(file: string, content: Record<string, unknown>): Promise<Taken> {
   // O_EXCL|O_NOFOLLOW: a name planted in the lock dir is never followed or reused.
   const handle = await createExclusive(file, LOCK_FILE_MODE);
   const text = `${JSON.stringify(content)}\n`;
   try {
+    // Held from here, synchronously after the create: this inode, with our text or a beginning of it.
+    const { dev, ino } = fstatSync(handle.fd);
+    heldHere.get(file)?.forget();
+    const mine = { dev, ino, text };
+    const key = typeof content['key'] === 'string' ? content['key'] : file;
+    const entry: { identity?: string; forget: () => void } = {
+      forget: holdLock({ key, file, releaseSync: () => unlinkIfStillSync(file, mine) }),
+    };
+    heldHere.set(file, entry);
     await handle.writeFile(text);
     await handle.sync();
-    return { file, identity: identityOf(await handle.stat(), text) };
+    const taken = { file, identity: identityOf(await handle.stat(), text) };
+    entry.identity = taken.identity;
+    return taken;
   } finally {
     await handle.close();
   }
@@ -417,12 +447,67 @@ async function identityAt(file: string): Promise<string | undefined> {
 
 async function unlinkIfStill(file: string, identity: string): Promise<boolean> {
   try {
-    if ((await identityAt(file)) !== identity) return false;
+    if ((await identityAt(file)) !== identity) {
+      forgetHeld(file, identity);
+      return false;
+    }
     await unlink(file);
+    forgetHeld(file, identity);
     return true;
   } catch {
     return false;
   }
+}
+
+/**
+ * The synchronous release, for a process about to exit (source/last-resort.ts): only the file this
+ * process created (same device and inode, read without following a link) holding the text it
+ * wrote or a beginning of it (a write the exit interrupted). Returns undefined when no lock of
+ * this process is left there (removed, gone, or replaced by another file, which is left as it
+ * is), else why it was kept.
+ */
+function unlinkIfStillSync(file: string, mine: { dev: number; ino: number; text: string }): string | undefined {
+  const forget = (): void => {
+    heldHere.get(file)?.forget();
+    heldHere.delete(file);
+  };
+  let fd: number;
+  try {
+    fd = openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      forget();
+      return undefined;
+    }
+    return `it cannot be opened (${code ?? 'error'})`;
+  }
+  try {
+    const st = fstatSync(fd);
+    const same =
+      st.isFile() &&
+      st.dev === mine.dev &&
+      st.ino === mine.ino &&
+      st.size <= MAX_LOCK_BYTES &&
+      mine.text.startsWith(readFileSync(fd, 'utf8'));
+    if (!same) {
+      // No longer the file this process wrote (replaced): not ours to remove, nor ours to report.
+      forget();
+      return undefined;
+    }
+  } catch (error) {
+    return `it cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') return `it cannot be removed (${code ?? 'error'})`;
+  }
+  forget();
+  return undefined;
 }
 
 function handleOf(taken: Map<string, Taken>): LockHandle {

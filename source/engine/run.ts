@@ -5,6 +5,7 @@ import { ExitCode } from '../exit-codes.js';
 import { redactDeep } from '../exec/redact.js';
 import type { Plan, PlanStep } from '../plan/types.js';
 import { validatePlan } from '../plan/validate.js';
+import { restoreInFlight } from '../state/holds.js';
 import { toolVersion } from '../version.js';
 import type { CheckRunner } from './actions.js';
 import { dropCopies } from './drop-copies.js';
@@ -86,6 +87,12 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
     rtoFrom: rtoFrom.toISOString(),
   });
 
+  // From here until the run has ended a restore is in flight: if the process dies of a bug, its locks
+  // stay for `recover` (source/last-resort.ts), which reads the journal this run keeps. A drill's
+  // targets are scratch services, removed when the process exits.
+  const landed =
+    opts.kind === 'restore' ? restoreInFlight({ runId: opts.runId, recipe: plan.recipe.name, recipeFile: plan.recipe.file }) : undefined;
+
   const rpoMs = Number.isNaN(Date.parse(plan.backup.time)) ? undefined : Math.max(0, clockStart.getTime() - Date.parse(plan.backup.time));
 
   const finish = (summary: RunSummary): RunSummary => {
@@ -152,6 +159,7 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<RunSumm
       await lock.release();
     }
   } finally {
+    landed?.();
     detach();
   }
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   backupStoryPortal,
@@ -557,6 +558,25 @@ describe('guide: the real binary in a pseudo-terminal, real keystrokes, real ser
       expect(locks.filter((f) => f.includes(`%3a${pg.port}%2f`) || f.includes(`%3a${redis.port}.`))).toEqual([]);
     }, 120_000);
   }
+
+  it('an error nothing handles (injected once the guide holds its locks): exit 70, says it is a bug and that the locks are released, none left', async () => {
+    const name = 'e2e-fault';
+    const preload = join(dirname(fileURLToPath(import.meta.url)), '..', 'support', 'fault-after-lock.mjs');
+    const t = Terminal.start(['guide', '--recipe', await writeRecipe(name)], { ...env, NODE_OPTIONS: `--import=${preload}` }, base);
+    terminals.push(t);
+    await t.waitFor(`What do you want to do with ${name}?`);
+    t.write(keys.enter); // Restore in place
+    await t.waitFor(`Set ${set.id}`);
+    t.write(keys.enter); // verify this set: the guide locks the targets first, and the fault fires
+    expect(await t.exited, t.text()).toBe(70);
+    const text = t.text();
+    expect(text).toContain('Internal error: restore-assistant stopped on a rejected promise nothing awaited: Error: injected fault');
+    expect(text).toContain('This is a bug in restore-assistant: please report it with these lines.');
+    // However many of its locks it had taken when the fault fired (they are taken one after another).
+    expect(text).toMatch(/No restore was in flight \(nothing was touched\): the (lock|\d+ locks) this process held (is|are) released\./);
+    const locks = await readdir(env['RESTORE_ASSISTANT_LOCK_DIR'] ?? '/run/restore-assistant/locks').catch(() => [] as string[]);
+    expect(locks.filter((f) => f.includes(`%3a${pg.port}%2f`) || f.includes(`%3a${redis.port}.`))).toEqual([]);
+  }, 120_000);
 
   it('refuses without a terminal and names the restore flags instead', async () => {
     const { runCli } = await import('../support/cli.js');
