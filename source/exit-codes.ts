@@ -1,6 +1,8 @@
 /**
- * Every exit code restore-assistant uses. The CLI entry point is the only place that calls
- * process.exit; everything else throws a RestoreAssistantError carrying one of these.
+ * Every exit code restore-assistant uses. The CLI entry point is the only place that sets the exit
+ * code (bin.ts; and the last resort it installs, source/last-resort.ts, which calls process.exit
+ * with `internal` when an error nothing handled ends the process); everything else throws a
+ * RestoreAssistantError carrying one of these.
  */
 export const ExitCode = {
   /** Success: restored and healthy, set verified, command succeeded. */
