@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { raCommand } from '../text/next.js';
 import { recipeRedactor } from '../recipe/secrets.js';
-import { defaultLockDir, findStaleLocks, takeOverLocks } from '../engine/lock.js';
+import { defaultLockDir, findStaleLocks, staleLocksInDir, takeOverLocks, type StaleLock } from '../engine/lock.js';
 import { EventBus } from '../engine/events.js';
 import { runPlan, type RunSummary } from '../engine/run.js';
 import { leftoverRunTempDirs, removeRunTempDirs } from '../engine/run-temp.js';
@@ -70,6 +70,36 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
   }
 }
 
+/**
+ * With no unfinished restore: the stale locks of runs that never journaled one (a guide or drill
+ * killed while it verified, a process that died between its lock and its first step), which would
+ * refuse every later run on those targets. Each owner is provably gone (staleReason) and its run
+ * has no unfinished journal, so it touched nothing; each lock is taken over only if it is still the
+ * file judged stale (takeOverLocks: dev:ino and content), then released. With --recipe: only its
+ * targets' locks; with --run: only that run's.
+ */
+async function releaseUnjournaledLocks(
+  env: NodeJS.ProcessEnv,
+  loaded: LoadedRecipe | undefined,
+  run: string | undefined,
+): Promise<StaleLock[]> {
+  const dir = defaultLockDir(env);
+  const keys = loaded ? new Set(await identityLockKeys(loaded.recipe, COMPONENT_KINDS, 'restore')) : undefined;
+  const stale = (await staleLocksInDir(dir)).filter(
+    (l) => (!keys || keys.has(l.key)) && (!run || l.runId === run) && findUnfinishedRuns(env, { runId: l.runId }).length === 0,
+  );
+  if (stale.length === 0) return [];
+  const handle = await takeOverLocks(stale, {
+    dir,
+    runId: newRunId('restore', loaded?.recipe.name ?? 'locks').replace('-restore-', '-recover-'),
+    command: 'recover',
+    ...(loaded ? { recipe: loaded.file } : {}),
+    env,
+  });
+  await handle.release();
+  return stale;
+}
+
 async function recoverOwned(opts: RecoverCommandOptions, out: Output, signals: CommandSignals): Promise<number> {
   const env = process.env;
   if (opts.rollback && opts.finish) throw new UsageError('recover takes --rollback or --finish, not both.');
@@ -83,8 +113,32 @@ async function recoverOwned(opts: RecoverCommandOptions, out: Output, signals: C
   });
   if (runs.length === 0) {
     const scope = opts.run ? `run ${opts.run}` : loaded ? `the targets of ${loaded.recipe.name}` : 'this host';
-    if (opts.json) out.json({ unfinished: [] });
-    else out.result(sanitizeText(`No unfinished restore on ${scope}: nothing to recover.`));
+    const released = await releaseUnjournaledLocks(env, loaded, opts.run);
+    if (opts.json)
+      out.json({
+        unfinished: [],
+        releasedLocks: released.map((l) => ({
+          key: l.key,
+          file: l.file,
+          runId: l.runId,
+          pid: l.pid,
+          command: l.command,
+          reason: l.reason,
+        })),
+      });
+    else {
+      for (const l of released)
+        out.info(
+          sanitizeText(
+            `Released the stale lock on ${l.key} (left by ${l.command} run ${l.runId}, pid ${l.pid}: ${l.reason}; that run journaled no restore, so it touched nothing).`,
+          ),
+        );
+      out.result(
+        sanitizeText(
+          `No unfinished restore on ${scope}: nothing to recover${released.length ? `; ${released.length === 1 ? 'its stale lock is' : `${released.length} stale locks are`} released` : ''}.`,
+        ),
+      );
+    }
     return ExitCode.ok;
   }
   if (runs.length > 1) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, unlinkSync } from 'node:fs';
-import { chmod, lstat, mkdir, open, realpath, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, realpath, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { RestoreAssistantError } from '../errors.js';
@@ -612,6 +612,41 @@ export async function inspectLocks(keys: readonly string[], opts: { dir: string 
 export async function findStaleLocks(keys: readonly string[], opts: { dir: string }): Promise<StaleLock[]> {
   const found = await inspectLocks(keys, opts);
   return found.filter((s) => s.state === 'stale').map((s) => ({ ...s.info!, reason: s.reason!, identity: s.identity! }));
+}
+
+/**
+ * Every stale lock in the lock directory, whatever its key (`recover` with no unfinished restore:
+ * the locks of a run that died before it began one, e.g. a guide killed while it verified). Only
+ * files named as their own key's lock file (lockFileName) count; anything else there is left alone.
+ */
+export async function staleLocksInDir(dir: string): Promise<StaleLock[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const out: StaleLock[] = [];
+  for (const name of names.filter((n) => n.endsWith('.lock')).sort()) {
+    const file = path.join(dir, name);
+    let key: unknown;
+    try {
+      const h = await open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+      try {
+        key = (JSON.parse((await h.readFile('utf8')).slice(0, MAX_LOCK_BYTES)) as Record<string, unknown>)['key'];
+      } finally {
+        await h.close();
+      }
+    } catch {
+      continue;
+    }
+    if (typeof key !== 'string' || lockFileName(key) !== name) continue;
+    const r = await readLock(key, file);
+    if (r.kind !== 'lock') continue;
+    const reason = staleReason(r.info);
+    if (reason) out.push({ ...r.info, reason, identity: r.identity });
+  }
+  return out;
 }
 
 /**

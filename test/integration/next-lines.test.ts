@@ -165,6 +165,12 @@ const SITES: Site[] = [
     starts: '`Run \\`${recoverCommand(recipe)}\\`',
     elsewhere: 'a stale lock of a dead run: test/unit/locks.test.ts',
   },
+  {
+    file: 'source/last-resort.ts',
+    starts: "`\\`${raCommand('recover')}\\` clears stale locks",
+    elsewhere:
+      'a crash with no restore in flight whose lock could not be removed: test/unit/last-resort.test.ts; that recover releases them: test/integration/recover-stale-locks.test.ts',
+  },
   // Landed by other parts in this wave; their commands are bare (no backticks) and are exercised by their own tests.
   {
     file: 'source/commands/safety-copies.ts',
