@@ -18,11 +18,23 @@ import { conn, oneStepPlan, recreate } from './common.js';
  *   TL_WORLD=bench/.cache/index-heavy-960000-... TL_CHILD=<built>/bench/restore-child.js \
  *     TL_VARIANTS=pgRestore,parallel node --import tsx bench/timeline.ts
  *
- * TL_CHILD is bench/restore-child.ts inside a build of the tool (scripts/build.ts buildCli with the
+ * Variants: pgRestore, parallel, single, parallel-shm (the parallel restore staging on /dev/shm, a
+ * tmpfs: whether the staging file's writeback to disk costs). TL_CHILD is bench/restore-child.ts inside a build of the tool (scripts/build.ts buildCli with the
  * extra entry 'bench/restore-child', as bench/cpu-split.ts builds it).
  */
 
 const exec = promisify(execFile);
+
+/** Sectors (512 bytes) written to every whole disk so far (/proc/diskstats). */
+async function sectorsWritten(): Promise<number> {
+  const text = await readFile('/proc/diskstats', 'utf8').catch(() => '');
+  let n = 0;
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 9 && /^(vd|sd|nvme\d+n|xvd)[a-z0-9]*$/.test(f[2]!) && !/\d$/.test(f[2]!.replace(/^nvme\d+n\d+/, ''))) n += Number(f[9]);
+  }
+  return n;
+}
 
 async function main(): Promise<void> {
   const world = process.env['TL_WORLD'];
@@ -41,6 +53,8 @@ async function main(): Promise<void> {
     for (const v of variants) {
       await recreate(pg, 'target');
       const from = (await stat(pg.logFile)).size;
+      await exec('sync');
+      const written0 = await sectorsWritten();
       const t0 = Date.now();
       if (v === 'pgRestore') {
         await exec(pg.bin('pg_restore'), ['--jobs=2', '--exit-on-error', ...conn(pg, 'target'), path.join(world, 'world.dump')], { env });
@@ -53,7 +67,7 @@ async function main(): Promise<void> {
             file: path.join(world, 'world.sql.gz'),
             gunzip: true,
             psqlRestrict: true,
-            ...(v === 'parallel' ? { parallel: { jobs: 2 } } : {}),
+            ...(v.startsWith('parallel') ? { parallel: { jobs: 2 } } : {}),
           },
           progress: 'input-bytes',
           purpose: 'restore',
@@ -61,9 +75,14 @@ async function main(): Promise<void> {
         };
         const planFile = path.join(work, 'plan.json');
         await writeFile(planFile, JSON.stringify(oneStepPlan(action, { lockKey: 'recipe:tl', jobs: 2 })));
-        await exec(process.execPath, [child, planFile, path.join(work, 'locks')], { env, maxBuffer: 1 << 26 });
+        // parallel-shm: the engine's temp dir (its plain-split staging) on /dev/shm (a tmpfs: no disk writes).
+        const childEnv = v === 'parallel-shm' ? { ...env, TMPDIR: '/dev/shm' } : env;
+        await exec(process.execPath, [child, planFile, path.join(work, 'locks')], { env: childEnv, maxBuffer: 1 << 26 });
       }
       const wall = (Date.now() - t0) / 1000;
+      // What the run left dirty is written now, so it counts here, not in the next run.
+      await exec('sync');
+      const writtenMiB = ((await sectorsWritten()) - written0) / 2048;
       await new Promise((r) => setTimeout(r, 300));
       const log = (await readFile(pg.logFile, 'utf8')).slice(from);
       const rows: Array<{ end: number; pid: string; ms: number; stmt: string }> = [];
@@ -71,7 +90,7 @@ async function main(): Promise<void> {
         rows.push({ end: Date.parse(m[1]!.replace(' ', 'T') + 'Z'), pid: m[2]!, ms: Number(m[3]), stmt: m[4]!.slice(0, 90) });
       }
       const start = Math.min(...rows.map((r) => r.end - r.ms));
-      console.log(`\n== ${v}: wall ${wall.toFixed(2)} s, ${rows.length} statements`);
+      console.log(`\n== ${v}: wall ${wall.toFixed(2)} s, ${rows.length} statements, ${writtenMiB.toFixed(0)} MiB written to disk`);
       const byPid = new Map<string, number>();
       for (const r of rows) byPid.set(r.pid, (byPid.get(r.pid) ?? 0) + r.ms);
       console.log('busy per backend (s):', [...byPid].map(([p, ms]) => `${p}:${(ms / 1000).toFixed(2)}`).join(' '));
