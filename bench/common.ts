@@ -108,3 +108,19 @@ export async function throughEngine(pg: PostgresSandbox, plan: Plan, work: strin
   if (r.outcome !== 'restored') throw new Error(`engine restore failed: ${r.error ?? r.outcome}`);
   return { ms: r.ms, cpuMs: r.cpuMs, maxRssKiB: r.maxRssKiB };
 }
+
+/**
+ * The plan action of the tool's plain-dump restore of `file` into the database `target`: the
+ * restricted psql of the single stream, or (`jobs`) the parallel split on that many connections.
+ */
+export function plainRestoreAction(pg: PostgresSandbox, file: string, jobs?: number): PlannedAction {
+  return {
+    type: 'exec',
+    argv: [pg.bin('psql'), '-X', '-v', 'ON_ERROR_STOP=1', '--no-psqlrc', '--no-password', ...conn(pg, 'target')],
+    envFrom: { PGPASSWORD: 'BENCH_PGPASSWORD' },
+    input: { file, gunzip: true, psqlRestrict: true, ...(jobs ? { parallel: { jobs } } : {}) },
+    progress: 'input-bytes',
+    purpose: jobs ? `restore the plain dump on ${jobs} connections` : 'restore the plain dump',
+    runsIn: 'host',
+  };
+}

@@ -4,11 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { PlannedAction } from '../source/actions/types.js';
 import { SandboxGroup, type PostgresSandbox } from '../source/sandbox/index.js';
 import { buildCli } from '../scripts/build.js';
 import { indexHeavyRolesSql } from '../test/support/index-heavy.js';
-import { conn, median, oneStepPlan, recreate } from './common.js';
+import { conn, median, oneStepPlan, plainRestoreAction, recreate } from './common.js';
 
 /**
  * Where the CPU of a plain parallel restore goes (issue 14), robust on a shared machine: for
@@ -123,20 +122,7 @@ async function main(): Promise<void> {
             timeFile,
           );
         } else {
-          const action: PlannedAction = {
-            type: 'exec',
-            argv: [pg.bin('psql'), '-X', '-v', 'ON_ERROR_STOP=1', '--no-psqlrc', '--no-password', ...conn(pg, 'target')],
-            envFrom: { PGPASSWORD: 'BENCH_PGPASSWORD' },
-            input: {
-              file: path.join(world, 'world.sql.gz'),
-              gunzip: true,
-              psqlRestrict: true,
-              ...(v.startsWith('parallel') ? { parallel: { jobs: 2 } } : {}),
-            },
-            progress: 'input-bytes',
-            purpose: 'restore the plain dump',
-            runsIn: 'host',
-          };
+          const action = plainRestoreAction(pg, path.join(world, 'world.sql.gz'), v.startsWith('parallel') ? 2 : undefined);
           const planFile = path.join(work, 'plan.json');
           await writeFile(planFile, JSON.stringify(oneStepPlan(action, { lockKey: 'recipe:bench-cpu', jobs: 2 })));
           const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];

@@ -12,7 +12,7 @@ import { shellQuote } from '../source/text/shell.js';
 import { indexHeavyRolesSql, indexHeavySql } from '../test/support/index-heavy.js';
 import { buildCli } from '../scripts/build.js';
 import { writeBenchSection } from './benchmarks-doc.js';
-import { conn, median, oneStepPlan, recreate, timed } from './common.js';
+import { conn, plainRestoreAction, median, oneStepPlan, recreate, timed } from './common.js';
 
 /**
  * Parallel restore of plain dumps (issue 14), on the index-heavy world (test/support/index-heavy.ts:
@@ -60,15 +60,7 @@ async function byHandCustom(pg: PostgresSandbox, file: string): Promise<number> 
 }
 
 function engineAction(pg: PostgresSandbox, file: string, parallel: boolean): PlannedAction {
-  return {
-    type: 'exec',
-    argv: [pg.bin('psql'), '-X', '-v', 'ON_ERROR_STOP=1', '--no-psqlrc', '--no-password', ...conn(pg, 'target')],
-    envFrom: { PGPASSWORD: 'BENCH_PGPASSWORD' },
-    input: { file, gunzip: true, psqlRestrict: true, ...(parallel ? { parallel: { jobs: JOBS } } : {}) },
-    progress: 'input-bytes',
-    purpose: parallel ? 'restore the plain dump on 2 connections' : 'restore the plain dump',
-    runsIn: 'host',
-  };
+  return plainRestoreAction(pg, file, parallel ? JOBS : undefined);
 }
 
 /**

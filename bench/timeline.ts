@@ -2,10 +2,9 @@ import { execFile } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { PlannedAction } from '../source/actions/types.js';
 import { SandboxGroup } from '../source/sandbox/index.js';
 import { indexHeavyRolesSql } from '../test/support/index-heavy.js';
-import { conn, oneStepPlan, recreate } from './common.js';
+import { conn, oneStepPlan, plainRestoreAction, recreate } from './common.js';
 
 /**
  * Where a parallel restore's time goes, statement by statement (issue 14): one throwaway server
@@ -59,20 +58,7 @@ async function main(): Promise<void> {
       if (v === 'pgRestore') {
         await exec(pg.bin('pg_restore'), ['--jobs=2', '--exit-on-error', ...conn(pg, 'target'), path.join(world, 'world.dump')], { env });
       } else {
-        const action: PlannedAction = {
-          type: 'exec',
-          argv: [pg.bin('psql'), '-X', '-v', 'ON_ERROR_STOP=1', '--no-psqlrc', '--no-password', ...conn(pg, 'target')],
-          envFrom: { PGPASSWORD: 'BENCH_PGPASSWORD' },
-          input: {
-            file: path.join(world, 'world.sql.gz'),
-            gunzip: true,
-            psqlRestrict: true,
-            ...(v.startsWith('parallel') ? { parallel: { jobs: 2 } } : {}),
-          },
-          progress: 'input-bytes',
-          purpose: 'restore',
-          runsIn: 'host',
-        };
+        const action = plainRestoreAction(pg, path.join(world, 'world.sql.gz'), v.startsWith('parallel') ? 2 : undefined);
         const planFile = path.join(work, 'plan.json');
         await writeFile(planFile, JSON.stringify(oneStepPlan(action, { lockKey: 'recipe:tl', jobs: 2 })));
         // parallel-shm: the engine's temp dir (its plain-split staging) on /dev/shm (a tmpfs: no disk writes).
