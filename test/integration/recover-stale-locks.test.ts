@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bootId, lockFileName, processStartTime } from '../../source/engine/lock.js';
+import { processStartTime } from '../../source/engine/lock.js';
 import { runCli } from '../support/cli.js';
+import { deadPid, plantLock } from '../support/stale-lock.js';
 
 /**
  * `recover` with no unfinished restore releases the stale locks of runs that never journaled one
@@ -31,32 +32,9 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function deadPid(): number {
-  const r = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
-  return Number(r.stdout.trim());
-}
-
-async function plant(key: string, content: Record<string, unknown>): Promise<string> {
-  const file = path.join(lockDir, lockFileName(key));
-  await writeFile(
-    file,
-    JSON.stringify({
-      format: 'restore-assistant/lock@1',
-      key,
-      user: 'alice',
-      uid: 0,
-      host: os.hostname(),
-      bootId: bootId(),
-      processStart: '',
-      runId: 'guide-crashed',
-      startedAt: '2026-12-01T03:00:00.000Z',
-      command: 'guide',
-      ...content,
-    }),
-    { mode: 0o644 },
-  );
-  return file;
-}
+/** A lock a guide took before it crashed (no restore journaled), with `content` over that. */
+const plant = (key: string, content: Record<string, unknown>): Promise<string> =>
+  plantLock(lockDir, key, { uid: 0, processStart: '', runId: 'guide-crashed', command: 'guide', ...content });
 
 describe('recover with no unfinished restore', () => {
   it('releases the stale locks of a run that journaled no restore, keeps a live one and a foreign file (text and --json)', async () => {

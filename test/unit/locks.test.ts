@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { deadPid, plantLock } from '../support/stale-lock.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cliBin } from '../support/cli.js';
 import {
@@ -31,32 +32,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A pid that is certainly not running any more. */
-function deadPid(): number {
-  const r = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
-  return Number(r.stdout.trim());
-}
-
-async function plant(key: string, content: Record<string, unknown>): Promise<string> {
-  await mkdir(lockDir, { recursive: true, mode: 0o755 });
-  const file = path.join(lockDir, lockFileName(key));
-  await writeFile(
-    file,
-    JSON.stringify({
-      format: 'restore-assistant/lock@1',
-      key,
-      user: 'alice',
-      uid: 1000,
-      host: os.hostname(),
-      bootId: bootId(),
-      runId: 'crashed-run',
-      startedAt: '2026-12-01T03:00:00.000Z',
-      command: 'restore',
-      ...content,
-    }),
-  );
-  return file;
-}
+const plant = (key: string, content: Record<string, unknown>): Promise<string> => plantLock(lockDir, key, content);
 
 describe('lock files', () => {
   it('names stay within NAME_MAX and two keys never share one', () => {
