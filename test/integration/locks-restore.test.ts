@@ -48,10 +48,18 @@ describe('one restore per target, whatever the spelling and the environment', ()
   let lockDir: string;
   const show = (r: CliResult): string => `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
-  async function recipe(name: string, host: string, gate: string, evidence = join(base, `evidence-${name}`)): Promise<string> {
+  async function recipe(
+    name: string,
+    host: string,
+    gate: string,
+    evidence = join(base, `evidence-${name}`),
+    reached?: string,
+  ): Promise<string> {
     const file = join(base, `${name}.yaml`);
     // The application's stop waits for the gate: the run that got the lock stays in the middle of its restore until the test opens it.
-    const wait = `const fs=require('fs');const t=setInterval(()=>{if(fs.existsSync(${JSON.stringify(gate)})){clearInterval(t);process.exit(0)}},50);setTimeout(()=>process.exit(3),120000)`;
+    // With `reached`, the stop first writes that file: the run is then provably inside its restore (a step is running).
+    const mark = reached === undefined ? '' : `fs.writeFileSync(${JSON.stringify(reached)},'');`;
+    const wait = `const fs=require('fs');${mark}const t=setInterval(()=>{if(fs.existsSync(${JSON.stringify(gate)})){clearInterval(t);process.exit(0)}},50);setTimeout(()=>process.exit(3),120000)`;
     await writeFile(
       file,
       JSON.stringify({
@@ -190,7 +198,9 @@ describe('one restore per target, whatever the spelling and the environment', ()
       own(join(base, 'nobody'));
       const gate = join(base, 'gate-users');
       const asRoot = await recipe('users-root', 'localhost', gate);
-      const asNobody = await recipe('users-nobody', '127.0.0.1', gate, own(join(base, 'nobody', 'evidence')));
+      // nobody's stop writes this file once it runs: Ctrl-C must land in a step (130), not before the first one (a cancel, 0).
+      const nobodyInRun = join(own(join(base, 'nobody', 'marks')), 'stopping-app');
+      const asNobody = await recipe('users-nobody', '127.0.0.1', gate, own(join(base, 'nobody', 'evidence')), nobodyInRun);
       const common = {
         PATH: process.env['PATH'] ?? '',
         LANG: 'C.UTF-8',
@@ -245,6 +255,7 @@ describe('one restore per target, whatever the spelling and the environment', ()
       expect(refusedRoot.exitCode, show(refusedRoot)).toBe(8);
       expect(refusedRoot.stderr).toMatch(holder);
       expect(refusedRoot.stderr).toMatch(/uid 65534/);
+      await until('nobody is in its restore (stopping the app)', async () => existsSync(nobodyInRun), nobodyRun);
       nobodyRun.kill('SIGINT');
       const nobodyDone = await result(nobodyRun);
       expect(nobodyDone.exitCode, show(nobodyDone)).toBe(130);
