@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   const variants = (process.env['CPU_SPLIT_VARIANTS'] ?? 'pgRestore,parallel').split(',');
   const group = new SandboxGroup();
   try {
-    const pg = await group.postgres();
+    const pg = await group.postgres(process.env['BENCH_PG_CONF'] ? { extraConf: process.env['BENCH_PG_CONF'].split(';') } : {});
     const work = await group.tempDir('ra-cpu-split-');
     await pg.psql(indexHeavyRolesSql());
     const childOf = (v: string): string | undefined =>
@@ -106,16 +106,18 @@ async function main(): Promise<void> {
       : await buildTool(work);
     const profile = process.env['CPU_SPLIT_PROFILE'];
     const timeFile = path.join(work, 'time.txt');
-    const env = { ...process.env, ...pg.env(), BENCH_PGPASSWORD: pg.password };
+    const baseEnv = { ...process.env, ...pg.env(), BENCH_PGPASSWORD: pg.password };
     const samples: Record<string, Sample[]> = Object.fromEntries(variants.map((v) => [v, []]));
     for (let i = 0; i < runs; i++) {
       for (let k = 0; k < variants.length; k++) {
         const v = variants[(k + i) % variants.length]!;
         await recreate(pg, 'target');
+        // A `+mwm` variant runs with PGOPTIONS=-c maintenance_work_mem=1024MB (the sessions' index builds).
+        const env = v.includes('+mwm') ? { ...baseEnv, PGOPTIONS: '-c maintenance_work_mem=1024MB' } : baseEnv;
         const s0 = await serverCpu(pg);
         let r: Awaited<ReturnType<typeof timedTree>>;
         let node: number | undefined;
-        if (v === 'pgRestore') {
+        if (v.startsWith('pgRestore')) {
           r = await timedTree(
             [pg.bin('pg_restore'), '--jobs=2', '--exit-on-error', ...conn(pg, 'target'), path.join(world, 'world.dump')],
             env,

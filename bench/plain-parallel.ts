@@ -427,6 +427,17 @@ function benchSection(r: {
   const speedup = med.psql / med.parallel;
   const vsPgRestore = med.parallel / med.pgRestore;
   const rto = med.whole / med.parallel;
+  // Per round: every variant ran back to back in it, so the machine's drift between rounds (the same
+  // restore took 110-168 s in one run) cancels in a round's ratio; the median of those next to the
+  // ratio of the medians.
+  const perRound = (a: Method, b: Method): number[] => ms[a].slice(0, Math.min(ms[a].length, ms[b].length)).map((x, i) => x / ms[b][i]!);
+  const paired = {
+    speedup: perRound('psql', 'parallel'),
+    vsPgRestore: perRound('parallel', 'pgRestore'),
+    rto: perRound('whole', 'parallel'),
+  };
+  const pairedLine = (label: string, xs: number[], target: string, ok: (x: number) => boolean): string =>
+    `  - ${label}: median ${xs.length ? `${median(xs).toFixed(2)}x` : '-'} (target ${target}: ${xs.length ? verdict(ok(median(xs))) : '-'}); rounds ${xs.map((x) => `${x.toFixed(2)}x`).join(', ')}.`;
   const env = [
     `PLAIN_BENCH_ORDERS=${r.orders}`,
     `PLAIN_BENCH_RSS_ORDERS=${r.rss.map((x) => x.world.orders).join(',') || '-'}`,
@@ -468,6 +479,10 @@ Times are wall times; a ratio is the row's median over the column's (below 1.00x
 - Parallel vs \`pg_restore -j${JOBS}\`: ${ratio(med.parallel, med.pgRestore)} its time (target <= 1.05x): ${verdict(vsPgRestore <= 1.05)}.
 - RTO vs the raw restore alone (the parallel restore step it runs): ${ratio(med.whole, med.parallel)} (target <= 1.15x, goal 1.10x): ${verdict(rto <= 1.15)}${rto <= 1.1 ? ', goal met' : ''}; vs \`pg_restore -j${JOBS}\`: ${ratio(med.whole, med.pgRestore)}.
   The command from start to exit (deep verification of every byte before the confirmation included) took ${s(median(r.wall))} (median).
+- The same ratios round by round (each round runs the five back to back, so the machine's drift between rounds cancels; the verdicts above are on the medians of the times):
+${pairedLine('`gunzip | psql` over parallel (as fast)', paired.speedup, '>= 1.25x', (x) => x >= 1.25)}
+${pairedLine(`parallel over \`pg_restore -j${JOBS}\``, paired.vsPgRestore, '<= 1.05x', (x) => x <= 1.05)}
+${pairedLine('RTO over the parallel restore step', paired.rto, '<= 1.15x', (x) => x <= 1.15)}
 
 Runs (ms): psql ${ms.psql.map(Math.round).join(', ')}; pg_restore ${ms.pgRestore.map(Math.round).join(', ')}; single ${ms.single.map(Math.round).join(', ')};
 parallel ${ms.parallel.map(Math.round).join(', ')}; RTO ${ms.whole.map(Math.round).join(', ')}; whole command ${r.wall.map(Math.round).join(', ')}.
