@@ -50,7 +50,10 @@ export const exitCodeDocs: ReadonlyArray<readonly [ExitCodeValue, string]> = [
   [ExitCode.usage, 'usage error or invalid recipe (nothing touched)'],
   [ExitCode.backupRejected, 'backup set rejected by verification (nothing touched)'],
   [ExitCode.unhealthy, 'restored, but health checks failed (restored state kept)'],
-  [ExitCode.rollbackIncomplete, 'restore failed and rollback is incomplete (manual action needed)'],
+  [
+    ExitCode.rollbackIncomplete,
+    'restore failed and rollback is incomplete (manual action needed); recover: a stale lock kept because its run began a restore whose journal cannot be read',
+  ],
   [ExitCode.evidenceUnsealed, 'evidence intact but the run was interrupted (no seal)'],
   [
     ExitCode.evidenceTampered,

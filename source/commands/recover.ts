@@ -9,7 +9,7 @@ import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { attachRecipeEvidence, currentOperator, newRunId, prepareRecipeEvidence, type EvidenceHandle } from '../evidence/writer.js';
 import { formatUnfinishedBlock, probeTargetsNow } from '../journal/describe.js';
-import { appendRecord, attachJournal, JOURNAL_FILE, removeIndexEntry, type RecoverMode } from '../journal/journal.js';
+import { appendRecord, attachJournal, JOURNAL_FILE, readIndex, removeIndexEntry, type RecoverMode } from '../journal/journal.js';
 import { rollbackUnfinished } from '../journal/rollback.js';
 import { attemptRecord, findUnfinishedRuns, finishPlan, ownerAlive } from '../journal/state.js';
 import { identityLockKeys } from '../engine/target-identity.js';
@@ -78,17 +78,49 @@ export async function recoverCommand(opts: RecoverCommandOptions): Promise<numbe
  * file judged stale (takeOverLocks: dev:ino and content), then released. With --recipe: only its
  * targets' locks; with --run: only that run's.
  */
+/** A stale lock recover keeps: its run is still in the journal index, but no unfinished restore of it could be read. */
+interface KeptLock {
+  lock: StaleLock;
+  /** What to tell the operator: why it is kept and what to look at. */
+  why: string;
+}
+
+/**
+ * With no unfinished restore in scope: the stale locks of runs that journaled none are released
+ * (identity-checked takeover, then release). A lock is released only when its run has no entry
+ * left in the journal index once finished runs are cleaned from it: an entry that remains but
+ * does not load as an unfinished restore (its journal unreadable, a symlink, torn before its
+ * first record, or a recover attempt of another run) means what that run did is not known, so its
+ * locks stay and the operator is told what to look at.
+ */
 async function releaseUnjournaledLocks(
   env: NodeJS.ProcessEnv,
   loaded: LoadedRecipe | undefined,
   run: string | undefined,
-): Promise<StaleLock[]> {
+): Promise<{ released: StaleLock[]; kept: KeptLock[] }> {
   const dir = defaultLockDir(env);
   const keys = loaded ? new Set(await identityLockKeys(loaded.recipe, COMPONENT_KINDS, 'restore')) : undefined;
-  const stale = (await staleLocksInDir(dir)).filter(
+  const candidates = (await staleLocksInDir(dir)).filter(
     (l) => (!keys || keys.has(l.key)) && (!run || l.runId === run) && findUnfinishedRuns(env, { runId: l.runId }).length === 0,
   );
-  if (stale.length === 0) return [];
+  if (candidates.length === 0) return { released: [], kept: [] };
+  // Settles the index: the entries of finished or resolved runs are removed; what is left is unfinished or unreadable.
+  findUnfinishedRuns(env);
+  const index = readIndex(env);
+  const kept: KeptLock[] = [];
+  const stale: StaleLock[] = [];
+  for (const l of candidates) {
+    const entry = index.find((e) => e.runId === l.runId);
+    if (!entry) stale.push(l);
+    else
+      kept.push({
+        lock: l,
+        why: entry.recovers
+          ? `run ${l.runId} was a recover of run ${entry.recovers}, which is not finished: run \`${raCommand('recover', '--run', entry.recovers)}\``
+          : `run ${l.runId} began a restore, but its journal ${entry.journal} cannot be read, so what it changed is not known. Look at the journal and the targets; once you are sure the run changed nothing (or you have put it right), remove ${l.file} by hand`,
+      });
+  }
+  if (stale.length === 0) return { released: [], kept };
   const handle = await takeOverLocks(stale, {
     dir,
     runId: newRunId('restore', loaded?.recipe.name ?? 'locks').replace('-restore-', '-recover-'),
@@ -97,7 +129,7 @@ async function releaseUnjournaledLocks(
     env,
   });
   await handle.release();
-  return stale;
+  return { released: stale, kept };
 }
 
 async function recoverOwned(opts: RecoverCommandOptions, out: Output, signals: CommandSignals): Promise<number> {
@@ -113,18 +145,13 @@ async function recoverOwned(opts: RecoverCommandOptions, out: Output, signals: C
   });
   if (runs.length === 0) {
     const scope = opts.run ? `run ${opts.run}` : loaded ? `the targets of ${loaded.recipe.name}` : 'this host';
-    const released = await releaseUnjournaledLocks(env, loaded, opts.run);
+    const { released, kept } = await releaseUnjournaledLocks(env, loaded, opts.run);
+    const lockJson = (l: StaleLock) => ({ key: l.key, file: l.file, runId: l.runId, pid: l.pid, command: l.command, reason: l.reason });
     if (opts.json)
       out.json({
         unfinished: [],
-        releasedLocks: released.map((l) => ({
-          key: l.key,
-          file: l.file,
-          runId: l.runId,
-          pid: l.pid,
-          command: l.command,
-          reason: l.reason,
-        })),
+        releasedLocks: released.map(lockJson),
+        keptLocks: kept.map((k) => ({ ...lockJson(k.lock), why: k.why })),
       });
     else {
       for (const l of released)
@@ -133,12 +160,20 @@ async function recoverOwned(opts: RecoverCommandOptions, out: Output, signals: C
             `Released the stale lock on ${l.key} (left by ${l.command} run ${l.runId}, pid ${l.pid}: ${l.reason}; that run journaled no restore, so it touched nothing).`,
           ),
         );
+      for (const k of kept)
+        out.info(
+          sanitizeText(
+            `Kept the stale lock on ${k.lock.key} (left by ${k.lock.command} run ${k.lock.runId}, pid ${k.lock.pid}): ${k.why}.`,
+          ),
+        );
       out.result(
         sanitizeText(
-          `No unfinished restore on ${scope}: nothing to recover${released.length ? `; ${released.length === 1 ? 'its stale lock is' : `${released.length} stale locks are`} released` : ''}.`,
+          `No unfinished restore on ${scope}: nothing to recover${released.length ? `; ${released.length === 1 ? 'its stale lock is' : `${released.length} stale locks are`} released` : ''}${kept.length ? `; ${kept.length === 1 ? '1 stale lock is' : `${kept.length} stale locks are`} kept (see above): their runs cannot be read` : ''}.`,
         ),
       );
     }
+    // A kept lock needs a person: what its run did is not known (exit 5, as a rollback that could not finish).
+    if (kept.length > 0) return ExitCode.rollbackIncomplete;
     return ExitCode.ok;
   }
   if (runs.length > 1) {
