@@ -78,17 +78,20 @@ export function settleHolds(locks: readonly HeldLock[], runs: readonly RestoreIn
     return { lines: ['No restore was in flight and this process held no lock: nothing is left behind.'], next: 'Run the command again.' };
   }
   const kept: Array<{ lock: HeldLock; why: string }> = [];
+  const replaced: Array<{ lock: HeldLock; why: string }> = [];
   for (const lock of locks) {
-    let why: string | undefined;
+    let why: string | { replaced: string } | undefined;
     try {
       why = lock.releaseSync();
     } catch (error) {
       why = `its release failed (${error instanceof Error ? error.message : String(error)})`;
     }
-    if (why !== undefined) kept.push({ lock, why });
+    if (typeof why === 'string') kept.push({ lock, why });
+    else if (why) replaced.push({ lock, why: why.replaced });
   }
-  const released = locks.length - kept.length;
-  if (kept.length === 0) {
+  const released = locks.length - kept.length - replaced.length;
+  const notOurs = replaced.map((r) => `  ${lockLine(r.lock)}: ${sanitizeText(r.why, 200)}`);
+  if (kept.length === 0 && replaced.length === 0) {
     return {
       lines: [
         `No restore was in flight (nothing was touched): the ${released === 1 ? 'lock' : `${released} locks`} this process held ${released === 1 ? 'is' : 'are'} released.`,
@@ -96,10 +99,18 @@ export function settleHolds(locks: readonly HeldLock[], runs: readonly RestoreIn
       next: 'Run the command again.',
     };
   }
+  const head = `No restore was in flight (nothing was touched)${released > 0 ? `; ${released} of the locks this process held ${released === 1 ? 'is' : 'are'} released` : ''}`;
+  if (kept.length === 0) {
+    return {
+      lines: [`${head}; ${replaced.length === 1 ? 'one was' : `${replaced.length} were`} replaced by someone else since:`, ...notOurs],
+      next: 'Another process wrote a lock there: check who (the file says), then run the command again.',
+    };
+  }
   return {
     lines: [
-      `No restore was in flight (nothing was touched)${released > 0 ? `; ${released} of the locks this process held ${released === 1 ? 'is' : 'are'} released` : ''}. Lock files left:`,
+      `${head}. Lock files left:`,
       ...kept.map((k) => `  ${lockLine(k.lock)}: ${sanitizeText(k.why, 200)}`),
+      ...(replaced.length ? [`Replaced by someone else since (not ours, left alone):`, ...notOurs] : []),
     ],
     next: `\`${raCommand('recover')}\` clears stale locks of processes that are gone (this one, pid ${pid}, is ending) once it has checked what they guarded; or, knowing nothing runs on those targets: ${shellJoin(['rm', '--', ...kept.map((k) => k.lock.file)])}`,
   };

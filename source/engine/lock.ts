@@ -466,7 +466,7 @@ async function unlinkIfStill(file: string, identity: string): Promise<boolean> {
  * this process is left there (removed, gone, or replaced by another file, which is left as it
  * is), else why it was kept.
  */
-function unlinkIfStillSync(file: string, mine: { dev: number; ino: number; text: string }): string | undefined {
+function unlinkIfStillSync(file: string, mine: { dev: number; ino: number; text: string }): string | { replaced: string } | undefined {
   const forget = (): void => {
     heldHere.get(file)?.forget();
     heldHere.delete(file);
@@ -491,9 +491,9 @@ function unlinkIfStillSync(file: string, mine: { dev: number; ino: number; text:
       st.size <= MAX_LOCK_BYTES &&
       mine.text.startsWith(readFileSync(fd, 'utf8'));
     if (!same) {
-      // No longer the file this process wrote (replaced): not ours to remove, nor ours to report.
+      // No longer the file this process wrote (replaced): not ours to remove; said as such, never as released.
       forget();
-      return undefined;
+      return { replaced: 'another file is at its path since this process wrote it: left alone, not removed' };
     }
   } catch (error) {
     return `it cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`;

@@ -14,9 +14,10 @@ export interface HeldLock {
   readonly file: string;
   /**
    * Remove the lock file now, synchronously, only if it is still the one this process wrote.
-   * Returns undefined when no lock of this process is left there, else why it was kept.
+   * Returns undefined when it was removed (or nothing is there any more), `{ replaced }` when
+   * another file is at its path now (not ours: left alone), else why it was kept.
    */
-  releaseSync(): string | undefined;
+  releaseSync(): string | { replaced: string } | undefined;
 }
 
 export interface RestoreInFlight {

@@ -87,7 +87,7 @@ describe('lastResort', () => {
     expect(existsSync(file)).toBe(true);
   });
 
-  it('a lock that cannot be removed is named with the fix; one replaced by someone else is left alone and not reported', async () => {
+  it('a lock that cannot be removed is named with the fix; one replaced by someone else is left alone, said as replaced, never as released', async () => {
     const h = await take(['postgres:127.0.0.1:5432/app', 'redis:127.0.0.1:6379']);
     const [pgFile, redisFile] = [...h.files.values()] as [string, string];
     // Someone replaced the Redis lock file: it is not ours any more.
@@ -105,15 +105,34 @@ describe('lastResort', () => {
     }
     expect(codes).toEqual([ExitCode.internal]);
     expect(out).toContain('stopped on a rejected promise nothing awaited: a plain string');
-    expect(out).toContain(
-      'No restore was in flight (nothing was touched); 2 of the locks this process held are released. Lock files left:',
-    );
+    expect(out).toContain('No restore was in flight (nothing was touched); 1 of the locks this process held is released. Lock files left:');
     expect(out).toContain(`prometheus:127.0.0.1:9090 (${path.join(dir, 'stuck.lock')}): it cannot be removed (EROFS)`);
     expect(out).toContain(
       `Next: \`restore-assistant recover\` clears stale locks of processes that are gone (this one, pid 4242, is ending)`,
     );
     expect(out).toContain(`rm -- ${path.join(dir, 'stuck.lock')}`);
-    expect(out).not.toContain(redisFile);
+    expect(out).toContain('Replaced by someone else since (not ours, left alone):');
+    expect(out).toContain(
+      `redis:127.0.0.1:6379 (${redisFile}): another file is at its path since this process wrote it: left alone, not removed`,
+    );
+    // Never offered for removal: it is someone else's.
+    expect(out).not.toContain(`rm -- ${path.join(dir, 'stuck.lock')} ${redisFile}`);
+    expect(existsSync(pgFile)).toBe(false);
+    expect(existsSync(redisFile)).toBe(true);
+  });
+
+  it('only a replaced lock besides released ones: says so, and that another process wrote it', async () => {
+    const h = await take(['postgres:127.0.0.1:5432/app', 'redis:127.0.0.1:6379']);
+    const [pgFile, redisFile] = [...h.files.values()] as [string, string];
+    await rm(redisFile);
+    await writeFile(redisFile, '{"pid":1,"host":"elsewhere"}\n');
+    lastResort(new Error('late'), 'uncaughtException', io);
+    expect(codes).toEqual([ExitCode.internal]);
+    expect(out).toContain(
+      'No restore was in flight (nothing was touched); 1 of the locks this process held is released; one was replaced by someone else since:',
+    );
+    expect(out).toContain(`redis:127.0.0.1:6379 (${redisFile}): another file is at its path since this process wrote it`);
+    expect(out).toContain('Next: Another process wrote a lock there: check who (the file says), then run the command again.');
     expect(existsSync(pgFile)).toBe(false);
     expect(existsSync(redisFile)).toBe(true);
   });
