@@ -462,9 +462,9 @@ async function unlinkIfStill(file: string, identity: string): Promise<boolean> {
 /**
  * The synchronous release, for a process about to exit (source/last-resort.ts): only the file this
  * process created (same device and inode, read without following a link) holding the text it
- * wrote or a beginning of it (a write the exit interrupted). Returns undefined when no lock of
- * this process is left there (removed, gone, or replaced by another file, which is left as it
- * is), else why it was kept.
+ * wrote or a beginning of it (a write the exit interrupted). Returns undefined when it was removed
+ * or nothing is there any more, `{ replaced }` when another file is there now (left as it is,
+ * never counted as released), else why it was kept.
  */
 function unlinkIfStillSync(file: string, mine: { dev: number; ino: number; text: string }): string | { replaced: string } | undefined {
   const forget = (): void => {
